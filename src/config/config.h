@@ -1,0 +1,88 @@
+/* Validated configuration. A yr_config_t and everything it points to live in
+ * its own pool (cfg->pool): freed whole by yr_config_free(), replaced whole by
+ * a reload. Read-only once loaded, so workers share it without locks. */
+#ifndef YR_CONFIG_H
+#define YR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/pool.h"
+
+typedef enum {
+    YR_KIND_OPENAI = 0,
+    YR_KIND_ANTHROPIC,
+    YR_KIND_GEMINI,
+    YR_KIND_AZURE,
+    YR_KIND_BEDROCK,
+    YR_KIND_VERTEX,
+    YR_KIND__COUNT
+} yr_provider_kind_t;
+
+typedef struct {
+    const char *name;     /* vendor name: the key under providers: */
+    yr_provider_kind_t kind;
+    const char *base_url; /* no trailing slash */
+    const char *api_key;  /* may be NULL (e.g. a local vLLM) */
+    uint32_t connect_timeout_ms;    /* default 5000 */
+    uint32_t first_byte_timeout_ms; /* default 120000: headers must arrive by then */
+    uint32_t timeout_ms;            /* whole transfer; default 600000 */
+    size_t index;                   /* position in cfg->providers */
+} yr_provider_conf_t;
+
+typedef struct {
+    const yr_provider_conf_t *provider;
+    const char *model; /* upstream model name; defaults to the model id */
+} yr_route_conf_t;
+
+typedef struct {
+    const char *id;
+    yr_route_conf_t *routes;
+    size_t nroutes;
+    size_t index; /* position in cfg->models */
+} yr_model_conf_t;
+
+typedef struct yr_config {
+    yr_pool_t *pool;
+    const char *path; /* file it came from, or "(defaults)" */
+    struct {
+        const char *listen_host;      /* default 127.0.0.1 */
+        uint16_t listen_port;         /* default 8080; 0 = ephemeral */
+        const char *master_key;       /* may be NULL */
+        uint32_t workers;             /* default: number of cores */
+        uint64_t max_body_bytes;      /* default 32 MiB */
+        uint32_t shutdown_timeout_ms; /* default 30000 */
+        uint32_t idle_timeout_ms;     /* keep-alive idle; default 60000 */
+        const char *log_level;        /* debug|info|warn|error|off; default info */
+    } server;
+    struct {
+        const char *url;       /* default sqlite://yourouter.db */
+        const char *redis_url; /* may be NULL */
+    } storage;
+    yr_provider_conf_t *providers;
+    size_t nproviders;
+    yr_model_conf_t *models;
+    size_t nmodels;
+} yr_config_t;
+
+/* Loads and validates a YAML file. On success returns 0 and *out (owned by
+ * the caller, free with yr_config_free). On failure returns a negative code
+ * and writes "FILE:LINE: KEY: what is wrong" into err. */
+__attribute__((warn_unused_result)) int yr_config_load(const char *path, yr_config_t **out,
+                                                        char *err, size_t errlen);
+/* Same, from a string (name is used in messages). */
+__attribute__((warn_unused_result)) int yr_config_load_string(const char *name, const char *yaml,
+                                                               size_t len, yr_config_t **out,
+                                                               char *err, size_t errlen);
+/* The zero-config default of SPEC §5, read from the environment. */
+__attribute__((warn_unused_result)) int yr_config_default(yr_config_t **out, char *err,
+                                                           size_t errlen);
+void yr_config_free(yr_config_t *cfg);
+
+/* Lookups; NULL when absent. Returned pointers live as long as cfg. */
+const yr_model_conf_t *yr_config_model(const yr_config_t *cfg, yr_str_t id);
+const yr_provider_conf_t *yr_config_provider(const yr_config_t *cfg, yr_str_t name);
+const char *yr_provider_kind_name(yr_provider_kind_t kind);
+
+#endif

@@ -1,0 +1,57 @@
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int g_level = YR_LOG_INFO;
+
+void yr_log_set_level(enum yr_log_level level)
+{
+    atomic_store(&g_level, (int)level);
+}
+
+enum yr_log_level yr_log_get_level(void)
+{
+    return (enum yr_log_level)atomic_load(&g_level);
+}
+
+int yr_log_parse_level(const char *s, enum yr_log_level *out)
+{
+    static const char *names[] = {"debug", "info", "warn", "error", "off"};
+    for (int i = 0; i <= YR_LOG_OFF; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum yr_log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void yr_log(enum yr_log_level level, const char *fmt, ...)
+{
+    static const char *tags[] = {"debug", "info", "warn", "error"};
+    if ((int)level < atomic_load(&g_level) || level >= YR_LOG_OFF)
+        return;
+    char line[2048];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000, tags[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}

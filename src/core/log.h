@@ -1,0 +1,19 @@
+/* Logging to stderr, one line per call (a single write, so lines from
+ * different workers never interleave). Never pass secrets here. */
+#ifndef YR_LOG_H
+#define YR_LOG_H
+
+enum yr_log_level { YR_LOG_DEBUG, YR_LOG_INFO, YR_LOG_WARN, YR_LOG_ERROR, YR_LOG_OFF };
+
+void yr_log_set_level(enum yr_log_level level);
+enum yr_log_level yr_log_get_level(void);
+/* Parses "debug|info|warn|error|off"; returns 0 or -1. */
+int yr_log_parse_level(const char *s, enum yr_log_level *out);
+void yr_log(enum yr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define yr_log_debug(...) yr_log(YR_LOG_DEBUG, __VA_ARGS__)
+#define yr_log_info(...) yr_log(YR_LOG_INFO, __VA_ARGS__)
+#define yr_log_warn(...) yr_log(YR_LOG_WARN, __VA_ARGS__)
+#define yr_log_error(...) yr_log(YR_LOG_ERROR, __VA_ARGS__)
+
+#endif
