@@ -1,0 +1,37 @@
+/* OpenAI Chat Completions requests: parsing and the checks that produce a
+ * clear 400 before anything is sent upstream. Pure functions (no I/O). */
+#ifndef YR_CHAT_H
+#define YR_CHAT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/errors.h"
+#include "core/buf.h"
+
+typedef struct {
+    json_t *root;   /* owned by the caller: json_decref() when done */
+    yr_str_t model; /* points into root */
+    bool stream;
+    bool include_usage;
+} yr_chat_req_t;
+
+typedef struct {
+    yr_err_t err;
+    char message[512];
+    char param[96]; /* empty = null */
+} yr_api_error_t;
+
+/* Parses and checks body. Returns 0 and fills out, or -EINVAL and fills err. */
+__attribute__((warn_unused_result)) int yr_chat_parse(const char *body, size_t len,
+                                                       yr_chat_req_t *out, yr_api_error_t *err);
+
+/* Copies a JSON text into out with the value of top-level key `key` replaced
+ * by the JSON string `value`; everything else stays byte for byte (numbers
+ * keep their spelling, unknown fields their order). The text must be a valid
+ * JSON object. Returns 0, -ENOENT when the key is absent, or a buffer error. */
+__attribute__((warn_unused_result)) int yr_json_replace_top_string(const char *json, size_t len,
+                                                                    const char *key,
+                                                                    yr_str_t value, yr_buf_t *out);
+
+#endif

@@ -1,0 +1,218 @@
+/* Request dispatch: request ids, the small endpoints (/health, /metrics,
+ * /v1/models), authentication, and the error envelope every response uses. */
+#include <errno.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/errors.h"
+#include "core/log.h"
+#include "gateway/gateway.h"
+
+#define MAX_ERROR_BODY 2048
+
+static uint64_t rng_next(uint64_t s[2])
+{
+    /* xorshift128+: request ids need uniqueness, not secrecy. */
+    uint64_t x = s[0];
+    uint64_t const y = s[1];
+    s[0] = y;
+    x ^= x << 23;
+    s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+    return s[1] + y;
+}
+
+static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
+{
+    yr_worker_t *w = yr_http_server_ctx(req->server);
+    yr_gw_req_t *g = yr_pcalloc(req->pool, sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    g->http = req;
+    g->w = w;
+    uint64_t a = rng_next(w->rng), b = rng_next(w->rng);
+    int n = snprintf(g->id, sizeof(g->id), "req_%016llx%08llx", (unsigned long long)a,
+                     (unsigned long long)(b & 0xffffffffu));
+    g->request_id = (yr_str_t){g->id, (size_t)n};
+    req->data = g;
+    return g;
+}
+
+void yr_gw_send_json(yr_gw_req_t *g, int status, yr_str_t body, const yr_http_header_t *extra,
+                     size_t nextra)
+{
+    yr_http_header_t h[8];
+    size_t n = 0;
+    h[n++] = (yr_http_header_t){YR_STR("x-request-id"), g->request_id};
+    for (size_t i = 0; i < nextra && n < 8; i++)
+        h[n++] = extra[i];
+    yr_http_respond(g->http, status, h, n, YR_STR("application/json"), body);
+}
+
+void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
+                      const char *code, yr_str_t retry_after)
+{
+    yr_buf_t body;
+    yr_buf_init(&body, MAX_ERROR_BODY + 1024);
+    if (yr_err_render(&body, e, yr_str(message), param, code, g->request_id) < 0) {
+        yr_buf_reset(&body);
+        if (yr_err_render(&body, YR_E_INTERNAL, YR_STR("internal error"), NULL, NULL,
+                          g->request_id) < 0)
+            yr_buf_reset(&body);
+    }
+    yr_http_header_t extra[1];
+    size_t nextra = 0;
+    if (retry_after.len > 0)
+        extra[nextra++] = (yr_http_header_t){YR_STR("Retry-After"), retry_after};
+    yr_gw_send_json(g, yr_err_info(e)->status, (yr_str_t){body.data ? body.data : "", body.len},
+                    extra, nextra);
+    yr_buf_free(&body);
+}
+
+void yr_gateway_on_http_error(yr_http_req_t *req, int status, const char *code,
+                              const char *message)
+{
+    yr_gw_req_t *g = gw_req_new(req);
+    if (g == NULL) {
+        yr_http_respond(req, 500, NULL, 0, YR_STR("text/plain"), YR_STR("out of memory"));
+        return;
+    }
+    yr_err_t e = status == 413 ? YR_E_TOO_LARGE
+                 : status == 431 ? YR_E_HEADERS_TOO_LARGE
+                                 : YR_E_INVALID_REQUEST;
+    yr_gw_send_error(g, e, message, NULL, code, YR_STR_NULL);
+}
+
+static void handle_health(yr_gw_req_t *g)
+{
+    if (atomic_load(&g->w->rt->shutting_down))
+        yr_gw_send_json(g, 503, YR_STR("{\"status\":\"shutting_down\"}"), NULL, 0);
+    else
+        yr_gw_send_json(g, 200, YR_STR("{\"status\":\"ok\"}"), NULL, 0);
+}
+
+static void handle_metrics(yr_gw_req_t *g)
+{
+    yr_runtime_t *rt = g->w->rt;
+    yr_buf_t out;
+    yr_buf_init(&out, 16 * 1024 * 1024);
+    if (yr_metrics_render(rt->cfg, rt->all_metrics, rt->nworkers, &out) < 0) {
+        yr_buf_free(&out);
+        yr_gw_send_error(g, YR_E_INTERNAL, "metrics rendering failed", NULL, NULL, YR_STR_NULL);
+        return;
+    }
+    yr_http_header_t h[1] = {{YR_STR("x-request-id"), g->request_id}};
+    yr_http_respond(g->http, 200, h, 1, YR_STR("text/plain; version=0.0.4; charset=utf-8"),
+                    (yr_str_t){out.data ? out.data : "", out.len});
+    yr_buf_free(&out);
+}
+
+static void handle_models(yr_gw_req_t *g)
+{
+    const yr_config_t *cfg = g->w->rt->cfg;
+    yr_buf_t out;
+    yr_buf_init(&out, 16 * 1024 * 1024);
+    int rc = yr_buf_append_str(&out, YR_STR("{\"object\":\"list\",\"data\":["));
+    for (size_t i = 0; rc == 0 && i < cfg->nmodels; i++) {
+        const yr_model_conf_t *m = &cfg->models[i];
+        rc = yr_buf_append_str(&out, i ? YR_STR(",{\"id\":") : YR_STR("{\"id\":"));
+        if (rc == 0)
+            rc = yr_buf_append_json_str(&out, yr_str(m->id));
+        if (rc == 0)
+            rc = yr_buf_printf(&out, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":",
+                               (long long)g->w->rt->started_at);
+        if (rc == 0)
+            rc = yr_buf_append_json_str(
+                &out, yr_str(m->nroutes ? m->routes[0].provider->name : "yourouter"));
+        if (rc == 0)
+            rc = yr_buf_append_str(&out, YR_STR("}"));
+    }
+    if (rc == 0)
+        rc = yr_buf_append_str(&out, YR_STR("]}"));
+    if (rc < 0)
+        yr_gw_send_error(g, YR_E_INTERNAL, "model list too large", NULL, NULL, YR_STR_NULL);
+    else
+        yr_gw_send_json(g, 200, (yr_str_t){out.data, out.len}, NULL, 0);
+    yr_buf_free(&out);
+}
+
+/* 0 when the caller presented a valid key; otherwise the 401 is sent. */
+static int authenticate(yr_gw_req_t *g, yr_identity_t *id)
+{
+    yr_str_t h = yr_http_req_header(g->http, YR_STR("authorization"));
+    yr_str_t token = yr_auth_bearer(h);
+    if (token.len == 0) {
+        yr_gw_send_error(g, YR_E_UNAUTHORIZED,
+                         h.len ? "the Authorization header must be 'Bearer <key>'"
+                               : "missing API key: send 'Authorization: Bearer <key>'",
+                         NULL, NULL, YR_STR_NULL);
+        return -EACCES;
+    }
+    int rc = yr_auth_check(g->w->auth, token, uv_hrtime(), id);
+    if (rc == -EACCES) {
+        yr_gw_send_error(g, YR_E_UNAUTHORIZED, "invalid API key", NULL, NULL, YR_STR_NULL);
+        return rc;
+    }
+    if (rc < 0) {
+        yr_log_error("key lookup failed: %s", strerror(-rc));
+        yr_gw_send_error(g, YR_E_INTERNAL, "could not verify the API key", NULL, NULL,
+                         YR_STR_NULL);
+        return rc;
+    }
+    return 0;
+}
+
+static bool path_is(const yr_http_req_t *req, const char *p)
+{
+    return yr_str_eq(req->path, yr_str(p));
+}
+
+void yr_gateway_on_request(yr_http_req_t *req)
+{
+    yr_gw_req_t *g = gw_req_new(req);
+    if (g == NULL) {
+        yr_http_respond(req, 500, NULL, 0, YR_STR("text/plain"), YR_STR("out of memory"));
+        return;
+    }
+    yr_metrics_add(&g->w->metrics.http_requests, 1);
+    bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+    bool post = req->method == HTTP_POST;
+    yr_identity_t id;
+    if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions")) {
+        if (!post)
+            goto not_allowed;
+        if (authenticate(g, &id) == 0)
+            yr_proxy_chat(g);
+        return;
+    }
+    if (path_is(req, "/health") || path_is(req, "/healthz")) {
+        if (!get)
+            goto not_allowed;
+        handle_health(g);
+        return;
+    }
+    if (path_is(req, "/metrics")) {
+        if (!get)
+            goto not_allowed;
+        handle_metrics(g);
+        return;
+    }
+    if (path_is(req, "/v1/models") || path_is(req, "/models")) {
+        if (!get)
+            goto not_allowed;
+        if (authenticate(g, &id) == 0)
+            handle_models(g);
+        return;
+    }
+    char msg[256];
+    snprintf(msg, sizeof(msg), "no route for %.*s %.*s", (int)req->method_name.len,
+             req->method_name.ptr, (int)(req->path.len > 128 ? 128 : req->path.len),
+             req->path.ptr);
+    yr_gw_send_error(g, YR_E_NOT_FOUND, msg, NULL, NULL, YR_STR_NULL);
+    return;
+not_allowed:
+    snprintf(msg, sizeof(msg), "method %.*s is not allowed on %.*s", (int)req->method_name.len,
+             req->method_name.ptr, (int)req->path.len, req->path.ptr);
+    yr_gw_send_error(g, YR_E_METHOD_NOT_ALLOWED, msg, NULL, NULL, YR_STR_NULL);
+}

@@ -1,0 +1,467 @@
+/* POST /v1/chat/completions: validate, pick routes, try them in order, relay.
+ *
+ * States of one chat request (chat_t.state, changed only by set_state):
+ *   ATTEMPT   an upstream call is in flight and nothing was sent to the client;
+ *             any retryable failure moves on to the next route
+ *   STREAMING the 200 head and at least one event went to the client; from
+ *             here a failure becomes an SSE error event, never a retry
+ *   DONE      the response ended (or the client went away)
+ * The chat_t lives in the request pool; a pool cleanup cancels a call still in
+ * flight, so a client disconnect at any point releases everything. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/chat.h"
+#include "api/sse.h"
+#include "core/log.h"
+#include "gateway/gateway.h"
+#include "providers/provider.h"
+
+#define MAX_ROUTES 16
+#define MAX_UPSTREAM_BODY (64 * 1024 * 1024) /* a non-streamed answer */
+#define MAX_ERROR_BODY (64 * 1024)           /* what we keep of an upstream error */
+#define STREAM_HIGH_WATER (256 * 1024)       /* pause upstream above this */
+#define STREAM_LOW_WATER (64 * 1024)         /* resume below this */
+
+enum chat_state { ST_ATTEMPT, ST_STREAMING, ST_DONE };
+
+typedef struct {
+    yr_gw_req_t *g;
+    enum chat_state state;
+    yr_chat_req_t chat;
+    const yr_model_conf_t *model;
+    const yr_route_conf_t *routes[MAX_ROUTES];
+    size_t nroutes, next;
+    const yr_route_conf_t *route;
+    const yr_provider_ops_t *ops;
+    yr_upstream_call_t *call;
+    yr_buf_t upbody;  /* upstream request body when rewritten */
+    yr_buf_t resp;    /* upstream response (non-stream) or error body */
+    yr_buf_t out;     /* translated events waiting to be written */
+    yr_sse_parser_t sse;
+    yr_usage_t usage;
+    bool done_seen;
+    bool event_failed; /* a malformed event or a failed client write */
+    /* the last failure, reported when every route failed */
+    yr_err_t last_err;
+    char last_msg[512];
+    char last_param[96];
+    char last_code[64];
+    char retry_after[32];
+    int status; /* final status for metrics */
+} chat_t;
+
+static void attempt_next(chat_t *c);
+
+static void set_state(chat_t *c, enum chat_state s)
+{
+    yr_log_debug("%s: state %d -> %d", c->g->id, c->state, s);
+    c->state = s;
+}
+
+static size_t vendor_index(const chat_t *c)
+{
+    return c->route ? c->route->provider->index : SIZE_MAX;
+}
+
+static void finish(chat_t *c, int status)
+{
+    set_state(c, ST_DONE);
+    c->status = status;
+    yr_worker_t *w = c->g->w;
+    uint64_t us = (uv_hrtime() - c->g->http->start_ns) / 1000;
+    yr_metrics_request(&w->metrics, c->model ? c->model->index : SIZE_MAX, vendor_index(c),
+                       status, us);
+}
+
+static void on_pool_cleanup(void *arg)
+{
+    chat_t *c = arg;
+    if (c->call != NULL) {
+        yr_upstream_cancel(c->call);
+        c->call = NULL;
+    }
+    if (c->state != ST_DONE)
+        finish(c, 499); /* the client went away first */
+    yr_metrics_inflight(&c->g->w->metrics, -1);
+    json_decref(c->chat.root);
+    yr_buf_free(&c->upbody);
+    yr_buf_free(&c->resp);
+    yr_buf_free(&c->out);
+    yr_sse_free(&c->sse);
+}
+
+static void fail_request(chat_t *c, yr_err_t e, const char *msg, const char *param,
+                         const char *code)
+{
+    finish(c, yr_err_info(e)->status);
+    yr_gw_send_error(c->g, e, msg, param, code, YR_STR_NULL);
+}
+
+/* ---- the last failure ---------------------------------------------------- */
+
+static void record_failure(chat_t *c, yr_err_t e, enum yr_attempt_outcome o, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+
+static void record_failure(chat_t *c, yr_err_t e, enum yr_attempt_outcome o, const char *fmt,
+                           ...)
+{
+    c->last_err = e;
+    c->last_param[0] = c->last_code[0] = c->retry_after[0] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->last_msg, sizeof(c->last_msg), fmt, ap);
+    va_end(ap);
+    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), o);
+    yr_log_warn("%s: route %s/%s failed: %s", c->g->id, c->route->provider->name,
+                c->route->model, c->last_msg);
+}
+
+/* An HTTP error from the provider. Returns true when another route may help. */
+static bool record_http_failure(chat_t *c, int status)
+{
+    bool retryable;
+    yr_err_t e = yr_err_from_upstream_status(status, &retryable);
+    yr_api_error_t perr = {0};
+    char ptype[64] = "", pcode[64] = "";
+    c->ops->parse_error((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len}, &perr, ptype,
+                        sizeof(ptype), pcode, sizeof(pcode));
+    enum yr_attempt_outcome o = status == 429  ? YR_ATT_HTTP_429
+                                : status >= 500 ? YR_ATT_HTTP_5XX
+                                                : YR_ATT_HTTP_4XX;
+    const char *vendor = c->route->provider->name;
+    if (e == YR_E_UPSTREAM_BAD_REQUEST || e == YR_E_TOO_LARGE) {
+        /* The provider's own words help the client fix the request. */
+        record_failure(c, e, o, "%s rejected the request: %s", vendor,
+                       perr.message[0] ? perr.message : yr_http_status_text(status));
+        snprintf(c->last_param, sizeof(c->last_param), "%s", perr.param);
+        snprintf(c->last_code, sizeof(c->last_code), "%s", pcode);
+    } else if (e == YR_E_RATE_LIMITED) {
+        record_failure(c, e, o, "%s is rate limiting requests: %s", vendor,
+                       perr.message[0] ? perr.message : "too many requests");
+    } else if (e == YR_E_UPSTREAM_AUTH) {
+        record_failure(c, e, o, "%s rejected the gateway's provider credentials (HTTP %d)",
+                       vendor, status);
+    } else {
+        record_failure(c, e, o, "%s returned HTTP %d%s%s", vendor, status,
+                       perr.message[0] ? ": " : "", perr.message);
+    }
+    yr_str_t ra = yr_upstream_retry_after(c->call);
+    if (status == 429 || status == 503 || status == 529)
+        snprintf(c->retry_after, sizeof(c->retry_after), "%.*s", (int)ra.len, ra.ptr);
+    return retryable;
+}
+
+static void fail_with_last(chat_t *c)
+{
+    yr_str_t ra = yr_str(c->retry_after);
+    if (c->last_err == YR_E_RATE_LIMITED && ra.len == 0)
+        ra = YR_STR("1");
+    finish(c, yr_err_info(c->last_err)->status);
+    yr_gw_send_error(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
+                     c->last_code[0] ? c->last_code : NULL, ra);
+}
+
+/* ---- streaming ------------------------------------------------------------- */
+
+static int commit_stream(chat_t *c)
+{
+    yr_http_header_t h[3] = {
+        {YR_STR("x-request-id"), c->g->request_id},
+        {YR_STR("Cache-Control"), YR_STR("no-cache")},
+        {YR_STR("x-yourouter-vendor"), yr_str(c->route->provider->name)},
+    };
+    set_state(c, ST_STREAMING);
+    return yr_http_stream_start(c->g->http, 200, h, 3, YR_STR("text/event-stream"));
+}
+
+static int on_sse_event(const yr_sse_event_t *ev, void *arg)
+{
+    chat_t *c = arg;
+    bool done = false;
+    int rc = c->ops->chat_event(ev, &c->out, &done, &c->usage);
+    if (rc < 0)
+        return rc == -EINVAL ? -EPROTO : rc;
+    if (done)
+        c->done_seen = true;
+    return 0;
+}
+
+static int flush_out(chat_t *c)
+{
+    if (c->out.len == 0)
+        return 0;
+    if (c->state == ST_ATTEMPT && commit_stream(c) < 0)
+        return -ECONNRESET;
+    int rc = yr_http_stream_write(c->g->http, c->out.data, c->out.len);
+    yr_buf_reset(&c->out);
+    return rc;
+}
+
+/* Sends an SSE error event after the 200 was committed, then ends the
+ * stream: the client sees an explicit failure, never a silent truncation. */
+static void stream_fail(chat_t *c, yr_err_t e, const char *msg, enum yr_attempt_outcome o)
+{
+    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), o);
+    yr_log_warn("%s: stream from %s failed after the first byte: %s", c->g->id,
+                c->route->provider->name, msg);
+    yr_buf_t ev;
+    yr_buf_init(&ev, 4096);
+    int rc = yr_buf_append_str(&ev, YR_STR("data: "));
+    if (rc == 0)
+        rc = yr_err_render(&ev, e, yr_str(msg), NULL, "stream_interrupted", c->g->request_id);
+    if (rc == 0)
+        rc = yr_buf_append_str(&ev, YR_STR("\n\n"));
+    if (rc == 0 && yr_http_stream_write(c->g->http, ev.data, ev.len) < 0)
+        rc = -ECONNRESET;
+    yr_buf_free(&ev);
+    finish(c, 502);
+    yr_http_stream_end(c->g->http, true);
+}
+
+static int stream_data(chat_t *c, const char *p, size_t n)
+{
+    if (c->state == ST_STREAMING && yr_http_stream_pending(c->g->http) > STREAM_HIGH_WATER)
+        return YR_UP_PAUSE;
+    int rc = yr_sse_feed(&c->sse, p, n, on_sse_event, c);
+    if (rc == 0)
+        rc = flush_out(c);
+    if (rc < 0) {
+        c->event_failed = true;
+        if (rc == -E2BIG)
+            snprintf(c->last_msg, sizeof(c->last_msg), "an event was larger than %d bytes",
+                     YR_SSE_MAX_EVENT);
+        else if (rc == -EPROTO)
+            snprintf(c->last_msg, sizeof(c->last_msg), "malformed event in the stream");
+        else
+            snprintf(c->last_msg, sizeof(c->last_msg), "client write failed");
+        return YR_UP_ABORT;
+    }
+    return YR_UP_CONTINUE;
+}
+
+static void on_drain(yr_http_req_t *req)
+{
+    yr_gw_req_t *g = req->data;
+    chat_t *c = g->chat;
+    if (c->call != NULL && yr_upstream_paused(c->call) &&
+        yr_http_stream_pending(req) < STREAM_LOW_WATER)
+        yr_upstream_resume(c->call);
+}
+
+/* ---- upstream callbacks -------------------------------------------------- */
+
+static bool status_ok(int s)
+{
+    return s >= 200 && s < 300;
+}
+
+static int on_up_head(yr_upstream_call_t *call, void *data)
+{
+    chat_t *c = data;
+    yr_buf_reset(&c->resp);
+    c->resp.max = status_ok(yr_upstream_status(call)) ? MAX_UPSTREAM_BODY : MAX_ERROR_BODY;
+    return 0;
+}
+
+static int on_up_data(yr_upstream_call_t *call, const char *p, size_t n, void *data)
+{
+    chat_t *c = data;
+    int status = yr_upstream_status(call);
+    if (c->chat.stream && status_ok(status))
+        return stream_data(c, p, n);
+    if (yr_buf_append(&c->resp, p, n) < 0) {
+        if (!status_ok(status))
+            return YR_UP_CONTINUE; /* keep the head of an error body only */
+        c->event_failed = true;
+        snprintf(c->last_msg, sizeof(c->last_msg), "response larger than %d bytes",
+                 MAX_UPSTREAM_BODY);
+        return YR_UP_ABORT;
+    }
+    return YR_UP_CONTINUE;
+}
+
+static void relay_response(chat_t *c)
+{
+    yr_buf_t out;
+    yr_buf_init(&out, MAX_UPSTREAM_BODY);
+    yr_str_t client;
+    int rc = c->ops->chat_response((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
+                                   &out, &client, &c->usage);
+    if (rc < 0) {
+        yr_buf_free(&out);
+        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE,
+                       "%s returned a response that is not a valid chat completion",
+                       c->route->provider->name);
+        attempt_next(c);
+        return;
+    }
+    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), YR_ATT_OK);
+    yr_http_header_t h[1] = {{YR_STR("x-yourouter-vendor"), yr_str(c->route->provider->name)}};
+    finish(c, 200);
+    yr_gw_send_json(c->g, 200, client, h, 1);
+    yr_buf_free(&out);
+}
+
+static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *data)
+{
+    chat_t *c = data;
+    int status = yr_upstream_status(call);
+    const char *vendor = c->route->provider->name;
+    if (c->state == ST_STREAMING) {
+        c->call = NULL;
+        if (err == YR_UP_OK && c->done_seen && !yr_sse_partial(&c->sse)) {
+            yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), YR_ATT_OK);
+            finish(c, 200);
+            yr_http_stream_end(c->g->http, false);
+        } else if (c->event_failed) {
+            stream_fail(c, YR_E_UPSTREAM_ERROR, c->last_msg, YR_ATT_BAD_RESPONSE);
+        } else {
+            stream_fail(c, YR_E_UPSTREAM_ERROR,
+                        err == YR_UP_OK ? "the upstream stream ended before it was complete"
+                                        : "the upstream connection broke mid-stream",
+                        YR_ATT_STREAM_CUT);
+        }
+        return;
+    }
+    bool retry = true;
+    if (err == YR_UP_OK && status_ok(status)) {
+        if (!c->chat.stream) {
+            relay_response(c);
+            c->call = NULL;
+            return;
+        }
+        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE,
+                       "%s ended the stream before sending any event", vendor);
+    } else if (err == YR_UP_OK) {
+        retry = record_http_failure(c, status);
+    } else if (err == YR_UP_ECONNECT) {
+        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_CONNECT, "could not reach %s: %s", vendor,
+                       yr_upstream_error_text(call));
+    } else if (err == YR_UP_ETIMEDOUT) {
+        record_failure(c, YR_E_UPSTREAM_TIMEOUT, YR_ATT_TIMEOUT,
+                       "%s did not answer within %u ms", vendor,
+                       (unsigned)c->route->provider->first_byte_timeout_ms);
+    } else if (c->event_failed) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", c->last_msg);
+        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE, "%s: %s", vendor, why);
+    } else {
+        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_STREAM_CUT,
+                       "the connection to %s broke before the response was complete", vendor);
+    }
+    c->call = NULL;
+    if (retry)
+        attempt_next(c);
+    else
+        fail_with_last(c);
+}
+
+static const yr_upstream_cbs_t up_cbs = {
+    .on_head = on_up_head,
+    .on_data = on_up_data,
+    .on_done = on_up_done,
+};
+
+/* ---- attempts -------------------------------------------------------------- */
+
+static void attempt_next(chat_t *c)
+{
+    while (c->next < c->nroutes) {
+        c->route = c->routes[c->next++];
+        c->ops = yr_provider_ops(c->route->provider->kind);
+        yr_buf_reset(&c->upbody);
+        yr_buf_reset(&c->resp);
+        yr_buf_reset(&c->out);
+        yr_sse_free(&c->sse);
+        yr_sse_init(&c->sse, YR_SSE_MAX_EVENT);
+        c->done_seen = c->event_failed = false;
+        c->usage = (yr_usage_t){0};
+        yr_upstream_req_t ureq = {0};
+        yr_str_t raw = {c->g->http->body.data ? c->g->http->body.data : "", c->g->http->body.len};
+        int rc = c->ops->build_chat(c->route, &c->chat, raw, c->g->http->pool, &c->upbody, &ureq);
+        if (rc == 0)
+            rc = yr_upstream_start(c->g->w->up, &ureq, &up_cbs, c, &c->call);
+        if (rc == 0)
+            return;
+        record_failure(c, YR_E_INTERNAL, YR_ATT_CONNECT, "could not start the call to %s: %s",
+                       c->route->provider->name, strerror(-rc));
+    }
+    fail_with_last(c);
+}
+
+/* Collects the routes that may serve this request; sends the 400 otherwise. */
+static int pick_routes(chat_t *c)
+{
+    yr_str_t vendor = yr_http_req_header(c->g->http, YR_STR("vendor"));
+    bool pinned = vendor.len > 0 && !yr_str_ieq(vendor, YR_STR("auto"));
+    size_t unsupported = 0;
+    for (size_t i = 0; i < c->model->nroutes && c->nroutes < MAX_ROUTES; i++) {
+        const yr_route_conf_t *r = &c->model->routes[i];
+        if (pinned && !yr_str_ieq(vendor, yr_str(r->provider->name)))
+            continue;
+        if (yr_provider_ops(r->provider->kind) == NULL) {
+            unsupported++;
+            continue;
+        }
+        c->routes[c->nroutes++] = r;
+    }
+    if (c->nroutes > 0)
+        return 0;
+    char msg[512];
+    if (pinned && unsupported == 0) {
+        char list[256] = "";
+        size_t off = 0;
+        for (size_t i = 0; i < c->model->nroutes && off < sizeof(list); i++) {
+            const char *name = c->model->routes[i].provider->name;
+            if (strstr(list, name) != NULL)
+                continue;
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", off ? ", " : "", name);
+        }
+        snprintf(msg, sizeof(msg), "vendor '%.*s' does not serve model '%s'; vendors that do: %s",
+                 (int)(vendor.len > 64 ? 64 : vendor.len), vendor.ptr, c->model->id, list);
+        fail_request(c, YR_E_VENDOR_NOT_SERVING, msg, "vendor", NULL);
+    } else {
+        snprintf(msg, sizeof(msg),
+                 "model '%s' is only served by provider kinds this build cannot call yet",
+                 c->model->id);
+        fail_request(c, YR_E_NOT_IMPLEMENTED, msg, NULL, NULL);
+    }
+    return -EINVAL;
+}
+
+void yr_proxy_chat(yr_gw_req_t *g)
+{
+    yr_http_req_t *req = g->http;
+    chat_t *c = yr_pcalloc(req->pool, sizeof(*c));
+    if (c == NULL || yr_pool_cleanup_add(req->pool, on_pool_cleanup, c) < 0) {
+        yr_gw_send_error(g, YR_E_INTERNAL, "out of memory", NULL, NULL, YR_STR_NULL);
+        return;
+    }
+    c->g = g;
+    g->chat = c;
+    yr_buf_init(&c->upbody, req->body.len + 4096);
+    yr_buf_init(&c->resp, MAX_UPSTREAM_BODY);
+    yr_buf_init(&c->out, YR_SSE_MAX_EVENT * 2);
+    yr_sse_init(&c->sse, YR_SSE_MAX_EVENT);
+    yr_metrics_inflight(&g->w->metrics, 1);
+    req->on_drain = on_drain;
+    yr_api_error_t err;
+    if (yr_chat_parse(req->body.data ? req->body.data : "", req->body.len, &c->chat, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    c->model = yr_config_model(g->w->rt->cfg, c->chat.model);
+    if (c->model == NULL) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "The model '%.*s' does not exist or is not served here",
+                 (int)(c->chat.model.len > 200 ? 200 : c->chat.model.len), c->chat.model.ptr);
+        fail_request(c, YR_E_MODEL_NOT_FOUND, msg, "model", NULL);
+        return;
+    }
+    if (pick_routes(c) < 0)
+        return;
+    attempt_next(c);
+}

@@ -1,0 +1,133 @@
+/* OpenAI Chat Completions (and every OpenAI-compatible server). The client
+ * already speaks this dialect, so the request is forwarded byte for byte with
+ * only "model" rewritten, and responses are validated, not re-encoded. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "providers/provider.h"
+
+static int openai_build_chat(const yr_route_conf_t *route, const yr_chat_req_t *chat,
+                             yr_str_t raw, yr_pool_t *pool, yr_buf_t *body_buf,
+                             yr_upstream_req_t *out)
+{
+    const yr_provider_conf_t *p = route->provider;
+    yr_str_t upstream_model = yr_str(route->model);
+    if (yr_str_eq(upstream_model, chat->model)) {
+        out->body = raw.ptr;
+        out->body_len = raw.len;
+    } else {
+        int rc = yr_json_replace_top_string(raw.ptr, raw.len, "model", upstream_model, body_buf);
+        if (rc < 0)
+            return rc;
+        out->body = body_buf->data;
+        out->body_len = body_buf->len;
+    }
+    size_t ulen = strlen(p->base_url) + sizeof("/chat/completions");
+    char *url = yr_palloc(pool, ulen);
+    const char **h = yr_palloc(pool, 5 * sizeof(*h));
+    if (url == NULL || h == NULL)
+        return -ENOMEM;
+    snprintf(url, ulen, "%s/chat/completions", p->base_url);
+    size_t n = 0;
+    h[n++] = "Content-Type: application/json";
+    h[n++] = chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
+    h[n++] = "User-Agent: yourouter/0.1";
+    if (p->api_key != NULL && p->api_key[0] != '\0') {
+        size_t alen = strlen(p->api_key) + sizeof("Authorization: Bearer ");
+        char *auth = yr_palloc(pool, alen);
+        if (auth == NULL)
+            return -ENOMEM;
+        snprintf(auth, alen, "Authorization: Bearer %s", p->api_key);
+        h[n++] = auth;
+    }
+    h[n] = NULL;
+    out->url = url;
+    out->headers = h;
+    out->connect_timeout_ms = p->connect_timeout_ms;
+    out->first_byte_timeout_ms = p->first_byte_timeout_ms;
+    out->timeout_ms = p->timeout_ms;
+    return 0;
+}
+
+static void read_usage(json_t *root, yr_usage_t *usage)
+{
+    json_t *u = json_object_get(root, "usage");
+    if (!json_is_object(u))
+        return;
+    usage->prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
+    usage->completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
+    usage->present = true;
+}
+
+static int openai_chat_response(yr_str_t body, yr_buf_t *out, yr_str_t *client,
+                                yr_usage_t *usage)
+{
+    json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
+    if (!json_is_object(root) || !json_is_array(json_object_get(root, "choices"))) {
+        json_decref(root);
+        return -EINVAL;
+    }
+    read_usage(root, usage);
+    json_decref(root);
+    (void)out;
+    *client = body;
+    return 0;
+}
+
+static int openai_chat_event(const yr_sse_event_t *ev, yr_buf_t *out, bool *done,
+                             yr_usage_t *usage)
+{
+    if (yr_str_eq(ev->data, YR_STR("[DONE]"))) {
+        *done = true;
+        return yr_buf_append_str(out, YR_STR("data: [DONE]\n\n"));
+    }
+    json_t *root = json_loadb(ev->data.ptr, ev->data.len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -EINVAL;
+    }
+    read_usage(root, usage);
+    json_decref(root);
+    int rc = yr_buf_append_str(out, YR_STR("data: "));
+    if (rc == 0)
+        rc = yr_buf_append_str(out, ev->data);
+    if (rc == 0)
+        rc = yr_buf_append_str(out, YR_STR("\n\n"));
+    return rc;
+}
+
+static void copy_str(json_t *v, char *dst, size_t cap)
+{
+    if (cap == 0)
+        return;
+    dst[0] = '\0';
+    if (json_is_string(v))
+        snprintf(dst, cap, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(dst, cap, "%lld", (long long)json_integer_value(v));
+}
+
+static void openai_parse_error(yr_str_t body, yr_api_error_t *err, char *type, size_t typelen,
+                               char *code, size_t codelen)
+{
+    json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
+    json_t *e = json_object_get(root, "error");
+    if (json_is_object(e)) {
+        copy_str(json_object_get(e, "message"), err->message, sizeof(err->message));
+        copy_str(json_object_get(e, "param"), err->param, sizeof(err->param));
+        copy_str(json_object_get(e, "type"), type, typelen);
+        copy_str(json_object_get(e, "code"), code, codelen);
+    } else if (json_is_string(e)) {
+        copy_str(e, err->message, sizeof(err->message));
+    }
+    json_decref(root);
+}
+
+const yr_provider_ops_t yr_provider_openai = {
+    .kind = "openai",
+    .build_chat = openai_build_chat,
+    .chat_response = openai_chat_response,
+    .chat_event = openai_chat_event,
+    .parse_error = openai_parse_error,
+};

@@ -1,0 +1,9 @@
+#include "providers/provider.h"
+
+const yr_provider_ops_t *yr_provider_ops(yr_provider_kind_t kind)
+{
+    switch (kind) {
+    case YR_KIND_OPENAI: return &yr_provider_openai;
+    default: return NULL;
+    }
+}

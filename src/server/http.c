@@ -1,0 +1,820 @@
+/* HTTP/1.1 server: see http.h for the ownership rules.
+ *
+ * A connection is a small state machine:
+ *   IDLE     waiting for (the rest of) a request head; the idle timer runs
+ *   BODY     head parsed, reading the body
+ *   HANDLING the handler owns the request; the parser is paused and any
+ *            pipelined bytes wait in conn->leftover
+ *   CLOSING  uv_close() was called
+ * A request ends when its response is queued and every write completed; then
+ * its pool is destroyed and the connection either closes or goes back to IDLE
+ * and parses whatever was pipelined behind it. */
+#include "server/http.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+#define MAX_LEFTOVER (256 * 1024)  /* pipelined bytes held while handling */
+#define REQ_POOL_BLOCK 4096
+
+enum conn_state { CONN_IDLE, CONN_BODY, CONN_HANDLING, CONN_CLOSING };
+
+typedef struct {
+    uint32_t name_off, name_len, val_off, val_len;
+} hdr_span_t;
+
+struct yr_http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    yr_http_server_t *server;
+    yr_http_conn_t *prev, *next;
+    http_parser parser;
+    enum conn_state state;
+    yr_http_req_t *req;
+    /* head accumulation (the request target and header bytes) */
+    yr_buf_t head;
+    hdr_span_t spans[YR_HTTP_MAX_HEADERS];
+    size_t nspans;
+    bool in_value;
+    bool head_too_large;
+    size_t url_len;
+    int early_status; /* 413 / 431 detected inside a parser callback */
+    bool message_done;
+    yr_buf_t leftover;
+    bool reading;
+    /* response state */
+    bool responded;
+    bool response_done;
+    bool chunked;
+    bool close_after;
+    size_t writes_inflight;
+    size_t bytes_pending;
+    int handles_open; /* tcp + timer, for the final free */
+};
+
+struct yr_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    yr_http_opts_t opts;
+    uint16_t port;
+    yr_http_conn_t *conns;
+    size_t nconns;
+    size_t inflight;
+    bool shutting_down;
+    bool listener_closed;
+    void (*on_shutdown)(yr_http_server_t *);
+    char readbuf[READ_BUF_SIZE]; /* one read at a time per loop */
+};
+
+typedef struct {
+    uv_write_t w;
+    yr_http_conn_t *conn;
+    size_t len;
+    char data[];
+} write_req_t;
+
+static const http_parser_settings parser_settings;
+static void conn_close(yr_http_conn_t *c);
+static void conn_feed(yr_http_conn_t *c, const char *data, size_t len);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+const char *yr_http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Site Overloaded";
+    default: return "Unknown";
+    }
+}
+
+/* ---- connection lifecycle ---------------------------------------------- */
+
+static void conn_unlink(yr_http_conn_t *c)
+{
+    yr_http_server_t *s = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    yr_http_conn_t *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    yr_http_server_t *s = c->server;
+    yr_buf_free(&c->head);
+    yr_buf_free(&c->leftover);
+    free(c);
+    if (s->shutting_down && s->nconns == 0 && s->listener_closed && s->on_shutdown)
+        s->on_shutdown(s);
+}
+
+static void req_destroy(yr_http_conn_t *c)
+{
+    yr_http_req_t *req = c->req;
+    if (req == NULL)
+        return;
+    c->req = NULL;
+    c->server->inflight--;
+    yr_pool_destroy(req->pool);
+}
+
+static void conn_close(yr_http_conn_t *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    bool aborted = c->req != NULL && !c->response_done;
+    c->state = CONN_CLOSING;
+    if (aborted && c->req->on_abort != NULL)
+        c->req->on_abort(c->req);
+    req_destroy(c);
+    conn_unlink(c);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+static void on_idle_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void conn_arm_idle(yr_http_conn_t *c)
+{
+    uint32_t ms = c->server->opts.idle_timeout_ms ? c->server->opts.idle_timeout_ms : 60000;
+    uv_timer_start(&c->timer, on_idle_timeout, ms, 0);
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static void conn_request_finished(yr_http_conn_t *c);
+
+static void on_write_done(uv_write_t *w, int status)
+{
+    write_req_t *wr = (write_req_t *)w;
+    yr_http_conn_t *c = wr->conn;
+    c->writes_inflight--;
+    c->bytes_pending -= wr->len;
+    free(wr);
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->writes_inflight > 0 && !c->response_done)
+        goto drain;
+    if (c->response_done) {
+        if (c->writes_inflight == 0)
+            conn_request_finished(c);
+        return;
+    }
+drain:
+    if (c->req != NULL && c->req->on_drain != NULL && !c->response_done)
+        c->req->on_drain(c->req);
+}
+
+/* Queues n slices as one write (copied into one allocation). */
+static int conn_write(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
+{
+    if (c->state == CONN_CLOSING)
+        return -ECONNRESET;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += parts[i].len;
+    write_req_t *wr = malloc(sizeof(*wr) + total);
+    if (wr == NULL)
+        return -ENOMEM;
+    wr->conn = c;
+    wr->len = total;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len)
+            memcpy(wr->data + off, parts[i].ptr, parts[i].len);
+        off += parts[i].len;
+    }
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned)total);
+    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
+    if (rc < 0) {
+        free(wr);
+        return -ECONNRESET;
+    }
+    c->writes_inflight++;
+    c->bytes_pending += total;
+    return 0;
+}
+
+static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
+                      const yr_http_header_t *headers, size_t nheaders, yr_str_t content_type,
+                      long long content_length)
+{
+    yr_http_conn_t *c = req->conn;
+    int rc = yr_buf_printf(out, "HTTP/1.%d %d %s\r\n", req->http_minor ? 1 : 0, status,
+                           yr_http_status_text(status));
+    for (size_t i = 0; rc == 0 && i < nheaders; i++)
+        rc = yr_buf_printf(out, "%.*s: %.*s\r\n", (int)headers[i].name.len, headers[i].name.ptr,
+                           (int)headers[i].value.len, headers[i].value.ptr);
+    if (rc == 0 && content_type.len)
+        rc = yr_buf_printf(out, "Content-Type: %.*s\r\n", (int)content_type.len,
+                           content_type.ptr);
+    if (rc == 0) {
+        if (content_length >= 0)
+            rc = yr_buf_printf(out, "Content-Length: %lld\r\n", content_length);
+        else if (c->chunked)
+            rc = yr_buf_append_str(out, YR_STR("Transfer-Encoding: chunked\r\n"));
+    }
+    if (rc == 0) {
+        if (c->close_after)
+            rc = yr_buf_append_str(out, YR_STR("Connection: close\r\n\r\n"));
+        else if (req->http_minor == 0)
+            rc = yr_buf_append_str(out, YR_STR("Connection: keep-alive\r\n\r\n"));
+        else
+            rc = yr_buf_append_str(out, YR_STR("\r\n"));
+    }
+    return rc;
+}
+
+static bool should_close(yr_http_req_t *req)
+{
+    yr_http_conn_t *c = req->conn;
+    return !req->keep_alive || c->server->shutting_down || c->early_status != 0;
+}
+
+void yr_http_respond(yr_http_req_t *req, int status, const yr_http_header_t *headers,
+                     size_t nheaders, yr_str_t content_type, yr_str_t body)
+{
+    yr_http_conn_t *c = req->conn;
+    if (c->responded)
+        return;
+    c->responded = true;
+    c->close_after = should_close(req);
+    yr_buf_t head;
+    yr_buf_init(&head, YR_HTTP_MAX_HEADER_BYTES);
+    bool is_head = req->method == HTTP_HEAD;
+    int rc = build_head(req, &head, status, headers, nheaders, content_type, (long long)body.len);
+    c->response_done = true;
+    if (rc == 0) {
+        yr_str_t parts[2] = {{head.data, head.len}, is_head ? YR_STR_NULL : body};
+        rc = conn_write(c, parts, 2);
+    }
+    yr_buf_free(&head);
+    if (rc < 0)
+        conn_close(c);
+}
+
+int yr_http_stream_start(yr_http_req_t *req, int status, const yr_http_header_t *headers,
+                         size_t nheaders, yr_str_t content_type)
+{
+    yr_http_conn_t *c = req->conn;
+    if (c->responded)
+        return -EALREADY;
+    c->responded = true;
+    c->chunked = req->http_major == 1 && req->http_minor >= 1;
+    c->close_after = should_close(req) || !c->chunked;
+    yr_buf_t head;
+    yr_buf_init(&head, YR_HTTP_MAX_HEADER_BYTES);
+    int rc = build_head(req, &head, status, headers, nheaders, content_type, -1);
+    if (rc == 0) {
+        yr_str_t part = {head.data, head.len};
+        rc = conn_write(c, &part, 1);
+    }
+    yr_buf_free(&head);
+    return rc < 0 ? -ECONNRESET : 0;
+}
+
+int yr_http_stream_write(yr_http_req_t *req, const void *data, size_t len)
+{
+    yr_http_conn_t *c = req->conn;
+    if (!c->responded || c->response_done || c->state == CONN_CLOSING)
+        return -ECONNRESET;
+    if (len == 0)
+        return 0;
+    if (!c->chunked) {
+        yr_str_t part = {data, len};
+        return conn_write(c, &part, 1);
+    }
+    char size_line[24];
+    int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
+    yr_str_t parts[3] = {{size_line, (size_t)n}, {data, len}, YR_STR("\r\n")};
+    return conn_write(c, parts, 3);
+}
+
+size_t yr_http_stream_pending(const yr_http_req_t *req)
+{
+    return req->conn->bytes_pending;
+}
+
+bool yr_http_responded(const yr_http_req_t *req)
+{
+    return req->conn->responded;
+}
+
+void yr_http_stream_end(yr_http_req_t *req, bool close_after)
+{
+    yr_http_conn_t *c = req->conn;
+    if (!c->responded || c->response_done)
+        return;
+    c->response_done = true;
+    if (close_after)
+        c->close_after = true;
+    int rc = 0;
+    if (c->chunked) {
+        yr_str_t part = YR_STR("0\r\n\r\n");
+        rc = conn_write(c, &part, 1);
+    }
+    if (rc < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->writes_inflight == 0)
+        conn_request_finished(c);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void respond_error(yr_http_req_t *req, int status, const char *code, const char *msg)
+{
+    yr_http_server_t *s = req->server;
+    req->keep_alive = false;
+    if (s->opts.on_error != NULL) {
+        s->opts.on_error(req, status, code, msg);
+        return;
+    }
+    yr_http_respond(req, status, NULL, 0, YR_STR("text/plain"), yr_str(msg));
+}
+
+static void conn_request_finished(yr_http_conn_t *c)
+{
+    bool close = c->close_after;
+    req_destroy(c);
+    c->responded = c->response_done = c->chunked = c->close_after = false;
+    c->message_done = false;
+    if (close || c->server->shutting_down) {
+        conn_close(c);
+        return;
+    }
+    c->state = CONN_IDLE;
+    conn_arm_idle(c);
+    http_parser_pause(&c->parser, 0);
+    if (c->leftover.len > 0) {
+        /* Parse what was pipelined behind the finished request. */
+        yr_buf_t pending = c->leftover;
+        yr_buf_init(&c->leftover, MAX_LEFTOVER);
+        conn_feed(c, pending.data, pending.len);
+        yr_buf_free(&pending);
+    }
+    if (c->state != CONN_CLOSING && !c->reading) {
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
+static int req_begin(yr_http_conn_t *c)
+{
+    yr_pool_t *pool = yr_pool_create(REQ_POOL_BLOCK);
+    if (pool == NULL)
+        return -ENOMEM;
+    yr_http_req_t *req = yr_pcalloc(pool, sizeof(*req));
+    if (req == NULL) {
+        yr_pool_destroy(pool);
+        return -ENOMEM;
+    }
+    req->pool = pool;
+    req->conn = c;
+    req->server = c->server;
+    yr_buf_init(&req->body, c->server->opts.max_body);
+    if (yr_pool_cleanup_add(pool, (yr_cleanup_fn)yr_buf_free, &req->body) < 0) {
+        yr_pool_destroy(pool);
+        return -ENOMEM;
+    }
+    c->req = req;
+    c->server->inflight++;
+    yr_buf_reset(&c->head);
+    c->nspans = 0;
+    c->in_value = false;
+    c->head_too_large = false;
+    c->url_len = 0;
+    c->early_status = 0;
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    yr_http_conn_t *c = p->data;
+    return req_begin(c) < 0 ? -1 : 0;
+}
+
+static int head_append(yr_http_conn_t *c, const char *at, size_t len)
+{
+    if (yr_buf_append(&c->head, at, len) < 0) {
+        c->early_status = 431;
+        http_parser_pause(&c->parser, 1);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    yr_http_conn_t *c = p->data;
+    if (head_append(c, at, len) < 0)
+        return 0;
+    c->url_len += len;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    yr_http_conn_t *c = p->data;
+    if (c->early_status)
+        return 0;
+    if (c->in_value || c->nspans == 0) {
+        if (c->nspans == YR_HTTP_MAX_HEADERS) {
+            c->early_status = 431;
+            http_parser_pause(p, 1);
+            return 0;
+        }
+        hdr_span_t *sp = &c->spans[c->nspans++];
+        sp->name_off = (uint32_t)c->head.len;
+        sp->name_len = 0;
+        sp->val_off = sp->val_len = 0;
+        c->in_value = false;
+    }
+    if (head_append(c, at, len) == 0)
+        c->spans[c->nspans - 1].name_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    yr_http_conn_t *c = p->data;
+    if (c->early_status || c->nspans == 0)
+        return 0;
+    hdr_span_t *sp = &c->spans[c->nspans - 1];
+    if (!c->in_value) {
+        c->in_value = true;
+        sp->val_off = (uint32_t)c->head.len;
+    }
+    if (head_append(c, at, len) == 0)
+        sp->val_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    yr_http_conn_t *c = p->data;
+    yr_http_req_t *req = c->req;
+    if (c->early_status)
+        return 0;
+    /* The head buffer no longer grows: slices into it stay valid. */
+    const char *base = c->head.data ? c->head.data : "";
+    req->target = (yr_str_t){base, c->url_len};
+    req->path = req->target;
+    const char *q = memchr(req->target.ptr, '?', req->target.len);
+    if (q != NULL) {
+        req->path.len = (size_t)(q - req->target.ptr);
+        req->query = (yr_str_t){q + 1, req->target.len - req->path.len - 1};
+    }
+    for (size_t i = 0; i < c->nspans; i++) {
+        req->headers[i].name = (yr_str_t){base + c->spans[i].name_off, c->spans[i].name_len};
+        req->headers[i].value =
+            yr_str_trim((yr_str_t){base + c->spans[i].val_off, c->spans[i].val_len});
+    }
+    req->nheaders = c->nspans;
+    req->method = p->method;
+    req->method_name = yr_str(http_method_str((enum http_method)p->method));
+    req->http_major = p->http_major;
+    req->http_minor = p->http_minor;
+    req->keep_alive = http_should_keep_alive(p) != 0;
+    req->start_ns = uv_hrtime();
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->server->opts.max_body) {
+        c->early_status = 413;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0 &&
+        yr_buf_reserve(&req->body, (size_t)p->content_length) < 0) {
+        c->early_status = 413;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    c->state = CONN_BODY;
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    yr_http_conn_t *c = p->data;
+    if (c->early_status)
+        return 0;
+    if (yr_buf_append(&c->req->body, at, len) < 0) {
+        c->early_status = 413;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    yr_http_conn_t *c = p->data;
+    if (c->early_status)
+        return 0;
+    c->message_done = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void conn_dispatch(yr_http_conn_t *c)
+{
+    c->state = CONN_HANDLING;
+    uv_timer_stop(&c->timer);
+    c->server->opts.on_request(c->req);
+}
+
+static void conn_early_error(yr_http_conn_t *c, int status, const char *code, const char *msg)
+{
+    if (c->req == NULL && req_begin(c) < 0) {
+        conn_close(c);
+        return;
+    }
+    yr_http_req_t *req = c->req;
+    if (req->http_major == 0) {
+        req->http_major = 1;
+        req->http_minor = 1;
+    }
+    c->state = CONN_HANDLING;
+    uv_timer_stop(&c->timer);
+    respond_error(req, status, code, msg);
+}
+
+static void conn_feed(yr_http_conn_t *c, const char *data, size_t len)
+{
+    size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
+    if (c->early_status == 413) {
+        conn_early_error(c, 413, "request_too_large", "request body is larger than the limit");
+        return;
+    }
+    if (c->early_status == 431) {
+        conn_early_error(c, 431, "headers_too_large", "request headers are too large");
+        return;
+    }
+    enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+    if (err != HPE_OK && err != HPE_PAUSED) {
+        conn_early_error(c, 400, "invalid_request", "malformed HTTP request");
+        return;
+    }
+    if (c->message_done) {
+        if (n < len && yr_buf_append(&c->leftover, data + n, len - n) < 0) {
+            conn_close(c);
+            return;
+        }
+        conn_dispatch(c);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    yr_http_conn_t *c = h->data;
+    buf->base = c->server->readbuf;
+    buf->len = sizeof(c->server->readbuf);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    yr_http_conn_t *c = stream->data;
+    if (nread < 0) {
+        /* EOF or reset: an unfinished request is aborted. */
+        conn_close(c);
+        return;
+    }
+    if (nread == 0 || c->state == CONN_CLOSING)
+        return;
+    if (c->state == CONN_HANDLING) {
+        /* Pipelined bytes wait until the current response is done. When too
+         * many arrive, stop reading (TCP pushes back on the client). */
+        if (yr_buf_append(&c->leftover, buf->base, (size_t)nread) < 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->leftover.len > MAX_LEFTOVER / 2) {
+            uv_read_stop(stream);
+            c->reading = false;
+        }
+        return;
+    }
+    if (c->state == CONN_BODY || c->parser.nread > 0)
+        conn_arm_idle(c); /* a slow upload is fine while bytes keep coming */
+    conn_feed(c, buf->base, (size_t)nread);
+}
+
+/* ---- listening ------------------------------------------------------------ */
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    yr_http_server_t *s = listener->data;
+    if (status < 0 || s->shutting_down)
+        return;
+    yr_http_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return;
+    c->server = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles_open = 2;
+    yr_buf_init(&c->head, YR_HTTP_MAX_HEADER_BYTES);
+    yr_buf_init(&c->leftover, MAX_LEFTOVER);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->state = CONN_IDLE;
+    conn_arm_idle(c);
+    c->reading = true;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static int resolve_host(const char *host, uint16_t port, struct sockaddr_storage *ss)
+{
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
+        return 0;
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
+        return 0;
+    return -EINVAL;
+}
+
+static void on_failed_listener_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+int yr_http_listen(uv_loop_t *loop, const char *host, uint16_t port, bool reuseport,
+                   const yr_http_opts_t *opts, yr_http_server_t **out)
+{
+    struct sockaddr_storage ss;
+    int rc = resolve_host(host, port, &ss);
+    if (rc < 0)
+        return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    socklen_t alen = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                             : sizeof(struct sockaddr_in6);
+    if (bind(fd, (struct sockaddr *)&ss, alen) < 0 || listen(fd, 4096) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    yr_http_server_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    s->loop = loop;
+    s->opts = *opts;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    rc = uv_tcp_open(&s->listener, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
+    if (rc < 0) {
+        /* The handle owns fd now; s is freed once the loop closed it. */
+        uv_close((uv_handle_t *)&s->listener, on_failed_listener_closed);
+        *out = NULL;
+        return rc;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    s->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                               : ((struct sockaddr_in6 *)&bound)->sin6_port);
+    *out = s;
+    return 0;
+}
+
+uint16_t yr_http_server_port(const yr_http_server_t *s)
+{
+    return s->port;
+}
+
+void *yr_http_server_ctx(const yr_http_server_t *s)
+{
+    return s->opts.ctx;
+}
+
+size_t yr_http_server_active(const yr_http_server_t *s)
+{
+    return s->nconns;
+}
+
+size_t yr_http_server_inflight(const yr_http_server_t *s)
+{
+    return s->inflight;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    yr_http_server_t *s = h->data;
+    s->listener_closed = true;
+    if (s->shutting_down && s->nconns == 0 && s->on_shutdown)
+        s->on_shutdown(s);
+}
+
+void yr_http_server_shutdown(yr_http_server_t *s, void (*done)(yr_http_server_t *))
+{
+    if (s->shutting_down)
+        return;
+    s->shutting_down = true;
+    s->on_shutdown = done;
+    if (!s->listener_closed && !uv_is_closing((uv_handle_t *)&s->listener))
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    /* Idle connections go now; busy ones close when their response ends. */
+    yr_http_conn_t *c = s->conns;
+    while (c != NULL) {
+        yr_http_conn_t *next = c->next;
+        if (c->state == CONN_IDLE && c->req == NULL)
+            conn_close(c);
+        c = next;
+    }
+}
+
+void yr_http_server_kill_all(yr_http_server_t *s)
+{
+    while (s->conns != NULL)
+        conn_close(s->conns);
+}
+
+void yr_http_server_free(yr_http_server_t *s)
+{
+    free(s);
+}
+
+yr_str_t yr_http_req_header(const yr_http_req_t *req, yr_str_t name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (yr_str_ieq(req->headers[i].name, name))
+            return req->headers[i].value;
+    return YR_STR_NULL;
+}

@@ -1,0 +1,435 @@
+/* libcurl multi on libuv. The pattern is curl's multi-uv example plus the
+ * pitfalls listed in STACK.md: a 0 ms timer is started (never a re-entrant
+ * socket_action), CURL_POLL_REMOVE stops and closes the poll handle and
+ * unassigns it, transfers are removed only outside curl callbacks. */
+#include "upstream/upstream.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define EASY_CACHE_MAX 64
+
+struct yr_upstream {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    size_t active;
+    CURL *easy_cache[EASY_CACHE_MAX];
+    size_t neasy;
+    bool closing;
+};
+
+typedef struct {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    yr_upstream_t *up;
+} sock_ctx_t;
+
+struct yr_upstream_call {
+    yr_upstream_t *up;
+    CURL *easy;
+    struct curl_slist *headers;
+    uv_timer_t fb_timer; /* first-byte timeout */
+    const yr_upstream_cbs_t *cbs;
+    void *data;
+    int status;
+    bool head_done;
+    bool paused;
+    bool done;
+    char retry_after[32];
+    size_t retry_after_len;
+    char content_type[128];
+    size_t content_type_len;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static void check_done(yr_upstream_t *up);
+
+/* ---- event loop glue ----------------------------------------------------- */
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sock_ctx_t *ctx = h->data;
+    yr_upstream_t *up = ctx->up;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(up->multi, ctx->fd, flags, &running);
+    check_done(up);
+}
+
+static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    yr_upstream_t *up = userp;
+    sock_ctx_t *ctx = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (ctx != NULL) {
+            uv_poll_stop(&ctx->poll);
+            curl_multi_assign(up->multi, fd, NULL);
+            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        }
+        return 0;
+    }
+    if (ctx == NULL) {
+        ctx = calloc(1, sizeof(*ctx));
+        if (ctx == NULL)
+            return -1;
+        ctx->fd = fd;
+        ctx->up = up;
+        if (uv_poll_init_socket(up->loop, &ctx->poll, fd) < 0) {
+            free(ctx);
+            return -1;
+        }
+        ctx->poll.data = ctx;
+        curl_multi_assign(up->multi, fd, ctx);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&ctx->poll, events, on_poll);
+    return 0;
+}
+
+static void on_multi_timer(uv_timer_t *t)
+{
+    yr_upstream_t *up = t->data;
+    int running;
+    curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(up);
+}
+
+static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    yr_upstream_t *up = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&up->timer);
+    else
+        uv_timer_start(&up->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out)
+{
+    yr_upstream_t *up = calloc(1, sizeof(*up));
+    if (up == NULL)
+        return -ENOMEM;
+    up->loop = loop;
+    up->multi = curl_multi_init();
+    if (up->multi == NULL) {
+        free(up);
+        return -ENOMEM;
+    }
+    uv_timer_init(loop, &up->timer);
+    up->timer.data = up;
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    /* Keep enough idle keep-alive connections for a busy worker. */
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 4096L);
+    curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    *out = up;
+    return 0;
+}
+
+static void on_up_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void yr_upstream_close(yr_upstream_t *up)
+{
+    up->closing = true;
+    for (size_t i = 0; i < up->neasy; i++)
+        curl_easy_cleanup(up->easy_cache[i]);
+    up->neasy = 0;
+    /* Idle connections close here; their sockets get CURL_POLL_REMOVE. */
+    curl_multi_cleanup(up->multi);
+    up->multi = NULL;
+    uv_timer_stop(&up->timer);
+    uv_close((uv_handle_t *)&up->timer, on_up_timer_closed);
+}
+
+size_t yr_upstream_active(const yr_upstream_t *up)
+{
+    return up->active;
+}
+
+/* ---- calls ----------------------------------------------------------------- */
+
+static void on_call_timer_closed(uv_handle_t *h)
+{
+    yr_upstream_call_t *call = h->data;
+    free(call);
+}
+
+/* Detaches the easy handle and frees the call (the timer close completes the
+ * free on the next loop turn). Never from inside a curl callback. */
+static void call_release(yr_upstream_call_t *call)
+{
+    yr_upstream_t *up = call->up;
+    if (call->easy != NULL) {
+        curl_multi_remove_handle(up->multi, call->easy);
+        if (up->neasy < EASY_CACHE_MAX && !up->closing) {
+            curl_easy_reset(call->easy);
+            up->easy_cache[up->neasy++] = call->easy;
+        } else {
+            curl_easy_cleanup(call->easy);
+        }
+        call->easy = NULL;
+        up->active--;
+    }
+    curl_slist_free_all(call->headers);
+    call->headers = NULL;
+    uv_timer_stop(&call->fb_timer);
+    uv_close((uv_handle_t *)&call->fb_timer, on_call_timer_closed);
+}
+
+static void call_finish(yr_upstream_call_t *call, enum yr_up_error err)
+{
+    if (call->done)
+        return;
+    call->done = true;
+    curl_multi_remove_handle(call->up->multi, call->easy);
+    call->cbs->on_done(call, err, call->data);
+    call_release(call);
+}
+
+static enum yr_up_error classify(yr_upstream_call_t *call, CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK: return YR_UP_OK;
+    case CURLE_WRITE_ERROR: return YR_UP_EABORTED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return YR_UP_ECONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        return call->head_done ? YR_UP_ETRANSFER : YR_UP_ETIMEDOUT;
+    default:
+        return call->head_done ? YR_UP_ETRANSFER : YR_UP_ECONNECT;
+    }
+}
+
+static void check_done(yr_upstream_t *up)
+{
+    CURLMsg *msg;
+    int left;
+    while (up->multi != NULL && (msg = curl_multi_info_read(up->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        yr_upstream_call_t *call = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+        CURLcode rc = msg->data.result;
+        if (call != NULL)
+            call_finish(call, classify(call, rc));
+    }
+}
+
+static void on_first_byte_timeout(uv_timer_t *t)
+{
+    yr_upstream_call_t *call = t->data;
+    snprintf(call->errbuf, sizeof(call->errbuf), "no response head within the timeout");
+    call_finish(call, YR_UP_ETIMEDOUT);
+}
+
+static void capture(char *dst, size_t cap, size_t *len, const char *v, size_t n)
+{
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+        n--;
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+    *len = n;
+}
+
+static bool header_is(const char *line, size_t n, const char *name, size_t *vstart)
+{
+    size_t k = strlen(name);
+    if (n <= k || line[k] != ':' || strncasecmp(line, name, k) != 0)
+        return false;
+    *vstart = k + 1;
+    return true;
+}
+
+static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata)
+{
+    yr_upstream_call_t *call = userdata;
+    size_t n = size * nitems;
+    size_t v;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        /* A new status line (also after a 1xx): parse "HTTP/x[.y] NNN". */
+        const char *sp = memchr(p, ' ', n);
+        call->status = 0;
+        if (sp != NULL && (size_t)(sp - p) + 4 <= n) {
+            int s = 0;
+            for (int i = 1; i <= 3; i++)
+                s = s * 10 + (sp[i] - '0');
+            call->status = s;
+        }
+        call->retry_after_len = call->content_type_len = 0;
+    } else if (n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+        if (call->status >= 200 && !call->head_done) {
+            call->head_done = true;
+            uv_timer_stop(&call->fb_timer);
+            if (call->cbs->on_head != NULL && call->cbs->on_head(call, call->data) != 0)
+                return 0;
+        }
+    } else if (header_is(p, n, "retry-after", &v)) {
+        capture(call->retry_after, sizeof(call->retry_after), &call->retry_after_len, p + v,
+                n - v);
+    } else if (header_is(p, n, "content-type", &v)) {
+        capture(call->content_type, sizeof(call->content_type), &call->content_type_len, p + v,
+                n - v);
+    }
+    return n;
+}
+
+static size_t on_curl_write(char *p, size_t size, size_t nmemb, void *userdata)
+{
+    yr_upstream_call_t *call = userdata;
+    size_t n = size * nmemb;
+    int rc = call->cbs->on_data(call, p, n, call->data);
+    if (rc == YR_UP_PAUSE) {
+        call->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    return rc == YR_UP_CONTINUE ? n : 0;
+}
+
+static CURL *easy_get(yr_upstream_t *up)
+{
+    if (up->neasy > 0)
+        return up->easy_cache[--up->neasy];
+    return curl_easy_init();
+}
+
+int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
+                      const yr_upstream_cbs_t *cbs, void *data, yr_upstream_call_t **out)
+{
+    yr_upstream_call_t *call = calloc(1, sizeof(*call));
+    if (call == NULL)
+        return -ENOMEM;
+    call->up = up;
+    call->cbs = cbs;
+    call->data = data;
+    call->easy = easy_get(up);
+    if (call->easy == NULL) {
+        free(call);
+        return -ENOMEM;
+    }
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    for (size_t i = 0; h != NULL && req->headers != NULL && req->headers[i] != NULL; i++) {
+        struct curl_slist *nh = curl_slist_append(h, req->headers[i]);
+        if (nh == NULL) {
+            curl_slist_free_all(h);
+            h = NULL;
+        }
+        h = nh;
+    }
+    if (h == NULL) {
+        curl_easy_cleanup(call->easy);
+        free(call);
+        return -ENOMEM;
+    }
+    call->headers = h;
+    CURL *e = call->easy;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_curl_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    if (req->timeout_ms)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    uv_timer_init(up->loop, &call->fb_timer);
+    call->fb_timer.data = call;
+    if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {
+        curl_slist_free_all(call->headers);
+        curl_easy_cleanup(e);
+        call->easy = NULL;
+        uv_close((uv_handle_t *)&call->fb_timer, on_call_timer_closed);
+        return -ENOMEM;
+    }
+    up->active++;
+    if (req->first_byte_timeout_ms)
+        uv_timer_start(&call->fb_timer, on_first_byte_timeout, req->first_byte_timeout_ms, 0);
+    *out = call;
+    return 0;
+}
+
+void yr_upstream_cancel(yr_upstream_call_t *call)
+{
+    if (call == NULL || call->done)
+        return;
+    call->done = true;
+    call_release(call);
+}
+
+void yr_upstream_resume(yr_upstream_call_t *call)
+{
+    if (call->done || !call->paused)
+        return;
+    call->paused = false;
+    curl_easy_pause(call->easy, CURLPAUSE_CONT);
+}
+
+bool yr_upstream_paused(const yr_upstream_call_t *call)
+{
+    return call->paused;
+}
+
+int yr_upstream_status(const yr_upstream_call_t *call)
+{
+    return call->status;
+}
+
+yr_str_t yr_upstream_retry_after(const yr_upstream_call_t *call)
+{
+    return (yr_str_t){call->retry_after, call->retry_after_len};
+}
+
+yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call)
+{
+    return (yr_str_t){call->content_type, call->content_type_len};
+}
+
+const char *yr_upstream_error_text(const yr_upstream_call_t *call)
+{
+    return call->errbuf;
+}

@@ -1,0 +1,77 @@
+/* Upstream HTTP calls: one libcurl multi handle per worker, driven by the
+ * worker's libuv loop (curl_multi_socket_action). Owns every easy handle.
+ *
+ * A call is started with yr_upstream_start() and ends exactly once: either
+ * its on_done runs (the call is released right after it returns), or the
+ * owner calls yr_upstream_cancel() first (then on_done never runs). Inside
+ * on_head/on_data the owner must not cancel; it returns YR_UP_ABORT instead
+ * and on_done follows with YR_UP_EABORTED. */
+#ifndef YR_UPSTREAM_H
+#define YR_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+
+typedef struct yr_upstream yr_upstream_t;
+typedef struct yr_upstream_call yr_upstream_call_t;
+
+enum { YR_UP_CONTINUE = 0, YR_UP_PAUSE = 1, YR_UP_ABORT = -1 };
+
+/* Failure classes reported by on_done (0 = the transfer completed). */
+enum yr_up_error {
+    YR_UP_OK = 0,
+    YR_UP_ECONNECT = -1,  /* DNS, refused, TLS handshake: nothing was sent */
+    YR_UP_ETIMEDOUT = -2, /* no response head within first_byte_timeout */
+    YR_UP_ETRANSFER = -3, /* the connection broke or timed out mid-response */
+    YR_UP_EABORTED = -4,  /* the owner returned YR_UP_ABORT */
+    YR_UP_EINTERNAL = -5,
+};
+
+typedef struct {
+    /* Response head complete (status and headers known). */
+    int (*on_head)(yr_upstream_call_t *call, void *data);
+    /* A piece of the body. Return YR_UP_CONTINUE, YR_UP_PAUSE (the same bytes
+     * are delivered again after yr_upstream_resume) or YR_UP_ABORT. */
+    int (*on_data)(yr_upstream_call_t *call, const char *p, size_t n, void *data);
+    void (*on_done)(yr_upstream_call_t *call, enum yr_up_error err, void *data);
+} yr_upstream_cbs_t;
+
+typedef struct {
+    const char *url;
+    const char *body; /* must outlive the call */
+    size_t body_len;
+    const char *const *headers; /* "Name: value" lines, NULL-terminated */
+    uint32_t connect_timeout_ms;
+    uint32_t first_byte_timeout_ms;
+    uint32_t timeout_ms;
+} yr_upstream_req_t;
+
+/* Creates the per-worker client on loop. Owned by the caller; close it with
+ * yr_upstream_close() and let the loop run until its handles are closed. */
+__attribute__((warn_unused_result)) int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out);
+void yr_upstream_close(yr_upstream_t *up);
+size_t yr_upstream_active(const yr_upstream_t *up);
+
+/* Starts a POST. On success *out is the call (owned by the upstream module;
+ * valid until on_done returns or yr_upstream_cancel). On error no callback
+ * ever runs. */
+__attribute__((warn_unused_result)) int yr_upstream_start(yr_upstream_t *up,
+                                                           const yr_upstream_req_t *req,
+                                                           const yr_upstream_cbs_t *cbs,
+                                                           void *data, yr_upstream_call_t **out);
+void yr_upstream_cancel(yr_upstream_call_t *call);
+void yr_upstream_resume(yr_upstream_call_t *call);
+bool yr_upstream_paused(const yr_upstream_call_t *call);
+
+int yr_upstream_status(const yr_upstream_call_t *call);
+/* Response header values captured for the gateway (empty when absent). */
+yr_str_t yr_upstream_retry_after(const yr_upstream_call_t *call);
+yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call);
+/* Short reason for logs (curl's error text for the last failure). */
+const char *yr_upstream_error_text(const yr_upstream_call_t *call);
+
+#endif

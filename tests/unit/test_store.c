@@ -1,0 +1,768 @@
+/* Store (SQLite) and `yourouter keys` tests. File-backed cases use a fresh
+ * mkstemp file in /tmp each; the raw-table checks open it with sqlite3 directly. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/keys_cli.h"
+#include "store/store.h"
+
+typedef struct {
+    char path[64];
+    char url[96];
+} tmpdb_t;
+
+static void tmpdb_make(tmpdb_t *t)
+{
+    snprintf(t->path, sizeof(t->path), "/tmp/yr-store-test-XXXXXX");
+    int fd = mkstemp(t->path);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(t->url, sizeof(t->url), "sqlite://%s", t->path);
+}
+
+static void tmpdb_remove(const tmpdb_t *t)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char p[96];
+        snprintf(p, sizeof(p), "%s%s", t->path, suffixes[i]);
+        unlink(p);
+    }
+}
+
+static yr_store_t *open_ok(const char *url)
+{
+    yr_store_t *s = NULL;
+    char err[256] = "";
+    int rc = yr_store_open(url, &s, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "open %s: %d %s\n", url, rc, err);
+    assert_int_equal(rc, 0);
+    assert_non_null(s);
+    return s;
+}
+
+static void create_ok(yr_store_t *s, const char *name, char key[YR_KEY_MAX_LEN],
+                      yr_key_info_t *info)
+{
+    assert_int_equal(yr_store_key_create(s, name, key, info), 0);
+}
+
+static int lookup_key(yr_store_t *s, const char *key, yr_key_info_t *info)
+{
+    unsigned char hash[YR_KEY_HASH_LEN];
+    yr_key_hash(key, strlen(key), hash);
+    return yr_store_key_lookup(s, hash, info);
+}
+
+/* Runs one query on a raw sqlite3 connection and returns its first integer. */
+static int64_t raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- opening -------------------------------------------------------------- */
+
+static void test_open_memory(void **state)
+{
+    (void)state;
+    yr_store_close(open_ok("sqlite::memory:"));
+    yr_store_close(open_ok("sqlite://:memory:"));
+    yr_store_close(NULL);
+}
+
+static void test_open_bad_urls(void **state)
+{
+    (void)state;
+    yr_store_t *s = NULL;
+    char err[256];
+
+    err[0] = '\0';
+    assert_int_equal(yr_store_open("postgres://u:secret@db/yr", &s, err, sizeof(err)), -ENOTSUP);
+    assert_null(s);
+    assert_string_equal(err, "postgres storage is not available in this build yet");
+
+    err[0] = '\0';
+    assert_int_equal(yr_store_open("mysql://u:secret@db/yr", &s, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "'mysql'"));
+    assert_null(strstr(err, "secret")); /* a url may carry a password */
+
+    const char *bad[] = {"", "sqlite://", "sqlite:foo.db", "yourouter.db", "://x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(yr_store_open(bad[i], &s, err, sizeof(err)), -EINVAL);
+        assert_true(strlen(err) > 0);
+    }
+    assert_int_equal(yr_store_open(NULL, &s, err, sizeof(err)), -EINVAL);
+    assert_int_equal(yr_store_open("mysql://x", &s, NULL, 0), -EINVAL); /* err is optional */
+    assert_null(s);
+}
+
+static void test_open_not_a_database(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    yr_store_t *s = NULL;
+    char err[256] = "";
+    tmpdb_make(&t);
+    FILE *f = fopen(t.path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a sqlite database\n", f);
+    fclose(f);
+    assert_true(yr_store_open(t.url, &s, err, sizeof(err)) < 0);
+    assert_null(s);
+    assert_true(strlen(err) > 0);
+    tmpdb_remove(&t);
+}
+
+static void test_migrations_idempotent(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    char key[YR_KEY_MAX_LEN];
+    yr_key_info_t info;
+    tmpdb_make(&t);
+
+    yr_store_t *s = open_ok(t.url);
+    create_ok(s, "first", key, NULL);
+    yr_store_close(s);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+
+    /* Reopening (twice at once) migrates nothing and loses nothing. */
+    yr_store_t *a = open_ok(t.url);
+    yr_store_t *b = open_ok(t.url);
+    assert_int_equal(lookup_key(a, key, &info), 0);
+    assert_string_equal(info.name, "first");
+    assert_int_equal(lookup_key(b, key, NULL), 0);
+    yr_store_close(a);
+    yr_store_close(b);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM api_keys"), 1);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE name = 'usage'"), 1);
+    assert_int_equal(
+        raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE name = 'api_keys_active_name'"),
+        1);
+    tmpdb_remove(&t);
+}
+
+static void test_wal_mode(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    tmpdb_make(&t);
+    yr_store_t *s = open_ok(t.url);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(t.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    yr_store_close(s);
+    tmpdb_remove(&t);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    yr_store_t *s = NULL;
+    char err[256] = "";
+    tmpdb_make(&t);
+    yr_store_close(open_ok(t.url));
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(t.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(yr_store_open(t.url, &s, err, sizeof(err)), -ENOTSUP);
+    assert_non_null(strstr(err, "newer"));
+    tmpdb_remove(&t);
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static void test_key_format(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_ok("sqlite::memory:");
+    char k1[YR_KEY_MAX_LEN];
+    char k2[YR_KEY_MAX_LEN];
+    yr_key_info_t info;
+    create_ok(s, "one", k1, &info);
+    create_ok(s, "two", k2, NULL);
+
+    assert_int_equal(strlen(k1), YR_KEY_LEN);
+    assert_int_equal(strlen(k1), 3 + 43);
+    assert_memory_equal(k1, "yr-", 3);
+    for (size_t i = 3; i < strlen(k1); i++)
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", k1[i]));
+    /* 32 bytes = 256 bits; 43 chars carry 258, so the last char's low 2 bits
+     * are zero: it is one of A, E, I, ..., 4, 8. */
+    assert_non_null(strchr("AEIMQUYcgkosw048", k1[YR_KEY_LEN - 1]));
+    assert_int_equal(strlen(info.prefix), YR_KEY_PREFIX_LEN);
+    assert_memory_equal(info.prefix, k1, YR_KEY_PREFIX_LEN);
+    assert_string_not_equal(k1, k2);
+    assert_true(info.id > 0);
+    assert_string_equal(info.name, "one");
+    assert_true(info.created_at > 1600000000);
+    assert_int_equal(info.revoked_at, 0);
+    yr_store_close(s);
+}
+
+static void test_key_hash(void **state)
+{
+    (void)state;
+    /* SHA-256("abc"), FIPS 180-2 appendix B.1 */
+    static const unsigned char want[YR_KEY_HASH_LEN] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    unsigned char got[YR_KEY_HASH_LEN];
+    yr_key_hash("abcdef", 3, got);
+    assert_memory_equal(got, want, sizeof(want));
+}
+
+typedef struct {
+    yr_key_info_t rows[16];
+    size_t n;
+} collected_t;
+
+static void on_key(const yr_key_info_t *k, void *arg)
+{
+    collected_t *c = arg;
+    assert_true(c->n < 16);
+    c->rows[c->n++] = *k;
+}
+
+static void test_create_list_lookup_revoke(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_ok("sqlite::memory:");
+    char ka[YR_KEY_MAX_LEN], kb[YR_KEY_MAX_LEN], kc[YR_KEY_MAX_LEN];
+    yr_key_info_t a, b, c, info;
+    create_ok(s, "alpha", ka, &a);
+    create_ok(s, "beta", kb, &b);
+    create_ok(s, "gamma.prod_1-x", kc, &c);
+
+    assert_int_equal(lookup_key(s, kb, &info), 0);
+    assert_int_equal(info.id, b.id);
+    assert_string_equal(info.name, "beta");
+    assert_string_equal(info.prefix, b.prefix);
+    assert_int_equal(info.created_at, b.created_at);
+    assert_int_equal(info.revoked_at, 0);
+    assert_int_equal(lookup_key(s, kb, NULL), 0);
+    assert_int_equal(lookup_key(s, "yr-not-a-key", &info), -ENOENT);
+
+    assert_int_equal(yr_store_key_revoke(s, "beta"), 0);
+    assert_int_equal(lookup_key(s, kb, &info), -ENOENT);
+    assert_int_equal(lookup_key(s, ka, NULL), 0);
+    assert_int_equal(yr_store_key_revoke(s, "beta"), -ENOENT);
+
+    /* by id, with the row it revoked reported back */
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)c.id);
+    assert_int_equal(yr_store_key_revoke_info(s, id, &info), 0);
+    assert_int_equal(info.id, c.id);
+    assert_string_equal(info.name, "gamma.prod_1-x");
+    assert_true(info.revoked_at > 0);
+    assert_int_equal(lookup_key(s, kc, NULL), -ENOENT);
+    assert_int_equal(yr_store_key_revoke(s, id), -ENOENT); /* ids match active keys only */
+
+    assert_int_equal(yr_store_key_revoke(s, "nobody"), -ENOENT);
+    assert_int_equal(yr_store_key_revoke(s, "999"), -ENOENT);
+    assert_int_equal(yr_store_key_revoke(s, "99999999999999999999999"), -ENOENT);
+    assert_int_equal(yr_store_key_revoke(s, ""), -ENOENT);
+
+    collected_t col = {0};
+    assert_int_equal(yr_store_key_list(s, on_key, &col), 0);
+    assert_int_equal(col.n, 3);
+    assert_string_equal(col.rows[0].name, "alpha");
+    assert_string_equal(col.rows[1].name, "beta");
+    assert_string_equal(col.rows[2].name, "gamma.prod_1-x");
+    assert_int_equal(col.rows[0].revoked_at, 0);
+    assert_true(col.rows[1].revoked_at > 0);
+    assert_true(col.rows[2].revoked_at > 0);
+    assert_string_equal(col.rows[0].prefix, a.prefix);
+    yr_store_close(s);
+}
+
+static void test_list_empty(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_ok("sqlite::memory:");
+    collected_t col = {0};
+    assert_int_equal(yr_store_key_list(s, on_key, &col), 0);
+    assert_int_equal(col.n, 0);
+    yr_store_close(s);
+}
+
+static void test_duplicate_and_reuse(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_ok("sqlite::memory:");
+    char k1[YR_KEY_MAX_LEN], k2[YR_KEY_MAX_LEN], k3[YR_KEY_MAX_LEN];
+    yr_key_info_t i1, i2, info;
+    create_ok(s, "ci", k1, &i1);
+    assert_int_equal(yr_store_key_create(s, "ci", k2, NULL), -EEXIST);
+    assert_int_equal(yr_store_key_create(s, "CI", k2, NULL), 0); /* names are case-sensitive */
+
+    assert_int_equal(yr_store_key_revoke(s, "ci"), 0);
+    create_ok(s, "ci", k3, &i2);
+    assert_true(i2.id != i1.id);
+    assert_int_equal(lookup_key(s, k1, NULL), -ENOENT);
+    assert_int_equal(lookup_key(s, k3, &info), 0);
+    assert_int_equal(info.id, i2.id);
+
+    /* the name now means the new key only */
+    assert_int_equal(yr_store_key_revoke_info(s, "ci", &info), 0);
+    assert_int_equal(info.id, i2.id);
+    assert_int_equal(yr_store_key_revoke(s, "ci"), -ENOENT);
+    yr_store_close(s);
+}
+
+static void test_invalid_names(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_ok("sqlite::memory:");
+    char key[YR_KEY_MAX_LEN];
+    char longest[129];
+    memset(longest, 'n', 128);
+    longest[128] = '\0';
+
+    const char *bad[] = {"", "a b", "a/b", "a\nb", "caf\xc3\xa9", "key'--", "123", "0", longest};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(yr_store_key_create(s, bad[i], key, NULL), -EINVAL);
+    assert_int_equal(yr_store_key_create(s, NULL, key, NULL), -EINVAL);
+
+    longest[127] = '\0';
+    const char *good[] = {"a", "A.b_c-9", "1a", "-", "...", longest};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_int_equal(yr_store_key_create(s, good[i], key, NULL), 0);
+
+    collected_t col = {0};
+    assert_int_equal(yr_store_key_list(s, on_key, &col), 0);
+    assert_int_equal(col.n, 6);
+    assert_string_equal(col.rows[5].name, longest);
+    yr_store_close(s);
+}
+
+static bool contains(const void *hay, size_t n, const char *needle)
+{
+    return n > 0 && memmem(hay, n, needle, strlen(needle)) != NULL;
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    static char data[1 << 20];
+    size_t n = fread(data, 1, sizeof(data), f);
+    fclose(f);
+    return contains(data, n, needle);
+}
+
+static void test_stored_hash_not_key(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    char key[YR_KEY_MAX_LEN];
+    unsigned char hash[YR_KEY_HASH_LEN];
+    tmpdb_make(&t);
+    yr_store_t *s = open_ok(t.url);
+    create_ok(s, "secret-holder", key, NULL);
+    const char *body = key + 3; /* the random part, without "yr-" */
+
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(t.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM api_keys", -1, &st, NULL), SQLITE_OK);
+    int rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        rows++;
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            const void *v = sqlite3_column_blob(st, c);
+            size_t n = (size_t)sqlite3_column_bytes(st, c);
+            assert_false(contains(v, n, key));
+            assert_false(contains(v, n, body));
+            if (strcmp(sqlite3_column_name(st, c), "key_hash") == 0) {
+                yr_key_hash(key, strlen(key), hash);
+                assert_int_equal(n, YR_KEY_HASH_LEN);
+                assert_memory_equal(v, hash, YR_KEY_HASH_LEN);
+            }
+        }
+    }
+    assert_int_equal(rows, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* nor anywhere in the files, pages not yet checkpointed included */
+    char wal[96];
+    snprintf(wal, sizeof(wal), "%s-wal", t.path);
+    assert_false(file_contains(t.path, body));
+    assert_false(file_contains(wal, body));
+    yr_store_close(s);
+    assert_false(file_contains(t.path, body));
+    tmpdb_remove(&t);
+}
+
+static void test_two_connections(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    char key[YR_KEY_MAX_LEN];
+    yr_key_info_t info;
+    tmpdb_make(&t);
+    yr_store_t *gateway = open_ok(t.url);
+    yr_store_t *cli = open_ok(t.url);
+
+    assert_int_equal(lookup_key(gateway, "yr-unknown", NULL), -ENOENT);
+    create_ok(cli, "live", key, &info);
+    assert_int_equal(lookup_key(gateway, key, NULL), 0);
+    assert_int_equal(lookup_key(gateway, key, NULL), 0);
+    assert_int_equal(yr_store_key_revoke(cli, "live"), 0);
+    assert_int_equal(lookup_key(gateway, key, NULL), -ENOENT);
+
+    /* and the other way round, by id */
+    create_ok(gateway, "other", key, &info);
+    assert_int_equal(lookup_key(cli, key, NULL), 0);
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)info.id);
+    assert_int_equal(yr_store_key_revoke(gateway, id), 0);
+    assert_int_equal(lookup_key(cli, key, NULL), -ENOENT);
+
+    yr_store_close(gateway);
+    yr_store_close(cli);
+    tmpdb_remove(&t);
+}
+
+/* Several processes open one fresh file at the same moment (racing on the
+ * migration), then all write at once: the busy timeout must absorb it. */
+#define PROCS 4
+#define KEYS_PER_PROC 25
+
+static int child_work(const char *url, int fd, int n)
+{
+    char c;
+    yr_store_t *s = NULL;
+    char key[YR_KEY_MAX_LEN];
+    char err[256];
+    if (read(fd, &c, 1) < 0) /* returns 0 when the parent closes the pipe */
+        return 10;
+    if (yr_store_open(url, &s, err, sizeof(err)) != 0) {
+        fprintf(stderr, "child %d: %s\n", n, err);
+        return 11;
+    }
+    for (int i = 0; i < KEYS_PER_PROC; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "p%d-%d", n, i);
+        if (yr_store_key_create(s, name, key, NULL) != 0)
+            return 12;
+        if (lookup_key(s, key, NULL) != 0)
+            return 13;
+    }
+    yr_store_close(s);
+    return 0;
+}
+
+static void test_multi_process(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    int pipefd[2];
+    pid_t pids[PROCS];
+    tmpdb_make(&t);
+    assert_int_equal(pipe(pipefd), 0);
+    for (int i = 0; i < PROCS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(pipefd[1]);
+            _exit(child_work(t.url, pipefd[0], i));
+        }
+    }
+    close(pipefd[0]);
+    close(pipefd[1]); /* start them all */
+    for (int i = 0; i < PROCS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM api_keys"), PROCS * KEYS_PER_PROC);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+    tmpdb_remove(&t);
+}
+
+/* Another process holds the write lock for a while (a gateway writing a usage
+ * batch): a CLI write waits for it rather than failing. */
+static void test_busy_writer_waits(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    int ready[2];
+    char key[YR_KEY_MAX_LEN];
+    tmpdb_make(&t);
+    yr_store_t *s = open_ok(t.url);
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sqlite3 *db = NULL;
+        int bad = sqlite3_open_v2(t.path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+                  sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK;
+        if (write(ready[1], "x", 1) != 1 || bad)
+            _exit(1);
+        usleep(300 * 1000);
+        _exit(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : 2);
+    }
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(yr_store_key_create(s, "patient", key, NULL), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(lookup_key(s, key, NULL), 0);
+    close(ready[0]);
+    close(ready[1]);
+    yr_store_close(s);
+    tmpdb_remove(&t);
+}
+
+/* ---- yourouter keys ------------------------------------------------------- */
+
+typedef struct {
+    int code;
+    char out[4096];
+    char err[4096];
+} cli_result_t;
+
+static void slurp(FILE *f, char *buf, size_t len)
+{
+    rewind(f);
+    size_t n = fread(buf, 1, len - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Runs yr_keys_cli with stdout and stderr captured. */
+static void run_cli(cli_result_t *r, const char *url, int argc, ...)
+{
+    char *argv[8];
+    va_list ap;
+    assert_true(argc < 8);
+    va_start(ap, argc);
+    for (int i = 0; i < argc; i++)
+        argv[i] = va_arg(ap, char *);
+    va_end(ap);
+    argv[argc] = NULL;
+
+    FILE *fo = tmpfile();
+    FILE *fe = tmpfile();
+    assert_non_null(fo);
+    assert_non_null(fe);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(STDOUT_FILENO);
+    int saved_err = dup(STDERR_FILENO);
+    dup2(fileno(fo), STDOUT_FILENO);
+    dup2(fileno(fe), STDERR_FILENO);
+    r->code = yr_keys_cli(argc, argv, url);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, STDOUT_FILENO);
+    dup2(saved_err, STDERR_FILENO);
+    close(saved_out);
+    close(saved_err);
+    slurp(fo, r->out, sizeof(r->out));
+    slurp(fe, r->err, sizeof(r->err));
+}
+
+/* Whether s holds an ISO-8601 UTC time as its own column:
+ * " YYYY-MM-DDTHH:MM:SSZ ". */
+static bool has_iso_time(const char *s)
+{
+    static const char pat[] = " dddd-dd-ddTdd:dd:ddZ ";
+    size_t n = sizeof(pat) - 1;
+    for (size_t len = strlen(s), at = 0; at + n <= len; at++) {
+        size_t i = 0;
+        for (; i < n; i++) {
+            char c = s[at + i];
+            if (pat[i] == 'd' ? !(c >= '0' && c <= '9') : c != pat[i])
+                break;
+        }
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+static void test_cli_create_list_revoke(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    cli_result_t r;
+    tmpdb_make(&t);
+
+    run_cli(&r, t.url, 3, "create", "--name", "ci");
+    assert_int_equal(r.code, 0);
+    /* stdout is the key and a newline, nothing else */
+    assert_int_equal(strlen(r.out), YR_KEY_LEN + 1);
+    assert_memory_equal(r.out, "yr-", 3);
+    assert_int_equal(r.out[YR_KEY_LEN], '\n');
+    char key[YR_KEY_MAX_LEN];
+    snprintf(key, sizeof(key), "%.*s", YR_KEY_LEN, r.out);
+    char want[128];
+    snprintf(want, sizeof(want), "created key 'ci' (id 1, prefix %.10s)\n", key);
+    assert_string_equal(r.err, want);
+
+    yr_store_t *s = open_ok(t.url);
+    assert_int_equal(lookup_key(s, key, NULL), 0);
+
+    run_cli(&r, t.url, 2, "create", "--name=deploy.bot");
+    assert_int_equal(r.code, 0);
+    assert_int_equal(strlen(r.out), YR_KEY_LEN + 1);
+
+    run_cli(&r, t.url, 3, "create", "--name", "ci");
+    assert_int_equal(r.code, 1);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "already exists"));
+
+    run_cli(&r, t.url, 2, "revoke", "ci");
+    assert_int_equal(r.code, 0);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "revoked key 'ci' (id 1)\n");
+    assert_int_equal(lookup_key(s, key, NULL), -ENOENT);
+
+    run_cli(&r, t.url, 2, "revoke", "ci");
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err, "'ci'"));
+
+    run_cli(&r, t.url, 2, "revoke", "2");
+    assert_int_equal(r.code, 0);
+    assert_string_equal(r.err, "revoked key 'deploy.bot' (id 2)\n");
+
+    run_cli(&r, t.url, 3, "create", "--name", "ci");
+    assert_int_equal(r.code, 0);
+
+    run_cli(&r, t.url, 1, "list");
+    assert_int_equal(r.code, 0);
+    assert_string_equal(r.err, "");
+    /* header + 3 rows, oldest first */
+    const char *line = r.out;
+    const char *expect[] = {"ID", "1 ", "2 ", "3 "};
+    const char *status[] = {"STATUS", "revoked", "revoked", "active"};
+    const char *names[] = {"NAME", "ci", "deploy.bot", "ci"};
+    for (int i = 0; i < 4; i++) {
+        const char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        char row[256];
+        snprintf(row, sizeof(row), "%.*s", (int)(nl - line), line);
+        assert_memory_equal(row, expect[i], strlen(expect[i]));
+        assert_non_null(strstr(row, names[i]));
+        size_t rl = strlen(row), sl = strlen(status[i]);
+        assert_true(rl > sl);
+        assert_string_equal(row + rl - sl, status[i]);
+        if (i > 0) {
+            assert_non_null(strstr(row, "yr-"));
+            assert_true(has_iso_time(row));
+        }
+        line = nl + 1;
+    }
+    assert_string_equal(line, "");
+    assert_null(strstr(r.out, key + 3)); /* list never shows a key */
+
+    yr_store_close(s);
+    tmpdb_remove(&t);
+}
+
+static void test_cli_usage(void **state)
+{
+    (void)state;
+    cli_result_t r;
+    const char *url = "sqlite::memory:";
+
+    run_cli(&r, url, 0);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "usage:"));
+    run_cli(&r, url, 1, "frobnicate");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 1, "create");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 2, "create", "--name");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 3, "create", "ci", "x");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 5, "create", "--name", "a", "--name", "b");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 3, "create", "--name", "bad name");
+    assert_int_equal(r.code, 2);
+    assert_string_equal(r.out, "");
+    run_cli(&r, url, 3, "create", "--name", "42");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 2, "list", "extra");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 1, "revoke");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 3, "revoke", "a", "b");
+    assert_int_equal(r.code, 2);
+    run_cli(&r, url, 1, "--help");
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "usage:"));
+    assert_string_equal(r.err, "");
+
+    run_cli(&r, "postgres://db/yr", 1, "list");
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err, "postgres storage is not available"));
+    run_cli(&r, NULL, 1, "list");
+    assert_int_equal(r.code, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_memory),
+        cmocka_unit_test(test_open_bad_urls),
+        cmocka_unit_test(test_open_not_a_database),
+        cmocka_unit_test(test_migrations_idempotent),
+        cmocka_unit_test(test_wal_mode),
+        cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_key_format),
+        cmocka_unit_test(test_key_hash),
+        cmocka_unit_test(test_create_list_lookup_revoke),
+        cmocka_unit_test(test_list_empty),
+        cmocka_unit_test(test_duplicate_and_reuse),
+        cmocka_unit_test(test_invalid_names),
+        cmocka_unit_test(test_stored_hash_not_key),
+        cmocka_unit_test(test_two_connections),
+        cmocka_unit_test(test_multi_process),
+        cmocka_unit_test(test_busy_writer_waits),
+        cmocka_unit_test(test_cli_create_list_revoke),
+        cmocka_unit_test(test_cli_usage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
