@@ -1,0 +1,142 @@
+// Test harness: starts the real binaries (gateway and simulator) on
+// ephemeral loopback ports and gives tests small helpers to drive them.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+import net from 'node:net';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const buildDir = process.env.YR_BUILD_DIR || join(here, '..', '..', 'build');
+export const YR_BIN = process.env.YR_BIN || join(buildDir, 'yourouter');
+export const SIM_BIN = process.env.YR_SIM_BIN || join(buildDir, 'yourouter-sim');
+
+// Spawns a binary and resolves once it printed "listening on HOST:PORT".
+async function spawnListening(bin, args, opts = {}) {
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; if (process.env.YR_TEST_VERBOSE) process.stderr.write(d); });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${bin} did not start: ${stderr}`)), 10000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on [^\s:]+:(\d+)/);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${bin} exited ${code}: ${stderr}`)); });
+  });
+  proc.removeAllListeners('exit');
+  return { proc, port, stderr: () => stderr };
+}
+
+export async function startSim(args = []) {
+  const { proc, port, stderr } = await spawnListening(SIM_BIN, ['--listen', '127.0.0.1:0', ...args]);
+  const base = `http://127.0.0.1:${port}`;
+  const ctl = async (method, path, body) => {
+    const r = await fetch(base + path, {
+      method, body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : null };
+  };
+  return {
+    proc, port, base, url: `${base}/v1`, stderr,
+    script: (behaviours) => ctl('POST', '/_sim/script', behaviours),
+    requests: async () => (await ctl('GET', '/_sim/requests')).body,
+    stats: async () => (await ctl('GET', '/_sim/stats')).body,
+    // Long-poll until the simulator's counters reach the condition.
+    wait: async (cond, timeoutMs = 5000) => {
+      const q = new URLSearchParams({ ...cond, timeout_ms: String(timeoutMs) });
+      return ctl('GET', `/_sim/wait?${q}`);
+    },
+    reset: () => ctl('POST', '/_sim/reset'),
+    stop: async () => { if (proc.exitCode === null) { proc.kill('SIGTERM'); await once(proc, 'exit'); } return proc.exitCode; },
+  };
+}
+
+export function tmpDir() {
+  return mkdtempSync(join(tmpdir(), 'yr-test-'));
+}
+
+export const MASTER_KEY = 'sk-yr-master-' + 'x'.repeat(24);
+
+// Writes the YAML config and starts `yourouter serve --config`.
+export async function startGateway(yaml, { env = {}, dir = tmpDir() } = {}) {
+  const cfgPath = join(dir, 'yourouter.yaml');
+  writeFileSync(cfgPath, yaml);
+  const fullEnv = { ...process.env, YOUROUTER_MASTER_KEY: MASTER_KEY, ...env };
+  const { proc, port, stderr } = await spawnListening(YR_BIN, ['serve', '--config', cfgPath], { env: fullEnv, cwd: dir });
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    proc, port, base, url: `${base}/v1`, dir, cfgPath, stderr, env: fullEnv,
+    cli: (args) => spawnSync(YR_BIN, [...args, '--config', cfgPath], { env: fullEnv, cwd: dir, encoding: 'utf8' }),
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) { proc.kill(signal); await once(proc, 'exit'); }
+      return proc.exitCode;
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    rssKiB: () => {
+      const m = readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/);
+      return Number(m[1]);
+    },
+  };
+}
+
+// A config with one provider per simulator, and the models given.
+export function config({ providers, models, server = {}, storage = 'sqlite://yourouter.db' }) {
+  let y = `server:\n  listen: 127.0.0.1:0\n  master_key: \${YOUROUTER_MASTER_KEY}\n  workers: ${server.workers ?? 2}\n`;
+  for (const [k, v] of Object.entries(server)) if (k !== 'workers') y += `  ${k}: ${v}\n`;
+  y += `storage:\n  url: ${storage}\nproviders:\n`;
+  for (const [name, p] of Object.entries(providers)) {
+    y += `  ${name}:\n    kind: ${p.kind ?? 'openai'}\n    base_url: ${p.base_url}\n`;
+    if (p.api_key) y += `    api_key: ${p.api_key}\n`;
+    for (const k of ['connect_timeout_ms', 'first_byte_timeout_ms', 'timeout_ms']) if (p[k]) y += `    ${k}: ${p[k]}\n`;
+  }
+  y += 'models:\n';
+  for (const m of models) {
+    y += `  - id: ${m.id}\n    routes:\n`;
+    for (const r of m.routes) y += `      - provider: ${r.provider}\n` + (r.model ? `        model: ${r.model}\n` : '');
+  }
+  return y;
+}
+
+export async function chat(gw, body, { key = MASTER_KEY, headers = {} } = {}) {
+  const r = await fetch(`${gw.url}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+// Parses an SSE body into the list of data payloads.
+export function sseData(text) {
+  return text.split('\n\n').filter((e) => e.trim()).map((e) =>
+    e.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n'));
+}
+
+// Sends a raw HTTP request over a fresh socket; returns the socket.
+export function rawRequest(port, text) {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.write(text);
+  return sock;
+}
+
+export function readUntil(sock, pred, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`timeout; got: ${buf.slice(0, 500)}`)); }, timeoutMs);
+    const onData = (d) => { buf += d; if (pred(buf)) { cleanup(); resolve(buf); } };
+    const onEnd = () => { cleanup(); pred(buf) ? resolve(buf) : reject(new Error(`closed; got: ${buf.slice(0, 500)}`)); };
+    const cleanup = () => { clearTimeout(timer); sock.off('data', onData); sock.off('end', onEnd); };
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+  });
+}

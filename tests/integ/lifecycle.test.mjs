@@ -1,0 +1,96 @@
+// Process lifecycle: zero-config start, `check`, graceful shutdown with a
+// stream in flight, and backpressure against a client that stops reading.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import { writeFileSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import net from 'node:net';
+import { startSim, startGateway, config, chat, sseData, tmpDir, YR_BIN, MASTER_KEY } from './lib.mjs';
+
+const hello = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Reply with exactly: connected' }] };
+
+test('zero-config: providers from the environment, built-in catalog, SQLite file', async (t) => {
+  const sim = await startSim();
+  const dir = tmpDir();
+  const env = { ...process.env, OPENAI_API_KEY: 'sk-env-key', OPENAI_BASE_URL: sim.url,
+    YOUROUTER_MASTER_KEY: MASTER_KEY, YOUROUTER_LISTEN: '127.0.0.1:0' };
+  delete env.ANTHROPIC_API_KEY; delete env.GEMINI_API_KEY;
+  const proc = spawn(YR_BIN, ['serve'], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(async () => { proc.kill('SIGTERM'); await sim.stop(); rmSync(dir, { recursive: true, force: true }); });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => { out += d; const m = out.match(/listening on [^:]+:(\d+)/); if (m) resolve(Number(m[1])); });
+    proc.on('exit', (c) => reject(new Error(`exited ${c}`)));
+  });
+  const gw = { url: `http://127.0.0.1:${port}/v1` };
+  assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
+  const r = await chat(gw, hello);
+  assert.equal(r.status, 200);
+  assert.equal(r.json.choices[0].message.content, 'connected');
+  const [req] = await sim.requests();
+  assert.equal(req.headers.authorization, 'Bearer sk-env-key');
+  assert.ok(existsSync(join(dir, 'yourouter.db')), 'the embedded SQLite database was created');
+  const models = await (await fetch(`${gw.url}/models`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).json();
+  assert.ok(models.data.some((m) => m.id === 'gpt-4o-mini'));
+  assert.ok(!models.data.some((m) => m.id.startsWith('claude')), 'only vendors with a key are served');
+});
+
+test('check validates a config and names file, line and key', () => {
+  const dir = tmpDir();
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, config({ providers: { openai: { base_url: 'http://127.0.0.1:1/v1' } }, models: [{ id: 'm', routes: [{ provider: 'openai' }] }] }));
+  let r = spawnSync(YR_BIN, ['check', '--config', good], { encoding: 'utf8', env: { ...process.env, YOUROUTER_MASTER_KEY: 'k' } });
+  assert.equal(r.status, 0, r.stderr);
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'server:\n  listen: 127.0.0.1:0\nproviders:\n  openai:\n    kind: openai\n    base_url: http://x\n    colour: blue\n');
+  r = spawnSync(YR_BIN, ['check', '--config', bad], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /bad\.yaml:7: providers\.openai\.colour/);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('SIGTERM: in-flight streams finish, new connections are refused, exit 0', async (t) => {
+  const sim = await startSim();
+  const gw = await startGateway(config({ providers: { openai: { base_url: sim.url } }, models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }] }));
+  t.after(async () => { await sim.stop(); gw.cleanup(); });
+  const resp = await fetch(`${gw.url}/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...hello, stream: true, x_sim: { chunks: 20, chunk_delay_ms: 25 } }),
+  });
+  const reader = resp.body.getReader();
+  let text = new TextDecoder().decode((await reader.read()).value);
+  gw.proc.kill('SIGTERM');
+  const exited = once(gw.proc, 'exit');
+  for (;;) { const { value, done } = await reader.read(); if (done) break; text += new TextDecoder().decode(value); }
+  assert.equal(sseData(text).at(-1), '[DONE]', 'the stream in flight completed');
+  const [code] = await exited;
+  assert.equal(code, 0);
+  await assert.rejects(fetch(`${gw.base}/health`), 'no longer accepting');
+});
+
+test('a client that stops reading pauses the upstream instead of growing memory', async (t) => {
+  const sim = await startSim();
+  const gw = await startGateway(config({ providers: { openai: { base_url: sim.url } }, models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }], server: { workers: 1 } }));
+  t.after(async () => { await gw.stop(); await sim.stop(); gw.cleanup(); });
+  // ~200 MB of SSE if nothing pushed back.
+  const body = JSON.stringify({ ...hello, stream: true, x_sim: { text: 'x'.repeat(8192), chunks: 1, repeat: 25000 } });
+  const sock = net.connect(gw.port, '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  await once(sock, 'data');
+  sock.pause();
+  const before = gw.rssKiB();
+  // Give the simulator time to push as much as it can; with backpressure
+  // the gateway holds at most its high-water mark plus socket buffers.
+  await sim.wait({ requests: 1 });
+  await new Promise((r) => setTimeout(r, 1500));
+  const grown = gw.rssKiB() - before;
+  assert.ok(grown < 32 * 1024, `RSS grew by ${grown} KiB while the client was not reading`);
+  let received = 0;
+  sock.on('data', (d) => { received += d.length; });
+  sock.resume();
+  sock.destroy();
+  await sim.wait({ aborted: 1 });
+});
