@@ -41,7 +41,7 @@ int yr_str_to_u64(yr_str_t s, uint64_t max, uint64_t *out)
         if (s.ptr[i] < '0' || s.ptr[i] > '9')
             return -EINVAL;
         unsigned d = (unsigned)(s.ptr[i] - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return -EINVAL;
         v = v * 10 + d;
     }
