@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -57,6 +58,7 @@ struct yr_http_conn {
     bool response_done;
     bool chunked;
     bool close_after;
+    bool abort_after_writes; /* yr_http_abort: drop the connection when flushed */
     size_t writes_inflight;
     size_t bytes_pending;
     int handles_open; /* tcp + timer, for the final free */
@@ -68,10 +70,12 @@ struct yr_http_server {
     yr_http_opts_t opts;
     uint16_t port;
     yr_http_conn_t *conns;
-    size_t nconns;
+    size_t nconns;   /* open, not yet closing */
+    size_t nclosing; /* uv_close issued, handles not yet released */
     size_t inflight;
     bool shutting_down;
     bool listener_closed;
+    bool shutdown_reported;
     void (*on_shutdown)(yr_http_server_t *);
     char readbuf[READ_BUF_SIZE]; /* one read at a time per loop */
 };
@@ -131,6 +135,19 @@ static void conn_unlink(yr_http_conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    s->nclosing++;
+}
+
+/* Runs the shutdown callback exactly once, when the listener and every
+ * connection handle have been released. */
+static void maybe_shutdown_done(yr_http_server_t *s)
+{
+    if (s->shutting_down && !s->shutdown_reported && s->listener_closed && s->nconns == 0 &&
+        s->nclosing == 0) {
+        s->shutdown_reported = true;
+        if (s->on_shutdown != NULL)
+            s->on_shutdown(s);
+    }
 }
 
 static void on_conn_handle_closed(uv_handle_t *h)
@@ -142,8 +159,8 @@ static void on_conn_handle_closed(uv_handle_t *h)
     yr_buf_free(&c->head);
     yr_buf_free(&c->leftover);
     free(c);
-    if (s->shutting_down && s->nconns == 0 && s->listener_closed && s->on_shutdown)
-        s->on_shutdown(s);
+    s->nclosing--;
+    maybe_shutdown_done(s);
 }
 
 static void req_destroy(yr_http_conn_t *c)
@@ -195,7 +212,7 @@ static void on_write_done(uv_write_t *w, int status)
     free(wr);
     if (c->state == CONN_CLOSING)
         return;
-    if (status < 0) {
+    if (status < 0 || (c->abort_after_writes && c->writes_inflight == 0)) {
         conn_close(c);
         return;
     }
@@ -241,6 +258,22 @@ static int conn_write(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
     return 0;
 }
 
+/* "Date: ..." for the current second, cached per thread. */
+static yr_str_t date_header(void)
+{
+    static _Thread_local char buf[64];
+    static _Thread_local time_t cached;
+    static _Thread_local size_t len;
+    time_t now = time(NULL);
+    if (now != cached || len == 0) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        len = strftime(buf, sizeof(buf), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        cached = now;
+    }
+    return (yr_str_t){buf, len};
+}
+
 static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
                       const yr_http_header_t *headers, size_t nheaders, yr_str_t content_type,
                       long long content_length)
@@ -248,6 +281,8 @@ static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
     yr_http_conn_t *c = req->conn;
     int rc = yr_buf_printf(out, "HTTP/1.%d %d %s\r\n", req->http_minor ? 1 : 0, status,
                            yr_http_status_text(status));
+    if (rc == 0)
+        rc = yr_buf_append_str(out, date_header());
     for (size_t i = 0; rc == 0 && i < nheaders; i++)
         rc = yr_buf_printf(out, "%.*s: %.*s\r\n", (int)headers[i].name.len, headers[i].name.ptr,
                            (int)headers[i].value.len, headers[i].value.ptr);
@@ -365,6 +400,26 @@ void yr_http_stream_end(yr_http_req_t *req, bool close_after)
     }
     if (c->writes_inflight == 0)
         conn_request_finished(c);
+}
+
+int yr_http_write_raw(yr_http_req_t *req, const void *data, size_t len)
+{
+    yr_http_conn_t *c = req->conn;
+    if (c->response_done || c->state == CONN_CLOSING)
+        return -ECONNRESET;
+    c->responded = true;
+    yr_str_t part = {data, len};
+    return conn_write(c, &part, 1);
+}
+
+void yr_http_abort(yr_http_req_t *req)
+{
+    yr_http_conn_t *c = req->conn;
+    c->responded = c->response_done = true; /* the handler chose this: no on_abort */
+    if (c->writes_inflight == 0)
+        conn_close(c);
+    else
+        c->abort_after_writes = true;
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -534,6 +589,13 @@ static int on_headers_complete(http_parser *p)
         c->early_status = 413;
         http_parser_pause(p, 1);
         return 0;
+    }
+    yr_str_t expect = yr_http_req_header(req, YR_STR("expect"));
+    if (expect.len > 0 && yr_str_ieq(expect, YR_STR("100-continue")) && req->http_minor >= 1) {
+        /* The client waits for this before sending a large body. */
+        yr_str_t cont = YR_STR("HTTP/1.1 100 Continue\r\n\r\n");
+        if (conn_write(c, &cont, 1) < 0)
+            return -1;
     }
     c->state = CONN_BODY;
     return 0;
@@ -778,8 +840,7 @@ static void on_listener_closed(uv_handle_t *h)
 {
     yr_http_server_t *s = h->data;
     s->listener_closed = true;
-    if (s->shutting_down && s->nconns == 0 && s->on_shutdown)
-        s->on_shutdown(s);
+    maybe_shutdown_done(s);
 }
 
 void yr_http_server_shutdown(yr_http_server_t *s, void (*done)(yr_http_server_t *))

@@ -52,7 +52,7 @@ struct yr_http_req {
     /* Set by the handler. */
     void *data;
     yr_http_req_fn on_abort; /* client disconnected before the response ended */
-    yr_http_req_fn on_drain; /* a streamed write completed and the queue is low */
+    yr_http_req_fn on_drain; /* a streamed write completed (check the pending size) */
 };
 
 /* Writes an error response in the application's format (used for errors the
@@ -109,6 +109,14 @@ __attribute__((warn_unused_result)) int yr_http_stream_write(yr_http_req_t *req,
 size_t yr_http_stream_pending(const yr_http_req_t *req);
 /* Ends the stream; the connection closes after it when close_after is set. */
 void yr_http_stream_end(yr_http_req_t *req, bool close_after);
+
+/* Queues bytes as they are, without any framing (simulators use this to
+ * send broken responses). Returns 0 or -ECONNRESET. */
+__attribute__((warn_unused_result)) int yr_http_write_raw(yr_http_req_t *req, const void *data,
+                                                           size_t len);
+/* Drops the connection once the bytes already queued are written: a response
+ * cut short on purpose. on_abort does not run; req must not be used after. */
+void yr_http_abort(yr_http_req_t *req);
 
 /* True once the response head has been queued. */
 bool yr_http_responded(const yr_http_req_t *req);
