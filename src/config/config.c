@@ -143,6 +143,12 @@ static const setting_t provider_rows[] = {
      .def_num = 120000, .offset = PRV(first_byte_timeout_ms)},
     {.name = "timeout_ms", .type = T_U32, .min = 1, .max = 86400000, .def_num = 600000,
      .offset = PRV(timeout_ms)},
+    /* kind: anthropic — the anthropic-version header, and max_tokens for
+     * requests that set none (the Messages API requires it). */
+    {.name = "anthropic_version", .type = T_STR, .max = 64, .def_str = "2023-06-01",
+     .check = check_token, .offset = PRV(anthropic_version)},
+    {.name = "default_max_tokens", .type = T_U32, .min = 1, .max = 1000000, .def_num = 4096,
+     .offset = PRV(default_max_tokens)},
 };
 
 enum { MODEL_ID, MODEL_ROUTES };

@@ -28,6 +28,8 @@ typedef struct {
     uint32_t connect_timeout_ms;    /* default 5000 */
     uint32_t first_byte_timeout_ms; /* default 120000: headers must arrive by then */
     uint32_t timeout_ms;            /* whole transfer; default 600000 */
+    const char *anthropic_version;  /* anthropic-version header; default 2023-06-01 */
+    uint32_t default_max_tokens;    /* max_tokens when the client set none; default 4096 */
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 

@@ -41,9 +41,10 @@ typedef struct {
     yr_buf_t resp;    /* upstream response (non-stream) or error body */
     yr_buf_t out;     /* translated events waiting to be written */
     yr_sse_parser_t sse;
-    yr_usage_t usage;
+    yr_call_ctx_t cx; /* the provider's view of this attempt */
     bool done_seen;
-    bool event_failed; /* a malformed event or a failed client write */
+    bool event_failed; /* a malformed event, an error event or a failed client write */
+    int event_rc;      /* why: -EPROTO, -ECANCELED (provider error event), -E2BIG, ... */
     /* the last failure, reported when every route failed */
     yr_err_t last_err;
     char last_msg[512];
@@ -181,7 +182,7 @@ static int on_sse_event(const yr_sse_event_t *ev, void *arg)
 {
     chat_t *c = arg;
     bool done = false;
-    int rc = c->ops->chat_event(ev, &c->out, &done, &c->usage);
+    int rc = c->ops->chat_event(&c->cx, ev, &c->out, &done);
     if (rc < 0)
         return rc == -EINVAL ? -EPROTO : rc;
     if (done)
@@ -230,7 +231,11 @@ static int stream_data(chat_t *c, const char *p, size_t n)
         rc = flush_out(c);
     if (rc < 0) {
         c->event_failed = true;
-        if (rc == -E2BIG)
+        c->event_rc = rc;
+        if (rc == -ECANCELED)
+            snprintf(c->last_msg, sizeof(c->last_msg), "%s reported an error mid-stream: %.400s",
+                     c->route->provider->name, c->cx.error.message);
+        else if (rc == -E2BIG)
             snprintf(c->last_msg, sizeof(c->last_msg), "an event was larger than %d bytes",
                      YR_SSE_MAX_EVENT);
         else if (rc == -EPROTO)
@@ -288,8 +293,8 @@ static void relay_response(chat_t *c)
     yr_buf_t out;
     yr_buf_init(&out, MAX_UPSTREAM_BODY);
     yr_str_t client;
-    int rc = c->ops->chat_response((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
-                                   &out, &client, &c->usage);
+    int rc = c->ops->chat_response(&c->cx, (yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
+                                   &out, &client);
     if (rc < 0) {
         yr_buf_free(&out);
         record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE,
@@ -344,6 +349,17 @@ static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *dat
         record_failure(c, YR_E_UPSTREAM_TIMEOUT, YR_ATT_TIMEOUT,
                        "%s did not answer within %u ms", vendor,
                        (unsigned)c->route->provider->first_byte_timeout_ms);
+    } else if (c->event_failed && c->event_rc == -ECANCELED) {
+        /* An error event before anything reached the client: as good as an
+         * HTTP error with that status (e.g. overloaded_error = 529). */
+        yr_err_t e = yr_err_from_upstream_status(c->cx.error_status, &retry);
+        char why[512];
+        snprintf(why, sizeof(why), "%s", c->last_msg);
+        record_failure(c, e,
+                       c->cx.error_status == 429 ? YR_ATT_HTTP_429
+                       : c->cx.error_status >= 500 ? YR_ATT_HTTP_5XX
+                                                   : YR_ATT_HTTP_4XX,
+                       "%s", why);
     } else if (c->event_failed) {
         char why[512];
         snprintf(why, sizeof(why), "%s", c->last_msg);
@@ -378,10 +394,23 @@ static void attempt_next(chat_t *c)
         yr_sse_free(&c->sse);
         yr_sse_init(&c->sse, YR_SSE_MAX_EVENT);
         c->done_seen = c->event_failed = false;
-        c->usage = (yr_usage_t){0};
+        c->event_rc = 0;
+        
+        c->cx = (yr_call_ctx_t){
+            .pool = c->g->http->pool,
+            .chat = &c->chat,
+            .route = c->route,
+            .request_id = c->g->request_id,
+        };
         yr_upstream_req_t ureq = {0};
         yr_str_t raw = {c->g->http->body.data ? c->g->http->body.data : "", c->g->http->body.len};
-        int rc = c->ops->build_chat(c->route, &c->chat, raw, c->g->http->pool, &c->upbody, &ureq);
+        int rc = c->ops->build_chat(&c->cx, raw, &c->upbody, &ureq);
+        if (rc == -EINVAL) {
+            record_failure(c, YR_E_INVALID_REQUEST, YR_ATT_HTTP_4XX, "%s",
+                           c->cx.error.message);
+            snprintf(c->last_param, sizeof(c->last_param), "%s", c->cx.error.param);
+            continue;
+        }
         if (rc == 0)
             rc = yr_upstream_start(c->g->w->up, &ureq, &up_cbs, c, &c->call);
         if (rc == 0)

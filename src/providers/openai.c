@@ -7,10 +7,12 @@
 
 #include "providers/provider.h"
 
-static int openai_build_chat(const yr_route_conf_t *route, const yr_chat_req_t *chat,
-                             yr_str_t raw, yr_pool_t *pool, yr_buf_t *body_buf,
+static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
                              yr_upstream_req_t *out)
 {
+    const yr_route_conf_t *route = cx->route;
+    const yr_chat_req_t *chat = cx->chat;
+    yr_pool_t *pool = cx->pool;
     const yr_provider_conf_t *p = route->provider;
     yr_str_t upstream_model = yr_str(route->model);
     if (yr_str_eq(upstream_model, chat->model)) {
@@ -57,12 +59,15 @@ static void read_usage(json_t *root, yr_usage_t *usage)
         return;
     usage->prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
     usage->completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
+    usage->cached_tokens = json_integer_value(
+        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
     usage->present = true;
 }
 
-static int openai_chat_response(yr_str_t body, yr_buf_t *out, yr_str_t *client,
-                                yr_usage_t *usage)
+static int openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out,
+                                yr_str_t *client)
 {
+    yr_usage_t *usage = &cx->usage;
     json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
     if (!json_is_object(root) || !json_is_array(json_object_get(root, "choices"))) {
         json_decref(root);
@@ -75,9 +80,10 @@ static int openai_chat_response(yr_str_t body, yr_buf_t *out, yr_str_t *client,
     return 0;
 }
 
-static int openai_chat_event(const yr_sse_event_t *ev, yr_buf_t *out, bool *done,
-                             yr_usage_t *usage)
+static int openai_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out,
+                             bool *done)
 {
+    yr_usage_t *usage = &cx->usage;
     if (yr_str_eq(ev->data, YR_STR("[DONE]"))) {
         *done = true;
         return yr_buf_append_str(out, YR_STR("data: [DONE]\n\n"));
@@ -89,6 +95,7 @@ static int openai_chat_event(const yr_sse_event_t *ev, yr_buf_t *out, bool *done
     }
     read_usage(root, usage);
     json_decref(root);
+    (void)cx;
     int rc = yr_buf_append_str(out, YR_STR("data: "));
     if (rc == 0)
         rc = yr_buf_append_str(out, ev->data);

@@ -16,24 +16,43 @@
 typedef struct {
     int64_t prompt_tokens;
     int64_t completion_tokens;
+    int64_t cached_tokens;
     bool present;
 } yr_usage_t;
 
+/* What a provider function may read and keep for one upstream attempt. */
+typedef struct {
+    yr_pool_t *pool;             /* the request's pool: lives until the response ended */
+    const yr_chat_req_t *chat;   /* the client's request in the OpenAI model */
+    const yr_route_conf_t *route;
+    yr_str_t request_id;
+    void *state;                 /* the provider's own per-attempt state (in pool) */
+    yr_usage_t usage;            /* filled while the response is read */
+    yr_api_error_t error;        /* filled when a function returns -ECANCELED */
+    char error_type[64];         /* the provider's error type, e.g. overloaded_error */
+    int error_status;            /* the HTTP status that error type stands for */
+} yr_call_ctx_t;
+
 typedef struct yr_provider_ops {
     const char *kind;
-    /* Builds the upstream chat request for route. raw is the client's body.
-     * Strings that must outlive the call go in pool or body_buf (owned by the
-     * caller, kept until the call ends). */
-    int (*build_chat)(const yr_route_conf_t *route, const yr_chat_req_t *chat, yr_str_t raw,
-                      yr_pool_t *pool, yr_buf_t *body_buf, yr_upstream_req_t *out);
+    /* Builds the upstream chat request. raw is the client's OpenAI body.
+     * Strings that must outlive the call go in cx->pool or body_buf (owned
+     * by the caller, kept until the call ends). Returns 0; -EINVAL with
+     * cx->error filled when the request cannot be honoured by this provider
+     * (the client gets a 400 if no other route can); other negatives on
+     * internal failures. */
+    int (*build_chat)(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
+                      yr_upstream_req_t *out);
     /* A complete 2xx body -> the OpenAI chat.completion for the client, in
      * *client (a slice of body or of out). -EINVAL when it is not valid. */
-    int (*chat_response)(yr_str_t body, yr_buf_t *out, yr_str_t *client, yr_usage_t *usage);
-    /* One upstream SSE event -> OpenAI chunk events appended to out (already
-     * framed "data: ...\n\n"). *done is set on the terminal event. -EINVAL on
-     * a malformed event. */
-    int (*chat_event)(const yr_sse_event_t *ev, yr_buf_t *out, bool *done, yr_usage_t *usage);
-    /* Extracts a provider error body into err (message, type, param, code). */
+    int (*chat_response)(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out, yr_str_t *client);
+    /* One upstream SSE event -> OpenAI chunk events appended to out, each
+     * framed "data: ...\n\n"; the terminal "data: [DONE]\n\n" too, with
+     * *done set. -EINVAL on a malformed event; -ECANCELED when the provider
+     * reported an error in the stream (cx->error, cx->error_status set). */
+    int (*chat_event)(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out, bool *done);
+    /* Extracts a provider error body: message, param into err; the
+     * provider's type and code strings into type/code. */
     void (*parse_error)(yr_str_t body, yr_api_error_t *err, char *type, size_t typelen,
                         char *code, size_t codelen);
 } yr_provider_ops_t;

@@ -285,7 +285,7 @@ static const struct {
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, log_level)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
      "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, base_url, "
-     "api_key, connect_timeout_ms, first_byte_timeout_ms, timeout_ms)"},
+     "api_key, connect_timeout_ms, first_byte_timeout_ms, timeout_ms, anthropic_version, default_max_tokens)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        weight: 2\n",
      "cfg.yaml:6: models[0].routes[0].weight: unknown key (expected one of provider, model)"},
