@@ -7,6 +7,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import net from 'node:net';
+import assert from 'node:assert/strict';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const buildDir = process.env.YR_BUILD_DIR || join(here, '..', '..', 'build');
@@ -54,7 +55,12 @@ export async function startSim(args = []) {
       return ctl('GET', `/_sim/wait?${q}`);
     },
     reset: () => ctl('POST', '/_sim/reset'),
-    stop: async () => { if (proc.exitCode === null) { proc.kill('SIGTERM'); await once(proc, 'exit'); } return proc.exitCode; },
+    // Exit 0 on SIGTERM also means LeakSanitizer found nothing in a sanitizer build.
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) { proc.kill('SIGTERM'); await once(proc, 'exit'); }
+      assert.equal(proc.exitCode, 0, `simulator exited ${proc.exitCode}: ${stderr().slice(-2000)}`);
+      return proc.exitCode;
+    },
   };
 }
 
@@ -74,8 +80,10 @@ export async function startGateway(yaml, { env = {}, dir = tmpDir() } = {}) {
   return {
     proc, port, base, url: `${base}/v1`, dir, cfgPath, stderr, env: fullEnv,
     cli: (args) => spawnSync(YR_BIN, [...args, '--config', cfgPath], { env: fullEnv, cwd: dir, encoding: 'utf8' }),
+    // Exit 0 after a graceful drain; in a sanitizer build also "no leaks".
     stop: async (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) { proc.kill(signal); await once(proc, 'exit'); }
+      assert.equal(proc.exitCode, 0, `gateway exited ${proc.exitCode}: ${stderr().slice(-2000)}`);
       return proc.exitCode;
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),

@@ -72,7 +72,10 @@ test('SIGTERM: in-flight streams finish, new connections are refused, exit 0', a
 
 test('a client that stops reading pauses the upstream instead of growing memory', async (t) => {
   const sim = await startSim();
-  const gw = await startGateway(config({ providers: { openai: { base_url: sim.url } }, models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }], server: { workers: 1 } }));
+  // ASan keeps freed memory in quarantine (256 MB by default): keep it small
+  // so RSS shows what the gateway holds, not what it recently freed.
+  const asan = `${process.env.ASAN_OPTIONS ? process.env.ASAN_OPTIONS + ':' : ''}quarantine_size_mb=1`;
+  const gw = await startGateway(config({ providers: { openai: { base_url: sim.url } }, models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }], server: { workers: 1 } }), { env: { ASAN_OPTIONS: asan } });
   t.after(async () => { await gw.stop(); await sim.stop(); gw.cleanup(); });
   // ~200 MB of SSE if nothing pushed back.
   const body = JSON.stringify({ ...hello, stream: true, x_sim: { text: 'x'.repeat(8192), chunks: 1, repeat: 25000 } });
@@ -87,10 +90,8 @@ test('a client that stops reading pauses the upstream instead of growing memory'
   await sim.wait({ requests: 1 });
   await new Promise((r) => setTimeout(r, 1500));
   const grown = gw.rssKiB() - before;
-  assert.ok(grown < 32 * 1024, `RSS grew by ${grown} KiB while the client was not reading`);
-  let received = 0;
-  sock.on('data', (d) => { received += d.length; });
-  sock.resume();
   sock.destroy();
-  await sim.wait({ aborted: 1 });
+  assert.ok(grown < 32 * 1024, `RSS grew by ${grown} KiB while the client was not reading`);
+  const w = await sim.wait({ aborted: 1 });
+  assert.equal(w.status, 200, 'the disconnect reached the paused upstream transfer');
 });
