@@ -4,7 +4,9 @@
 
 void yr_sse_init(yr_sse_parser_t *p, size_t max_event)
 {
-    yr_buf_init(&p->line, max_event);
+    /* A buffered line still holds its "data: " prefix: leave room for the
+     * longest field name so the cap means the same wherever a read splits. */
+    yr_buf_init(&p->line, max_event + 16);
     yr_buf_init(&p->data, max_event);
     yr_buf_init(&p->event, 256);
     p->has_data = false;
@@ -73,6 +75,8 @@ static int process_line(yr_sse_parser_t *p, yr_str_t line, yr_sse_fn fn, void *a
 
 int yr_sse_feed(yr_sse_parser_t *p, const char *buf, size_t n, yr_sse_fn fn, void *arg)
 {
+    if (n == 0)
+        return 0;
     size_t i = 0;
     if (p->last_cr && n > 0 && buf[0] == '\n')
         i = 1;

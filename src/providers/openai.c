@@ -20,6 +20,14 @@ static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf
         out->body_len = raw.len;
     } else {
         int rc = yr_json_replace_top_string(raw.ptr, raw.len, "model", upstream_model, body_buf);
+        if (rc == -ENOENT) {
+            /* jansson accepted a key spelled with escapes ("\u006dodel"). */
+            snprintf(cx->error.message, sizeof(cx->error.message),
+                     "the 'model' key must be written without escape sequences");
+            snprintf(cx->error.param, sizeof(cx->error.param), "model");
+            cx->error.err = YR_E_INVALID_REQUEST;
+            return -EINVAL;
+        }
         if (rc < 0)
             return rc;
         out->body = body_buf->data;

@@ -518,7 +518,9 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     yr_http_conn_t *c = p->data;
-    if (c->early_status)
+    /* After the head, these callbacks report chunked trailers: ignore them
+     * (appending would move the head buffer under the request's slices). */
+    if (c->early_status || c->state != CONN_IDLE)
         return 0;
     if (c->in_value || c->nspans == 0) {
         if (c->nspans == YR_HTTP_MAX_HEADERS) {
@@ -540,7 +542,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     yr_http_conn_t *c = p->data;
-    if (c->early_status || c->nspans == 0)
+    if (c->early_status || c->nspans == 0 || c->state != CONN_IDLE)
         return 0;
     hdr_span_t *sp = &c->spans[c->nspans - 1];
     if (!c->in_value) {

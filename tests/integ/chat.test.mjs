@@ -64,6 +64,13 @@ test('unknown fields and number spellings reach the provider unchanged; only mod
   assert.equal(r.json.model, 'gpt-4o-mini', 'the provider response is relayed as is');
 });
 
+test('an escaped "model" key on an aliased route is a 400, never forwarded unrewritten', async () => {
+  const r = await chat(gw, '{"\\u006dodel":"fast-chat","messages":[{"role":"user","content":"x"}]}');
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.param, 'model');
+  assert.equal((await sim.requests()).length + (await sim2.requests()).length, 0);
+});
+
 test('a model whose route uses the same name is forwarded byte for byte', async () => {
   const body = '{ "model" : "gpt-4o", "messages":[{"role":"user","content":"x"}], "temperature": 0.30 }';
   await chat(gw, body);
