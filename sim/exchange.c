@@ -24,7 +24,8 @@
 
 /* Dialects, first match wins. Add new ones here (see docs/sim.md). */
 static const sim_dialect_t *const dialects[] = {
-    &sim_dialect_openai,
+    &sim_dialect_openai, /* first: its error shape answers unknown paths */
+    &sim_dialect_anthropic,
 };
 
 static void stream_pump(sim_exchange_t *x);

@@ -22,6 +22,7 @@ void sim_behaviour_init(sim_behaviour_t *b)
 {
     memset(b, 0, sizeof(*b));
     b->cut_after = -1;
+    b->stream_error_after = -1;
 }
 
 void sim_behaviour_clear(sim_behaviour_t *b)
@@ -155,7 +156,7 @@ static int parse_field(sim_behaviour_t *b, const char *key, json_t *v, char *why
     } else if (strcmp(key, "finish_reason") == 0 || strcmp(key, "error_message") == 0 ||
                strcmp(key, "error_type") == 0 || strcmp(key, "error_code") == 0 ||
                strcmp(key, "error_param") == 0 || strcmp(key, "body") == 0 ||
-               strcmp(key, "content_type") == 0) {
+               strcmp(key, "content_type") == 0 || strcmp(key, "stream_error") == 0) {
         if (!json_is_string(v))
             return bad(why, whylen, "behaviour field '%s' must be a string", key);
         yr_str_t s = jstr(v);
@@ -169,6 +170,8 @@ static int parse_field(sim_behaviour_t *b, const char *key, json_t *v, char *why
             b->error_code = s;
         else if (strcmp(key, "error_param") == 0)
             b->error_param = s;
+        else if (strcmp(key, "stream_error") == 0)
+            b->stream_error = s;
         else if (strcmp(key, "body") == 0) {
             b->has_body = true;
             b->body = s;
@@ -207,11 +210,14 @@ static int parse_field(sim_behaviour_t *b, const char *key, json_t *v, char *why
     } else if (strcmp(key, "repeat") == 0) {
         if (get_uint(key, v, 1000000, &b->repeat, why, whylen) < 0 || b->repeat == 0)
             return bad(why, whylen, "behaviour field 'repeat' must be an integer in [1, 1000000]");
-    } else if (strcmp(key, "cut_after") == 0) {
+    } else if (strcmp(key, "cut_after") == 0 || strcmp(key, "stream_error_after") == 0) {
         uint64_t n;
         if (get_uint(key, v, 1000000000, &n, why, whylen) < 0)
             return -EINVAL;
-        b->cut_after = (int64_t)n;
+        if (key[0] == 'c')
+            b->cut_after = (int64_t)n;
+        else
+            b->stream_error_after = (int64_t)n;
     } else if (strcmp(key, "malformed") == 0 || strcmp(key, "hang") == 0) {
         if (!json_is_boolean(v))
             return bad(why, whylen, "behaviour field '%s' must be a boolean", key);

@@ -53,7 +53,9 @@ typedef struct {
     uint64_t repeat;   /* stream the content pieces this many times (1 = once) */
     int64_t cut_after; /* -1: none */
     bool malformed, hang;
-    json_t *usage; /* object merged into the computed usage, or NULL */
+    yr_str_t stream_error;      /* Anthropic: an `event: error` of this type mid-stream */
+    int64_t stream_error_after; /* ... after this many events; -1: default (1) */
+    json_t *usage;              /* object merged into the computed usage, or NULL */
     bool has_body;
     yr_str_t body;
     yr_str_t content_type;
@@ -170,6 +172,7 @@ struct sim_dialect {
 };
 
 extern const sim_dialect_t sim_dialect_openai;
+extern const sim_dialect_t sim_dialect_anthropic;
 
 /* ---- the machinery ------------------------------------------------------------- */
 

@@ -28,6 +28,9 @@ typedef enum {
     YR_E__COUNT
 } yr_err_t;
 
+/* The protocol a client speaks to the gateway (and errors are written in). */
+typedef enum { YR_DIALECT_OPENAI = 0, YR_DIALECT_ANTHROPIC } yr_dialect_t;
+
 typedef struct {
     int status;
     const char *type;

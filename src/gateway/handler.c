@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/anthropic_in.h"
 #include "api/errors.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
@@ -55,7 +56,16 @@ void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const cha
 {
     yr_buf_t body;
     yr_buf_init(&body, MAX_ERROR_BODY + 1024);
-    if (yr_err_render(&body, e, yr_str(message), param, code, g->request_id) < 0) {
+    int status = yr_err_info(e)->status;
+    if (g->dialect == YR_DIALECT_ANTHROPIC) {
+        /* Anthropic's shape; the message still quotes the request id. */
+        char msg[MAX_ERROR_BODY];
+        snprintf(msg, sizeof(msg), "%s (request id: %.*s)", message, (int)g->request_id.len,
+                 g->request_id.ptr);
+        status = yr_anth_error_status(e);
+        if (yr_anth_error_body(e, yr_str(msg), g->request_id, &body) < 0)
+            yr_buf_reset(&body);
+    } else if (yr_err_render(&body, e, yr_str(message), param, code, g->request_id) < 0) {
         yr_buf_reset(&body);
         if (yr_err_render(&body, YR_E_INTERNAL, YR_STR("internal error"), NULL, NULL,
                           g->request_id) < 0)
@@ -65,8 +75,7 @@ void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const cha
     size_t nextra = 0;
     if (retry_after.len > 0)
         extra[nextra++] = (yr_http_header_t){YR_STR("Retry-After"), retry_after};
-    yr_gw_send_json(g, yr_err_info(e)->status, (yr_str_t){body.data ? body.data : "", body.len},
-                    extra, nextra);
+    yr_gw_send_json(g, status, (yr_str_t){body.data ? body.data : "", body.len}, extra, nextra);
     yr_buf_free(&body);
 }
 
@@ -142,10 +151,17 @@ static int authenticate(yr_gw_req_t *g, yr_identity_t *id)
 {
     yr_str_t h = yr_http_req_header(g->http, YR_STR("authorization"));
     yr_str_t token = yr_auth_bearer(h);
+    if (token.len == 0 && g->dialect == YR_DIALECT_ANTHROPIC) {
+        /* The Anthropic SDK sends its key as x-api-key. */
+        token = yr_http_req_header(g->http, YR_STR("x-api-key"));
+        if (token.len > 0)
+            h = token;
+    }
     if (token.len == 0) {
         yr_gw_send_error(g, YR_E_UNAUTHORIZED,
                          h.len ? "the Authorization header must be 'Bearer <key>'"
-                               : "missing API key: send 'Authorization: Bearer <key>'",
+                               : "missing API key: send 'Authorization: Bearer <key>'"
+                                 " (or x-api-key on /v1/messages)",
                          NULL, NULL, YR_STR_NULL);
         return -EACCES;
     }
@@ -184,6 +200,14 @@ void yr_gateway_on_request(yr_http_req_t *req)
             goto not_allowed;
         if (authenticate(g, &id) == 0)
             yr_proxy_chat(g);
+        return;
+    }
+    if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens")) {
+        g->dialect = YR_DIALECT_ANTHROPIC;
+        if (!post)
+            goto not_allowed;
+        if (authenticate(g, &id) == 0)
+            yr_proxy_messages(g, req->path.len > sizeof("/v1/messages") - 1);
         return;
     }
     if (path_is(req, "/health") || path_is(req, "/healthz")) {

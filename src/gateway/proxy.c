@@ -1,4 +1,11 @@
-/* POST /v1/chat/completions: validate, pick routes, try them in order, relay.
+/* POST /v1/chat/completions and /v1/messages: validate, pick routes, try
+ * them in order, relay.
+ *
+ * The internal model is OpenAI's. An OpenAI client's body goes to the
+ * provider's build_chat as it is; an Anthropic client's body is converted to
+ * OpenAI first (api/anthropic_in.c) and the answer converted back, except
+ * when the route is Anthropic itself: then the native passthrough forwards
+ * the client's own bytes (providers/anthropic_native.c).
  *
  * States of one chat request (chat_t.state, changed only by set_state):
  *   ATTEMPT   an upstream call is in flight and nothing was sent to the client;
@@ -13,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/anthropic_in.h"
 #include "api/chat.h"
 #include "api/sse.h"
 #include "core/log.h"
@@ -30,6 +38,13 @@ enum chat_state { ST_ATTEMPT, ST_STREAMING, ST_DONE };
 typedef struct {
     yr_gw_req_t *g;
     enum chat_state state;
+    yr_dialect_t dialect;
+    bool count_tokens;             /* POST /v1/messages/count_tokens */
+    const yr_native_ops_t *native; /* this attempt passes through, or NULL */
+    yr_buf_t oai_body;             /* Anthropic client: its request as OpenAI */
+    yr_anth_req_info_t ainfo;
+    yr_anth_enc_t *enc;            /* Anthropic client, translated stream */
+    yr_buf_t enc_out;
     yr_chat_req_t chat;
     const yr_model_conf_t *model;
     const yr_route_conf_t *routes[MAX_ROUTES];
@@ -43,6 +58,7 @@ typedef struct {
     yr_sse_parser_t sse;
     yr_call_ctx_t cx; /* the provider's view of this attempt */
     bool done_seen;
+    unsigned events_out; /* upstream events that produced client output */
     bool event_failed; /* a malformed event, an error event or a failed client write */
     int event_rc;      /* why: -EPROTO, -ECANCELED (provider error event), -E2BIG, ... */
     /* the last failure, reported when every route failed */
@@ -91,6 +107,9 @@ static void on_pool_cleanup(void *arg)
     yr_buf_free(&c->upbody);
     yr_buf_free(&c->resp);
     yr_buf_free(&c->out);
+    yr_buf_free(&c->oai_body);
+    yr_buf_free(&c->enc_out);
+    yr_anth_enc_free(c->enc);
     yr_sse_free(&c->sse);
 }
 
@@ -178,21 +197,61 @@ static int commit_stream(chat_t *c)
     return yr_http_stream_start(c->g->http, 200, h, 3, YR_STR("text/event-stream"));
 }
 
+/* Re-encodes the OpenAI events in c->out for an Anthropic client. */
+static int transcode_out(chat_t *c)
+{
+    const char *p = c->out.data;
+    size_t n = c->out.len;
+    int rc = 0;
+    while (rc == 0 && n > 0) {
+        const char *end = memmem(p, n, "\n\n", 2);
+        size_t len = end ? (size_t)(end - p) : n;
+        yr_str_t data = {p, len};
+        if (yr_str_has_prefix(data, YR_STR("data: ")))
+            rc = yr_anth_enc_event(c->enc, (yr_str_t){p + 6, len - 6}, &c->enc_out);
+        size_t step = end ? len + 2 : n;
+        p += step;
+        n -= step;
+    }
+    yr_buf_reset(&c->out);
+    if (rc == 0)
+        rc = yr_buf_append(&c->out, c->enc_out.data, c->enc_out.len);
+    yr_buf_reset(&c->enc_out);
+    return rc == -EINVAL ? -EPROTO : rc;
+}
+
 static int on_sse_event(const yr_sse_event_t *ev, void *arg)
 {
     chat_t *c = arg;
     bool done = false;
-    int rc = c->ops->chat_event(&c->cx, ev, &c->out, &done);
+    size_t had = c->out.len;
+    int rc;
+    if (c->native != NULL) {
+        rc = c->native->event(&c->cx, ev, &c->out, &done);
+    } else {
+        size_t before = c->out.len;
+        rc = c->ops->chat_event(&c->cx, ev, &c->out, &done);
+        if (rc == 0 && c->enc != NULL && c->out.len > before)
+            rc = transcode_out(c);
+    }
     if (rc < 0)
         return rc == -EINVAL ? -EPROTO : rc;
+    if (c->out.len > had)
+        c->events_out++;
     if (done)
         c->done_seen = true;
     return 0;
 }
 
+/* The 200 is committed with the second event, not the first: providers open
+ * with a bare "assistant" event (OpenAI's role chunk, Anthropic's
+ * message_start) and often report overload right after it; holding that one
+ * event keeps failover possible without delaying any content. */
 static int flush_out(chat_t *c)
 {
     if (c->out.len == 0)
+        return 0;
+    if (c->state == ST_ATTEMPT && c->events_out < 2 && !c->done_seen)
         return 0;
     if (c->state == ST_ATTEMPT && commit_stream(c) < 0)
         return -ECONNRESET;
@@ -210,9 +269,21 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *msg, enum yr_attempt_
                 c->route->provider->name, msg);
     yr_buf_t ev;
     yr_buf_init(&ev, 4096);
-    int rc = yr_buf_append_str(&ev, YR_STR("data: "));
-    if (rc == 0)
-        rc = yr_err_render(&ev, e, yr_str(msg), NULL, "stream_interrupted", c->g->request_id);
+    int rc;
+    if (c->dialect == YR_DIALECT_ANTHROPIC) {
+        /* Anthropic clients expect `event: error` (the SDK raises on it). */
+        char m[700];
+        snprintf(m, sizeof(m), "%s (request id: %.*s)", msg, (int)c->g->request_id.len,
+                 c->g->request_id.ptr);
+        rc = yr_buf_append_str(&ev, YR_STR("event: error\ndata: "));
+        if (rc == 0)
+            rc = yr_anth_error_body(e, yr_str(m), c->g->request_id, &ev);
+    } else {
+        rc = yr_buf_append_str(&ev, YR_STR("data: "));
+        if (rc == 0)
+            rc = yr_err_render(&ev, e, yr_str(msg), NULL, "stream_interrupted",
+                               c->g->request_id);
+    }
     if (rc == 0)
         rc = yr_buf_append_str(&ev, YR_STR("\n\n"));
     if (rc == 0 && yr_http_stream_write(c->g->http, ev.data, ev.len) < 0)
@@ -290,13 +361,26 @@ static int on_up_data(yr_upstream_call_t *call, const char *p, size_t n, void *d
 
 static void relay_response(chat_t *c)
 {
-    yr_buf_t out;
+    yr_buf_t out, anth;
     yr_buf_init(&out, MAX_UPSTREAM_BODY);
-    yr_str_t client;
-    int rc = c->ops->chat_response(&c->cx, (yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
-                                   &out, &client);
+    yr_buf_init(&anth, MAX_UPSTREAM_BODY);
+    yr_str_t body = {c->resp.data ? c->resp.data : "", c->resp.len};
+    yr_str_t client = body;
+    int rc;
+    if (c->native != NULL) {
+        rc = c->native->response(&c->cx, body);
+    } else {
+        rc = c->ops->chat_response(&c->cx, body, &out, &client);
+        if (rc == 0 && c->dialect == YR_DIALECT_ANTHROPIC) {
+            rc = yr_anth_response_from_openai(client,
+                                              (yr_str_t){c->ainfo.model, c->ainfo.model_len},
+                                              &anth);
+            client = (yr_str_t){anth.data, anth.len};
+        }
+    }
     if (rc < 0) {
         yr_buf_free(&out);
+        yr_buf_free(&anth);
         record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE,
                        "%s returned a response that is not a valid chat completion",
                        c->route->provider->name);
@@ -308,6 +392,7 @@ static void relay_response(chat_t *c)
     finish(c, 200);
     yr_gw_send_json(c->g, 200, client, h, 1);
     yr_buf_free(&out);
+    yr_buf_free(&anth);
 }
 
 static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *data)
@@ -339,7 +424,7 @@ static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *dat
             return;
         }
         record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE,
-                       "%s ended the stream before sending any event", vendor);
+                       "%s ended the stream before it was complete", vendor);
     } else if (err == YR_UP_OK) {
         retry = record_http_failure(c, status);
     } else if (err == YR_UP_ECONNECT) {
@@ -394,17 +479,39 @@ static void attempt_next(chat_t *c)
         yr_sse_free(&c->sse);
         yr_sse_init(&c->sse, YR_SSE_MAX_EVENT);
         c->done_seen = c->event_failed = false;
+        c->events_out = 0;
         c->event_rc = 0;
         
+        c->native = c->dialect == YR_DIALECT_OPENAI
+                        ? NULL
+                        : yr_native_ops(c->route->provider->kind, c->dialect);
         c->cx = (yr_call_ctx_t){
             .pool = c->g->http->pool,
             .chat = &c->chat,
             .route = c->route,
             .request_id = c->g->request_id,
+            .client_version = yr_http_req_header(c->g->http, YR_STR("anthropic-version")),
+            .client_beta = yr_http_req_header(c->g->http, YR_STR("anthropic-beta")),
+            .count_tokens = c->count_tokens,
         };
+        yr_anth_enc_free(c->enc);
+        c->enc = NULL;
+        if (c->dialect == YR_DIALECT_ANTHROPIC && c->native == NULL && c->chat.stream) {
+            c->enc = yr_anth_enc_new((yr_str_t){c->ainfo.model, c->ainfo.model_len},
+                                     c->g->request_id);
+            if (c->enc == NULL) {
+                record_failure(c, YR_E_INTERNAL, YR_ATT_CONNECT, "out of memory");
+                continue;
+            }
+        }
         yr_upstream_req_t ureq = {0};
-        yr_str_t raw = {c->g->http->body.data ? c->g->http->body.data : "", c->g->http->body.len};
-        int rc = c->ops->build_chat(&c->cx, raw, &c->upbody, &ureq);
+        yr_str_t client_raw = {c->g->http->body.data ? c->g->http->body.data : "",
+                               c->g->http->body.len};
+        yr_str_t oai_raw = c->dialect == YR_DIALECT_OPENAI
+                               ? client_raw
+                               : (yr_str_t){c->oai_body.data, c->oai_body.len};
+        int rc = c->native ? c->native->build(&c->cx, client_raw, &c->upbody, &ureq)
+                           : c->ops->build_chat(&c->cx, oai_raw, &c->upbody, &ureq);
         if (rc == -EINVAL) {
             record_failure(c, YR_E_INVALID_REQUEST, YR_ATT_HTTP_4XX, "%s",
                            c->cx.error.message);
@@ -425,6 +532,7 @@ static void attempt_next(chat_t *c)
 static int pick_routes(chat_t *c)
 {
     yr_str_t vendor = yr_http_req_header(c->g->http, YR_STR("vendor"));
+    /* Routes come in config order; chat_new and route_and_go are below. */
     bool pinned = vendor.len > 0 && !yr_str_ieq(vendor, YR_STR("auto"));
     size_t unsupported = 0;
     for (size_t i = 0; i < c->model->nroutes && c->nroutes < MAX_ROUTES; i++) {
@@ -435,10 +543,14 @@ static int pick_routes(chat_t *c)
             unsupported++;
             continue;
         }
+        if (c->count_tokens && yr_native_ops(r->provider->kind, c->dialect) == NULL)
+            continue; /* only the provider's own API can count */
         c->routes[c->nroutes++] = r;
     }
     if (c->nroutes > 0)
         return 0;
+    if (c->count_tokens)
+        return -EINVAL; /* the caller estimates instead */
     char msg[512];
     if (pinned && unsupported == 0) {
         char list[256] = "";
@@ -461,28 +573,38 @@ static int pick_routes(chat_t *c)
     return -EINVAL;
 }
 
-void yr_proxy_chat(yr_gw_req_t *g)
+static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
 {
     yr_http_req_t *req = g->http;
     chat_t *c = yr_pcalloc(req->pool, sizeof(*c));
     if (c == NULL || yr_pool_cleanup_add(req->pool, on_pool_cleanup, c) < 0) {
         yr_gw_send_error(g, YR_E_INTERNAL, "out of memory", NULL, NULL, YR_STR_NULL);
-        return;
+        return NULL;
     }
     c->g = g;
+    c->dialect = dialect;
     g->chat = c;
-    yr_buf_init(&c->upbody, req->body.len + 4096);
+    /* Translation can grow a body (tool-result wrappers, default schemas). */
+    yr_buf_init(&c->upbody, req->body.len * 2 + 64 * 1024);
     yr_buf_init(&c->resp, MAX_UPSTREAM_BODY);
     yr_buf_init(&c->out, YR_SSE_MAX_EVENT * 2);
+    yr_buf_init(&c->enc_out, YR_SSE_MAX_EVENT * 2);
+    yr_buf_init(&c->oai_body, req->body.len * 2 + 4096);
     yr_sse_init(&c->sse, YR_SSE_MAX_EVENT);
     yr_metrics_inflight(&g->w->metrics, 1);
     req->on_drain = on_drain;
+    return c;
+}
+
+/* Parses the OpenAI body, resolves the model and starts the first attempt. */
+static void route_and_go(chat_t *c, yr_str_t oai)
+{
     yr_api_error_t err;
-    if (yr_chat_parse(req->body.data ? req->body.data : "", req->body.len, &c->chat, &err) < 0) {
+    if (yr_chat_parse(oai.ptr, oai.len, &c->chat, &err) < 0) {
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
     }
-    c->model = yr_config_model(g->w->rt->cfg, c->chat.model);
+    c->model = yr_config_model(c->g->w->rt->cfg, c->chat.model);
     if (c->model == NULL) {
         char msg[400];
         snprintf(msg, sizeof(msg), "The model '%.*s' does not exist or is not served here",
@@ -493,4 +615,67 @@ void yr_proxy_chat(yr_gw_req_t *g)
     if (pick_routes(c) < 0)
         return;
     attempt_next(c);
+}
+
+void yr_proxy_chat(yr_gw_req_t *g)
+{
+    chat_t *c = chat_new(g, YR_DIALECT_OPENAI);
+    if (c != NULL)
+        route_and_go(c, (yr_str_t){g->http->body.data ? g->http->body.data : "",
+                                   g->http->body.len});
+}
+
+/* count_tokens for a model none of whose routes can count: an estimate. */
+static void count_tokens_locally(chat_t *c)
+{
+    int64_t tokens;
+    yr_api_error_t err;
+    yr_http_req_t *req = c->g->http;
+    if (yr_anth_count_tokens_estimate(req->body.data ? req->body.data : "", req->body.len,
+                                      &tokens, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"input_tokens\":%lld}", (long long)tokens);
+    yr_http_header_t h[1] = {{YR_STR("x-yourouter-estimate"), YR_STR("true")}};
+    finish(c, 200);
+    yr_gw_send_json(c->g, 200, (yr_str_t){body, (size_t)n}, h, 1);
+}
+
+/* count_tokens: only an Anthropic route can count; the request is not a
+ * Messages request (no max_tokens), so only its model is read here. */
+static void count_tokens(chat_t *c)
+{
+    yr_http_req_t *req = c->g->http;
+    json_t *root = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
+    const char *model = json_string_value(json_object_get(root, "model"));
+    c->model = model ? yr_config_model(c->g->w->rt->cfg, yr_str(model)) : NULL;
+    json_decref(root);
+    if (c->model == NULL || pick_routes(c) < 0) {
+        if (c->state != ST_DONE)
+            count_tokens_locally(c); /* it validates and names what is wrong */
+        return;
+    }
+    attempt_next(c);
+}
+
+void yr_proxy_messages(yr_gw_req_t *g, bool count)
+{
+    chat_t *c = chat_new(g, YR_DIALECT_ANTHROPIC);
+    if (c == NULL)
+        return;
+    c->count_tokens = count;
+    if (count) {
+        count_tokens(c);
+        return;
+    }
+    yr_http_req_t *req = g->http;
+    yr_api_error_t err;
+    if (yr_anth_request_to_openai(req->body.data ? req->body.data : "", req->body.len,
+                                  &c->oai_body, &c->ainfo, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    route_and_go(c, (yr_str_t){c->oai_body.data, c->oai_body.len});
 }

@@ -31,6 +31,11 @@ typedef struct {
     yr_api_error_t error;        /* filled when a function returns -ECANCELED */
     char error_type[64];         /* the provider's error type, e.g. overloaded_error */
     int error_status;            /* the HTTP status that error type stands for */
+    /* Native passthrough only: the client's own protocol headers, and the
+     * endpoint variant (count_tokens instead of messages). */
+    yr_str_t client_version;     /* e.g. the client's anthropic-version */
+    yr_str_t client_beta;        /* e.g. the client's anthropic-beta */
+    bool count_tokens;
 } yr_call_ctx_t;
 
 typedef struct yr_provider_ops {
@@ -57,9 +62,31 @@ typedef struct yr_provider_ops {
                         char *code, size_t codelen);
 } yr_provider_ops_t;
 
+/* Passthrough for a client that already speaks the provider's protocol: the
+ * body goes upstream with only "model" rewritten, and the answer comes back
+ * validated but not re-encoded. */
+typedef struct yr_native_ops {
+    /* raw is the client's body in the provider's own format. */
+    int (*build)(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upstream_req_t *out);
+    /* A complete 2xx body: -EINVAL when it is not a valid answer. */
+    int (*response)(yr_call_ctx_t *cx, yr_str_t body);
+    /* One upstream SSE event re-framed into out; *done on the terminal
+     * event; -EINVAL malformed; -ECANCELED for an error event (cx->error). */
+    int (*event)(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out, bool *done);
+} yr_native_ops_t;
+
+/* The passthrough for a client of dialect d calling a provider of kind k, or
+ * NULL when the two protocols differ (then the request is translated). */
+const yr_native_ops_t *yr_native_ops(yr_provider_kind_t k, yr_dialect_t d);
+
+/* Anthropic's error types -> the HTTP status each stands for (529 for
+ * overloaded_error); 500 for unknown types. */
+int yr_anthropic_error_status(const char *type);
+
 /* NULL when this build cannot talk to providers of that kind yet. */
 const yr_provider_ops_t *yr_provider_ops(yr_provider_kind_t kind);
 
 extern const yr_provider_ops_t yr_provider_openai;
+extern const yr_provider_ops_t yr_provider_anthropic;
 
 #endif

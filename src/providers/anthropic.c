@@ -1,0 +1,1534 @@
+/* Anthropic Messages API (POST {base_url}/v1/messages).
+ *
+ * The client speaks OpenAI Chat Completions; this provider translates the
+ * request into a Messages request, and the answer (a message object, or the
+ * message_start / content_block_* / message_delta / message_stop event
+ * stream) back into a chat.completion or chat.completion.chunk events.
+ * docs/providers.md has the mapping tables and the reasons behind every
+ * field that is rejected or dropped.
+ *
+ * Rules that shape the code:
+ *   - Whatever has no Anthropic equivalent and would change the answer is
+ *     refused with a 400 naming the parameter (cx->error, -EINVAL), so the
+ *     gateway may try another route or tell the client exactly why. Harmless
+ *     knobs are dropped.
+ *   - The request is built as a jansson tree (it is small next to the
+ *     network round trip) and dumped into the caller's capped body buffer.
+ *   - Stream events are translated one by one as they arrive: nothing is
+ *     buffered beyond the per-attempt state (anth_state_t, in the request
+ *     pool), so time to first token is the provider's.
+ *
+ * Memory: every json_t built here is released before a function returns;
+ * strings kept across events (chunk prefix, stop reason) live in cx->pool. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "providers/provider.h"
+
+#define ANTH_DEFAULT_VERSION "2023-06-01"
+#define ANTH_DEFAULT_MAX_TOKENS 4096
+#define ANTH_JSON_TOOL "json_response" /* the forced tool of response_format */
+#define ANTH_MAX_MEDIA_TYPE 32
+
+/* The content block that is open in a stream (blocks never interleave: each
+ * has its start, deltas and stop before the next one starts). */
+enum anth_block { AB_NONE, AB_TEXT, AB_THINKING, AB_TOOL, AB_JSON, AB_OTHER };
+
+/* Per-attempt state: created by build_chat (or by the first event when a
+ * test feeds events alone), lives in cx->pool until the request ends. */
+typedef struct {
+    /* response_format was mapped to a forced tool: its input is the answer */
+    bool json_mode;
+    const char *json_tool;
+    /* stream */
+    bool started, finished;
+    char *head; /* data: {"id":..,"object":..,"created":..,"model":.., */
+    size_t head_len;
+    enum anth_block block;
+    int tools;        /* tool_use blocks seen so far (the OpenAI index + 1) */
+    size_t block_out; /* bytes of arguments/content streamed for the open tool block */
+    char stop_reason[48];
+    int64_t input_tokens, cache_read, cache_creation, output_tokens;
+} anth_state_t;
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static int reject(yr_call_ctx_t *cx, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A 400 for the client: the request cannot be honoured by this provider. */
+static int reject(yr_call_ctx_t *cx, const char *param, const char *fmt, ...)
+{
+    cx->error.err = YR_E_INVALID_REQUEST;
+    snprintf(cx->error.param, sizeof(cx->error.param), "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cx->error.message, sizeof(cx->error.message), fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+static const char *vendor(const yr_call_ctx_t *cx)
+{
+    return cx->route && cx->route->provider && cx->route->provider->name ? cx->route->provider->name
+                                                                         : "anthropic";
+}
+
+static anth_state_t *state_of(yr_call_ctx_t *cx)
+{
+    if (cx->state == NULL)
+        cx->state = yr_pcalloc(cx->pool, sizeof(anth_state_t));
+    return cx->state;
+}
+
+/* Adds v (a new reference, may be NULL after a failed allocation) to obj. */
+static int set_new(json_t *obj, const char *key, json_t *v)
+{
+    if (v == NULL)
+        return -ENOMEM;
+    return json_object_set_new(obj, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+static int append_new(json_t *arr, json_t *v)
+{
+    if (v == NULL)
+        return -ENOMEM;
+    return json_array_append_new(arr, v) == 0 ? 0 : -ENOMEM;
+}
+
+static json_t *text_block(const char *text, size_t len)
+{
+    json_t *b = json_object();
+    if (b != NULL && (set_new(b, "type", json_string("text")) < 0 ||
+                      set_new(b, "text", json_stringn(text, len)) < 0)) {
+        json_decref(b);
+        return NULL;
+    }
+    return b;
+}
+
+static bool str_is(const json_t *v, const char *s)
+{
+    return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+}
+
+static bool has_prefix_ci(const char *s, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len >= n && strncasecmp(s, prefix, n) == 0;
+}
+
+/* ---- images ------------------------------------------------------------------------ */
+
+static bool is_base64(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '='))
+            return false;
+    }
+    return n > 0;
+}
+
+/* data:<media type>[;param...];base64,<data> -> a base64 image source. */
+static int data_url_source(yr_call_ctx_t *cx, const char *url, size_t len, const char *param,
+                           json_t **out)
+{
+    const char *p = url + 5, *end = url + len;
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    if (comma == NULL)
+        return reject(cx, param, "%s is not a valid data URL (no ',' before the data)", param);
+    const char *semi = memchr(p, ';', (size_t)(comma - p));
+    size_t mlen = (size_t)((semi ? semi : comma) - p);
+    size_t hlen = (size_t)(comma - p);
+    if (hlen < 7 || strncasecmp(comma - 7, ";base64", 7) != 0)
+        return reject(cx, param, "%s must be a base64 data URL (data:image/png;base64,...)", param);
+    char media[ANTH_MAX_MEDIA_TYPE];
+    if (mlen == 0 || mlen >= sizeof(media))
+        return reject(cx, param, "%s has no valid media type", param);
+    for (size_t i = 0; i < mlen; i++)
+        media[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] - 'A' + 'a' : p[i]);
+    media[mlen] = '\0';
+    if (strcmp(media, "image/jpg") == 0) /* a common misspelling of the same format */
+        memcpy(media, "image/jpeg", sizeof("image/jpeg"));
+    if (strcmp(media, "image/jpeg") != 0 && strcmp(media, "image/png") != 0 &&
+        strcmp(media, "image/gif") != 0 && strcmp(media, "image/webp") != 0)
+        return reject(cx, param,
+                      "image type '%s' is not supported by vendor '%s' (Anthropic accepts "
+                      "image/jpeg, image/png, image/gif and image/webp)",
+                      media, vendor(cx));
+    const char *data = comma + 1;
+    size_t dlen = (size_t)(end - data);
+    if (!is_base64(data, dlen))
+        return reject(cx, param, "%s does not carry valid base64 data", param);
+    *out = json_object();
+    if (*out == NULL || set_new(*out, "type", json_string("base64")) < 0 ||
+        set_new(*out, "media_type", json_string(media)) < 0 ||
+        set_new(*out, "data", json_stringn(data, dlen)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* {"type":"image_url","image_url":{"url":...}} -> {"type":"image","source":...}. */
+static int image_block(yr_call_ctx_t *cx, const json_t *part, size_t mi, size_t pi, json_t **out)
+{
+    char param[96];
+    snprintf(param, sizeof(param), "messages[%zu].content[%zu].image_url.url", mi, pi);
+    json_t *iu = json_object_get(part, "image_url");
+    json_t *urlv = json_is_object(iu) ? json_object_get(iu, "url") : iu;
+    if (!json_is_string(urlv))
+        return reject(cx, param, "%s must be a string", param);
+    const char *url = json_string_value(urlv);
+    size_t len = json_string_length(urlv);
+    json_t *source = NULL;
+    int rc;
+    if (has_prefix_ci(url, len, "data:")) {
+        rc = data_url_source(cx, url, len, param, &source);
+    } else if (has_prefix_ci(url, len, "https://")) {
+        source = json_object();
+        rc = source && set_new(source, "type", json_string("url")) == 0 &&
+                     set_new(source, "url", json_stringn(url, len)) == 0
+                 ? 0
+                 : -ENOMEM;
+    } else {
+        rc = reject(cx, param,
+                    "%s must be an https:// URL or a data: URL; vendor '%s' fetches only https",
+                    param, vendor(cx));
+    }
+    if (rc < 0) {
+        json_decref(source);
+        return rc;
+    }
+    json_t *b = json_object();
+    if (b == NULL || set_new(b, "type", json_string("image")) < 0 ||
+        set_new(b, "source", source) < 0) {
+        json_decref(b);
+        return -ENOMEM;
+    }
+    *out = b;
+    return 0;
+}
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+typedef struct {
+    yr_call_ctx_t *cx;
+    json_t *system;   /* array of text blocks */
+    json_t *messages; /* the Anthropic messages */
+    json_t *cur;      /* content array of the last message in messages */
+    const char *cur_role;
+} conv_t;
+
+/* Appends blocks (consumed) as a message of role, merged into the previous
+ * message when it has the same role: Anthropic wants alternating turns. */
+static int push_blocks(conv_t *c, const char *role, json_t *blocks)
+{
+    if (json_array_size(blocks) == 0) {
+        json_decref(blocks);
+        return 0;
+    }
+    if (c->cur != NULL && strcmp(c->cur_role, role) == 0) {
+        int rc = json_array_extend(c->cur, blocks) == 0 ? 0 : -ENOMEM;
+        json_decref(blocks);
+        return rc;
+    }
+    json_t *m = json_object();
+    if (m == NULL || set_new(m, "role", json_string(role)) < 0 ||
+        json_object_set(m, "content", blocks) < 0) {
+        json_decref(m);
+        json_decref(blocks);
+        return -ENOMEM;
+    }
+    c->cur = blocks;
+    json_decref(blocks); /* m holds it */
+    c->cur_role = role;
+    return append_new(c->messages, m);
+}
+
+static int copy_cache_control(const json_t *part, json_t *block)
+{
+    json_t *cc = json_object_get(part, "cache_control");
+    if (!json_is_object(cc))
+        return 0;
+    return json_object_set(block, "cache_control", cc) == 0 ? 0 : -ENOMEM;
+}
+
+/* One OpenAI content part -> an Anthropic block appended to blocks. Which
+ * part types are allowed depends on the message's role. */
+static int convert_part(conv_t *c, const json_t *part, size_t mi, size_t pi, bool images,
+                        json_t *blocks)
+{
+    yr_call_ctx_t *cx = c->cx;
+    char param[96];
+    snprintf(param, sizeof(param), "messages[%zu].content[%zu]", mi, pi);
+    if (!json_is_object(part))
+        return reject(cx, param, "%s must be an object", param);
+    const char *type = json_string_value(json_object_get(part, "type"));
+    if (type == NULL)
+        return reject(cx, param, "%s.type must be a string", param);
+    json_t *b = NULL;
+    if (strcmp(type, "text") == 0 || strcmp(type, "refusal") == 0) {
+        json_t *t = json_object_get(part, type);
+        if (!json_is_string(t))
+            return reject(cx, param, "%s.%s must be a string", param, type);
+        if (json_string_length(t) == 0)
+            return 0; /* Anthropic refuses empty text blocks; an empty part says nothing */
+        b = text_block(json_string_value(t), json_string_length(t));
+        if (b == NULL)
+            return -ENOMEM;
+    } else if (strcmp(type, "image_url") == 0 && images) {
+        int rc = image_block(cx, part, mi, pi, &b);
+        if (rc < 0)
+            return rc;
+    } else {
+        return reject(cx, param,
+                      "content parts of type '%.40s' are not supported here by vendor '%s'", type,
+                      vendor(cx));
+    }
+    if (copy_cache_control(part, b) < 0) {
+        json_decref(b);
+        return -ENOMEM;
+    }
+    return append_new(blocks, b);
+}
+
+/* A string or an array of parts -> a new array of blocks in *out. */
+static int convert_content(conv_t *c, const json_t *content, size_t mi, bool images, json_t **out)
+{
+    json_t *blocks = json_array();
+    if (blocks == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    if (json_is_string(content)) {
+        if (json_string_length(content) > 0)
+            rc = append_new(blocks,
+                            text_block(json_string_value(content), json_string_length(content)));
+    } else if (json_is_array(content)) {
+        size_t pi;
+        json_t *part;
+        json_array_foreach(content, pi, part)
+        {
+            if ((rc = convert_part(c, part, mi, pi, images, blocks)) < 0)
+                break;
+        }
+    } else if (content != NULL && !json_is_null(content)) {
+        char param[48];
+        snprintf(param, sizeof(param), "messages[%zu].content", mi);
+        rc = reject(c->cx, param, "%s must be a string or an array", param);
+    }
+    if (rc < 0) {
+        json_decref(blocks);
+        return rc;
+    }
+    *out = blocks;
+    return 0;
+}
+
+static int convert_system(conv_t *c, const json_t *msg, size_t mi)
+{
+    json_t *blocks;
+    int rc = convert_content(c, json_object_get(msg, "content"), mi, false, &blocks);
+    if (rc < 0)
+        return rc;
+    rc = json_array_extend(c->system, blocks) == 0 ? 0 : -ENOMEM;
+    json_decref(blocks);
+    return rc;
+}
+
+/* "arguments" (JSON text) -> the tool_use input object. */
+static int parse_arguments(yr_call_ctx_t *cx, const json_t *args, const char *param, json_t **out)
+{
+    if (args == NULL || json_is_null(args)) {
+        *out = json_object();
+        return *out ? 0 : -ENOMEM;
+    }
+    if (json_is_object(args)) { /* some clients send the object itself */
+        *out = json_incref((json_t *)args);
+        return 0;
+    }
+    if (!json_is_string(args))
+        return reject(cx, param, "%s must be a string of JSON", param);
+    yr_str_t s = yr_str_trim((yr_str_t){json_string_value(args), json_string_length(args)});
+    if (s.len == 0) {
+        *out = json_object();
+        return *out ? 0 : -ENOMEM;
+    }
+    json_error_t jerr;
+    json_t *v = json_loadb(s.ptr, s.len, 0, &jerr);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return reject(cx, param,
+                      "%s must be a JSON object (vendor '%s' needs tool input as an object)%s%s",
+                      param, vendor(cx), v == NULL ? ": " : "", v == NULL ? jerr.text : "");
+    }
+    *out = v;
+    return 0;
+}
+
+static int convert_tool_call(conv_t *c, const json_t *tc, size_t mi, size_t k, json_t *blocks)
+{
+    yr_call_ctx_t *cx = c->cx;
+    char param[96];
+    snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu]", mi, k);
+    json_t *fn = json_object_get(tc, "function");
+    json_t *type = json_object_get(tc, "type");
+    if (!json_is_object(tc) || !json_is_object(fn))
+        return reject(cx, param, "%s must be an object with a 'function'", param);
+    if (type != NULL && !str_is(type, "function"))
+        return reject(cx, param, "%s.type must be 'function'", param);
+    json_t *id = json_object_get(tc, "id");
+    json_t *name = json_object_get(fn, "name");
+    if (!json_is_string(id) || json_string_length(id) == 0)
+        return reject(cx, param, "%s.id must be a non-empty string", param);
+    if (!json_is_string(name) || json_string_length(name) == 0)
+        return reject(cx, param, "%s.function.name must be a non-empty string", param);
+    char aparam[128];
+    snprintf(aparam, sizeof(aparam), "%s.function.arguments", param);
+    json_t *input;
+    int rc = parse_arguments(cx, json_object_get(fn, "arguments"), aparam, &input);
+    if (rc < 0)
+        return rc;
+    json_t *b = json_object();
+    if (b == NULL || set_new(b, "type", json_string("tool_use")) < 0 ||
+        json_object_set(b, "id", id) < 0 || json_object_set(b, "name", name) < 0 ||
+        set_new(b, "input", input) < 0) {
+        json_decref(b);
+        return -ENOMEM;
+    }
+    return append_new(blocks, b);
+}
+
+static int convert_assistant(conv_t *c, const json_t *msg, size_t mi)
+{
+    json_t *blocks;
+    int rc = convert_content(c, json_object_get(msg, "content"), mi, false, &blocks);
+    if (rc < 0)
+        return rc;
+    json_t *calls = json_object_get(msg, "tool_calls");
+    if (calls != NULL && !json_is_null(calls)) {
+        if (!json_is_array(calls)) {
+            json_decref(blocks);
+            char param[48];
+            snprintf(param, sizeof(param), "messages[%zu].tool_calls", mi);
+            return reject(c->cx, param, "%s must be an array", param);
+        }
+        size_t k;
+        json_t *tc;
+        json_array_foreach(calls, k, tc)
+        {
+            if ((rc = convert_tool_call(c, tc, mi, k, blocks)) < 0) {
+                json_decref(blocks);
+                return rc;
+            }
+        }
+    }
+    /* An empty assistant turn says nothing; Anthropic would refuse it. */
+    return push_blocks(c, "assistant", blocks);
+}
+
+/* role "tool" -> a tool_result block in a user turn (consecutive results
+ * and a user message right after them share that turn, in order). */
+static int convert_tool_result(conv_t *c, const json_t *msg, size_t mi)
+{
+    yr_call_ctx_t *cx = c->cx;
+    char param[64];
+    json_t *id = json_object_get(msg, "tool_call_id");
+    if (!json_is_string(id) || json_string_length(id) == 0) {
+        snprintf(param, sizeof(param), "messages[%zu].tool_call_id", mi);
+        return reject(cx, param, "%s must be a non-empty string", param);
+    }
+    json_t *content = json_object_get(msg, "content");
+    json_t *b = json_object();
+    json_t *blocks = json_array();
+    int rc = b && blocks ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = set_new(b, "type", json_string("tool_result"));
+    if (rc == 0)
+        rc = json_object_set(b, "tool_use_id", id) == 0 ? 0 : -ENOMEM;
+    if (rc == 0 && json_is_string(content)) {
+        if (json_string_length(content) > 0)
+            rc = json_object_set(b, "content", content) == 0 ? 0 : -ENOMEM;
+    } else if (rc == 0) {
+        json_t *parts = NULL;
+        rc = convert_content(c, content, mi, true, &parts);
+        if (rc == 0 && json_array_size(parts) > 0)
+            rc = json_object_set(b, "content", parts) == 0 ? 0 : -ENOMEM;
+        json_decref(parts);
+    }
+    if (rc == 0) {
+        rc = append_new(blocks, b);
+        b = NULL;
+    }
+    if (rc < 0) {
+        json_decref(b);
+        json_decref(blocks);
+        return rc;
+    }
+    return push_blocks(c, "user", blocks);
+}
+
+static int convert_user(conv_t *c, const json_t *msg, size_t mi)
+{
+    json_t *blocks;
+    int rc = convert_content(c, json_object_get(msg, "content"), mi, true, &blocks);
+    if (rc < 0)
+        return rc;
+    if (json_array_size(blocks) == 0) {
+        json_decref(blocks);
+        char param[48];
+        snprintf(param, sizeof(param), "messages[%zu].content", mi);
+        return reject(c->cx, param, "%s is empty; vendor '%s' does not accept empty user messages",
+                      param, vendor(c->cx));
+    }
+    return push_blocks(c, "user", blocks);
+}
+
+/* {"role","content":[{"type":"text","text":s}]} -> {"role","content":s}:
+ * the same request, shorter and easier to read in recordings. */
+static void collapse_single_text(json_t *messages)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m)
+    {
+        json_t *content = json_object_get(m, "content");
+        json_t *b = json_array_get(content, 0);
+        if (json_array_size(content) == 1 && json_object_size(b) == 2 &&
+            str_is(json_object_get(b, "type"), "text"))
+            json_object_set(m, "content", json_object_get(b, "text"));
+    }
+}
+
+static int convert_messages(yr_call_ctx_t *cx, json_t *root, json_t *req)
+{
+    conv_t c = {.cx = cx, .system = json_array(), .messages = json_array()};
+    int rc = c.system && c.messages ? 0 : -ENOMEM;
+    json_t *msgs = json_object_get(root, "messages");
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        if (rc < 0)
+            break;
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (role == NULL) {
+            char param[48];
+            snprintf(param, sizeof(param), "messages[%zu].role", i);
+            rc = reject(cx, param, "%s must be a string", param);
+        } else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
+            rc = convert_system(&c, m, i);
+        } else if (strcmp(role, "user") == 0) {
+            rc = convert_user(&c, m, i);
+        } else if (strcmp(role, "assistant") == 0) {
+            rc = convert_assistant(&c, m, i);
+        } else if (strcmp(role, "tool") == 0) {
+            rc = convert_tool_result(&c, m, i);
+        } else {
+            char param[48];
+            snprintf(param, sizeof(param), "messages[%zu].role", i);
+            rc = reject(cx, param,
+                        "%s '%.40s' is not supported by vendor '%s'; use 'tool' messages and "
+                        "'tools' instead of the legacy function calling",
+                        param, role, vendor(cx));
+        }
+    }
+    if (rc == 0 && json_array_size(c.messages) == 0)
+        rc = reject(cx, "messages",
+                    "'messages' needs at least one user or assistant message for vendor '%s' "
+                    "(system messages alone are not a conversation)",
+                    vendor(cx));
+    json_t *first = json_array_get(c.system, 0);
+    if (rc == 0 && json_array_size(c.system) == 1 && json_object_size(first) == 2)
+        rc = json_object_set(req, "system", json_object_get(first, "text"));
+    else if (rc == 0 && json_array_size(c.system) > 0)
+        rc = json_object_set(req, "system", c.system);
+    if (rc == 0) {
+        collapse_single_text(c.messages);
+        rc = json_object_set(req, "messages", c.messages);
+    }
+    json_decref(c.system);
+    json_decref(c.messages);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- parameters ----------------------------------------------------------------------- */
+
+static bool nonzero_number(const json_t *v)
+{
+    return json_is_number(v) && json_number_value(v) != 0.0;
+}
+
+/* Parameters Anthropic has no equivalent for, which would change the answer
+ * if silently dropped. */
+static int check_unsupported(yr_call_ctx_t *cx, json_t *root)
+{
+    json_t *n = json_object_get(root, "n");
+    if (json_is_integer(n) && json_integer_value(n) > 1)
+        return reject(cx, "n", "'n' > 1 is not supported by vendor '%s' (one choice per request)",
+                      vendor(cx));
+    if (json_is_true(json_object_get(root, "logprobs")))
+        return reject(cx, "logprobs", "'logprobs' is not supported by vendor '%s'", vendor(cx));
+    json_t *tl = json_object_get(root, "top_logprobs");
+    if (tl != NULL && !json_is_null(tl) && !(json_is_integer(tl) && json_integer_value(tl) == 0))
+        return reject(cx, "top_logprobs", "'top_logprobs' is not supported by vendor '%s'",
+                      vendor(cx));
+    if (nonzero_number(json_object_get(root, "presence_penalty")))
+        return reject(cx, "presence_penalty",
+                      "'presence_penalty' is not supported by vendor '%s' (send 0 or omit it)",
+                      vendor(cx));
+    if (nonzero_number(json_object_get(root, "frequency_penalty")))
+        return reject(cx, "frequency_penalty",
+                      "'frequency_penalty' is not supported by vendor '%s' (send 0 or omit it)",
+                      vendor(cx));
+    json_t *lb = json_object_get(root, "logit_bias");
+    if (lb != NULL && !json_is_null(lb) && !(json_is_object(lb) && json_object_size(lb) == 0))
+        return reject(cx, "logit_bias", "'logit_bias' is not supported by vendor '%s'", vendor(cx));
+    json_t *audio = json_object_get(root, "audio");
+    if (audio != NULL && !json_is_null(audio))
+        return reject(cx, "audio", "audio output is not supported by vendor '%s'", vendor(cx));
+    size_t i;
+    json_t *mod;
+    json_array_foreach(json_object_get(root, "modalities"), i, mod)
+    {
+        if (str_is(mod, "audio"))
+            return reject(cx, "modalities", "audio output is not supported by vendor '%s'",
+                          vendor(cx));
+    }
+    static const char *const legacy[] = {"functions", "function_call", "web_search_options"};
+    for (i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++) {
+        json_t *v = json_object_get(root, legacy[i]);
+        if (v != NULL && !json_is_null(v))
+            return reject(cx, legacy[i], "'%s' is not supported by vendor '%s'%s", legacy[i],
+                          vendor(cx), i < 2 ? "; use 'tools' and 'tool_choice'" : "");
+    }
+    return 0;
+}
+
+static int thinking_budget(yr_call_ctx_t *cx, json_t *root, int64_t *budget)
+{
+    *budget = 0;
+    json_t *re = json_object_get(root, "reasoning_effort");
+    if (re == NULL || json_is_null(re))
+        return 0;
+    const char *e = json_string_value(re);
+    if (e == NULL)
+        return reject(cx, "reasoning_effort", "'reasoning_effort' must be a string");
+    if (strcmp(e, "low") == 0)
+        *budget = 1024;
+    else if (strcmp(e, "medium") == 0)
+        *budget = 4096;
+    else if (strcmp(e, "high") == 0)
+        *budget = 16384;
+    else if (strcmp(e, "minimal") != 0 && strcmp(e, "none") != 0)
+        return reject(cx, "reasoning_effort",
+                      "'reasoning_effort' must be one of none, minimal, low, medium, high");
+    return 0;
+}
+
+static int put_max_tokens(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t budget)
+{
+    const char *key = "max_completion_tokens";
+    json_t *v = json_object_get(root, key);
+    if (v == NULL || json_is_null(v)) {
+        key = "max_tokens";
+        v = json_object_get(root, key);
+    }
+    int64_t max;
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1)
+            return reject(cx, key, "'%s' must be an integer >= 1", key);
+        max = json_integer_value(v);
+    } else {
+        const yr_provider_conf_t *p = cx->route ? cx->route->provider : NULL;
+        max = p && p->default_max_tokens ? p->default_max_tokens : ANTH_DEFAULT_MAX_TOKENS;
+    }
+    /* Anthropic wants max_tokens > budget_tokens; OpenAI's limit also covers
+     * reasoning, so a limit at or under the budget becomes budget + limit. */
+    if (budget > 0 && max <= budget)
+        max += budget;
+    return set_new(req, "max_tokens", json_integer(max));
+}
+
+static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t budget)
+{
+    json_t *t = json_object_get(root, "temperature");
+    if (json_is_number(t)) {
+        double v = json_number_value(t);
+        if (v < 0 || v > 1)
+            return reject(cx, "temperature",
+                          "'temperature' must be between 0 and 1 for vendor '%s' (Anthropic's "
+                          "range); %g would mean something else there",
+                          vendor(cx), v);
+        if (budget > 0 && v != 1.0)
+            return reject(cx, "temperature",
+                          "'temperature' cannot be combined with 'reasoning_effort' for vendor "
+                          "'%s' (extended thinking samples at temperature 1)",
+                          vendor(cx));
+        if (json_object_set(req, "temperature", t) < 0)
+            return -ENOMEM;
+    }
+    json_t *tp = json_object_get(root, "top_p");
+    if (json_is_number(tp)) {
+        if (budget > 0 && json_number_value(tp) < 0.95)
+            return reject(cx, "top_p",
+                          "'top_p' below 0.95 cannot be combined with 'reasoning_effort' for "
+                          "vendor '%s' (extended thinking)",
+                          vendor(cx));
+        if (json_object_set(req, "top_p", tp) < 0)
+            return -ENOMEM;
+    }
+    json_t *stop = json_object_get(root, "stop");
+    if (json_is_string(stop)) {
+        json_t *arr = json_array();
+        if (arr == NULL || json_array_append(arr, stop) < 0 ||
+            set_new(req, "stop_sequences", arr) < 0)
+            return -ENOMEM;
+    } else if (json_is_array(stop)) {
+        size_t i;
+        json_t *s;
+        json_array_foreach(stop, i, s)
+        {
+            if (!json_is_string(s))
+                return reject(cx, "stop", "'stop' must be a string or an array of strings");
+        }
+        if (json_array_size(stop) > 0 && json_object_set(req, "stop_sequences", stop) < 0)
+            return -ENOMEM;
+    } else if (stop != NULL && !json_is_null(stop)) {
+        return reject(cx, "stop", "'stop' must be a string or an array of strings");
+    }
+    json_t *user = json_object_get(root, "user");
+    if (user == NULL || json_is_null(user))
+        user = json_object_get(root, "safety_identifier");
+    if (json_is_string(user) && json_string_length(user) > 0) {
+        json_t *md = json_object();
+        if (md == NULL || json_object_set(md, "user_id", user) < 0 ||
+            set_new(req, "metadata", md) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- tools ------------------------------------------------------------------------------- */
+
+/* parameters -> input_schema; Anthropic requires a root "type", and tool
+ * input is always an object, so a schema without one gets "type":"object". */
+static json_t *input_schema(json_t *params)
+{
+    if (!json_is_object(params))
+        return json_pack("{s:s, s:{}}", "type", "object", "properties");
+    if (json_object_get(params, "type") != NULL)
+        return json_incref(params);
+    json_t *copy = json_object();
+    if (copy == NULL || set_new(copy, "type", json_string("object")) < 0 ||
+        json_object_update(copy, params) < 0) {
+        json_decref(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+static int convert_tools(yr_call_ctx_t *cx, json_t *tools, json_t *req)
+{
+    json_t *out = json_array();
+    if (out == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        char param[48];
+        snprintf(param, sizeof(param), "tools[%zu]", i);
+        json_t *fn = json_object_get(t, "function");
+        json_t *type = json_object_get(t, "type");
+        json_t *name = json_object_get(fn, "name");
+        json_t *desc = json_object_get(fn, "description");
+        if (!json_is_object(t) || (type != NULL && !str_is(type, "function"))) {
+            rc = reject(cx, param, "%s: only tools of type 'function' are supported by vendor '%s'",
+                        param, vendor(cx));
+            break;
+        }
+        if (!json_is_object(fn) || !json_is_string(name) || json_string_length(name) == 0) {
+            rc = reject(cx, param, "%s.function.name must be a non-empty string", param);
+            break;
+        }
+        json_t *o = json_object();
+        rc = o && json_object_set(o, "name", name) == 0 ? 0 : -ENOMEM;
+        if (rc == 0 && json_is_string(desc))
+            rc = json_object_set(o, "description", desc) == 0 ? 0 : -ENOMEM;
+        if (rc == 0)
+            rc = set_new(o, "input_schema", input_schema(json_object_get(fn, "parameters")));
+        if (rc == 0)
+            rc = append_new(out, o);
+        else
+            json_decref(o);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0)
+        rc = json_object_set(req, "tools", out) == 0 ? 0 : -ENOMEM;
+    json_decref(out);
+    return rc;
+}
+
+/* tool_choice and parallel_tool_calls -> Anthropic's tool_choice. */
+static int convert_tool_choice(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t budget)
+{
+    json_t *tc = json_object_get(root, "tool_choice");
+    const char *type = "auto";
+    json_t *name = NULL;
+    if (json_is_string(tc)) {
+        const char *s = json_string_value(tc);
+        if (strcmp(s, "auto") == 0)
+            type = "auto";
+        else if (strcmp(s, "none") == 0)
+            type = "none";
+        else if (strcmp(s, "required") == 0)
+            type = "any";
+        else
+            return reject(cx, "tool_choice",
+                          "'tool_choice' must be none, auto, required or a "
+                          "{\"type\":\"function\",...} object");
+    } else if (json_is_object(tc)) {
+        name = json_object_get(json_object_get(tc, "function"), "name");
+        if (!json_is_string(name))
+            return reject(cx, "tool_choice", "'tool_choice.function.name' must be a string");
+        type = "tool";
+    } else if (tc != NULL && !json_is_null(tc)) {
+        return reject(cx, "tool_choice", "'tool_choice' must be a string or an object");
+    }
+    bool forced = strcmp(type, "any") == 0 || strcmp(type, "tool") == 0;
+    if (forced && budget > 0)
+        return reject(cx, "tool_choice",
+                      "a forced 'tool_choice' cannot be combined with 'reasoning_effort' for "
+                      "vendor '%s' (extended thinking does not allow forced tool use)",
+                      vendor(cx));
+    bool serial = json_is_false(json_object_get(root, "parallel_tool_calls"));
+    if (tc == NULL && !serial)
+        return 0; /* Anthropic's default is auto with parallel calls */
+    json_t *o = json_object();
+    int rc = o ? set_new(o, "type", json_string(type)) : -ENOMEM;
+    if (rc == 0 && name != NULL)
+        rc = json_object_set(o, "name", name) == 0 ? 0 : -ENOMEM;
+    if (rc == 0 && serial && strcmp(type, "none") != 0)
+        rc = set_new(o, "disable_parallel_tool_use", json_true());
+    if (rc == 0)
+        return set_new(req, "tool_choice", o);
+    json_decref(o);
+    return rc;
+}
+
+/* response_format json_schema / json_object -> one forced tool whose input
+ * is the answer (Anthropic's documented way to get schema-shaped JSON). */
+static int convert_response_format(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t budget,
+                                   bool *json_mode)
+{
+    *json_mode = false;
+    json_t *rf = json_object_get(root, "response_format");
+    if (rf == NULL || json_is_null(rf))
+        return 0;
+    const char *type = json_string_value(json_object_get(rf, "type"));
+    if (type == NULL)
+        return reject(cx, "response_format", "'response_format.type' must be a string");
+    if (strcmp(type, "text") == 0)
+        return 0;
+    json_t *schema = NULL, *name = NULL, *desc = NULL;
+    if (strcmp(type, "json_schema") == 0) {
+        json_t *js = json_object_get(rf, "json_schema");
+        schema = json_object_get(js, "schema");
+        name = json_object_get(js, "name");
+        desc = json_object_get(js, "description");
+        if (!json_is_object(schema))
+            return reject(cx, "response_format",
+                          "'response_format.json_schema.schema' must be an object");
+        json_t *st = json_object_get(schema, "type");
+        if (st != NULL && !str_is(st, "object"))
+            return reject(cx, "response_format",
+                          "vendor '%s' needs a JSON schema whose root is an object", vendor(cx));
+    } else if (strcmp(type, "json_object") != 0) {
+        return reject(cx, "response_format",
+                      "'response_format.type' must be text, json_object or json_schema");
+    }
+    json_t *tools = json_object_get(root, "tools");
+    if (json_array_size(tools) > 0)
+        return reject(cx, "response_format",
+                      "'response_format' cannot be combined with 'tools' for vendor '%s' "
+                      "(it is implemented as a forced tool call)",
+                      vendor(cx));
+    if (budget > 0)
+        return reject(cx, "response_format",
+                      "'response_format' cannot be combined with 'reasoning_effort' for vendor "
+                      "'%s' (extended thinking does not allow forced tool use)",
+                      vendor(cx));
+    const char *tool = json_is_string(name) && json_string_length(name) > 0
+                           ? json_string_value(name)
+                           : ANTH_JSON_TOOL;
+    json_t *t = json_object();
+    int rc = t ? set_new(t, "name", json_string(tool)) : -ENOMEM;
+    if (rc == 0 && json_is_string(desc))
+        rc = json_object_set(t, "description", desc) == 0 ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = set_new(t, "input_schema",
+                     schema ? input_schema(schema) : json_pack("{s:s}", "type", "object"));
+    if (rc == 0)
+        rc = set_new(req, "tools", json_pack("[o]", t));
+    else
+        json_decref(t);
+    if (rc == 0)
+        rc = set_new(req, "tool_choice", json_pack("{s:s, s:s}", "type", "tool", "name", tool));
+    if (rc < 0)
+        return rc;
+    anth_state_t *st = state_of(cx);
+    if (st == NULL || (st->json_tool = yr_pstrndup(cx->pool, tool, strlen(tool))) == NULL)
+        return -ENOMEM;
+    st->json_mode = *json_mode = true;
+    return 0;
+}
+
+/* ---- build_chat ---------------------------------------------------------------------------- */
+
+typedef struct {
+    yr_buf_t *buf;
+    int rc;
+} dump_ctx_t;
+
+static int on_dump(const char *p, size_t n, void *data)
+{
+    dump_ctx_t *d = data;
+    d->rc = yr_buf_append(d->buf, p, n);
+    return d->rc == 0 ? 0 : -1;
+}
+
+static int build_body(yr_call_ctx_t *cx, json_t *root, json_t *req)
+{
+    int64_t budget;
+    int rc = check_unsupported(cx, root);
+    if (rc == 0)
+        rc = thinking_budget(cx, root, &budget);
+    if (rc == 0)
+        rc = set_new(req, "model", json_string(cx->route->model));
+    if (rc == 0)
+        rc = put_max_tokens(cx, root, req, budget);
+    if (rc == 0)
+        rc = convert_messages(cx, root, req);
+    bool json_mode = false;
+    if (rc == 0)
+        rc = convert_response_format(cx, root, req, budget, &json_mode);
+    json_t *tools = json_object_get(root, "tools");
+    if (rc == 0 && tools != NULL && !json_is_null(tools) && !json_is_array(tools))
+        rc = reject(cx, "tools", "'tools' must be an array");
+    if (rc == 0 && !json_mode && json_array_size(tools) > 0) {
+        rc = convert_tools(cx, tools, req);
+        if (rc == 0)
+            rc = convert_tool_choice(cx, root, req, budget);
+    } else if (rc == 0 && !json_mode) {
+        json_t *tc = json_object_get(root, "tool_choice");
+        if (tc != NULL && !json_is_null(tc) && !str_is(tc, "none") && !str_is(tc, "auto"))
+            rc = reject(cx, "tool_choice", "'tool_choice' requires 'tools'");
+    }
+    if (rc == 0 && budget > 0)
+        rc = set_new(
+            req, "thinking",
+            json_pack("{s:s, s:I}", "type", "enabled", "budget_tokens", (json_int_t)budget));
+    if (rc == 0)
+        rc = put_sampling(cx, root, req, budget);
+    if (rc == 0 && cx->chat->stream)
+        rc = set_new(req, "stream", json_true());
+    return rc;
+}
+
+static int set_headers(yr_call_ctx_t *cx, yr_upstream_req_t *out)
+{
+    const yr_provider_conf_t *p = cx->route->provider;
+    const char *version = p->anthropic_version && p->anthropic_version[0] ? p->anthropic_version
+                                                                          : ANTH_DEFAULT_VERSION;
+    size_t ulen = strlen(p->base_url) + sizeof("/v1/messages");
+    size_t vlen = strlen(version) + sizeof("anthropic-version: ");
+    char *url = yr_palloc(cx->pool, ulen);
+    char *ver = yr_palloc(cx->pool, vlen);
+    const char **h = yr_palloc(cx->pool, 6 * sizeof(*h));
+    if (url == NULL || ver == NULL || h == NULL)
+        return -ENOMEM;
+    snprintf(url, ulen, "%s/v1/messages", p->base_url);
+    snprintf(ver, vlen, "anthropic-version: %s", version);
+    size_t n = 0;
+    h[n++] = "Content-Type: application/json";
+    h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
+    h[n++] = "User-Agent: yourouter/0.1";
+    h[n++] = ver;
+    if (p->api_key != NULL && p->api_key[0] != '\0') {
+        size_t klen = strlen(p->api_key) + sizeof("x-api-key: ");
+        char *key = yr_palloc(cx->pool, klen);
+        if (key == NULL)
+            return -ENOMEM;
+        snprintf(key, klen, "x-api-key: %s", p->api_key);
+        h[n++] = key;
+    }
+    h[n] = NULL;
+    out->url = url;
+    out->headers = h;
+    out->connect_timeout_ms = p->connect_timeout_ms;
+    out->first_byte_timeout_ms = p->first_byte_timeout_ms;
+    out->timeout_ms = p->timeout_ms;
+    return 0;
+}
+
+static int anth_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
+                           yr_upstream_req_t *out)
+{
+    (void)raw; /* the parsed request (cx->chat->root) is what gets translated */
+    json_t *req = json_object();
+    if (req == NULL || state_of(cx) == NULL) {
+        json_decref(req);
+        return -ENOMEM;
+    }
+    int rc = build_body(cx, cx->chat->root, req);
+    if (rc == 0) {
+        dump_ctx_t d = {.buf = body_buf};
+        if (json_dump_callback(req, on_dump, &d, JSON_COMPACT | JSON_REAL_PRECISION(15)) < 0)
+            rc = d.rc < 0 ? d.rc : -ENOMEM;
+    }
+    json_decref(req);
+    if (rc < 0)
+        return rc;
+    out->body = body_buf->data;
+    out->body_len = body_buf->len;
+    return set_headers(cx, out);
+}
+
+/* ---- responses ----------------------------------------------------------------------------- */
+
+static const char *finish_reason(const char *stop_reason, bool json_mode)
+{
+    if (stop_reason == NULL)
+        return "stop";
+    if (strcmp(stop_reason, "max_tokens") == 0 ||
+        strcmp(stop_reason, "model_context_window_exceeded") == 0)
+        return "length";
+    if (strcmp(stop_reason, "tool_use") == 0)
+        return json_mode ? "stop" : "tool_calls";
+    if (strcmp(stop_reason, "refusal") == 0)
+        return "content_filter";
+    return "stop"; /* end_turn, stop_sequence, pause_turn and anything newer */
+}
+
+static int64_t int_field(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+}
+
+static void fill_usage(yr_call_ctx_t *cx, int64_t input, int64_t cache_read, int64_t cache_creation,
+                       int64_t output)
+{
+    cx->usage.prompt_tokens = input + cache_read + cache_creation;
+    cx->usage.completion_tokens = output;
+    cx->usage.cached_tokens = cache_read;
+    cx->usage.present = true;
+}
+
+static json_t *usage_json(const yr_usage_t *u)
+{
+    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt_tokens,
+                     "completion_tokens", (json_int_t)u->completion_tokens, "total_tokens",
+                     (json_int_t)(u->prompt_tokens + u->completion_tokens), "prompt_tokens_details",
+                     "cached_tokens", (json_int_t)u->cached_tokens);
+}
+
+static char *dump_compact(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* The content blocks of a message -> text, reasoning and tool calls. */
+typedef struct {
+    yr_buf_t text, reasoning;
+    json_t *calls;
+    char *json_answer; /* malloc'ed: the forced tool's input */
+    bool has_text, has_reasoning;
+} blocks_t;
+
+static int read_blocks(const anth_state_t *st, json_t *content, blocks_t *b)
+{
+    size_t i;
+    json_t *blk;
+    json_array_foreach(content, i, blk)
+    {
+        const char *type = json_string_value(json_object_get(blk, "type"));
+        if (type == NULL)
+            return -EINVAL;
+        int rc = 0;
+        if (strcmp(type, "text") == 0) {
+            json_t *t = json_object_get(blk, "text");
+            if (!json_is_string(t))
+                return -EINVAL;
+            if (st && st->json_mode)
+                continue; /* the forced tool's input is the answer */
+            b->has_text = true;
+            rc = yr_buf_append(&b->text, json_string_value(t), json_string_length(t));
+        } else if (strcmp(type, "thinking") == 0) {
+            json_t *t = json_object_get(blk, "thinking");
+            b->has_reasoning = true;
+            if (json_is_string(t))
+                rc = yr_buf_append(&b->reasoning, json_string_value(t), json_string_length(t));
+        } else if (strcmp(type, "tool_use") == 0) {
+            json_t *id = json_object_get(blk, "id"), *name = json_object_get(blk, "name");
+            json_t *input = json_object_get(blk, "input");
+            if (!json_is_string(id) || !json_is_string(name))
+                return -EINVAL;
+            char *args = input ? dump_compact(input) : strdup("{}");
+            if (args == NULL)
+                return -ENOMEM;
+            if (st && st->json_mode && b->json_answer == NULL &&
+                strcmp(json_string_value(name), st->json_tool) == 0) {
+                b->json_answer = args;
+                continue;
+            }
+            json_t *call = json_pack("{s:O, s:s, s:{s:O, s:s}}", "id", id, "type", "function",
+                                     "function", "name", name, "arguments", args);
+            free(args);
+            rc = append_new(b->calls, call);
+        }
+        /* redacted_thinking, server tool blocks and future types: nothing to show */
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static json_t *build_message(const blocks_t *b)
+{
+    json_t *msg = json_pack("{s:s}", "role", "assistant");
+    json_t *content;
+    if (b->json_answer != NULL)
+        content = json_string(b->json_answer);
+    else if (b->has_text)
+        content = json_stringn(b->text.data ? b->text.data : "", b->text.len);
+    else
+        content = json_null();
+    if (msg == NULL || set_new(msg, "content", content) < 0)
+        goto fail;
+    if (b->has_reasoning &&
+        set_new(msg, "reasoning_content",
+                json_stringn(b->reasoning.data ? b->reasoning.data : "", b->reasoning.len)) < 0)
+        goto fail;
+    if (json_array_size(b->calls) > 0 && json_object_set(msg, "tool_calls", b->calls) < 0)
+        goto fail;
+    return msg;
+fail:
+    json_decref(msg);
+    return NULL;
+}
+
+static int anth_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out, yr_str_t *client)
+{
+    const anth_state_t *st = cx->state;
+    json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
+    json_t *content = json_object_get(root, "content");
+    if (!json_is_object(root) || !json_is_array(content)) {
+        json_decref(root);
+        return -EINVAL;
+    }
+    blocks_t b = {.calls = json_array()};
+    yr_buf_init(&b.text, body.len + 1);
+    yr_buf_init(&b.reasoning, body.len + 1);
+    json_t *resp = NULL;
+    int rc = b.calls ? read_blocks(st, content, &b) : -ENOMEM;
+    json_t *u = json_object_get(root, "usage");
+    fill_usage(cx, int_field(u, "input_tokens"), int_field(u, "cache_read_input_tokens"),
+               int_field(u, "cache_creation_input_tokens"), int_field(u, "output_tokens"));
+    if (rc == 0) {
+        const char *mid = json_string_value(json_object_get(root, "id"));
+        json_t *model = json_object_get(root, "model");
+        char id[160];
+        if (mid != NULL)
+            snprintf(id, sizeof(id), "chatcmpl-%s", mid);
+        else
+            snprintf(id, sizeof(id), "chatcmpl-%.*s", (int)cx->request_id.len,
+                     cx->request_id.ptr ? cx->request_id.ptr : "");
+        const char *stop = json_string_value(json_object_get(root, "stop_reason"));
+        json_t *choice =
+            json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "message", build_message(&b), "logprobs",
+                      "finish_reason", finish_reason(stop, st && st->json_mode && b.json_answer));
+        resp = json_pack("{s:s, s:s, s:I, s:o, s:[o], s:o}", "id", id, "object", "chat.completion",
+                         "created", (json_int_t)time(NULL), "model",
+                         json_is_string(model) ? json_incref(model) : json_string(""), "choices",
+                         choice, "usage", usage_json(&cx->usage));
+        if (resp == NULL)
+            rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        dump_ctx_t d = {.buf = out};
+        if (json_dump_callback(resp, on_dump, &d, JSON_COMPACT) < 0)
+            rc = d.rc < 0 ? d.rc : -ENOMEM;
+    }
+    json_decref(resp);
+    json_decref(b.calls);
+    free(b.json_answer);
+    yr_buf_free(&b.text);
+    yr_buf_free(&b.reasoning);
+    json_decref(root);
+    if (rc < 0)
+        return rc;
+    *client = (yr_str_t){out->data, out->len};
+    return 0;
+}
+
+/* ---- streaming ------------------------------------------------------------------------------ */
+
+/* 'data: {"id":"chatcmpl-…","object":"chat.completion.chunk","created":T,"model":M,' */
+static int make_head(yr_call_ctx_t *cx, anth_state_t *st, yr_str_t id, yr_str_t model)
+{
+    yr_buf_t b;
+    yr_buf_init(&b, id.len * 6 + model.len * 6 + 256);
+    int rc = yr_buf_append_str(&b, YR_STR("data: {\"id\":"));
+    yr_buf_t idb;
+    yr_buf_init(&idb, id.len + 16);
+    if (rc == 0)
+        rc = yr_buf_append_str(&idb, YR_STR("chatcmpl-"));
+    if (rc == 0)
+        rc = yr_buf_append_str(&idb, id);
+    if (rc == 0)
+        rc = yr_buf_append_json_str(&b, (yr_str_t){idb.data, idb.len});
+    if (rc == 0)
+        rc = yr_buf_printf(&b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                           (long long)time(NULL));
+    if (rc == 0)
+        rc = yr_buf_append_json_str(&b, model);
+    if (rc == 0)
+        rc = yr_buf_append(&b, ",", 1);
+    if (rc == 0) {
+        st->head = yr_pstrndup(cx->pool, b.data, b.len);
+        st->head_len = b.len;
+        rc = st->head ? 0 : -ENOMEM;
+    }
+    yr_buf_free(&idb);
+    yr_buf_free(&b);
+    return rc;
+}
+
+/* head + "choices":[{"index":0,"delta":<delta>,"logprobs":null,"finish_reason":F}]
+ * (+ "usage":null when the client asked for usage, as OpenAI does) */
+static int emit_chunk(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, yr_str_t delta,
+                      const char *finish)
+{
+    int rc = yr_buf_append(out, st->head, st->head_len);
+    if (rc == 0)
+        rc = yr_buf_append_str(out, YR_STR("\"choices\":[{\"index\":0,\"delta\":"));
+    if (rc == 0)
+        rc = yr_buf_append_str(out, delta);
+    if (rc == 0)
+        rc = finish ? yr_buf_printf(out, ",\"logprobs\":null,\"finish_reason\":\"%s\"}]", finish)
+                    : yr_buf_append_str(out, YR_STR(",\"logprobs\":null,\"finish_reason\":null}]"));
+    if (rc == 0 && cx->chat->include_usage)
+        rc = yr_buf_append_str(out, YR_STR(",\"usage\":null"));
+    if (rc == 0)
+        rc = yr_buf_append_str(out, YR_STR("}\n\n"));
+    return rc;
+}
+
+/* A delta with one string field: {"content":s} or {"reasoning_content":s}. */
+static int emit_text(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, const char *field,
+                     const json_t *s)
+{
+    if (!json_is_string(s) || json_string_length(s) == 0)
+        return 0;
+    yr_buf_t d;
+    yr_buf_init(&d, json_string_length(s) * 6 + 64);
+    int rc = yr_buf_printf(&d, "{\"%s\":", field);
+    if (rc == 0)
+        rc = yr_buf_append_json_str(&d, (yr_str_t){json_string_value(s), json_string_length(s)});
+    if (rc == 0)
+        rc = yr_buf_append(&d, "}", 1);
+    if (rc == 0)
+        rc = emit_chunk(cx, st, out, (yr_str_t){d.data, d.len}, NULL);
+    yr_buf_free(&d);
+    return rc;
+}
+
+/* {"tool_calls":[{"index":k,"function":{"arguments":frag}}]} */
+static int emit_args(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, yr_str_t frag)
+{
+    if (frag.len == 0)
+        return 0;
+    yr_buf_t d;
+    yr_buf_init(&d, frag.len * 6 + 96);
+    int rc = yr_buf_printf(
+        &d, "{\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":", st->tools - 1);
+    if (rc == 0)
+        rc = yr_buf_append_json_str(&d, frag);
+    if (rc == 0)
+        rc = yr_buf_append_str(&d, YR_STR("}}]}"));
+    if (rc == 0)
+        rc = emit_chunk(cx, st, out, (yr_str_t){d.data, d.len}, NULL);
+    yr_buf_free(&d);
+    st->block_out += frag.len;
+    return rc;
+}
+
+static int emit_json_content(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, yr_str_t frag)
+{
+    if (frag.len == 0)
+        return 0;
+    json_t *s = json_stringn(frag.ptr, frag.len);
+    if (s == NULL)
+        return -ENOMEM;
+    int rc = emit_text(cx, st, out, "content", s);
+    json_decref(s);
+    st->block_out += frag.len;
+    return rc;
+}
+
+static int on_message_start(yr_call_ctx_t *cx, anth_state_t *st, json_t *root, yr_buf_t *out)
+{
+    if (st->started)
+        return 0;
+    json_t *msg = json_object_get(root, "message");
+    json_t *id = json_object_get(msg, "id"), *model = json_object_get(msg, "model");
+    if (!json_is_object(msg))
+        return -EINVAL;
+    yr_str_t sid = json_is_string(id) ? (yr_str_t){json_string_value(id), json_string_length(id)}
+                                      : cx->request_id;
+    yr_str_t smodel = json_is_string(model)
+                          ? (yr_str_t){json_string_value(model), json_string_length(model)}
+                          : yr_str(cx->route ? cx->route->model : "");
+    int rc = make_head(cx, st, sid, smodel);
+    if (rc < 0)
+        return rc;
+    st->started = true;
+    json_t *u = json_object_get(msg, "usage");
+    st->input_tokens = int_field(u, "input_tokens");
+    st->cache_read = int_field(u, "cache_read_input_tokens");
+    st->cache_creation = int_field(u, "cache_creation_input_tokens");
+    st->output_tokens = int_field(u, "output_tokens");
+    fill_usage(cx, st->input_tokens, st->cache_read, st->cache_creation, st->output_tokens);
+    return emit_chunk(cx, st, out, YR_STR("{\"role\":\"assistant\",\"content\":\"\"}"), NULL);
+}
+
+static int on_block_start(yr_call_ctx_t *cx, anth_state_t *st, json_t *root, yr_buf_t *out)
+{
+    json_t *cb = json_object_get(root, "content_block");
+    const char *type = json_string_value(json_object_get(cb, "type"));
+    if (type == NULL)
+        return -EINVAL;
+    st->block_out = 0;
+    if (strcmp(type, "text") == 0) {
+        st->block = AB_TEXT;
+        return st->json_mode ? 0 : emit_text(cx, st, out, "content", json_object_get(cb, "text"));
+    }
+    if (strcmp(type, "thinking") == 0) {
+        st->block = AB_THINKING;
+        return emit_text(cx, st, out, "reasoning_content", json_object_get(cb, "thinking"));
+    }
+    if (strcmp(type, "tool_use") != 0) {
+        st->block = AB_OTHER; /* redacted_thinking, server tools, future types */
+        return 0;
+    }
+    json_t *id = json_object_get(cb, "id"), *name = json_object_get(cb, "name");
+    json_t *input = json_object_get(cb, "input");
+    if (!json_is_string(id) || !json_is_string(name))
+        return -EINVAL;
+    /* Anthropic sends input {} here and the JSON in deltas; anything else is
+     * streamed as the first fragment so that no argument is lost. */
+    char *first = json_object_size(input) > 0 ? dump_compact(input) : NULL;
+    int rc;
+    if (st->json_mode && strcmp(json_string_value(name), st->json_tool) == 0) {
+        st->block = AB_JSON;
+        rc = first ? emit_json_content(cx, st, out, yr_str(first)) : 0;
+        free(first);
+        return rc;
+    }
+    st->block = AB_TOOL;
+    st->tools++;
+    yr_buf_t d;
+    yr_buf_init(&d, json_string_length(id) * 6 + json_string_length(name) * 6 + 128);
+    rc = yr_buf_printf(&d, "{\"tool_calls\":[{\"index\":%d,\"id\":", st->tools - 1);
+    if (rc == 0)
+        rc = yr_buf_append_json_str(&d, (yr_str_t){json_string_value(id), json_string_length(id)});
+    if (rc == 0)
+        rc = yr_buf_append_str(&d, YR_STR(",\"type\":\"function\",\"function\":{\"name\":"));
+    if (rc == 0)
+        rc = yr_buf_append_json_str(&d,
+                                    (yr_str_t){json_string_value(name), json_string_length(name)});
+    if (rc == 0)
+        rc = yr_buf_append_str(&d, YR_STR(",\"arguments\":\"\"}}]}"));
+    if (rc == 0)
+        rc = emit_chunk(cx, st, out, (yr_str_t){d.data, d.len}, NULL);
+    yr_buf_free(&d);
+    if (rc == 0 && first != NULL)
+        rc = emit_args(cx, st, out, yr_str(first));
+    free(first);
+    return rc;
+}
+
+static int on_block_delta(yr_call_ctx_t *cx, anth_state_t *st, json_t *root, yr_buf_t *out)
+{
+    json_t *delta = json_object_get(root, "delta");
+    const char *type = json_string_value(json_object_get(delta, "type"));
+    if (type == NULL)
+        return -EINVAL;
+    if (strcmp(type, "text_delta") == 0)
+        return st->json_mode ? 0
+                             : emit_text(cx, st, out, "content", json_object_get(delta, "text"));
+    if (strcmp(type, "thinking_delta") == 0)
+        return emit_text(cx, st, out, "reasoning_content", json_object_get(delta, "thinking"));
+    if (strcmp(type, "input_json_delta") == 0) {
+        json_t *pj = json_object_get(delta, "partial_json");
+        if (!json_is_string(pj) || (st->block != AB_TOOL && st->block != AB_JSON))
+            return -EINVAL;
+        yr_str_t frag = {json_string_value(pj), json_string_length(pj)};
+        return st->block == AB_JSON ? emit_json_content(cx, st, out, frag)
+                                    : emit_args(cx, st, out, frag);
+    }
+    return 0; /* signature_delta, citations_delta and future delta types */
+}
+
+static int on_block_stop(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out)
+{
+    /* A tool with no input streamed no fragment: "{}" keeps arguments valid JSON. */
+    int rc = 0;
+    if (st->block == AB_TOOL && st->block_out == 0)
+        rc = emit_args(cx, st, out, YR_STR("{}"));
+    else if (st->block == AB_JSON && st->block_out == 0)
+        rc = emit_json_content(cx, st, out, YR_STR("{}"));
+    st->block = AB_NONE;
+    return rc;
+}
+
+static void on_message_delta(yr_call_ctx_t *cx, anth_state_t *st, json_t *root)
+{
+    const char *stop =
+        json_string_value(json_object_get(json_object_get(root, "delta"), "stop_reason"));
+    if (stop != NULL)
+        snprintf(st->stop_reason, sizeof(st->stop_reason), "%s", stop);
+    /* Counts in message_delta are cumulative; input and cache counts are
+     * repeated there by newer API versions (and then win). */
+    json_t *u = json_object_get(root, "usage");
+    if (json_object_get(u, "output_tokens") != NULL)
+        st->output_tokens = int_field(u, "output_tokens");
+    if (json_object_get(u, "input_tokens") != NULL)
+        st->input_tokens = int_field(u, "input_tokens");
+    if (json_object_get(u, "cache_read_input_tokens") != NULL)
+        st->cache_read = int_field(u, "cache_read_input_tokens");
+    if (json_object_get(u, "cache_creation_input_tokens") != NULL)
+        st->cache_creation = int_field(u, "cache_creation_input_tokens");
+    fill_usage(cx, st->input_tokens, st->cache_read, st->cache_creation, st->output_tokens);
+}
+
+static int on_message_stop(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, bool *done)
+{
+    const char *finish = finish_reason(st->stop_reason[0] ? st->stop_reason : NULL, st->json_mode);
+    int rc = emit_chunk(cx, st, out, YR_STR("{}"), finish);
+    if (rc == 0 && cx->chat->include_usage) {
+        json_t *u = usage_json(&cx->usage);
+        char *s = u ? json_dumps(u, JSON_COMPACT) : NULL;
+        json_decref(u);
+        rc = s ? yr_buf_append(out, st->head, st->head_len) : -ENOMEM;
+        if (rc == 0)
+            rc = yr_buf_append_str(out, YR_STR("\"choices\":[],\"usage\":"));
+        if (rc == 0)
+            rc = yr_buf_append_str(out, yr_str(s));
+        if (rc == 0)
+            rc = yr_buf_append_str(out, YR_STR("}\n\n"));
+        free(s);
+    }
+    if (rc == 0)
+        rc = yr_buf_append_str(out, YR_STR("data: [DONE]\n\n"));
+    if (rc == 0) {
+        st->finished = true;
+        *done = true;
+    }
+    return rc;
+}
+
+static int on_error_event(yr_call_ctx_t *cx, json_t *root)
+{
+    json_t *e = json_object_get(root, "error");
+    const char *type = json_string_value(json_object_get(e, "type"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    snprintf(cx->error_type, sizeof(cx->error_type), "%s", type ? type : "api_error");
+    cx->error_status = yr_anthropic_error_status(type); /* overloaded_error: 529 */
+    bool retryable;
+    cx->error.err = yr_err_from_upstream_status(cx->error_status, &retryable);
+    cx->error.param[0] = '\0';
+    snprintf(cx->error.message, sizeof(cx->error.message), "%s",
+             msg && msg[0] ? msg : cx->error_type);
+    return -ECANCELED;
+}
+
+static int anth_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out, bool *done)
+{
+    anth_state_t *st = state_of(cx);
+    if (st == NULL)
+        return -ENOMEM;
+    json_t *root = json_loadb(ev->data.ptr ? ev->data.ptr : "", ev->data.len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -EINVAL;
+    }
+    const char *type = json_string_value(json_object_get(root, "type"));
+    char evname[32];
+    if (type == NULL && ev->event.len > 0 && ev->event.len < sizeof(evname)) {
+        memcpy(evname, ev->event.ptr, ev->event.len); /* data without "type": trust event: */
+        evname[ev->event.len] = '\0';
+        type = evname;
+    }
+    int rc = 0;
+    if (type == NULL) {
+        rc = -EINVAL;
+    } else if (strcmp(type, "error") == 0) {
+        rc = on_error_event(cx, root);
+    } else if (strcmp(type, "message_start") == 0) {
+        rc = on_message_start(cx, st, root, out);
+    } else if (strcmp(type, "ping") == 0 || st->finished) {
+        rc = 0;
+    } else if (!st->started &&
+               (strncmp(type, "content_block_", 14) == 0 || strncmp(type, "message_", 8) == 0)) {
+        rc = -EINVAL; /* the message's events before the message itself */
+    } else if (strcmp(type, "content_block_start") == 0) {
+        rc = on_block_start(cx, st, root, out);
+    } else if (strcmp(type, "content_block_delta") == 0) {
+        rc = on_block_delta(cx, st, root, out);
+    } else if (strcmp(type, "content_block_stop") == 0) {
+        rc = on_block_stop(cx, st, out);
+    } else if (strcmp(type, "message_delta") == 0) {
+        on_message_delta(cx, st, root);
+    } else if (strcmp(type, "message_stop") == 0) {
+        rc = on_message_stop(cx, st, out, done);
+    }
+    /* Unknown event types are ignored: Anthropic may add new ones. */
+    json_decref(root);
+    return rc;
+}
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+static void anth_parse_error(yr_str_t body, yr_api_error_t *err, char *type, size_t typelen,
+                             char *code, size_t codelen)
+{
+    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
+    json_t *e = json_object_get(root, "error");
+    const char *t = json_string_value(json_object_get(e, "type"));
+    const char *m = json_string_value(json_object_get(e, "message"));
+    if (m != NULL)
+        snprintf(err->message, sizeof(err->message), "%s", m);
+    if (typelen > 0)
+        snprintf(type, typelen, "%s", t ? t : "");
+    if (codelen > 0)
+        snprintf(code, codelen, "%s", t ? t : "");
+    json_decref(root);
+}
+
+const yr_provider_ops_t yr_provider_anthropic = {
+    .kind = "anthropic",
+    .build_chat = anth_build_chat,
+    .chat_response = anth_chat_response,
+    .chat_event = anth_chat_event,
+    .parse_error = anth_parse_error,
+};
