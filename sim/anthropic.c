@@ -90,11 +90,23 @@ static int an_render_error(const sim_error_t *err, yr_buf_t *b)
 
 /* ---- routing and auth ---------------------------------------------------------------- */
 
+static bool path_ends(const yr_http_req_t *req, yr_str_t suffix)
+{
+    yr_str_t path = req->path;
+    return path.len >= suffix.len &&
+           memcmp(path.ptr + path.len - suffix.len, suffix.ptr, suffix.len) == 0;
+}
+
+/* POST /v1/messages/count_tokens: validated like a message request without
+ * max_tokens; answers {"input_tokens": N} (see an_render). */
+static bool is_count_tokens(const yr_http_req_t *req)
+{
+    return path_ends(req, YR_STR("/messages/count_tokens"));
+}
+
 static sim_route_t an_route(const yr_http_req_t *req)
 {
-    yr_str_t path = req->path, suffix = YR_STR("/messages");
-    if (req->method == HTTP_POST && path.len >= suffix.len &&
-        memcmp(path.ptr + path.len - suffix.len, suffix.ptr, suffix.len) == 0)
+    if (req->method == HTTP_POST && (path_ends(req, YR_STR("/messages")) || is_count_tokens(req)))
         return SIM_ROUTE_CHAT;
     return SIM_ROUTE_NONE;
 }
@@ -623,7 +635,8 @@ static int check_fields(const json_t *body, sim_error_t *err)
     return 0;
 }
 
-static int parse_scalars(sim_prompt_t *p, const json_t *body, sim_error_t *err)
+static int parse_scalars(sim_prompt_t *p, const json_t *body, bool count_tokens,
+                         sim_error_t *err)
 {
     const json_t *model = json_object_get(body, "model");
     if (model == NULL)
@@ -632,6 +645,10 @@ static int parse_scalars(sim_prompt_t *p, const json_t *body, sim_error_t *err)
         return invalid(err, "model: Input should be a valid string");
     p->model = (yr_str_t){json_string_value(model), json_string_length(model)};
     const json_t *mt = json_object_get(body, "max_tokens");
+    if (mt == NULL && count_tokens) {
+        p->max_tokens = 1;
+        return 0;
+    }
     if (mt == NULL)
         return invalid(err, "max_tokens: Field required");
     if (!json_is_integer(mt))
@@ -680,7 +697,7 @@ static int an_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
                             "JSON object.");
     int rc = check_fields(body, err);
     if (rc == 0)
-        rc = parse_scalars(p, body, err);
+        rc = parse_scalars(p, body, is_count_tokens(x->req), err);
     if (rc == 0)
         rc = parse_system(x, json_object_get(body, "system"), err);
     if (rc == 0)
@@ -824,6 +841,9 @@ static int append_message_head(sim_exchange_t *x, yr_buf_t *b)
 static int an_render(sim_exchange_t *x, yr_buf_t *b)
 {
     const sim_reply_t *r = &x->reply;
+    if (is_count_tokens(x->req))
+        return yr_buf_printf(b, "{\"input_tokens\":%llu}",
+                             (unsigned long long)r->prompt_tokens);
     int rc = append_message_head(x, b);
     if (rc == 0)
         rc = yr_buf_append_str(b, YR_STR(",\"content\":["));

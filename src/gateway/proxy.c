@@ -197,11 +197,12 @@ static int commit_stream(chat_t *c)
     return yr_http_stream_start(c->g->http, 200, h, 3, YR_STR("text/event-stream"));
 }
 
-/* Re-encodes the OpenAI events in c->out for an Anthropic client. */
-static int transcode_out(chat_t *c)
+/* Re-encodes the OpenAI events in c->out from offset `from` on for an
+ * Anthropic client (what is before `from` is already encoded and held). */
+static int transcode_out(chat_t *c, size_t from)
 {
-    const char *p = c->out.data;
-    size_t n = c->out.len;
+    const char *p = c->out.data + from;
+    size_t n = c->out.len - from;
     int rc = 0;
     while (rc == 0 && n > 0) {
         const char *end = memmem(p, n, "\n\n", 2);
@@ -213,7 +214,9 @@ static int transcode_out(chat_t *c)
         p += step;
         n -= step;
     }
-    yr_buf_reset(&c->out);
+    c->out.len = from;
+    if (c->out.data != NULL)
+        c->out.data[from] = '\0';
     if (rc == 0)
         rc = yr_buf_append(&c->out, c->enc_out.data, c->enc_out.len);
     yr_buf_reset(&c->enc_out);
@@ -229,10 +232,9 @@ static int on_sse_event(const yr_sse_event_t *ev, void *arg)
     if (c->native != NULL) {
         rc = c->native->event(&c->cx, ev, &c->out, &done);
     } else {
-        size_t before = c->out.len;
         rc = c->ops->chat_event(&c->cx, ev, &c->out, &done);
-        if (rc == 0 && c->enc != NULL && c->out.len > before)
-            rc = transcode_out(c);
+        if (rc == 0 && c->enc != NULL && c->out.len > had)
+            rc = transcode_out(c, had);
     }
     if (rc < 0)
         return rc == -EINVAL ? -EPROTO : rc;
