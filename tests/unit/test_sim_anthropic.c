@@ -566,7 +566,8 @@ static void test_routes(void **state)
         {HTTP_POST, "/anthropic/v1/messages", SIM_ROUTE_CHAT},
         {HTTP_GET, "/v1/messages", SIM_ROUTE_NONE},
         {HTTP_POST, "/v1/chat/completions", SIM_ROUTE_NONE},
-        {HTTP_POST, "/v1/messages/count_tokens", SIM_ROUTE_NONE},
+        {HTTP_POST, "/v1/messages/count_tokens", SIM_ROUTE_CHAT},
+        {HTTP_POST, "/v1/messages/batches", SIM_ROUTE_NONE},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         req.method = cases[i].method;
