@@ -456,8 +456,7 @@ static int conv_document(conv_t *c, json_t *blk, const char *path, json_t *parts
                        "Input should be a valid string or a list of blocks");
         size_t i;
         json_t *b;
-        json_array_foreach(content, i, b)
-        {
+        json_array_foreach(content, i, b) {
             char sub[96];
             snprintf(sub, sizeof(sub), "%s.source.content.%zu", path, i);
             json_t *t = json_object_get(b, "type");
@@ -515,8 +514,7 @@ static int conv_tool_result(conv_t *c, json_t *blk, const char *path, json_t *ex
         bool first = true;
         size_t i;
         json_t *b;
-        json_array_foreach(content, i, b)
-        {
+        json_array_foreach(content, i, b) {
             if (rc < 0)
                 break;
             char sub[96];
@@ -602,8 +600,7 @@ static int conv_user(conv_t *c, size_t i, json_t *content, json_t *expected)
     int rc = parts && images ? 0 : -ENOMEM;
     size_t j;
     json_t *blk;
-    json_array_foreach(content, j, blk)
-    {
+    json_array_foreach(content, j, blk) {
         if (rc < 0)
             break;
         char bpath[96];
@@ -720,8 +717,7 @@ static int conv_assistant(conv_t *c, size_t i, json_t *content, json_t **ids_out
     }
     size_t j;
     json_t *blk;
-    json_array_foreach(content, j, blk)
-    { /* no-op for a string */
+    json_array_foreach(content, j, blk) { /* no-op for a string */
         if (rc < 0)
             break;
         char bpath[96];
@@ -764,7 +760,8 @@ static int conv_assistant(conv_t *c, size_t i, json_t *content, json_t **ids_out
         rc = msg ? jset(msg, "role", json_string("assistant")) : -ENOMEM;
         if (rc == 0)
             rc = jset(msg, "content",
-                      has_text ? json_stringn_nocheck(text.data, text.len) : json_null());
+                      has_text ? json_stringn_nocheck(text.data ? text.data : "", text.len)
+                               : json_null());
         if (rc == 0 && json_array_size(calls) > 0)
             rc = jset_ref(msg, "tool_calls", calls);
         if (rc == 0) {
@@ -778,11 +775,15 @@ static int conv_assistant(conv_t *c, size_t i, json_t *content, json_t **ids_out
     return rc;
 }
 
-/* The first key of an object (for "ids without results" messages). */
-static const char *first_key(json_t *obj)
+/* Some tool_use ids of message `at` got no tool_result in the next message. */
+static int unanswered(conv_t *c, json_t *ids, size_t at)
 {
-    void *it = json_object_iter(obj);
-    return it ? json_object_iter_key(it) : "";
+    void *it = json_object_iter(ids);
+    return BAD(c->err, "messages", "",
+               "tool_use ids were found without tool_result blocks immediately after: %.64s "
+               "(messages.%zu). Each tool_use block must have a corresponding tool_result "
+               "block in the next message.",
+               it ? json_object_iter_key(it) : "", at);
 }
 
 static int conv_messages(conv_t *c, json_t *messages)
@@ -821,22 +822,14 @@ static int conv_messages(conv_t *c, json_t *messages)
                      "assistant message");
             break;
         }
-        if (expected != NULL && json_object_size(expected) > 0 && !user) {
-            rc = BAD(c->err, "messages", "",
-                     "tool_use ids were found without tool_result blocks immediately after: "
-                     "%.64s (messages.%zu). Each tool_use block must have a corresponding "
-                     "tool_result block in the next message.",
-                     first_key(expected), expected_at);
+        if (!user && json_object_size(expected) > 0) {
+            rc = unanswered(c, expected, expected_at);
             break;
         }
         if (user) {
             rc = conv_user(c, i, content, expected);
-            if (rc == 0 && expected != NULL && json_object_size(expected) > 0)
-                rc = BAD(c->err, "messages", "",
-                         "tool_use ids were found without tool_result blocks immediately "
-                         "after: %.64s (messages.%zu). Each tool_use block must have a "
-                         "corresponding tool_result block in the next message.",
-                         first_key(expected), expected_at);
+            if (rc == 0 && json_object_size(expected) > 0) /* conv_user removed the answered */
+                rc = unanswered(c, expected, expected_at);
             json_decref(expected);
             expected = NULL;
         } else {
@@ -866,8 +859,7 @@ static int conv_system(conv_t *c, json_t *system)
         int rc = 0;
         size_t i;
         json_t *blk;
-        json_array_foreach(system, i, blk)
-        {
+        json_array_foreach(system, i, blk) {
             char path[64];
             snprintf(path, sizeof(path), "system.%zu", i);
             json_t *s = json_object_get(blk, "text");
@@ -936,8 +928,7 @@ static int conv_sampling(conv_t *c, json_t *root, json_t *req)
         return BAD(c->err, "stop_sequences", "", "Input should be a valid list");
     size_t i;
     json_t *s;
-    json_array_foreach(stop, i, s)
-    {
+    json_array_foreach(stop, i, s) {
         if (!json_is_string(s)) {
             char path[64];
             snprintf(path, sizeof(path), "stop_sequences.%zu", i);
@@ -1238,8 +1229,7 @@ static void est_content(json_t *content, uint64_t *bytes, uint64_t *extra)
     }
     size_t i;
     json_t *p;
-    json_array_foreach(content, i, p)
-    {
+    json_array_foreach(content, i, p) {
         json_t *type = json_object_get(p, "type");
         if (jstr_is(type, "text"))
             *bytes += json_string_length(json_object_get(p, "text"));
@@ -1260,14 +1250,12 @@ int yr_anth_count_tokens_estimate(const char *body, size_t len, int64_t *tokens,
     uint64_t bytes = 0, extra = 0;
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(req, "messages"), i, m)
-    {
+    json_array_foreach(json_object_get(req, "messages"), i, m) {
         extra += EST_TOKENS_PER_MESSAGE;
         est_content(json_object_get(m, "content"), &bytes, &extra);
         size_t j;
         json_t *call;
-        json_array_foreach(json_object_get(m, "tool_calls"), j, call)
-        {
+        json_array_foreach(json_object_get(m, "tool_calls"), j, call) {
             json_t *fn = json_object_get(call, "function");
             bytes += json_string_length(json_object_get(fn, "name"));
             bytes += json_string_length(json_object_get(fn, "arguments"));
@@ -1276,8 +1264,7 @@ int yr_anth_count_tokens_estimate(const char *body, size_t len, int64_t *tokens,
     yr_buf_t schema;
     yr_buf_init(&schema, len + 64);
     json_t *t;
-    json_array_foreach(json_object_get(req, "tools"), i, t)
-    {
+    json_array_foreach(json_object_get(req, "tools"), i, t) {
         yr_buf_reset(&schema);
         rc = dump_json(&schema, json_object_get(t, "function"), 0);
         if (rc < 0)
@@ -1429,8 +1416,7 @@ static int content_text(json_t *msg, yr_buf_t *text)
         return -EINVAL;
     size_t i;
     json_t *p;
-    json_array_foreach(c, i, p)
-    {
+    json_array_foreach(c, i, p) {
         json_t *t = json_object_get(p, "text");
         if (!json_is_object(p))
             return -EINVAL;
@@ -1511,8 +1497,7 @@ static int write_response(json_t *root, yr_str_t completion, yr_str_t model, w_t
         return -EINVAL;
     size_t i;
     json_t *call;
-    json_array_foreach(calls, i, call)
-    {
+    json_array_foreach(calls, i, call) {
         if (check_tool_call(call) < 0)
             return -EINVAL;
     }
@@ -1549,8 +1534,7 @@ static int write_response(json_t *root, yr_str_t completion, yr_str_t model, w_t
         w_str(w, (yr_str_t){text.data, text.len});
         w_raw(w, "}");
     }
-    json_array_foreach(calls, i, call)
-    {
+    json_array_foreach(calls, i, call) {
         w_item(w, &first);
         w_tool_use(w, call, i, id);
     }
@@ -1890,8 +1874,8 @@ static int enc_tool_delta(yr_anth_enc_t *e, json_t *tc, size_t pos, w_t *w)
     } else {
         if (args.len > YR_ANTH_ENC_MAX_PENDING - e->held_total)
             return -E2BIG;
-        if (yr_buf_append_str(&t->held, args) < 0)
-            return -ENOMEM;
+        if ((rc = yr_buf_append_str(&t->held, args)) < 0)
+            return rc;
         e->held_total += args.len;
         bool free_to_open = e->open != BLK_TOOL || tool_complete(&e->tools[e->open_tool]);
         if (free_to_open && t->name_len > 0)
@@ -1953,15 +1937,18 @@ static int enc_choice(yr_anth_enc_t *e, json_t *choice, w_t *w)
         open_plain(e, w, BLK_THINKING);
         emit_delta(e, w, "thinking_delta", "thinking", reasoning);
     }
-    if (content.len > 0 || refusal.len > 0) {
+    if (content.len > 0) {
         open_plain(e, w, BLK_TEXT);
-        emit_delta(e, w, "text_delta", "text", content.len ? content : refusal);
-        e->refusal = e->refusal || refusal.len > 0;
+        emit_delta(e, w, "text_delta", "text", content);
+    }
+    if (refusal.len > 0) { /* an OpenAI refusal is shown as text */
+        open_plain(e, w, BLK_TEXT);
+        emit_delta(e, w, "text_delta", "text", refusal);
+        e->refusal = true;
     }
     size_t k;
     json_t *tc;
-    json_array_foreach(calls, k, tc)
-    {
+    json_array_foreach(calls, k, tc) {
         if (w->rc < 0)
             break;
         int rc = enc_tool_delta(e, tc, k, w);
@@ -1977,8 +1964,7 @@ static int enc_choices(yr_anth_enc_t *e, json_t *choices, w_t *w)
 {
     size_t i;
     json_t *ch;
-    json_array_foreach(choices, i, ch)
-    {
+    json_array_foreach(choices, i, ch) {
         json_t *idx = opt_get(ch, "index");
         if (!json_is_object(ch) || (idx != NULL && !json_is_integer(idx)))
             return -EINVAL;
