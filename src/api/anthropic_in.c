@@ -458,7 +458,7 @@ static int conv_document(conv_t *c, json_t *blk, const char *path, json_t *parts
         json_t *b;
         json_array_foreach(content, i, b) {
             char sub[96];
-            snprintf(sub, sizeof(sub), "%s.source.content.%zu", path, i);
+            snprintf(sub, sizeof(sub), "%.50s.source.content.%zu", path, i);
             json_t *t = json_object_get(b, "type");
             int rc;
             if (jstr_is(t, "text") && json_is_string(json_object_get(b, "text"))) {
@@ -518,7 +518,7 @@ static int conv_tool_result(conv_t *c, json_t *blk, const char *path, json_t *ex
             if (rc < 0)
                 break;
             char sub[96];
-            snprintf(sub, sizeof(sub), "%s.content.%zu", path, i);
+            snprintf(sub, sizeof(sub), "%.50s.content.%zu", path, i);
             json_t *t = json_object_get(b, "type");
             if (jstr_is(t, "text") && json_is_string(json_object_get(b, "text"))) {
                 if (!first)

@@ -390,7 +390,7 @@ static int convert_tool_call(conv_t *c, const json_t *tc, size_t mi, size_t k, j
         return reject(cx, param, "%s.function.name must be a non-empty string", param);
     char aparam[128];
     snprintf(aparam, sizeof(aparam), "%s.function.arguments", param);
-    json_t *input;
+    json_t *input = NULL;
     int rc = parse_arguments(cx, json_object_get(fn, "arguments"), aparam, &input);
     if (rc < 0)
         return rc;
