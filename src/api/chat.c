@@ -1,5 +1,7 @@
 #include "api/chat.h"
 
+#include "api/json_tok.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,155 +24,182 @@ static int fail(yr_api_error_t *err, yr_err_t kind, const char *param, const cha
 static const char *const known_roles[] = {"system", "developer", "user",
                                           "assistant", "tool", "function"};
 
-static bool role_known(const char *role)
-{
-    for (size_t i = 0; i < sizeof(known_roles) / sizeof(known_roles[0]); i++)
-        if (strcmp(role, known_roles[i]) == 0)
-            return true;
-    return false;
-}
 
-static int check_content_part(json_t *part, size_t i, size_t j, yr_api_error_t *err)
+static int check_content_part(const yr_jdoc_t *d, int part, size_t i, size_t j,
+                              yr_api_error_t *err)
 {
     char param[96];
     snprintf(param, sizeof(param), "messages[%zu].content[%zu]", i, j);
-    if (!json_is_object(part))
+    if (yr_json_type(d, part) != YR_JT_OBJECT)
         return fail(err, YR_E_INVALID_REQUEST, param, "%s must be an object", param);
-    const char *type = json_string_value(json_object_get(part, "type"));
-    if (type == NULL)
+    int type = yr_json_get(d, part, "type");
+    if (yr_json_type(d, type) != YR_JT_STRING)
         return fail(err, YR_E_INVALID_REQUEST, param, "%s.type must be a string", param);
-    if (strcmp(type, "text") == 0 && !json_is_string(json_object_get(part, "text")))
+    if (yr_json_str_eq(d, type, "text") &&
+        yr_json_type(d, yr_json_get(d, part, "text")) != YR_JT_STRING)
         return fail(err, YR_E_INVALID_REQUEST, param, "%s.text must be a string", param);
-    if (strcmp(type, "image_url") == 0) {
-        json_t *iu = json_object_get(part, "image_url");
-        json_t *url = json_is_object(iu) ? json_object_get(iu, "url") : iu;
-        if (!json_is_string(url))
+    if (yr_json_str_eq(d, type, "image_url")) {
+        int iu = yr_json_get(d, part, "image_url");
+        int url = yr_json_type(d, iu) == YR_JT_OBJECT ? yr_json_get(d, iu, "url") : iu;
+        if (yr_json_type(d, url) != YR_JT_STRING)
             return fail(err, YR_E_INVALID_REQUEST, param, "%s.image_url.url must be a string",
                         param);
     }
     return 0;
 }
 
-static int check_message(json_t *msg, size_t i, yr_api_error_t *err)
+static int check_message(const yr_jdoc_t *d, int msg, size_t i, yr_api_error_t *err)
 {
     char param[64];
     snprintf(param, sizeof(param), "messages[%zu]", i);
-    if (!json_is_object(msg))
+    if (yr_json_type(d, msg) != YR_JT_OBJECT)
         return fail(err, YR_E_INVALID_REQUEST, param, "%s must be an object", param);
-    json_t *role = json_object_get(msg, "role");
+    int role = yr_json_get(d, msg, "role");
     snprintf(param, sizeof(param), "messages[%zu].role", i);
-    if (!json_is_string(role))
+    if (yr_json_type(d, role) != YR_JT_STRING)
         return fail(err, YR_E_INVALID_REQUEST, param, "%s is required and must be a string",
                     param);
-    if (!role_known(json_string_value(role)))
+    bool known = false;
+    for (size_t k = 0; !known && k < sizeof(known_roles) / sizeof(known_roles[0]); k++)
+        known = yr_json_str_eq(d, role, known_roles[k]);
+    if (!known) {
+        yr_str_t r = yr_json_raw(d, role);
         return fail(err, YR_E_INVALID_REQUEST, param,
-                    "%s '%.40s' is not one of system, developer, user, assistant, tool", param,
-                    json_string_value(role));
-    json_t *content = json_object_get(msg, "content");
+                    "%s '%.*s' is not one of system, developer, user, assistant, tool", param,
+                    (int)(r.len > 40 ? 40 : r.len), r.ptr);
+    }
+    int content = yr_json_get(d, msg, "content");
     snprintf(param, sizeof(param), "messages[%zu].content", i);
-    bool is_assistant = strcmp(json_string_value(role), "assistant") == 0;
-    if (content == NULL || json_is_null(content)) {
-        if (!is_assistant)
+    if (content < 0 || yr_json_type(d, content) == YR_JT_NULL) {
+        if (!yr_json_str_eq(d, role, "assistant"))
             return fail(err, YR_E_INVALID_REQUEST, param, "%s is required", param);
         return 0;
     }
-    if (json_is_string(content))
+    if (yr_json_type(d, content) == YR_JT_STRING)
         return 0;
-    if (!json_is_array(content))
+    if (yr_json_type(d, content) != YR_JT_ARRAY)
         return fail(err, YR_E_INVALID_REQUEST, param, "%s must be a string or an array", param);
-    size_t j;
-    json_t *part;
-    json_array_foreach(content, j, part) {
-        int rc = check_content_part(part, i, j, err);
+    int part = content + 1;
+    for (uint32_t j = 0; j < d->toks[content].size; j++) {
+        int rc = check_content_part(d, part, i, j, err);
         if (rc < 0)
             return rc;
+        part = (int)d->toks[part].next;
     }
     return 0;
 }
 
-static int check_types(json_t *root, yr_api_error_t *err)
+static int check_types(const yr_jdoc_t *d, yr_api_error_t *err)
 {
+    enum { NUMBER = 100, BOOLEAN };
     static const struct {
         const char *key;
-        int type; /* JSON_* or -1 = number (integer or real) */
+        int type; /* yr_jtype_t, NUMBER (integer or real) or BOOLEAN */
     } fields[] = {
-        {"stream", JSON_TRUE},     {"temperature", -1},       {"top_p", -1},
-        {"max_tokens", JSON_INTEGER}, {"max_completion_tokens", JSON_INTEGER},
-        {"n", JSON_INTEGER},       {"tools", JSON_ARRAY},     {"stream_options", JSON_OBJECT},
-        {"presence_penalty", -1},  {"frequency_penalty", -1}, {"seed", JSON_INTEGER},
+        {"stream", BOOLEAN},       {"temperature", NUMBER},       {"top_p", NUMBER},
+        {"max_tokens", YR_JT_NUMBER}, {"max_completion_tokens", YR_JT_NUMBER},
+        {"n", YR_JT_NUMBER},       {"tools", YR_JT_ARRAY},        {"stream_options", YR_JT_OBJECT},
+        {"presence_penalty", NUMBER}, {"frequency_penalty", NUMBER}, {"seed", YR_JT_NUMBER},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        json_t *v = json_object_get(root, fields[i].key);
-        if (v == NULL || json_is_null(v))
+        int v = yr_json_get(d, 0, fields[i].key);
+        int t = yr_json_type(d, v);
+        if (v < 0 || t == YR_JT_NULL)
             continue;
         bool ok;
         switch (fields[i].type) {
-        case -1: ok = json_is_number(v); break;
-        case JSON_TRUE: ok = json_is_boolean(v); break;
-        default: ok = (int)json_typeof(v) == fields[i].type; break;
+        case NUMBER: ok = t == YR_JT_NUMBER; break;
+        case BOOLEAN: ok = t == YR_JT_TRUE || t == YR_JT_FALSE; break;
+        case YR_JT_NUMBER: ok = t == YR_JT_NUMBER && d->toks[v].integer; break; /* integers */
+        default: ok = t == fields[i].type; break;
         }
         if (!ok)
             return fail(err, YR_E_INVALID_REQUEST, fields[i].key, "'%s' has the wrong type",
                         fields[i].key);
     }
-    json_t *mt = json_object_get(root, "max_tokens");
-    if (json_is_integer(mt) && json_integer_value(mt) < 1)
+    int64_t v;
+    if (yr_json_int(d, yr_json_get(d, 0, "max_tokens"), &v) && v < 1)
         return fail(err, YR_E_INVALID_REQUEST, "max_tokens", "'max_tokens' must be at least 1");
-    json_t *n = json_object_get(root, "n");
-    if (json_is_integer(n) && (json_integer_value(n) < 1 || json_integer_value(n) > 128))
+    int n = yr_json_get(d, 0, "n");
+    if (n >= 0 && yr_json_type(d, n) == YR_JT_NUMBER && (!yr_json_int(d, n, &v) || v < 1 || v > 128))
         return fail(err, YR_E_INVALID_REQUEST, "n", "'n' must be between 1 and 128");
+    return 0;
+}
+
+static int check_request(yr_chat_req_t *out, const yr_jdoc_t *d, yr_api_error_t *err)
+{
+    if (yr_json_type(d, 0) != YR_JT_OBJECT)
+        return fail(err, YR_E_INVALID_REQUEST, NULL, "the request body must be a JSON object");
+    int model = yr_json_get(d, 0, "model");
+    if (yr_json_type(d, model) != YR_JT_STRING || d->toks[model].end == d->toks[model].start)
+        return fail(err, YR_E_INVALID_REQUEST, "model",
+                    model >= 0 ? "'model' must be a non-empty string"
+                               : "you must provide a model parameter");
+    int messages = yr_json_get(d, 0, "messages");
+    if (yr_json_type(d, messages) != YR_JT_ARRAY)
+        return fail(err, YR_E_INVALID_REQUEST, "messages",
+                    messages >= 0 ? "'messages' must be an array"
+                                  : "'messages' is a required property");
+    if (d->toks[messages].size == 0)
+        return fail(err, YR_E_INVALID_REQUEST, "messages",
+                    "'messages' must contain at least one message");
+    int m = messages + 1;
+    for (uint32_t i = 0; i < d->toks[messages].size; i++) {
+        int rc = check_message(d, m, i, err);
+        if (rc < 0)
+            return rc;
+        m = (int)d->toks[m].next;
+    }
+    int rc = check_types(d, err);
+    if (rc < 0)
+        return rc;
+    if (d->toks[model].escaped) {
+        if (yr_json_str_decode(d, model, &out->model_buf) < 0)
+            return fail(err, YR_E_INVALID_REQUEST, "model", "'model' is too long");
+        out->model = (yr_str_t){out->model_buf.data, out->model_buf.len};
+    } else {
+        out->model = yr_json_raw(d, model);
+    }
+    out->stream = yr_json_type(d, yr_json_get(d, 0, "stream")) == YR_JT_TRUE;
+    int so = yr_json_get(d, 0, "stream_options");
+    out->include_usage = yr_json_type(d, yr_json_get(d, so, "include_usage")) == YR_JT_TRUE;
     return 0;
 }
 
 int yr_chat_parse(const char *body, size_t len, yr_chat_req_t *out, yr_api_error_t *err)
 {
     memset(out, 0, sizeof(*out));
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL)
-        return fail(err, YR_E_INVALID_JSON, NULL,
-                    "We could not parse the JSON body of your request: %s (line %d, column %d)",
-                    jerr.text, jerr.line, jerr.column);
-    int rc;
-    if (!json_is_object(root)) {
-        rc = fail(err, YR_E_INVALID_REQUEST, NULL, "the request body must be a JSON object");
-        goto out;
-    }
-    json_t *model = json_object_get(root, "model");
-    if (!json_is_string(model) || json_string_length(model) == 0) {
-        rc = fail(err, YR_E_INVALID_REQUEST, "model",
-                  model ? "'model' must be a non-empty string"
-                        : "you must provide a model parameter");
-        goto out;
-    }
-    json_t *messages = json_object_get(root, "messages");
-    if (!json_is_array(messages)) {
-        rc = fail(err, YR_E_INVALID_REQUEST, "messages",
-                  messages ? "'messages' must be an array" : "'messages' is a required property");
-        goto out;
-    }
-    if (json_array_size(messages) == 0) {
-        rc = fail(err, YR_E_INVALID_REQUEST, "messages",
-                  "'messages' must contain at least one message");
-        goto out;
-    }
-    size_t i;
-    json_t *m;
-    json_array_foreach(messages, i, m) {
-        if ((rc = check_message(m, i, err)) < 0)
-            goto out;
-    }
-    if ((rc = check_types(root, err)) < 0)
-        goto out;
-    out->root = root;
-    out->model = (yr_str_t){json_string_value(model), json_string_length(model)};
-    out->stream = json_is_true(json_object_get(root, "stream"));
-    json_t *so = json_object_get(root, "stream_options");
-    out->include_usage = json_is_true(json_object_get(so, "include_usage"));
-    return 0;
-out:
-    json_decref(root);
+    out->body = body;
+    out->len = len;
+    yr_buf_init(&out->model_buf, 4096);
+    yr_jdoc_t d;
+    int rc = yr_json_parse(&d, body, len, true);
+    if (rc == -EINVAL)
+        rc = fail(err, YR_E_INVALID_JSON, NULL,
+                  "We could not parse the JSON body of your request: %s (at byte %zu)", d.err,
+                  d.err_off);
+    else if (rc < 0)
+        rc = fail(err, YR_E_INVALID_JSON, NULL, "the JSON body is too complex: %s",
+                  d.err ? d.err : "out of memory");
+    else
+        rc = check_request(out, &d, err);
+    yr_json_free(&d);
     return rc;
+}
+
+void yr_chat_free(yr_chat_req_t *req)
+{
+    json_decref(req->root);
+    req->root = NULL;
+    yr_buf_free(&req->model_buf);
+}
+
+int yr_chat_load_root(yr_chat_req_t *req)
+{
+    if (req->root != NULL)
+        return 0;
+    req->root = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, NULL);
+    return req->root != NULL ? 0 : -EINVAL;
 }
 
 /* ---- byte-preserving rewrite ------------------------------------------------ */

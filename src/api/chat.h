@@ -10,10 +10,13 @@
 #include "core/buf.h"
 
 typedef struct {
-    json_t *root;   /* owned by the caller: json_decref() when done */
-    yr_str_t model; /* points into root */
+    json_t *root;   /* jansson DOM, NULL until yr_chat_load_root() */
+    yr_str_t model; /* points into the body, or into model_buf when escaped */
     bool stream;
     bool include_usage;
+    const char *body; /* the parsed text (not owned; must outlive the req) */
+    size_t len;
+    yr_buf_t model_buf;
 } yr_chat_req_t;
 
 typedef struct {
@@ -22,9 +25,14 @@ typedef struct {
     char param[96]; /* empty = null */
 } yr_api_error_t;
 
-/* Parses and checks body. Returns 0 and fills out, or -EINVAL and fills err. */
+/* Parses and checks body (which must outlive out). Returns 0 and fills out,
+ * or -EINVAL and fills err. Release out with yr_chat_free() either way. */
 __attribute__((warn_unused_result)) int yr_chat_parse(const char *body, size_t len,
                                                        yr_chat_req_t *out, yr_api_error_t *err);
+void yr_chat_free(yr_chat_req_t *req);
+/* Builds req->root (jansson) for providers that translate the request;
+ * the OpenAI passthrough never needs it. Returns 0 or -ENOMEM/-EINVAL. */
+__attribute__((warn_unused_result)) int yr_chat_load_root(yr_chat_req_t *req);
 
 /* Copies a JSON text into out with the value of top-level key `key` replaced
  * by the JSON string `value`; everything else stays byte for byte (numbers

@@ -17,7 +17,8 @@ typedef struct {
 struct yr_auth {
     yr_store_t *store;
     bool has_master;
-    unsigned char master_hash[YR_KEY_HASH_LEN];
+    char master[MAX_TOKEN_LEN];
+    size_t master_len;
     cache_entry_t cache[YR_AUTH_CACHE_SLOTS];
 };
 
@@ -27,9 +28,15 @@ int yr_auth_init(yr_store_t *store, const char *master_key, yr_auth_t **out)
     if (a == NULL)
         return -ENOMEM;
     a->store = store;
-    if (master_key != NULL && master_key[0] != '\0') {
+    size_t mlen = master_key ? strlen(master_key) : 0;
+    if (mlen > MAX_TOKEN_LEN) {
+        free(a);
+        return -EINVAL;
+    }
+    if (mlen > 0) {
         a->has_master = true;
-        yr_key_hash(master_key, strlen(master_key), a->master_hash);
+        memcpy(a->master, master_key, mlen);
+        a->master_len = mlen;
     }
     *out = a;
     return 0;
@@ -54,14 +61,15 @@ int yr_auth_check(yr_auth_t *a, yr_str_t token, uint64_t now_ns, yr_identity_t *
 {
     if (token.len == 0 || token.len > MAX_TOKEN_LEN)
         return -EACCES;
-    unsigned char h[YR_KEY_HASH_LEN];
-    yr_key_hash(token.ptr, token.len, h);
-    /* Comparing digests keeps the comparison constant-time and independent
-     * of the key's length. */
-    if (a->has_master && CRYPTO_memcmp(h, a->master_hash, sizeof(h)) == 0) {
+    /* Constant-time in the key's bytes; only the length is compared
+     * openly (it is no secret: client keys all have the same length). */
+    if (a->has_master && token.len == a->master_len &&
+        CRYPTO_memcmp(token.ptr, a->master, token.len) == 0) {
         *id = (yr_identity_t){.master = true, .key_id = 0};
         return 0;
     }
+    unsigned char h[YR_KEY_HASH_LEN];
+    yr_key_hash(token.ptr, token.len, h);
     if (a->store == NULL)
         return -EACCES;
     uint32_t slot;

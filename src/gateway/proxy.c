@@ -103,7 +103,7 @@ static void on_pool_cleanup(void *arg)
     if (c->state != ST_DONE)
         finish(c, 499); /* the client went away first */
     yr_metrics_inflight(&c->g->w->metrics, -1);
-    json_decref(c->chat.root);
+    yr_chat_free(&c->chat);
     yr_buf_free(&c->upbody);
     yr_buf_free(&c->resp);
     yr_buf_free(&c->out);
@@ -496,6 +496,12 @@ static void attempt_next(chat_t *c)
             .client_beta = yr_http_req_header(c->g->http, YR_STR("anthropic-beta")),
             .count_tokens = c->count_tokens,
         };
+        if (c->native == NULL && c->route->provider->kind != YR_KIND_OPENAI &&
+            yr_chat_load_root(&c->chat) < 0) {
+            /* Only translating providers need the DOM: build it once. */
+            record_failure(c, YR_E_INTERNAL, YR_ATT_CONNECT, "could not parse the request");
+            continue;
+        }
         yr_anth_enc_free(c->enc);
         c->enc = NULL;
         if (c->dialect == YR_DIALECT_ANTHROPIC && c->native == NULL && c->chat.stream) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/json_tok.h"
 #include "providers/provider.h"
 
 static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
@@ -60,29 +61,37 @@ static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf
     return 0;
 }
 
-static void read_usage(json_t *root, yr_usage_t *usage)
+/* Validation and usage use the tokenizer, not a DOM: this runs for every
+ * response and every streamed chunk. */
+static void read_usage(const yr_jdoc_t *d, yr_usage_t *usage)
 {
-    json_t *u = json_object_get(root, "usage");
-    if (!json_is_object(u))
+    int u = yr_json_get(d, 0, "usage");
+    if (yr_json_type(d, u) != YR_JT_OBJECT)
         return;
-    usage->prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
-    usage->completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
-    usage->cached_tokens = json_integer_value(
-        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    int64_t v;
+    if (yr_json_int(d, yr_json_get(d, u, "prompt_tokens"), &v))
+        usage->prompt_tokens = v;
+    if (yr_json_int(d, yr_json_get(d, u, "completion_tokens"), &v))
+        usage->completion_tokens = v;
+    if (yr_json_int(d, yr_json_get(d, yr_json_get(d, u, "prompt_tokens_details"), "cached_tokens"),
+                    &v))
+        usage->cached_tokens = v;
     usage->present = true;
 }
 
 static int openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out,
                                 yr_str_t *client)
 {
-    yr_usage_t *usage = &cx->usage;
-    json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
-    if (!json_is_object(root) || !json_is_array(json_object_get(root, "choices"))) {
-        json_decref(root);
+    yr_jdoc_t d;
+    int rc = yr_json_parse(&d, body.ptr, body.len, false);
+    if (rc == 0 && (yr_json_type(&d, 0) != YR_JT_OBJECT ||
+                    yr_json_type(&d, yr_json_get(&d, 0, "choices")) != YR_JT_ARRAY))
+        rc = -EINVAL;
+    if (rc == 0)
+        read_usage(&d, &cx->usage);
+    yr_json_free(&d);
+    if (rc < 0)
         return -EINVAL;
-    }
-    read_usage(root, usage);
-    json_decref(root);
     (void)out;
     *client = body;
     return 0;
@@ -91,20 +100,20 @@ static int openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out,
 static int openai_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out,
                              bool *done)
 {
-    yr_usage_t *usage = &cx->usage;
     if (yr_str_eq(ev->data, YR_STR("[DONE]"))) {
         *done = true;
         return yr_buf_append_str(out, YR_STR("data: [DONE]\n\n"));
     }
-    json_t *root = json_loadb(ev->data.ptr, ev->data.len, 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
+    yr_jdoc_t d;
+    int rc = yr_json_parse(&d, ev->data.ptr, ev->data.len, false);
+    if (rc == 0 && yr_json_type(&d, 0) != YR_JT_OBJECT)
+        rc = -EINVAL;
+    if (rc == 0)
+        read_usage(&d, &cx->usage);
+    yr_json_free(&d);
+    if (rc < 0)
         return -EINVAL;
-    }
-    read_usage(root, usage);
-    json_decref(root);
-    (void)cx;
-    int rc = yr_buf_append_str(out, YR_STR("data: "));
+    rc = yr_buf_append_str(out, YR_STR("data: "));
     if (rc == 0)
         rc = yr_buf_append_str(out, ev->data);
     if (rc == 0)

@@ -278,21 +278,40 @@ static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
                       const yr_http_header_t *headers, size_t nheaders, yr_str_t content_type,
                       long long content_length)
 {
+    /* Appends, not printf: this runs for every response. */
     yr_http_conn_t *c = req->conn;
-    int rc = yr_buf_printf(out, "HTTP/1.%d %d %s\r\n", req->http_minor ? 1 : 0, status,
-                           yr_http_status_text(status));
+    char line[64];
+    int n = snprintf(line, sizeof(line), "HTTP/1.%d %d ", req->http_minor ? 1 : 0, status);
+    int rc = yr_buf_reserve(out, 256);
+    if (rc == 0)
+        rc = yr_buf_append(out, line, (size_t)n);
+    if (rc == 0)
+        rc = yr_buf_append_str(out, yr_str(yr_http_status_text(status)));
+    if (rc == 0)
+        rc = yr_buf_append_str(out, YR_STR("\r\n"));
     if (rc == 0)
         rc = yr_buf_append_str(out, date_header());
-    for (size_t i = 0; rc == 0 && i < nheaders; i++)
-        rc = yr_buf_printf(out, "%.*s: %.*s\r\n", (int)headers[i].name.len, headers[i].name.ptr,
-                           (int)headers[i].value.len, headers[i].value.ptr);
-    if (rc == 0 && content_type.len)
-        rc = yr_buf_printf(out, "Content-Type: %.*s\r\n", (int)content_type.len,
-                           content_type.ptr);
+    for (size_t i = 0; rc == 0 && i < nheaders; i++) {
+        rc = yr_buf_append_str(out, headers[i].name);
+        if (rc == 0)
+            rc = yr_buf_append_str(out, YR_STR(": "));
+        if (rc == 0)
+            rc = yr_buf_append_str(out, headers[i].value);
+        if (rc == 0)
+            rc = yr_buf_append_str(out, YR_STR("\r\n"));
+    }
+    if (rc == 0 && content_type.len) {
+        rc = yr_buf_append_str(out, YR_STR("Content-Type: "));
+        if (rc == 0)
+            rc = yr_buf_append_str(out, content_type);
+        if (rc == 0)
+            rc = yr_buf_append_str(out, YR_STR("\r\n"));
+    }
     if (rc == 0) {
-        if (content_length >= 0)
-            rc = yr_buf_printf(out, "Content-Length: %lld\r\n", content_length);
-        else if (c->chunked)
+        if (content_length >= 0) {
+            n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n", content_length);
+            rc = yr_buf_append(out, line, (size_t)n);
+        } else if (c->chunked)
             rc = yr_buf_append_str(out, YR_STR("Transfer-Encoding: chunked\r\n"));
     }
     if (rc == 0) {

@@ -12,8 +12,10 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -394,9 +396,21 @@ void yr_store_close(yr_store_t *s)
 
 /* ---- keys ---------------------------------------------------------------- */
 
+/* SHA256() looks the algorithm up in OpenSSL 3's provider tables on every
+ * call; the fetched EVP_MD is immutable and thread-safe, so fetch it once. */
+static EVP_MD *g_sha256;
+static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void yr_key_hash(const char *key, size_t len, unsigned char out[YR_KEY_HASH_LEN])
 {
-    SHA256((const unsigned char *)key, len, out);
+    pthread_once(&g_sha256_once, sha256_fetch);
+    if (g_sha256 == NULL || EVP_Digest(key, len, out, NULL, g_sha256, NULL) != 1)
+        SHA256((const unsigned char *)key, len, out);
 }
 
 static bool name_is_valid(const char *name)

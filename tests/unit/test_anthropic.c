@@ -47,6 +47,8 @@ static fx_t *fx_new(const char *request)
     yr_api_error_t err;
     if (yr_chat_parse(request, strlen(request), &f->chat, &err) != 0)
         fail_msg("request does not parse: %s: %s", err.message, request);
+    if (yr_chat_load_root(&f->chat) != 0)
+        fail_msg("jansson refuses what the tokenizer accepted: %s", request);
     f->pool = yr_pool_create(4096);
     assert_non_null(f->pool);
     f->cx = (yr_call_ctx_t){
@@ -61,7 +63,7 @@ static fx_t *fx_new(const char *request)
 
 static void fx_free(fx_t *f)
 {
-    json_decref(f->chat.root);
+    yr_chat_free(&f->chat);
     yr_buf_free(&f->body);
     yr_pool_destroy(f->pool);
     free(f);
