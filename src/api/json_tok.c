@@ -90,6 +90,19 @@ static int hexval(unsigned char c)
     return -1;
 }
 
+/* True when any of the 8 bytes at p is '"', '\\', a control character or
+ * non-ASCII (SWAR: the classic "has zero byte" test, eight bytes at once). */
+static inline bool special8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    uint64_t zero_q = (q - ones) & ~q, zero_b = (b - ones) & ~b;
+    uint64_t below_space = (v - ones * 0x20) & ~v; /* high bit set: byte < 0x20 (or >= 0x80) */
+    return ((zero_q | zero_b | below_space | v) & highs) != 0;
+}
+
 /* Reads "\uXXXX" at p (p[0] == '\\'); -1 when malformed. */
 static int read_u(const unsigned char *p, size_t avail, uint32_t *v)
 {
@@ -113,10 +126,16 @@ static int parse_string(parser_t *ps, uint32_t *idx)
         return rc;
     bool escaped = false;
     while (ps->i < ps->n) {
-        /* Fast scan over plain printable ASCII (0x20..0x7f but '"' and '\\'). */
-        while (ps->i < ps->n && (unsigned char)(ps->p[ps->i] - 0x20) < 0x60 &&
-               ps->p[ps->i] != '"' && ps->p[ps->i] != '\\')
-            ps->i++;
+        /* Fast scan over plain printable ASCII (0x20..0x7f but '"' and '\\').
+         * Locals, not ps->i: char reads may alias ps, which would force a
+         * reload and a store of ps->i per byte. */
+        const unsigned char *p = ps->p;
+        size_t i = ps->i, n = ps->n;
+        while (i + 8 <= n && !special8(p + i))
+            i += 8;
+        while (i < n && (unsigned char)(p[i] - 0x20) < 0x60 && p[i] != '"' && p[i] != '\\')
+            i++;
+        ps->i = i;
         if (ps->i >= ps->n)
             break;
         unsigned char c = ps->p[ps->i];
