@@ -17,6 +17,7 @@ typedef struct {
     const char *body; /* the parsed text (not owned; must outlive the req) */
     size_t len;
     yr_buf_t model_buf;
+    bool rewritten; /* root was changed (images inlined): body is stale */
 } yr_chat_req_t;
 
 typedef struct {

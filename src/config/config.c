@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #endif
 #include "config/config.h"
+#include "upstream/fetch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,6 +53,7 @@ typedef enum {
     T_ENUM,   /* const char *, one of names[] */
     T_KIND,   /* yr_provider_kind_t, one of names[] */
     T_LISTEN, /* "host:port": host at offset, uint16_t port at aux_offset */
+    T_BOOL,   /* bool: true/false (also yes/no, on/off) */
     T_CUSTOM, /* structural: the caller gets the node and handles it */
 } setting_type_t;
 
@@ -149,6 +151,23 @@ static const setting_t provider_rows[] = {
      .check = check_token, .offset = PRV(anthropic_version)},
     {.name = "default_max_tokens", .type = T_U32, .min = 1, .max = 1000000, .def_num = 4096,
      .offset = PRV(default_max_tokens)},
+    /* Providers that cannot fetch image URLs themselves: the gateway fetches
+     * them (behind the SSRF guard of images:) and sends them inline. */
+    {.name = "inline_images", .type = T_BOOL, .offset = PRV(inline_images)},
+};
+
+enum { IMAGES_ALLOW = 5 };
+static const setting_t images_rows[] = {
+    {.name = "max_bytes", .type = T_BYTES, .min = 1024, .max = 64u << 20, .def_num = 10u << 20,
+     .offset = CFG(images.max_bytes)},
+    {.name = "timeout_ms", .type = T_U32, .min = 100, .max = 600000, .def_num = 10000,
+     .offset = CFG(images.timeout_ms)},
+    {.name = "max_redirects", .type = T_U32, .min = 0, .max = 10, .def_num = 3,
+     .offset = CFG(images.max_redirects)},
+    {.name = "max_per_request", .type = T_U32, .min = 1, .max = 64, .def_num = 8,
+     .offset = CFG(images.max_per_request)},
+    {.name = "allow_http", .type = T_BOOL, .offset = CFG(images.allow_http)},
+    [IMAGES_ALLOW] = {.name = "allow", .type = T_CUSTOM},
 };
 
 enum { MODEL_ID, MODEL_ROUTES };
@@ -725,6 +744,18 @@ static int set_enum(parse_t *p, const setting_t *row, const scalar_t *v, char *f
     return fail(p, v->line, "unknown %s%s (expected one of %s)", row->name, shown(p, v), list);
 }
 
+static int set_bool(parse_t *p, const setting_t *row, const scalar_t *v, char *field)
+{
+    static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+    for (size_t i = 0; i < 3; i++) {
+        if (strcmp(v->s, yes[i]) == 0 || strcmp(v->s, no[i]) == 0) {
+            *(bool *)field = strcmp(v->s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return fail(p, v->line, "%s%s is not a boolean (true or false)", row->name, shown(p, v));
+}
+
 static int set_listen(parse_t *p, const setting_t *row, const scalar_t *v, char *base)
 {
     const char *why = "invalid";
@@ -752,6 +783,7 @@ static int apply_row(parse_t *p, const setting_t *row, const yaml_node_t *node, 
     case T_ENUM:
     case T_KIND: return set_enum(p, row, &v, field);
     case T_LISTEN: return set_listen(p, row, &v, base);
+    case T_BOOL: return set_bool(p, row, &v, field);
     case T_CUSTOM: break;
     }
     return 0;
@@ -773,6 +805,7 @@ static int apply_defaults(yr_pool_t *pool, const setting_t *rows, size_t n, void
         case T_U32: *(uint32_t *)field = (uint32_t)num; break;
         case T_BYTES: *(uint64_t *)field = num; break;
         case T_KIND: *(yr_provider_kind_t *)field = (yr_provider_kind_t)num; break;
+        case T_BOOL: *(bool *)field = num != 0; break;
         case T_LISTEN: {
             const char *why;
             if (str == NULL)
@@ -892,6 +925,50 @@ static int parse_server(parse_t *p, yaml_node_t *v, size_t key_line)
 static int parse_storage(parse_t *p, yaml_node_t *v, size_t key_line)
 {
     return parse_table(p, v, key_line, storage_rows, NROWS(storage_rows), p->cfg, NULL);
+}
+
+/* images.allow: a sequence of SSRF-guard exceptions, each checked by the
+ * fetcher's own grammar so a typo is a config error, not a silent no-op. */
+static int parse_image_allow(parse_t *p, yaml_node_t *v)
+{
+    yr_config_t *cfg = p->cfg;
+    size_t saved = path_push(p, "allow", 5);
+    int rc = 0;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        rc = fail_type(p, v, "a sequence of CIDR[:port] entries");
+        goto out;
+    }
+    yaml_node_item_t *start = v->data.sequence.items.start, *top = v->data.sequence.items.top;
+    if (start == top)
+        goto out;
+    cfg->images.allow = palloc_array(cfg->pool, (size_t)(top - start), sizeof(char *));
+    if (cfg->images.allow == NULL) {
+        rc = fail_oom(p);
+        goto out;
+    }
+    for (yaml_node_item_t *it = start; rc == 0 && it < top; it++) {
+        size_t inner = path_push_index(p, cfg->images.nallow);
+        scalar_t s;
+        const char *why = NULL;
+        rc = get_scalar(p, node_at(p, *it), false, &s);
+        if (rc == 0 && !yr_fetch_allow_valid(s.s, &why))
+            rc = fail(p, s.line, "invalid entry%s: %s", shown(p, &s), why ? why : "invalid");
+        if (rc == 0)
+            cfg->images.allow[cfg->images.nallow++] = s.s;
+        path_pop(p, inner);
+    }
+out:
+    path_pop(p, saved);
+    return rc;
+}
+
+static int parse_images(parse_t *p, yaml_node_t *v, size_t key_line)
+{
+    yaml_node_t *custom[NROWS(images_rows)] = {0};
+    int rc = parse_table(p, v, key_line, images_rows, NROWS(images_rows), p->cfg, custom);
+    if (rc == 0 && custom[IMAGES_ALLOW] != NULL)
+        rc = parse_image_allow(p, custom[IMAGES_ALLOW]);
+    return rc;
 }
 
 static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
@@ -1094,6 +1171,7 @@ static const struct {
 } sections[] = {
     {"server", parse_server},
     {"storage", parse_storage},
+    {"images", parse_images},
     {"providers", parse_providers},
     {"models", parse_models},
 };
@@ -1134,7 +1212,8 @@ static yr_config_t *config_new(const char *path)
     cfg->pool = pool;
     cfg->path = yr_pstrndup(pool, path, strlen(path));
     if (cfg->path == NULL || apply_defaults(pool, server_rows, NROWS(server_rows), cfg) < 0 ||
-        apply_defaults(pool, storage_rows, NROWS(storage_rows), cfg) < 0)
+        apply_defaults(pool, storage_rows, NROWS(storage_rows), cfg) < 0 ||
+        apply_defaults(pool, images_rows, NROWS(images_rows), cfg) < 0)
         goto fail;
     return cfg;
 fail:

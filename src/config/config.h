@@ -4,6 +4,7 @@
 #ifndef YR_CONFIG_H
 #define YR_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,7 @@ typedef struct {
     uint32_t timeout_ms;            /* whole transfer; default 600000 */
     const char *anthropic_version;  /* anthropic-version header; default 2023-06-01 */
     uint32_t default_max_tokens;    /* max_tokens when the client set none; default 4096 */
+    bool inline_images;             /* fetch https image URLs and send them inline */
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 
@@ -62,6 +64,15 @@ typedef struct yr_config {
         const char *url;       /* default sqlite://yourouter.db */
         const char *redis_url; /* may be NULL */
     } storage;
+    struct {                   /* fetching image URLs for inline_images providers */
+        uint64_t max_bytes;    /* default 10 MiB */
+        uint32_t timeout_ms;   /* default 10000 */
+        uint32_t max_redirects; /* default 3; 0 = none followed */
+        uint32_t max_per_request; /* default 8 */
+        bool allow_http;       /* default false: https only */
+        const char **allow;    /* exceptions to the SSRF guard (CIDR[:port]) */
+        size_t nallow;
+    } images;
     yr_provider_conf_t *providers;
     size_t nproviders;
     yr_model_conf_t *models;

@@ -8,6 +8,8 @@
  * the client's own bytes (providers/anthropic_native.c).
  *
  * States of one chat request (chat_t.state, changed only by set_state):
+ *   FETCHING  image URLs are being fetched for a provider that takes images
+ *             inline only (upstream/fetch.c, behind the SSRF guard)
  *   ATTEMPT   an upstream call is in flight and nothing was sent to the client;
  *             any retryable failure moves on to the next route
  *   STREAMING the 200 head and at least one event went to the client; from
@@ -22,10 +24,12 @@
 
 #include "api/anthropic_in.h"
 #include "api/chat.h"
+#include "api/images.h"
 #include "api/sse.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
 #include "providers/provider.h"
+#include "upstream/fetch.h"
 
 #define MAX_ROUTES 16
 #define MAX_UPSTREAM_BODY (64 * 1024 * 1024) /* a non-streamed answer */
@@ -33,11 +37,21 @@
 #define STREAM_HIGH_WATER (256 * 1024)       /* pause upstream above this */
 #define STREAM_LOW_WATER (64 * 1024)         /* resume below this */
 
-enum chat_state { ST_ATTEMPT, ST_STREAMING, ST_DONE };
+enum chat_state { ST_FETCHING, ST_ATTEMPT, ST_STREAMING, ST_DONE };
 
+struct chat;
 typedef struct {
+    struct chat *c;
+    json_t *part;    /* the image_url content part, in c->chat.root */
+    yr_fetch_t *f;   /* in flight, or NULL */
+} image_slot_t;
+
+typedef struct chat {
     yr_gw_req_t *g;
     enum chat_state state;
+    image_slot_t *images; /* in the pool */
+    size_t nimages, images_pending;
+    yr_fetch_policy_t image_policy;
     yr_dialect_t dialect;
     bool count_tokens;             /* POST /v1/messages/count_tokens */
     const yr_native_ops_t *native; /* this attempt passes through, or NULL */
@@ -93,9 +107,21 @@ static void finish(chat_t *c, int status)
                        status, us);
 }
 
+static void cancel_fetches(chat_t *c)
+{
+    for (size_t i = 0; i < c->nimages; i++) {
+        if (c->images[i].f != NULL) {
+            yr_fetch_cancel(c->images[i].f);
+            c->images[i].f = NULL;
+        }
+    }
+    c->images_pending = 0;
+}
+
 static void on_pool_cleanup(void *arg)
 {
     chat_t *c = arg;
+    cancel_fetches(c); /* before the JSON tree they write into goes away */
     if (c->call != NULL) {
         yr_upstream_cancel(c->call);
         c->call = NULL;
@@ -581,6 +607,98 @@ static int pick_routes(chat_t *c)
     return -EINVAL;
 }
 
+/* ---- image fetching ------------------------------------------------------- */
+
+static void on_image_done(void *arg, const yr_fetch_result_t *res)
+{
+    image_slot_t *slot = arg;
+    chat_t *c = slot->c;
+    slot->f = NULL;
+    c->images_pending--;
+    int rc = res->status;
+    if (rc == YR_FETCH_OK) {
+        rc = yr_images_inline(slot->part, res->content_type, res->data, res->len);
+        /* The body grows by the base64 of the image. */
+        c->upbody.max += 4 * ((res->len + 2) / 3) + 256;
+    }
+    if (rc != 0) {
+        /* The URL is the client's: no failover, a 400 that says why. */
+        size_t mi = 0, pi = 0;
+        char param[96] = "";
+        if (yr_images_where(c->chat.root, slot->part, &mi, &pi))
+            snprintf(param, sizeof(param), "messages[%zu].content[%zu].image_url.url", mi, pi);
+        cancel_fetches(c);
+        bool internal = res->status == YR_FETCH_EINTERNAL || rc == -ENOMEM;
+        fail_request(c, internal ? YR_E_INTERNAL : YR_E_INVALID_REQUEST,
+                     res->reason ? res->reason : "could not fetch the image", param[0] ? param : NULL,
+                     internal ? NULL : "image_fetch_failed");
+        return;
+    }
+    if (c->images_pending == 0) {
+        c->chat.rewritten = true;
+        set_state(c, ST_ATTEMPT);
+        attempt_next(c);
+    }
+}
+
+/* When a chosen route takes images inline only, fetches every remote image
+ * of the request once (not once per attempt). Returns 1 when fetches were
+ * started (attempt_next runs when they end), 0 when there is nothing to
+ * fetch, -1 when the request was failed. */
+static int fetch_images(chat_t *c)
+{
+    bool wanted = false;
+    for (size_t i = 0; i < c->nroutes && !wanted; i++)
+        wanted = c->routes[i]->provider->inline_images &&
+                 yr_native_ops(c->routes[i]->provider->kind, c->dialect) == NULL;
+    if (!wanted)
+        return 0;
+    const yr_config_t *cfg = c->g->w->rt->cfg;
+    if (yr_chat_load_root(&c->chat) < 0) {
+        fail_request(c, YR_E_INTERNAL, "could not parse the request", NULL, NULL);
+        return -1;
+    }
+    size_t max = cfg->images.max_per_request;
+    json_t *parts[64];
+    size_t n = yr_images_collect(c->chat.root, parts, max < 64 ? max : 64);
+    if (n == 0)
+        return 0;
+    if (n > max) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "at most %zu image URLs per request can be fetched", max);
+        fail_request(c, YR_E_INVALID_REQUEST, msg, "messages", "too_many_images");
+        return -1;
+    }
+    c->image_policy = (yr_fetch_policy_t){
+        .max_bytes = cfg->images.max_bytes,
+        .timeout_ms = cfg->images.timeout_ms,
+        .max_redirects = cfg->images.max_redirects,
+        .no_redirects = cfg->images.max_redirects == 0,
+        .allow = cfg->images.allow,
+        .nallow = cfg->images.nallow,
+        .allow_http = cfg->images.allow_http,
+    };
+    c->images = yr_pcalloc(c->g->http->pool, n * sizeof(*c->images));
+    if (c->images == NULL) {
+        fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+        return -1;
+    }
+    set_state(c, ST_FETCHING);
+    for (size_t i = 0; i < n; i++) {
+        image_slot_t *slot = &c->images[i];
+        *slot = (image_slot_t){.c = c, .part = parts[i]};
+        c->nimages++;
+        if (yr_fetch_start(c->g->w->up, yr_images_url(parts[i]), &c->image_policy, on_image_done,
+                           slot, &slot->f) < 0) {
+            cancel_fetches(c);
+            fail_request(c, YR_E_INTERNAL, "could not start an image fetch", NULL, NULL);
+            return -1;
+        }
+        c->images_pending++;
+    }
+    return 1;
+}
+
 static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
 {
     yr_http_req_t *req = g->http;
@@ -622,6 +740,9 @@ static void route_and_go(chat_t *c, yr_str_t oai)
     }
     if (pick_routes(c) < 0)
         return;
+    if (fetch_images(c) != 0)
+        return; /* fetching, or failed */
+    set_state(c, ST_ATTEMPT);
     attempt_next(c);
 }
 
@@ -665,6 +786,7 @@ static void count_tokens(chat_t *c)
             count_tokens_locally(c); /* it validates and names what is wrong */
         return;
     }
+    set_state(c, ST_ATTEMPT);
     attempt_next(c);
 }
 

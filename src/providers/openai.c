@@ -8,6 +8,11 @@
 #include "api/json_tok.h"
 #include "providers/provider.h"
 
+static int dump_to_buf(const char *p, size_t n, void *arg)
+{
+    return yr_buf_append(arg, p, n) == 0 ? 0 : -1;
+}
+
 static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
                              yr_upstream_req_t *out)
 {
@@ -16,7 +21,16 @@ static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf
     yr_pool_t *pool = cx->pool;
     const yr_provider_conf_t *p = route->provider;
     yr_str_t upstream_model = yr_str(route->model);
-    if (yr_str_eq(upstream_model, chat->model)) {
+    if (chat->rewritten) {
+        /* The gateway changed the request (inlined images): serialise the
+         * tree; the client's bytes no longer say what to send. */
+        if (json_object_set_new(chat->root, "model", json_string(route->model)) < 0 ||
+            json_dump_callback(chat->root, dump_to_buf, body_buf,
+                               JSON_COMPACT | JSON_REAL_PRECISION(15)) < 0)
+            return -ENOMEM;
+        out->body = body_buf->data;
+        out->body_len = body_buf->len;
+    } else if (yr_str_eq(upstream_model, chat->model)) {
         out->body = raw.ptr;
         out->body_len = raw.len;
     } else {

@@ -20,6 +20,7 @@ struct yr_upstream {
     size_t active;
     CURL *easy_cache[EASY_CACHE_MAX];
     size_t neasy;
+    CURLSH *guarded_conns; /* the connection cache of guarded calls (lazily) */
     bool closing;
 };
 
@@ -40,6 +41,9 @@ struct yr_upstream_call {
     bool head_done;
     bool paused;
     bool done;
+    bool follow;        /* curl follows redirects: a 3xx with Location is not the answer */
+    bool location_seen; /* the current response has a non-empty Location */
+    bool guarded;       /* uses up->guarded_conns */
     char retry_after[32];
     size_t retry_after_len;
     char content_type[128];
@@ -162,6 +166,10 @@ void yr_upstream_close(yr_upstream_t *up)
     /* Idle connections close here; their sockets get CURL_POLL_REMOVE. */
     curl_multi_cleanup(up->multi);
     up->multi = NULL;
+    /* Every easy handle has left the share by now (call_release). */
+    if (up->guarded_conns != NULL)
+        curl_share_cleanup(up->guarded_conns);
+    up->guarded_conns = NULL;
     uv_timer_stop(&up->timer);
     uv_close((uv_handle_t *)&up->timer, on_up_timer_closed);
 }
@@ -169,6 +177,11 @@ void yr_upstream_close(yr_upstream_t *up)
 size_t yr_upstream_active(const yr_upstream_t *up)
 {
     return up->active;
+}
+
+uv_loop_t *yr_upstream_loop(const yr_upstream_t *up)
+{
+    return up->loop;
 }
 
 /* ---- calls ----------------------------------------------------------------- */
@@ -186,6 +199,10 @@ static void call_release(yr_upstream_call_t *call)
     yr_upstream_t *up = call->up;
     if (call->easy != NULL) {
         curl_multi_remove_handle(up->multi, call->easy);
+        /* curl_easy_reset keeps the share: leave it here, or the next call
+         * on this handle would use the guarded connections. */
+        if (call->guarded)
+            curl_easy_setopt(call->easy, CURLOPT_SHARE, NULL);
         if (up->neasy < EASY_CACHE_MAX && !up->closing) {
             curl_easy_reset(call->easy);
             up->easy_cache[up->neasy++] = call->easy;
@@ -216,6 +233,7 @@ static enum yr_up_error classify(yr_upstream_call_t *call, CURLcode rc)
     switch (rc) {
     case CURLE_OK: return YR_UP_OK;
     case CURLE_WRITE_ERROR: return YR_UP_EABORTED;
+    case CURLE_FILESIZE_EXCEEDED: return YR_UP_EABORTED; /* over req->max_body */
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
@@ -266,6 +284,15 @@ static void capture(char *dst, size_t cap, size_t *len, const char *v, size_t n)
     *len = n;
 }
 
+/* True when a header value has more than blanks and the line end. */
+static bool has_value(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != ' ' && v[i] != '\t' && v[i] != '\r' && v[i] != '\n')
+            return true;
+    return false;
+}
+
 static bool header_is(const char *line, size_t n, const char *name, size_t *vstart)
 {
     size_t k = strlen(name);
@@ -291,8 +318,13 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata
             call->status = s;
         }
         call->retry_after_len = call->content_type_len = 0;
+        call->location_seen = false;
     } else if (n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
-        if (call->status >= 200 && !call->head_done) {
+        /* With redirects followed, curl reads a 3xx with a Location and goes
+         * on to the next URL: only the last response is the answer. */
+        bool redirect =
+            call->follow && call->status >= 300 && call->status < 400 && call->location_seen;
+        if (call->status >= 200 && !call->head_done && !redirect) {
             call->head_done = true;
             uv_timer_stop(&call->fb_timer);
             if (call->cbs->on_head != NULL && call->cbs->on_head(call, call->data) != 0)
@@ -304,6 +336,8 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata
     } else if (header_is(p, n, "content-type", &v)) {
         capture(call->content_type, sizeof(call->content_type), &call->content_type_len, p + v,
                 n - v);
+    } else if (header_is(p, n, "location", &v)) {
+        call->location_seen = has_value(p + v, n - v);
     }
     return n;
 }
@@ -325,6 +359,90 @@ static CURL *easy_get(yr_upstream_t *up)
     if (up->neasy > 0)
         return up->easy_cache[--up->neasy];
     return curl_easy_init();
+}
+
+/* A guarded call sees only connections its guard let through: none from a
+ * proxy (the guard would see the proxy's address), none reused from another
+ * call (no connect, so no guard). Guarded calls share a connection cache of
+ * their own, apart from the multi's, because curl may reuse a cached
+ * connection when it follows a redirect even with CURLOPT_FRESH_CONNECT; and
+ * since those connections are never kept (HTTP/1.1, FORBID_REUSE), that
+ * cache holds only connections in use by one call. */
+static int set_guard(yr_upstream_t *up, CURL *e, const yr_upstream_req_t *req)
+{
+    if (up->guarded_conns == NULL) {
+        CURLSH *sh = curl_share_init();
+        if (sh == NULL)
+            return -ENOMEM;
+        if (curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK) {
+            curl_share_cleanup(sh);
+            return -ENOTSUP;
+        }
+        up->guarded_conns = sh;
+    }
+    if (curl_easy_setopt(e, CURLOPT_SHARE, up->guarded_conns) != CURLE_OK)
+        return -ENOMEM;
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, req->opensocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req->opensocket_data);
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* "" ignores the *_proxy environment too */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 0L);
+    return 0;
+}
+
+/* Every option a call depends on is set here: a cached handle was reset
+ * (curl_easy_reset), so nothing leaks from the previous call but the share,
+ * which call_release removes. */
+static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
+{
+    CURL *e = call->easy;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    if (req->get) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_curl_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    const char *protocols = req->protocols != NULL ? req->protocols : "http,https";
+    if (curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, protocols) != CURLE_OK)
+        return -EINVAL;
+    if (req->max_redirects > 0) {
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, req->max_redirects);
+        call->follow = true;
+    }
+    if (req->max_body > 0) {
+        /* curl_off_t is a signed 64-bit integer on every platform we build on. */
+        curl_off_t max =
+            req->max_body > (uint64_t)INT64_MAX ? (curl_off_t)INT64_MAX : (curl_off_t)req->max_body;
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, max);
+    }
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    if (req->timeout_ms)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    if (req->opensocket != NULL) {
+        int rc = set_guard(call->up, e, req);
+        if (rc < 0)
+            return rc;
+        call->guarded = true;
+    }
+    return 0;
 }
 
 int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
@@ -357,26 +475,13 @@ int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
     }
     call->headers = h;
     CURL *e = call->easy;
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_curl_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, call);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
-    if (req->timeout_ms)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    int rc = set_options(call, req);
+    if (rc < 0) {
+        curl_slist_free_all(call->headers);
+        curl_easy_cleanup(e); /* also leaves the share */
+        free(call);
+        return rc;
+    }
     uv_timer_init(up->loop, &call->fb_timer);
     call->fb_timer.data = call;
     if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {

@@ -9,6 +9,7 @@
 #ifndef YR_UPSTREAM_H
 #define YR_UPSTREAM_H
 
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,29 @@ typedef struct {
     uint32_t connect_timeout_ms;
     uint32_t first_byte_timeout_ms;
     uint32_t timeout_ms;
+
+    /* Optional; all zero = a POST to a provider, as above. */
+    bool get;              /* GET instead of POST; body and body_len are ignored */
+    long max_redirects;    /* 0: redirects are not followed (the 3xx is the
+                            * answer); N > 0: up to N are followed, and on_head
+                            * runs once, for the final response only */
+    const char *protocols; /* for the URL and every redirect, e.g. "https";
+                            * NULL = "http,https" (curl copies the string) */
+    /* A connection guard, called with the resolved address right before
+     * every connect of the call, redirects included (see
+     * CURLOPT_OPENSOCKETFUNCTION: it creates the socket, or refuses with
+     * CURL_SOCKET_BAD). So that the guard sees every peer of the call, a
+     * guarded call also never goes through a proxy, speaks HTTP/1.1, and
+     * uses connections of its own: fresh, closed when the call ends, kept
+     * apart from the other calls' idle connections (a redirect cannot pick
+     * one of those up without a connect). opensocket_data must outlive the
+     * call. */
+    curl_opensocket_callback opensocket;
+    void *opensocket_data;
+    /* 0: unlimited. Otherwise a response whose Content-Length is larger ends
+     * with YR_UP_EABORTED before any body byte is delivered; a body without
+     * a length is the caller's to count in on_data (return YR_UP_ABORT). */
+    uint64_t max_body;
 } yr_upstream_req_t;
 
 /* Creates the per-worker client on loop. Owned by the caller; close it with
@@ -55,10 +79,12 @@ typedef struct {
 __attribute__((warn_unused_result)) int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out);
 void yr_upstream_close(yr_upstream_t *up);
 size_t yr_upstream_active(const yr_upstream_t *up);
+/* The loop the client runs on (for timers of modules built on it). */
+uv_loop_t *yr_upstream_loop(const yr_upstream_t *up);
 
-/* Starts a POST. On success *out is the call (owned by the upstream module;
- * valid until on_done returns or yr_upstream_cancel). On error no callback
- * ever runs. */
+/* Starts a POST (a GET with req->get). On success *out is the call (owned
+ * by the upstream module; valid until on_done returns or yr_upstream_cancel).
+ * On error no callback ever runs. */
 __attribute__((warn_unused_result)) int yr_upstream_start(yr_upstream_t *up,
                                                            const yr_upstream_req_t *req,
                                                            const yr_upstream_cbs_t *cbs,
