@@ -948,34 +948,23 @@ static int set_headers(yr_call_ctx_t *cx, yr_upstream_req_t *out)
     const yr_provider_conf_t *p = cx->route->provider;
     const char *version = p->anthropic_version && p->anthropic_version[0] ? p->anthropic_version
                                                                           : ANTH_DEFAULT_VERSION;
-    size_t ulen = strlen(p->base_url) + sizeof("/v1/messages");
-    size_t vlen = strlen(version) + sizeof("anthropic-version: ");
-    char *url = yr_palloc(cx->pool, ulen);
-    char *ver = yr_palloc(cx->pool, vlen);
     const char **h = yr_palloc(cx->pool, 6 * sizeof(*h));
-    if (url == NULL || ver == NULL || h == NULL)
+    out->url = yr_provider_url(cx->pool, p, "/v1/messages");
+    if (out->url == NULL || h == NULL)
         return -ENOMEM;
-    snprintf(url, ulen, "%s/v1/messages", p->base_url);
-    snprintf(ver, vlen, "anthropic-version: %s", version);
     size_t n = 0;
     h[n++] = "Content-Type: application/json";
     h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
     h[n++] = "User-Agent: yourouter/0.1";
-    h[n++] = ver;
-    if (p->api_key != NULL && p->api_key[0] != '\0') {
-        size_t klen = strlen(p->api_key) + sizeof("x-api-key: ");
-        char *key = yr_palloc(cx->pool, klen);
-        if (key == NULL)
-            return -ENOMEM;
-        snprintf(key, klen, "x-api-key: %s", p->api_key);
-        h[n++] = key;
-    }
+    h[n++] = yr_provider_header(cx->pool, "anthropic-version", version, strlen(version));
+    if (p->api_key != NULL && p->api_key[0] != '\0')
+        h[n++] = yr_provider_header(cx->pool, "x-api-key", p->api_key, strlen(p->api_key));
     h[n] = NULL;
-    out->url = url;
+    for (size_t i = 0; i < n; i++)
+        if (h[i] == NULL)
+            return -ENOMEM;
     out->headers = h;
-    out->connect_timeout_ms = p->connect_timeout_ms;
-    out->first_byte_timeout_ms = p->first_byte_timeout_ms;
-    out->timeout_ms = p->timeout_ms;
+    yr_provider_timeouts(p, out);
     return 0;
 }
 

@@ -28,60 +28,36 @@ int yr_anthropic_error_status(const char *type)
     return 500;
 }
 
-static char *header_line(yr_pool_t *pool, const char *name, yr_str_t value)
-{
-    size_t n = strlen(name) + value.len + 3;
-    char *h = yr_palloc(pool, n);
-    if (h != NULL)
-        snprintf(h, n, "%s: %.*s", name, (int)value.len, value.ptr);
-    return h;
-}
-
 static int native_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
                         yr_upstream_req_t *out)
 {
     const yr_provider_conf_t *p = cx->route->provider;
     /* The client's model is the gateway's model id; the upstream may call it
      * something else. */
-    int rc = yr_json_replace_top_string(raw.ptr, raw.len, "model", yr_str(cx->route->model),
-                                        body_buf);
-    if (rc == -ENOENT) {
-        snprintf(cx->error.message, sizeof(cx->error.message),
-                 "the 'model' key must be written without escape sequences");
-        snprintf(cx->error.param, sizeof(cx->error.param), "model");
-        cx->error.err = YR_E_INVALID_REQUEST;
-        return -EINVAL;
-    }
+    int rc = yr_provider_splice_model(cx, raw, body_buf, out);
     if (rc < 0)
         return rc;
-    const char *path = cx->count_tokens ? "/v1/messages/count_tokens" : "/v1/messages";
-    size_t ulen = strlen(p->base_url) + strlen(path) + 1;
-    char *url = yr_palloc(cx->pool, ulen);
+    out->url = yr_provider_url(cx->pool, p, cx->count_tokens ? "/v1/messages/count_tokens"
+                                                              : "/v1/messages");
     const char **h = yr_palloc(cx->pool, 7 * sizeof(*h));
-    if (url == NULL || h == NULL)
+    if (out->url == NULL || h == NULL)
         return -ENOMEM;
-    snprintf(url, ulen, "%s%s", p->base_url, path);
+    yr_str_t version = cx->client_version.len ? cx->client_version : yr_str(p->anthropic_version);
     size_t n = 0;
     h[n++] = "Content-Type: application/json";
     h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
-    h[n++] = header_line(cx->pool, "anthropic-version",
-                         cx->client_version.len ? cx->client_version
-                                                : yr_str(p->anthropic_version));
+    h[n++] = yr_provider_header(cx->pool, "anthropic-version", version.ptr, version.len);
     if (cx->client_beta.len > 0)
-        h[n++] = header_line(cx->pool, "anthropic-beta", cx->client_beta);
+        h[n++] = yr_provider_header(cx->pool, "anthropic-beta", cx->client_beta.ptr,
+                                    cx->client_beta.len);
     if (p->api_key != NULL && p->api_key[0] != '\0')
-        h[n++] = header_line(cx->pool, "x-api-key", yr_str(p->api_key));
+        h[n++] = yr_provider_header(cx->pool, "x-api-key", p->api_key, strlen(p->api_key));
     h[n] = NULL;
     for (size_t i = 0; i < n; i++)
         if (h[i] == NULL)
             return -ENOMEM;
-    out->url = url;
     out->headers = h;
-    out->body = body_buf->data;
-    out->body_len = body_buf->len;
-    out->connect_timeout_ms = p->connect_timeout_ms;
-    out->first_byte_timeout_ms = p->first_byte_timeout_ms;
-    out->timeout_ms = p->timeout_ms;
+    yr_provider_timeouts(p, out);
     return 0;
 }
 

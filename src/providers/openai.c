@@ -34,44 +34,28 @@ static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf
         out->body = raw.ptr;
         out->body_len = raw.len;
     } else {
-        int rc = yr_json_replace_top_string(raw.ptr, raw.len, "model", upstream_model, body_buf);
-        if (rc == -ENOENT) {
-            /* jansson accepted a key spelled with escapes ("\u006dodel"). */
-            snprintf(cx->error.message, sizeof(cx->error.message),
-                     "the 'model' key must be written without escape sequences");
-            snprintf(cx->error.param, sizeof(cx->error.param), "model");
-            cx->error.err = YR_E_INVALID_REQUEST;
-            return -EINVAL;
-        }
+        int rc = yr_provider_splice_model(cx, raw, body_buf, out);
         if (rc < 0)
             return rc;
-        out->body = body_buf->data;
-        out->body_len = body_buf->len;
     }
-    size_t ulen = strlen(p->base_url) + sizeof("/chat/completions");
-    char *url = yr_palloc(pool, ulen);
     const char **h = yr_palloc(pool, 5 * sizeof(*h));
-    if (url == NULL || h == NULL)
+    out->url = yr_provider_url(pool, p, "/chat/completions");
+    if (out->url == NULL || h == NULL)
         return -ENOMEM;
-    snprintf(url, ulen, "%s/chat/completions", p->base_url);
     size_t n = 0;
     h[n++] = "Content-Type: application/json";
     h[n++] = chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
     h[n++] = "User-Agent: yourouter/0.1";
     if (p->api_key != NULL && p->api_key[0] != '\0') {
-        size_t alen = strlen(p->api_key) + sizeof("Authorization: Bearer ");
-        char *auth = yr_palloc(pool, alen);
-        if (auth == NULL)
+        /* "Authorization: Bearer KEY" */
+        char bearer[8 + 4096];
+        int bl = snprintf(bearer, sizeof(bearer), "Bearer %s", p->api_key);
+        if ((h[n++] = yr_provider_header(pool, "Authorization", bearer, (size_t)bl)) == NULL)
             return -ENOMEM;
-        snprintf(auth, alen, "Authorization: Bearer %s", p->api_key);
-        h[n++] = auth;
     }
     h[n] = NULL;
-    out->url = url;
     out->headers = h;
-    out->connect_timeout_ms = p->connect_timeout_ms;
-    out->first_byte_timeout_ms = p->first_byte_timeout_ms;
-    out->timeout_ms = p->timeout_ms;
+    yr_provider_timeouts(p, out);
     return 0;
 }
 
@@ -93,18 +77,26 @@ static void read_usage(const yr_jdoc_t *d, yr_usage_t *usage)
     usage->present = true;
 }
 
-static int openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out,
-                                yr_str_t *client)
+/* Validates a JSON object (with an array "choices" when need_choices) and
+ * records its usage. 0 or -EINVAL. */
+static int check_object(yr_call_ctx_t *cx, yr_str_t text, bool need_choices)
 {
     yr_jdoc_t d;
-    int rc = yr_json_parse(&d, body.ptr, body.len, false);
+    int rc = yr_json_parse(&d, text.ptr, text.len, false);
     if (rc == 0 && (yr_json_type(&d, 0) != YR_JT_OBJECT ||
-                    yr_json_type(&d, yr_json_get(&d, 0, "choices")) != YR_JT_ARRAY))
+                    (need_choices &&
+                     yr_json_type(&d, yr_json_get(&d, 0, "choices")) != YR_JT_ARRAY)))
         rc = -EINVAL;
     if (rc == 0)
         read_usage(&d, &cx->usage);
     yr_json_free(&d);
-    if (rc < 0)
+    return rc < 0 ? -EINVAL : 0;
+}
+
+static int openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out,
+                                yr_str_t *client)
+{
+    if (check_object(cx, body, true) < 0)
         return -EINVAL;
     (void)out;
     *client = body;
@@ -118,16 +110,9 @@ static int openai_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf
         *done = true;
         return yr_buf_append_str(out, YR_STR("data: [DONE]\n\n"));
     }
-    yr_jdoc_t d;
-    int rc = yr_json_parse(&d, ev->data.ptr, ev->data.len, false);
-    if (rc == 0 && yr_json_type(&d, 0) != YR_JT_OBJECT)
-        rc = -EINVAL;
-    if (rc == 0)
-        read_usage(&d, &cx->usage);
-    yr_json_free(&d);
-    if (rc < 0)
+    if (check_object(cx, ev->data, false) < 0)
         return -EINVAL;
-    rc = yr_buf_append_str(out, YR_STR("data: "));
+    int rc = yr_buf_append_str(out, YR_STR("data: "));
     if (rc == 0)
         rc = yr_buf_append_str(out, ev->data);
     if (rc == 0)

@@ -83,6 +83,21 @@ const yr_native_ops_t *yr_native_ops(yr_provider_kind_t k, yr_dialect_t d);
  * overloaded_error); 500 for unknown types. */
 int yr_anthropic_error_status(const char *type);
 
+/* Helpers shared by the providers' build functions. */
+
+/* body_buf <- raw with the top-level "model" replaced by the route's model;
+ * points out->body at it. -EINVAL (cx->error filled) when the key cannot be
+ * found byte-wise (spelled with escapes). */
+__attribute__((warn_unused_result)) int yr_provider_splice_model(yr_call_ctx_t *cx, yr_str_t raw,
+                                                                  yr_buf_t *body_buf,
+                                                                  yr_upstream_req_t *out);
+/* "Name: value" (value of vlen bytes) in pool, or NULL when out of memory. */
+char *yr_provider_header(yr_pool_t *pool, const char *name, const char *value, size_t vlen);
+/* base_url + path in pool, or NULL. */
+char *yr_provider_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char *path);
+/* The provider's timeouts into out. */
+void yr_provider_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out);
+
 /* NULL when this build cannot talk to providers of that kind yet. */
 const yr_provider_ops_t *yr_provider_ops(yr_provider_kind_t kind);
 
