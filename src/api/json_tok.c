@@ -9,6 +9,7 @@ typedef struct {
     const unsigned char *p;
     size_t i, n;
     bool reject_dup;
+    bool validate_only; /* every token lands in one scratch slot */
 } parser_t;
 
 static int fail(parser_t *ps, const char *why)
@@ -31,6 +32,11 @@ static void skip_ws(parser_t *ps)
 static int new_token(parser_t *ps, yr_jtype_t type, uint32_t *idx)
 {
     yr_jdoc_t *d = ps->d;
+    if (ps->validate_only) {
+        *idx = 0;
+        d->toks[0] = (yr_jtok_t){.start = (uint32_t)ps->i, .type = (uint8_t)type};
+        return 0;
+    }
     if (d->ntoks == d->cap) {
         if (d->cap >= YR_JSON_MAX_TOKENS)
             return -E2BIG;
@@ -486,6 +492,21 @@ int yr_json_parse(yr_jdoc_t *d, const char *js, size_t len, bool reject_dup)
     if (ps.i != ps.n)
         return fail(&ps, "trailing data after the JSON value");
     return 0;
+}
+
+int yr_json_validate(const char *js, size_t len)
+{
+    yr_jtok_t scratch;
+    yr_jdoc_t d = {.js = js, .len = len, .toks = &scratch, .cap = 1};
+    if (len > UINT32_MAX - 1)
+        return -E2BIG;
+    parser_t ps = {.d = &d, .p = (const unsigned char *)js, .n = len, .validate_only = true};
+    uint32_t root;
+    int rc = parse_value(&ps, 0, &root);
+    if (rc < 0)
+        return rc;
+    skip_ws(&ps);
+    return ps.i == ps.n ? 0 : -EINVAL;
 }
 
 void yr_json_free(yr_jdoc_t *d)

@@ -56,6 +56,10 @@ typedef struct {
 __attribute__((warn_unused_result)) int yr_json_parse(yr_jdoc_t *d, const char *js, size_t len,
                                                        bool reject_dup);
 void yr_json_free(yr_jdoc_t *d);
+/* Only says whether js is one valid JSON value (same grammar, no tokens,
+ * duplicate keys allowed): for streamed chunks that are relayed as they are.
+ * Returns 0, -EINVAL or -E2BIG. */
+__attribute__((warn_unused_result)) int yr_json_validate(const char *js, size_t len);
 
 /* Index of the value of key in object token obj, or -1. */
 int yr_json_get(const yr_jdoc_t *d, int obj, const char *key);

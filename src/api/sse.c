@@ -83,8 +83,12 @@ int yr_sse_feed(yr_sse_parser_t *p, const char *buf, size_t n, yr_sse_fn fn, voi
     p->last_cr = false;
     while (i < n) {
         size_t start = i;
-        while (i < n && buf[i] != '\n' && buf[i] != '\r')
-            i++;
+        /* memchr is vectorised; CR line ends are rare, look for them only
+         * before the next LF. */
+        const char *lf = memchr(buf + i, '\n', n - i);
+        size_t stop = lf ? (size_t)(lf - buf) : n;
+        const char *cr = memchr(buf + i, '\r', stop - i);
+        i = cr ? (size_t)(cr - buf) : stop;
         if (i == n) {
             /* Incomplete line: keep it for the next feed. */
             return yr_buf_append(&p->line, buf + start, n - start);

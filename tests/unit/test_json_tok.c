@@ -45,6 +45,8 @@ static void test_valid(void **state)
             fail_msg("jansson refuses %s", valid[i]);
         json_decref(j);
         yr_json_free(&d);
+        if (yr_json_validate(valid[i], strlen(valid[i])) != 0)
+            fail_msg("validate-only refused %s", valid[i]);
     }
 }
 
@@ -62,6 +64,10 @@ static void test_invalid(void **state)
         if (j != NULL)
             fail_msg("jansson accepts %s", invalid[i]);
         yr_json_free(&d);
+        /* validate-only allows duplicate keys; everything else it refuses */
+        if (strstr(invalid[i], "\"a\":1,\"") == NULL && strstr(invalid[i], "\"k\":1") == NULL &&
+            yr_json_validate(invalid[i], strlen(invalid[i])) != -EINVAL)
+            fail_msg("validate-only accepted %s", invalid[i]);
     }
 }
 
