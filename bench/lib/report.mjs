@@ -1,0 +1,321 @@
+// Renders bench results (the JSON main.mjs writes) as Markdown tables.
+// Standalone: node bench/lib/report.mjs bench/out/results-DATE.json > RESULTS.md
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const ORDER = ['direct', 'yourouter', 'nginx', 'portkey'];
+const YR = 'yourouter';
+
+const num = (x) => typeof x === 'number' && Number.isFinite(x);
+const int = (x) => (num(x) ? Math.round(x).toLocaleString('en') : '–');
+
+function us(x) {
+  if (!num(x)) return '–';
+  const a = Math.abs(x);
+  if (a < 10000) return `${Math.round(x).toLocaleString('en')} µs`;
+  if (a < 1e6) return `${(x / 1000).toFixed(1)} ms`;
+  return `${(x / 1e6).toFixed(2)} s`;
+}
+const kb = (x) => (num(x) ? `${(x / 1024).toFixed(1)} MB` : '–');
+const pct = (x) => (num(x) ? `${(x * 100).toFixed(2)} %` : '–');
+const ratio = (x) => (num(x) ? `${x.toFixed(2)}×` : '–');
+const sub = (a, b) => (num(a) && num(b) ? a - b : null);
+// yourouter's added cost over a peer's (lower is better): only meaningful when
+// the peer's own addition is positive.
+const costRatio = (yr, peer) => (num(yr) && num(peer) && peer > 0 ? yr / peer : null);
+const gainRatio = (yr, peer) => (num(yr) && num(peer) && peer > 0 ? yr / peer : null);
+const verdict = (ok) => (ok === null ? '–' : ok ? '**pass**' : '**FAIL**');
+
+function table(head, rows) {
+  const out = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
+  return out.join('\n');
+}
+
+function peersOf(section, results) {
+  if (!section) return [];
+  return ORDER.filter((p) => section.per_peer?.[p] && results.peers[p]?.available !== false);
+}
+
+export function headline(res) {
+  const F = res.figures;
+  const rows = [];
+  const a = F.a?.per_peer;
+  const big = res.meta.streams_big;
+  if (a?.[YR] && a?.direct) {
+    for (const k of ['p50', 'p99']) {
+      const yr = sub(a[YR][`${k}_us`], a.direct[`${k}_us`]);
+      const ng = a.nginx ? sub(a.nginx[`${k}_us`], a.direct[`${k}_us`]) : null;
+      const r = costRatio(yr, ng);
+      rows.push([`added latency at c=1, ${k}`, us(yr), `nginx ${us(ng)}`, ratio(r), '≤ 1.5× nginx', verdict(r === null ? (num(yr) && num(ng) && yr <= 0 ? true : null) : r <= 1.5)]);
+    }
+  }
+  const b = F.b?.per_peer;
+  if (b?.[YR]) {
+    const yr = b[YR].max_rps;
+    if (b.nginx) {
+      const r = gainRatio(yr, b.nginx.max_rps);
+      rows.push(['throughput, max req/s (p99 < 5 ms, no errors)', int(yr), `nginx ${int(b.nginx.max_rps)}`, ratio(r), '≥ 0.5× nginx', verdict(r === null ? null : r >= 0.5)]);
+    }
+    if (b.portkey) {
+      // a peer that passed no step is below the lowest rate tried
+      const floor = res.meta.config.b.minRate;
+      const pk = b.portkey.max_rps;
+      const r = pk > 0 ? gainRatio(yr, pk) : num(yr) ? yr / floor : null;
+      rows.push(['throughput, max req/s (p99 < 5 ms, no errors)', int(yr), `Portkey ${pk > 0 ? int(pk) : `< ${floor}`}`, pk > 0 ? ratio(r) : `> ${ratio(r)}`, '≥ 30× Portkey', verdict(r === null ? null : r >= 30)]);
+    }
+    const wy = b[YR].wrk?.rps;
+    if (b.nginx?.wrk) rows.push(['wrk peak req/s at 50 connections (info)', int(wy), `nginx ${int(b.nginx.wrk.rps)}`, ratio(gainRatio(wy, b.nginx.wrk.rps)), '', '']);
+    if (b.portkey?.wrk) rows.push(['wrk peak req/s at 50 connections (info)', int(wy), `Portkey ${int(b.portkey.wrk.rps)}`, ratio(gainRatio(wy, b.portkey.wrk.rps)), '', '']);
+  }
+  const d = F.d?.per_peer;
+  if (d?.[YR]?.[big]) {
+    const y = d[YR][big];
+    const dir = d.direct?.[big];
+    rows.push([`${int(big)} streams: stalled streams`, `${int(y.stalls)} of ${int(y.streams)}`, dir ? `direct ${int(dir.stalls)}` : '', '', '0', verdict(y.stalls === 0 && y.ok === big)]);
+    const added = sub(y.gap_p99_us, dir?.gap_p99_us);
+    const ng = d.nginx?.[big] ? sub(d.nginx[big].gap_p99_us, dir?.gap_p99_us) : null;
+    // gaps only measure streams that flow: a stream held back and then
+    // delivered at once has tiny gaps, so the gap target needs no stalls too
+    rows.push([`${int(big)} streams: added inter-chunk p99`, us(added) + (y.stalls ? ' (streams stalled: not comparable)' : ''), `nginx ${us(ng)}`, '', '≤ 1 ms', verdict(num(added) ? added <= 1000 && y.stalls === 0 : null)]);
+    rows.push([`${int(big)} streams: added time to first content p50 / added whole-stream time p50 (info)`,
+      `${us(sub(y.ttfc_p50_us, dir?.ttfc_p50_us))} / ${us(sub(y.total_p50_us, dir?.total_p50_us))}`,
+      d.nginx?.[big] ? `nginx ${us(sub(d.nginx[big].ttfc_p50_us, dir?.ttfc_p50_us))} / ${us(sub(d.nginx[big].total_p50_us, dir?.total_p50_us))}` : '', '', '', '']);
+    const ngr = d.nginx?.[big]?.rss_max_kb;
+    rows.push([`${int(big)} streams: peak RSS`, kb(y.rss_max_kb), `nginx ${kb(ngr)}`, '', '≤ 200 MB', verdict(num(y.rss_max_kb) ? y.rss_max_kb <= 200 * 1024 : null)]);
+  }
+  const one = d?.[YR]?.[1];
+  if (one && d.direct?.[1]) {
+    const n1 = d.nginx?.[1];
+    const ttfb = sub(one.ttfb_p50_us, d.direct[1].ttfb_p50_us);
+    const ttfc = sub(one.ttfc_p50_us, d.direct[1].ttfc_p50_us);
+    rows.push(['1 stream: added time to first byte / to first content, p50 (info)', `${us(ttfb)} / ${us(ttfc)}`,
+      n1 ? `nginx ${us(sub(n1.ttfb_p50_us, d.direct[1].ttfb_p50_us))} / ${us(sub(n1.ttfc_p50_us, d.direct[1].ttfc_p50_us))}` : '', '', '', '']);
+  }
+  const p = res.peers[YR];
+  if (p?.available) {
+    const idle = Math.max(p.idle_rss_kb ?? 0, p.idle_rss_warm_kb ?? 0) || null;
+    rows.push(['idle RSS (after start / after warm-up)', `${kb(p.idle_rss_kb)} / ${kb(p.idle_rss_warm_kb)}`, `nginx ${kb(res.peers.nginx?.idle_rss_kb)}`, '', '≤ 16 MB', verdict(num(idle) ? idle <= 16 * 1024 : null)]);
+  }
+  return rows;
+}
+
+function sectionA(res, key, title) {
+  const A = res.figures[key];
+  if (!A) return '';
+  const dir = A.per_peer.direct;
+  const yr = A.per_peer[YR];
+  const rows = peersOf(A, res).map((p) => {
+    const v = A.per_peer[p];
+    const a50 = sub(v.p50_us, dir?.p50_us);
+    const a99 = sub(v.p99_us, dir?.p99_us);
+    const y50 = sub(yr?.p50_us, dir?.p50_us);
+    const y99 = sub(yr?.p99_us, dir?.p99_us);
+    return [
+      p,
+      us(v.p50_us),
+      us(v.p99_us),
+      p === 'direct' ? '–' : us(a50),
+      p === 'direct' ? '–' : us(a99),
+      p === 'direct' || p === YR ? '–' : `${ratio(costRatio(y50, a50))} / ${ratio(costRatio(y99, a99))}`,
+      int(v.errors),
+    ];
+  });
+  return `### ${title}\n\n${A.rounds} interleaved rounds × ${int(A.requests_per_round)} sequential requests per peer; median of the per-round p50s and p99s.\n\n` +
+    table(['peer', 'p50', 'p99', 'added p50', 'added p99', 'yourouter added ÷ peer added (p50 / p99)', 'errors'], rows) + '\n';
+}
+
+function sectionB(res) {
+  const B = res.figures.b;
+  if (!B) return '';
+  const yr = B.per_peer[YR];
+  const dir = B.per_peer.direct;
+  const rows = peersOf(B, res).map((p) => {
+    const v = B.per_peer[p];
+    return [
+      p,
+      v.max_rps > 0 ? int(v.max_rps) : `< ${res.meta.config.b.minRate} (no step passed)`,
+      v.first_fail_rps ? int(v.first_fail_rps) : '–',
+      p === 'direct' ? '–' : `${int(sub(v.max_rps, dir?.max_rps))}`,
+      p === YR || p === 'direct' ? '–' : ratio(gainRatio(yr?.max_rps, v.max_rps)),
+      int(v.wrk?.rps),
+      us(v.wrk?.p99_us),
+      v.wrk ? int((v.wrk.non2xx || 0) + (v.wrk.socket_errors || 0)) : '–',
+      p === YR || p === 'direct' ? '–' : ratio(gainRatio(yr?.wrk?.rps, v.wrk?.rps)),
+    ];
+  });
+  return `### (b) Throughput, 0 ms upstream\n\nOpen-loop rate search (doubling, then bisecting; ${res.meta.config.b.stepS} s per step, latency from the scheduled send time): the highest rate with every request answered 200 and p99 < ${us(res.meta.p99_limit_us)}. A step that failed only on p99 is retried once. Then \`wrk -t1 -c50\` for ${res.meta.config.b.wrkS} s (closed loop).\n\n` +
+    table(['peer', 'max req/s (p99 < 5 ms)', 'first failing rate', 'minus direct', 'yourouter ÷ peer', 'wrk req/s (c=50)', 'wrk p99', 'wrk errors', 'yourouter ÷ peer (wrk)'], rows) + '\n';
+}
+
+function sectionC(res) {
+  const C = res.figures.c;
+  if (!C) return '';
+  const dir = C.per_peer.direct;
+  const rows = [];
+  for (const rate of C.rates) {
+    for (const p of peersOf(C, res)) {
+      const v = C.per_peer[p][rate];
+      if (!v) continue;
+      const added = sub(v.p99_us, dir?.[rate]?.p99_us);
+      const yAdded = sub(C.per_peer[YR]?.[rate]?.p99_us, dir?.[rate]?.p99_us);
+      rows.push([
+        int(rate),
+        p,
+        pct(v.success),
+        int(v.errors),
+        us(v.p50_us),
+        us(v.p99_us),
+        p === 'direct' ? '–' : us(added),
+        p === 'direct' || p === YR ? '–' : ratio(costRatio(yAdded, added)),
+        int(v.max_conns),
+        p === 'direct' ? '–' : `${kb(v.rss_kb)} / ${kb(v.rss_after_kb)}`,
+      ]);
+    }
+  }
+  return `### (c) 1 s upstream at fixed rates\n\nOpen loop for ${C.secs} s at each rate; the simulator waits 1 s before answering. Success = 200 answers ÷ scheduled requests.\n\n` +
+    table(['req/s', 'peer', 'success', 'errors', 'p50', 'p99', 'added p99', 'yourouter added ÷ peer added', 'client connections', 'peer RSS max / 1.5 s after'], rows) + '\n';
+}
+
+function sectionD(res) {
+  const D = res.figures.d;
+  if (!D) return '';
+  const rows = [];
+  const dir = D.per_peer.direct;
+  for (const level of D.levels) {
+    for (const p of peersOf(D, res)) {
+      const v = D.per_peer[p][level];
+      if (!v) continue;
+      const d0 = dir?.[level];
+      rows.push([
+        int(level),
+        p,
+        `${int(v.ok)} / ${int(v.streams)}`,
+        int(v.stalls),
+        int(v.max_inflight),
+        us(v.ttfb_p50_us),
+        p === 'direct' ? '–' : us(sub(v.ttfb_p50_us, d0?.ttfb_p50_us)),
+        p === 'direct' ? '–' : us(sub(v.ttfb_p99_us, d0?.ttfb_p99_us)),
+        p === 'direct' ? '–' : us(sub(v.ttfc_p50_us, d0?.ttfc_p50_us)),
+        p === 'direct' ? '–' : us(sub(v.ttfc_p99_us, d0?.ttfc_p99_us)),
+        us(v.gap_p50_us),
+        us(v.gap_p99_us),
+        p === 'direct' ? '–' : us(sub(v.gap_p99_us, d0?.gap_p99_us)),
+        us(v.gap_max_us),
+        kb(v.rss_max_kb),
+      ]);
+    }
+  }
+  const brows = peersOf(D, res)
+    .filter((p) => D.per_peer[p].burst)
+    .map((p) => {
+      const v = D.per_peer[p].burst;
+      return [p, `${int(v.ok)} / ${int(v.streams)}`, int(v.stalls), us(v.ttfb_p99_us), us(v.total_p50_us), us(v.total_p99_us), p === 'direct' ? '–' : us(sub(v.total_p99_us, dir?.burst?.total_p99_us)), us(v.gap_p99_us), kb(v.rss_max_kb)];
+    });
+  return `### (d) Streaming\n\nEach stream: 64 content chunks 20 ms apart (67 SSE events with the role, finish and [DONE] events), ~1.3 s. N streams = N connections opened together (at most 256 connects in flight), one stream each. TTFB = the first body byte (OpenAI's opening role chunk, which has no content); first content = the first chunk with non-empty \`content\`; gap = time between successive reads that carried SSE data, over all streams. A stream is stalled when a gap exceeds 1 s or it never delivered [DONE].\n\n` +
+    table(['streams', 'peer', 'ok / streams', 'stalled', 'most in flight', 'TTFB p50', 'added TTFB p50', 'added TTFB p99', 'added first content p50', 'added first content p99', 'gap p50', 'gap p99', 'added gap p99', 'gap max', 'peer RSS max'], rows) +
+    `\n\nBurst: ${int(D.burst.c)} concurrent streams (${int(D.burst.n)} in all) of 1,000 content chunks sent with no delay; what matters is the whole stream's time.\n\n` +
+    table(['peer', 'ok / streams', 'stalled', 'TTFB p99', 'stream time p50', 'stream time p99', 'added stream time p99', 'gap p99', 'peer RSS max'], brows) + '\n';
+}
+
+function sectionE(res) {
+  const E = res.figures.e;
+  const D = res.figures.d;
+  const big = res.meta.streams_big;
+  const names = ORDER.filter((p) => p !== 'direct' && res.peers[p]?.available);
+  if (!names.length) return '';
+  const yr = E?.per_peer?.[YR]?.cpu_us_per_req;
+  const rows = names.map((p) => [
+    p,
+    kb(res.peers[p].idle_rss_kb),
+    kb(res.peers[p].idle_rss_warm_kb),
+    kb(D?.per_peer?.[p]?.[big]?.rss_max_kb),
+    num(E?.per_peer?.[p]?.cpu_us_per_req) ? `${E.per_peer[p].cpu_us_per_req.toFixed(1)} µs` : '–',
+    p === YR ? '–' : ratio(costRatio(yr, E?.per_peer?.[p]?.cpu_us_per_req)),
+  ]);
+  return `### (e) Memory and CPU\n\nRSS = VmRSS summed over the peer's processes (nginx: master + worker), sampled every 20 ms during a run (max). CPU = utime + stime of the peer's processes over a ${E ? `${E.secs} s open-loop run at ${int(E.rate)} req/s` : 'fixed run'} ÷ requests (0 ms upstream, ~1 KB answers).\n\n` +
+    table(['peer', 'idle RSS after start', 'idle RSS after warm-up', `RSS at ${int(big)} streams`, 'CPU per request', 'yourouter ÷ peer (CPU)'], rows) + '\n';
+}
+
+function sectionF(res) {
+  const Fg = res.figures.f;
+  if (!Fg) return '';
+  const dir = Fg.per_peer.direct;
+  const yr = Fg.per_peer[YR];
+  const rows = peersOf(Fg, res).map((p) => {
+    const v = Fg.per_peer[p];
+    const a50 = sub(v.c1.p50_us, dir?.c1.p50_us);
+    return [
+      p,
+      us(v.c1.p50_us),
+      us(v.c1.p99_us),
+      p === 'direct' ? '–' : us(a50),
+      p === 'direct' ? '–' : us(sub(v.c1.p99_us, dir?.c1.p99_us)),
+      p === 'direct' || p === YR ? '–' : ratio(costRatio(sub(yr?.c1.p50_us, dir?.c1.p50_us), a50)),
+      int(v.c50.rps),
+      us(v.c50.p99_us),
+      p === 'direct' || p === YR ? '–' : ratio(gainRatio(yr?.c50.rps, v.c50.rps)),
+      int((v.c1.errors || 0) + (v.c50.errors || 0)),
+    ];
+  });
+  return `### (f) 100 KB request bodies, 0 ms upstream\n\n` +
+    table(['peer', 'c=1 p50', 'c=1 p99', 'added p50', 'added p99', 'yourouter added ÷ peer added (p50)', 'c=50 req/s', 'c=50 p99', 'yourouter ÷ peer (req/s)', 'errors'], rows) + '\n';
+}
+
+export function renderMarkdown(res) {
+  const m = res.meta;
+  const out = [];
+  out.push(`# yourouter benchmark results${m.quick ? ' (quick smoke run)' : ''}\n`);
+  out.push(`Generated by \`bench/run${m.quick ? ' --quick' : ''}\` on ${m.date.slice(0, 10)} (${m.date}); the run took ${Math.round((m.duration_s || 0) / 60)} min. Raw numbers: \`bench/out/results-*.json\` (not committed). How to read this: \`bench/README.md\`.\n`);
+  out.push('## Machine\n');
+  out.push(table(['', ''], [
+    ['CPUs (nproc)', String(m.machine.nproc)],
+    ['model name', m.machine.cpu_model],
+    ['kernel', m.machine.kernel],
+    ['memory', `${m.machine.mem_gb} GB`],
+    ['pinning', `peer under test on core 0; simulator and load generator on core 1; scheduling ${m.sched === 'rr' ? 'SCHED_RR priority 1 (chrt -r 1)' : m.sched}`],
+    ['descriptor hard limit per process', int(m.fd_hard_limit)],
+    ['load average at start / end', `${m.loadavg_start} / ${m.loadavg_end ?? '?'}`],
+    ['other busy processes at start', m.busy_start?.length ? m.busy_start.join(', ') : 'none'],
+  ]));
+  out.push('\n## Versions\n');
+  out.push(table(['component', 'version'], Object.entries(m.versions).map(([k, v]) => [k, `\`${v}\``])));
+  out.push('\n## Peers\n');
+  out.push(table(['peer', 'how it runs', 'status'], ORDER.filter((p) => res.peers[p]).map((p) => {
+    const v = res.peers[p];
+    return [p, v.describe ?? '', v.available ? (v.crashes ? `ran (crashed ${v.crashes}× and was restarted)` : 'ran') : `**skipped**: ${v.reason}`];
+  })));
+  out.push('\n## Headline: yourouter against its targets\n');
+  out.push('"added" = the peer\'s figure minus the direct (no proxy) figure measured in the same run; ratios are yourouter ÷ peer.\n');
+  out.push(table(['figure', 'yourouter', 'peer', 'ratio', 'target', 'result'], headline(res)));
+  const notes = [...res.notes];
+  const B = res.figures.b?.per_peer;
+  const ceiling = B?.direct?.max_rps;
+  if (ceiling) {
+    const capped = ORDER.filter((p) => p !== 'direct' && B[p]?.max_rps >= 0.9 * ceiling);
+    if (capped.length)
+      notes.push(`(b): ${capped.join(' and ')} reached ≥ 90 % of direct's own limit (${int(ceiling)} req/s, the simulator and the load generator sharing core 1), so the open-loop ratio between them is bounded by the rig, not by the proxies; wrk's closed-loop peak separates them.`);
+  }
+  if (notes.length) {
+    out.push('\n## Notes from this run\n');
+    for (const n of notes) out.push(`- ${n}`);
+  }
+  out.push('\n## Figures\n');
+  out.push(sectionA(res, 'a', '(a) Added latency at concurrency 1, 0 ms upstream'));
+  out.push(sectionA(res, 'a20', '(a′) Added latency at concurrency 1, 20 ms upstream'));
+  out.push(sectionB(res));
+  out.push(sectionC(res));
+  out.push(sectionD(res));
+  out.push(sectionE(res));
+  out.push(sectionF(res));
+  return out.filter(Boolean).join('\n') + '\n';
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const file = process.argv[2];
+  if (!file) {
+    console.error('usage: node bench/lib/report.mjs results.json');
+    process.exit(2);
+  }
+  process.stdout.write(renderMarkdown(JSON.parse(fs.readFileSync(file, 'utf8'))));
+}
