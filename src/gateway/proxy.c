@@ -271,15 +271,17 @@ static int on_sse_event(const yr_sse_event_t *ev, void *arg)
     return 0;
 }
 
-/* The 200 is committed with the second event, not the first: providers open
- * with a bare "assistant" event (OpenAI's role chunk, Anthropic's
- * message_start) and often report overload right after it; holding that one
- * event keeps failover possible without delaying any content. */
+/* For providers that report overload right after their opening event
+ * (Anthropic: overloaded_error after message_start), the 200 is committed
+ * with the second event, not the first: holding that one content-free event
+ * keeps failover possible without delaying any content. Others commit at
+ * once, so time to first byte is the provider's. */
 static int flush_out(chat_t *c)
 {
     if (c->out.len == 0)
         return 0;
-    if (c->state == ST_ATTEMPT && c->events_out < 2 && !c->done_seen)
+    if (c->state == ST_ATTEMPT && c->ops->hold_first_event && c->events_out < 2 &&
+        !c->done_seen)
         return 0;
     if (c->state == ST_ATTEMPT && commit_stream(c) < 0)
         return -ECONNRESET;

@@ -1515,6 +1515,7 @@ static void anth_parse_error(yr_str_t body, yr_api_error_t *err, char *type, siz
 }
 
 const yr_provider_ops_t yr_provider_anthropic = {
+    .hold_first_event = true, /* overloaded_error often follows message_start */
     .kind = "anthropic",
     .build_chat = anth_build_chat,
     .chat_response = anth_chat_response,

@@ -40,6 +40,9 @@ typedef struct {
 
 typedef struct yr_provider_ops {
     const char *kind;
+    /* The provider may report an error (overload) right after its opening
+     * stream event: hold that event back so failover stays possible. */
+    bool hold_first_event;
     /* Builds the upstream chat request. raw is the client's OpenAI body.
      * Strings that must outlive the call go in cx->pool or body_buf (owned
      * by the caller, kept until the call ends). Returns 0; -EINVAL with
