@@ -588,6 +588,10 @@ static int on_headers_complete(http_parser *p)
         req->path.len = (size_t)(q - req->target.ptr);
         req->query = (yr_str_t){q + 1, req->target.len - req->path.len - 1};
     }
+    /* Exactly as many as arrived: a fixed array of 64 cost 2 KB a request. */
+    req->headers = yr_palloc(req->pool, (c->nspans ? c->nspans : 1) * sizeof(*req->headers));
+    if (req->headers == NULL)
+        return -1;
     for (size_t i = 0; i < c->nspans; i++) {
         req->headers[i].name = (yr_str_t){base + c->spans[i].name_off, c->spans[i].name_len};
         req->headers[i].value =

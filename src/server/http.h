@@ -42,7 +42,7 @@ struct yr_http_req {
     yr_str_t target;    /* raw request target */
     yr_str_t path;      /* target without the query */
     yr_str_t query;     /* after '?', without it */
-    yr_http_header_t headers[YR_HTTP_MAX_HEADERS];
+    yr_http_header_t *headers; /* nheaders entries, in the pool */
     size_t nheaders;
     yr_buf_t body;      /* capped at the server's max_body */
     unsigned short http_major, http_minor;

@@ -40,6 +40,7 @@ void sim_respond_control_error(yr_http_req_t *req, int status, const char *messa
 typedef struct {
     sim_t sim;
     yr_http_req_t req;
+    yr_http_header_t hdrs[8]; /* req.headers (the server sizes it per request) */
     sim_exchange_t x;
     yr_pool_t *pool;
 } fixture_t;
@@ -51,6 +52,7 @@ static fixture_t *fixture_new(void)
     f->pool = yr_pool_create(4096);
     f->sim.queue = json_array();
     f->req.pool = f->pool;
+    f->req.headers = f->hdrs;
     f->req.headers[0] = (yr_http_header_t){YR_STR("anthropic-version"), YR_STR("2023-06-01")};
     f->req.nheaders = 1;
     f->x.sim = &f->sim;
@@ -533,7 +535,8 @@ static void test_stream_error(void **state)
 static void test_auth(void **state)
 {
     (void)state;
-    yr_http_req_t req = {0};
+    yr_http_header_t hdrs[4];
+    yr_http_req_t req = {.headers = hdrs};
     sim_error_t err;
     yr_str_t key = YR_STR("sk-ant-secret");
     assert_int_equal(sim_dialect_anthropic.check_auth(&req, YR_STR_NULL, &err), 0);

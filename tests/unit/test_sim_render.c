@@ -40,6 +40,7 @@ void sim_respond_control_error(yr_http_req_t *req, int status, const char *messa
 typedef struct {
     sim_t sim;
     yr_http_req_t req;
+    yr_http_header_t hdrs[8]; /* req.headers (the server sizes it per request) */
     sim_exchange_t x;
     yr_pool_t *pool;
 } fixture_t;
@@ -51,6 +52,7 @@ static fixture_t *fixture_new(void)
     f->pool = yr_pool_create(4096);
     f->sim.queue = json_array();
     f->req.pool = f->pool;
+    f->req.headers = f->hdrs;
     f->x.sim = &f->sim;
     f->x.req = &f->req;
     f->x.pool = f->pool;
