@@ -948,7 +948,7 @@ static int set_headers(yr_call_ctx_t *cx, yr_upstream_req_t *out)
     const yr_provider_conf_t *p = cx->route->provider;
     const char *version = p->anthropic_version && p->anthropic_version[0] ? p->anthropic_version
                                                                           : ANTH_DEFAULT_VERSION;
-    const char **h = yr_palloc(cx->pool, 6 * sizeof(*h));
+    const char **h = yr_palloc(cx->pool, 7 * sizeof(*h));
     out->url = yr_provider_url(cx->pool, p, "/v1/messages");
     if (out->url == NULL || h == NULL)
         return -ENOMEM;
@@ -957,6 +957,9 @@ static int set_headers(yr_call_ctx_t *cx, yr_upstream_req_t *out)
     h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
     h[n++] = "User-Agent: yourouter/0.1";
     h[n++] = yr_provider_header(cx->pool, "anthropic-version", version, strlen(version));
+    if (cx->client_beta.len > 0) /* the client opted into a beta: pass it on */
+        h[n++] = yr_provider_header(cx->pool, "anthropic-beta", cx->client_beta.ptr,
+                                    cx->client_beta.len);
     if (p->api_key != NULL && p->api_key[0] != '\0')
         h[n++] = yr_provider_header(cx->pool, "x-api-key", p->api_key, strlen(p->api_key));
     h[n] = NULL;

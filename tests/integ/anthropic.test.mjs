@@ -203,6 +203,13 @@ describe('Anthropic route specifics', () => {
     assert.deepEqual(img.source, { type: 'base64', media_type: 'image/png', data: PNG });
   });
 
+  test('anthropic-beta from the client is passed on', async () => {
+    const r = await chat(gw, { model: 'via-anthropic', messages: user('x') }, { headers: { 'anthropic-beta': 'prompt-caching-2024-07-31' } });
+    assert.equal(r.status, 200);
+    const [req] = await anthSim.requests();
+    assert.equal(req.headers['anthropic-beta'], 'prompt-caching-2024-07-31');
+  });
+
   test('tools and tool results as Anthropic blocks', async () => {
     await chat(gw, { model: 'via-anthropic', tools: [weatherTool], tool_choice: 'required', parallel_tool_calls: false, messages: [
       { role: 'user', content: 'Weather?' },
