@@ -111,16 +111,6 @@ static sim_route_t an_route(const yr_http_req_t *req)
     return SIM_ROUTE_NONE;
 }
 
-static bool key_equal(yr_str_t a, yr_str_t b)
-{
-    if (a.len != b.len)
-        return false;
-    unsigned char d = 0;
-    for (size_t i = 0; i < a.len; i++)
-        d |= (unsigned char)(a.ptr[i] ^ b.ptr[i]);
-    return d == 0;
-}
-
 static int an_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *err)
 {
     if (key.len == 0)
@@ -130,7 +120,7 @@ static int an_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *er
         sim_error_set(err, 401, "authentication_error", NULL, "x-api-key header is required");
         return -EACCES;
     }
-    if (key_equal(yr_str_trim(h), key))
+    if (sim_key_equal(yr_str_trim(h), key))
         return 0;
     sim_error_set(err, 401, "authentication_error", NULL, "invalid x-api-key");
     return -EACCES;
@@ -635,8 +625,7 @@ static int check_fields(const json_t *body, sim_error_t *err)
     return 0;
 }
 
-static int parse_scalars(sim_prompt_t *p, const json_t *body, bool count_tokens,
-                         sim_error_t *err)
+static int parse_scalars(sim_prompt_t *p, const json_t *body, bool count_tokens, sim_error_t *err)
 {
     const json_t *model = json_object_get(body, "model");
     if (model == NULL)
@@ -842,8 +831,7 @@ static int an_render(sim_exchange_t *x, yr_buf_t *b)
 {
     const sim_reply_t *r = &x->reply;
     if (is_count_tokens(x->req))
-        return yr_buf_printf(b, "{\"input_tokens\":%llu}",
-                             (unsigned long long)r->prompt_tokens);
+        return yr_buf_printf(b, "{\"input_tokens\":%llu}", (unsigned long long)r->prompt_tokens);
     int rc = append_message_head(x, b);
     if (rc == 0)
         rc = yr_buf_append_str(b, YR_STR(",\"content\":["));

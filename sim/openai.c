@@ -144,16 +144,6 @@ static void mask_key(yr_str_t key, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-static bool key_equal(yr_str_t a, yr_str_t b)
-{
-    if (a.len != b.len)
-        return false;
-    unsigned char d = 0;
-    for (size_t i = 0; i < a.len; i++)
-        d |= (unsigned char)(a.ptr[i] ^ b.ptr[i]);
-    return d == 0;
-}
-
 static int oai_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *err)
 {
     if (key.len == 0)
@@ -169,7 +159,7 @@ static int oai_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *e
         return -EACCES;
     }
     yr_str_t presented = yr_str_trim((yr_str_t){h.ptr + bearer.len, h.len - bearer.len});
-    if (key_equal(presented, key))
+    if (sim_key_equal(presented, key))
         return 0;
     char masked[32];
     mask_key(presented, masked, sizeof(masked));

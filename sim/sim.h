@@ -323,4 +323,7 @@ __attribute__((warn_unused_result)) int sim_append_usage(yr_buf_t *out, json_t *
                                                          const char *total_key, const char *a_key,
                                                          const char *b_key);
 
+/* Constant-time comparison of a presented key with the expected one. */
+bool sim_key_equal(yr_str_t a, yr_str_t b);
+
 #endif

@@ -1,6 +1,7 @@
 /* Pure text helpers of the simulator: UTF-8 boundaries, words, stream pieces,
  * deterministic ids. No I/O, no globals: unit tests include this file. */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,4 +297,9 @@ void sim_error_param(sim_error_t *err, const char *fmt, ...)
     if (len >= sizeof(err->parambuf))
         len = sizeof(err->parambuf) - 1;
     err->param = (yr_str_t){err->parambuf, len};
+}
+
+bool sim_key_equal(yr_str_t a, yr_str_t b)
+{
+    return a.len == b.len && (a.len == 0 || CRYPTO_memcmp(a.ptr, b.ptr, a.len) == 0);
 }

@@ -93,6 +93,21 @@ static const char *const unsupported_blocks[] = {
     "tool_reference",
 };
 
+/* The "type" of content block blk, or NULL with the 400 recorded in *rc. */
+static const char *block_type(conv_t *c, json_t *blk, const char *bpath, int *rc)
+{
+    if (!json_is_object(blk)) {
+        *rc = BAD(c->err, bpath, "", "Input should be an object");
+        return NULL;
+    }
+    json_t *type = json_object_get(blk, "type");
+    if (!json_is_string(type)) {
+        *rc = BAD(c->err, bpath, ".type", type ? "Input should be a string" : "Field required");
+        return NULL;
+    }
+    return json_string_value(type);
+}
+
 static int bad_block_type(conv_t *c, const char *path, const char *type)
 {
     for (size_t i = 0; i < ARRAY_LEN(unsupported_blocks); i++)
@@ -422,16 +437,9 @@ static int conv_user(conv_t *c, size_t i, json_t *content, json_t *expected)
             break;
         char bpath[96];
         snprintf(bpath, sizeof(bpath), "messages.%zu.content.%zu", i, j);
-        if (!json_is_object(blk)) {
-            rc = BAD(c->err, bpath, "", "Input should be an object");
+        const char *t = block_type(c, blk, bpath, &rc);
+        if (t == NULL)
             break;
-        }
-        json_t *type = json_object_get(blk, "type");
-        if (!json_is_string(type)) {
-            rc = BAD(c->err, bpath, ".type", type ? "Input should be a string" : "Field required");
-            break;
-        }
-        const char *t = json_string_value(type);
         if (strcmp(t, "text") == 0) {
             json_t *text = json_object_get(blk, "text");
             rc = json_is_string(text) ? push_text(parts, text)
@@ -540,16 +548,9 @@ static int conv_assistant(conv_t *c, size_t i, json_t *content, json_t **ids_out
             break;
         char bpath[96];
         snprintf(bpath, sizeof(bpath), "messages.%zu.content.%zu", i, j);
-        if (!json_is_object(blk)) {
-            rc = BAD(c->err, bpath, "", "Input should be an object");
+        const char *t = block_type(c, blk, bpath, &rc);
+        if (t == NULL)
             break;
-        }
-        json_t *type = json_object_get(blk, "type");
-        if (!json_is_string(type)) {
-            rc = BAD(c->err, bpath, ".type", type ? "Input should be a string" : "Field required");
-            break;
-        }
-        const char *t = json_string_value(type);
         if (strcmp(t, "text") == 0) {
             json_t *s = json_object_get(blk, "text");
             if (!json_is_string(s)) {

@@ -109,7 +109,7 @@ static inline bool special8(const unsigned char *p)
     return ((zero_q | zero_b | below_space | v) & highs) != 0;
 }
 
-/* Reads "\uXXXX" at p (p[0] == '\\'); -1 when malformed. */
+/* Reads a \u escape (backslash, u, four hex digits) at p; -1 when malformed. */
 static int read_u(const unsigned char *p, size_t avail, uint32_t *v)
 {
     if (avail < 6 || p[1] != 'u')
@@ -522,7 +522,7 @@ yr_str_t yr_json_raw(const yr_jdoc_t *d, int tok)
     return (yr_str_t){d->js + t->start, t->end - t->start};
 }
 
-/* Decodes \uXXXX (with surrogate pairs) at s[i] (s[i] == 'u'). */
+/* Decodes a \u escape (with surrogate pairs) at s[i] (s[i] == 'u'). */
 static int decode_u(const char *s, size_t n, size_t *i, uint32_t *cp)
 {
     uint32_t v = 0;
