@@ -96,6 +96,20 @@ static int hexval(unsigned char c)
     return -1;
 }
 
+/* 1 for the bytes that end a plain run inside a string: control
+ * characters, '"', '\\' and non-ASCII (one load per byte instead of four
+ * comparisons). */
+static const unsigned char string_special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 /* True when any of the 8 bytes at p is '"', '\\', a control character or
  * non-ASCII (SWAR: the classic "has zero byte" test, eight bytes at once). */
 static inline bool special8(const unsigned char *p)
@@ -139,7 +153,7 @@ static int parse_string(parser_t *ps, uint32_t *idx)
         size_t i = ps->i, n = ps->n;
         while (i + 8 <= n && !special8(p + i))
             i += 8;
-        while (i < n && (unsigned char)(p[i] - 0x20) < 0x60 && p[i] != '"' && p[i] != '\\')
+        while (i < n && !string_special[p[i]])
             i++;
         ps->i = i;
         if (ps->i >= ps->n)
@@ -480,8 +494,7 @@ int yr_json_parse(yr_jdoc_t *d, const char *js, size_t len, bool reject_dup)
         d->err = "document too large";
         return -E2BIG;
     }
-    parser_t ps = {.d = d, .p = (const unsigned char *)js, .n = len,
-                   .reject_dup = reject_dup};
+    parser_t ps = {.d = d, .p = (const unsigned char *)js, .n = len, .reject_dup = reject_dup};
     uint32_t root;
     int rc = parse_value(&ps, 0, &root);
     if (rc == -E2BIG)
@@ -607,7 +620,8 @@ bool yr_json_str_eq(const yr_jdoc_t *d, int tok, const char *s)
         return yr_str_eq(yr_json_raw(d, tok), yr_str(s));
     yr_buf_t b;
     yr_buf_init(&b, strlen(s) * 4 + 16);
-    bool eq = yr_json_str_decode(d, tok, &b) == 0 && yr_str_eq((yr_str_t){b.data, b.len}, yr_str(s));
+    bool eq =
+        yr_json_str_decode(d, tok, &b) == 0 && yr_str_eq((yr_str_t){b.data, b.len}, yr_str(s));
     yr_buf_free(&b);
     return eq;
 }

@@ -131,7 +131,9 @@ static int openai_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf
     yr_str_t t = yr_str_trim(ev->data);
     if (t.len == 0 || t.ptr[0] != '{' || yr_json_validate(ev->data.ptr, ev->data.len) < 0)
         return -EINVAL;
-    if (has_usage_object(ev->data) && check_object(cx, ev->data, false) < 0)
+    /* Usage comes only when asked for (stream_options.include_usage). */
+    if (cx->chat->include_usage && has_usage_object(ev->data) &&
+        check_object(cx, ev->data, false) < 0)
         return -EINVAL;
     int rc = yr_buf_append_str(out, YR_STR("data: "));
     if (rc == 0)
