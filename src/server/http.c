@@ -378,8 +378,8 @@ int yr_http_stream_write(yr_http_req_t *req, const void *data, size_t len)
     yr_http_conn_t *c = req->conn;
     if (!c->responded || c->response_done || c->state == CONN_CLOSING)
         return -ECONNRESET;
-    if (len == 0)
-        return 0;
+    if (len == 0 || req->method == HTTP_HEAD)
+        return 0; /* a HEAD response has no body, streamed or not */
     if (!c->chunked) {
         yr_str_t part = {data, len};
         return conn_write(c, &part, 1);
@@ -409,7 +409,7 @@ void yr_http_stream_end(yr_http_req_t *req, bool close_after)
     if (close_after)
         c->close_after = true;
     int rc = 0;
-    if (c->chunked) {
+    if (c->chunked && req->method != HTTP_HEAD) {
         yr_str_t part = YR_STR("0\r\n\r\n");
         rc = conn_write(c, &part, 1);
     }

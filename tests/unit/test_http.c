@@ -915,6 +915,23 @@ static void test_head_request(void **state)
     assert_string_equal(T.seen[0].method, "HEAD");
 }
 
+/* A streamed (chunked) response to HEAD: head only, no chunks and no
+ * terminal chunk, so a pipelined request behind it is answered cleanly. */
+static void test_head_stream(void **state)
+{
+    (void)state;
+    client_t *c = client_connect();
+    client_send_str(c, "HEAD /stream HTTP/1.1\r\n\r\nGET /query?after-head HTTP/1.1\r\n\r\n");
+    want_resp_t w = {.c = c};
+    snprintf(w.why, sizeof(w.why), "after-head");
+    pump_until(input_ends_with, &w, "both responses");
+    const char *buf = c->in.data;
+    const char *first_end = strstr(buf, "\r\n\r\n");
+    assert_non_null(first_end);
+    assert_memory_equal(first_end + 4, "HTTP/1.1 200 OK\r\n", 17);
+    assert_int_equal(T.requests, 2);
+}
+
 static void test_body_too_large(void **state)
 {
     (void)state;
@@ -1306,6 +1323,7 @@ static void run_forked(void (*body)(void **), const char *name)
     X(test_chunked_stream_framing)                                                                 \
     X(test_stream_pull_on_drain)                                                                   \
     X(test_head_request)                                                                           \
+    X(test_head_stream)                                                                            \
     X(test_body_too_large)                                                                         \
     X(test_chunked_body_too_large)                                                                 \
     X(test_too_many_headers)                                                                       \
