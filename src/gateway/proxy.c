@@ -166,7 +166,7 @@ static void record_failure(chat_t *c, yr_err_t e, enum yr_attempt_outcome o, con
 }
 
 /* An HTTP error from the provider. Returns true when another route may help. */
-static bool record_http_failure(chat_t *c, int status)
+static bool record_http_failure(chat_t *c, const yr_upstream_call_t *call, int status)
 {
     bool retryable;
     yr_err_t e = yr_err_from_upstream_status(status, &retryable);
@@ -194,7 +194,7 @@ static bool record_http_failure(chat_t *c, int status)
         record_failure(c, e, o, "%s returned HTTP %d%s%s", vendor, status,
                        perr.message[0] ? ": " : "", perr.message);
     }
-    yr_str_t ra = yr_upstream_retry_after(c->call);
+    yr_str_t ra = yr_upstream_retry_after(call);
     if (status == 429 || status == 503 || status == 529)
         snprintf(c->retry_after, sizeof(c->retry_after), "%.*s", (int)ra.len, ra.ptr);
     return retryable;
@@ -430,8 +430,10 @@ static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *dat
     chat_t *c = data;
     int status = yr_upstream_status(call);
     const char *vendor = c->route->provider->name;
+    /* The call ends here. Cleared first: a response sent below may end the
+     * request (and free c) before this function returns. */
+    c->call = NULL;
     if (c->state == ST_STREAMING) {
-        c->call = NULL;
         if (err == YR_UP_OK && c->done_seen && !yr_sse_partial(&c->sse)) {
             yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), YR_ATT_OK);
             finish(c, 200);
@@ -450,13 +452,12 @@ static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *dat
     if (err == YR_UP_OK && status_ok(status)) {
         if (!c->chat.stream) {
             relay_response(c);
-            c->call = NULL;
             return;
         }
         record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE,
                        "%s ended the stream before it was complete", vendor);
     } else if (err == YR_UP_OK) {
-        retry = record_http_failure(c, status);
+        retry = record_http_failure(c, call, status);
     } else if (err == YR_UP_ECONNECT) {
         record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_CONNECT, "could not reach %s: %s", vendor,
                        yr_upstream_error_text(call));
@@ -483,7 +484,6 @@ static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *dat
         record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_STREAM_CUT,
                        "the connection to %s broke before the response was complete", vendor);
     }
-    c->call = NULL;
     if (retry)
         attempt_next(c);
     else
