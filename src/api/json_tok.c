@@ -380,6 +380,29 @@ static int has_duplicate_keys(const yr_jdoc_t *d, uint32_t tok)
     return rc;
 }
 
+/* After a member or element: ',' continues (returns 0, *closed false),
+ * the closing byte ends the container (0, *closed true), anything else is
+ * an error. */
+static int next_or_close(parser_t *ps, char close, bool *closed)
+{
+    skip_ws(ps);
+    if (ps->i < ps->n && (ps->p[ps->i] == ',' || ps->p[ps->i] == close)) {
+        *closed = ps->p[ps->i] == close;
+        ps->i++;
+        return 0;
+    }
+    return fail(ps, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
+/* Records a finished object or array: its size, end and subtree bound. */
+static void close_container(parser_t *ps, uint32_t idx, uint32_t size)
+{
+    yr_jtok_t *t = &ps->d->toks[idx];
+    t->size = size;
+    t->end = (uint32_t)ps->i;
+    t->next = ps->d->ntoks;
+}
+
 static int parse_object(parser_t *ps, unsigned depth, uint32_t *idx)
 {
     int rc = new_token(ps, YR_JT_OBJECT, idx);
@@ -407,22 +430,14 @@ static int parse_object(parser_t *ps, unsigned depth, uint32_t *idx)
         if ((rc = parse_value(ps, depth + 1, &val)) < 0)
             return rc;
         size++;
-        skip_ws(ps);
-        if (ps->i < ps->n && ps->p[ps->i] == ',') {
-            ps->i++;
-            continue;
-        }
-        if (ps->i < ps->n && ps->p[ps->i] == '}') {
-            ps->i++;
+        bool closed;
+        if ((rc = next_or_close(ps, '}', &closed)) < 0)
+            return rc;
+        if (closed)
             break;
-        }
-        return fail(ps, "expected ',' or '}'");
     }
-done:;
-    yr_jtok_t *t = &ps->d->toks[*idx];
-    t->size = size;
-    t->end = (uint32_t)ps->i;
-    t->next = ps->d->ntoks;
+done:
+    close_container(ps, *idx, size);
     if (ps->reject_dup) {
         rc = has_duplicate_keys(ps->d, *idx);
         if (rc > 0)
@@ -450,22 +465,14 @@ static int parse_array(parser_t *ps, unsigned depth, uint32_t *idx)
         if ((rc = parse_value(ps, depth + 1, &val)) < 0)
             return rc;
         size++;
-        skip_ws(ps);
-        if (ps->i < ps->n && ps->p[ps->i] == ',') {
-            ps->i++;
-            continue;
-        }
-        if (ps->i < ps->n && ps->p[ps->i] == ']') {
-            ps->i++;
+        bool closed;
+        if ((rc = next_or_close(ps, ']', &closed)) < 0)
+            return rc;
+        if (closed)
             break;
-        }
-        return fail(ps, "expected ',' or ']'");
     }
-done:;
-    yr_jtok_t *t = &ps->d->toks[*idx];
-    t->size = size;
-    t->end = (uint32_t)ps->i;
-    t->next = ps->d->ntoks;
+done:
+    close_container(ps, *idx, size);
     return 0;
 }
 
