@@ -59,17 +59,10 @@ typedef struct {
     yr_worker_t *w;
     char id[32];
     yr_str_t request_id;
+    const yr_config_t *cfg; /* the configuration this request runs on */
+    yr_identity_t identity; /* set by yr_gw_authenticate */
     void *chat; /* proxy.c's state, when this is a chat request */
     yr_dialect_t dialect; /* the error format this client expects */
 } yr_gw_req_t;
-
-void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
-                      const char *code, yr_str_t retry_after);
-void yr_gw_send_json(yr_gw_req_t *g, int status, yr_str_t body, const yr_http_header_t *extra,
-                     size_t nextra);
-/* POST /v1/chat/completions (proxy.c); identity already checked. */
-void yr_proxy_chat(yr_gw_req_t *g);
-/* POST /v1/messages and /v1/messages/count_tokens (Anthropic clients). */
-void yr_proxy_messages(yr_gw_req_t *g, bool count_tokens);
 
 #endif

@@ -6,12 +6,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/anthropic_in.h"
 #include "api/errors.h"
 #include "core/log.h"
+#include "gateway/authn.h"
 #include "gateway/gateway.h"
-
-#define MAX_ERROR_BODY 2048
+#include "gateway/proxy.h"
+#include "gateway/respond.h"
 
 static uint64_t rng_next(uint64_t s[2])
 {
@@ -36,47 +36,9 @@ static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
     int n = snprintf(g->id, sizeof(g->id), "req_%016llx%08llx", (unsigned long long)a,
                      (unsigned long long)(b & 0xffffffffu));
     g->request_id = (yr_str_t){g->id, (size_t)n};
+    g->cfg = w->rt->cfg;
     req->data = g;
     return g;
-}
-
-void yr_gw_send_json(yr_gw_req_t *g, int status, yr_str_t body, const yr_http_header_t *extra,
-                     size_t nextra)
-{
-    yr_http_header_t h[8];
-    size_t n = 0;
-    h[n++] = (yr_http_header_t){YR_STR("x-request-id"), g->request_id};
-    for (size_t i = 0; i < nextra && n < 8; i++)
-        h[n++] = extra[i];
-    yr_http_respond(g->http, status, h, n, YR_STR("application/json"), body);
-}
-
-void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
-                      const char *code, yr_str_t retry_after)
-{
-    yr_buf_t body;
-    yr_buf_init(&body, MAX_ERROR_BODY + 1024);
-    int status = yr_err_info(e)->status;
-    if (g->dialect == YR_DIALECT_ANTHROPIC) {
-        /* Anthropic's shape; the message still quotes the request id. */
-        char msg[MAX_ERROR_BODY];
-        snprintf(msg, sizeof(msg), "%s (request id: %.*s)", message, (int)g->request_id.len,
-                 g->request_id.ptr);
-        status = yr_anth_error_status(e);
-        if (yr_anth_error_body(e, yr_str(msg), g->request_id, &body) < 0)
-            yr_buf_reset(&body);
-    } else if (yr_err_render(&body, e, yr_str(message), param, code, g->request_id) < 0) {
-        yr_buf_reset(&body);
-        if (yr_err_render(&body, YR_E_INTERNAL, YR_STR("internal error"), NULL, NULL,
-                          g->request_id) < 0)
-            yr_buf_reset(&body);
-    }
-    yr_http_header_t extra[1];
-    size_t nextra = 0;
-    if (retry_after.len > 0)
-        extra[nextra++] = (yr_http_header_t){YR_STR("Retry-After"), retry_after};
-    yr_gw_send_json(g, status, (yr_str_t){body.data ? body.data : "", body.len}, extra, nextra);
-    yr_buf_free(&body);
 }
 
 void yr_gateway_on_http_error(yr_http_req_t *req, int status, const char *code,
@@ -106,7 +68,7 @@ static void handle_metrics(yr_gw_req_t *g)
     yr_runtime_t *rt = g->w->rt;
     yr_buf_t out;
     yr_buf_init(&out, 16 * 1024 * 1024);
-    if (yr_metrics_render(rt->cfg, rt->all_metrics, rt->nworkers, &out) < 0) {
+    if (yr_metrics_render(g->cfg, rt->all_metrics, rt->nworkers, &out) < 0) {
         yr_buf_free(&out);
         yr_gw_send_error(g, YR_E_INTERNAL, "metrics rendering failed", NULL, NULL, YR_STR_NULL);
         return;
@@ -119,7 +81,7 @@ static void handle_metrics(yr_gw_req_t *g)
 
 static void handle_models(yr_gw_req_t *g)
 {
-    const yr_config_t *cfg = g->w->rt->cfg;
+    const yr_config_t *cfg = g->cfg;
     yr_buf_t out;
     yr_buf_init(&out, 16 * 1024 * 1024);
     int rc = yr_buf_append_str(&out, YR_STR("{\"object\":\"list\",\"data\":["));
@@ -146,39 +108,6 @@ static void handle_models(yr_gw_req_t *g)
     yr_buf_free(&out);
 }
 
-/* 0 when the caller presented a valid key; otherwise the 401 is sent. */
-static int authenticate(yr_gw_req_t *g, yr_identity_t *id)
-{
-    yr_str_t h = yr_http_req_header(g->http, YR_STR("authorization"));
-    yr_str_t token = yr_auth_bearer(h);
-    if (token.len == 0 && g->dialect == YR_DIALECT_ANTHROPIC) {
-        /* The Anthropic SDK sends its key as x-api-key. */
-        token = yr_http_req_header(g->http, YR_STR("x-api-key"));
-        if (token.len > 0)
-            h = token;
-    }
-    if (token.len == 0) {
-        yr_gw_send_error(g, YR_E_UNAUTHORIZED,
-                         h.len ? "the Authorization header must be 'Bearer <key>'"
-                               : "missing API key: send 'Authorization: Bearer <key>'"
-                                 " (or x-api-key on /v1/messages)",
-                         NULL, NULL, YR_STR_NULL);
-        return -EACCES;
-    }
-    int rc = yr_auth_check(g->w->auth, token, uv_hrtime(), id);
-    if (rc == -EACCES) {
-        yr_gw_send_error(g, YR_E_UNAUTHORIZED, "invalid API key", NULL, NULL, YR_STR_NULL);
-        return rc;
-    }
-    if (rc < 0) {
-        yr_log_error("key lookup failed: %s", strerror(-rc));
-        yr_gw_send_error(g, YR_E_INTERNAL, "could not verify the API key", NULL, NULL,
-                         YR_STR_NULL);
-        return rc;
-    }
-    return 0;
-}
-
 static bool path_is(const yr_http_req_t *req, const char *p)
 {
     return yr_str_eq(req->path, yr_str(p));
@@ -194,20 +123,18 @@ void yr_gateway_on_request(yr_http_req_t *req)
     yr_metrics_add(&g->w->metrics.http_requests, 1);
     bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     bool post = req->method == HTTP_POST;
-    yr_identity_t id;
     if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions")) {
         if (!post)
             goto not_allowed;
-        if (authenticate(g, &id) == 0)
-            yr_proxy_chat(g);
+        yr_gw_authenticate(g, yr_proxy_chat);
         return;
     }
     if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens")) {
         g->dialect = YR_DIALECT_ANTHROPIC;
         if (!post)
             goto not_allowed;
-        if (authenticate(g, &id) == 0)
-            yr_proxy_messages(g, req->path.len > sizeof("/v1/messages") - 1);
+        yr_gw_authenticate(g, req->path.len > sizeof("/v1/messages") - 1 ? yr_proxy_count_tokens
+                                                                          : yr_proxy_messages);
         return;
     }
     if (path_is(req, "/health") || path_is(req, "/healthz")) {
@@ -225,8 +152,7 @@ void yr_gateway_on_request(yr_http_req_t *req)
     if (path_is(req, "/v1/models") || path_is(req, "/models")) {
         if (!get)
             goto not_allowed;
-        if (authenticate(g, &id) == 0)
-            handle_models(g);
+        yr_gw_authenticate(g, handle_models);
         return;
     }
     char msg[256];

@@ -28,6 +28,8 @@
 #include "api/sse.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
+#include "gateway/proxy.h"
+#include "gateway/respond.h"
 #include "providers/provider.h"
 #include "upstream/fetch.h"
 
@@ -655,7 +657,7 @@ static int fetch_images(chat_t *c)
                  yr_native_ops(c->routes[i]->provider->kind, c->dialect) == NULL;
     if (!wanted)
         return 0;
-    const yr_config_t *cfg = c->g->w->rt->cfg;
+    const yr_config_t *cfg = c->g->cfg;
     if (yr_chat_load_root(&c->chat) < 0) {
         fail_request(c, YR_E_INTERNAL, "could not parse the request", NULL, NULL);
         return -1;
@@ -732,7 +734,7 @@ static void route_and_go(chat_t *c, yr_str_t oai)
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
     }
-    c->model = yr_config_model(c->g->w->rt->cfg, c->chat.model);
+    c->model = yr_config_model(c->g->cfg, c->chat.model);
     if (c->model == NULL) {
         char msg[400];
         snprintf(msg, sizeof(msg), "The model '%.*s' does not exist or is not served here",
@@ -781,7 +783,7 @@ static void count_tokens(chat_t *c)
     yr_http_req_t *req = c->g->http;
     json_t *root = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
     const char *model = json_string_value(json_object_get(root, "model"));
-    c->model = model ? yr_config_model(c->g->w->rt->cfg, yr_str(model)) : NULL;
+    c->model = model ? yr_config_model(c->g->cfg, yr_str(model)) : NULL;
     json_decref(root);
     if (c->model == NULL || pick_routes(c) < 0) {
         if (c->state != ST_DONE)
@@ -792,16 +794,20 @@ static void count_tokens(chat_t *c)
     attempt_next(c);
 }
 
-void yr_proxy_messages(yr_gw_req_t *g, bool count)
+void yr_proxy_count_tokens(yr_gw_req_t *g)
 {
     chat_t *c = chat_new(g, YR_DIALECT_ANTHROPIC);
     if (c == NULL)
         return;
-    c->count_tokens = count;
-    if (count) {
-        count_tokens(c);
+    c->count_tokens = true;
+    count_tokens(c);
+}
+
+void yr_proxy_messages(yr_gw_req_t *g)
+{
+    chat_t *c = chat_new(g, YR_DIALECT_ANTHROPIC);
+    if (c == NULL)
         return;
-    }
     yr_http_req_t *req = g->http;
     yr_api_error_t err;
     if (yr_anth_request_to_openai(req->body.data ? req->body.data : "", req->body.len,

@@ -1,0 +1,15 @@
+/* The proxied endpoints: each runs the request state machine of proxy.c
+ * (docs/architecture.md). Called once the caller is authenticated. */
+#ifndef YR_GW_PROXY_H
+#define YR_GW_PROXY_H
+
+#include "gateway/gateway.h"
+
+/* POST /v1/chat/completions */
+void yr_proxy_chat(yr_gw_req_t *g);
+/* POST /v1/messages (Anthropic clients) */
+void yr_proxy_messages(yr_gw_req_t *g);
+/* POST /v1/messages/count_tokens */
+void yr_proxy_count_tokens(yr_gw_req_t *g);
+
+#endif

@@ -1,0 +1,157 @@
+/* The pieces every transport is made of: URLs, header lines, timeouts,
+ * retry hints and the status classification. */
+#include "providers/transport.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const outcome_names[YR_OUT__COUNT] = {
+    [YR_OUT_OK] = "ok",
+    [YR_OUT_RATE_LIMITED] = "rate_limited",
+    [YR_OUT_OVERLOADED] = "overloaded",
+    [YR_OUT_SERVER_ERROR] = "server_error",
+    [YR_OUT_QUOTA] = "quota_exhausted",
+    [YR_OUT_AUTH] = "auth_failed",
+    [YR_OUT_CLIENT_ERROR] = "client_error",
+    [YR_OUT_CONNECT] = "connect_error",
+    [YR_OUT_TIMEOUT] = "timeout",
+    [YR_OUT_BAD_RESPONSE] = "bad_response",
+    [YR_OUT_STREAM_CUT] = "stream_cut",
+    [YR_OUT_CANCELLED] = "cancelled",
+};
+
+const char *yr_outcome_name(yr_outcome_t o)
+{
+    return o < YR_OUT__COUNT ? outcome_names[o] : "unknown";
+}
+
+bool yr_outcome_retryable(yr_outcome_t o)
+{
+    switch (o) {
+    case YR_OUT_OK:
+    case YR_OUT_CLIENT_ERROR:
+    case YR_OUT_CANCELLED: return false;
+    default: return true; /* QUOTA too: another route has its own quota */
+    }
+}
+
+char *yr_transport_header(yr_pool_t *pool, const char *name, const char *value, size_t vlen)
+{
+    size_t n = strlen(name) + vlen + 3;
+    char *h = yr_palloc(pool, n);
+    if (h != NULL)
+        snprintf(h, n, "%s: %.*s", name, (int)vlen, value);
+    return h;
+}
+
+char *yr_transport_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char *path)
+{
+    size_t n = strlen(p->base_url) + strlen(path) + 1;
+    char *url = yr_palloc(pool, n);
+    if (url != NULL)
+        snprintf(url, n, "%s%s", p->base_url, path);
+    return url;
+}
+
+void yr_transport_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out)
+{
+    out->connect_timeout_ms = p->connect_timeout_ms;
+    out->first_byte_timeout_ms = p->first_byte_timeout_ms;
+    out->timeout_ms = p->timeout_ms;
+}
+
+static bool contains(const char *s, const char *word)
+{
+    return s != NULL && s[0] != '\0' && strstr(s, word) != NULL;
+}
+
+yr_outcome_t yr_transport_classify_status(int status, const yr_provider_error_t *perr)
+{
+    /* Spend and quota exhaustion look like a 429 (OpenAI insufficient_quota)
+     * or a 400 (Anthropic billing_error): a retry here will not help. */
+    if (perr != NULL &&
+        (contains(perr->type, "insufficient_quota") || contains(perr->code, "insufficient_quota") ||
+         contains(perr->type, "billing_error")))
+        return YR_OUT_QUOTA;
+    if (status == 429)
+        return YR_OUT_RATE_LIMITED;
+    if (status == 503 || status == 529)
+        return YR_OUT_OVERLOADED;
+    if (status == 401 || status == 403)
+        return YR_OUT_AUTH;
+    if (status == 408 || status == 504)
+        return YR_OUT_TIMEOUT;
+    if (status == 404 || status >= 500)
+        return YR_OUT_SERVER_ERROR; /* 404: the model is not at this provider */
+    return YR_OUT_CLIENT_ERROR;
+}
+
+/* Bounded decimal parse: the digits of s, or -1. */
+static int64_t parse_uint(yr_str_t s, bool allow_fraction)
+{
+    s = yr_str_trim(s);
+    if (s.len == 0 || s.len > 15)
+        return -1;
+    int64_t v = 0;
+    size_t i = 0;
+    for (; i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9'; i++)
+        v = v * 10 + (s.ptr[i] - '0');
+    if (i == 0)
+        return -1;
+    if (i < s.len && !(allow_fraction && s.ptr[i] == '.'))
+        return -1;
+    return v;
+}
+
+static int month_of(const char *m)
+{
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++)
+        if (memcmp(names + 3 * i, m, 3) == 0)
+            return i;
+    return -1;
+}
+
+/* IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110's preferred form). */
+static int64_t parse_http_date(yr_str_t s)
+{
+    s = yr_str_trim(s);
+    if (s.len != 29 || s.ptr[3] != ',' || memcmp(s.ptr + 26, "GMT", 3) != 0)
+        return -1;
+    char b[30];
+    memcpy(b, s.ptr, 29);
+    b[29] = '\0';
+    struct tm tm = {0};
+    int64_t day = parse_uint((yr_str_t){b + 5, 2}, false);
+    int mon = month_of(b + 8);
+    int64_t year = parse_uint((yr_str_t){b + 12, 4}, false);
+    int64_t hh = parse_uint((yr_str_t){b + 17, 2}, false);
+    int64_t mm = parse_uint((yr_str_t){b + 20, 2}, false);
+    int64_t ss = parse_uint((yr_str_t){b + 23, 2}, false);
+    if (day < 1 || mon < 0 || year < 1970 || hh < 0 || mm < 0 || ss < 0)
+        return -1;
+    tm.tm_mday = (int)day;
+    tm.tm_mon = mon;
+    tm.tm_year = (int)year - 1900;
+    tm.tm_hour = (int)hh;
+    tm.tm_min = (int)mm;
+    tm.tm_sec = (int)ss;
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? -1 : (int64_t)t;
+}
+
+int64_t yr_retry_after_ms(yr_str_t retry_after, yr_str_t retry_after_ms, int64_t now_unix)
+{
+    int64_t ms = parse_uint(retry_after_ms, true);
+    if (ms >= 0)
+        return ms;
+    int64_t s = parse_uint(retry_after, false);
+    if (s >= 0)
+        return s * 1000;
+    int64_t at = parse_http_date(retry_after);
+    if (at < 0)
+        return -1;
+    return at > now_unix ? (at - now_unix) * 1000 : 0;
+}

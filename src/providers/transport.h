@@ -1,0 +1,113 @@
+/* A transport is how a provider is reached, independent of what its bodies
+ * say (that is the dialect's business, providers/dialect.h):
+ *   - the URL (scheme, host, path shape: Azure deployments, Bedrock model
+ *     paths, Vertex publishers) and the auth (a static header key today;
+ *     SigV4 and OAuth credentials with a per-worker cache next),
+ *   - the framing of a streamed body (SSE today; AWS eventstream next),
+ *   - process_header: the status and the response headers that matter to
+ *     routing (retry hints, rate-limit headroom),
+ *   - the classification of a failure into one outcome.
+ * A provider kind is one dialect over one transport (providers/kinds.c).
+ *
+ * Pure functions over the call context and buffers; no I/O. Credentials that
+ * need I/O come through an async step the proxy drives (not yet used). */
+#ifndef YR_TRANSPORT_H
+#define YR_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/chat.h"
+#include "config/config.h"
+#include "core/pool.h"
+#include "upstream/upstream.h"
+
+struct yr_call_ctx;
+
+/* How a streamed body is cut into messages. */
+typedef enum {
+    YR_FRAME_SSE = 0,   /* text/event-stream */
+    YR_FRAME_EVENTSTREAM, /* application/vnd.amazon.eventstream (not yet) */
+} yr_framing_t;
+
+/* What one attempt ended in: the single vocabulary metrics, route health,
+ * limits and the usage log share. */
+typedef enum {
+    YR_OUT_OK = 0,
+    YR_OUT_RATE_LIMITED,  /* 429 or equivalent: try elsewhere, honour the hint */
+    YR_OUT_OVERLOADED,    /* Anthropic 529, 503 */
+    YR_OUT_SERVER_ERROR,  /* other 5xx */
+    YR_OUT_QUOTA,         /* spend or quota exhausted: not worth retrying soon */
+    YR_OUT_AUTH,          /* the provider refused the gateway's credentials */
+    YR_OUT_CLIENT_ERROR,  /* 4xx caused by the request: never retried */
+    YR_OUT_CONNECT,       /* nothing was sent */
+    YR_OUT_TIMEOUT,       /* no head (or no event) in time */
+    YR_OUT_BAD_RESPONSE,  /* malformed body or event */
+    YR_OUT_STREAM_CUT,    /* the connection ended mid-response */
+    YR_OUT_CANCELLED,     /* the client went away */
+    YR_OUT__COUNT
+} yr_outcome_t;
+
+const char *yr_outcome_name(yr_outcome_t o);
+/* True when another route (or a later try) may succeed. */
+bool yr_outcome_retryable(yr_outcome_t o);
+
+/* What the response head told us. Filled by process_header. */
+typedef struct {
+    int status;
+    int64_t retry_after_ms; /* -1: none given */
+    /* Rate-limit headroom the provider announced; -1 when absent. */
+    int64_t remaining_requests, remaining_tokens;
+    int64_t reset_requests_ms, reset_tokens_ms;
+} yr_head_info_t;
+
+/* A provider's error body, parsed by the dialect. */
+typedef struct {
+    char message[512];
+    char param[96];
+    char type[64]; /* e.g. overloaded_error, insufficient_quota, RESOURCE_EXHAUSTED */
+    char code[64];
+    int64_t retry_after_ms; /* from the body (Gemini RetryInfo), -1 when absent */
+} yr_provider_error_t;
+
+typedef struct yr_transport_ops {
+    const char *name;
+    yr_framing_t framing;
+    /* Fills out->url, out->headers (NULL-terminated, in cx->pool) and the
+     * timeouts for a body the dialect already put in out->body. path is the
+     * dialect's endpoint ("/chat/completions", "/v1/messages", ...);
+     * a transport may ignore it and build its own (Azure deployments).
+     * extra are protocol headers of the dialect ("anthropic-version: ...")
+     * to send as they are; NULL-terminated, may be NULL. Returns 0 or
+     * -ENOMEM / -EINVAL (cx->error filled: a misconfigured provider). */
+    int (*prepare)(struct yr_call_ctx *cx, const char *path, const char *const *extra,
+                   yr_upstream_req_t *out);
+    /* The head of the response: status and routing hints. */
+    void (*process_header)(struct yr_call_ctx *cx, const yr_upstream_call_t *call,
+                           yr_head_info_t *info);
+    /* An HTTP error (status, parsed body) -> outcome. */
+    yr_outcome_t (*classify)(int status, const yr_provider_error_t *perr);
+} yr_transport_ops_t;
+
+/* Parses Retry-After (delta seconds or an HTTP-date, relative to now_unix)
+ * and retry-after-ms; -1 when neither is usable. */
+int64_t yr_retry_after_ms(yr_str_t retry_after, yr_str_t retry_after_ms, int64_t now_unix);
+
+/* The generic pieces transports are made of. */
+
+/* base_url + path, in pool; NULL when out of memory. */
+char *yr_transport_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char *path);
+/* "Name: value" in pool; NULL when out of memory. */
+char *yr_transport_header(yr_pool_t *pool, const char *name, const char *value, size_t vlen);
+/* The provider's timeouts into out. */
+void yr_transport_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out);
+/* Status-only classification (429 -> RATE_LIMITED, 529/503 -> OVERLOADED,
+ * 401/403 -> AUTH, 5xx -> SERVER_ERROR, other 4xx -> CLIENT_ERROR), with
+ * quota errors recognised by type/code (insufficient_quota, billing_error). */
+yr_outcome_t yr_transport_classify_status(int status, const yr_provider_error_t *perr);
+
+extern const yr_transport_ops_t yr_transport_bearer;    /* OpenAI and compatibles */
+extern const yr_transport_ops_t yr_transport_anthropic; /* x-api-key */
+extern const yr_transport_ops_t yr_transport_azure;     /* api-key, deployments or v1 */
+
+#endif
