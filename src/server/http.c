@@ -163,6 +163,10 @@ static void on_conn_handle_closed(uv_handle_t *h)
     maybe_shutdown_done(s);
 }
 
+/* The request leaves its connection. Its pool goes now, unless someone
+ * still holds the request (yr_http_req_hold): then it is detached and the
+ * last release destroys it, so a send that failed never frees memory under
+ * the code that called it. */
 static void req_destroy(yr_http_conn_t *c)
 {
     yr_http_req_t *req = c->req;
@@ -170,7 +174,27 @@ static void req_destroy(yr_http_conn_t *c)
         return;
     c->req = NULL;
     c->server->inflight--;
+    if (req->holds > 0) {
+        req->conn = NULL;
+        return;
+    }
     yr_pool_destroy(req->pool);
+}
+
+void yr_http_req_hold(yr_http_req_t *req)
+{
+    req->holds++;
+}
+
+void yr_http_req_release(yr_http_req_t *req)
+{
+    if (--req->holds == 0 && req->conn == NULL)
+        yr_pool_destroy(req->pool);
+}
+
+bool yr_http_req_gone(const yr_http_req_t *req)
+{
+    return req->conn == NULL;
 }
 
 static void conn_close(yr_http_conn_t *c)
@@ -335,7 +359,7 @@ void yr_http_respond(yr_http_req_t *req, int status, const yr_http_header_t *hea
                      size_t nheaders, yr_str_t content_type, yr_str_t body)
 {
     yr_http_conn_t *c = req->conn;
-    if (c->responded)
+    if (c == NULL || c->responded)
         return;
     c->responded = true;
     c->close_after = should_close(req);
@@ -357,6 +381,8 @@ int yr_http_stream_start(yr_http_req_t *req, int status, const yr_http_header_t 
                          size_t nheaders, yr_str_t content_type)
 {
     yr_http_conn_t *c = req->conn;
+    if (c == NULL)
+        return -ECONNRESET;
     if (c->responded)
         return -EALREADY;
     c->responded = true;
@@ -376,7 +402,7 @@ int yr_http_stream_start(yr_http_req_t *req, int status, const yr_http_header_t 
 int yr_http_stream_write(yr_http_req_t *req, const void *data, size_t len)
 {
     yr_http_conn_t *c = req->conn;
-    if (!c->responded || c->response_done || c->state == CONN_CLOSING)
+    if (c == NULL || !c->responded || c->response_done || c->state == CONN_CLOSING)
         return -ECONNRESET;
     if (len == 0 || req->method == HTTP_HEAD)
         return 0; /* a HEAD response has no body, streamed or not */
@@ -392,18 +418,18 @@ int yr_http_stream_write(yr_http_req_t *req, const void *data, size_t len)
 
 size_t yr_http_stream_pending(const yr_http_req_t *req)
 {
-    return req->conn->bytes_pending;
+    return req->conn ? req->conn->bytes_pending : 0;
 }
 
 bool yr_http_responded(const yr_http_req_t *req)
 {
-    return req->conn->responded;
+    return req->conn == NULL || req->conn->responded;
 }
 
 void yr_http_stream_end(yr_http_req_t *req, bool close_after)
 {
     yr_http_conn_t *c = req->conn;
-    if (!c->responded || c->response_done)
+    if (c == NULL || !c->responded || c->response_done)
         return;
     c->response_done = true;
     if (close_after)
@@ -424,7 +450,7 @@ void yr_http_stream_end(yr_http_req_t *req, bool close_after)
 int yr_http_write_raw(yr_http_req_t *req, const void *data, size_t len)
 {
     yr_http_conn_t *c = req->conn;
-    if (c->response_done || c->state == CONN_CLOSING)
+    if (c == NULL || c->response_done || c->state == CONN_CLOSING)
         return -ECONNRESET;
     c->responded = true;
     yr_str_t part = {data, len};
@@ -434,6 +460,8 @@ int yr_http_write_raw(yr_http_req_t *req, const void *data, size_t len)
 void yr_http_abort(yr_http_req_t *req)
 {
     yr_http_conn_t *c = req->conn;
+    if (c == NULL)
+        return;
     c->responded = c->response_done = true; /* the handler chose this: no on_abort */
     if (c->writes_inflight == 0)
         conn_close(c);
@@ -662,7 +690,11 @@ static void conn_dispatch(yr_http_conn_t *c)
 {
     c->state = CONN_HANDLING;
     uv_timer_stop(&c->timer);
-    c->server->opts.on_request(c->req);
+    /* Held across the handler: whatever it sends, the request outlives the call. */
+    yr_http_req_t *req = c->req;
+    yr_http_req_hold(req);
+    c->server->opts.on_request(req);
+    yr_http_req_release(req);
 }
 
 static void conn_early_error(yr_http_conn_t *c, int status, const char *code, const char *msg)
@@ -678,7 +710,9 @@ static void conn_early_error(yr_http_conn_t *c, int status, const char *code, co
     }
     c->state = CONN_HANDLING;
     uv_timer_stop(&c->timer);
+    yr_http_req_hold(req);
     respond_error(req, status, code, msg);
+    yr_http_req_release(req);
 }
 
 static void conn_feed(yr_http_conn_t *c, const char *data, size_t len)

@@ -7,7 +7,11 @@
  * on_abort returned when the client went away first. Handlers keep their
  * per-request state in req->pool and release non-memory resources with pool
  * cleanups or in on_abort. After yr_http_respond()/yr_http_stream_end() (or
- * once on_abort ran) the handler must not touch req again. */
+ * once on_abort ran) the handler must not touch req again, unless it holds
+ * the request (yr_http_req_hold): a held request's pool outlives its
+ * connection until the last yr_http_req_release, and every call on a request
+ * whose connection is gone is a harmless no-op (-ECONNRESET). The server
+ * holds each request while its handler runs. */
 #ifndef YR_HTTP_H
 #define YR_HTTP_H
 
@@ -53,6 +57,8 @@ struct yr_http_req {
     void *data;
     yr_http_req_fn on_abort; /* client disconnected before the response ended */
     yr_http_req_fn on_drain; /* a streamed write completed (check the pending size) */
+
+    unsigned holds; /* yr_http_req_hold minus releases; the server's own */
 };
 
 /* Writes an error response in the application's format (used for errors the
@@ -87,6 +93,14 @@ void yr_http_server_shutdown(yr_http_server_t *server, void (*done)(yr_http_serv
 /* Closes every connection at once (the shutdown deadline passed). */
 void yr_http_server_kill_all(yr_http_server_t *server);
 void yr_http_server_free(yr_http_server_t *server);
+
+/* Keeps req (and its pool) alive across a call that may end it. Every hold
+ * needs one release; the last release of a finished request destroys its
+ * pool, so the caller must not touch req (or its pool) after releasing. */
+void yr_http_req_hold(yr_http_req_t *req);
+void yr_http_req_release(yr_http_req_t *req);
+/* True once the connection is gone (the response ended or the client left). */
+bool yr_http_req_gone(const yr_http_req_t *req);
 
 /* Case-insensitive header lookup; YR_STR_NULL when absent. */
 yr_str_t yr_http_req_header(const yr_http_req_t *req, yr_str_t name);
