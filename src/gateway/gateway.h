@@ -11,6 +11,7 @@
 #include "api/errors.h"
 #include "auth/auth.h"
 #include "config/config.h"
+#include "limits/limits.h"
 #include "metrics/metrics.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -28,6 +29,7 @@ typedef struct yr_worker {
     yr_upstream_t *up;
     yr_store_t *store;
     yr_auth_t *auth;
+    yr_limits_t *limits;
     yr_metrics_t metrics;
     uint64_t rng[2];
     pthread_t thread;

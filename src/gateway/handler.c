@@ -126,15 +126,17 @@ void yr_gateway_on_request(yr_http_req_t *req)
     if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions")) {
         if (!post)
             goto not_allowed;
-        yr_gw_authenticate(g, yr_proxy_chat);
+        yr_proxy_chat(g);
         return;
     }
     if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens")) {
         g->dialect = YR_DIALECT_ANTHROPIC;
         if (!post)
             goto not_allowed;
-        yr_gw_authenticate(g, req->path.len > sizeof("/v1/messages") - 1 ? yr_proxy_count_tokens
-                                                                          : yr_proxy_messages);
+        if (req->path.len > sizeof("/v1/messages") - 1)
+            yr_proxy_count_tokens(g);
+        else
+            yr_proxy_messages(g);
         return;
     }
     if (path_is(req, "/health") || path_is(req, "/healthz")) {

@@ -1,82 +1,115 @@
-/* POST /v1/chat/completions and /v1/messages: validate, pick routes, try
- * them in order, relay.
+/* POST /v1/chat/completions, /v1/messages and /v1/messages/count_tokens:
+ * one request state machine (gateway/reqstate.h) around a loop of attempts.
  *
- * The internal model is OpenAI's. An OpenAI client's body goes to the
- * provider's build_chat as it is; an Anthropic client's body is converted to
- * OpenAI first (api/anthropic_in.c) and the answer converted back, except
- * when the route is Anthropic itself: then the native passthrough forwards
- * the client's own bytes (providers/anthropic_native.c).
- *
- * States of one chat request (chat_t.state, changed only by set_state):
- *   FETCHING  image URLs are being fetched for a provider that takes images
- *             inline only (upstream/fetch.c, behind the SSRF guard)
- *   ATTEMPT   an upstream call is in flight and nothing was sent to the client;
- *             any retryable failure moves on to the next route
- *   STREAMING the 200 head and at least one event went to the client; from
- *             here a failure becomes an SSE error event, never a retry
+ *   AUTH      yr_gw_authenticate: the client key -> g->identity
+ *   ADMIT     yr_limits_admit: per-key limits
+ *   FETCHING  image URLs fetched once for routes that take images inline
+ *   ATTEMPT   yr_peer_get chose a route; its dialect built the body, its
+ *             transport the URL and auth; the call is in flight. Any
+ *             retryable failure before the 200 ends the attempt and asks
+ *             yr_peer_get again.
+ *   BACKOFF   the route layer asked to wait before the next attempt
+ *   STREAMING the 200 went out: from here a failure is an explicit error
+ *             event in the client's dialect, never a retry
  *   DONE      the response ended (or the client went away)
- * The chat_t lives in the request pool; a pool cleanup cancels a call still in
- * flight, so a client disconnect at any point releases everything. */
+ *
+ * Every attempt ends in attempt_end(), the one place that feeds metrics and
+ * the route layer (yr_peer_free); the request ends in finish(), which feeds
+ * the request metrics and releases the admission.
+ *
+ * Data path of one attempt: the client's body goes to the provider as it is
+ * when the client speaks the route's dialect (pass_build / pass_event: the
+ * hot OpenAI -> OpenAI path, and Anthropic -> Anthropic); otherwise it is
+ * translated (build), and the answer decoded into typed events (api/events.h)
+ * that the client's encoder (OpenAI chunks or Anthropic events) writes.
+ *
+ * Lifetime: the chat_t lives in the request pool; a pool cleanup cancels
+ * whatever is in flight (call, fetches, backoff timer). Every callback that
+ * may send holds the request (yr_http_req_hold) while it runs, so a send
+ * that ends the request never frees the chat_t under the code using it. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/anthropic_in.h"
 #include "api/chat.h"
 #include "api/images.h"
-#include "api/sse.h"
+#include "api/json_tok.h"
+#include "api/oai_enc.h"
 #include "core/log.h"
+#include "gateway/authn.h"
 #include "gateway/gateway.h"
 #include "gateway/proxy.h"
+#include "gateway/reqstate.h"
 #include "gateway/respond.h"
+#include "limits/limits.h"
+#include "providers/framing.h"
 #include "providers/provider.h"
+#include "route/route.h"
 #include "upstream/fetch.h"
 
-#define MAX_ROUTES 16
 #define MAX_UPSTREAM_BODY (64 * 1024 * 1024) /* a non-streamed answer */
 #define MAX_ERROR_BODY (64 * 1024)           /* what we keep of an upstream error */
 #define STREAM_HIGH_WATER (256 * 1024)       /* pause upstream above this */
 #define STREAM_LOW_WATER (64 * 1024)         /* resume below this */
-
-enum chat_state { ST_FETCHING, ST_ATTEMPT, ST_STREAMING, ST_DONE };
+#define MAX_ATTEMPTS 64                      /* per request, whatever the policy says */
+/* One deadline for all attempts of a request (the default whole-transfer
+ * timeout of a provider); the resilient-routing issue makes it a setting. */
+#define REQUEST_DEADLINE_MS (600u * 1000)
 
 struct chat;
 typedef struct {
     struct chat *c;
-    json_t *part;    /* the image_url content part, in c->chat.root */
-    yr_fetch_t *f;   /* in flight, or NULL */
+    json_t *part;  /* the image_url content part, in c->chat.root */
+    yr_fetch_t *f; /* in flight, or NULL */
 } image_slot_t;
 
 typedef struct chat {
     yr_gw_req_t *g;
-    enum chat_state state;
+    yr_reqstate_t state;
+    yr_dialect_t dialect; /* the client's */
+    bool count_tokens;    /* POST /v1/messages/count_tokens */
+    uint64_t deadline_ns;
+
+    /* the request */
+    yr_chat_req_t chat;
+    yr_buf_t oai_body; /* Anthropic client: its request as OpenAI */
+    bool oai_failed;   /* ... which could not be converted: oai_err says why */
+    yr_api_error_t oai_err;
+    yr_anth_req_info_t ainfo;
+    const yr_model_conf_t *model;
+    yr_route_plan_t plan;
+    yr_admission_t *adm;
+    bool admitting, admitted;
+
+    /* image fetching */
     image_slot_t *images; /* in the pool */
     size_t nimages, images_pending;
     yr_fetch_policy_t image_policy;
-    yr_dialect_t dialect;
-    bool count_tokens;             /* POST /v1/messages/count_tokens */
-    const yr_native_ops_t *native; /* this attempt passes through, or NULL */
-    yr_buf_t oai_body;             /* Anthropic client: its request as OpenAI */
-    yr_anth_req_info_t ainfo;
-    yr_anth_enc_t *enc;            /* Anthropic client, translated stream */
-    yr_buf_t enc_out;
-    yr_chat_req_t chat;
-    const yr_model_conf_t *model;
-    const yr_route_conf_t *routes[MAX_ROUTES];
-    size_t nroutes, next;
-    const yr_route_conf_t *route;
-    const yr_provider_ops_t *ops;
-    yr_upstream_call_t *call;
-    yr_buf_t upbody;  /* upstream request body when rewritten */
-    yr_buf_t resp;    /* upstream response (non-stream) or error body */
-    yr_buf_t out;     /* translated events waiting to be written */
-    yr_sse_parser_t sse;
-    yr_call_ctx_t cx; /* the provider's view of this attempt */
+
+    /* attempts */
+    yr_attempt_t *attempts; /* in the pool, max_attempts of them */
+    size_t nattempts, max_attempts;
+    yr_attempt_t *att; /* the current one */
+    const yr_provider_kind_ops_t *kind;
+    bool pass;                 /* the client speaks the route's dialect */
+    yr_upstream_call_t *call;  /* in flight, or NULL */
+    uv_timer_t *backoff;       /* malloc'ed; closed and freed by its close callback */
+    const yr_route_conf_t *backoff_route;
+    yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
+    yr_buf_t upbody;           /* upstream request body when rewritten */
+    yr_buf_t resp;             /* upstream response (non-stream) or error body */
+    yr_buf_t out;              /* client bytes waiting to be written */
+    yr_framer_t framer;
+    yr_oai_enc_t *oenc;        /* translated answer, OpenAI client */
+    yr_anth_enc_t *aenc;       /* translated answer, Anthropic client */
     bool done_seen;
-    unsigned events_out; /* upstream events that produced client output */
-    bool event_failed; /* a malformed event, an error event or a failed client write */
-    int event_rc;      /* why: -EPROTO, -ECANCELED (provider error event), -E2BIG, ... */
+    unsigned events_out; /* upstream messages that produced client output */
+    bool event_failed;   /* a malformed event, an error event or a failed client write */
+    int event_rc;        /* why: -EPROTO, -ECANCELED (provider error event), -E2BIG, ... */
+
     /* the last failure, reported when every route failed */
     yr_err_t last_err;
     char last_msg[512];
@@ -88,25 +121,90 @@ typedef struct chat {
 
 static void attempt_next(chat_t *c);
 
-static void set_state(chat_t *c, enum chat_state s)
+static void set_state(chat_t *c, yr_reqstate_t s)
 {
-    yr_log_debug("%s: state %d -> %d", c->g->id, c->state, s);
+    if (!yr_reqstate_allowed(c->state, s))
+        yr_log_error("%s: illegal state move %s -> %s", c->g->id, yr_reqstate_name(c->state),
+                     yr_reqstate_name(s));
+    yr_log_debug("%s: %s -> %s", c->g->id, yr_reqstate_name(c->state), yr_reqstate_name(s));
     c->state = s;
+}
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
 }
 
 static size_t vendor_index(const chat_t *c)
 {
-    return c->route ? c->route->provider->index : SIZE_MAX;
+    return c->att && c->att->route ? c->att->route->provider->index : SIZE_MAX;
 }
 
+static const char *vendor_name(const chat_t *c)
+{
+    return c->att && c->att->route ? c->att->route->provider->name : "?";
+}
+
+/* ---- the ends of attempts and of the request -------------------------------- */
+
+/* The metrics' outcome labels, as they were before outcomes existed: by the
+ * HTTP status when there was one, else by what happened. */
+static enum yr_attempt_outcome metrics_outcome(const yr_attempt_t *a)
+{
+    if (a->outcome == YR_OUT_OK)
+        return YR_ATT_OK;
+    if (a->status == 429)
+        return YR_ATT_HTTP_429;
+    if (a->status >= 500)
+        return YR_ATT_HTTP_5XX;
+    if (a->status >= 400)
+        return YR_ATT_HTTP_4XX;
+    switch (a->outcome) {
+    case YR_OUT_RATE_LIMITED: return YR_ATT_HTTP_429;
+    case YR_OUT_CLIENT_ERROR:
+    case YR_OUT_AUTH:
+    case YR_OUT_QUOTA: return YR_ATT_HTTP_4XX;
+    case YR_OUT_OVERLOADED:
+    case YR_OUT_SERVER_ERROR: return YR_ATT_HTTP_5XX;
+    case YR_OUT_TIMEOUT: return YR_ATT_TIMEOUT;
+    case YR_OUT_BAD_RESPONSE: return YR_ATT_BAD_RESPONSE;
+    case YR_OUT_STREAM_CUT: return YR_ATT_STREAM_CUT;
+    case YR_OUT_CANCELLED: return YR_ATT_CANCELLED;
+    default: return YR_ATT_CONNECT;
+    }
+}
+
+/* Every attempt ends here, exactly once. */
+static void attempt_end(chat_t *c, yr_outcome_t o)
+{
+    yr_attempt_t *a = c->att;
+    if (a == NULL || a->end_ns != 0)
+        return;
+    a->outcome = o;
+    a->end_ns = now_ns();
+    if (c->cx.usage.present && !a->usage.present)
+        a->usage = c->cx.usage; /* passthrough: the dialect read it */
+    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), metrics_outcome(a));
+    yr_peer_free(&c->plan, a);
+    yr_log_debug("%s: attempt %zu on %s/%s: %s (HTTP %d)", c->g->id, c->nattempts,
+                 a->route->provider->name, a->route->model, yr_outcome_name(o), a->status);
+}
+
+/* The request ends here, exactly once. */
 static void finish(chat_t *c, int status)
 {
-    set_state(c, ST_DONE);
+    set_state(c, YR_RS_DONE);
     c->status = status;
     yr_worker_t *w = c->g->w;
-    uint64_t us = (uv_hrtime() - c->g->http->start_ns) / 1000;
+    uint64_t us = (now_ns() - c->g->http->start_ns) / 1000;
     yr_metrics_request(&w->metrics, c->model ? c->model->index : SIZE_MAX, vendor_index(c),
                        status, us);
+    if (c->admitted) {
+        yr_usage_t used = c->att ? c->att->usage : (yr_usage_t){0};
+        yr_limits_release(w->limits, c->adm, &used);
+        c->admitted = false;
+        c->adm = NULL;
+    }
 }
 
 static void cancel_fetches(chat_t *c)
@@ -120,25 +218,49 @@ static void cancel_fetches(chat_t *c)
     c->images_pending = 0;
 }
 
+static void on_backoff_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void stop_backoff(chat_t *c)
+{
+    if (c->backoff != NULL) {
+        uv_close((uv_handle_t *)c->backoff, on_backoff_closed);
+        c->backoff = NULL;
+    }
+}
+
+static void free_encoders(chat_t *c)
+{
+    yr_oai_enc_free(c->oenc);
+    yr_anth_enc_free(c->aenc);
+    c->oenc = NULL;
+    c->aenc = NULL;
+}
+
 static void on_pool_cleanup(void *arg)
 {
     chat_t *c = arg;
     cancel_fetches(c); /* before the JSON tree they write into goes away */
+    stop_backoff(c);
     if (c->call != NULL) {
         yr_upstream_cancel(c->call);
         c->call = NULL;
+        attempt_end(c, YR_OUT_CANCELLED);
     }
-    if (c->state != ST_DONE)
+    if (c->state != YR_RS_DONE)
         finish(c, 499); /* the client went away first */
+    if (c->admitting)
+        yr_limits_cancel(c->g->w->limits, c->adm);
     yr_metrics_inflight(&c->g->w->metrics, -1);
     yr_chat_free(&c->chat);
     yr_buf_free(&c->upbody);
     yr_buf_free(&c->resp);
     yr_buf_free(&c->out);
     yr_buf_free(&c->oai_body);
-    yr_buf_free(&c->enc_out);
-    yr_anth_enc_free(c->enc);
-    yr_sse_free(&c->sse);
+    free_encoders(c);
+    yr_framer_free(&c->framer);
 }
 
 static void fail_request(chat_t *c, yr_err_t e, const char *msg, const char *param,
@@ -150,11 +272,10 @@ static void fail_request(chat_t *c, yr_err_t e, const char *msg, const char *par
 
 /* ---- the last failure ---------------------------------------------------- */
 
-static void record_failure(chat_t *c, yr_err_t e, enum yr_attempt_outcome o, const char *fmt,
-                           ...) __attribute__((format(printf, 4, 5)));
+static void record_failure(chat_t *c, yr_err_t e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void record_failure(chat_t *c, yr_err_t e, enum yr_attempt_outcome o, const char *fmt,
-                           ...)
+static void record_failure(chat_t *c, yr_err_t e, const char *fmt, ...)
 {
     c->last_err = e;
     c->last_param[0] = c->last_code[0] = c->retry_after[0] = '\0';
@@ -162,44 +283,49 @@ static void record_failure(chat_t *c, yr_err_t e, enum yr_attempt_outcome o, con
     va_start(ap, fmt);
     vsnprintf(c->last_msg, sizeof(c->last_msg), fmt, ap);
     va_end(ap);
-    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), o);
-    yr_log_warn("%s: route %s/%s failed: %s", c->g->id, c->route->provider->name,
-                c->route->model, c->last_msg);
+    yr_log_warn("%s: route %s/%s failed: %s", c->g->id, c->att->route->provider->name,
+                c->att->route->model, c->last_msg);
 }
 
-/* An HTTP error from the provider. Returns true when another route may help. */
-static bool record_http_failure(chat_t *c, const yr_upstream_call_t *call, int status)
+/* An HTTP error from the provider: classified by the transport, worded for
+ * the client. Returns the outcome. */
+static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *call, int status)
 {
     bool retryable;
     yr_err_t e = yr_err_from_upstream_status(status, &retryable);
-    yr_api_error_t perr = {0};
-    char ptype[64] = "", pcode[64] = "";
-    c->ops->parse_error((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len}, &perr, ptype,
-                        sizeof(ptype), pcode, sizeof(pcode));
-    enum yr_attempt_outcome o = status == 429  ? YR_ATT_HTTP_429
-                                : status >= 500 ? YR_ATT_HTTP_5XX
-                                                : YR_ATT_HTTP_4XX;
-    const char *vendor = c->route->provider->name;
+    yr_provider_error_t perr;
+    c->kind->dialect->parse_error((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
+                                  &perr);
+    yr_outcome_t o = c->kind->transport->classify(status, &perr);
+    const char *vendor = vendor_name(c);
     if (e == YR_E_UPSTREAM_BAD_REQUEST || e == YR_E_TOO_LARGE) {
         /* The provider's own words help the client fix the request. */
-        record_failure(c, e, o, "%s rejected the request: %s", vendor,
+        record_failure(c, e, "%s rejected the request: %s", vendor,
                        perr.message[0] ? perr.message : yr_http_status_text(status));
         snprintf(c->last_param, sizeof(c->last_param), "%s", perr.param);
-        snprintf(c->last_code, sizeof(c->last_code), "%s", pcode);
+        snprintf(c->last_code, sizeof(c->last_code), "%s", perr.code);
     } else if (e == YR_E_RATE_LIMITED) {
-        record_failure(c, e, o, "%s is rate limiting requests: %s", vendor,
+        record_failure(c, e, "%s is rate limiting requests: %s", vendor,
                        perr.message[0] ? perr.message : "too many requests");
     } else if (e == YR_E_UPSTREAM_AUTH) {
-        record_failure(c, e, o, "%s rejected the gateway's provider credentials (HTTP %d)",
-                       vendor, status);
+        record_failure(c, e, "%s rejected the gateway's provider credentials (HTTP %d)", vendor,
+                       status);
     } else {
-        record_failure(c, e, o, "%s returned HTTP %d%s%s", vendor, status,
+        record_failure(c, e, "%s returned HTTP %d%s%s", vendor, status,
                        perr.message[0] ? ": " : "", perr.message);
     }
-    yr_str_t ra = yr_upstream_retry_after(call);
-    if (status == 429 || status == 503 || status == 529)
-        snprintf(c->retry_after, sizeof(c->retry_after), "%.*s", (int)ra.len, ra.ptr);
-    return retryable;
+    if (status == 429 || status == 503 || status == 529) {
+        yr_str_t ra = yr_upstream_retry_after(call);
+        if (ra.len > 0)
+            snprintf(c->retry_after, sizeof(c->retry_after), "%.*s", (int)ra.len, ra.ptr);
+        else if (perr.retry_after_ms >= 0)
+            snprintf(c->retry_after, sizeof(c->retry_after), "%lld",
+                     (long long)((perr.retry_after_ms + 999) / 1000));
+    }
+    if (c->att->retry_after_ms < 0)
+        c->att->retry_after_ms = perr.retry_after_ms;
+    /* Other 4xx are about the request: every route would refuse it. */
+    return retryable ? o : YR_OUT_CLIENT_ERROR;
 }
 
 static void fail_with_last(chat_t *c)
@@ -212,6 +338,49 @@ static void fail_with_last(chat_t *c)
                      c->last_code[0] ? c->last_code : NULL, ra);
 }
 
+/* ---- the client's encoder (translated attempts) ---------------------------- */
+
+static int encoder_new(chat_t *c, bool stream)
+{
+    free_encoders(c);
+    if (c->dialect == YR_DIALECT_ANTHROPIC) {
+        c->aenc = yr_anth_enc_new((yr_str_t){c->ainfo.model, c->ainfo.model_len},
+                                  c->g->request_id, stream, c->ainfo.input_tokens_estimate);
+        return c->aenc ? 0 : -ENOMEM;
+    }
+    yr_oai_enc_opts_t o = {
+        .id_seed = c->g->request_id,
+        .stream = stream,
+        .include_usage = c->chat.include_usage,
+    };
+    c->oenc = yr_oai_enc_new(&o);
+    return c->oenc ? 0 : -ENOMEM;
+}
+
+/* The consumer of a translated attempt's events. */
+static int on_event(void *arg, const yr_event_t *ev)
+{
+    chat_t *c = arg;
+    switch (ev->type) {
+    case YR_EV_ERROR:
+        /* The provider failed in-band: before the 200 this fails over. */
+        if (c->cx.error_status == 0)
+            yr_provider_inband_error(&c->cx, ev->error_type.len ? ev->error_type.ptr : NULL,
+                                     ev->text.ptr, ev->status ? ev->status : 500);
+        return -ECANCELED;
+    case YR_EV_USAGE: c->att->usage = ev->usage; break;
+    case YR_EV_TEXT:
+    case YR_EV_REASONING:
+    case YR_EV_REFUSAL:
+    case YR_EV_TOOL_START:
+        if (c->att->first_event_ns == 0)
+            c->att->first_event_ns = now_ns();
+        break;
+    default: break;
+    }
+    return c->aenc ? yr_anth_enc_event(c->aenc, ev, &c->out) : yr_oai_enc_event(c->oenc, ev, &c->out);
+}
+
 /* ---- streaming ------------------------------------------------------------- */
 
 static int commit_stream(chat_t *c)
@@ -219,55 +388,26 @@ static int commit_stream(chat_t *c)
     yr_http_header_t h[3] = {
         {YR_STR("x-request-id"), c->g->request_id},
         {YR_STR("Cache-Control"), YR_STR("no-cache")},
-        {YR_STR("x-yourouter-vendor"), yr_str(c->route->provider->name)},
+        {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
     };
-    set_state(c, ST_STREAMING);
+    set_state(c, YR_RS_STREAMING);
     return yr_http_stream_start(c->g->http, 200, h, 3, YR_STR("text/event-stream"));
 }
 
-/* Re-encodes the OpenAI events in c->out from offset `from` on for an
- * Anthropic client (what is before `from` is already encoded and held). */
-static int transcode_out(chat_t *c, size_t from)
-{
-    const char *p = c->out.data + from;
-    size_t n = c->out.len - from;
-    int rc = 0;
-    while (rc == 0 && n > 0) {
-        const char *end = memmem(p, n, "\n\n", 2);
-        size_t len = end ? (size_t)(end - p) : n;
-        yr_str_t data = {p, len};
-        if (yr_str_has_prefix(data, YR_STR("data: ")))
-            rc = yr_anth_enc_event(c->enc, (yr_str_t){p + 6, len - 6}, &c->enc_out);
-        size_t step = end ? len + 2 : n;
-        p += step;
-        n -= step;
-    }
-    c->out.len = from;
-    if (c->out.data != NULL)
-        c->out.data[from] = '\0';
-    if (rc == 0)
-        rc = yr_buf_append(&c->out, c->enc_out.data, c->enc_out.len);
-    yr_buf_reset(&c->enc_out);
-    return rc == -EINVAL ? -EPROTO : rc;
-}
-
-static int on_sse_event(const yr_sse_event_t *ev, void *arg)
+static int on_frame(const yr_frame_t *m, void *arg)
 {
     chat_t *c = arg;
     bool done = false;
     size_t had = c->out.len;
-    int rc;
-    if (c->native != NULL) {
-        rc = c->native->event(&c->cx, ev, &c->out, &done);
-    } else {
-        rc = c->ops->chat_event(&c->cx, ev, &c->out, &done);
-        if (rc == 0 && c->enc != NULL && c->out.len > had)
-            rc = transcode_out(c, had);
-    }
+    int rc = c->pass ? c->kind->dialect->pass_event(&c->cx, m, &c->out, &done)
+                     : c->kind->dialect->event(&c->cx, m, on_event, c, &done);
     if (rc < 0)
         return rc == -EINVAL ? -EPROTO : rc;
-    if (c->out.len > had)
+    if (c->out.len > had) {
         c->events_out++;
+        if (c->att->first_event_ns == 0)
+            c->att->first_event_ns = now_ns();
+    }
     if (done)
         c->done_seen = true;
     return 0;
@@ -282,10 +422,10 @@ static int flush_out(chat_t *c)
 {
     if (c->out.len == 0)
         return 0;
-    if (c->state == ST_ATTEMPT && c->ops->hold_first_event && c->events_out < 2 &&
+    if (c->state == YR_RS_ATTEMPT && c->kind->dialect->hold_first_event && c->events_out < 2 &&
         !c->done_seen)
         return 0;
-    if (c->state == ST_ATTEMPT && commit_stream(c) < 0)
+    if (c->state == YR_RS_ATTEMPT && commit_stream(c) < 0)
         return -ECONNRESET;
     int rc = yr_http_stream_write(c->g->http, c->out.data, c->out.len);
     yr_buf_reset(&c->out);
@@ -294,11 +434,11 @@ static int flush_out(chat_t *c)
 
 /* Sends an SSE error event after the 200 was committed, then ends the
  * stream: the client sees an explicit failure, never a silent truncation. */
-static void stream_fail(chat_t *c, yr_err_t e, const char *msg, enum yr_attempt_outcome o)
+static void stream_fail(chat_t *c, yr_err_t e, const char *msg, yr_outcome_t o)
 {
-    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), o);
-    yr_log_warn("%s: stream from %s failed after the first byte: %s", c->g->id,
-                c->route->provider->name, msg);
+    attempt_end(c, o);
+    yr_log_warn("%s: stream from %s failed after the first byte: %s", c->g->id, vendor_name(c),
+                msg);
     yr_buf_t ev;
     yr_buf_init(&ev, 4096);
     int rc;
@@ -327,9 +467,9 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *msg, enum yr_attempt_
 
 static int stream_data(chat_t *c, const char *p, size_t n)
 {
-    if (c->state == ST_STREAMING && yr_http_stream_pending(c->g->http) > STREAM_HIGH_WATER)
+    if (c->state == YR_RS_STREAMING && yr_http_stream_pending(c->g->http) > STREAM_HIGH_WATER)
         return YR_UP_PAUSE;
-    int rc = yr_sse_feed(&c->sse, p, n, on_sse_event, c);
+    int rc = yr_framer_feed(&c->framer, p, n, on_frame, c);
     if (rc == 0)
         rc = flush_out(c);
     if (rc < 0) {
@@ -337,7 +477,7 @@ static int stream_data(chat_t *c, const char *p, size_t n)
         c->event_rc = rc;
         if (rc == -ECANCELED)
             snprintf(c->last_msg, sizeof(c->last_msg), "%s reported an error mid-stream: %.400s",
-                     c->route->provider->name, c->cx.error.message);
+                     vendor_name(c), c->cx.error.message);
         else if (rc == -E2BIG)
             snprintf(c->last_msg, sizeof(c->last_msg), "an event was larger than %d bytes",
                      YR_SSE_MAX_EVENT);
@@ -369,8 +509,13 @@ static bool status_ok(int s)
 static int on_up_head(yr_upstream_call_t *call, void *data)
 {
     chat_t *c = data;
+    int status = yr_upstream_status(call);
+    c->att->head_ns = now_ns();
+    c->att->status = status;
+    c->kind->transport->process_header(&c->cx, call, &c->att->head);
+    c->att->retry_after_ms = c->att->head.retry_after_ms;
     yr_buf_reset(&c->resp);
-    c->resp.max = status_ok(yr_upstream_status(call)) ? MAX_UPSTREAM_BODY : MAX_ERROR_BODY;
+    c->resp.max = status_ok(status) ? MAX_UPSTREAM_BODY : MAX_ERROR_BODY;
     return 0;
 }
 
@@ -378,8 +523,8 @@ static int on_up_data(yr_upstream_call_t *call, const char *p, size_t n, void *d
 {
     chat_t *c = data;
     int status = yr_upstream_status(call);
-    if (c->chat.stream && status_ok(status))
-        return stream_data(c, p, n);
+    if (c->chat.stream && status_ok(status) && !c->count_tokens)
+        return stream_data(c, p, n); /* writes only queue: nothing here ends the request */
     if (yr_buf_append(&c->resp, p, n) < 0) {
         if (!status_ok(status))
             return YR_UP_CONTINUE; /* keep the head of an error body only */
@@ -393,103 +538,125 @@ static int on_up_data(yr_upstream_call_t *call, const char *p, size_t n, void *d
 
 static void relay_response(chat_t *c)
 {
-    yr_buf_t out, anth;
-    yr_buf_init(&out, MAX_UPSTREAM_BODY);
-    yr_buf_init(&anth, MAX_UPSTREAM_BODY);
     yr_str_t body = {c->resp.data ? c->resp.data : "", c->resp.len};
     yr_str_t client = body;
     int rc;
-    if (c->native != NULL) {
-        rc = c->native->response(&c->cx, body);
+    if (c->pass) {
+        rc = c->kind->dialect->pass_response(&c->cx, body);
     } else {
-        rc = c->ops->chat_response(&c->cx, body, &out, &client);
-        if (rc == 0 && c->dialect == YR_DIALECT_ANTHROPIC) {
-            rc = yr_anth_response_from_openai(client,
-                                              (yr_str_t){c->ainfo.model, c->ainfo.model_len},
-                                              &anth);
-            client = (yr_str_t){anth.data, anth.len};
-        }
+        yr_buf_reset(&c->out);
+        c->out.max = MAX_UPSTREAM_BODY;
+        rc = encoder_new(c, false);
+        if (rc == 0)
+            rc = c->kind->dialect->response(&c->cx, body, on_event, c);
+        client = (yr_str_t){c->out.data ? c->out.data : "", c->out.len};
     }
     if (rc < 0) {
-        yr_buf_free(&out);
-        yr_buf_free(&anth);
-        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE,
+        record_failure(c, YR_E_UPSTREAM_ERROR,
                        "%s returned a response that is not a valid chat completion",
-                       c->route->provider->name);
+                       vendor_name(c));
+        attempt_end(c, YR_OUT_BAD_RESPONSE);
         attempt_next(c);
         return;
     }
-    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), YR_ATT_OK);
-    yr_http_header_t h[1] = {{YR_STR("x-yourouter-vendor"), yr_str(c->route->provider->name)}};
+    attempt_end(c, YR_OUT_OK);
+    yr_http_header_t h[1] = {{YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))}};
     finish(c, 200);
     yr_gw_send_json(c->g, 200, client, h, 1);
-    yr_buf_free(&out);
-    yr_buf_free(&anth);
+}
+
+/* A stream that was already committed ended. */
+static void stream_done(chat_t *c, enum yr_up_error err)
+{
+    if (err == YR_UP_OK && c->done_seen && !yr_framer_partial(&c->framer)) {
+        attempt_end(c, YR_OUT_OK);
+        finish(c, 200);
+        yr_http_stream_end(c->g->http, false);
+    } else if (c->event_failed) {
+        stream_fail(c, YR_E_UPSTREAM_ERROR, c->last_msg, YR_OUT_BAD_RESPONSE);
+    } else {
+        stream_fail(c, YR_E_UPSTREAM_ERROR,
+                    err == YR_UP_OK ? "the upstream stream ended before it was complete"
+                                    : "the upstream connection broke mid-stream",
+                    YR_OUT_STREAM_CUT);
+    }
+}
+
+/* An attempt that ended before anything reached the client: why, as an
+ * outcome (the failure is recorded for the final error). */
+static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err,
+                                    int status)
+{
+    const char *vendor = vendor_name(c);
+    if (err == YR_UP_OK && status_ok(status)) {
+        record_failure(c, YR_E_UPSTREAM_ERROR, "%s ended the stream before it was complete",
+                       vendor);
+        return YR_OUT_BAD_RESPONSE;
+    }
+    if (err == YR_UP_OK)
+        return record_http_failure(c, call, status);
+    if (err == YR_UP_ECONNECT) {
+        record_failure(c, YR_E_UPSTREAM_ERROR, "could not reach %s: %s", vendor,
+                       yr_upstream_error_text(call));
+        return YR_OUT_CONNECT;
+    }
+    if (err == YR_UP_ETIMEDOUT) {
+        record_failure(c, YR_E_UPSTREAM_TIMEOUT, "%s did not answer within %u ms", vendor,
+                       (unsigned)c->att->route->provider->first_byte_timeout_ms);
+        return YR_OUT_TIMEOUT;
+    }
+    if (c->event_failed && c->event_rc == -ECANCELED) {
+        /* An error event before anything reached the client: as good as an
+         * HTTP error with that status (e.g. overloaded_error = 529). */
+        bool retry;
+        yr_err_t e = yr_err_from_upstream_status(c->cx.error_status, &retry);
+        char why[512];
+        snprintf(why, sizeof(why), "%s", c->last_msg);
+        record_failure(c, e, "%s", why);
+        c->att->status = c->cx.error_status;
+        yr_provider_error_t perr = {.retry_after_ms = -1};
+        snprintf(perr.type, sizeof(perr.type), "%s", c->cx.error_type);
+        yr_outcome_t o = c->kind->transport->classify(c->cx.error_status, &perr);
+        return retry ? o : YR_OUT_CLIENT_ERROR;
+    }
+    if (c->event_failed) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", c->last_msg);
+        record_failure(c, YR_E_UPSTREAM_ERROR, "%s: %s", vendor, why);
+        return YR_OUT_BAD_RESPONSE;
+    }
+    record_failure(c, YR_E_UPSTREAM_ERROR,
+                   "the connection to %s broke before the response was complete", vendor);
+    return YR_OUT_STREAM_CUT;
+}
+
+static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
+{
+    int status = yr_upstream_status(call);
+    if (c->state == YR_RS_STREAMING) {
+        stream_done(c, err);
+        return;
+    }
+    if (err == YR_UP_OK && status_ok(status) && (!c->chat.stream || c->count_tokens)) {
+        relay_response(c);
+        return;
+    }
+    yr_outcome_t o = attempt_failure(c, call, err, status);
+    attempt_end(c, o);
+    if (yr_outcome_retryable(o))
+        attempt_next(c);
+    else
+        fail_with_last(c);
 }
 
 static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *data)
 {
     chat_t *c = data;
-    int status = yr_upstream_status(call);
-    const char *vendor = c->route->provider->name;
-    /* The call ends here. Cleared first: a response sent below may end the
-     * request (and free c) before this function returns. */
-    c->call = NULL;
-    if (c->state == ST_STREAMING) {
-        if (err == YR_UP_OK && c->done_seen && !yr_sse_partial(&c->sse)) {
-            yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), YR_ATT_OK);
-            finish(c, 200);
-            yr_http_stream_end(c->g->http, false);
-        } else if (c->event_failed) {
-            stream_fail(c, YR_E_UPSTREAM_ERROR, c->last_msg, YR_ATT_BAD_RESPONSE);
-        } else {
-            stream_fail(c, YR_E_UPSTREAM_ERROR,
-                        err == YR_UP_OK ? "the upstream stream ended before it was complete"
-                                        : "the upstream connection broke mid-stream",
-                        YR_ATT_STREAM_CUT);
-        }
-        return;
-    }
-    bool retry = true;
-    if (err == YR_UP_OK && status_ok(status)) {
-        if (!c->chat.stream) {
-            relay_response(c);
-            return;
-        }
-        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE,
-                       "%s ended the stream before it was complete", vendor);
-    } else if (err == YR_UP_OK) {
-        retry = record_http_failure(c, call, status);
-    } else if (err == YR_UP_ECONNECT) {
-        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_CONNECT, "could not reach %s: %s", vendor,
-                       yr_upstream_error_text(call));
-    } else if (err == YR_UP_ETIMEDOUT) {
-        record_failure(c, YR_E_UPSTREAM_TIMEOUT, YR_ATT_TIMEOUT,
-                       "%s did not answer within %u ms", vendor,
-                       (unsigned)c->route->provider->first_byte_timeout_ms);
-    } else if (c->event_failed && c->event_rc == -ECANCELED) {
-        /* An error event before anything reached the client: as good as an
-         * HTTP error with that status (e.g. overloaded_error = 529). */
-        yr_err_t e = yr_err_from_upstream_status(c->cx.error_status, &retry);
-        char why[512];
-        snprintf(why, sizeof(why), "%s", c->last_msg);
-        record_failure(c, e,
-                       c->cx.error_status == 429 ? YR_ATT_HTTP_429
-                       : c->cx.error_status >= 500 ? YR_ATT_HTTP_5XX
-                                                   : YR_ATT_HTTP_4XX,
-                       "%s", why);
-    } else if (c->event_failed) {
-        char why[512];
-        snprintf(why, sizeof(why), "%s", c->last_msg);
-        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_BAD_RESPONSE, "%s: %s", vendor, why);
-    } else {
-        record_failure(c, YR_E_UPSTREAM_ERROR, YR_ATT_STREAM_CUT,
-                       "the connection to %s broke before the response was complete", vendor);
-    }
-    if (retry)
-        attempt_next(c);
-    else
-        fail_with_last(c);
+    c->call = NULL; /* the call ends here */
+    yr_http_req_t *req = c->g->http;
+    yr_http_req_hold(req);
+    up_done(c, call, err);
+    yr_http_req_release(req); /* may end the request: c is gone after this */
 }
 
 static const yr_upstream_cbs_t up_cbs = {
@@ -500,97 +667,167 @@ static const yr_upstream_cbs_t up_cbs = {
 
 /* ---- attempts -------------------------------------------------------------- */
 
+static yr_str_t client_body(const chat_t *c)
+{
+    return (yr_str_t){c->g->http->body.data ? c->g->http->body.data : "", c->g->http->body.len};
+}
+
+/* Starts an attempt on route r. Returns 0 when the call is in flight;
+ * otherwise the attempt was ended (and recorded) and -1 returned. */
+static int attempt_start(chat_t *c, const yr_route_conf_t *r)
+{
+    yr_attempt_t *a = &c->attempts[c->nattempts++];
+    *a = (yr_attempt_t){.route = r, .start_ns = now_ns(), .retry_after_ms = -1};
+    c->att = a;
+    c->kind = yr_provider_kind(r->provider->kind);
+    c->pass = c->kind->dialect->native_client == c->dialect;
+    yr_buf_reset(&c->upbody);
+    yr_buf_reset(&c->resp);
+    yr_buf_reset(&c->out);
+    c->out.max = YR_SSE_MAX_EVENT * 2;
+    yr_framer_free(&c->framer);
+    yr_framer_init(&c->framer, c->kind->transport->framing, YR_SSE_MAX_EVENT);
+    c->done_seen = c->event_failed = false;
+    c->events_out = 0;
+    c->event_rc = 0;
+    free_encoders(c);
+    c->cx = (yr_call_ctx_t){
+        .pool = c->g->http->pool,
+        .chat = &c->chat,
+        .route = r,
+        .request_id = c->g->request_id,
+        .client_version = yr_http_req_header(c->g->http, YR_STR("anthropic-version")),
+        .client_beta = yr_http_req_header(c->g->http, YR_STR("anthropic-beta")),
+        .count_tokens = c->count_tokens,
+    };
+    if (!c->pass && c->oai_failed) {
+        /* The client's request has no faithful form for this route. */
+        c->last_err = c->oai_err.err;
+        snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->oai_err.message);
+        snprintf(c->last_param, sizeof(c->last_param), "%s", c->oai_err.param);
+        c->last_code[0] = c->retry_after[0] = '\0';
+        attempt_end(c, YR_OUT_CLIENT_ERROR);
+        return -1;
+    }
+    if (!c->pass && c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0) {
+        record_failure(c, YR_E_INTERNAL, "could not parse the request");
+        attempt_end(c, YR_OUT_CONNECT);
+        return -1;
+    }
+    if (!c->pass && c->chat.stream && encoder_new(c, true) < 0) {
+        record_failure(c, YR_E_INTERNAL, "out of memory");
+        attempt_end(c, YR_OUT_CONNECT);
+        return -1;
+    }
+    yr_upstream_req_t ureq = {0};
+    const char *path = NULL;
+    const char *const *extra = NULL;
+    yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
+                       ? client_body(c)
+                       : (yr_str_t){c->oai_body.data, c->oai_body.len};
+    int rc = c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &ureq, &path, &extra)
+                     : c->kind->dialect->build(&c->cx, raw, &c->upbody, &ureq, &path, &extra);
+    if (rc == -EINVAL) {
+        record_failure(c, YR_E_INVALID_REQUEST, "%s", c->cx.error.message);
+        snprintf(c->last_param, sizeof(c->last_param), "%s", c->cx.error.param);
+        attempt_end(c, YR_OUT_CLIENT_ERROR);
+        return -1;
+    }
+    if (rc == 0)
+        rc = c->kind->transport->prepare(&c->cx, path, extra, &ureq);
+    if (rc == 0)
+        rc = yr_upstream_start(c->g->w->up, &ureq, &up_cbs, c, &c->call);
+    if (rc == 0)
+        return 0;
+    record_failure(c, YR_E_INTERNAL, "could not start the call to %s: %s", r->provider->name,
+                   strerror(-rc));
+    attempt_end(c, YR_OUT_CONNECT);
+    return -1;
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    chat_t *c = t->data;
+    stop_backoff(c);
+    yr_http_req_t *req = c->g->http;
+    yr_http_req_hold(req);
+    set_state(c, YR_RS_ATTEMPT);
+    if (attempt_start(c, c->backoff_route) < 0)
+        attempt_next(c);
+    yr_http_req_release(req);
+}
+
+/* Waits delay_ms before an attempt on r (BACKOFF). 0, or -1 when the wait
+ * cannot be armed or would pass the request's deadline. */
+static int start_backoff(chat_t *c, const yr_route_conf_t *r, uint64_t delay_ms)
+{
+    if (now_ns() + delay_ms * 1000000u > c->deadline_ns)
+        return -1;
+    c->backoff = malloc(sizeof(*c->backoff));
+    if (c->backoff == NULL)
+        return -1;
+    uv_timer_init(&c->g->w->loop, c->backoff);
+    c->backoff->data = c;
+    c->backoff_route = r;
+    uv_timer_start(c->backoff, on_backoff, delay_ms, 0);
+    set_state(c, YR_RS_BACKOFF);
+    return 0;
+}
+
 static void attempt_next(chat_t *c)
 {
-    while (c->next < c->nroutes) {
-        c->route = c->routes[c->next++];
-        c->ops = yr_provider_ops(c->route->provider->kind);
-        yr_buf_reset(&c->upbody);
-        yr_buf_reset(&c->resp);
-        yr_buf_reset(&c->out);
-        yr_sse_free(&c->sse);
-        yr_sse_init(&c->sse, YR_SSE_MAX_EVENT);
-        c->done_seen = c->event_failed = false;
-        c->events_out = 0;
-        c->event_rc = 0;
-        
-        c->native = c->dialect == YR_DIALECT_OPENAI
-                        ? NULL
-                        : yr_native_ops(c->route->provider->kind, c->dialect);
-        c->cx = (yr_call_ctx_t){
-            .pool = c->g->http->pool,
-            .chat = &c->chat,
-            .route = c->route,
-            .request_id = c->g->request_id,
-            .client_version = yr_http_req_header(c->g->http, YR_STR("anthropic-version")),
-            .client_beta = yr_http_req_header(c->g->http, YR_STR("anthropic-beta")),
-            .count_tokens = c->count_tokens,
-        };
-        if (c->native == NULL && c->route->provider->kind != YR_KIND_OPENAI &&
-            yr_chat_load_root(&c->chat) < 0) {
-            /* Only translating providers need the DOM: build it once. */
-            record_failure(c, YR_E_INTERNAL, YR_ATT_CONNECT, "could not parse the request");
-            continue;
+    if (c->state != YR_RS_ATTEMPT)
+        set_state(c, YR_RS_ATTEMPT);
+    for (;;) {
+        uint64_t delay = 0;
+        const yr_route_conf_t *r = NULL;
+        if (c->nattempts < c->max_attempts && now_ns() < c->deadline_ns)
+            r = yr_peer_get(&c->plan, now_ns() / 1000000u, &delay);
+        if (r == NULL)
+            break;
+        if (delay > 0) {
+            if (start_backoff(c, r, delay) == 0)
+                return;
+            break; /* waiting would pass the deadline: fail with what we know */
         }
-        yr_anth_enc_free(c->enc);
-        c->enc = NULL;
-        if (c->dialect == YR_DIALECT_ANTHROPIC && c->native == NULL && c->chat.stream) {
-            c->enc = yr_anth_enc_new((yr_str_t){c->ainfo.model, c->ainfo.model_len},
-                                     c->g->request_id);
-            if (c->enc == NULL) {
-                record_failure(c, YR_E_INTERNAL, YR_ATT_CONNECT, "out of memory");
-                continue;
-            }
-        }
-        yr_upstream_req_t ureq = {0};
-        yr_str_t client_raw = {c->g->http->body.data ? c->g->http->body.data : "",
-                               c->g->http->body.len};
-        yr_str_t oai_raw = c->dialect == YR_DIALECT_OPENAI
-                               ? client_raw
-                               : (yr_str_t){c->oai_body.data, c->oai_body.len};
-        int rc = c->native ? c->native->build(&c->cx, client_raw, &c->upbody, &ureq)
-                           : c->ops->build_chat(&c->cx, oai_raw, &c->upbody, &ureq);
-        if (rc == -EINVAL) {
-            record_failure(c, YR_E_INVALID_REQUEST, YR_ATT_HTTP_4XX, "%s",
-                           c->cx.error.message);
-            snprintf(c->last_param, sizeof(c->last_param), "%s", c->cx.error.param);
-            continue;
-        }
-        if (rc == 0)
-            rc = yr_upstream_start(c->g->w->up, &ureq, &up_cbs, c, &c->call);
-        if (rc == 0)
+        if (attempt_start(c, r) == 0)
             return;
-        record_failure(c, YR_E_INTERNAL, YR_ATT_CONNECT, "could not start the call to %s: %s",
-                       c->route->provider->name, strerror(-rc));
     }
     fail_with_last(c);
 }
 
-/* Collects the routes that may serve this request; sends the 400 otherwise. */
-static int pick_routes(chat_t *c)
+/* ---- routes ------------------------------------------------------------------ */
+
+/* count_tokens: only the provider's own API can count. */
+static bool counts_natively(const yr_route_conf_t *r, void *arg)
+{
+    const chat_t *c = arg;
+    const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
+    return !c->count_tokens || (k != NULL && k->dialect->native_client == c->dialect);
+}
+
+/* Plans the routes that may serve this request; sends the 400 otherwise. */
+static int plan_routes(chat_t *c)
 {
     yr_str_t vendor = yr_http_req_header(c->g->http, YR_STR("vendor"));
-    /* Routes come in config order; chat_new and route_and_go are below. */
-    bool pinned = vendor.len > 0 && !yr_str_ieq(vendor, YR_STR("auto"));
-    size_t unsupported = 0;
-    for (size_t i = 0; i < c->model->nroutes && c->nroutes < MAX_ROUTES; i++) {
-        const yr_route_conf_t *r = &c->model->routes[i];
-        if (pinned && !yr_str_ieq(vendor, yr_str(r->provider->name)))
-            continue;
-        if (yr_provider_ops(r->provider->kind) == NULL) {
-            unsupported++;
-            continue;
-        }
-        if (c->count_tokens && yr_native_ops(r->provider->kind, c->dialect) == NULL)
-            continue; /* only the provider's own API can count */
-        c->routes[c->nroutes++] = r;
+    if (yr_route_plan(&c->plan, c->g->http->pool, c->model, vendor, yr_provider_callable,
+                      counts_natively, c) < 0) {
+        fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+        return -ENOMEM;
     }
-    if (c->nroutes > 0)
+    if (c->plan.n > 0) {
+        c->max_attempts = c->plan.n * 2 < MAX_ATTEMPTS ? c->plan.n * 2 : MAX_ATTEMPTS;
+        c->attempts = yr_pcalloc(c->g->http->pool, c->max_attempts * sizeof(*c->attempts));
+        if (c->attempts == NULL) {
+            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+            return -ENOMEM;
+        }
         return 0;
+    }
     if (c->count_tokens)
         return -EINVAL; /* the caller estimates instead */
     char msg[512];
-    if (pinned && unsupported == 0) {
+    if (c->plan.pinned && c->plan.unsupported == 0) {
         char list[256] = "";
         size_t off = 0;
         for (size_t i = 0; i < c->model->nroutes && off < sizeof(list); i++) {
@@ -613,9 +850,8 @@ static int pick_routes(chat_t *c)
 
 /* ---- image fetching ------------------------------------------------------- */
 
-static void on_image_done(void *arg, const yr_fetch_result_t *res)
+static void image_done(image_slot_t *slot, const yr_fetch_result_t *res)
 {
-    image_slot_t *slot = arg;
     chat_t *c = slot->c;
     slot->f = NULL;
     c->images_pending--;
@@ -634,28 +870,37 @@ static void on_image_done(void *arg, const yr_fetch_result_t *res)
         cancel_fetches(c);
         bool internal = res->status == YR_FETCH_EINTERNAL || rc == -ENOMEM;
         fail_request(c, internal ? YR_E_INTERNAL : YR_E_INVALID_REQUEST,
-                     res->reason ? res->reason : "could not fetch the image", param[0] ? param : NULL,
-                     internal ? NULL : "image_fetch_failed");
+                     res->reason ? res->reason : "could not fetch the image",
+                     param[0] ? param : NULL, internal ? NULL : "image_fetch_failed");
         return;
     }
     if (c->images_pending == 0) {
         c->chat.rewritten = true;
-        set_state(c, ST_ATTEMPT);
         attempt_next(c);
     }
 }
 
-/* When a chosen route takes images inline only, fetches every remote image
- * of the request once (not once per attempt). Returns 1 when fetches were
- * started (attempt_next runs when they end), 0 when there is nothing to
- * fetch, -1 when the request was failed. */
+static void on_image_done(void *arg, const yr_fetch_result_t *res)
+{
+    image_slot_t *slot = arg;
+    yr_http_req_t *req = slot->c->g->http;
+    yr_http_req_hold(req);
+    image_done(slot, res);
+    yr_http_req_release(req);
+}
+
+/* When a planned route translates and takes images inline only, fetches
+ * every remote image of the request once (not once per attempt). Returns 1
+ * when fetches were started (the attempts start when they end), 0 when there
+ * is nothing to fetch, -1 when the request was failed. */
 static int fetch_images(chat_t *c)
 {
     bool wanted = false;
-    for (size_t i = 0; i < c->nroutes && !wanted; i++)
-        wanted = c->routes[i]->provider->inline_images &&
-                 yr_native_ops(c->routes[i]->provider->kind, c->dialect) == NULL;
-    if (!wanted)
+    for (size_t i = 0; i < c->plan.n && !wanted; i++) {
+        const yr_provider_conf_t *p = c->plan.routes[i]->provider;
+        wanted = p->inline_images && yr_provider_kind(p->kind)->dialect->native_client != c->dialect;
+    }
+    if (!wanted || c->oai_failed)
         return 0;
     const yr_config_t *cfg = c->g->cfg;
     if (yr_chat_load_root(&c->chat) < 0) {
@@ -687,7 +932,7 @@ static int fetch_images(chat_t *c)
         fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
         return -1;
     }
-    set_state(c, ST_FETCHING);
+    set_state(c, YR_RS_FETCHING);
     for (size_t i = 0; i < n; i++) {
         image_slot_t *slot = &c->images[i];
         *slot = (image_slot_t){.c = c, .part = parts[i]};
@@ -703,6 +948,8 @@ static int fetch_images(chat_t *c)
     return 1;
 }
 
+/* ---- the request ------------------------------------------------------------ */
+
 static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
 {
     yr_http_req_t *req = g->http;
@@ -713,27 +960,23 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     }
     c->g = g;
     c->dialect = dialect;
+    c->state = YR_RS_AUTH;
+    c->deadline_ns = req->start_ns + (uint64_t)REQUEST_DEADLINE_MS * 1000000u;
     g->chat = c;
     /* Translation can grow a body (tool-result wrappers, default schemas). */
     yr_buf_init(&c->upbody, req->body.len * 2 + 64 * 1024);
     yr_buf_init(&c->resp, MAX_UPSTREAM_BODY);
     yr_buf_init(&c->out, YR_SSE_MAX_EVENT * 2);
-    yr_buf_init(&c->enc_out, YR_SSE_MAX_EVENT * 2);
     yr_buf_init(&c->oai_body, req->body.len * 2 + 4096);
-    yr_sse_init(&c->sse, YR_SSE_MAX_EVENT);
+    yr_framer_init(&c->framer, YR_FRAME_SSE, YR_SSE_MAX_EVENT);
     yr_metrics_inflight(&g->w->metrics, 1);
     req->on_drain = on_drain;
     return c;
 }
 
-/* Parses the OpenAI body, resolves the model and starts the first attempt. */
-static void route_and_go(chat_t *c, yr_str_t oai)
+/* The model is known: plan, fetch what must be fetched, go. */
+static void route_and_go(chat_t *c)
 {
-    yr_api_error_t err;
-    if (yr_chat_parse(oai.ptr, oai.len, &c->chat, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
-    }
     c->model = yr_config_model(c->g->cfg, c->chat.model);
     if (c->model == NULL) {
         char msg[400];
@@ -742,55 +985,188 @@ static void route_and_go(chat_t *c, yr_str_t oai)
         fail_request(c, YR_E_MODEL_NOT_FOUND, msg, "model", NULL);
         return;
     }
-    if (pick_routes(c) < 0)
+    if (plan_routes(c) < 0)
         return;
     if (fetch_images(c) != 0)
         return; /* fetching, or failed */
-    set_state(c, ST_ATTEMPT);
     attempt_next(c);
+}
+
+static void on_admitted(void *arg, int rc, const yr_admit_res_t *res);
+
+/* ADMIT: the caller's limits. Then the request goes on to routing. */
+static void admit(chat_t *c, int64_t max_tokens)
+{
+    set_state(c, YR_RS_ADMIT);
+    yr_admit_req_t ar = {.who = c->g->identity, .model = c->chat.model, .max_tokens = max_tokens};
+    yr_admit_res_t res;
+    int rc = yr_limits_admit(c->g->w->limits, &ar, on_admitted, c, &c->adm, &res);
+    if (rc == 1) {
+        c->admitting = true; /* on_admitted runs later */
+        return;
+    }
+    on_admitted(c, rc, &res);
+}
+
+static void admitted(chat_t *c, int rc, const yr_admit_res_t *res)
+{
+    c->admitting = false;
+    c->admitted = rc == 0;
+    if (rc == -EAGAIN) {
+        char msg[160], ra[24];
+        snprintf(msg, sizeof(msg), "this key is over its %s limit", res->limit ? res->limit : "");
+        snprintf(ra, sizeof(ra), "%lld",
+                 (long long)(res->retry_after_ms > 0 ? (res->retry_after_ms + 999) / 1000 : 1));
+        finish(c, 429);
+        yr_gw_send_error(c->g, YR_E_RATE_LIMITED, msg, NULL, "key_rate_limited", yr_str(ra));
+        return;
+    }
+    if (rc < 0) {
+        fail_request(c, YR_E_INTERNAL, "could not check the key's limits", NULL, NULL);
+        return;
+    }
+    route_and_go(c);
+}
+
+static void on_admitted(void *arg, int rc, const yr_admit_res_t *res)
+{
+    chat_t *c = arg;
+    yr_http_req_t *req = c->g->http;
+    yr_http_req_hold(req);
+    admitted(c, rc, res);
+    yr_http_req_release(req);
+}
+
+/* ---- POST /v1/chat/completions ---------------------------------------------- */
+
+static void chat_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    yr_str_t body = client_body(c);
+    yr_api_error_t err;
+    if (yr_chat_parse(body.ptr, body.len, &c->chat, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    admit(c, -1);
 }
 
 void yr_proxy_chat(yr_gw_req_t *g)
 {
-    chat_t *c = chat_new(g, YR_DIALECT_OPENAI);
-    if (c != NULL)
-        route_and_go(c, (yr_str_t){g->http->body.data ? g->http->body.data : "",
-                                   g->http->body.len});
+    if (chat_new(g, YR_DIALECT_OPENAI) != NULL)
+        yr_gw_authenticate(g, chat_authed);
 }
+
+/* ---- POST /v1/messages --------------------------------------------------------- */
+
+/* What the gateway itself needs of a Messages request: a JSON object with a
+ * string model and a boolean stream (when present). The rest is the
+ * provider's to judge on passthrough routes. */
+static int peek_messages(chat_t *c, yr_api_error_t *err)
+{
+    yr_str_t body = client_body(c);
+    yr_jdoc_t d;
+    int rc = yr_json_parse(&d, body.ptr, body.len, false);
+    *err = (yr_api_error_t){.err = YR_E_INVALID_JSON};
+    if (rc < 0 || yr_json_type(&d, 0) != YR_JT_OBJECT) {
+        snprintf(err->message, sizeof(err->message), "the request body is not a JSON object");
+        yr_json_free(&d);
+        return -EINVAL;
+    }
+    err->err = YR_E_INVALID_REQUEST;
+    int m = yr_json_get(&d, 0, "model"), s = yr_json_get(&d, 0, "stream");
+    yr_buf_t model;
+    yr_buf_init(&model, YR_ANTH_MODEL_MAX);
+    if (yr_json_type(&d, m) != YR_JT_STRING || yr_json_str_decode(&d, m, &model) < 0 ||
+        model.len == 0) {
+        snprintf(err->message, sizeof(err->message), "model: Field required (a model id string)");
+        snprintf(err->param, sizeof(err->param), "model");
+        rc = -EINVAL;
+    } else if (s >= 0 && yr_json_type(&d, s) != YR_JT_TRUE && yr_json_type(&d, s) != YR_JT_FALSE) {
+        snprintf(err->message, sizeof(err->message), "stream: Input should be a valid boolean");
+        snprintf(err->param, sizeof(err->param), "stream");
+        rc = -EINVAL;
+    } else {
+        memcpy(c->ainfo.model, model.data, model.len);
+        c->ainfo.model[model.len] = '\0';
+        c->ainfo.model_len = model.len;
+        c->ainfo.stream = yr_json_type(&d, s) == YR_JT_TRUE;
+        rc = 0;
+    }
+    yr_buf_free(&model);
+    yr_json_free(&d);
+    return rc;
+}
+
+static void messages_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    yr_str_t body = client_body(c);
+    yr_api_error_t err;
+    if (peek_messages(c, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    /* The OpenAI form serves translated routes; a request it cannot express
+     * still goes to Anthropic routes untouched (oai_failed). */
+    yr_anth_req_info_t info;
+    if (yr_anth_request_to_openai(body.ptr, body.len, &c->oai_body, &info, &c->oai_err) == 0 &&
+        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) == 0) {
+        c->ainfo = info;
+    } else {
+        if (c->oai_err.message[0] == '\0')
+            c->oai_err = err;
+        c->oai_failed = true;
+        c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
+        c->chat.stream = c->ainfo.stream;
+    }
+    admit(c, -1);
+}
+
+void yr_proxy_messages(yr_gw_req_t *g)
+{
+    if (chat_new(g, YR_DIALECT_ANTHROPIC) != NULL)
+        yr_gw_authenticate(g, messages_authed);
+}
+
+/* ---- POST /v1/messages/count_tokens ---------------------------------------------- */
 
 /* count_tokens for a model none of whose routes can count: an estimate. */
 static void count_tokens_locally(chat_t *c)
 {
     int64_t tokens;
     yr_api_error_t err;
-    yr_http_req_t *req = c->g->http;
-    if (yr_anth_count_tokens_estimate(req->body.data ? req->body.data : "", req->body.len,
-                                      &tokens, &err) < 0) {
+    yr_str_t body = client_body(c);
+    if (yr_anth_count_tokens_estimate(body.ptr, body.len, &tokens, &err) < 0) {
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
     }
-    char body[64];
-    int n = snprintf(body, sizeof(body), "{\"input_tokens\":%lld}", (long long)tokens);
+    char out[64];
+    int n = snprintf(out, sizeof(out), "{\"input_tokens\":%lld}", (long long)tokens);
     yr_http_header_t h[1] = {{YR_STR("x-yourouter-estimate"), YR_STR("true")}};
     finish(c, 200);
-    yr_gw_send_json(c->g, 200, (yr_str_t){body, (size_t)n}, h, 1);
+    yr_gw_send_json(c->g, 200, (yr_str_t){out, (size_t)n}, h, 1);
 }
 
-/* count_tokens: only an Anthropic route can count; the request is not a
- * Messages request (no max_tokens), so only its model is read here. */
-static void count_tokens(chat_t *c)
+/* count_tokens is not a Messages request (no max_tokens): only its model is
+ * read here; a route that can count gets the client's bytes. */
+static void count_authed(yr_gw_req_t *g)
 {
-    yr_http_req_t *req = c->g->http;
-    json_t *root = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
-    const char *model = json_string_value(json_object_get(root, "model"));
-    c->model = model ? yr_config_model(c->g->cfg, yr_str(model)) : NULL;
-    json_decref(root);
-    if (c->model == NULL || pick_routes(c) < 0) {
-        if (c->state != ST_DONE)
-            count_tokens_locally(c); /* it validates and names what is wrong */
+    chat_t *c = g->chat;
+    yr_api_error_t err;
+    if (peek_messages(c, &err) < 0) {
+        count_tokens_locally(c); /* it validates and names what is wrong */
         return;
     }
-    set_state(c, ST_ATTEMPT);
+    c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
+    c->chat.stream = false;
+    set_state(c, YR_RS_ADMIT);
+    c->model = yr_config_model(c->g->cfg, c->chat.model);
+    if (c->model == NULL || plan_routes(c) < 0) {
+        if (c->state != YR_RS_DONE)
+            count_tokens_locally(c);
+        return;
+    }
     attempt_next(c);
 }
 
@@ -800,20 +1176,5 @@ void yr_proxy_count_tokens(yr_gw_req_t *g)
     if (c == NULL)
         return;
     c->count_tokens = true;
-    count_tokens(c);
-}
-
-void yr_proxy_messages(yr_gw_req_t *g)
-{
-    chat_t *c = chat_new(g, YR_DIALECT_ANTHROPIC);
-    if (c == NULL)
-        return;
-    yr_http_req_t *req = g->http;
-    yr_api_error_t err;
-    if (yr_anth_request_to_openai(req->body.data ? req->body.data : "", req->body.len,
-                                  &c->oai_body, &c->ainfo, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
-    }
-    route_and_go(c, (yr_str_t){c->oai_body.data, c->oai_body.len});
+    yr_gw_authenticate(g, count_authed);
 }

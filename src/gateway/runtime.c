@@ -85,6 +85,8 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
     }
     if ((rc = yr_auth_init(w->store, cfg->server.master_key, &w->auth)) < 0)
         return rc;
+    if ((rc = yr_limits_init(&w->limits)) < 0)
+        return rc;
     if ((rc = yr_metrics_init(&w->metrics, cfg)) < 0)
         return rc;
     if ((rc = yr_upstream_init(&w->loop, &w->up)) < 0)
@@ -123,6 +125,7 @@ static void worker_destroy(yr_worker_t *w)
         yr_log_warn("worker %zu: loop closed with handles still open", w->id);
     yr_http_server_free(w->http);
     yr_auth_free(w->auth);
+    yr_limits_free(w->limits);
     yr_store_close(w->store);
     yr_metrics_free(&w->metrics);
 }

@@ -22,12 +22,14 @@
  * strings kept across events (chunk prefix, stop reason) live in cx->pool. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "providers/anthropic_native.h"
 #include "providers/provider.h"
 
 #define ANTH_DEFAULT_VERSION "2023-06-01"
@@ -39,18 +41,16 @@
  * has its start, deltas and stop before the next one starts). */
 enum anth_block { AB_NONE, AB_TEXT, AB_THINKING, AB_TOOL, AB_JSON, AB_OTHER };
 
-/* Per-attempt state: created by build_chat (or by the first event when a
- * test feeds events alone), lives in cx->pool until the request ends. */
+/* Per-attempt state: created by build (or by the first event when a test
+ * feeds events alone), lives in cx->pool until the request ends. */
 typedef struct {
     /* response_format was mapped to a forced tool: its input is the answer */
     bool json_mode;
     const char *json_tool;
     /* stream */
     bool started, finished;
-    char *head; /* data: {"id":..,"object":..,"created":..,"model":.., */
-    size_t head_len;
     enum anth_block block;
-    int tools;        /* tool_use blocks seen so far (the OpenAI index + 1) */
+    uint32_t tools;   /* tool_use blocks seen so far (the next event index) */
     size_t block_out; /* bytes of arguments/content streamed for the open tool block */
     char stop_reason[48];
     int64_t input_tokens, cache_read, cache_creation, output_tokens;
@@ -943,36 +943,35 @@ static int build_body(yr_call_ctx_t *cx, json_t *root, json_t *req)
     return rc;
 }
 
-static int set_headers(yr_call_ctx_t *cx, yr_upstream_req_t *out)
+/* anthropic-version (the configured one) and the client's anthropic-beta:
+ * the Messages API's protocol headers, for the transport to send. */
+static int protocol_headers(yr_call_ctx_t *cx, yr_str_t version, const char *const **extra)
 {
-    const yr_provider_conf_t *p = cx->route->provider;
-    const char *version = p->anthropic_version && p->anthropic_version[0] ? p->anthropic_version
-                                                                          : ANTH_DEFAULT_VERSION;
-    const char **h = yr_palloc(cx->pool, 7 * sizeof(*h));
-    out->url = yr_provider_url(cx->pool, p, "/v1/messages");
-    if (out->url == NULL || h == NULL)
+    const char **h = yr_palloc(cx->pool, 3 * sizeof(*h));
+    if (h == NULL)
         return -ENOMEM;
     size_t n = 0;
-    h[n++] = "Content-Type: application/json";
-    h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
-    h[n++] = "User-Agent: yourouter/0.1";
-    h[n++] = yr_provider_header(cx->pool, "anthropic-version", version, strlen(version));
-    if (cx->client_beta.len > 0) /* the client opted into a beta: pass it on */
-        h[n++] = yr_provider_header(cx->pool, "anthropic-beta", cx->client_beta.ptr,
-                                    cx->client_beta.len);
-    if (p->api_key != NULL && p->api_key[0] != '\0')
-        h[n++] = yr_provider_header(cx->pool, "x-api-key", p->api_key, strlen(p->api_key));
+    if ((h[n++] = yr_transport_header(cx->pool, "anthropic-version", version.ptr, version.len)) ==
+        NULL)
+        return -ENOMEM;
+    if (cx->client_beta.len > 0 && /* the client opted into a beta: pass it on */
+        (h[n++] = yr_transport_header(cx->pool, "anthropic-beta", cx->client_beta.ptr,
+                                      cx->client_beta.len)) == NULL)
+        return -ENOMEM;
     h[n] = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (h[i] == NULL)
-            return -ENOMEM;
-    out->headers = h;
-    yr_provider_timeouts(p, out);
+    *extra = h;
     return 0;
 }
 
-static int anth_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
-                           yr_upstream_req_t *out)
+static yr_str_t configured_version(const yr_call_ctx_t *cx)
+{
+    const yr_provider_conf_t *p = cx->route->provider;
+    return yr_str(p->anthropic_version && p->anthropic_version[0] ? p->anthropic_version
+                                                                    : ANTH_DEFAULT_VERSION);
+}
+
+static int anth_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upstream_req_t *out,
+                      const char **path, const char *const **extra)
 {
     (void)raw; /* the parsed request (cx->chat->root) is what gets translated */
     json_t *req = json_object();
@@ -991,23 +990,36 @@ static int anth_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
         return rc;
     out->body = body_buf->data;
     out->body_len = body_buf->len;
-    return set_headers(cx, out);
+    *path = "/v1/messages";
+    return protocol_headers(cx, configured_version(cx), extra);
 }
 
-/* ---- responses ----------------------------------------------------------------------------- */
+/* ---- responses: message objects and stream events -> typed events ------------------- */
 
-static const char *finish_reason(const char *stop_reason, bool json_mode)
+static const char *str_or(const json_t *v, const char *dflt)
+{
+    return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+static yr_str_t jslice(const json_t *v)
+{
+    return json_is_string(v) ? (yr_str_t){json_string_value(v), json_string_length(v)}
+                             : YR_STR_NULL;
+}
+
+/* Anthropic stop_reason -> finish reason; the one table of this dialect. */
+static yr_finish_t finish_of(const char *stop_reason, bool json_mode)
 {
     if (stop_reason == NULL)
-        return "stop";
+        return YR_FINISH_STOP;
     if (strcmp(stop_reason, "max_tokens") == 0 ||
         strcmp(stop_reason, "model_context_window_exceeded") == 0)
-        return "length";
+        return YR_FINISH_LENGTH;
     if (strcmp(stop_reason, "tool_use") == 0)
-        return json_mode ? "stop" : "tool_calls";
+        return json_mode ? YR_FINISH_STOP : YR_FINISH_TOOL_CALLS;
     if (strcmp(stop_reason, "refusal") == 0)
-        return "content_filter";
-    return "stop"; /* end_turn, stop_sequence, pause_turn and anything newer */
+        return YR_FINISH_CONTENT_FILTER;
+    return YR_FINISH_STOP; /* end_turn, stop_sequence, pause_turn and anything newer */
 }
 
 static int64_t int_field(const json_t *obj, const char *key)
@@ -1016,21 +1028,33 @@ static int64_t int_field(const json_t *obj, const char *key)
     return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
 }
 
-static void fill_usage(yr_call_ctx_t *cx, int64_t input, int64_t cache_read, int64_t cache_creation,
-                       int64_t output)
+/* Anthropic counts input, cache reads and cache writes apart; the internal
+ * model's prompt_tokens is their sum. */
+static yr_usage_t usage_of(const anth_state_t *st)
 {
-    cx->usage.prompt_tokens = input + cache_read + cache_creation;
-    cx->usage.completion_tokens = output;
-    cx->usage.cached_tokens = cache_read;
-    cx->usage.present = true;
+    return (yr_usage_t){
+        .prompt_tokens = st->input_tokens + st->cache_read + st->cache_creation,
+        .completion_tokens = st->output_tokens,
+        .cached_tokens = st->cache_read,
+        .cache_write_tokens = st->cache_creation,
+        .present = true,
+    };
 }
 
-static json_t *usage_json(const yr_usage_t *u)
+static void read_usage_counts(anth_state_t *st, const json_t *u, bool only_present)
 {
-    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt_tokens,
-                     "completion_tokens", (json_int_t)u->completion_tokens, "total_tokens",
-                     (json_int_t)(u->prompt_tokens + u->completion_tokens), "prompt_tokens_details",
-                     "cached_tokens", (json_int_t)u->cached_tokens);
+    static const struct {
+        const char *key;
+        size_t off;
+    } fields[] = {
+        {"input_tokens", offsetof(anth_state_t, input_tokens)},
+        {"cache_read_input_tokens", offsetof(anth_state_t, cache_read)},
+        {"cache_creation_input_tokens", offsetof(anth_state_t, cache_creation)},
+        {"output_tokens", offsetof(anth_state_t, output_tokens)},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (!only_present || json_object_get(u, fields[i].key) != NULL)
+            *(int64_t *)((char *)st + fields[i].off) = int_field(u, fields[i].key);
 }
 
 static char *dump_compact(const json_t *v)
@@ -1038,272 +1062,163 @@ static char *dump_compact(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-/* The content blocks of a message -> text, reasoning and tool calls. */
 typedef struct {
-    yr_buf_t text, reasoning;
-    json_t *calls;
-    char *json_answer; /* malloc'ed: the forced tool's input */
-    bool has_text, has_reasoning;
-} blocks_t;
+    yr_ev_fn fn;
+    void *arg;
+} sink_t;
 
-static int read_blocks(const anth_state_t *st, json_t *content, blocks_t *b)
+static int emit(const sink_t *k, const yr_event_t *ev)
 {
+    return k->fn(k->arg, ev);
+}
+
+static int emit_text(const sink_t *k, yr_ev_type_t type, yr_str_t text)
+{
+    if (text.len == 0)
+        return 0;
+    return emit(k, &(yr_event_t){.type = type, .text = text});
+}
+
+static int emit_tool_args(const sink_t *k, anth_state_t *st, yr_str_t frag)
+{
+    if (frag.len == 0)
+        return 0;
+    st->block_out += frag.len;
+    return emit(k, &(yr_event_t){.type = YR_EV_TOOL_ARGS, .index = st->tools - 1, .text = frag});
+}
+
+/* The forced tool's input is the answer's content (response_format). */
+static int emit_json_content(const sink_t *k, anth_state_t *st, yr_str_t frag)
+{
+    st->block_out += frag.len;
+    return emit_text(k, YR_EV_TEXT, frag);
+}
+
+static int emit_start(const sink_t *k, yr_call_ctx_t *cx, const json_t *msg)
+{
+    yr_str_t id = jslice(json_object_get(msg, "id"));
+    yr_str_t model = jslice(json_object_get(msg, "model"));
+    return emit(k, &(yr_event_t){
+                       .type = YR_EV_START,
+                       .id = id.len ? id : cx->request_id,
+                       .name = model.len ? model : yr_str(cx->route ? cx->route->model : ""),
+                       .created = (int64_t)time(NULL),
+                   });
+}
+
+static int emit_end(const sink_t *k, anth_state_t *st, yr_finish_t finish)
+{
+    int rc = emit(k, &(yr_event_t){.type = YR_EV_FINISH, .finish = finish});
+    if (rc == 0)
+        rc = emit(k, &(yr_event_t){.type = YR_EV_USAGE, .usage = usage_of(st)});
+    if (rc == 0)
+        rc = emit(k, &(yr_event_t){.type = YR_EV_END});
+    return rc;
+}
+
+/* One content block of a message object. *json_answer: the forced tool's
+ * input was already taken as the answer. */
+static int message_block(const sink_t *k, anth_state_t *st, const json_t *blk, bool *json_answer)
+{
+    const char *type = json_string_value(json_object_get(blk, "type"));
+    if (type == NULL)
+        return -EINVAL;
+    if (strcmp(type, "text") == 0) {
+        json_t *t = json_object_get(blk, "text");
+        if (!json_is_string(t))
+            return -EINVAL;
+        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, jslice(t));
+    }
+    if (strcmp(type, "thinking") == 0 || strcmp(type, "redacted_thinking") == 0) {
+        bool redacted = type[0] == 'r';
+        yr_str_t sig = jslice(json_object_get(blk, redacted ? "data" : "signature"));
+        yr_str_t text = redacted ? YR_STR("") : jslice(json_object_get(blk, "thinking"));
+        if (text.len == 0 && sig.len == 0)
+            return 0;
+        return emit(k, &(yr_event_t){.type = YR_EV_REASONING, .text = text, .signature = sig,
+                                     .redacted = redacted});
+    }
+    if (strcmp(type, "tool_use") != 0)
+        return 0; /* server tool blocks and future types: nothing to show */
+    json_t *id = json_object_get(blk, "id"), *name = json_object_get(blk, "name");
+    json_t *input = json_object_get(blk, "input");
+    if (!json_is_string(id) || !json_is_string(name))
+        return -EINVAL;
+    char *args = input ? dump_compact(input) : NULL;
+    yr_str_t a = args ? yr_str(args) : YR_STR("{}");
+    int rc;
+    if (st->json_mode && !*json_answer && strcmp(json_string_value(name), st->json_tool) == 0) {
+        *json_answer = true;
+        rc = emit_text(k, YR_EV_TEXT, a);
+    } else {
+        uint32_t index = st->tools++;
+        rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START, .index = index, .id = jslice(id),
+                                   .name = jslice(name)});
+        if (rc == 0)
+            rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_ARGS, .index = index, .text = a});
+        if (rc == 0)
+            rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_END, .index = index});
+    }
+    free(args);
+    return rc;
+}
+
+static int anth_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg)
+{
+    anth_state_t *st = state_of(cx);
+    if (st == NULL)
+        return -ENOMEM;
+    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
+    json_t *content = json_object_get(root, "content");
+    int rc = json_is_object(root) && json_is_array(content) ? 0 : -EINVAL;
+    /* Validate every block before anything is emitted: a broken answer
+     * fails over instead of reaching the client half-translated. */
     size_t i;
     json_t *blk;
     json_array_foreach(content, i, blk)
     {
-        const char *type = json_string_value(json_object_get(blk, "type"));
-        if (type == NULL)
-            return -EINVAL;
-        int rc = 0;
-        if (strcmp(type, "text") == 0) {
-            json_t *t = json_object_get(blk, "text");
-            if (!json_is_string(t))
-                return -EINVAL;
-            if (st && st->json_mode)
-                continue; /* the forced tool's input is the answer */
-            b->has_text = true;
-            rc = yr_buf_append(&b->text, json_string_value(t), json_string_length(t));
-        } else if (strcmp(type, "thinking") == 0) {
-            json_t *t = json_object_get(blk, "thinking");
-            b->has_reasoning = true;
-            if (json_is_string(t))
-                rc = yr_buf_append(&b->reasoning, json_string_value(t), json_string_length(t));
-        } else if (strcmp(type, "tool_use") == 0) {
-            json_t *id = json_object_get(blk, "id"), *name = json_object_get(blk, "name");
-            json_t *input = json_object_get(blk, "input");
-            if (!json_is_string(id) || !json_is_string(name))
-                return -EINVAL;
-            char *args = input ? dump_compact(input) : strdup("{}");
-            if (args == NULL)
-                return -ENOMEM;
-            if (st && st->json_mode && b->json_answer == NULL &&
-                strcmp(json_string_value(name), st->json_tool) == 0) {
-                b->json_answer = args;
-                continue;
-            }
-            json_t *call = json_pack("{s:O, s:s, s:{s:O, s:s}}", "id", id, "type", "function",
-                                     "function", "name", name, "arguments", args);
-            free(args);
-            rc = append_new(b->calls, call);
-        }
-        /* redacted_thinking, server tool blocks and future types: nothing to show */
-        if (rc < 0)
-            return rc;
+        json_t *type = json_object_get(blk, "type");
+        if (!json_is_string(type) ||
+            (str_is(type, "text") && !json_is_string(json_object_get(blk, "text"))) ||
+            (str_is(type, "tool_use") && (!json_is_string(json_object_get(blk, "id")) ||
+                                             !json_is_string(json_object_get(blk, "name")))))
+            rc = -EINVAL;
     }
-    return 0;
-}
-
-static json_t *build_message(const blocks_t *b)
-{
-    json_t *msg = json_pack("{s:s}", "role", "assistant");
-    json_t *content;
-    if (b->json_answer != NULL)
-        content = json_string(b->json_answer);
-    else if (b->has_text)
-        content = json_stringn(b->text.data ? b->text.data : "", b->text.len);
-    else
-        content = json_null();
-    if (msg == NULL || set_new(msg, "content", content) < 0)
-        goto fail;
-    if (b->has_reasoning &&
-        set_new(msg, "reasoning_content",
-                json_stringn(b->reasoning.data ? b->reasoning.data : "", b->reasoning.len)) < 0)
-        goto fail;
-    if (json_array_size(b->calls) > 0 && json_object_set(msg, "tool_calls", b->calls) < 0)
-        goto fail;
-    return msg;
-fail:
-    json_decref(msg);
-    return NULL;
-}
-
-static int anth_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out, yr_str_t *client)
-{
-    const anth_state_t *st = cx->state;
-    json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
-    json_t *content = json_object_get(root, "content");
-    if (!json_is_object(root) || !json_is_array(content)) {
-        json_decref(root);
-        return -EINVAL;
-    }
-    blocks_t b = {.calls = json_array()};
-    yr_buf_init(&b.text, body.len + 1);
-    yr_buf_init(&b.reasoning, body.len + 1);
-    json_t *resp = NULL;
-    int rc = b.calls ? read_blocks(st, content, &b) : -ENOMEM;
-    json_t *u = json_object_get(root, "usage");
-    fill_usage(cx, int_field(u, "input_tokens"), int_field(u, "cache_read_input_tokens"),
-               int_field(u, "cache_creation_input_tokens"), int_field(u, "output_tokens"));
+    sink_t k = {fn, arg};
     if (rc == 0) {
-        const char *mid = json_string_value(json_object_get(root, "id"));
-        json_t *model = json_object_get(root, "model");
-        char id[160];
-        if (mid != NULL)
-            snprintf(id, sizeof(id), "chatcmpl-%s", mid);
-        else
-            snprintf(id, sizeof(id), "chatcmpl-%.*s", (int)cx->request_id.len,
-                     cx->request_id.ptr ? cx->request_id.ptr : "");
-        const char *stop = json_string_value(json_object_get(root, "stop_reason"));
-        json_t *choice =
-            json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "message", build_message(&b), "logprobs",
-                      "finish_reason", finish_reason(stop, st && st->json_mode && b.json_answer));
-        resp = json_pack("{s:s, s:s, s:I, s:o, s:[o], s:o}", "id", id, "object", "chat.completion",
-                         "created", (json_int_t)time(NULL), "model",
-                         json_is_string(model) ? json_incref(model) : json_string(""), "choices",
-                         choice, "usage", usage_json(&cx->usage));
-        if (resp == NULL)
-            rc = -ENOMEM;
+        read_usage_counts(st, json_object_get(root, "usage"), false);
+        rc = emit_start(&k, cx, root);
     }
-    if (rc == 0) {
-        dump_ctx_t d = {.buf = out};
-        if (json_dump_callback(resp, on_dump, &d, JSON_COMPACT) < 0)
-            rc = d.rc < 0 ? d.rc : -ENOMEM;
+    bool json_answer = false;
+    json_array_foreach(content, i, blk)
+    {
+        if (rc == 0)
+            rc = message_block(&k, st, blk, &json_answer);
     }
-    json_decref(resp);
-    json_decref(b.calls);
-    free(b.json_answer);
-    yr_buf_free(&b.text);
-    yr_buf_free(&b.reasoning);
+    if (rc == 0)
+        rc = emit_end(&k, st,
+                      finish_of(json_string_value(json_object_get(root, "stop_reason")),
+                                st->json_mode && json_answer));
     json_decref(root);
-    if (rc < 0)
-        return rc;
-    *client = (yr_str_t){out->data, out->len};
-    return 0;
-}
-
-/* ---- streaming ------------------------------------------------------------------------------ */
-
-/* 'data: {"id":"chatcmpl-…","object":"chat.completion.chunk","created":T,"model":M,' */
-static int make_head(yr_call_ctx_t *cx, anth_state_t *st, yr_str_t id, yr_str_t model)
-{
-    yr_buf_t b;
-    yr_buf_init(&b, id.len * 6 + model.len * 6 + 256);
-    int rc = yr_buf_append_str(&b, YR_STR("data: {\"id\":"));
-    yr_buf_t idb;
-    yr_buf_init(&idb, id.len + 16);
-    if (rc == 0)
-        rc = yr_buf_append_str(&idb, YR_STR("chatcmpl-"));
-    if (rc == 0)
-        rc = yr_buf_append_str(&idb, id);
-    if (rc == 0)
-        rc = yr_buf_append_json_str(&b, (yr_str_t){idb.data, idb.len});
-    if (rc == 0)
-        rc = yr_buf_printf(&b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
-                           (long long)time(NULL));
-    if (rc == 0)
-        rc = yr_buf_append_json_str(&b, model);
-    if (rc == 0)
-        rc = yr_buf_append(&b, ",", 1);
-    if (rc == 0) {
-        st->head = yr_pstrndup(cx->pool, b.data, b.len);
-        st->head_len = b.len;
-        rc = st->head ? 0 : -ENOMEM;
-    }
-    yr_buf_free(&idb);
-    yr_buf_free(&b);
     return rc;
 }
 
-/* head + "choices":[{"index":0,"delta":<delta>,"logprobs":null,"finish_reason":F}]
- * (+ "usage":null when the client asked for usage, as OpenAI does) */
-static int emit_chunk(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, yr_str_t delta,
-                      const char *finish)
-{
-    int rc = yr_buf_append(out, st->head, st->head_len);
-    if (rc == 0)
-        rc = yr_buf_append_str(out, YR_STR("\"choices\":[{\"index\":0,\"delta\":"));
-    if (rc == 0)
-        rc = yr_buf_append_str(out, delta);
-    if (rc == 0)
-        rc = finish ? yr_buf_printf(out, ",\"logprobs\":null,\"finish_reason\":\"%s\"}]", finish)
-                    : yr_buf_append_str(out, YR_STR(",\"logprobs\":null,\"finish_reason\":null}]"));
-    if (rc == 0 && cx->chat->include_usage)
-        rc = yr_buf_append_str(out, YR_STR(",\"usage\":null"));
-    if (rc == 0)
-        rc = yr_buf_append_str(out, YR_STR("}\n\n"));
-    return rc;
-}
-
-/* A delta with one string field: {"content":s} or {"reasoning_content":s}. */
-static int emit_text(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, const char *field,
-                     const json_t *s)
-{
-    if (!json_is_string(s) || json_string_length(s) == 0)
-        return 0;
-    yr_buf_t d;
-    yr_buf_init(&d, json_string_length(s) * 6 + 64);
-    int rc = yr_buf_printf(&d, "{\"%s\":", field);
-    if (rc == 0)
-        rc = yr_buf_append_json_str(&d, (yr_str_t){json_string_value(s), json_string_length(s)});
-    if (rc == 0)
-        rc = yr_buf_append(&d, "}", 1);
-    if (rc == 0)
-        rc = emit_chunk(cx, st, out, (yr_str_t){d.data, d.len}, NULL);
-    yr_buf_free(&d);
-    return rc;
-}
-
-/* {"tool_calls":[{"index":k,"function":{"arguments":frag}}]} */
-static int emit_args(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, yr_str_t frag)
-{
-    if (frag.len == 0)
-        return 0;
-    yr_buf_t d;
-    yr_buf_init(&d, frag.len * 6 + 96);
-    int rc = yr_buf_printf(
-        &d, "{\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":", st->tools - 1);
-    if (rc == 0)
-        rc = yr_buf_append_json_str(&d, frag);
-    if (rc == 0)
-        rc = yr_buf_append_str(&d, YR_STR("}}]}"));
-    if (rc == 0)
-        rc = emit_chunk(cx, st, out, (yr_str_t){d.data, d.len}, NULL);
-    yr_buf_free(&d);
-    st->block_out += frag.len;
-    return rc;
-}
-
-static int emit_json_content(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, yr_str_t frag)
-{
-    if (frag.len == 0)
-        return 0;
-    json_t *s = json_stringn(frag.ptr, frag.len);
-    if (s == NULL)
-        return -ENOMEM;
-    int rc = emit_text(cx, st, out, "content", s);
-    json_decref(s);
-    st->block_out += frag.len;
-    return rc;
-}
-
-static int on_message_start(yr_call_ctx_t *cx, anth_state_t *st, json_t *root, yr_buf_t *out)
+static int on_message_start(const sink_t *k, yr_call_ctx_t *cx, anth_state_t *st, json_t *root)
 {
     if (st->started)
         return 0;
     json_t *msg = json_object_get(root, "message");
-    json_t *id = json_object_get(msg, "id"), *model = json_object_get(msg, "model");
     if (!json_is_object(msg))
         return -EINVAL;
-    yr_str_t sid = json_is_string(id) ? (yr_str_t){json_string_value(id), json_string_length(id)}
-                                      : cx->request_id;
-    yr_str_t smodel = json_is_string(model)
-                          ? (yr_str_t){json_string_value(model), json_string_length(model)}
-                          : yr_str(cx->route ? cx->route->model : "");
-    int rc = make_head(cx, st, sid, smodel);
-    if (rc < 0)
-        return rc;
     st->started = true;
-    json_t *u = json_object_get(msg, "usage");
-    st->input_tokens = int_field(u, "input_tokens");
-    st->cache_read = int_field(u, "cache_read_input_tokens");
-    st->cache_creation = int_field(u, "cache_creation_input_tokens");
-    st->output_tokens = int_field(u, "output_tokens");
-    fill_usage(cx, st->input_tokens, st->cache_read, st->cache_creation, st->output_tokens);
-    return emit_chunk(cx, st, out, YR_STR("{\"role\":\"assistant\",\"content\":\"\"}"), NULL);
+    read_usage_counts(st, json_object_get(msg, "usage"), false);
+    int rc = emit_start(k, cx, msg);
+    if (rc == 0)
+        rc = emit(k, &(yr_event_t){.type = YR_EV_USAGE, .usage = usage_of(st)});
+    return rc;
 }
 
-static int on_block_start(yr_call_ctx_t *cx, anth_state_t *st, json_t *root, yr_buf_t *out)
+static int on_block_start(const sink_t *k, anth_state_t *st, json_t *root)
 {
     json_t *cb = json_object_get(root, "content_block");
     const char *type = json_string_value(json_object_get(cb, "type"));
@@ -1312,14 +1227,21 @@ static int on_block_start(yr_call_ctx_t *cx, anth_state_t *st, json_t *root, yr_
     st->block_out = 0;
     if (strcmp(type, "text") == 0) {
         st->block = AB_TEXT;
-        return st->json_mode ? 0 : emit_text(cx, st, out, "content", json_object_get(cb, "text"));
+        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, jslice(json_object_get(cb, "text")));
     }
     if (strcmp(type, "thinking") == 0) {
         st->block = AB_THINKING;
-        return emit_text(cx, st, out, "reasoning_content", json_object_get(cb, "thinking"));
+        return emit_text(k, YR_EV_REASONING, jslice(json_object_get(cb, "thinking")));
+    }
+    if (strcmp(type, "redacted_thinking") == 0) {
+        st->block = AB_OTHER;
+        yr_str_t data = jslice(json_object_get(cb, "data"));
+        return data.len ? emit(k, &(yr_event_t){.type = YR_EV_REASONING, .signature = data,
+                                                .redacted = true})
+                        : 0;
     }
     if (strcmp(type, "tool_use") != 0) {
-        st->block = AB_OTHER; /* redacted_thinking, server tools, future types */
+        st->block = AB_OTHER; /* server tools, future types */
         return 0;
     }
     json_t *id = json_object_get(cb, "id"), *name = json_object_get(cb, "name");
@@ -1329,71 +1251,64 @@ static int on_block_start(yr_call_ctx_t *cx, anth_state_t *st, json_t *root, yr_
     /* Anthropic sends input {} here and the JSON in deltas; anything else is
      * streamed as the first fragment so that no argument is lost. */
     char *first = json_object_size(input) > 0 ? dump_compact(input) : NULL;
-    int rc;
+    int rc = 0;
     if (st->json_mode && strcmp(json_string_value(name), st->json_tool) == 0) {
         st->block = AB_JSON;
-        rc = first ? emit_json_content(cx, st, out, yr_str(first)) : 0;
-        free(first);
-        return rc;
+        if (first != NULL)
+            rc = emit_json_content(k, st, yr_str(first));
+    } else {
+        st->block = AB_TOOL;
+        st->tools++;
+        rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START, .index = st->tools - 1,
+                                   .id = jslice(id), .name = jslice(name)});
+        if (rc == 0 && first != NULL)
+            rc = emit_tool_args(k, st, yr_str(first));
     }
-    st->block = AB_TOOL;
-    st->tools++;
-    yr_buf_t d;
-    yr_buf_init(&d, json_string_length(id) * 6 + json_string_length(name) * 6 + 128);
-    rc = yr_buf_printf(&d, "{\"tool_calls\":[{\"index\":%d,\"id\":", st->tools - 1);
-    if (rc == 0)
-        rc = yr_buf_append_json_str(&d, (yr_str_t){json_string_value(id), json_string_length(id)});
-    if (rc == 0)
-        rc = yr_buf_append_str(&d, YR_STR(",\"type\":\"function\",\"function\":{\"name\":"));
-    if (rc == 0)
-        rc = yr_buf_append_json_str(&d,
-                                    (yr_str_t){json_string_value(name), json_string_length(name)});
-    if (rc == 0)
-        rc = yr_buf_append_str(&d, YR_STR(",\"arguments\":\"\"}}]}"));
-    if (rc == 0)
-        rc = emit_chunk(cx, st, out, (yr_str_t){d.data, d.len}, NULL);
-    yr_buf_free(&d);
-    if (rc == 0 && first != NULL)
-        rc = emit_args(cx, st, out, yr_str(first));
     free(first);
     return rc;
 }
 
-static int on_block_delta(yr_call_ctx_t *cx, anth_state_t *st, json_t *root, yr_buf_t *out)
+static int on_block_delta(const sink_t *k, anth_state_t *st, json_t *root)
 {
     json_t *delta = json_object_get(root, "delta");
     const char *type = json_string_value(json_object_get(delta, "type"));
     if (type == NULL)
         return -EINVAL;
     if (strcmp(type, "text_delta") == 0)
-        return st->json_mode ? 0
-                             : emit_text(cx, st, out, "content", json_object_get(delta, "text"));
+        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, jslice(json_object_get(delta, "text")));
     if (strcmp(type, "thinking_delta") == 0)
-        return emit_text(cx, st, out, "reasoning_content", json_object_get(delta, "thinking"));
+        return emit_text(k, YR_EV_REASONING, jslice(json_object_get(delta, "thinking")));
+    if (strcmp(type, "signature_delta") == 0) {
+        yr_str_t sig = jslice(json_object_get(delta, "signature"));
+        return sig.len ? emit(k, &(yr_event_t){.type = YR_EV_REASONING, .signature = sig}) : 0;
+    }
     if (strcmp(type, "input_json_delta") == 0) {
         json_t *pj = json_object_get(delta, "partial_json");
         if (!json_is_string(pj) || (st->block != AB_TOOL && st->block != AB_JSON))
             return -EINVAL;
-        yr_str_t frag = {json_string_value(pj), json_string_length(pj)};
-        return st->block == AB_JSON ? emit_json_content(cx, st, out, frag)
-                                    : emit_args(cx, st, out, frag);
+        return st->block == AB_JSON ? emit_json_content(k, st, jslice(pj))
+                                    : emit_tool_args(k, st, jslice(pj));
     }
-    return 0; /* signature_delta, citations_delta and future delta types */
+    return 0; /* citations_delta and future delta types */
 }
 
-static int on_block_stop(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out)
+static int on_block_stop(const sink_t *k, anth_state_t *st)
 {
     /* A tool with no input streamed no fragment: "{}" keeps arguments valid JSON. */
     int rc = 0;
-    if (st->block == AB_TOOL && st->block_out == 0)
-        rc = emit_args(cx, st, out, YR_STR("{}"));
-    else if (st->block == AB_JSON && st->block_out == 0)
-        rc = emit_json_content(cx, st, out, YR_STR("{}"));
+    if (st->block == AB_TOOL) {
+        if (st->block_out == 0)
+            rc = emit_tool_args(k, st, YR_STR("{}"));
+        if (rc == 0)
+            rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_END, .index = st->tools - 1});
+    } else if (st->block == AB_JSON && st->block_out == 0) {
+        rc = emit_json_content(k, st, YR_STR("{}"));
+    }
     st->block = AB_NONE;
     return rc;
 }
 
-static void on_message_delta(yr_call_ctx_t *cx, anth_state_t *st, json_t *root)
+static int on_message_delta(const sink_t *k, anth_state_t *st, json_t *root)
 {
     const char *stop =
         json_string_value(json_object_get(json_object_get(root, "delta"), "stop_reason"));
@@ -1401,60 +1316,23 @@ static void on_message_delta(yr_call_ctx_t *cx, anth_state_t *st, json_t *root)
         snprintf(st->stop_reason, sizeof(st->stop_reason), "%s", stop);
     /* Counts in message_delta are cumulative; input and cache counts are
      * repeated there by newer API versions (and then win). */
-    json_t *u = json_object_get(root, "usage");
-    if (json_object_get(u, "output_tokens") != NULL)
-        st->output_tokens = int_field(u, "output_tokens");
-    if (json_object_get(u, "input_tokens") != NULL)
-        st->input_tokens = int_field(u, "input_tokens");
-    if (json_object_get(u, "cache_read_input_tokens") != NULL)
-        st->cache_read = int_field(u, "cache_read_input_tokens");
-    if (json_object_get(u, "cache_creation_input_tokens") != NULL)
-        st->cache_creation = int_field(u, "cache_creation_input_tokens");
-    fill_usage(cx, st->input_tokens, st->cache_read, st->cache_creation, st->output_tokens);
+    read_usage_counts(st, json_object_get(root, "usage"), true);
+    return emit(k, &(yr_event_t){.type = YR_EV_USAGE, .usage = usage_of(st)});
 }
 
-static int on_message_stop(yr_call_ctx_t *cx, anth_state_t *st, yr_buf_t *out, bool *done)
-{
-    const char *finish = finish_reason(st->stop_reason[0] ? st->stop_reason : NULL, st->json_mode);
-    int rc = emit_chunk(cx, st, out, YR_STR("{}"), finish);
-    if (rc == 0 && cx->chat->include_usage) {
-        json_t *u = usage_json(&cx->usage);
-        char *s = u ? json_dumps(u, JSON_COMPACT) : NULL;
-        json_decref(u);
-        rc = s ? yr_buf_append(out, st->head, st->head_len) : -ENOMEM;
-        if (rc == 0)
-            rc = yr_buf_append_str(out, YR_STR("\"choices\":[],\"usage\":"));
-        if (rc == 0)
-            rc = yr_buf_append_str(out, yr_str(s));
-        if (rc == 0)
-            rc = yr_buf_append_str(out, YR_STR("}\n\n"));
-        free(s);
-    }
-    if (rc == 0)
-        rc = yr_buf_append_str(out, YR_STR("data: [DONE]\n\n"));
-    if (rc == 0) {
-        st->finished = true;
-        *done = true;
-    }
-    return rc;
-}
-
-static int on_error_event(yr_call_ctx_t *cx, json_t *root)
+static int on_error_event(const sink_t *k, yr_call_ctx_t *cx, json_t *root)
 {
     json_t *e = json_object_get(root, "error");
-    const char *type = json_string_value(json_object_get(e, "type"));
-    const char *msg = json_string_value(json_object_get(e, "message"));
-    snprintf(cx->error_type, sizeof(cx->error_type), "%s", type ? type : "api_error");
-    cx->error_status = yr_anthropic_error_status(type); /* overloaded_error: 529 */
-    bool retryable;
-    cx->error.err = yr_err_from_upstream_status(cx->error_status, &retryable);
-    cx->error.param[0] = '\0';
-    snprintf(cx->error.message, sizeof(cx->error.message), "%s",
-             msg && msg[0] ? msg : cx->error_type);
-    return -ECANCELED;
+    const char *type = str_or(json_object_get(e, "type"), "api_error");
+    yr_provider_inband_error(cx, type, json_string_value(json_object_get(e, "message")),
+                             yr_anthropic_error_status(type)); /* overloaded_error: 529 */
+    int rc = emit(k, &(yr_event_t){.type = YR_EV_ERROR, .status = cx->error_status,
+                                   .error_type = yr_str(cx->error_type),
+                                   .text = yr_str(cx->error.message)});
+    return rc < 0 ? rc : -ECANCELED;
 }
 
-static int anth_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out, bool *done)
+static int anth_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_ev_fn fn, void *arg, bool *done)
 {
     anth_state_t *st = state_of(cx);
     if (st == NULL)
@@ -1471,28 +1349,32 @@ static int anth_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t
         evname[ev->event.len] = '\0';
         type = evname;
     }
+    sink_t k = {fn, arg};
     int rc = 0;
     if (type == NULL) {
         rc = -EINVAL;
     } else if (strcmp(type, "error") == 0) {
-        rc = on_error_event(cx, root);
+        rc = on_error_event(&k, cx, root);
     } else if (strcmp(type, "message_start") == 0) {
-        rc = on_message_start(cx, st, root, out);
+        rc = on_message_start(&k, cx, st, root);
     } else if (strcmp(type, "ping") == 0 || st->finished) {
         rc = 0;
     } else if (!st->started &&
                (strncmp(type, "content_block_", 14) == 0 || strncmp(type, "message_", 8) == 0)) {
         rc = -EINVAL; /* the message's events before the message itself */
     } else if (strcmp(type, "content_block_start") == 0) {
-        rc = on_block_start(cx, st, root, out);
+        rc = on_block_start(&k, st, root);
     } else if (strcmp(type, "content_block_delta") == 0) {
-        rc = on_block_delta(cx, st, root, out);
+        rc = on_block_delta(&k, st, root);
     } else if (strcmp(type, "content_block_stop") == 0) {
-        rc = on_block_stop(cx, st, out);
+        rc = on_block_stop(&k, st);
     } else if (strcmp(type, "message_delta") == 0) {
-        on_message_delta(cx, st, root);
+        rc = on_message_delta(&k, st, root);
     } else if (strcmp(type, "message_stop") == 0) {
-        rc = on_message_stop(cx, st, out, done);
+        st->finished = true;
+        rc = emit_end(&k, st, finish_of(st->stop_reason[0] ? st->stop_reason : NULL, st->json_mode));
+        if (rc == 0)
+            *done = true;
     }
     /* Unknown event types are ignored: Anthropic may add new ones. */
     json_decref(root);
@@ -1501,27 +1383,30 @@ static int anth_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-static void anth_parse_error(yr_str_t body, yr_api_error_t *err, char *type, size_t typelen,
-                             char *code, size_t codelen)
+static void anth_parse_error(yr_str_t body, yr_provider_error_t *out)
 {
+    *out = (yr_provider_error_t){.retry_after_ms = -1};
     json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
     json_t *e = json_object_get(root, "error");
     const char *t = json_string_value(json_object_get(e, "type"));
     const char *m = json_string_value(json_object_get(e, "message"));
     if (m != NULL)
-        snprintf(err->message, sizeof(err->message), "%s", m);
-    if (typelen > 0)
-        snprintf(type, typelen, "%s", t ? t : "");
-    if (codelen > 0)
-        snprintf(code, codelen, "%s", t ? t : "");
+        snprintf(out->message, sizeof(out->message), "%s", m);
+    snprintf(out->type, sizeof(out->type), "%s", t ? t : "");
+    snprintf(out->code, sizeof(out->code), "%s", t ? t : "");
     json_decref(root);
 }
 
-const yr_provider_ops_t yr_provider_anthropic = {
+const yr_dialect_ops_t yr_dialect_anthropic = {
+    .name = "anthropic",
+    .native_client = YR_DIALECT_ANTHROPIC,
     .hold_first_event = true, /* overloaded_error often follows message_start */
-    .kind = "anthropic",
-    .build_chat = anth_build_chat,
-    .chat_response = anth_chat_response,
-    .chat_event = anth_chat_event,
+    .needs_tree = true,
+    .build = anth_build,
+    .response = anth_response,
+    .event = anth_event,
     .parse_error = anth_parse_error,
+    .pass_build = yr_anth_pass_build,
+    .pass_response = yr_anth_pass_response,
+    .pass_event = yr_anth_pass_event,
 };

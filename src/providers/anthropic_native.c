@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "providers/anthropic_native.h"
 #include "providers/provider.h"
 
 static const struct {
@@ -28,8 +29,8 @@ int yr_anthropic_error_status(const char *type)
     return 500;
 }
 
-static int native_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
-                        yr_upstream_req_t *out)
+int yr_anth_pass_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
+                       yr_upstream_req_t *out, const char **path, const char *const **extra)
 {
     const yr_provider_conf_t *p = cx->route->provider;
     /* The client's model is the gateway's model id; the upstream may call it
@@ -37,27 +38,22 @@ static int native_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
     int rc = yr_provider_splice_model(cx, raw, body_buf, out);
     if (rc < 0)
         return rc;
-    out->url = yr_provider_url(cx->pool, p, cx->count_tokens ? "/v1/messages/count_tokens"
-                                                              : "/v1/messages");
-    const char **h = yr_palloc(cx->pool, 7 * sizeof(*h));
-    if (out->url == NULL || h == NULL)
-        return -ENOMEM;
+    *path = cx->count_tokens ? "/v1/messages/count_tokens" : "/v1/messages";
+    /* The client's own anthropic-version wins: it knows what it speaks. */
     yr_str_t version = cx->client_version.len ? cx->client_version : yr_str(p->anthropic_version);
+    const char **h = yr_palloc(cx->pool, 3 * sizeof(*h));
+    if (h == NULL)
+        return -ENOMEM;
     size_t n = 0;
-    h[n++] = "Content-Type: application/json";
-    h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
-    h[n++] = yr_provider_header(cx->pool, "anthropic-version", version.ptr, version.len);
-    if (cx->client_beta.len > 0)
-        h[n++] = yr_provider_header(cx->pool, "anthropic-beta", cx->client_beta.ptr,
-                                    cx->client_beta.len);
-    if (p->api_key != NULL && p->api_key[0] != '\0')
-        h[n++] = yr_provider_header(cx->pool, "x-api-key", p->api_key, strlen(p->api_key));
+    if ((h[n++] = yr_transport_header(cx->pool, "anthropic-version", version.ptr, version.len)) ==
+        NULL)
+        return -ENOMEM;
+    if (cx->client_beta.len > 0 &&
+        (h[n++] = yr_transport_header(cx->pool, "anthropic-beta", cx->client_beta.ptr,
+                                      cx->client_beta.len)) == NULL)
+        return -ENOMEM;
     h[n] = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (h[i] == NULL)
-            return -ENOMEM;
-    out->headers = h;
-    yr_provider_timeouts(p, out);
+    *extra = h;
     return 0;
 }
 
@@ -79,7 +75,7 @@ static void read_usage(yr_call_ctx_t *cx, json_t *usage)
     cx->usage.present = true;
 }
 
-static int native_response(yr_call_ctx_t *cx, yr_str_t body)
+int yr_anth_pass_response(yr_call_ctx_t *cx, yr_str_t body)
 {
     json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
     bool ok = json_is_object(root) &&
@@ -91,7 +87,7 @@ static int native_response(yr_call_ctx_t *cx, yr_str_t body)
     return ok ? 0 : -EINVAL;
 }
 
-static int native_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out, bool *done)
+int yr_anth_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out, bool *done)
 {
     json_t *root = json_loadb(ev->data.ptr, ev->data.len, 0, NULL);
     if (!json_is_object(root)) {
@@ -105,11 +101,7 @@ static int native_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *o
         json_t *e = json_object_get(root, "error");
         const char *etype = json_string_value(json_object_get(e, "type"));
         const char *msg = json_string_value(json_object_get(e, "message"));
-        snprintf(cx->error.message, sizeof(cx->error.message), "%s", msg ? msg : "error");
-        snprintf(cx->error_type, sizeof(cx->error_type), "%s", etype ? etype : "api_error");
-        cx->error_status = yr_anthropic_error_status(etype);
-        bool retryable;
-        cx->error.err = yr_err_from_upstream_status(cx->error_status, &retryable);
+        yr_provider_inband_error(cx, etype, msg ? msg : "error", yr_anthropic_error_status(etype));
         rc = -ECANCELED;
     } else {
         if (yr_str_eq(name, YR_STR("message_start")))
@@ -134,15 +126,3 @@ static int native_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *o
     return rc;
 }
 
-static const yr_native_ops_t anthropic_native = {
-    .build = native_build,
-    .response = native_response,
-    .event = native_event,
-};
-
-const yr_native_ops_t *yr_native_ops(yr_provider_kind_t k, yr_dialect_t d)
-{
-    if (k == YR_KIND_ANTHROPIC && d == YR_DIALECT_ANTHROPIC)
-        return &anthropic_native;
-    return NULL;
-}

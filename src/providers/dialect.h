@@ -28,6 +28,8 @@ typedef struct yr_dialect_ops {
     /* The provider may report an error (overload) right after its opening
      * stream event: hold that event back so failover stays possible. */
     bool hold_first_event;
+    /* build translates the parsed tree (yr_chat_load_root), not the bytes. */
+    bool needs_tree;
 
     /* The OpenAI-model request (cx->chat; raw is its text) -> the provider's
      * body in body_buf (or raw itself), pointed to by out->body; *path is the

@@ -1,11 +1,14 @@
-/* OpenAI Chat Completions (and every OpenAI-compatible server). The client
- * already speaks this dialect, so the request is forwarded byte for byte with
- * only "model" rewritten, and responses are validated, not re-encoded. */
+/* The OpenAI Chat Completions dialect (OpenAI, Azure and every compatible
+ * server). An OpenAI client's request is forwarded byte for byte with only
+ * "model" rewritten, and the answer is validated, not re-encoded (the hot
+ * path). For other clients the answer is decoded into events
+ * (openai_decode.c) and encoded in the client's format. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/json_tok.h"
+#include "providers/openai_decode.h"
 #include "providers/provider.h"
 
 static int dump_to_buf(const char *p, size_t n, void *arg)
@@ -13,14 +16,17 @@ static int dump_to_buf(const char *p, size_t n, void *arg)
     return yr_buf_append(arg, p, n) == 0 ? 0 : -1;
 }
 
-static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
-                             yr_upstream_req_t *out)
+/* The request: the client's bytes (an OpenAI client), or the OpenAI request
+ * an Anthropic client's was converted to. Either way only "model" changes,
+ * unless the gateway rewrote the tree (inlined images). */
+static int openai_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
+                        yr_upstream_req_t *out, const char **path, const char *const **extra)
 {
     const yr_route_conf_t *route = cx->route;
     const yr_chat_req_t *chat = cx->chat;
-    yr_pool_t *pool = cx->pool;
-    const yr_provider_conf_t *p = route->provider;
     yr_str_t upstream_model = yr_str(route->model);
+    *path = "/chat/completions";
+    *extra = NULL;
     if (chat->rewritten) {
         /* The gateway changed the request (inlined images): serialise the
          * tree; the client's bytes no longer say what to send. */
@@ -30,33 +36,14 @@ static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf
             return -ENOMEM;
         out->body = body_buf->data;
         out->body_len = body_buf->len;
-    } else if (yr_str_eq(upstream_model, chat->model)) {
+        return 0;
+    }
+    if (yr_str_eq(upstream_model, chat->model)) {
         out->body = raw.ptr;
         out->body_len = raw.len;
-    } else {
-        int rc = yr_provider_splice_model(cx, raw, body_buf, out);
-        if (rc < 0)
-            return rc;
+        return 0;
     }
-    const char **h = yr_palloc(pool, 5 * sizeof(*h));
-    out->url = yr_provider_url(pool, p, "/chat/completions");
-    if (out->url == NULL || h == NULL)
-        return -ENOMEM;
-    size_t n = 0;
-    h[n++] = "Content-Type: application/json";
-    h[n++] = chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
-    h[n++] = "User-Agent: yourouter/0.1";
-    if (p->api_key != NULL && p->api_key[0] != '\0') {
-        /* "Authorization: Bearer KEY" */
-        char bearer[8 + 4096];
-        int bl = snprintf(bearer, sizeof(bearer), "Bearer %s", p->api_key);
-        if ((h[n++] = yr_provider_header(pool, "Authorization", bearer, (size_t)bl)) == NULL)
-            return -ENOMEM;
-    }
-    h[n] = NULL;
-    out->headers = h;
-    yr_provider_timeouts(p, out);
-    return 0;
+    return yr_provider_splice_model(cx, raw, body_buf, out);
 }
 
 /* Validation and usage use the tokenizer, not a DOM: this runs for every
@@ -93,14 +80,9 @@ static int check_object(yr_call_ctx_t *cx, yr_str_t text, bool need_choices)
     return rc < 0 ? -EINVAL : 0;
 }
 
-static int openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out,
-                                yr_str_t *client)
+static int openai_pass_response(yr_call_ctx_t *cx, yr_str_t body)
 {
-    if (check_object(cx, body, true) < 0)
-        return -EINVAL;
-    (void)out;
-    *client = body;
-    return 0;
+    return check_object(cx, body, true) < 0 ? -EINVAL : 0;
 }
 
 /* Whether a (valid) chunk has "usage" followed by an object, not null. A
@@ -118,8 +100,7 @@ static bool has_usage_object(yr_str_t s)
     return false;
 }
 
-static int openai_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out,
-                             bool *done)
+static int openai_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out, bool *done)
 {
     if (yr_str_eq(ev->data, YR_STR("[DONE]"))) {
         *done = true;
@@ -154,26 +135,30 @@ static void copy_str(json_t *v, char *dst, size_t cap)
         snprintf(dst, cap, "%lld", (long long)json_integer_value(v));
 }
 
-static void openai_parse_error(yr_str_t body, yr_api_error_t *err, char *type, size_t typelen,
-                               char *code, size_t codelen)
+static void openai_parse_error(yr_str_t body, yr_provider_error_t *out)
 {
-    json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
+    *out = (yr_provider_error_t){.retry_after_ms = -1};
+    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
     json_t *e = json_object_get(root, "error");
     if (json_is_object(e)) {
-        copy_str(json_object_get(e, "message"), err->message, sizeof(err->message));
-        copy_str(json_object_get(e, "param"), err->param, sizeof(err->param));
-        copy_str(json_object_get(e, "type"), type, typelen);
-        copy_str(json_object_get(e, "code"), code, codelen);
+        copy_str(json_object_get(e, "message"), out->message, sizeof(out->message));
+        copy_str(json_object_get(e, "param"), out->param, sizeof(out->param));
+        copy_str(json_object_get(e, "type"), out->type, sizeof(out->type));
+        copy_str(json_object_get(e, "code"), out->code, sizeof(out->code));
     } else if (json_is_string(e)) {
-        copy_str(e, err->message, sizeof(err->message));
+        copy_str(e, out->message, sizeof(out->message));
     }
     json_decref(root);
 }
 
-const yr_provider_ops_t yr_provider_openai = {
-    .kind = "openai",
-    .build_chat = openai_build_chat,
-    .chat_response = openai_chat_response,
-    .chat_event = openai_chat_event,
+const yr_dialect_ops_t yr_dialect_openai = {
+    .name = "openai",
+    .native_client = YR_DIALECT_OPENAI,
+    .build = openai_build,
+    .response = yr_openai_decode_response,
+    .event = yr_openai_decode_event,
     .parse_error = openai_parse_error,
+    .pass_build = openai_build,
+    .pass_response = openai_pass_response,
+    .pass_event = openai_pass_event,
 };

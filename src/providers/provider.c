@@ -1,16 +1,26 @@
+/* The provider kinds: which dialect over which transport. */
 #include "providers/provider.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-const yr_provider_ops_t *yr_provider_ops(yr_provider_kind_t kind)
+static const yr_provider_kind_ops_t kinds[] = {
+    {YR_KIND_OPENAI, &yr_dialect_openai, &yr_transport_bearer},
+    {YR_KIND_ANTHROPIC, &yr_dialect_anthropic, &yr_transport_anthropic},
+};
+
+const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind)
 {
-    switch (kind) {
-    case YR_KIND_OPENAI: return &yr_provider_openai;
-    case YR_KIND_ANTHROPIC: return &yr_provider_anthropic;
-    default: return NULL;
-    }
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (kinds[i].kind == kind)
+            return &kinds[i];
+    return NULL;
+}
+
+bool yr_provider_callable(yr_provider_kind_t kind)
+{
+    return yr_provider_kind(kind) != NULL;
 }
 
 int yr_provider_splice_model(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
@@ -33,27 +43,14 @@ int yr_provider_splice_model(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf
     return 0;
 }
 
-char *yr_provider_header(yr_pool_t *pool, const char *name, const char *value, size_t vlen)
+void yr_provider_inband_error(yr_call_ctx_t *cx, const char *type, const char *message,
+                              int status)
 {
-    size_t n = strlen(name) + vlen + 3;
-    char *h = yr_palloc(pool, n);
-    if (h != NULL)
-        snprintf(h, n, "%s: %.*s", name, (int)vlen, value);
-    return h;
-}
-
-char *yr_provider_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char *path)
-{
-    size_t n = strlen(p->base_url) + strlen(path) + 1;
-    char *url = yr_palloc(pool, n);
-    if (url != NULL)
-        snprintf(url, n, "%s%s", p->base_url, path);
-    return url;
-}
-
-void yr_provider_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out)
-{
-    out->connect_timeout_ms = p->connect_timeout_ms;
-    out->first_byte_timeout_ms = p->first_byte_timeout_ms;
-    out->timeout_ms = p->timeout_ms;
+    snprintf(cx->error_type, sizeof(cx->error_type), "%s", type && type[0] ? type : "api_error");
+    cx->error_status = status;
+    bool retryable;
+    cx->error.err = yr_err_from_upstream_status(status, &retryable);
+    cx->error.param[0] = '\0';
+    snprintf(cx->error.message, sizeof(cx->error.message), "%s",
+             message && message[0] ? message : cx->error_type);
 }

@@ -2,6 +2,8 @@
  * retry hints and the status classification. */
 #include "providers/transport.h"
 
+#include "providers/provider.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,3 +157,138 @@ int64_t yr_retry_after_ms(yr_str_t retry_after, yr_str_t retry_after_ms, int64_t
         return -1;
     return at > now_unix ? (at - now_unix) * 1000 : 0;
 }
+
+/* ---- process_header and the two static-key transports ------------------------------ */
+
+static int64_t hint_int(const yr_upstream_call_t *call, const char *name)
+{
+    yr_str_t v = yr_upstream_hint(call, yr_str(name));
+    return v.len ? parse_uint(v, true) : -1;
+}
+
+/* Reset hints are durations: OpenAI's "1s", "6m0s", "20ms"; Anthropic's are
+ * RFC 3339 timestamps (kept as absent here: the resilience issue reads them). */
+static int64_t duration_ms(yr_str_t v)
+{
+    int64_t total = 0, num = -1;
+    bool any = false;
+    for (size_t i = 0; i < v.len; i++) {
+        char ch = v.ptr[i];
+        if (ch >= '0' && ch <= '9') {
+            num = (num < 0 ? 0 : num) * 10 + (ch - '0');
+            if (num > 1000000000)
+                return -1;
+        } else if (ch == '.') {
+            /* fractions: skip to the unit */
+            while (i + 1 < v.len && v.ptr[i + 1] >= '0' && v.ptr[i + 1] <= '9')
+                i++;
+        } else if (num >= 0) {
+            if (ch == 'm' && i + 1 < v.len && v.ptr[i + 1] == 's') {
+                total += num;
+                i++;
+            } else if (ch == 'h') {
+                total += num * 3600000;
+            } else if (ch == 'm') {
+                total += num * 60000;
+            } else if (ch == 's') {
+                total += num * 1000;
+            } else {
+                return -1;
+            }
+            num = -1;
+            any = true;
+        } else {
+            return -1;
+        }
+    }
+    return any && num < 0 ? total : -1;
+}
+
+void yr_transport_generic_head(struct yr_call_ctx *cx, const yr_upstream_call_t *call,
+                               yr_head_info_t *info)
+{
+    (void)cx;
+    *info = (yr_head_info_t){
+        .status = yr_upstream_status(call),
+        .retry_after_ms = yr_retry_after_ms(yr_upstream_retry_after(call),
+                                            yr_upstream_hint(call, YR_STR("retry-after-ms")),
+                                            (int64_t)time(NULL)),
+        .remaining_requests = hint_int(call, "x-ratelimit-remaining-requests"),
+        .remaining_tokens = hint_int(call, "x-ratelimit-remaining-tokens"),
+        .reset_requests_ms = duration_ms(yr_upstream_hint(call, YR_STR("x-ratelimit-reset-requests"))),
+        .reset_tokens_ms = duration_ms(yr_upstream_hint(call, YR_STR("x-ratelimit-reset-tokens"))),
+    };
+    if (info->remaining_requests < 0)
+        info->remaining_requests = hint_int(call, "anthropic-ratelimit-requests-remaining");
+    if (info->remaining_tokens < 0)
+        info->remaining_tokens = hint_int(call, "anthropic-ratelimit-tokens-remaining");
+}
+
+/* Content-Type, Accept, User-Agent, the auth line (when the provider has a
+ * key), the dialect's extra lines; NULL-terminated, in the pool. */
+static int common_headers(struct yr_call_ctx *cx, const char *auth_name, const char *auth_prefix,
+                          const char *const *extra, yr_upstream_req_t *out)
+{
+    const yr_provider_conf_t *p = cx->route->provider;
+    size_t nextra = 0;
+    while (extra != NULL && extra[nextra] != NULL)
+        nextra++;
+    const char **h = yr_palloc(cx->pool, (5 + nextra) * sizeof(*h));
+    if (h == NULL)
+        return -ENOMEM;
+    size_t n = 0;
+    h[n++] = "Content-Type: application/json";
+    h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
+    h[n++] = "User-Agent: yourouter/0.1";
+    for (size_t i = 0; i < nextra; i++)
+        h[n++] = extra[i];
+    if (p->api_key != NULL && p->api_key[0] != '\0') {
+        size_t plen = strlen(auth_prefix), klen = strlen(p->api_key);
+        char *v = yr_palloc(cx->pool, plen + klen + 1);
+        if (v == NULL)
+            return -ENOMEM;
+        memcpy(v, auth_prefix, plen);
+        memcpy(v + plen, p->api_key, klen + 1);
+        if ((h[n++] = yr_transport_header(cx->pool, auth_name, v, plen + klen)) == NULL)
+            return -ENOMEM;
+    }
+    h[n] = NULL;
+    out->headers = h;
+    return 0;
+}
+
+static int bearer_prepare(struct yr_call_ctx *cx, const char *path, const char *const *extra,
+                          yr_upstream_req_t *out)
+{
+    out->url = yr_transport_url(cx->pool, cx->route->provider, path);
+    if (out->url == NULL)
+        return -ENOMEM;
+    yr_transport_timeouts(cx->route->provider, out);
+    return common_headers(cx, "Authorization", "Bearer ", extra, out);
+}
+
+static int anthropic_prepare(struct yr_call_ctx *cx, const char *path, const char *const *extra,
+                             yr_upstream_req_t *out)
+{
+    out->url = yr_transport_url(cx->pool, cx->route->provider, path);
+    if (out->url == NULL)
+        return -ENOMEM;
+    yr_transport_timeouts(cx->route->provider, out);
+    return common_headers(cx, "x-api-key", "", extra, out);
+}
+
+const yr_transport_ops_t yr_transport_bearer = {
+    .name = "bearer",
+    .framing = YR_FRAME_SSE,
+    .prepare = bearer_prepare,
+    .process_header = yr_transport_generic_head,
+    .classify = yr_transport_classify_status,
+};
+
+const yr_transport_ops_t yr_transport_anthropic = {
+    .name = "anthropic",
+    .framing = YR_FRAME_SSE,
+    .prepare = anthropic_prepare,
+    .process_header = yr_transport_generic_head,
+    .classify = yr_transport_classify_status,
+};

@@ -101,6 +101,11 @@ char *yr_transport_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char 
 char *yr_transport_header(yr_pool_t *pool, const char *name, const char *value, size_t vlen);
 /* The provider's timeouts into out. */
 void yr_transport_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out);
+/* process_header for every provider that speaks HTTP status codes and the
+ * usual headers: Retry-After / retry-after-ms, x-ratelimit-* (OpenAI and
+ * compatibles, Azure), anthropic-ratelimit-*. */
+void yr_transport_generic_head(struct yr_call_ctx *cx, const yr_upstream_call_t *call,
+                               yr_head_info_t *info);
 /* Status-only classification (429 -> RATE_LIMITED, 529/503 -> OVERLOADED,
  * 401/403 -> AUTH, 5xx -> SERVER_ERROR, other 4xx -> CLIENT_ERROR), with
  * quota errors recognised by type/code (insufficient_quota, billing_error). */

@@ -66,6 +66,11 @@ struct yr_upstream_call {
     size_t retry_after_len;
     char content_type[128];
     size_t content_type_len;
+    /* Routing hints of the current response ("name:value\n" lines of
+     * retry-after-ms and the rate-limit headers), allocated on the first one
+     * and capped at HINTS_MAX: most answers carry none. */
+    char *hints;
+    size_t hints_len;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -240,6 +245,7 @@ uv_loop_t *yr_upstream_loop(const yr_upstream_t *up)
 static void on_call_timer_closed(uv_handle_t *h)
 {
     yr_upstream_call_t *call = h->data;
+    free(call->hints);
     free(call);
 }
 
@@ -336,6 +342,33 @@ static void capture(char *dst, size_t cap, size_t *len, const char *v, size_t n)
     *len = n;
 }
 
+#define HINTS_MAX 2048
+
+/* Whether a header line is a routing hint worth keeping for process_header. */
+static bool is_hint(const char *p, size_t n)
+{
+    static const char *const prefixes[] = {"retry-after-ms:", "x-ratelimit-", "anthropic-ratelimit-"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t k = strlen(prefixes[i]);
+        if (n > k && strncasecmp(p, prefixes[i], k) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void keep_hint(yr_upstream_call_t *call, const char *p, size_t n)
+{
+    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n'))
+        n--;
+    if (call->hints == NULL && (call->hints = malloc(HINTS_MAX)) == NULL)
+        return;
+    if (call->hints_len + n + 1 > HINTS_MAX)
+        return; /* past the cap: the hint is lost, never the response */
+    memcpy(call->hints + call->hints_len, p, n);
+    call->hints_len += n;
+    call->hints[call->hints_len++] = '\n';
+}
+
 /* True when a header value has more than blanks and the line end. */
 static bool has_value(const char *v, size_t n)
 {
@@ -369,7 +402,7 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata
                 s = s * 10 + (sp[i] - '0');
             call->status = s;
         }
-        call->retry_after_len = call->content_type_len = 0;
+        call->retry_after_len = call->content_type_len = call->hints_len = 0;
         call->location_seen = false;
     } else if (n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
         /* With redirects followed, curl reads a 3xx with a Location and goes
@@ -390,6 +423,8 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata
                 n - v);
     } else if (header_is(p, n, "location", &v)) {
         call->location_seen = has_value(p + v, n - v);
+    } else if (is_hint(p, n)) {
+        keep_hint(call, p, n);
     }
     return n;
 }
@@ -583,6 +618,19 @@ int yr_upstream_status(const yr_upstream_call_t *call)
 yr_str_t yr_upstream_retry_after(const yr_upstream_call_t *call)
 {
     return (yr_str_t){call->retry_after, call->retry_after_len};
+}
+
+yr_str_t yr_upstream_hint(const yr_upstream_call_t *call, yr_str_t name)
+{
+    const char *p = call->hints, *end = call->hints + call->hints_len;
+    while (p != NULL && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)(nl - p);
+        if (n > name.len && p[name.len] == ':' && strncasecmp(p, name.ptr, name.len) == 0)
+            return yr_str_trim((yr_str_t){p + name.len + 1, n - name.len - 1});
+        p = nl + 1;
+    }
+    return YR_STR_NULL;
 }
 
 yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call)

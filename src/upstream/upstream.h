@@ -97,6 +97,10 @@ int yr_upstream_status(const yr_upstream_call_t *call);
 /* Response header values captured for the gateway (empty when absent). */
 yr_str_t yr_upstream_retry_after(const yr_upstream_call_t *call);
 yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call);
+/* A routing hint of the response head: retry-after-ms or a rate-limit
+ * header (x-ratelimit-*, anthropic-ratelimit-*), trimmed; empty when absent
+ * (or past the 2 KiB kept of them). Valid until the call ends. */
+yr_str_t yr_upstream_hint(const yr_upstream_call_t *call, yr_str_t name);
 /* Short reason for logs (curl's error text for the last failure). */
 const char *yr_upstream_error_text(const yr_upstream_call_t *call);
 
