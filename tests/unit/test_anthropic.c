@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "api/oai_enc.h"
 #include "providers/provider.h"
 
 /* ---- fixtures ------------------------------------------------------------------- */
@@ -26,6 +27,7 @@ typedef struct {
     yr_call_ctx_t cx;
     yr_buf_t body;
     yr_upstream_req_t up;
+    yr_oai_enc_t *enc; /* what an OpenAI client sees of the stream */
 } fx_t;
 
 static fx_t *fx_new(const char *request)
@@ -63,15 +65,59 @@ static fx_t *fx_new(const char *request)
 
 static void fx_free(fx_t *f)
 {
+    yr_oai_enc_free(f->enc);
     yr_chat_free(&f->chat);
     yr_buf_free(&f->body);
     yr_pool_destroy(f->pool);
     free(f);
 }
 
+/* The dialect's body, then the transport's URL and headers: the request an
+ * Anthropic route is sent. */
 static int build(fx_t *f)
 {
-    return yr_provider_anthropic.build_chat(&f->cx, YR_STR(""), &f->body, &f->up);
+    const char *path = NULL;
+    const char *const *extra = NULL;
+    int rc = yr_dialect_anthropic.build(&f->cx, YR_STR(""), &f->body, &f->up, &path, &extra);
+    if (rc == 0)
+        rc = yr_transport_anthropic.prepare(&f->cx, path, extra, &f->up);
+    return rc;
+}
+
+/* What an OpenAI client sees: the dialect's events through the OpenAI
+ * encoder. In-band errors stop at the proxy, never at the encoder. */
+typedef struct {
+    yr_oai_enc_t *enc;
+    yr_buf_t *out;
+} oai_sink_t;
+
+static int to_openai(void *arg, const yr_event_t *ev)
+{
+    oai_sink_t *k = arg;
+    return ev->type == YR_EV_ERROR ? 0 : yr_oai_enc_event(k->enc, ev, k->out);
+}
+
+static int chat_response(fx_t *f, yr_str_t body, yr_buf_t *out)
+{
+    yr_oai_enc_opts_t o = {.id_seed = f->cx.request_id, .stream = false};
+    oai_sink_t k = {yr_oai_enc_new(&o), out};
+    assert_non_null(k.enc);
+    int rc = yr_dialect_anthropic.response(&f->cx, body, to_openai, &k);
+    yr_oai_enc_free(k.enc);
+    return rc;
+}
+
+static int chat_event(fx_t *f, const yr_sse_event_t *ev, yr_buf_t *out, bool *done)
+{
+    if (f->enc == NULL) {
+        yr_oai_enc_opts_t o = {.id_seed = f->cx.request_id,
+                               .stream = true,
+                               .include_usage = f->chat.include_usage};
+        f->enc = yr_oai_enc_new(&o);
+        assert_non_null(f->enc);
+    }
+    oai_sink_t k = {f->enc, out};
+    return yr_dialect_anthropic.event(&f->cx, ev, to_openai, &k, done);
 }
 
 static json_t *parse_or_fail(const char *text, size_t len)
@@ -520,8 +566,12 @@ static void test_body_cap(void **state)
 static void test_provider_lookup(void **state)
 {
     (void)state;
-    assert_ptr_equal(yr_provider_ops(YR_KIND_ANTHROPIC), &yr_provider_anthropic);
-    assert_string_equal(yr_provider_anthropic.kind, "anthropic");
+    const yr_provider_kind_ops_t *k = yr_provider_kind(YR_KIND_ANTHROPIC);
+    assert_non_null(k);
+    assert_ptr_equal(k->dialect, &yr_dialect_anthropic);
+    assert_ptr_equal(k->transport, &yr_transport_anthropic);
+    assert_string_equal(yr_dialect_anthropic.name, "anthropic");
+    assert_ptr_equal(yr_provider_kind(YR_KIND_OPENAI)->dialect, &yr_dialect_openai);
 }
 
 /* ---- responses -------------------------------------------------------------------- */
@@ -532,12 +582,11 @@ static json_t *respond(fx_t *f, const char *body, int *rc_out)
 {
     yr_buf_t out;
     yr_buf_init(&out, 1 << 20);
-    yr_str_t client = YR_STR_NULL;
-    int rc = yr_provider_anthropic.chat_response(&f->cx, yr_str(body), &out, &client);
+    int rc = chat_response(f, yr_str(body), &out);
     *rc_out = rc;
     json_t *v = NULL;
     if (rc == 0) {
-        v = parse_or_fail(client.ptr, client.len);
+        v = parse_or_fail(out.data, out.len);
         json_t *created = json_object_get(v, "created");
         assert_true(json_is_integer(created) && json_integer_value(created) > 0);
         json_object_del(v, "created");
@@ -702,7 +751,7 @@ static int run_stream(fx_t *f, const ev_t *evs, size_t n, const char *expected, 
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         yr_sse_event_t ev = {yr_str(evs[i].event), yr_str(evs[i].data)};
-        rc = yr_provider_anthropic.chat_event(&f->cx, &ev, &out, &done);
+        rc = chat_event(f, &ev, &out, &done);
     }
     *done_out = done;
     json_t *want = parse_or_fail(expected, strlen(expected));
@@ -849,7 +898,7 @@ static void test_stream_exact_bytes(void **state)
     bool done = false;
     for (size_t i = 0; i < 3; i++) {
         yr_sse_event_t ev = {yr_str(evs[i].event), yr_str(evs[i].data)};
-        assert_int_equal(yr_provider_anthropic.chat_event(&f->cx, &ev, &out, &done), 0);
+        assert_int_equal(chat_event(f, &ev, &out, &done), 0);
     }
     char expected[1024];
     const char *c = strstr(out.data, "\"created\":");
@@ -1070,7 +1119,7 @@ static void test_stream_error_statuses(void **state)
         yr_buf_init(&out, 4096);
         bool done = false;
         /* an error before anything else is reported too (the gateway may fail over) */
-        assert_int_equal(yr_provider_anthropic.chat_event(&f->cx, &ev, &out, &done), -ECANCELED);
+        assert_int_equal(chat_event(f, &ev, &out, &done), -ECANCELED);
         assert_int_equal(out.len, 0);
         assert_int_equal(f->cx.error_status, map[i].status);
         assert_string_equal(f->cx.error_type, map[i].type);
@@ -1130,7 +1179,7 @@ static void test_stream_malformed(void **state)
         int rc = 0;
         for (size_t k = 0; k < 2 && rc == 0; k++) {
             yr_sse_event_t ev = {yr_str(bad[i][k].event), yr_str(bad[i][k].data)};
-            rc = yr_provider_anthropic.chat_event(&f->cx, &ev, &out, &done);
+            rc = chat_event(f, &ev, &out, &done);
         }
         if (rc != -EINVAL)
             fail_msg("case %zu: rc %d", i, rc);
@@ -1144,23 +1193,21 @@ static void test_stream_malformed(void **state)
 static void test_parse_error(void **state)
 {
     (void)state;
-    yr_api_error_t err = {0};
-    char type[64], code[64];
-    yr_provider_anthropic.parse_error(
+    yr_provider_error_t err;
+    yr_dialect_anthropic.parse_error(
         YR_STR("{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
                "\"max_tokens: Field required\"},\"request_id\":\"req_1\"}"),
-        &err, type, sizeof(type), code, sizeof(code));
+        &err);
     assert_string_equal(err.message, "max_tokens: Field required");
-    assert_string_equal(type, "invalid_request_error");
-    assert_string_equal(code, "invalid_request_error");
+    assert_string_equal(err.type, "invalid_request_error");
+    assert_string_equal(err.code, "invalid_request_error");
     assert_string_equal(err.param, "");
+    assert_int_equal(err.retry_after_ms, -1);
 
-    memset(&err, 0, sizeof(err));
-    yr_provider_anthropic.parse_error(YR_STR("<html>bad gateway</html>"), &err, type, sizeof(type),
-                                      code, sizeof(code));
+    yr_dialect_anthropic.parse_error(YR_STR("<html>bad gateway</html>"), &err);
     assert_string_equal(err.message, "");
-    assert_string_equal(type, "");
-    assert_string_equal(code, "");
+    assert_string_equal(err.type, "");
+    assert_string_equal(err.code, "");
 }
 
 int main(void)

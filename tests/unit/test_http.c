@@ -75,6 +75,8 @@ static struct {
     yr_http_req_t *later;   /* answered from later_timer */
     uv_timer_t later_timer;
     int stream_write_rc;
+    yr_http_req_t *kept; /* held with yr_http_req_hold by /held */
+    int kept_pool_freed;
     client_t clients[MAX_CLIENTS];
 } T;
 
@@ -138,6 +140,12 @@ static void on_later(uv_timer_t *t)
 }
 
 static const char stream_big_char = 'B';
+
+static void on_kept_pool_freed(void *arg)
+{
+    (void)arg;
+    T.kept_pool_freed++;
+}
 
 static void on_request(yr_http_req_t *req)
 {
@@ -211,6 +219,13 @@ static void on_request(yr_http_req_t *req)
         if (T.stream_write_rc == 0)
             T.stream_write_rc = yr_http_stream_write(req, "partial", 7);
         yr_http_abort(req);
+    } else if (path_is(req, "/held")) {
+        /* Holds the request across its end, as async work does. */
+        T.kept = req;
+        yr_http_req_hold(req);
+        assert_int_equal(yr_pool_cleanup_add(req->pool, on_kept_pool_freed, &T), 0);
+        req->on_abort = on_abort;
+        T.stream_write_rc = yr_http_stream_start(req, 200, NULL, 0, YR_STR("text/plain"));
     } else if (path_is(req, "/later")) {
         T.later = req;
         uv_timer_start(&T.later_timer, on_later, 0, 0);
@@ -1131,6 +1146,38 @@ static void test_client_abort_mid_stream(void **state)
     assert_int_equal(T.abort_wrong_req, 0);
 }
 
+/* A held request outlives its connection: calls on it are harmless, and
+ * its pool goes with the last release, not before. */
+static void test_held_request_outlives_its_connection(void **state)
+{
+    (void)state;
+    client_t *c = client_connect();
+    client_send_str(c, "GET /held HTTP/1.1\r\n\r\n");
+    pump_until(requests_at_least, &(int){1}, "the request");
+    assert_int_equal(T.stream_write_rc, 0);
+    client_close(c);
+    pump_until(aborts_at_least, &(int){1}, "on_abort");
+    size_t zero = 0;
+    pump_until(server_active_is, &zero, "the connection to go");
+    pump_a_little();
+    assert_int_equal(T.kept_pool_freed, 0);
+    yr_http_req_t *req = T.kept;
+    assert_true(yr_http_req_gone(req));
+    assert_true(yr_http_responded(req));
+    assert_int_equal(yr_http_stream_write(req, "x", 1), -ECONNRESET);
+    assert_int_equal(yr_http_stream_start(req, 200, NULL, 0, YR_STR("text/plain")), -ECONNRESET);
+    assert_int_equal(yr_http_stream_pending(req), 0);
+    yr_http_respond(req, 200, NULL, 0, YR_STR("text/plain"), YR_STR("late"));
+    yr_http_stream_end(req, true);
+    yr_http_abort(req);
+    assert_int_equal(yr_http_req_header(req, YR_STR("host")).len, 0); /* the head is still readable */
+    assert_int_equal(T.kept_pool_freed, 0);
+    yr_http_req_release(req);
+    assert_int_equal(T.kept_pool_freed, 1);
+    assert_int_equal(yr_http_server_inflight(T.srv), 0);
+    server_stop();
+}
+
 static void test_handler_abort_cuts_response(void **state)
 {
     (void)state;
@@ -1333,6 +1380,7 @@ static void run_forked(void (*body)(void **), const char *name)
     X(test_default_error_responses)                                                                \
     X(test_client_abort_while_handling)                                                            \
     X(test_client_abort_mid_stream)                                                                \
+    X(test_held_request_outlives_its_connection)                                                   \
     X(test_handler_abort_cuts_response)                                                            \
     X(test_no_abort_after_complete_response)                                                       \
     X(test_body_in_many_small_writes)                                                              \
