@@ -334,13 +334,49 @@ static int check_answered(const json_t *content, size_t mi, const json_t *prev_t
     return 0;
 }
 
+/* A mid-conversation system message (newer models take instructions this
+ * way): text only, after a user turn or a tool result, never first. */
+static int check_system_message(const json_t *m, size_t mi, sim_error_t *err, scan_t *s)
+{
+    if (mi == 0)
+        return invalid(err, "messages: first message must use the \"user\" role");
+    if (json_array_size(s->prev_tools) > 0)
+        return invalid(err,
+                       "messages.%zu: a system message must follow a user turn or a tool result",
+                       mi);
+    const json_t *content = json_object_get(m, "content");
+    if (json_is_string(content) && json_string_length(content) > 0) {
+        s->bytes += json_string_length(content);
+        return 0;
+    }
+    if (!json_is_array(content) || json_array_size(content) == 0)
+        return invalid(err, "messages.%zu.content: system messages need text", mi);
+    size_t bi;
+    const json_t *blk;
+    json_array_foreach(content, bi, blk)
+    {
+        const char *t = type_of(blk);
+        if (t == NULL || strcmp(t, "text") != 0)
+            return invalid(err, "messages.%zu.content.%zu: system messages take text blocks only",
+                           mi, bi);
+        char where[64];
+        snprintf(where, sizeof(where), "messages.%zu.content.%zu", mi, bi);
+        if (check_text(blk, where, err, s) < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
 static int check_message(const json_t *m, size_t mi, size_t n, sim_error_t *err, scan_t *s)
 {
     if (!json_is_object(m))
         return invalid(err, "messages.%zu: Input should be a valid dictionary", mi);
     const char *role = json_string_value(json_object_get(m, "role"));
+    if (role != NULL && strcmp(role, "system") == 0)
+        return check_system_message(m, mi, err, s);
     if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
-        return invalid(err, "messages.%zu.role: Input should be 'user' or 'assistant'", mi);
+        return invalid(err, "messages.%zu.role: Input should be 'user', 'assistant' or 'system'",
+                       mi);
     bool assistant = strcmp(role, "assistant") == 0;
     if (mi == 0 && assistant)
         return invalid(err, "messages: first message must use the \"user\" role");

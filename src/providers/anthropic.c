@@ -1106,11 +1106,18 @@ static int emit_start(const sink_t *k, yr_call_ctx_t *cx, const json_t *msg)
                    });
 }
 
-static int emit_end(const sink_t *k, anth_state_t *st, yr_finish_t finish)
+/* USAGE, and the same figures in cx->usage (what the attempt is billed). */
+static int emit_usage(const sink_t *k, yr_call_ctx_t *cx, const anth_state_t *st)
+{
+    cx->usage = usage_of(st);
+    return emit(k, &(yr_event_t){.type = YR_EV_USAGE, .usage = cx->usage});
+}
+
+static int emit_end(const sink_t *k, yr_call_ctx_t *cx, anth_state_t *st, yr_finish_t finish)
 {
     int rc = emit(k, &(yr_event_t){.type = YR_EV_FINISH, .finish = finish});
     if (rc == 0)
-        rc = emit(k, &(yr_event_t){.type = YR_EV_USAGE, .usage = usage_of(st)});
+        rc = emit_usage(k, cx, st);
     if (rc == 0)
         rc = emit(k, &(yr_event_t){.type = YR_EV_END});
     return rc;
@@ -1196,7 +1203,7 @@ static int anth_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *ar
             rc = message_block(&k, st, blk, &json_answer);
     }
     if (rc == 0)
-        rc = emit_end(&k, st,
+        rc = emit_end(&k, cx, st,
                       finish_of(json_string_value(json_object_get(root, "stop_reason")),
                                 st->json_mode && json_answer));
     json_decref(root);
@@ -1214,7 +1221,7 @@ static int on_message_start(const sink_t *k, yr_call_ctx_t *cx, anth_state_t *st
     read_usage_counts(st, json_object_get(msg, "usage"), false);
     int rc = emit_start(k, cx, msg);
     if (rc == 0)
-        rc = emit(k, &(yr_event_t){.type = YR_EV_USAGE, .usage = usage_of(st)});
+        rc = emit_usage(k, cx, st);
     return rc;
 }
 
@@ -1308,7 +1315,7 @@ static int on_block_stop(const sink_t *k, anth_state_t *st)
     return rc;
 }
 
-static int on_message_delta(const sink_t *k, anth_state_t *st, json_t *root)
+static int on_message_delta(const sink_t *k, yr_call_ctx_t *cx, anth_state_t *st, json_t *root)
 {
     const char *stop =
         json_string_value(json_object_get(json_object_get(root, "delta"), "stop_reason"));
@@ -1317,7 +1324,7 @@ static int on_message_delta(const sink_t *k, anth_state_t *st, json_t *root)
     /* Counts in message_delta are cumulative; input and cache counts are
      * repeated there by newer API versions (and then win). */
     read_usage_counts(st, json_object_get(root, "usage"), true);
-    return emit(k, &(yr_event_t){.type = YR_EV_USAGE, .usage = usage_of(st)});
+    return emit_usage(k, cx, st);
 }
 
 static int on_error_event(const sink_t *k, yr_call_ctx_t *cx, json_t *root)
@@ -1369,10 +1376,11 @@ static int anth_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_ev_fn fn, void
     } else if (strcmp(type, "content_block_stop") == 0) {
         rc = on_block_stop(&k, st);
     } else if (strcmp(type, "message_delta") == 0) {
-        rc = on_message_delta(&k, st, root);
+        rc = on_message_delta(&k, cx, st, root);
     } else if (strcmp(type, "message_stop") == 0) {
         st->finished = true;
-        rc = emit_end(&k, st, finish_of(st->stop_reason[0] ? st->stop_reason : NULL, st->json_mode));
+        rc = emit_end(&k, cx, st,
+                      finish_of(st->stop_reason[0] ? st->stop_reason : NULL, st->json_mode));
         if (rc == 0)
             *done = true;
     }

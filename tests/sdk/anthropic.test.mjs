@@ -102,6 +102,30 @@ test('passthrough: the Anthropic provider receives the client body, with the cli
   assert.ok(!JSON.stringify(req).includes(MASTER_KEY));
 });
 
+test('passthrough is as tolerant as the provider: mid-conversation system messages and unknown fields', async () => {
+  // Current Anthropic clients send role "system" inside messages, and new
+  // fields appear before any gateway knows them: an Anthropic route gets
+  // them untouched and the provider judges.
+  const messages = [
+    { role: 'user', content: 'hi' },
+    { role: 'system', content: 'From now on answer in French.' },
+    { role: 'user', content: 'Reply with exactly: bonjour' },
+  ];
+  const m = await client.messages.create({ model: 'claude-sonnet-4-20250514', max_tokens: 32, messages });
+  assert.equal(m.content[0].text, 'bonjour');
+  const [req] = await anthSim.requests();
+  assert.deepEqual(req.body.messages, messages);
+  // What the provider refuses comes back in the provider's words: the
+  // gateway did not judge (a field unknown to it, a missing max_tokens).
+  await assert.rejects(client.messages.create({ model: 'claude-sonnet-4-20250514', max_tokens: 8, messages, brand_new_field: { x: 1 } }),
+    (e) => e.status === 400 && /brand_new_field: Extra inputs are not permitted/.test(e.message));
+  await assert.rejects(client.messages.create({ model: 'claude-sonnet-4-20250514', messages: [{ role: 'user', content: 'no max_tokens' }] }),
+    (e) => e.status === 400 && /max_tokens/.test(e.message));
+  const reqs = await anthSim.requests();
+  assert.equal(reqs.length, 3, 'the provider judged every one');
+  assert.deepEqual(reqs[1].body.brand_new_field, { x: 1 });
+});
+
 test('529 overloaded on the only route surfaces as 503', async () => {
   await anthSim.script([{ status: 529 }]);
   await assert.rejects(client.messages.create({ model: 'claude-sonnet-4-20250514', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }),

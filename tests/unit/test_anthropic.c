@@ -611,9 +611,10 @@ static void test_response_text(void **state)
     expect_json("text response", v,
                 "{\"id\":\"chatcmpl-msg_01\",\"object\":\"chat.completion\",\"model\":"
                 "\"claude-x-1\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                "\"content\":\"Hello world\"},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+                "\"content\":\"Hello world\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
                 "\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15,"
-                "\"prompt_tokens_details\":{\"cached_tokens\":0}}}");
+                "\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{"
+                "\"reasoning_tokens\":0}}}");
     assert_true(f->cx.usage.present);
     assert_int_equal(f->cx.usage.prompt_tokens, 10);
     assert_int_equal(f->cx.usage.completion_tokens, 5);
@@ -641,13 +642,14 @@ static void test_response_tools_thinking_cache(void **state)
     expect_json("tool response", v,
                 "{\"id\":\"chatcmpl-msg_02\",\"object\":\"chat.completion\",\"model\":\"claude-x\","
                 "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
-                "\"reasoning_content\":\"Weather needs a tool.\",\"tool_calls\":[{\"id\":"
+                "\"refusal\":null,\"reasoning_content\":\"Weather needs a tool.\",\"tool_calls\":[{\"id\":"
                 "\"toolu_A\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
                 "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\",\\\"days\\\":2}\"}},{\"id\":"
                 "\"toolu_B\",\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":"
                 "\"{}\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{"
                 "\"prompt_tokens\":420,\"completion_tokens\":40,\"total_tokens\":460,"
-                "\"prompt_tokens_details\":{\"cached_tokens\":300}}}");
+                "\"prompt_tokens_details\":{\"cached_tokens\":300},\"completion_tokens_details\":{"
+                "\"reasoning_tokens\":0}}}");
     assert_int_equal(f->cx.usage.prompt_tokens, 420);
     assert_int_equal(f->cx.usage.cached_tokens, 300);
     json_decref(v);
@@ -671,7 +673,7 @@ static void test_response_json_mode(void **state)
     assert_int_equal(rc, 0);
     expect_json("json mode", json_object_get(v, "choices"),
                 "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
-                "\"{\\\"name\\\":\\\"Ada\\\"}\"},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+                "\"{\\\"name\\\":\\\"Ada\\\"}\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
     json_decref(v);
     fx_free(f);
 }
@@ -877,7 +879,8 @@ static void test_stream_text_with_usage(void **state)
                        "lo \\\"you\\\"") ",[{},\"stop\"],"
                                          "{\"usage\":{\"prompt_tokens\":25,\"completion_tokens\":3,"
                                          "\"total_tokens\":28,\"prompt_tokens_details\":{\"cached_"
-                                         "tokens\":0}}},"
+                                         "tokens\":0},\"completion_tokens_details\":{"
+                                         "\"reasoning_tokens\":0}}},"
                                          "\"[DONE]\"]",
                    &done);
     assert_int_equal(rc, 0);
@@ -1065,7 +1068,8 @@ static void test_stream_usage_with_cache(void **state)
         "[" ROLE "," CONTENT(
             "ok") ",[{},\"stop\"],{\"usage\":{\"prompt_tokens\":"
                   "175,\"completion_tokens\":7,\"total_tokens\":182,\"prompt_tokens_details\":"
-                  "{\"cached_tokens\":50}}},\"[DONE]\"]",
+                  "{\"cached_tokens\":50},\"completion_tokens_details\":{\"reasoning_tokens\":0}}},"
+                  "\"[DONE]\"]",
         &done);
     assert_int_equal(rc, 0);
     assert_int_equal(f->cx.usage.prompt_tokens, 175);
