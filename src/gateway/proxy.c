@@ -96,6 +96,10 @@ typedef struct chat {
     const yr_provider_kind_ops_t *kind;
     bool pass;                 /* the client speaks the route's dialect */
     yr_upstream_call_t *call;  /* in flight, or NULL */
+    yr_cred_wait_t *cred_wait; /* the attempt waits for credentials, or NULL */
+    yr_upstream_req_t ureq;    /* the attempt's request while it waits */
+    const char *path;
+    const char *const *extra;
     uv_timer_t *backoff;       /* malloc'ed; closed and freed by its close callback */
     const yr_route_conf_t *backoff_route;
     yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
@@ -244,6 +248,11 @@ static void on_pool_cleanup(void *arg)
     chat_t *c = arg;
     cancel_fetches(c); /* before the JSON tree they write into goes away */
     stop_backoff(c);
+    if (c->cred_wait != NULL) {
+        c->kind->transport->cancel_credentials(c->cred_wait);
+        c->cred_wait = NULL;
+        attempt_end(c, YR_OUT_CANCELLED);
+    }
     if (c->call != NULL) {
         yr_upstream_cancel(c->call);
         c->call = NULL;
@@ -672,8 +681,37 @@ static yr_str_t client_body(const chat_t *c)
     return (yr_str_t){c->g->http->body.data ? c->g->http->body.data : "", c->g->http->body.len};
 }
 
-/* Starts an attempt on route r. Returns 0 when the call is in flight;
- * otherwise the attempt was ended (and recorded) and -1 returned. */
+static int attempt_failed_to_start(chat_t *c, int rc)
+{
+    record_failure(c, YR_E_INTERNAL, "could not start the call to %s: %s", vendor_name(c),
+                   strerror(rc < 0 ? -rc : rc));
+    attempt_end(c, YR_OUT_CONNECT);
+    return -1;
+}
+
+/* The body is built and the credentials are there: URL, auth, send. */
+static int attempt_send(chat_t *c)
+{
+    int rc = c->kind->transport->prepare(&c->cx, c->path, c->extra, &c->ureq);
+    if (rc == 0)
+        rc = yr_upstream_start(c->g->w->up, &c->ureq, &up_cbs, c, &c->call);
+    return rc == 0 ? 0 : attempt_failed_to_start(c, rc);
+}
+
+static void on_credentials(void *arg, int rc)
+{
+    chat_t *c = arg;
+    c->cred_wait = NULL;
+    yr_http_req_t *req = c->g->http;
+    yr_http_req_hold(req);
+    if ((rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc)) < 0)
+        attempt_next(c);
+    yr_http_req_release(req);
+}
+
+/* Starts an attempt on route r. Returns 0 when the call is in flight (or
+ * waits for credentials); otherwise the attempt was ended (and recorded)
+ * and -1 returned. */
 static int attempt_start(chat_t *c, const yr_route_conf_t *r)
 {
     yr_attempt_t *a = &c->attempts[c->nattempts++];
@@ -719,30 +757,28 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
         attempt_end(c, YR_OUT_CONNECT);
         return -1;
     }
-    yr_upstream_req_t ureq = {0};
-    const char *path = NULL;
-    const char *const *extra = NULL;
+    c->ureq = (yr_upstream_req_t){0};
+    c->path = NULL;
+    c->extra = NULL;
     yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
                        ? client_body(c)
                        : (yr_str_t){c->oai_body.data, c->oai_body.len};
-    int rc = c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &ureq, &path, &extra)
-                     : c->kind->dialect->build(&c->cx, raw, &c->upbody, &ureq, &path, &extra);
+    int rc = c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
+                                                    &c->extra)
+                     : c->kind->dialect->build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
+                                               &c->extra);
     if (rc == -EINVAL) {
         record_failure(c, YR_E_INVALID_REQUEST, "%s", c->cx.error.message);
         snprintf(c->last_param, sizeof(c->last_param), "%s", c->cx.error.param);
         attempt_end(c, YR_OUT_CLIENT_ERROR);
         return -1;
     }
-    if (rc == 0)
-        rc = c->kind->transport->prepare(&c->cx, path, extra, &ureq);
-    if (rc == 0)
-        rc = yr_upstream_start(c->g->w->up, &ureq, &up_cbs, c, &c->call);
-    if (rc == 0)
-        return 0;
-    record_failure(c, YR_E_INTERNAL, "could not start the call to %s: %s", r->provider->name,
-                   strerror(-rc));
-    attempt_end(c, YR_OUT_CONNECT);
-    return -1;
+    if (rc == 0 && c->kind->transport->credentials != NULL) {
+        rc = c->kind->transport->credentials(&c->cx, on_credentials, c, &c->cred_wait);
+        if (rc == 1)
+            return 0; /* attempt_send runs when they are there */
+    }
+    return rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc);
 }
 
 static void on_backoff(uv_timer_t *t)

@@ -70,9 +70,22 @@ typedef struct {
     int64_t retry_after_ms; /* from the body (Gemini RetryInfo), -1 when absent */
 } yr_provider_error_t;
 
+/* A credential fetch in flight (an OAuth token, STS keys), owned by the
+ * transport that started it. */
+typedef struct yr_cred_wait yr_cred_wait_t;
+typedef void (*yr_cred_done_fn)(void *arg, int rc);
+
 typedef struct yr_transport_ops {
     const char *name;
     yr_framing_t framing;
+    /* Optional (NULL: the key is in the config). Makes sure cx has what
+     * prepare needs to sign or authorise the call, from a per-worker cache
+     * that it refreshes. Returns 0 when it is there now; 1 when done will run
+     * later on the worker's loop (*wait is the fetch, for cancel_credentials:
+     * then done never runs); a negative code on failure. */
+    int (*credentials)(struct yr_call_ctx *cx, yr_cred_done_fn done, void *arg,
+                       yr_cred_wait_t **wait);
+    void (*cancel_credentials)(yr_cred_wait_t *wait);
     /* Fills out->url, out->headers (NULL-terminated, in cx->pool) and the
      * timeouts for a body the dialect already put in out->body. path is the
      * dialect's endpoint ("/chat/completions", "/v1/messages", ...);
