@@ -11,7 +11,13 @@ enum yr_log_level yr_log_get_level(void);
 int yr_log_parse_level(const char *s, enum yr_log_level *out);
 void yr_log(enum yr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define yr_log_debug(...) yr_log(YR_LOG_DEBUG, __VA_ARGS__)
+/* Debug lines sit on hot paths: their arguments are not even evaluated
+ * unless debug logging is on. */
+#define yr_log_debug(...)                                                                          \
+    do {                                                                                           \
+        if (yr_log_get_level() == YR_LOG_DEBUG)                                                    \
+            yr_log(YR_LOG_DEBUG, __VA_ARGS__);                                                     \
+    } while (0)
 #define yr_log_info(...) yr_log(YR_LOG_INFO, __VA_ARGS__)
 #define yr_log_warn(...) yr_log(YR_LOG_WARN, __VA_ARGS__)
 #define yr_log_error(...) yr_log(YR_LOG_ERROR, __VA_ARGS__)

@@ -76,8 +76,7 @@ typedef struct chat {
     /* the request */
     yr_chat_req_t chat;
     yr_buf_t oai_body; /* Anthropic client: its request as OpenAI */
-    bool oai_failed;   /* ... which could not be converted: oai_err says why */
-    yr_api_error_t oai_err;
+    yr_api_error_t *oai_err; /* ... which could not be converted, and why (in the pool) */
     yr_anth_req_info_t ainfo;
     const yr_model_conf_t *model;
     yr_route_plan_t plan;
@@ -738,11 +737,11 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
         .client_beta = yr_http_req_header(c->g->http, YR_STR("anthropic-beta")),
         .count_tokens = c->count_tokens,
     };
-    if (!c->pass && c->oai_failed) {
+    if (!c->pass && c->oai_err != NULL) {
         /* The client's request has no faithful form for this route. */
-        c->last_err = c->oai_err.err;
-        snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->oai_err.message);
-        snprintf(c->last_param, sizeof(c->last_param), "%s", c->oai_err.param);
+        c->last_err = c->oai_err->err;
+        snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->oai_err->message);
+        snprintf(c->last_param, sizeof(c->last_param), "%s", c->oai_err->param);
         c->last_code[0] = c->retry_after[0] = '\0';
         attempt_end(c, YR_OUT_CLIENT_ERROR);
         return -1;
@@ -936,7 +935,7 @@ static int fetch_images(chat_t *c)
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
         wanted = p->inline_images && yr_provider_kind(p->kind)->dialect->native_client != c->dialect;
     }
-    if (!wanted || c->oai_failed)
+    if (!wanted || c->oai_err != NULL)
         return 0;
     const yr_config_t *cfg = c->g->cfg;
     if (yr_chat_load_root(&c->chat) < 0) {
@@ -1144,15 +1143,19 @@ static void messages_authed(yr_gw_req_t *g)
         return;
     }
     /* The OpenAI form serves translated routes; a request it cannot express
-     * still goes to Anthropic routes untouched (oai_failed). */
+     * still goes to Anthropic routes untouched (oai_err says why not). */
     yr_anth_req_info_t info;
-    if (yr_anth_request_to_openai(body.ptr, body.len, &c->oai_body, &info, &c->oai_err) == 0 &&
+    yr_api_error_t conv = {0};
+    if (yr_anth_request_to_openai(body.ptr, body.len, &c->oai_body, &info, &conv) == 0 &&
         yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) == 0) {
         c->ainfo = info;
     } else {
-        if (c->oai_err.message[0] == '\0')
-            c->oai_err = err;
-        c->oai_failed = true;
+        c->oai_err = yr_palloc(c->g->http->pool, sizeof(*c->oai_err));
+        if (c->oai_err == NULL) {
+            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+            return;
+        }
+        *c->oai_err = conv.message[0] ? conv : err;
         c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
         c->chat.stream = c->ainfo.stream;
     }

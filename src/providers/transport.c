@@ -208,9 +208,20 @@ void yr_transport_generic_head(struct yr_call_ctx *cx, const yr_upstream_call_t 
                                yr_head_info_t *info)
 {
     (void)cx;
+    yr_str_t ra = yr_upstream_retry_after(call);
+    if (ra.len == 0 && !yr_upstream_has_hints(call)) {
+        /* Most answers say nothing about limits: nothing to parse. */
+        *info = (yr_head_info_t){.status = yr_upstream_status(call),
+                                 .retry_after_ms = -1,
+                                 .remaining_requests = -1,
+                                 .remaining_tokens = -1,
+                                 .reset_requests_ms = -1,
+                                 .reset_tokens_ms = -1};
+        return;
+    }
     *info = (yr_head_info_t){
         .status = yr_upstream_status(call),
-        .retry_after_ms = yr_retry_after_ms(yr_upstream_retry_after(call),
+        .retry_after_ms = yr_retry_after_ms(ra,
                                             yr_upstream_hint(call, YR_STR("retry-after-ms")),
                                             (int64_t)time(NULL)),
         .remaining_requests = hint_int(call, "x-ratelimit-remaining-requests"),

@@ -347,13 +347,16 @@ static void capture(char *dst, size_t cap, size_t *len, const char *v, size_t n)
 /* Whether a header line is a routing hint worth keeping for process_header. */
 static bool is_hint(const char *p, size_t n)
 {
-    static const char *const prefixes[] = {"retry-after-ms:", "x-ratelimit-", "anthropic-ratelimit-"};
-    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-        size_t k = strlen(prefixes[i]);
-        if (n > k && strncasecmp(p, prefixes[i], k) == 0)
-            return true;
+    /* Runs for every header line: the first letter rules most out. */
+    const char *prefix;
+    switch (p[0] | 0x20) {
+    case 'r': prefix = "retry-after-ms:"; break;
+    case 'x': prefix = "x-ratelimit-"; break;
+    case 'a': prefix = "anthropic-ratelimit-"; break;
+    default: return false;
     }
-    return false;
+    size_t k = strlen(prefix);
+    return n > k && strncasecmp(p, prefix, k) == 0;
 }
 
 static void keep_hint(yr_upstream_call_t *call, const char *p, size_t n)
@@ -618,6 +621,11 @@ int yr_upstream_status(const yr_upstream_call_t *call)
 yr_str_t yr_upstream_retry_after(const yr_upstream_call_t *call)
 {
     return (yr_str_t){call->retry_after, call->retry_after_len};
+}
+
+bool yr_upstream_has_hints(const yr_upstream_call_t *call)
+{
+    return call->hints_len > 0;
 }
 
 yr_str_t yr_upstream_hint(const yr_upstream_call_t *call, yr_str_t name)

@@ -101,6 +101,8 @@ yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call);
  * header (x-ratelimit-*, anthropic-ratelimit-*), trimmed; empty when absent
  * (or past the 2 KiB kept of them). Valid until the call ends. */
 yr_str_t yr_upstream_hint(const yr_upstream_call_t *call, yr_str_t name);
+/* Whether the response carried any such hint. */
+bool yr_upstream_has_hints(const yr_upstream_call_t *call);
 /* Short reason for logs (curl's error text for the last failure). */
 const char *yr_upstream_error_text(const yr_upstream_call_t *call);
 
