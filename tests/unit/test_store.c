@@ -18,6 +18,8 @@
 #include "store/keys_cli.h"
 #include "store/store.h"
 
+#define SCHEMA_NOW 3  /* migrations in sqlite.c; 3 made the usage table whole */
+
 typedef struct {
     char path[64];
     char url[96];
@@ -147,7 +149,7 @@ static void test_migrations_idempotent(void **state)
     yr_store_t *s = open_ok(t.url);
     create_ok(s, "first", key, NULL);
     yr_store_close(s);
-    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), SCHEMA_NOW);
 
     /* Reopening (twice at once) migrates nothing and loses nothing. */
     yr_store_t *a = open_ok(t.url);
@@ -157,7 +159,7 @@ static void test_migrations_idempotent(void **state)
     assert_int_equal(lookup_key(b, key, NULL), 0);
     yr_store_close(a);
     yr_store_close(b);
-    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), SCHEMA_NOW);
     assert_int_equal(raw_int(t.path, "SELECT count(*) FROM api_keys"), 1);
     assert_int_equal(raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE name = 'usage'"), 1);
     assert_int_equal(
@@ -513,7 +515,7 @@ static void test_multi_process(void **state)
         assert_int_equal(WEXITSTATUS(status), 0);
     }
     assert_int_equal(raw_int(t.path, "SELECT count(*) FROM api_keys"), PROCS * KEYS_PER_PROC);
-    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), SCHEMA_NOW);
     tmpdb_remove(&t);
 }
 
@@ -742,6 +744,47 @@ static void test_cli_usage(void **state)
     assert_int_equal(r.code, 1);
 }
 
+/* ---- schema 2 -> 3: the usage table ------------------------------------------ */
+
+/* A database made by a build whose schema stopped at 2 gets the full usage
+ * table, and keeps its keys. */
+static void test_migrate_from_2(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    tmpdb_make(&t);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(t.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE api_keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " key_hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL, revoked_at INTEGER);"
+                     "CREATE UNIQUE INDEX api_keys_active_name ON api_keys(name)"
+                     " WHERE revoked_at IS NULL;"
+                     "CREATE TABLE usage (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL,"
+                     " key_id INTEGER, model TEXT, vendor TEXT, status INTEGER,"
+                     " prompt_tokens INTEGER, completion_tokens INTEGER, latency_ms INTEGER,"
+                     " created_at INTEGER NOT NULL);"
+                     "INSERT INTO api_keys (name, key_hash, prefix, created_at)"
+                     " VALUES ('old', x'00', 'yr-old', 1);"
+                     "PRAGMA user_version = 2;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    yr_store_close(open_ok(t.url));
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), SCHEMA_NOW);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM api_keys WHERE name = 'old'"), 1);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM pragma_table_info('usage') WHERE name"
+                                     " IN ('request_id', 'key_id', 'model_id', 'provider',"
+                                     " 'upstream_model', 'status', 'outcome', 'prompt_tokens',"
+                                     " 'completion_tokens', 'cached_tokens',"
+                                     " 'cache_write_tokens', 'reasoning_tokens', 'latency_ms',"
+                                     " 'ttfb_ms', 'created_ms')"),
+                     15);
+    tmpdb_remove(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -763,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_busy_writer_waits),
         cmocka_unit_test(test_cli_create_list_revoke),
         cmocka_unit_test(test_cli_usage),
+        cmocka_unit_test(test_migrate_from_2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
