@@ -75,6 +75,8 @@ struct yr_store_thread {
     uint64_t dropped_unlogged;
     bool stopping;
     yr_store_stats_t stats;
+    /* The store thread's: the rows of the batch being written. */
+    yr_usage_row_t batch[YR_USAGE_BATCH_MAX];
 };
 
 struct yr_store_client {
@@ -163,21 +165,22 @@ static void run_ops(yr_store_thread_t *t, yr_store_op_t *list)
     pthread_mutex_unlock(&t->mu);
 }
 
-static size_t write_usage(yr_store_thread_t *t, usage_node_t *list, size_t n)
+/* Writes a batch taken off the queue in one transaction and frees it.
+ * Returns how many rows were committed (all or none). */
+static size_t write_usage(yr_store_thread_t *t, usage_node_t *list)
 {
-    yr_usage_row_t rows[YR_USAGE_BATCH_MAX];
-    size_t i = 0;
-    for (usage_node_t *u = list; u != NULL && i < n; u = u->next)
-        rows[i++] = u->row;
-    int rc = yr_store_usage_write(t->db, rows, i);
+    size_t n = 0;
+    for (usage_node_t *u = list; u != NULL && n < YR_USAGE_BATCH_MAX; u = u->next)
+        t->batch[n++] = u->row;
+    int rc = yr_store_usage_write(t->db, t->batch, n);
     if (rc != 0)
-        yr_log_error("store: usage batch of %zu rows lost: %s", i, strerror(-rc));
+        yr_log_error("store: usage batch of %zu rows lost: %s", n, strerror(-rc));
     while (list != NULL) {
         usage_node_t *next = list->next;
         free(list);
         list = next;
     }
-    return rc == 0 ? i : 0;
+    return rc == 0 ? n : 0;
 }
 
 /* Takes up to YR_USAGE_BATCH_MAX rows off the queue; t->mu is held. */
@@ -224,7 +227,7 @@ static void *store_main(void *arg)
                 yr_log_warn(
                     "store: %llu usage rows were dropped (queue full, out of memory or stopping)",
                     (unsigned long long)dropped);
-            size_t ok = write_usage(t, batch, n);
+            size_t ok = write_usage(t, batch);
             pthread_mutex_lock(&t->mu);
             t->stats.usage_written += ok;
             t->stats.usage_failed += n - ok;
