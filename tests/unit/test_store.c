@@ -994,6 +994,52 @@ static void test_async_cancel(void **state)
     tmpdb_remove(&t);
 }
 
+/* Callbacks may cancel another op (even one completed in the same batch:
+ * it is then not called) and close their own client. */
+typedef struct {
+    async_t *a;
+    yr_store_op_t *victim;
+    int calls;
+    int closed;
+} reenter_t;
+
+static void on_lookup_cancels(void *arg, int status, const yr_key_info_t *info)
+{
+    (void)status, (void)info;
+    reenter_t *r = arg;
+    r->calls++;
+    yr_store_cancel(r->victim);
+}
+
+static void on_lookup_closes(void *arg, int status, const yr_key_info_t *info)
+{
+    (void)status, (void)info;
+    reenter_t *r = arg;
+    r->calls++;
+    yr_store_client_close(r->a->c, on_client_closed, &r->closed);
+    assert_int_equal(r->closed, 0);
+}
+
+static void test_async_callbacks_reenter(void **state)
+{
+    (void)state;
+    async_t a, never;
+    reenter_t r = {.a = &a};
+    memset(&never, 0, sizeof(never));
+    async_start(&a, "sqlite::memory:");
+    unsigned char hash[YR_KEY_HASH_LEN] = {3};
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup_cancels, &r, NULL), 0);
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup, &never, &r.victim), 0);
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup_closes, &r, NULL), 0);
+    /* The loop ends by itself: the last callback closed the client. */
+    assert_int_equal(uv_run(&a.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(r.closed, 1);
+    assert_int_equal(never.calls, 0);
+    assert_int_equal(uv_loop_close(&a.loop), 0);
+    yr_store_thread_stop(a.t);
+}
+
 /* Holds the database's write lock from another connection, so the store
  * thread blocks in its busy handler on the next write. */
 static sqlite3 *hold_write_lock(const char *path)
@@ -1256,6 +1302,7 @@ int main(void)
         cmocka_unit_test(test_migrate_from_2),
         cmocka_unit_test(test_async_key_ops),
         cmocka_unit_test(test_async_cancel),
+        cmocka_unit_test(test_async_callbacks_reenter),
         cmocka_unit_test(test_async_queue_full),
         cmocka_unit_test(test_usage_batch_read_back),
         cmocka_unit_test(test_usage_queue_full_and_drain),
