@@ -149,20 +149,20 @@ static void op_deliver(yr_store_op_t *op)
 
 static void run_ops(yr_store_thread_t *t, yr_store_op_t *list)
 {
-    uint64_t n = 0;
     while (list != NULL) {
         yr_store_op_t *op = list;
         list = op->next;
         /* A cancelled op is not worth a database round trip. */
         if (!atomic_load_explicit(&op->cancelled, memory_order_relaxed)) {
             op_run(t->db, op);
-            n++;
+            /* Counted before the callback can run, so a caller that got
+             * its answer sees it counted. */
+            pthread_mutex_lock(&t->mu);
+            t->stats.ops_done++;
+            pthread_mutex_unlock(&t->mu);
         }
         op_deliver(op);
     }
-    pthread_mutex_lock(&t->mu);
-    t->stats.ops_done += n;
-    pthread_mutex_unlock(&t->mu);
 }
 
 /* Writes a batch taken off the queue in one transaction and frees it.
