@@ -16,12 +16,23 @@ typedef struct {
     bool used;
 } cache_entry_t;
 
+/* One store lookup in flight, and the requests waiting on its answer. */
+typedef struct yr_auth_lookup {
+    struct yr_auth_lookup *next; /* a->pending[slot] chain */
+    yr_auth_t *auth;
+    yr_store_op_t *op; /* NULL once answered */
+    uint64_t started_ns;
+    unsigned char hash[YR_KEY_HASH_LEN];
+    yr_auth_req_t *head, *tail; /* waiters, in arrival order */
+} lookup_t;
+
 struct yr_auth {
     yr_store_client_t *store;
     bool has_master;
     char master[MAX_TOKEN_LEN];
     size_t master_len;
     cache_entry_t cache[YR_AUTH_CACHE_SLOTS];
+    lookup_t *pending[YR_AUTH_CACHE_SLOTS]; /* by the same slot as the cache */
 };
 
 int yr_auth_init(yr_store_client_t *store, const char *master_key, yr_auth_t **out)
@@ -46,8 +57,21 @@ int yr_auth_init(yr_store_client_t *store, const char *master_key, yr_auth_t **o
 
 void yr_auth_free(yr_auth_t *a)
 {
-    if (a != NULL)
-        OPENSSL_cleanse(a, sizeof(*a));
+    if (a == NULL)
+        return;
+    /* Nothing should be pending; if something is, its callbacks must not
+     * run into a freed auth, and its memory must not leak. */
+    for (size_t i = 0; i < YR_AUTH_CACHE_SLOTS; i++) {
+        while (a->pending[i] != NULL) {
+            lookup_t *lk = a->pending[i];
+            a->pending[i] = lk->next;
+            for (yr_auth_req_t *r = lk->head; r != NULL; r = r->next)
+                r->lookup = NULL;
+            yr_store_cancel(lk->op);
+            free(lk);
+        }
+    }
+    OPENSSL_cleanse(a, sizeof(*a));
     free(a);
 }
 
@@ -59,11 +83,11 @@ yr_str_t yr_auth_bearer(yr_str_t h)
     return t.len > 0 && t.len <= MAX_TOKEN_LEN ? t : YR_STR_NULL;
 }
 
-static cache_entry_t *cache_slot(yr_auth_t *a, const unsigned char *h)
+static size_t slot_of(const unsigned char *h)
 {
     uint32_t slot;
     memcpy(&slot, h, sizeof(slot));
-    return &a->cache[slot % YR_AUTH_CACHE_SLOTS];
+    return slot % YR_AUTH_CACHE_SLOTS;
 }
 
 /* The answer of a store lookup is good for YR_AUTH_TTL_MS from when the
@@ -72,28 +96,112 @@ static cache_entry_t *cache_slot(yr_auth_t *a, const unsigned char *h)
  * lookup per TTL. Store failures are not cached. */
 static void cache_put(yr_auth_t *a, const unsigned char *h, uint64_t now_ns, int64_t key_id)
 {
-    cache_entry_t *e = cache_slot(a, h);
+    cache_entry_t *e = &a->cache[slot_of(h)];
     memcpy(e->hash, h, YR_KEY_HASH_LEN);
     e->used = true;
     e->expires_ns = now_ns + (uint64_t)YR_AUTH_TTL_MS * 1000000u;
     e->key_id = key_id;
 }
 
+/* ---- lookups in flight ---------------------------------------------------- */
+
+static lookup_t *pending_find(yr_auth_t *a, const unsigned char *h)
+{
+    for (lookup_t *lk = a->pending[slot_of(h)]; lk != NULL; lk = lk->next)
+        if (CRYPTO_memcmp(lk->hash, h, YR_KEY_HASH_LEN) == 0)
+            return lk;
+    return NULL;
+}
+
+static void pending_remove(lookup_t *lk)
+{
+    lookup_t **p = &lk->auth->pending[slot_of(lk->hash)];
+    while (*p != NULL && *p != lk)
+        p = &(*p)->next;
+    if (*p == lk)
+        *p = lk->next;
+}
+
+static void waiter_add(lookup_t *lk, yr_auth_req_t *req)
+{
+    req->lookup = lk;
+    req->next = NULL;
+    req->prev = lk->tail;
+    if (lk->tail != NULL)
+        lk->tail->next = req;
+    else
+        lk->head = req;
+    lk->tail = req;
+}
+
+static void waiter_remove(lookup_t *lk, yr_auth_req_t *req)
+{
+    if (req->prev != NULL)
+        req->prev->next = req->next;
+    else
+        lk->head = req->next;
+    if (req->next != NULL)
+        req->next->prev = req->prev;
+    else
+        lk->tail = req->prev;
+    req->lookup = NULL;
+    req->prev = req->next = NULL;
+}
+
+/* The store answered: cache it, then answer every waiter. The lookup is out
+ * of the pending table first, so a callback that checks the same key again
+ * starts afresh (or hits the cache) instead of joining a finished lookup. */
 static void on_lookup(void *arg, int status, const yr_key_info_t *info)
 {
-    yr_auth_req_t *req = arg;
-    req->op = NULL;
+    lookup_t *lk = arg;
+    yr_auth_req_t *req;
+    int answer = status == -ENOENT ? -EACCES : status;
+    lk->op = NULL;
+    pending_remove(lk);
     if (status == 0 || status == -ENOENT)
-        cache_put(req->auth, req->hash, req->now_ns, status == 0 ? info->id : 0);
-    if (status == 0)
-        req->identity = (yr_identity_t){.master = false, .key_id = info->id};
-    req->cb(req, status == -ENOENT ? -EACCES : status);
+        cache_put(lk->auth, lk->hash, lk->started_ns, status == 0 ? info->id : 0);
+    /* Pop before calling: a callback may cancel (unlink) another waiter. */
+    while ((req = lk->head) != NULL) {
+        waiter_remove(lk, req);
+        if (status == 0)
+            req->identity = (yr_identity_t){.master = false, .key_id = info->id};
+        req->cb(req, answer);
+    }
+    free(lk);
 }
+
+/* Joins the lookup of h in flight, or starts one. */
+static int lookup_join(yr_auth_t *a, yr_auth_req_t *req, const unsigned char *h, uint64_t now_ns)
+{
+    lookup_t *lk = pending_find(a, h);
+    if (lk == NULL) {
+        lk = calloc(1, sizeof(*lk));
+        if (lk == NULL)
+            return -ENOMEM;
+        lk->auth = a;
+        lk->started_ns = now_ns;
+        memcpy(lk->hash, h, YR_KEY_HASH_LEN);
+        int rc = yr_store_lookup_async(a->store, h, on_lookup, lk, &lk->op);
+        if (rc < 0) {
+            free(lk);
+            return rc;
+        }
+        lookup_t **slot = &a->pending[slot_of(h)];
+        lk->next = *slot;
+        *slot = lk;
+    }
+    waiter_add(lk, req);
+    return -EINPROGRESS;
+}
+
+/* ---- the check ------------------------------------------------------------ */
 
 int yr_auth_check(yr_auth_t *a, yr_auth_req_t *req, yr_str_t token, uint64_t now_ns, yr_auth_cb cb)
 {
-    req->auth = a;
-    req->op = NULL;
+    unsigned char h[YR_KEY_HASH_LEN];
+    req->lookup = NULL;
+    req->prev = req->next = NULL;
+    req->cb = cb;
     if (token.len == 0 || token.len > MAX_TOKEN_LEN)
         return -EACCES;
     /* Constant-time in the key's bytes; only the length is compared
@@ -105,29 +213,33 @@ int yr_auth_check(yr_auth_t *a, yr_auth_req_t *req, yr_str_t token, uint64_t now
     }
     if (a->store == NULL)
         return -EACCES;
-    yr_key_hash(token.ptr, token.len, req->hash);
-    cache_entry_t *e = cache_slot(a, req->hash);
-    if (e->used && e->expires_ns > now_ns &&
-        CRYPTO_memcmp(e->hash, req->hash, YR_KEY_HASH_LEN) == 0) {
+    yr_key_hash(token.ptr, token.len, h);
+    cache_entry_t *e = &a->cache[slot_of(h)];
+    if (e->used && e->expires_ns > now_ns && CRYPTO_memcmp(e->hash, h, sizeof(h)) == 0) {
         if (e->key_id == 0)
             return -EACCES;
         req->identity = (yr_identity_t){.master = false, .key_id = e->key_id};
         return 0;
     }
-    req->cb = cb;
-    req->now_ns = now_ns;
-    int rc = yr_store_lookup_async(a->store, req->hash, on_lookup, req, &req->op);
-    return rc < 0 ? rc : -EINPROGRESS;
+    return lookup_join(a, req, h, now_ns);
 }
 
 void yr_auth_cancel(yr_auth_req_t *req)
 {
-    if (req->op != NULL)
-        yr_store_cancel(req->op);
-    req->op = NULL;
+    lookup_t *lk = req->lookup;
+    if (lk == NULL)
+        return;
+    waiter_remove(lk, req);
+    /* The last waiter gone from a lookup still in flight: nobody wants the
+     * answer. (While on_lookup runs, op is NULL and it frees lk itself.) */
+    if (lk->head == NULL && lk->op != NULL) {
+        yr_store_cancel(lk->op);
+        pending_remove(lk);
+        free(lk);
+    }
 }
 
 bool yr_auth_pending(const yr_auth_req_t *req)
 {
-    return req->op != NULL;
+    return req->lookup != NULL;
 }

@@ -39,11 +39,9 @@ struct yr_auth_req {
     void *data;             /* the caller's */
     yr_identity_t identity; /* the answer, on success */
     /* private */
-    yr_auth_t *auth;
     yr_auth_cb cb;
-    yr_store_op_t *op;
-    uint64_t now_ns;
-    unsigned char hash[YR_KEY_HASH_LEN];
+    struct yr_auth_lookup *lookup; /* the lookup this waits on; NULL if none */
+    yr_auth_req_t *prev, *next;    /* its waiters */
 };
 
 /* store may be NULL (only the master key works); master_key may be NULL.
@@ -63,8 +61,9 @@ yr_str_t yr_auth_bearer(yr_str_t authorization);
  *   the loop, unless yr_auth_cancel(req) is called first.
  * - another negative code: the lookup could not be started (store queue
  *   full, store closing, out of memory): a store failure, 503.
- * The callback never runs unless -EINPROGRESS was returned. The token is
- * not kept (only its hash, in req). */
+ * The callback never runs unless -EINPROGRESS was returned. Checks of one
+ * key that miss the cache while its lookup is in flight wait on that same
+ * lookup (one store op, however many requests). The token is not kept. */
 __attribute__((warn_unused_result)) int
 yr_auth_check(yr_auth_t *auth, yr_auth_req_t *req, yr_str_t token, uint64_t now_ns, yr_auth_cb cb);
 /* Cancels a lookup still pending (a no-op when there is none): its callback

@@ -572,6 +572,61 @@ static void test_cancel_before_completion(void **state)
     store_done(s);
 }
 
+/* Requests for one key that miss the cache together share one store lookup;
+ * a waiter that leaves does not take the answer from the others. */
+static void test_concurrent_misses_share_a_lookup(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_store("sqlite::memory:");
+    fixture_t *f = fixture_of_store(s);
+    yr_auth_t *a = auth_new(s, NULL);
+    char key[YR_KEY_MAX_LEN];
+    yr_key_info_t info;
+    assert_int_equal(yr_store_key_create(s, "shared", key, &info), 0);
+    yr_store_stats_t before, after;
+    yr_store_stats(f->t, &before);
+    enum { N = 8 };
+    yr_auth_req_t reqs[N];
+    answer_t ans[N];
+    for (int i = 0; i < N; i++) {
+        memset(&reqs[i], 0, sizeof(reqs[i]));
+        ans[i] = (answer_t){0, 1};
+        reqs[i].data = &ans[i];
+        assert_int_equal(yr_auth_check(a, &reqs[i], yr_str(key), T0, on_answer), -EINPROGRESS);
+    }
+    yr_auth_cancel(&reqs[0]); /* the first, the middle and the last leave */
+    yr_auth_cancel(&reqs[3]);
+    yr_auth_cancel(&reqs[N - 1]);
+    run_until(&f->loop, &ans[1].calls);
+    for (int i = 0; i < N; i++) {
+        bool left = i == 0 || i == 3 || i == N - 1;
+        assert_int_equal(ans[i].calls, left ? 0 : 1);
+        if (!left) {
+            assert_int_equal(ans[i].status, 0);
+            assert_int_equal(reqs[i].identity.key_id, info.id);
+        }
+    }
+    yr_store_stats(f->t, &after);
+    assert_int_equal(after.ops_done - before.ops_done, 1);
+
+    /* All of them leave: the lookup itself is cancelled and nothing leaks. */
+    for (int i = 0; i < N; i++) {
+        ans[i] = (answer_t){0, 1};
+        assert_int_equal(yr_auth_check(a, &reqs[i], YR_STR("yr-nobody"), T0, on_answer),
+                         -EINPROGRESS);
+    }
+    for (int i = N - 1; i >= 0; i--)
+        yr_auth_cancel(&reqs[i]);
+    /* A lookup pending when the auth is freed (a caller's bug) is dropped
+     * without calling back or leaking. */
+    yr_auth_req_t late = {.data = &ans[0]};
+    assert_int_equal(yr_auth_check(a, &late, YR_STR("yr-late"), T0, on_answer), -EINPROGRESS);
+    auth_done(a);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ans[i].calls, 0);
+    store_done(s);
+}
+
 /* A broken store is a store error (the gateway's 503), never -EACCES (401),
  * and it is not cached: the key works again once the store does. */
 static void test_store_failure_is_not_401(void **state)
@@ -773,6 +828,7 @@ int main(void)
         cmocka_unit_test(test_bearer_then_check),
         cmocka_unit_test(test_async_then_cached),
         cmocka_unit_test(test_cancel_before_completion),
+        cmocka_unit_test(test_concurrent_misses_share_a_lookup),
         cmocka_unit_test(test_store_failure_is_not_401),
         cmocka_unit_test(test_authn_continuation_and_errors),
         cmocka_unit_test(test_authn_client_gone_while_pending),
