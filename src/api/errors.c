@@ -19,6 +19,7 @@ static const yr_err_info_t err_table[YR_E__COUNT] = {
     [YR_E_UPSTREAM_AUTH] = {502, "server_error", "upstream_auth_failed"},
     [YR_E_NOT_IMPLEMENTED] = {501, "server_error", "not_implemented"},
     [YR_E_SHUTTING_DOWN] = {503, "server_error", "shutting_down"},
+    [YR_E_STORE_UNAVAILABLE] = {503, "server_error", "store_unavailable"},
     [YR_E_INTERNAL] = {500, "server_error", "internal_error"},
 };
 

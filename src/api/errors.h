@@ -24,6 +24,7 @@ typedef enum {
     YR_E_UPSTREAM_AUTH,      /* provider rejected the gateway's key: 502 */
     YR_E_NOT_IMPLEMENTED,
     YR_E_SHUTTING_DOWN,
+    YR_E_STORE_UNAVAILABLE,  /* the key store failed or is overloaded: 503 */
     YR_E_INTERNAL,
     YR_E__COUNT
 } yr_err_t;

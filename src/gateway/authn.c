@@ -1,4 +1,9 @@
-/* gateway/authn.h: the client key of a request -> its identity. */
+/* gateway/authn.h: the client key of a request -> its identity.
+ *
+ * The master key and cached keys are answered in the call; anything else
+ * waits for a store lookup. The waiting state lives in the request pool, and
+ * a pool cleanup cancels the lookup if the pool goes first (the client
+ * disconnected): then neither the continuation nor an error ever runs. */
 #include <errno.h>
 #include <string.h>
 
@@ -6,8 +11,14 @@
 #include "gateway/authn.h"
 #include "gateway/respond.h"
 
-/* 0 when the caller presented a valid key; otherwise the 401 is sent. */
-static int check_key(yr_gw_req_t *g, yr_identity_t *id)
+typedef struct {
+    yr_auth_req_t req; /* req.data = this */
+    yr_gw_req_t *g;
+    yr_gw_authed_fn next;
+} authn_t;
+
+/* The token the client sent, or YR_STR_NULL after sending the 401. */
+static yr_str_t client_token(yr_gw_req_t *g)
 {
     yr_str_t h = yr_http_req_header(g->http, YR_STR("authorization"));
     yr_str_t token = yr_auth_bearer(h);
@@ -17,30 +28,68 @@ static int check_key(yr_gw_req_t *g, yr_identity_t *id)
         if (token.len > 0)
             h = token;
     }
-    if (token.len == 0) {
+    if (token.len == 0)
         yr_gw_send_error(g, YR_E_UNAUTHORIZED,
                          h.len ? "the Authorization header must be 'Bearer <key>'"
                                : "missing API key: send 'Authorization: Bearer <key>'"
                                  " (or x-api-key on /v1/messages)",
                          NULL, NULL, YR_STR_NULL);
-        return -EACCES;
+    return token;
+}
+
+/* Runs the continuation, or sends the error for status. */
+static void finish(authn_t *an, int status)
+{
+    yr_gw_req_t *g = an->g;
+    if (status == 0) {
+        g->identity = an->req.identity;
+        an->next(g);
+        return;
     }
-    int rc = yr_auth_check(g->w->auth, token, uv_hrtime(), id);
-    if (rc == -EACCES) {
+    if (status == -EACCES) {
         yr_gw_send_error(g, YR_E_UNAUTHORIZED, "invalid API key", NULL, NULL, YR_STR_NULL);
-        return rc;
+        return;
     }
-    if (rc < 0) {
-        yr_log_error("key lookup failed: %s", strerror(-rc));
-        yr_gw_send_error(g, YR_E_INTERNAL, "could not verify the API key", NULL, NULL,
-                         YR_STR_NULL);
-        return rc;
-    }
-    return 0;
+    /* The key may be fine: say so with a 503 the client can retry, never a
+     * 401 that tells it to throw the key away. */
+    yr_log_error("key lookup failed: %s", strerror(-status));
+    yr_gw_send_error(g, YR_E_STORE_UNAVAILABLE, "could not verify the API key, retry later", NULL,
+                     NULL, YR_STR_NULL);
+}
+
+static void on_authed(yr_auth_req_t *req, int status)
+{
+    finish(req->data, status);
+}
+
+/* The pool is going away: a lookup still in flight must not call back into
+ * it. After the lookup completed this is a no-op. */
+static void on_pool_cleanup(void *data)
+{
+    authn_t *an = data;
+    yr_auth_cancel(&an->req);
 }
 
 void yr_gw_authenticate(yr_gw_req_t *g, yr_gw_authed_fn next)
 {
-    if (check_key(g, &g->identity) == 0)
-        next(g);
+    yr_str_t token = client_token(g);
+    if (token.len == 0)
+        return;
+    authn_t *an = yr_pcalloc(g->http->pool, sizeof(*an));
+    if (an == NULL) {
+        yr_gw_send_error(g, YR_E_INTERNAL, "out of memory", NULL, NULL, YR_STR_NULL);
+        return;
+    }
+    an->req.data = an;
+    an->g = g;
+    an->next = next;
+    int rc = yr_auth_check(g->w->auth, &an->req, token, uv_hrtime(), on_authed);
+    if (rc != -EINPROGRESS) {
+        finish(an, rc);
+        return;
+    }
+    if (yr_pool_cleanup_add(g->http->pool, on_pool_cleanup, an) != 0) {
+        yr_auth_cancel(&an->req);
+        yr_gw_send_error(g, YR_E_INTERNAL, "out of memory", NULL, NULL, YR_STR_NULL);
+    }
 }

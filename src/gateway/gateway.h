@@ -1,6 +1,7 @@
 /* The running gateway: one worker per core, each a libuv loop with its own
- * listener (SO_REUSEPORT), curl multi, store connection, auth cache and
- * metrics. Workers share only the read-only config and the runtime flags. */
+ * listener (SO_REUSEPORT), curl multi, store client, auth cache and
+ * metrics. Workers share only the read-only config, the runtime flags and
+ * the store thread (reached through each worker's store client). */
 #ifndef YR_GATEWAY_H
 #define YR_GATEWAY_H
 
@@ -27,7 +28,7 @@ typedef struct yr_worker {
     uv_timer_t deadline;
     yr_http_server_t *http;
     yr_upstream_t *up;
-    yr_store_t *store;
+    yr_store_client_t *store; /* completions of store ops land on this loop */
     yr_auth_t *auth;
     yr_limits_t *limits;
     yr_metrics_t metrics;
@@ -41,6 +42,7 @@ struct yr_runtime {
     yr_worker_t *workers;
     size_t nworkers;
     yr_metrics_t **all_metrics;
+    yr_store_thread_t *store; /* started before the workers, stopped after */
     _Atomic bool shutting_down;
     uint16_t port;
     int64_t started_at; /* unix seconds */

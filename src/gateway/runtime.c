@@ -1,6 +1,8 @@
 /* Workers and their lifetime. The main thread builds every worker (loop,
- * listener, store connection, curl multi) before any thread starts, then
- * waits for SIGTERM/SIGINT on its own loop and asks each worker to drain. */
+ * listener, store client, curl multi) before any thread starts, then
+ * waits for SIGTERM/SIGINT on its own loop and asks each worker to drain.
+ * The store thread is started before the workers and stopped after they are
+ * joined: a worker's loop only ends once its store ops have come back. */
 #include <errno.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -24,6 +26,10 @@ static void worker_close_all(yr_worker_t *w)
         yr_upstream_close(w->up);
         w->up = NULL;
     }
+    /* Every request is gone, so every pending lookup was cancelled; the
+     * client closes once those have come back from the store thread. */
+    yr_store_client_close(w->store, NULL, NULL);
+    w->store = NULL;
     if (!uv_is_closing((uv_handle_t *)&w->deadline))
         uv_close((uv_handle_t *)&w->deadline, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&w->wake))
@@ -66,7 +72,6 @@ static void *worker_main(void *arg)
 static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t port)
 {
     const yr_config_t *cfg = rt->cfg;
-    char err[256];
     w->id = id;
     w->rt = rt;
     int rc = uv_loop_init(&w->loop);
@@ -79,10 +84,8 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
     if (RAND_bytes((unsigned char *)w->rng, sizeof(w->rng)) != 1)
         return -EIO;
     w->rng[0] |= 1;
-    if ((rc = yr_store_open(cfg->storage.url, &w->store, err, sizeof(err))) < 0) {
-        yr_log_error("storage: %s", err);
+    if ((rc = yr_store_client_init(&w->loop, rt->store, &w->store)) < 0)
         return rc;
-    }
     if ((rc = yr_auth_init(w->store, cfg->server.master_key, &w->auth)) < 0)
         return rc;
     if ((rc = yr_limits_init(&w->limits)) < 0)
@@ -118,7 +121,7 @@ static void worker_destroy(yr_worker_t *w)
         yr_http_server_kill_all(w->http);
     }
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    if (w->up != NULL)
+    if (w->up != NULL || w->store != NULL)
         worker_close_all(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&w->loop) != 0)
@@ -126,7 +129,6 @@ static void worker_destroy(yr_worker_t *w)
     yr_http_server_free(w->http);
     yr_auth_free(w->auth);
     yr_limits_free(w->limits);
-    yr_store_close(w->store);
     yr_metrics_free(&w->metrics);
 }
 
@@ -154,8 +156,13 @@ int yr_gateway_run(const yr_config_t *cfg)
     rt.all_metrics = calloc(rt.nworkers, sizeof(*rt.all_metrics));
     int exit_code = 1;
     size_t built = 0;
+    char err[256];
     if (rt.workers == NULL || rt.all_metrics == NULL)
         goto out;
+    if (yr_store_thread_start(cfg->storage.url, &rt.store, err, sizeof(err)) < 0) {
+        yr_log_error("storage: %s", err);
+        goto out;
+    }
     uint16_t port = cfg->server.listen_port;
     for (; built < rt.nworkers; built++) {
         yr_worker_t *w = &rt.workers[built];
@@ -209,6 +216,8 @@ int yr_gateway_run(const yr_config_t *cfg)
 out:
     for (size_t i = 0; i < built; i++)
         worker_destroy(&rt.workers[i]);
+    /* After every worker loop ended: writes the usage rows still queued. */
+    yr_store_thread_stop(rt.store);
     free(rt.workers);
     free(rt.all_metrics);
     return exit_code;

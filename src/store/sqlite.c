@@ -1,30 +1,22 @@
-/* SQLite implementation of store.h.
+/* The SQLite backend (store/backend.h).
  *
  * A gateway process and `yourouter keys` open the same file at the same time,
  * so every connection runs in WAL mode (readers never block the one writer)
  * with a busy timeout (a writer waits for another writer instead of failing).
- * Every statement is prepared once in yr_store_open() and reset right after
+ * Every statement is prepared once at open and reset right after
  * each use: a statement left un-reset would hold its read transaction open and
  * keep this connection on an old snapshot, so a key revoked by the CLI would
  * go on working in the gateway. Resetting is what makes a revoke visible to
  * the next lookup on every other connection. */
-#include "store/store.h"
-
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
-#include <pthread.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/buf.h"
 #include "core/log.h"
+#include "store/backend.h"
 
 /* RETURNING lets a revoke report the row it changed in one atomic statement. */
 #if SQLITE_VERSION_NUMBER < 3035000
@@ -32,14 +24,6 @@
 #endif
 
 #define BUSY_TIMEOUT_MS 5000
-#define KEY_RANDOM_BYTES 32
-#define KEY_NAME_MAX 127
-
-_Static_assert(sizeof(YR_KEY_PREFIX) - 1 + (KEY_RANDOM_BYTES * 4 + 2) / 3 == YR_KEY_LEN,
-               "YR_KEY_LEN must match the key encoding");
-_Static_assert(YR_KEY_LEN < YR_KEY_MAX_LEN, "YR_KEY_MAX_LEN must hold a key and its NUL");
-_Static_assert(YR_KEY_PREFIX_LEN < sizeof(((yr_key_info_t *)0)->prefix), "prefix field");
-_Static_assert(KEY_NAME_MAX < sizeof(((yr_key_info_t *)0)->name), "name field");
 
 /* Each migration moves the schema from version i to i + 1 (PRAGMA
  * user_version). Never edit one that has shipped: append a new one. */
@@ -68,13 +52,39 @@ static const char *const migrations[] = {
     "  completion_tokens INTEGER,"
     "  latency_ms INTEGER,"
     "  created_at INTEGER NOT NULL);",
+
+    /* 3: the usage row the gateway writes (store.h yr_usage_row_t). Nothing
+     * wrote table 2 yet, so its columns are renamed to say what they hold
+     * (created_at is milliseconds: created_ms) and the rest are added. The
+     * index serves per-key accounting over a time range. */
+    "ALTER TABLE usage RENAME COLUMN model TO model_id;"
+    "ALTER TABLE usage RENAME COLUMN vendor TO provider;"
+    "ALTER TABLE usage RENAME COLUMN created_at TO created_ms;"
+    "ALTER TABLE usage ADD COLUMN upstream_model TEXT;"
+    "ALTER TABLE usage ADD COLUMN outcome TEXT;"
+    "ALTER TABLE usage ADD COLUMN cached_tokens INTEGER;"
+    "ALTER TABLE usage ADD COLUMN cache_write_tokens INTEGER;"
+    "ALTER TABLE usage ADD COLUMN reasoning_tokens INTEGER;"
+    "ALTER TABLE usage ADD COLUMN ttfb_ms INTEGER;"
+    "CREATE INDEX usage_key_created ON usage(key_id, created_ms);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* Every query that yields keys returns these columns, read by row_to_info(). */
 #define KEY_COLUMNS "id, name, prefix, created_at, revoked_at"
 
-enum { STMT_INSERT, STMT_LIST, STMT_LOOKUP, STMT_REVOKE_NAME, STMT_REVOKE_ID, STMT__COUNT };
+enum {
+    STMT_INSERT,
+    STMT_LIST,
+    STMT_LOOKUP,
+    STMT_REVOKE_NAME,
+    STMT_REVOKE_ID,
+    STMT_USAGE,
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT__COUNT
+};
 
 static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_INSERT] = "INSERT INTO api_keys (name, key_hash, prefix, created_at)"
@@ -86,25 +96,24 @@ static const char *const stmt_sql[STMT__COUNT] = {
                          " WHERE name = ?2 AND revoked_at IS NULL RETURNING " KEY_COLUMNS,
     [STMT_REVOKE_ID] = "UPDATE api_keys SET revoked_at = ?1"
                        " WHERE id = ?2 AND revoked_at IS NULL RETURNING " KEY_COLUMNS,
+    [STMT_USAGE] = "INSERT INTO usage (request_id, key_id, model_id, provider, upstream_model,"
+                   " status, outcome, prompt_tokens, completion_tokens, cached_tokens,"
+                   " cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, created_ms)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    /* IMMEDIATE: take the write lock (or wait for it) before the first
+     * insert, not half way through a batch. */
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
 };
 
-struct yr_store {
+typedef struct {
+    yr_store_t base; /* first: a yr_store_t * is a sq_t * */
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT__COUNT];
-};
+} sq_t;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#define set_err yr_store_set_err
 
 static int sqlite_to_errno(int rc)
 {
@@ -127,7 +136,7 @@ static int sqlite_to_errno(int rc)
 /* Logs an unexpected SQLite failure and maps it to a negative errno. The
  * message names the operation; SQLite's text never contains bound values, so
  * no key material reaches the log. */
-static int db_fail(yr_store_t *s, int rc, const char *what)
+static int db_fail(sq_t *s, int rc, const char *what)
 {
     yr_log_error("store: %s: %s", what, sqlite3_errmsg(s->db));
     return sqlite_to_errno(rc);
@@ -163,7 +172,7 @@ static void row_to_info(sqlite3_stmt *st, yr_key_info_t *info)
  * when a row came back, -ENOENT when none did. Always resets st. Stepping to
  * SQLITE_DONE, not just to the first row, is what commits an UPDATE ...
  * RETURNING in autocommit mode. */
-static int step_one(yr_store_t *s, sqlite3_stmt *st, yr_key_info_t *info, const char *what)
+static int step_one(sq_t *s, sqlite3_stmt *st, yr_key_info_t *info, const char *what)
 {
     int rc = -ENOENT;
     int src;
@@ -180,7 +189,7 @@ static int step_one(yr_store_t *s, sqlite3_stmt *st, yr_key_info_t *info, const 
 
 /* ---- opening and migrating ---------------------------------------------- */
 
-static int exec(yr_store_t *s, const char *sql, const char *what, char *err, size_t errlen)
+static int exec(sq_t *s, const char *sql, const char *what, char *err, size_t errlen)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
@@ -191,7 +200,7 @@ static int exec(yr_store_t *s, const char *sql, const char *what, char *err, siz
 
 /* Runs a one-row PRAGMA and returns its first column as an integer, or copies
  * it as text into buf when buf is not NULL. */
-static int pragma(yr_store_t *s, const char *sql, int64_t *num, char *buf, size_t buflen, char *err,
+static int pragma(sq_t *s, const char *sql, int64_t *num, char *buf, size_t buflen, char *err,
                   size_t errlen)
 {
     sqlite3_stmt *st = NULL;
@@ -218,7 +227,7 @@ out:
  * processes opening a fresh file together would fail. Retry for as long as the
  * busy timeout would have waited. (Once the file is in WAL mode the setting is
  * persistent and this succeeds at the first try.) */
-static int set_wal(yr_store_t *s, char *mode, size_t len, char *err, size_t errlen)
+static int set_wal(sq_t *s, char *mode, size_t len, char *err, size_t errlen)
 {
     for (int waited = 0;; waited += 10) {
         int rc = pragma(s, "PRAGMA journal_mode = WAL", NULL, mode, len, err, errlen);
@@ -228,7 +237,7 @@ static int set_wal(yr_store_t *s, char *mode, size_t len, char *err, size_t errl
     }
 }
 
-static int configure(yr_store_t *s, bool in_memory, char *err, size_t errlen)
+static int configure(sq_t *s, bool in_memory, char *err, size_t errlen)
 {
     char mode[16];
     int rc = sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -248,7 +257,7 @@ static int configure(yr_store_t *s, bool in_memory, char *err, size_t errlen)
     return exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "pragmas", err, errlen);
 }
 
-static int migrate(yr_store_t *s, char *err, size_t errlen)
+static int migrate(sq_t *s, char *err, size_t errlen)
 {
     int64_t version;
     bool in_txn = false;
@@ -289,7 +298,7 @@ out:
     return rc;
 }
 
-static int prepare_all(yr_store_t *s, char *err, size_t errlen)
+static int prepare_all(sq_t *s, char *err, size_t errlen)
 {
     for (int i = 0; i < STMT__COUNT; i++) {
         int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
@@ -302,64 +311,28 @@ static int prepare_all(yr_store_t *s, char *err, size_t errlen)
     return 0;
 }
 
-/* Splits a storage url into the SQLite filename. Never echoes the url in an
- * error: a postgres url may carry a password. */
-static int parse_url(const char *url, const char **path, char *err, size_t errlen)
+static void sq_close(yr_store_t *base)
 {
-    yr_str_t u = yr_str(url);
-    if (url == NULL || u.len == 0) {
-        set_err(err, errlen, "storage url is empty");
-        return -EINVAL;
-    }
-    if (strcmp(url, "sqlite::memory:") == 0) {
-        *path = ":memory:";
-        return 0;
-    }
-    if (yr_str_has_prefix(u, YR_STR("sqlite://"))) {
-        *path = url + strlen("sqlite://");
-        if (**path != '\0')
-            return 0;
-        set_err(err, errlen, "storage url 'sqlite://' has no path (use sqlite://FILE)");
-        return -EINVAL;
-    }
-    if (yr_str_has_prefix(u, YR_STR("postgres://")) ||
-        yr_str_has_prefix(u, YR_STR("postgresql://"))) {
-        set_err(err, errlen, "postgres storage is not available in this build yet");
-        return -ENOTSUP;
-    }
-    const char *colon = strchr(url, ':');
-    size_t slen = colon != NULL ? (size_t)(colon - url) : 0;
-    for (size_t i = 0; i < slen; i++)
-        if (!((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z')))
-            slen = 0;
-    if (slen > 0 && slen <= 16)
-        set_err(err, errlen,
-                "unsupported storage url scheme '%.*s' (use sqlite://FILE, "
-                "sqlite::memory: or postgres://...)",
-                (int)slen, url);
-    else
-        set_err(err, errlen,
-                "storage url must start with sqlite:// or postgres:// (e.g. "
-                "sqlite://yourouter.db)");
-    return -EINVAL;
+    sq_t *s = (sq_t *)base;
+    for (int i = 0; i < STMT__COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    /* The last connection to close checkpoints the WAL and removes it. */
+    sqlite3_close(s->db);
+    free(s);
 }
 
-int yr_store_open(const char *url, yr_store_t **out, char *err, size_t errlen)
+static int sq_open(const char *path, yr_store_t **out, char *err, size_t errlen)
 {
-    const char *path = NULL;
-    yr_store_t *s = NULL;
-    int rc = parse_url(url, &path, err, errlen);
-    if (rc != 0)
-        goto out;
-    s = calloc(1, sizeof(*s));
+    sq_t *s = calloc(1, sizeof(*s));
+    int rc;
     if (s == NULL) {
         set_err(err, errlen, "out of memory");
-        rc = -ENOMEM;
-        goto out;
+        return -ENOMEM;
     }
-    /* NOMUTEX: a connection belongs to one thread, so SQLite's per-connection
-     * mutex would only cost time on the lookup path. No SQLITE_OPEN_URI: the
-     * path is a plain filename, whatever characters it holds. */
+    /* NOMUTEX: a connection belongs to one thread at a time (the store
+     * thread, or the CLI), so SQLite's per-connection mutex would only cost
+     * time. No SQLITE_OPEN_URI: the path is a plain filename, whatever
+     * characters it holds. */
     int src = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
@@ -376,145 +349,41 @@ int yr_store_open(const char *url, yr_store_t **out, char *err, size_t errlen)
         rc = prepare_all(s, err, errlen);
     if (rc != 0)
         goto out;
-    *out = s;
+    *out = &s->base;
     s = NULL;
 out:
-    yr_store_close(s);
+    if (s != NULL)
+        sq_close(&s->base);
     return rc;
-}
-
-void yr_store_close(yr_store_t *s)
-{
-    if (s == NULL)
-        return;
-    for (int i = 0; i < STMT__COUNT; i++)
-        sqlite3_finalize(s->stmt[i]);
-    /* The last connection to close checkpoints the WAL and removes it. */
-    sqlite3_close(s->db);
-    free(s);
 }
 
 /* ---- keys ---------------------------------------------------------------- */
 
-/* SHA256() looks the algorithm up in OpenSSL 3's provider tables on every
- * call; the fetched EVP_MD is immutable and thread-safe, so fetch it once. */
-static EVP_MD *g_sha256;
-static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
+static int sq_key_insert(yr_store_t *base, const char *name, const unsigned char *hash,
+                         const char *prefix, int64_t now, int64_t *id)
 {
-    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-void yr_key_hash(const char *key, size_t len, unsigned char out[YR_KEY_HASH_LEN])
-{
-    pthread_once(&g_sha256_once, sha256_fetch);
-    if (g_sha256 == NULL || EVP_Digest(key, len, out, NULL, g_sha256, NULL) != 1)
-        SHA256((const unsigned char *)key, len, out);
-}
-
-static bool name_is_valid(const char *name)
-{
-    size_t len = strnlen(name, KEY_NAME_MAX + 1);
-    bool all_digits = true;
-    if (len == 0 || len > KEY_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        bool digit = c >= '0' && c <= '9';
-        if (!(digit || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' ||
-              c == '-'))
-            return false;
-        all_digits = all_digits && digit;
-    }
-    return !all_digits;
-}
-
-/* RFC 4648 §5 base64url without padding; out must hold 4*ceil(n/3)+1 bytes. */
-static void base64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        size_t left = n - i;
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (left > 1)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (left > 2)
-            v |= in[i + 2];
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        if (left > 1)
-            out[o++] = abc[(v >> 6) & 63];
-        if (left > 2)
-            out[o++] = abc[v & 63];
-    }
-    out[o] = '\0';
-}
-
-static int make_key(char key[YR_KEY_MAX_LEN])
-{
-    unsigned char raw[KEY_RANDOM_BYTES];
-    size_t plen = sizeof(YR_KEY_PREFIX) - 1;
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        yr_log_error("store: RAND_bytes failed: cannot create a key");
-        return -EIO;
-    }
-    memcpy(key, YR_KEY_PREFIX, plen);
-    base64url(raw, sizeof(raw), key + plen);
-    OPENSSL_cleanse(raw, sizeof(raw));
-    return 0;
-}
-
-int yr_store_key_create(yr_store_t *s, const char *name, char *key_out, yr_key_info_t *info)
-{
-    char key[YR_KEY_MAX_LEN];
-    unsigned char hash[YR_KEY_HASH_LEN];
-    char prefix[YR_KEY_PREFIX_LEN + 1];
+    sq_t *s = (sq_t *)base;
     sqlite3_stmt *st = s->stmt[STMT_INSERT];
-    int64_t now = (int64_t)time(NULL);
     int rc;
-    if (name == NULL || !name_is_valid(name))
-        return -EINVAL;
-    rc = make_key(key);
-    if (rc != 0)
-        goto out;
-    yr_key_hash(key, YR_KEY_LEN, hash);
-    memcpy(prefix, key, YR_KEY_PREFIX_LEN);
-    prefix[YR_KEY_PREFIX_LEN] = '\0';
-
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, hash, YR_KEY_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, prefix, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now);
     int src = sqlite3_step(st);
-    if (src == SQLITE_DONE) {
+    if (src == SQLITE_DONE)
         rc = 0;
-    } else if (src == SQLITE_CONSTRAINT_UNIQUE) {
+    else if (src == SQLITE_CONSTRAINT_UNIQUE)
         rc = -EEXIST; /* the active-name index: a 256-bit hash does not collide */
-    } else {
+    else
         rc = db_fail(s, src, "create key");
-    }
-    int64_t id = sqlite3_last_insert_rowid(s->db);
+    *id = sqlite3_last_insert_rowid(s->db);
     stmt_done(st);
-    if (rc != 0)
-        goto out;
-
-    memcpy(key_out, key, YR_KEY_LEN + 1);
-    if (info != NULL) {
-        info->id = id;
-        snprintf(info->name, sizeof(info->name), "%s", name);
-        snprintf(info->prefix, sizeof(info->prefix), "%s", prefix);
-        info->created_at = now;
-        info->revoked_at = 0;
-    }
-out:
-    OPENSSL_cleanse(key, sizeof(key));
     return rc;
 }
 
-int yr_store_key_list(yr_store_t *s, void (*fn)(const yr_key_info_t *, void *), void *arg)
+static int sq_key_list(yr_store_t *base, yr_key_list_fn fn, void *arg)
 {
+    sq_t *s = (sq_t *)base;
     sqlite3_stmt *st = s->stmt[STMT_LIST];
     yr_key_info_t info;
     int src;
@@ -529,37 +398,108 @@ int yr_store_key_list(yr_store_t *s, void (*fn)(const yr_key_info_t *, void *), 
     return rc;
 }
 
-int yr_store_key_revoke_info(yr_store_t *s, const char *name_or_id, yr_key_info_t *info)
+static int sq_key_revoke(yr_store_t *base, const char *name, size_t name_len, int64_t id,
+                         int64_t now, yr_key_info_t *info)
 {
-    yr_str_t arg = yr_str(name_or_id);
-    uint64_t id;
+    sq_t *s = (sq_t *)base;
     sqlite3_stmt *st;
-    if (name_or_id == NULL)
-        return -EINVAL;
-    if (arg.len > 0 && strspn(name_or_id, "0123456789") == arg.len) {
-        /* Names are never all digits, so this cannot shadow a name. */
-        if (yr_str_to_u64(arg, INT64_MAX, &id) != 0)
-            return -ENOENT; /* larger than any id */
+    if (id > 0) {
         st = s->stmt[STMT_REVOKE_ID];
-        sqlite3_bind_int64(st, 2, (int64_t)id);
+        sqlite3_bind_int64(st, 2, id);
     } else {
-        if (arg.len > KEY_NAME_MAX)
-            return -ENOENT; /* longer than any name */
         st = s->stmt[STMT_REVOKE_NAME];
-        sqlite3_bind_text(st, 2, name_or_id, (int)arg.len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, (int)name_len, SQLITE_STATIC);
     }
-    sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
+    sqlite3_bind_int64(st, 1, now);
     return step_one(s, st, info, "revoke key");
 }
 
-int yr_store_key_revoke(yr_store_t *s, const char *name_or_id)
+static int sq_key_lookup(yr_store_t *base, const unsigned char *hash, yr_key_info_t *info)
 {
-    return yr_store_key_revoke_info(s, name_or_id, NULL);
-}
-
-int yr_store_key_lookup(yr_store_t *s, const unsigned char *hash, yr_key_info_t *info)
-{
+    sq_t *s = (sq_t *)base;
     sqlite3_stmt *st = s->stmt[STMT_LOOKUP];
     sqlite3_bind_blob(st, 1, hash, YR_KEY_HASH_LEN, SQLITE_STATIC);
     return step_one(s, st, info, "look up key");
 }
+
+/* ---- usage --------------------------------------------------------------- */
+
+static void bind_str(sqlite3_stmt *st, int col, yr_str_t v)
+{
+    if (v.len == 0 || v.len > INT32_MAX)
+        sqlite3_bind_null(st, col);
+    else
+        sqlite3_bind_text(st, col, v.ptr, (int)v.len, SQLITE_STATIC);
+}
+
+/* A value of -1 (unknown) is stored as NULL. */
+static void bind_ms(sqlite3_stmt *st, int col, int64_t v)
+{
+    if (v < 0)
+        sqlite3_bind_null(st, col);
+    else
+        sqlite3_bind_int64(st, col, v);
+}
+
+static int run_simple(sq_t *s, int which, const char *what)
+{
+    sqlite3_stmt *st = s->stmt[which];
+    int src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, what);
+    stmt_done(st);
+    return rc;
+}
+
+static int insert_usage(sq_t *s, const yr_usage_row_t *r)
+{
+    sqlite3_stmt *st = s->stmt[STMT_USAGE];
+    bind_str(st, 1, r->request_id);
+    if (r->key_id > 0)
+        sqlite3_bind_int64(st, 2, r->key_id);
+    else
+        sqlite3_bind_null(st, 2);
+    bind_str(st, 3, r->model_id);
+    bind_str(st, 4, r->provider);
+    bind_str(st, 5, r->upstream_model);
+    sqlite3_bind_int(st, 6, r->http_status);
+    bind_str(st, 7, r->outcome);
+    sqlite3_bind_int64(st, 8, r->prompt_tokens);
+    sqlite3_bind_int64(st, 9, r->completion_tokens);
+    sqlite3_bind_int64(st, 10, r->cached_tokens);
+    sqlite3_bind_int64(st, 11, r->cache_write_tokens);
+    sqlite3_bind_int64(st, 12, r->reasoning_tokens);
+    bind_ms(st, 13, r->latency_ms);
+    bind_ms(st, 14, r->ttfb_ms);
+    sqlite3_bind_int64(st, 15, r->created_ms);
+    int src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "write usage");
+    stmt_done(st);
+    return rc;
+}
+
+static int sq_usage_write(yr_store_t *base, const yr_usage_row_t *rows, size_t n)
+{
+    sq_t *s = (sq_t *)base;
+    int rc = run_simple(s, STMT_BEGIN, "begin usage batch");
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = insert_usage(s, &rows[i]);
+    if (rc == 0)
+        rc = run_simple(s, STMT_COMMIT, "commit usage batch");
+    /* A failed COMMIT (SQLITE_BUSY) leaves the transaction open. */
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        (void)run_simple(s, STMT_ROLLBACK, "roll back usage batch");
+    return rc;
+}
+
+const yr_store_backend_t yr_store_sqlite = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .key_insert = sq_key_insert,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+    .key_lookup = sq_key_lookup,
+    .usage_write = sq_usage_write,
+};

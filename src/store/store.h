@@ -1,34 +1,87 @@
-/* Persistent store: client keys (and later usage). One yr_store_t is one
- * database connection, used by one thread only; each worker opens its own.
- * Schema migrations run in yr_store_open(). */
+/* Persistent store: client keys and usage rows.
+ *
+ * Two ways in, over one backend (store/backend.h: SQLite today, PostgreSQL
+ * later), so every SQL statement has exactly one code path:
+ *
+ * - Synchronous (yr_store_t): one database connection, used by one thread
+ *   only. `yourouter keys` uses it, and so does the store thread.
+ * - Asynchronous (yr_store_thread_t + yr_store_client_t): the gateway. One
+ *   store thread per process owns one connection and serves every worker
+ *   through a bounded request queue. A worker submits through its
+ *   yr_store_client_t; the result comes back on the worker's own libuv loop
+ *   (a uv_async_t), and the callback runs on the worker's thread. The event
+ *   loop never runs SQL.
+ *
+ * Schema migrations run in yr_store_open(). docs/store.md has the ownership
+ * and lifetime rules. */
 #ifndef YR_STORE_H
 #define YR_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
-#define YR_KEY_HASH_LEN 32     /* SHA-256 */
-#define YR_KEY_MAX_LEN 64      /* a printed client key, with its NUL */
+#include "core/buf.h"
+
+#define YR_KEY_HASH_LEN 32 /* SHA-256 */
+#define YR_KEY_MAX_LEN 64  /* a printed client key, with its NUL */
 #define YR_KEY_PREFIX "yr-"
-#define YR_KEY_LEN 46          /* "yr-" + 43 base64url chars (32 random bytes) */
-#define YR_KEY_PREFIX_LEN 10   /* characters kept in yr_key_info_t.prefix */
+#define YR_KEY_LEN 46        /* "yr-" + 43 base64url chars (32 random bytes) */
+#define YR_KEY_PREFIX_LEN 10 /* characters kept in yr_key_info_t.prefix */
+
+/* Key operations waiting for the store thread, all workers together. A
+ * submit beyond it fails with -EAGAIN (the caller answers 503). */
+#define YR_STORE_QUEUE_MAX 1024
+/* Usage rows waiting to be written, all workers together. Rows beyond it are
+ * dropped, counted (yr_store_stats_t.usage_dropped) and logged. */
+#define YR_USAGE_QUEUE_MAX 8192
+/* Rows per write transaction. */
+#define YR_USAGE_BATCH_MAX 256
+/* Longest string field of a usage row that is kept; longer ones are cut. */
+#define YR_USAGE_STR_MAX 256
 
 typedef struct yr_store yr_store_t;
 
 typedef struct {
     int64_t id;
     char name[128];
-    char prefix[16];  /* first characters of the key, safe to display */
+    char prefix[16];    /* first characters of the key, safe to display */
     int64_t created_at; /* unix seconds */
     int64_t revoked_at; /* 0 when active */
 } yr_key_info_t;
 
+/* One finished request, for accounting. Strings are slices (not necessarily
+ * NUL-terminated) owned by the caller; yr_store_usage_append() copies them.
+ * An empty slice is stored as NULL. Counts unknown to the caller are 0;
+ * latency_ms / ttfb_ms are -1 when unknown (stored as NULL). */
+typedef struct {
+    yr_str_t request_id;     /* required */
+    int64_t key_id;          /* api_keys.id; 0 for the master key (NULL) */
+    yr_str_t model_id;       /* the model the client asked for */
+    yr_str_t provider;       /* the provider (vendor) name of the last attempt */
+    yr_str_t upstream_model; /* the model sent upstream */
+    int http_status;         /* the status the client got */
+    yr_str_t outcome;        /* "ok", "upstream_error", "client_abort", ... */
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    int64_t cached_tokens;      /* prompt tokens read from a provider cache */
+    int64_t cache_write_tokens; /* prompt tokens written to a provider cache */
+    int64_t reasoning_tokens;
+    int64_t latency_ms; /* request start to last byte */
+    int64_t ttfb_ms;    /* request start to the first upstream byte */
+    int64_t created_ms; /* unix milliseconds; 0 = now */
+} yr_usage_row_t;
+
+typedef void (*yr_key_list_fn)(const yr_key_info_t *info, void *arg);
+
+/* ---- synchronous: one connection, one thread --------------------------- */
+
 /* Opens url ("sqlite://PATH", "sqlite::memory:") and migrates the schema.
  * Returns 0 and *out (caller owns; yr_store_close) or a negative code with a
  * message in err. */
-__attribute__((warn_unused_result)) int yr_store_open(const char *url, yr_store_t **out,
-                                                       char *err, size_t errlen);
+__attribute__((warn_unused_result)) int yr_store_open(const char *url, yr_store_t **out, char *err,
+                                                      size_t errlen);
 void yr_store_close(yr_store_t *store);
 
 /* Creates a key: writes the printable key (NUL-terminated) into key_out, which
@@ -37,29 +90,120 @@ void yr_store_close(yr_store_t *store);
  * of [A-Za-z0-9._-] and not all digits (all digits means an id to revoke).
  * info may be NULL. */
 __attribute__((warn_unused_result)) int yr_store_key_create(yr_store_t *store, const char *name,
-                                                             char *key_out, yr_key_info_t *info);
+                                                            char *key_out, yr_key_info_t *info);
 /* Calls fn for every key, oldest first. info is valid only during the call;
  * fn must not call back into the same store. */
-__attribute__((warn_unused_result)) int yr_store_key_list(yr_store_t *store,
-                                                           void (*fn)(const yr_key_info_t *,
-                                                                      void *),
-                                                           void *arg);
+__attribute__((warn_unused_result)) int yr_store_key_list(yr_store_t *store, yr_key_list_fn fn,
+                                                          void *arg);
 /* Revokes the active key with this name, or with this numeric id.
  * Returns 0, or -ENOENT when no active key matches. */
 __attribute__((warn_unused_result)) int yr_store_key_revoke(yr_store_t *store,
-                                                             const char *name_or_id);
+                                                            const char *name_or_id);
 /* The same, and fills info (when not NULL) with the key just revoked, so a
  * caller can say which key an id or name resolved to. */
-__attribute__((warn_unused_result)) int yr_store_key_revoke_info(yr_store_t *store,
-                                                                  const char *name_or_id,
-                                                                  yr_key_info_t *info);
+__attribute__((warn_unused_result)) int
+yr_store_key_revoke_info(yr_store_t *store, const char *name_or_id, yr_key_info_t *info);
 /* Finds an active key by the SHA-256 of its text. 0 (info filled when not
  * NULL), -ENOENT when unknown or revoked, other negatives on errors. */
-__attribute__((warn_unused_result)) int yr_store_key_lookup(yr_store_t *store,
-                                                             const unsigned char *hash,
-                                                             yr_key_info_t *info);
+__attribute__((warn_unused_result)) int
+yr_store_key_lookup(yr_store_t *store, const unsigned char *hash, yr_key_info_t *info);
+/* Writes n rows in one transaction: all or none. 0 or a negative code. */
+__attribute__((warn_unused_result)) int yr_store_usage_write(yr_store_t *store,
+                                                             const yr_usage_row_t *rows, size_t n);
 
 /* SHA-256 of a key's text (the stored form). */
 void yr_key_hash(const char *key, size_t len, unsigned char out[YR_KEY_HASH_LEN]);
+
+/* ---- asynchronous: the store thread ------------------------------------ */
+
+typedef struct yr_store_thread yr_store_thread_t;
+typedef struct yr_store_client yr_store_client_t;
+typedef struct yr_store_op yr_store_op_t;
+
+/* Counters, read with yr_store_stats() from any thread. */
+typedef struct {
+    uint64_t ops_done;      /* key operations run */
+    uint64_t ops_rejected;  /* submits refused: queue full or stopping */
+    uint64_t usage_written; /* rows committed */
+    uint64_t usage_dropped; /* rows refused: queue full, out of memory, stopped */
+    uint64_t usage_failed;  /* rows lost to a failed write transaction */
+} yr_store_stats_t;
+
+/* Opens url (as yr_store_open, on the calling thread, so a bad url or schema
+ * fails the start) and starts the store thread, which owns that connection
+ * from then on. Returns 0 and *out (caller owns; yr_store_thread_stop), or a
+ * negative code with a message in err. */
+__attribute__((warn_unused_result)) int
+yr_store_thread_start(const char *url, yr_store_thread_t **out, char *err, size_t errlen);
+/* Writes every usage row still queued, runs the key operations still queued,
+ * joins the thread, closes the connection and frees t. Every client must be
+ * closed (its close callback run) before: call it after the workers are
+ * joined. NULL is a no-op. */
+void yr_store_thread_stop(yr_store_thread_t *t);
+/* Blocks until every usage row appended before the call has been written
+ * (or dropped). Tests and shutdown paths; never on an event loop. */
+void yr_store_thread_flush(yr_store_thread_t *t);
+void yr_store_stats(yr_store_thread_t *t, yr_store_stats_t *out);
+
+/* A worker's side of the store: a uv_async_t on loop that delivers the
+ * completions of the ops submitted through it. Every function taking a
+ * client (or an op submitted through it) runs on loop's thread, except
+ * yr_store_usage_append(), which only needs the client to be open. Returns 0
+ * and *out (owned by the caller until yr_store_client_close), or a negative
+ * code. */
+__attribute__((warn_unused_result)) int yr_store_client_init(uv_loop_t *loop, yr_store_thread_t *t,
+                                                             yr_store_client_t **out);
+/* Closes the client once its last op has come back from the store thread
+ * (cancelled ops included), then frees it and calls on_closed (may be NULL)
+ * from its loop. Submitting after this call fails with -ESHUTDOWN. The loop
+ * keeps running until then. NULL is a no-op. */
+void yr_store_client_close(yr_store_client_t *c, void (*on_closed)(void *arg), void *arg);
+
+/* Completion callbacks. They run on the client's loop thread, exactly once
+ * per op, unless the op was cancelled first (then never). status is 0 or a
+ * negative code as for the synchronous function of the same name. Pointers
+ * passed are valid during the call only; the op is freed right after it. */
+typedef void (*yr_store_lookup_cb)(void *arg, int status, const yr_key_info_t *info);
+typedef void (*yr_store_create_cb)(void *arg, int status, const char *key,
+                                   const yr_key_info_t *info);
+typedef void (*yr_store_list_cb)(void *arg, int status, const yr_key_info_t *keys, size_t n);
+typedef void (*yr_store_revoke_cb)(void *arg, int status, const yr_key_info_t *info);
+
+/* Submit functions: 0 and *op (a handle, valid until the callback has run or
+ * yr_store_cancel() was called; op may be NULL when the caller will never
+ * cancel), or a negative code and the callback never runs: -EAGAIN (queue
+ * full), -ESHUTDOWN (client closing or thread stopping), -ENOMEM, -EINVAL.
+ * Arguments are copied: nothing the caller passes needs to outlive the call. */
+__attribute__((warn_unused_result)) int yr_store_lookup_async(yr_store_client_t *c,
+                                                              const unsigned char *hash,
+                                                              yr_store_lookup_cb cb, void *arg,
+                                                              yr_store_op_t **op);
+__attribute__((warn_unused_result)) int yr_store_create_async(yr_store_client_t *c,
+                                                              const char *name,
+                                                              yr_store_create_cb cb, void *arg,
+                                                              yr_store_op_t **op);
+__attribute__((warn_unused_result)) int
+yr_store_list_async(yr_store_client_t *c, yr_store_list_cb cb, void *arg, yr_store_op_t **op);
+__attribute__((warn_unused_result)) int yr_store_revoke_async(yr_store_client_t *c,
+                                                              const char *name_or_id,
+                                                              yr_store_revoke_cb cb, void *arg,
+                                                              yr_store_op_t **op);
+/* Cancels an op whose callback has not run yet: the callback never runs and
+ * the op's memory is released by the store (when it comes back from the
+ * store thread; a create that already ran stays done). After the call the
+ * handle must not be used. Loop thread only. */
+void yr_store_cancel(yr_store_op_t *op);
+
+/* Queues one usage row, fire and forget: copies the row and every string
+ * (each cut at YR_USAGE_STR_MAX bytes), so the caller may free or reuse all
+ * of it on return; never blocks on the database (it takes the queue's mutex
+ * for a pointer push). Rows are written in batches of up to
+ * YR_USAGE_BATCH_MAX, one transaction each, by the store thread; every row
+ * queued before yr_store_thread_stop() is written. Returns 0 when queued;
+ * -EAGAIN when YR_USAGE_QUEUE_MAX rows are waiting, -ENOMEM, -ESHUTDOWN,
+ * -EINVAL (no request id): the row is dropped and counted, and the caller has
+ * nothing to undo (the return value is for tests and metrics; ignoring it is
+ * fine). Any thread, while c is open. */
+int yr_store_usage_append(yr_store_client_t *c, const yr_usage_row_t *row);
 
 #endif

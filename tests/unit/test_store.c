@@ -18,6 +18,9 @@
 #include "store/keys_cli.h"
 #include "store/store.h"
 
+#define SCHEMA_NOW 3  /* migrations in sqlite.c; 3 made the usage table whole */
+#define WAIT_MS 10000 /* a store completion that takes longer fails the test */
+
 typedef struct {
     char path[64];
     char url[96];
@@ -147,7 +150,7 @@ static void test_migrations_idempotent(void **state)
     yr_store_t *s = open_ok(t.url);
     create_ok(s, "first", key, NULL);
     yr_store_close(s);
-    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), SCHEMA_NOW);
 
     /* Reopening (twice at once) migrates nothing and loses nothing. */
     yr_store_t *a = open_ok(t.url);
@@ -157,7 +160,7 @@ static void test_migrations_idempotent(void **state)
     assert_int_equal(lookup_key(b, key, NULL), 0);
     yr_store_close(a);
     yr_store_close(b);
-    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), SCHEMA_NOW);
     assert_int_equal(raw_int(t.path, "SELECT count(*) FROM api_keys"), 1);
     assert_int_equal(raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE name = 'usage'"), 1);
     assert_int_equal(
@@ -513,7 +516,7 @@ static void test_multi_process(void **state)
         assert_int_equal(WEXITSTATUS(status), 0);
     }
     assert_int_equal(raw_int(t.path, "SELECT count(*) FROM api_keys"), PROCS * KEYS_PER_PROC);
-    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), SCHEMA_NOW);
     tmpdb_remove(&t);
 }
 
@@ -742,6 +745,539 @@ static void test_cli_usage(void **state)
     assert_int_equal(r.code, 1);
 }
 
+/* ---- schema 2 -> 3: the usage table ------------------------------------------ */
+
+/* A database made by a build whose schema stopped at 2 gets the full usage
+ * table, and keeps its keys. */
+static void test_migrate_from_2(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    tmpdb_make(&t);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(t.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE api_keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " key_hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL, revoked_at INTEGER);"
+                     "CREATE UNIQUE INDEX api_keys_active_name ON api_keys(name)"
+                     " WHERE revoked_at IS NULL;"
+                     "CREATE TABLE usage (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL,"
+                     " key_id INTEGER, model TEXT, vendor TEXT, status INTEGER,"
+                     " prompt_tokens INTEGER, completion_tokens INTEGER, latency_ms INTEGER,"
+                     " created_at INTEGER NOT NULL);"
+                     "INSERT INTO api_keys (name, key_hash, prefix, created_at)"
+                     " VALUES ('old', x'00', 'yr-old', 1);"
+                     "PRAGMA user_version = 2;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    yr_store_close(open_ok(t.url));
+    assert_int_equal(raw_int(t.path, "PRAGMA user_version"), SCHEMA_NOW);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM api_keys WHERE name = 'old'"), 1);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM pragma_table_info('usage') WHERE name"
+                                     " IN ('request_id', 'key_id', 'model_id', 'provider',"
+                                     " 'upstream_model', 'status', 'outcome', 'prompt_tokens',"
+                                     " 'completion_tokens', 'cached_tokens',"
+                                     " 'cache_write_tokens', 'reasoning_tokens', 'latency_ms',"
+                                     " 'ttfb_ms', 'created_ms')"),
+                     15);
+    tmpdb_remove(&t);
+}
+
+/* ---- the store thread: async key operations ----------------------------------- */
+
+typedef struct {
+    uv_loop_t loop;
+    yr_store_thread_t *t;
+    yr_store_client_t *c;
+    int calls;
+    int status;
+    yr_key_info_t info;
+    char key[YR_KEY_MAX_LEN];
+    size_t nkeys;
+    char names[8][128];
+} async_t;
+
+static void async_start(async_t *a, const char *url)
+{
+    char err[256] = "";
+    memset(a, 0, sizeof(*a));
+    int rc = yr_store_thread_start(url, &a->t, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("store thread %s: %d %s", url, rc, err);
+    assert_int_equal(uv_loop_init(&a->loop), 0);
+    assert_int_equal(yr_store_client_init(&a->loop, a->t, &a->c), 0);
+}
+
+static void on_client_closed(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+static void async_stop(async_t *a)
+{
+    int closed = 0;
+    yr_store_client_close(a->c, on_client_closed, &closed);
+    assert_int_equal(closed, 0); /* from the loop, not from inside the call */
+    assert_int_equal(uv_run(&a->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&a->loop), 0);
+    yr_store_thread_stop(a->t);
+}
+
+static void on_wait_timeout(uv_timer_t *t)
+{
+    (void)t;
+    fail_msg("no store completion within %d ms", WAIT_MS);
+}
+
+/* Runs the loop until a->calls reaches n, for at most WAIT_MS. */
+static void async_wait(async_t *a, int n)
+{
+    uv_timer_t guard;
+    uv_timer_init(&a->loop, &guard);
+    uv_timer_start(&guard, on_wait_timeout, WAIT_MS, 0);
+    while (a->calls < n)
+        uv_run(&a->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(&a->loop, UV_RUN_NOWAIT);
+}
+
+static void on_lookup(void *arg, int status, const yr_key_info_t *info)
+{
+    async_t *a = arg;
+    a->calls++;
+    a->status = status;
+    if (status == 0)
+        a->info = *info;
+    else
+        assert_null(info);
+}
+
+static void on_create(void *arg, int status, const char *key, const yr_key_info_t *info)
+{
+    async_t *a = arg;
+    a->calls++;
+    a->status = status;
+    if (status == 0) {
+        snprintf(a->key, sizeof(a->key), "%s", key);
+        a->info = *info;
+    }
+}
+
+static void on_list(void *arg, int status, const yr_key_info_t *keys, size_t n)
+{
+    async_t *a = arg;
+    a->calls++;
+    a->status = status;
+    a->nkeys = n;
+    for (size_t i = 0; i < n && i < 8; i++)
+        snprintf(a->names[i], sizeof(a->names[i]), "%s", keys[i].name);
+}
+
+static void on_revoke(void *arg, int status, const yr_key_info_t *info)
+{
+    async_t *a = arg;
+    a->calls++;
+    a->status = status;
+    if (status == 0)
+        a->info = *info;
+}
+
+static void test_async_key_ops(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    async_t a;
+    yr_store_op_t *op = NULL;
+    tmpdb_make(&t);
+    async_start(&a, t.url);
+
+    assert_int_equal(yr_store_create_async(a.c, "async-one", on_create, &a, &op), 0);
+    assert_non_null(op);
+    assert_int_equal(a.calls, 0); /* never from inside the submit */
+    async_wait(&a, 1);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(strlen(a.key), YR_KEY_LEN);
+    int64_t id = a.info.id;
+    assert_string_equal(a.info.name, "async-one");
+
+    unsigned char hash[YR_KEY_HASH_LEN];
+    yr_key_hash(a.key, strlen(a.key), hash);
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup, &a, NULL), 0);
+    async_wait(&a, 2);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(a.info.id, id);
+
+    /* The synchronous API (the CLI's) on another connection sees it. */
+    yr_store_t *s = open_ok(t.url);
+    assert_int_equal(lookup_key(s, a.key, NULL), 0);
+    char key2[YR_KEY_MAX_LEN];
+    create_ok(s, "sync-two", key2, NULL);
+
+    assert_int_equal(yr_store_create_async(a.c, "async-one", on_create, &a, NULL), 0);
+    async_wait(&a, 3);
+    assert_int_equal(a.status, -EEXIST);
+    char longname[200];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(yr_store_create_async(a.c, longname, on_create, &a, NULL), 0);
+    async_wait(&a, 4);
+    assert_int_equal(a.status, -EINVAL);
+
+    assert_int_equal(yr_store_list_async(a.c, on_list, &a, NULL), 0);
+    async_wait(&a, 5);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(a.nkeys, 2);
+    assert_string_equal(a.names[0], "async-one");
+    assert_string_equal(a.names[1], "sync-two");
+
+    assert_int_equal(yr_store_revoke_async(a.c, "async-one", on_revoke, &a, NULL), 0);
+    async_wait(&a, 6);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(a.info.id, id);
+    assert_int_equal(yr_store_revoke_async(a.c, longname, on_revoke, &a, NULL), 0);
+    async_wait(&a, 7);
+    assert_int_equal(a.status, -ENOENT);
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup, &a, NULL), 0);
+    async_wait(&a, 8);
+    assert_int_equal(a.status, -ENOENT);
+    assert_int_equal(lookup_key(s, a.key, NULL), -ENOENT); /* and the CLI's side agrees */
+
+    yr_store_stats_t st;
+    yr_store_stats(a.t, &st);
+    assert_int_equal(st.ops_done, 8);
+    assert_int_equal(st.ops_rejected, 0);
+    assert_int_equal(yr_store_lookup_async(a.c, NULL, on_lookup, &a, NULL), -EINVAL);
+    yr_store_close(s);
+    async_stop(&a);
+    tmpdb_remove(&t);
+}
+
+/* Cancelled ops never call back; their memory comes back with them. */
+static void test_async_cancel(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    async_t a, never;
+    tmpdb_make(&t);
+    async_start(&a, t.url);
+    memset(&never, 0, sizeof(never));
+    unsigned char hash[YR_KEY_HASH_LEN] = {1};
+    enum { N = 50 };
+    for (int i = 0; i < N; i++) {
+        yr_store_op_t *op = NULL;
+        assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup, &never, &op), 0);
+        yr_store_cancel(op);
+    }
+    /* A create cancelled at once: it may or may not have run, but its key
+     * (the only copy) is wiped and its callback never runs. */
+    yr_store_op_t *op = NULL;
+    assert_int_equal(yr_store_create_async(a.c, "maybe", on_create, &never, &op), 0);
+    yr_store_cancel(op);
+    assert_int_equal(yr_store_list_async(a.c, on_list, &never, &op), 0);
+    yr_store_cancel(op);
+    /* FIFO: when this one is back, the cancelled ones are too. */
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup, &a, NULL), 0);
+    async_wait(&a, 1);
+    assert_int_equal(a.status, -ENOENT);
+    assert_int_equal(never.calls, 0);
+    /* Cancelled and still in flight when the client closes. */
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup, &never, &op), 0);
+        yr_store_cancel(op);
+    }
+    async_stop(&a);
+    assert_int_equal(never.calls, 0);
+    tmpdb_remove(&t);
+}
+
+/* Callbacks may cancel another op (even one completed in the same batch:
+ * it is then not called) and close their own client. */
+typedef struct {
+    async_t *a;
+    yr_store_op_t *victim;
+    int calls;
+    int closed;
+} reenter_t;
+
+static void on_lookup_cancels(void *arg, int status, const yr_key_info_t *info)
+{
+    (void)status, (void)info;
+    reenter_t *r = arg;
+    r->calls++;
+    yr_store_cancel(r->victim);
+}
+
+static void on_lookup_closes(void *arg, int status, const yr_key_info_t *info)
+{
+    (void)status, (void)info;
+    reenter_t *r = arg;
+    r->calls++;
+    yr_store_client_close(r->a->c, on_client_closed, &r->closed);
+    assert_int_equal(r->closed, 0);
+}
+
+static void test_async_callbacks_reenter(void **state)
+{
+    (void)state;
+    async_t a, never;
+    reenter_t r = {.a = &a};
+    memset(&never, 0, sizeof(never));
+    async_start(&a, "sqlite::memory:");
+    unsigned char hash[YR_KEY_HASH_LEN] = {3};
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup_cancels, &r, NULL), 0);
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup, &never, &r.victim), 0);
+    assert_int_equal(yr_store_lookup_async(a.c, hash, on_lookup_closes, &r, NULL), 0);
+    /* The loop ends by itself: the last callback closed the client. */
+    assert_int_equal(uv_run(&a.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(r.closed, 1);
+    assert_int_equal(never.calls, 0);
+    assert_int_equal(uv_loop_close(&a.loop), 0);
+    yr_store_thread_stop(a.t);
+}
+
+/* Holds the database's write lock from another connection, so the store
+ * thread blocks in its busy handler on the next write. */
+static sqlite3 *hold_write_lock(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static void release_write_lock(sqlite3 *db)
+{
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The op queue is bounded: with the store thread stuck behind a lock, a
+ * submit past YR_STORE_QUEUE_MAX fails at once with -EAGAIN (its callback
+ * never runs), and everything queued is answered once the lock goes. */
+static void test_async_queue_full(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    async_t a;
+    tmpdb_make(&t);
+    async_start(&a, t.url);
+    sqlite3 *lock = hold_write_lock(t.path);
+    assert_int_equal(yr_store_create_async(a.c, "blocked", on_create, &a, NULL), 0);
+    unsigned char hash[YR_KEY_HASH_LEN] = {2};
+    int queued = 1, rc = 0;
+    /* The thread took at most one batch (the create and what followed it)
+     * before it blocked: the queue is full within two queues' worth. */
+    for (int i = 0; i < 2 * YR_STORE_QUEUE_MAX + 2; i++) {
+        rc = yr_store_lookup_async(a.c, hash, on_lookup, &a, NULL);
+        if (rc != 0)
+            break;
+        queued++;
+    }
+    assert_int_equal(rc, -EAGAIN);
+    assert_true(queued >= YR_STORE_QUEUE_MAX);
+    yr_store_stats_t st;
+    yr_store_stats(a.t, &st);
+    assert_int_equal(st.ops_rejected, 1);
+    release_write_lock(lock);
+    async_wait(&a, queued);
+    assert_int_equal(a.calls, queued);
+    async_stop(&a);
+    tmpdb_remove(&t);
+}
+
+/* ---- usage rows ------------------------------------------------------------------ */
+
+static yr_usage_row_t usage_row(const char *request_id, int64_t key_id)
+{
+    return (yr_usage_row_t){
+        .request_id = yr_str(request_id),
+        .key_id = key_id,
+        .model_id = YR_STR("fast-chat"),
+        .provider = YR_STR("anthropic"),
+        .upstream_model = YR_STR("claude-3-5-haiku-latest"),
+        .http_status = 200,
+        .outcome = YR_STR("ok"),
+        .prompt_tokens = 11,
+        .completion_tokens = 22,
+        .cached_tokens = 3,
+        .cache_write_tokens = 4,
+        .reasoning_tokens = 5,
+        .latency_ms = 120,
+        .ttfb_ms = 45,
+        .created_ms = 1764650000123,
+    };
+}
+
+static void raw_text(const char *path, const char *sql, char *out, size_t len)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    snprintf(out, len, "%s", v != NULL ? (const char *)v : "NULL");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_usage_batch_read_back(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    async_t a;
+    tmpdb_make(&t);
+    async_start(&a, t.url);
+    /* The row's strings are the caller's and are copied: reuse them at once. */
+    char rid[32];
+    enum { N = 600 }; /* more than two batches */
+    for (int i = 0; i < N; i++) {
+        snprintf(rid, sizeof(rid), "req-%04d", i);
+        yr_usage_row_t r = usage_row(rid, i % 2 ? 7 : 0);
+        if (i == 1) {
+            r.latency_ms = -1;
+            r.ttfb_ms = -1;
+            r.upstream_model = YR_STR_NULL;
+            r.created_ms = 0; /* now */
+        }
+        assert_int_equal(yr_store_usage_append(a.c, &r), 0);
+        memset(rid, 'x', sizeof(rid) - 1);
+    }
+    yr_usage_row_t bad = usage_row("", 1);
+    assert_int_equal(yr_store_usage_append(a.c, &bad), -EINVAL);
+    yr_store_thread_flush(a.t);
+    yr_store_stats_t st;
+    yr_store_stats(a.t, &st);
+    assert_int_equal(st.usage_written, N);
+    assert_int_equal(st.usage_dropped, 1);
+    assert_int_equal(st.usage_failed, 0);
+
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage"), N);
+    char text[256];
+    raw_text(t.path,
+             "SELECT request_id || '|' || key_id || '|' || model_id || '|' || provider || '|' ||"
+             " upstream_model || '|' || status || '|' || outcome || '|' || prompt_tokens || '|' ||"
+             " completion_tokens || '|' || cached_tokens || '|' || cache_write_tokens || '|' ||"
+             " reasoning_tokens || '|' || latency_ms || '|' || ttfb_ms || '|' || created_ms"
+             " FROM usage WHERE request_id = 'req-0003'",
+             text, sizeof(text));
+    assert_string_equal(text, "req-0003|7|fast-chat|anthropic|claude-3-5-haiku-latest|200|ok|"
+                              "11|22|3|4|5|120|45|1764650000123");
+    /* The master key (0), unknown times and empty strings are NULLs. */
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage WHERE request_id = 'req-0000'"
+                                     " AND key_id IS NULL"),
+                     1);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage WHERE request_id = 'req-0001'"
+                                     " AND latency_ms IS NULL AND ttfb_ms IS NULL"
+                                     " AND upstream_model IS NULL"),
+                     1);
+    assert_true(raw_int(t.path, "SELECT created_ms FROM usage WHERE request_id = 'req-0001'") >
+                1764650000123);
+    /* Appended in order, written in order. */
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage u JOIN usage v ON v.id = u.id + 1"
+                                     " WHERE v.request_id < u.request_id"),
+                     0);
+    async_stop(&a);
+    tmpdb_remove(&t);
+}
+
+/* A full usage queue drops (and counts) rows instead of blocking the
+ * caller, and a graceful stop writes every row that was queued. */
+static void test_usage_queue_full_and_drain(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    async_t a;
+    tmpdb_make(&t);
+    async_start(&a, t.url);
+    sqlite3 *lock = hold_write_lock(t.path);
+    int queued = 0, dropped = 0;
+    char rid[32];
+    for (int i = 0; i < YR_USAGE_QUEUE_MAX + 2 * YR_USAGE_BATCH_MAX; i++) {
+        snprintf(rid, sizeof(rid), "r%d", i);
+        yr_usage_row_t r = usage_row(rid, 1);
+        int rc = yr_store_usage_append(a.c, &r);
+        if (rc == 0)
+            queued++;
+        else
+            dropped++, assert_int_equal(rc, -EAGAIN);
+    }
+    assert_true(queued >= YR_USAGE_QUEUE_MAX);
+    assert_true(dropped >= YR_USAGE_BATCH_MAX);
+    yr_store_stats_t st;
+    yr_store_stats(a.t, &st);
+    assert_int_equal(st.usage_dropped, dropped);
+    release_write_lock(lock);
+    /* Stop right away: nothing queued may be lost. */
+    async_stop(&a);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage"), queued);
+    tmpdb_remove(&t);
+}
+
+/* A write that fails is counted, and the thread carries on. */
+static void test_usage_write_failure_counted(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    async_t a;
+    tmpdb_make(&t);
+    async_start(&a, t.url);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(t.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE usage RENAME TO usage_away", NULL, NULL, NULL),
+                     SQLITE_OK);
+    yr_usage_row_t r = usage_row("lost", 1);
+    assert_int_equal(yr_store_usage_append(a.c, &r), 0);
+    yr_store_thread_flush(a.t);
+    yr_store_stats_t st;
+    yr_store_stats(a.t, &st);
+    assert_int_equal(st.usage_failed, 1);
+    assert_int_equal(st.usage_written, 0);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE usage_away RENAME TO usage", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    r = usage_row("kept", 1);
+    assert_int_equal(yr_store_usage_append(a.c, &r), 0);
+    yr_store_thread_flush(a.t);
+    yr_store_stats(a.t, &st);
+    assert_int_equal(st.usage_written, 1);
+    async_stop(&a);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage WHERE request_id = 'kept'"), 1);
+    tmpdb_remove(&t);
+}
+
+/* The store thread fails to start on what yr_store_open refuses, with the
+ * same message; after a client closed, submits are refused. */
+static void test_thread_start_errors_and_closed_client(void **state)
+{
+    (void)state;
+    yr_store_thread_t *t = NULL;
+    char err[256] = "";
+    assert_int_equal(yr_store_thread_start("postgres://u:secret@db/yr", &t, err, sizeof(err)),
+                     -ENOTSUP);
+    assert_null(t);
+    assert_string_equal(err, "postgres storage is not available in this build yet");
+    yr_store_thread_stop(NULL);
+    yr_store_client_close(NULL, NULL, NULL);
+
+    async_t a;
+    async_start(&a, "sqlite::memory:");
+    yr_store_client_t *c = a.c;
+    int closed = 0;
+    yr_store_client_close(c, on_client_closed, &closed);
+    unsigned char hash[YR_KEY_HASH_LEN] = {0};
+    assert_int_equal(yr_store_lookup_async(c, hash, on_lookup, &a, NULL), -ESHUTDOWN);
+    assert_int_equal(uv_run(&a.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&a.loop), 0);
+    yr_store_thread_stop(a.t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -763,6 +1299,15 @@ int main(void)
         cmocka_unit_test(test_busy_writer_waits),
         cmocka_unit_test(test_cli_create_list_revoke),
         cmocka_unit_test(test_cli_usage),
+        cmocka_unit_test(test_migrate_from_2),
+        cmocka_unit_test(test_async_key_ops),
+        cmocka_unit_test(test_async_cancel),
+        cmocka_unit_test(test_async_callbacks_reenter),
+        cmocka_unit_test(test_async_queue_full),
+        cmocka_unit_test(test_usage_batch_read_back),
+        cmocka_unit_test(test_usage_queue_full_and_drain),
+        cmocka_unit_test(test_usage_write_failure_counted),
+        cmocka_unit_test(test_thread_start_errors_and_closed_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,51 @@
+/* The storage backend interface, private to src/store/.
+ *
+ * A backend is a table of synchronous functions over one connection; it only
+ * speaks SQL. Everything that does not depend on the database lives in
+ * store.c (url dispatch, key generation, name rules, the public sync API) and
+ * thread.c (the store thread, queues, completions). SQLite is sqlite.c; a
+ * PostgreSQL backend is another table next to it, picked by url scheme in
+ * store.c.
+ *
+ * A connection (yr_store_t) is used by one thread at a time. Every function
+ * returns 0 or a negative errno value and logs unexpected database errors
+ * itself (never with bound values: no names, hashes or keys in logs). */
+#ifndef YR_STORE_BACKEND_H
+#define YR_STORE_BACKEND_H
+
+#include "store/store.h"
+
+typedef struct yr_store_backend yr_store_backend_t;
+
+/* Every backend's connection struct starts with this. */
+struct yr_store {
+    const yr_store_backend_t *be;
+};
+
+struct yr_store_backend {
+    const char *name;
+    /* target: what follows the scheme (for SQLite, the file name or
+     * ":memory:"). Migrates the schema. *out is freed with close(). */
+    int (*open)(const char *target, yr_store_t **out, char *err, size_t errlen);
+    void (*close)(yr_store_t *s);
+    /* Inserts an active key; *id is its new row id. -EEXIST when an active
+     * key already has this name. */
+    int (*key_insert)(yr_store_t *s, const char *name, const unsigned char *hash,
+                      const char *prefix, int64_t now, int64_t *id);
+    int (*key_list)(yr_store_t *s, yr_key_list_fn fn, void *arg);
+    /* By id when id > 0, else by name. -ENOENT when no active key matches;
+     * info (may be NULL) gets the revoked row. */
+    int (*key_revoke)(yr_store_t *s, const char *name, size_t name_len, int64_t id, int64_t now,
+                      yr_key_info_t *info);
+    int (*key_lookup)(yr_store_t *s, const unsigned char *hash, yr_key_info_t *info);
+    /* n rows, one transaction: all or none. */
+    int (*usage_write)(yr_store_t *s, const yr_usage_row_t *rows, size_t n);
+};
+
+extern const yr_store_backend_t yr_store_sqlite;
+
+/* snprintf into err when err is not NULL (errlen may be 0). */
+void yr_store_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,244 @@
+/* The synchronous store API over a backend (store/backend.h): url dispatch,
+ * key generation and the name rules, which are the same for every database.
+ * The backends only run SQL. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "store/backend.h"
+
+#define KEY_RANDOM_BYTES 32
+#define KEY_NAME_MAX 127
+
+_Static_assert(sizeof(YR_KEY_PREFIX) - 1 + (KEY_RANDOM_BYTES * 4 + 2) / 3 == YR_KEY_LEN,
+               "YR_KEY_LEN must match the key encoding");
+_Static_assert(YR_KEY_LEN < YR_KEY_MAX_LEN, "YR_KEY_MAX_LEN must hold a key and its NUL");
+_Static_assert(YR_KEY_PREFIX_LEN < sizeof(((yr_key_info_t *)0)->prefix), "prefix field");
+_Static_assert(KEY_NAME_MAX < sizeof(((yr_key_info_t *)0)->name), "name field");
+
+void yr_store_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- opening --------------------------------------------------------------- */
+
+/* Picks the backend for a storage url and what follows its scheme. Never
+ * echoes the url in an error: a postgres url may carry a password. */
+static int parse_url(const char *url, const yr_store_backend_t **be, const char **target, char *err,
+                     size_t errlen)
+{
+    yr_str_t u = yr_str(url);
+    if (url == NULL || u.len == 0) {
+        yr_store_set_err(err, errlen, "storage url is empty");
+        return -EINVAL;
+    }
+    *be = &yr_store_sqlite;
+    if (strcmp(url, "sqlite::memory:") == 0) {
+        *target = ":memory:";
+        return 0;
+    }
+    if (yr_str_has_prefix(u, YR_STR("sqlite://"))) {
+        *target = url + strlen("sqlite://");
+        if (**target != '\0')
+            return 0;
+        yr_store_set_err(err, errlen, "storage url 'sqlite://' has no path (use sqlite://FILE)");
+        return -EINVAL;
+    }
+    if (yr_str_has_prefix(u, YR_STR("postgres://")) ||
+        yr_str_has_prefix(u, YR_STR("postgresql://"))) {
+        yr_store_set_err(err, errlen, "postgres storage is not available in this build yet");
+        return -ENOTSUP;
+    }
+    const char *colon = strchr(url, ':');
+    size_t slen = colon != NULL ? (size_t)(colon - url) : 0;
+    for (size_t i = 0; i < slen; i++)
+        if (!((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z')))
+            slen = 0;
+    if (slen > 0 && slen <= 16)
+        yr_store_set_err(err, errlen,
+                         "unsupported storage url scheme '%.*s' (use sqlite://FILE, "
+                         "sqlite::memory: or postgres://...)",
+                         (int)slen, url);
+    else
+        yr_store_set_err(err, errlen,
+                         "storage url must start with sqlite:// or postgres:// (e.g. "
+                         "sqlite://yourouter.db)");
+    return -EINVAL;
+}
+
+int yr_store_open(const char *url, yr_store_t **out, char *err, size_t errlen)
+{
+    const yr_store_backend_t *be = NULL;
+    const char *target = NULL;
+    int rc = parse_url(url, &be, &target, err, errlen);
+    if (rc != 0)
+        return rc;
+    rc = be->open(target, out, err, errlen);
+    if (rc == 0)
+        (*out)->be = be;
+    return rc;
+}
+
+void yr_store_close(yr_store_t *s)
+{
+    if (s != NULL)
+        s->be->close(s);
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+/* SHA256() looks the algorithm up in OpenSSL 3's provider tables on every
+ * call; the fetched EVP_MD is immutable and thread-safe, so fetch it once. */
+static EVP_MD *g_sha256;
+static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void yr_key_hash(const char *key, size_t len, unsigned char out[YR_KEY_HASH_LEN])
+{
+    pthread_once(&g_sha256_once, sha256_fetch);
+    if (g_sha256 == NULL || EVP_Digest(key, len, out, NULL, g_sha256, NULL) != 1)
+        SHA256((const unsigned char *)key, len, out);
+}
+
+static bool name_is_valid(const char *name)
+{
+    size_t len = strnlen(name, KEY_NAME_MAX + 1);
+    bool all_digits = true;
+    if (len == 0 || len > KEY_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool digit = c >= '0' && c <= '9';
+        if (!(digit || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' ||
+              c == '-'))
+            return false;
+        all_digits = all_digits && digit;
+    }
+    return !all_digits;
+}
+
+/* RFC 4648 §5 base64url without padding; out must hold 4*ceil(n/3)+1 bytes. */
+static void base64url(const unsigned char *in, size_t n, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        size_t left = n - i;
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (left > 1)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (left > 2)
+            v |= in[i + 2];
+        out[o++] = abc[(v >> 18) & 63];
+        out[o++] = abc[(v >> 12) & 63];
+        if (left > 1)
+            out[o++] = abc[(v >> 6) & 63];
+        if (left > 2)
+            out[o++] = abc[v & 63];
+    }
+    out[o] = '\0';
+}
+
+static int make_key(char key[YR_KEY_MAX_LEN])
+{
+    unsigned char raw[KEY_RANDOM_BYTES];
+    size_t plen = sizeof(YR_KEY_PREFIX) - 1;
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        yr_log_error("store: RAND_bytes failed: cannot create a key");
+        return -EIO;
+    }
+    memcpy(key, YR_KEY_PREFIX, plen);
+    base64url(raw, sizeof(raw), key + plen);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return 0;
+}
+
+int yr_store_key_create(yr_store_t *s, const char *name, char *key_out, yr_key_info_t *info)
+{
+    char key[YR_KEY_MAX_LEN];
+    unsigned char hash[YR_KEY_HASH_LEN];
+    char prefix[YR_KEY_PREFIX_LEN + 1];
+    int64_t now = (int64_t)time(NULL);
+    int64_t id = 0;
+    int rc;
+    if (name == NULL || !name_is_valid(name))
+        return -EINVAL;
+    rc = make_key(key);
+    if (rc != 0)
+        goto out;
+    yr_key_hash(key, YR_KEY_LEN, hash);
+    memcpy(prefix, key, YR_KEY_PREFIX_LEN);
+    prefix[YR_KEY_PREFIX_LEN] = '\0';
+    rc = s->be->key_insert(s, name, hash, prefix, now, &id);
+    if (rc != 0)
+        goto out;
+    memcpy(key_out, key, YR_KEY_LEN + 1);
+    if (info != NULL) {
+        info->id = id;
+        snprintf(info->name, sizeof(info->name), "%s", name);
+        snprintf(info->prefix, sizeof(info->prefix), "%s", prefix);
+        info->created_at = now;
+        info->revoked_at = 0;
+    }
+out:
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
+}
+
+int yr_store_key_list(yr_store_t *s, yr_key_list_fn fn, void *arg)
+{
+    return s->be->key_list(s, fn, arg);
+}
+
+int yr_store_key_revoke_info(yr_store_t *s, const char *name_or_id, yr_key_info_t *info)
+{
+    yr_str_t arg = yr_str(name_or_id);
+    uint64_t id;
+    if (name_or_id == NULL)
+        return -EINVAL;
+    if (arg.len > 0 && strspn(name_or_id, "0123456789") == arg.len) {
+        /* Names are never all digits, so this cannot shadow a name. */
+        if (yr_str_to_u64(arg, INT64_MAX, &id) != 0 || id == 0)
+            return -ENOENT; /* larger than any id, or no id at all */
+        return s->be->key_revoke(s, NULL, 0, (int64_t)id, (int64_t)time(NULL), info);
+    }
+    if (arg.len > KEY_NAME_MAX)
+        return -ENOENT; /* longer than any name */
+    return s->be->key_revoke(s, name_or_id, arg.len, 0, (int64_t)time(NULL), info);
+}
+
+int yr_store_key_revoke(yr_store_t *s, const char *name_or_id)
+{
+    return yr_store_key_revoke_info(s, name_or_id, NULL);
+}
+
+int yr_store_key_lookup(yr_store_t *s, const unsigned char *hash, yr_key_info_t *info)
+{
+    return s->be->key_lookup(s, hash, info);
+}
+
+int yr_store_usage_write(yr_store_t *s, const yr_usage_row_t *rows, size_t n)
+{
+    if (n == 0)
+        return 0;
+    return s->be->usage_write(s, rows, n);
+}
