@@ -193,13 +193,51 @@ static void attempt_end(chat_t *c, yr_outcome_t o)
                  a->route->provider->name, a->route->model, yr_outcome_name(o), a->status);
 }
 
+static int64_t ms_since(uint64_t start_ns, uint64_t t_ns)
+{
+    return t_ns >= start_ns && t_ns != 0 ? (int64_t)((t_ns - start_ns) / 1000000u) : -1;
+}
+
+/* One usage row per request that got as far as a model (store/ copies it). */
+static void record_usage(chat_t *c, int status, uint64_t end_ns)
+{
+    if (c->model == NULL)
+        return;
+    const yr_attempt_t *a = c->att;
+    uint64_t start = c->g->http->start_ns;
+    yr_usage_row_t row = {
+        .request_id = c->g->request_id,
+        .key_id = c->g->identity.key_id,
+        .model_id = yr_str(c->model->id),
+        .http_status = status,
+        .outcome = yr_str(status == 499 ? "client_abort"
+                          : a != NULL   ? yr_outcome_name(a->outcome)
+                                        : "no_attempt"),
+        .latency_ms = ms_since(start, end_ns),
+        .ttfb_ms = -1,
+    };
+    if (a != NULL) {
+        row.provider = yr_str(a->route->provider->name);
+        row.upstream_model = yr_str(a->route->model);
+        row.prompt_tokens = a->usage.prompt_tokens;
+        row.completion_tokens = a->usage.completion_tokens;
+        row.cached_tokens = a->usage.cached_tokens;
+        row.cache_write_tokens = a->usage.cache_write_tokens;
+        row.reasoning_tokens = a->usage.reasoning_tokens;
+        row.ttfb_ms = ms_since(start, a->first_event_ns ? a->first_event_ns : a->head_ns);
+    }
+    if (yr_store_usage_append(c->g->w->store, &row) < 0)
+        yr_log_debug("%s: usage row not queued", c->g->id);
+}
+
 /* The request ends here, exactly once. */
 static void finish(chat_t *c, int status)
 {
     set_state(c, YR_RS_DONE);
     c->status = status;
     yr_worker_t *w = c->g->w;
-    uint64_t us = (now_ns() - c->g->http->start_ns) / 1000;
+    uint64_t end = now_ns();
+    uint64_t us = (end - c->g->http->start_ns) / 1000;
     yr_metrics_request(&w->metrics, c->model ? c->model->index : SIZE_MAX, vendor_index(c),
                        status, us);
     if (c->admitted) {
@@ -208,6 +246,7 @@ static void finish(chat_t *c, int status)
         c->admitted = false;
         c->adm = NULL;
     }
+    record_usage(c, status, end);
 }
 
 static void cancel_fetches(chat_t *c)
