@@ -8,20 +8,15 @@
 #include <stdbool.h>
 
 #include "api/chat.h"
+#include "api/events.h"
 #include "api/sse.h"
 #include "config/config.h"
 #include "core/pool.h"
 #include "upstream/upstream.h"
 
-typedef struct {
-    int64_t prompt_tokens;
-    int64_t completion_tokens;
-    int64_t cached_tokens;
-    bool present;
-} yr_usage_t;
-
-/* What a provider function may read and keep for one upstream attempt. */
-typedef struct {
+/* What a provider function may read and keep for one upstream attempt.
+ * (yr_usage_t is api/events.h's: one usage type for providers and events.) */
+typedef struct yr_call_ctx {
     yr_pool_t *pool;             /* the request's pool: lives until the response ended */
     const yr_chat_req_t *chat;   /* the client's request in the OpenAI model */
     const yr_route_conf_t *route;
