@@ -30,6 +30,7 @@
 #include "gateway/gateway.h"
 #include "gateway/proxy.h"
 #include "gateway/respond.h"
+#include "providers/openai_decode.h"
 #include "providers/provider.h"
 #include "upstream/fetch.h"
 
@@ -61,6 +62,7 @@ typedef struct chat {
     yr_anth_req_info_t ainfo;
     yr_anth_enc_t *enc;            /* Anthropic client, translated stream */
     yr_buf_t enc_out;
+    yr_call_ctx_t dcx;             /* its OpenAI chunk decoder's state */
     yr_chat_req_t chat;
     const yr_model_conf_t *model;
     const yr_route_conf_t *routes[MAX_ROUTES];
@@ -225,6 +227,16 @@ static int commit_stream(chat_t *c)
     return yr_http_stream_start(c->g->http, 200, h, 3, YR_STR("text/event-stream"));
 }
 
+/* Events of the OpenAI decoder -> the Anthropic encoder. An in-band error
+ * is a malformed stream here, as before. */
+static int on_anth_event(void *arg, const yr_event_t *ev)
+{
+    chat_t *c = arg;
+    if (ev->type == YR_EV_ERROR)
+        return -EINVAL;
+    return yr_anth_enc_event(c->enc, ev, &c->enc_out);
+}
+
 /* Re-encodes the OpenAI events in c->out from offset `from` on for an
  * Anthropic client (what is before `from` is already encoded and held). */
 static int transcode_out(chat_t *c, size_t from)
@@ -236,8 +248,11 @@ static int transcode_out(chat_t *c, size_t from)
         const char *end = memmem(p, n, "\n\n", 2);
         size_t len = end ? (size_t)(end - p) : n;
         yr_str_t data = {p, len};
-        if (yr_str_has_prefix(data, YR_STR("data: ")))
-            rc = yr_anth_enc_event(c->enc, (yr_str_t){p + 6, len - 6}, &c->enc_out);
+        bool done;
+        if (yr_str_has_prefix(data, YR_STR("data: "))) {
+            yr_sse_event_t m = {YR_STR(""), {p + 6, len - 6}};
+            rc = yr_openai_decode_event(&c->dcx, &m, on_anth_event, c, &done);
+        }
         size_t step = end ? len + 2 : n;
         p += step;
         n -= step;
@@ -391,6 +406,20 @@ static int on_up_data(yr_upstream_call_t *call, const char *p, size_t n, void *d
     return YR_UP_CONTINUE;
 }
 
+/* A completion -> the Anthropic message, through the typed events. */
+static int anth_message(chat_t *c, yr_str_t completion, yr_buf_t *anth)
+{
+    yr_anth_enc_t *enc =
+        yr_anth_enc_new((yr_str_t){c->ainfo.model, c->ainfo.model_len}, YR_STR_NULL, false, 0);
+    if (enc == NULL)
+        return -ENOMEM;
+    yr_call_ctx_t dcx = {.pool = c->g->http->pool, .request_id = c->g->request_id};
+    yr_anth_sink_t sink = {enc, anth};
+    int rc = yr_openai_decode_response(&dcx, completion, yr_anth_enc_sink, &sink);
+    yr_anth_enc_free(enc);
+    return rc;
+}
+
 static void relay_response(chat_t *c)
 {
     yr_buf_t out, anth;
@@ -404,9 +433,7 @@ static void relay_response(chat_t *c)
     } else {
         rc = c->ops->chat_response(&c->cx, body, &out, &client);
         if (rc == 0 && c->dialect == YR_DIALECT_ANTHROPIC) {
-            rc = yr_anth_response_from_openai(client,
-                                              (yr_str_t){c->ainfo.model, c->ainfo.model_len},
-                                              &anth);
+            rc = anth_message(c, client, &anth);
             client = (yr_str_t){anth.data, anth.len};
         }
     }
@@ -536,7 +563,8 @@ static void attempt_next(chat_t *c)
         c->enc = NULL;
         if (c->dialect == YR_DIALECT_ANTHROPIC && c->native == NULL && c->chat.stream) {
             c->enc = yr_anth_enc_new((yr_str_t){c->ainfo.model, c->ainfo.model_len},
-                                     c->g->request_id);
+                                     c->g->request_id, true, c->ainfo.input_tokens_estimate);
+            c->dcx = (yr_call_ctx_t){.pool = c->g->http->pool, .request_id = c->g->request_id};
             if (c->enc == NULL) {
                 record_failure(c, YR_E_INTERNAL, YR_ATT_CONNECT, "out of memory");
                 continue;

@@ -19,8 +19,68 @@
 #include <jansson.h>
 
 #include "api/anthropic_in.h"
+#include "core/pool.h"
+#include "providers/openai_decode.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the path of a translated answer --------------------------------------- */
+
+/* OpenAI body or chunks -> yr_openai_decode_* -> typed events -> the
+ * Anthropic encoder, as the proxy wires them. An in-band ERROR is a failure
+ * here, as in the proxy (encoders never see it). */
+typedef struct {
+    yr_pool_t *pool;
+    yr_call_ctx_t cx;
+    yr_anth_enc_t *e;
+    yr_buf_t *out;
+} pipe_t;
+
+static int on_pipe_event(void *arg, const yr_event_t *ev)
+{
+    pipe_t *p = arg;
+    if (ev->type == YR_EV_ERROR)
+        return -EINVAL;
+    return yr_anth_enc_event(p->e, ev, p->out);
+}
+
+static pipe_t *pipe_new(yr_str_t model, yr_str_t seed, bool stream)
+{
+    pipe_t *p = calloc(1, sizeof(*p));
+    assert_non_null(p);
+    p->pool = yr_pool_create(4096);
+    p->e = yr_anth_enc_new(model, seed, stream, 0);
+    assert_non_null(p->pool);
+    assert_non_null(p->e);
+    p->cx = (yr_call_ctx_t){.pool = p->pool, .request_id = YR_STR("req_test")};
+    return p;
+}
+
+static void pipe_free(pipe_t *p)
+{
+    yr_anth_enc_free(p->e);
+    yr_pool_destroy(p->pool);
+    free(p);
+}
+
+/* One SSE data payload of the upstream stream. */
+static int pipe_feed(pipe_t *p, yr_str_t data, yr_buf_t *out)
+{
+    yr_sse_event_t m = {YR_STR(""), data};
+    bool done;
+    p->out = out;
+    return yr_openai_decode_event(&p->cx, &m, on_pipe_event, p, &done);
+}
+
+/* A chat.completion -> the Anthropic message, appended to out. */
+static int anth_response(yr_str_t completion, yr_str_t model, yr_buf_t *out)
+{
+    pipe_t *p = pipe_new(model, YR_STR_NULL, false);
+    p->out = out;
+    int rc = yr_openai_decode_response(&p->cx, completion, on_pipe_event, p);
+    pipe_free(p);
+    return rc;
+}
 
 /* A heap copy of s with ' turned into ". */
 static char *dq(const char *s)
@@ -577,7 +637,7 @@ static void response_ok(const char *completion, const char *model, const char *w
     char *c = dq(completion);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 16);
-    int rc = yr_anth_response_from_openai(yr_str(c), yr_str(model), &out);
+    int rc = anth_response(yr_str(c), yr_str(model), &out);
     if (rc != 0)
         fail_msg("rejected (%d): %s", rc, c);
     assert_json_eq(c, out.data, out.len, want);
@@ -585,9 +645,11 @@ static void response_ok(const char *completion, const char *model, const char *w
     free(c);
 }
 
+/* Every field of the SDKs' Usage type, the nullable ones null. */
+#define USAGE_NULLS "'cache_creation':null,'server_tool_use':null,'service_tier':null"
 #define USAGE0                                                                                     \
     "'usage':{'input_tokens':0,'cache_creation_input_tokens':0,"                                   \
-    "'cache_read_input_tokens':0,'output_tokens':0}"
+    "'cache_read_input_tokens':0,'output_tokens':0," USAGE_NULLS "}"
 
 static void test_response_text(void **state)
 {
@@ -600,7 +662,7 @@ static void test_response_text(void **state)
                 "{'id':'msg_abc123','type':'message','role':'assistant','model':'claude-x',"
                 "'content':[{'type':'text','text':'Hello!'}],'stop_reason':'end_turn',"
                 "'stop_sequence':null,'usage':{'input_tokens':12,'cache_creation_input_tokens':0,"
-                "'cache_read_input_tokens':8,'output_tokens':3}}");
+                "'cache_read_input_tokens':8,'output_tokens':3," USAGE_NULLS "}}");
 }
 
 static void test_response_thinking_and_tools(void **state)
@@ -690,8 +752,8 @@ static void test_response_details(void **state)
     yr_buf_t out, out2;
     yr_buf_init(&out, 4096);
     yr_buf_init(&out2, 4096);
-    assert_int_equal(yr_anth_response_from_openai(yr_str(c), YR_STR("m"), &out), 0);
-    assert_int_equal(yr_anth_response_from_openai(yr_str(c), YR_STR("m"), &out2), 0);
+    assert_int_equal(anth_response(yr_str(c), YR_STR("m"), &out), 0);
+    assert_int_equal(anth_response(yr_str(c), YR_STR("m"), &out2), 0);
     assert_string_equal(out.data, out2.data);
     assert_non_null(strstr(out.data, "\"input\":{\"n\": 12345678901234567890, \"x\": 0.1}"));
     json_t *j = json_loadb(out.data, out.len, JSON_DECODE_INT_AS_REAL, NULL);
@@ -729,7 +791,7 @@ static void test_response_invalid(void **state)
         yr_buf_t out;
         yr_buf_init(&out, 4096);
         assert_int_equal(yr_buf_append_str(&out, YR_STR("pre")), 0);
-        int rc = yr_anth_response_from_openai(yr_str(c), YR_STR("m"), &out);
+        int rc = anth_response(yr_str(c), YR_STR("m"), &out);
         if (rc != -EINVAL)
             fail_msg("accepted (%d): %s -> %s", rc, c, out.data);
         assert_string_equal(out.data, "pre");
@@ -740,7 +802,7 @@ static void test_response_invalid(void **state)
     yr_buf_t out;
     yr_buf_init(&out, 16);
     assert_int_equal(
-        yr_anth_response_from_openai(YR_STR("{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}"),
+        anth_response(YR_STR("{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}"),
                                      YR_STR("m"), &out),
         -E2BIG);
     assert_int_equal(out.len, 0);
@@ -864,21 +926,21 @@ static json_t *find_event(const evs_t *evs, const char *name, size_t nth)
 /* Feeds every chunk (single-quoted JSON, or "[DONE]") and parses the output. */
 static void run_stream(const char *const *chunks, size_t n, evs_t *evs)
 {
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("claude-x"), YR_STR("req_42"));
+    pipe_t *e = pipe_new(YR_STR("claude-x"), YR_STR("req_42"), true);
     assert_non_null(e);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 20);
     for (size_t i = 0; i < n; i++) {
         char *c = dq(chunks[i]);
-        int rc = yr_anth_enc_event(e, yr_str(c), &out);
+        int rc = pipe_feed(e, yr_str(c), &out);
         if (rc != 0)
             fail_msg("chunk %zu rejected (%d): %s", i, rc, c);
         free(c);
     }
-    assert_true(yr_anth_enc_done(e));
+    assert_true(yr_anth_enc_done(e->e));
     parse_events(out.data, out.len, evs);
     yr_buf_free(&out);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 }
 
 #define CHUNK(delta, fr)                                                                           \
@@ -1181,18 +1243,18 @@ static void test_stream_empty_and_finish(void **state)
 
     /* No seed: the id comes from the first chunk; finish() without [DONE]
      * closes the open block; it is idempotent; then events are refused. */
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR_NULL);
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR_NULL, true);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 16);
     char *c = dq(CHUNK("{'content':'x'}", "null"));
-    assert_int_equal(yr_anth_enc_event(e, yr_str(c), &out), 0);
+    assert_int_equal(pipe_feed(e, yr_str(c), &out), 0);
     free(c);
-    assert_false(yr_anth_enc_done(e));
-    assert_int_equal(yr_anth_enc_finish(e, &out), 0);
+    assert_false(yr_anth_enc_done(e->e));
+    assert_int_equal(yr_anth_enc_finish(e->e, &out), 0);
     size_t len = out.len;
-    assert_int_equal(yr_anth_enc_finish(e, &out), 0);
+    assert_int_equal(yr_anth_enc_finish(e->e, &out), 0);
     assert_int_equal(out.len, len);
-    assert_int_equal(yr_anth_enc_event(e, YR_STR("[DONE]"), &out), -EINVAL);
+    assert_int_equal(pipe_feed(e, YR_STR("[DONE]"), &out), -EINVAL);
     parse_events(out.data, out.len, &evs);
     event_order(&evs, order, sizeof(order));
     assert_string_equal(order, "start ping open:text@0 text_delta@0 close@0 delta stop");
@@ -1200,7 +1262,7 @@ static void test_stream_empty_and_finish(void **state)
     assert_string_equal(json_string_value(json_object_get(msg, "id")), "msg_s1");
     free_events(&evs);
     yr_buf_free(&out);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 }
 
 static void test_stream_malformed(void **state)
@@ -1226,34 +1288,35 @@ static void test_stream_malformed(void **state)
         "{'usage':5}",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
-        yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+        pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
         yr_buf_t out;
         yr_buf_init(&out, 1 << 16);
         char *c = dq(bad[i]);
-        int rc = yr_anth_enc_event(e, yr_str(c), &out);
+        int rc = pipe_feed(e, yr_str(c), &out);
         if (rc != -EINVAL)
             fail_msg("accepted (%d): %s", rc, c);
         free(c);
         assert_int_equal(out.len, 0); /* nothing half-written */
-        assert_true(yr_anth_enc_done(e));
-        assert_int_equal(yr_anth_enc_event(e, YR_STR("[DONE]"), &out), -EINVAL);
-        assert_int_equal(yr_anth_enc_finish(e, &out), -EINVAL);
+        /* The decoder refuses anything after a malformed chunk (the encoder
+         * saw none of it). */
+        assert_int_equal(pipe_feed(e, YR_STR("[DONE]"), &out), -EINVAL);
+        assert_int_equal(out.len, 0);
         /* The error event is still possible. */
-        assert_int_equal(yr_anth_enc_error(e, "api_error", "bad upstream chunk", &out), 0);
+        assert_int_equal(yr_anth_enc_error(e->e, "api_error", "bad upstream chunk", &out), 0);
         evs_t evs;
         parse_events(out.data, out.len, &evs);
         assert_int_equal(evs.n, 1);
         assert_string_equal(evs.ev[0].name, "error");
         free_events(&evs);
         yr_buf_free(&out);
-        yr_anth_enc_free(e);
+        pipe_free(e);
     }
 }
 
-static void feed_ok(yr_anth_enc_t *e, const char *chunk, yr_buf_t *out)
+static void feed_ok(pipe_t *e, const char *chunk, yr_buf_t *out)
 {
     char *c = dq(chunk);
-    int rc = yr_anth_enc_event(e, yr_str(c), out);
+    int rc = pipe_feed(e, yr_str(c), out);
     if (rc != 0)
         fail_msg("rejected (%d): %s", rc, c);
     free(c);
@@ -1265,36 +1328,36 @@ static void test_stream_protocol_errors(void **state)
     yr_buf_t out;
     yr_buf_init(&out, 1 << 16);
     /* Text after the finish_reason. */
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     feed_ok(e, CHUNK("{'content':'a'}", "'stop'"), &out);
     char *c = dq(CHUNK("{'content':'late'}", "null"));
-    assert_int_equal(yr_anth_enc_event(e, yr_str(c), &out), -EINVAL);
+    assert_int_equal(pipe_feed(e, yr_str(c), &out), -EINVAL);
     free(c);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 
     /* A fragment for a call whose block was closed: whitespace is fine,
      * anything else is an error (it cannot be delivered). */
-    e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     feed_ok(e, CHUNK(TC(0, "'id':'a','function':{'name':'f','arguments':'{}'}"), "null"), &out);
     feed_ok(e, CHUNK("{'content':'then text'}", "null"), &out);
     feed_ok(e, CHUNK(TC(0, "'function':{'arguments':' '}"), "null"), &out);
     c = dq(CHUNK(TC(0, "'function':{'arguments':'x'}"), "null"));
-    assert_int_equal(yr_anth_enc_event(e, yr_str(c), &out), -EINVAL);
+    assert_int_equal(pipe_feed(e, yr_str(c), &out), -EINVAL);
     free(c);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 
     /* A call that never gets a name. */
-    e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     feed_ok(e, CHUNK(TC(0, "'id':'a','function':{'arguments':'{}'}"), "null"), &out);
-    assert_int_equal(yr_anth_enc_event(e, YR_STR("[DONE]"), &out), -EINVAL);
-    yr_anth_enc_free(e);
+    assert_int_equal(pipe_feed(e, YR_STR("[DONE]"), &out), -EINVAL);
+    pipe_free(e);
     yr_buf_free(&out);
 }
 
 static void test_stream_pending_cap(void **state)
 {
     (void)state;
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 22);
     feed_ok(e, CHUNK(TC(0, "'id':'a','function':{'name':'f','arguments':'{\\'x\\':'}"), "null"),
@@ -1311,50 +1374,50 @@ static void test_stream_pending_cap(void **state)
     int rc = 0;
     size_t sent = 0;
     while (rc == 0 && sent <= YR_ANTH_ENC_MAX_PENDING) {
-        rc = yr_anth_enc_event(e, yr_str(big), &out);
+        rc = pipe_feed(e, yr_str(big), &out);
         sent += piece;
     }
     assert_int_equal(rc, -E2BIG);
     assert_int_equal(sent, YR_ANTH_ENC_MAX_PENDING + piece);
     free(big);
-    yr_anth_enc_free(e);
+    pipe_free(e);
     yr_buf_free(&out);
 }
 
 static void test_stream_out_cap(void **state)
 {
     (void)state;
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     yr_buf_t out;
     yr_buf_init(&out, 64); /* message_start alone is bigger */
     char *c = dq(CHUNK("{'content':'x'}", "null"));
-    assert_int_equal(yr_anth_enc_event(e, yr_str(c), &out), -E2BIG);
+    assert_int_equal(pipe_feed(e, yr_str(c), &out), -E2BIG);
     free(c);
     assert_int_equal(out.len, 0);
-    assert_true(yr_anth_enc_done(e));
+    assert_true(yr_anth_enc_done(e->e));
     yr_buf_free(&out);
-    yr_anth_enc_free(e);
+    pipe_free(e);
     yr_anth_enc_free(NULL);
 }
 
 static void test_stream_error_event(void **state)
 {
     (void)state;
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     yr_buf_t out;
     yr_buf_init(&out, 4096);
     feed_ok(e, CHUNK("{'content':'partial'}", "null"), &out);
     yr_buf_reset(&out);
-    assert_int_equal(yr_anth_enc_error(e, "overloaded_error", "Overloaded \"now\"\n", &out), 0);
+    assert_int_equal(yr_anth_enc_error(e->e, "overloaded_error", "Overloaded \"now\"\n", &out), 0);
     assert_string_equal(out.data, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
                                   "\"overloaded_error\",\"message\":\"Overloaded \\\"now\\\"\\n\"}}"
                                   "\n\n");
-    assert_true(yr_anth_enc_done(e));
+    assert_true(yr_anth_enc_done(e->e));
     yr_buf_reset(&out);
-    assert_int_equal(yr_anth_enc_error(e, NULL, NULL, &out), 0);
+    assert_int_equal(yr_anth_enc_error(e->e, NULL, NULL, &out), 0);
     assert_non_null(strstr(out.data, "\"type\":\"api_error\",\"message\":\"\""));
     yr_buf_free(&out);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 }
 
 /* ---- error bodies ------------------------------------------------------------------ */
