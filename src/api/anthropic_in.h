@@ -5,6 +5,7 @@
  *   client (Anthropic JSON) --yr_anth_request_to_openai--> OpenAI chat request
  *   typed events (api/events.h) --yr_anth_enc_event--> Anthropic message, or
  *                                                      Anthropic events
+ *   client (Anthropic JSON) --yr_anth_peek--> what routing needs (passthrough)
  *
  * Pure functions: no I/O, no globals, no logging. Every output goes to a
  * caller-owned yr_buf_t whose cap is enforced (-E2BIG past it). On failure
@@ -40,8 +41,9 @@ typedef struct {
     bool stream;   /* the client asked for an event stream */
     bool thinking; /* thinking.type was "enabled" or "adaptive" */
     /* The input tokens the request will cost, estimated as
-     * yr_anth_count_tokens_estimate does: a translated stream reports it in
-     * message_start, before the provider's own figure arrives. */
+     * yr_anth_count_tokens_estimate does (0 from yr_anth_peek): a
+     * translated stream reports it in message_start, before the provider's
+     * own figure arrives. */
     int64_t input_tokens_estimate;
 } yr_anth_req_info_t;
 
@@ -61,6 +63,18 @@ __attribute__((warn_unused_result)) int yr_anth_request_to_openai(const char *bo
                                                                   yr_buf_t *out,
                                                                   yr_anth_req_info_t *info,
                                                                   yr_api_error_t *err);
+
+/* The light check of a request that goes to an Anthropic provider as it is
+ * (passthrough): only what the gateway itself needs. body must be one JSON
+ * object without duplicate keys, "model" a non-empty string of at most
+ * YR_ANTH_MODEL_MAX bytes, "stream" a boolean (or null) when present; info
+ * gets the model (copied), stream, and thinking (thinking.type "enabled" or
+ * "adaptive"; anything else in thinking is the provider's to judge).
+ * Returns 0, or -EINVAL with *err filled (YR_E_INVALID_JSON or
+ * YR_E_INVALID_REQUEST), or -ENOMEM (YR_E_INTERNAL). */
+__attribute__((warn_unused_result)) int yr_anth_peek(const char *body, size_t len,
+                                                     yr_anth_req_info_t *info,
+                                                     yr_api_error_t *err);
 
 /* ---- the Anthropic client encoder --------------------------------------- */
 

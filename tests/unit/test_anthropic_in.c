@@ -279,6 +279,43 @@ static const req_case_t req_cases[] = {
      "{" HEAD "'thinking':{'type':'disabled'},'output_config':{'effort':'max'},"
      "'messages':[" U("'hi'") "]}",
      "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,'reasoning_effort':'high'}"},
+    {"output_config effort xhigh",
+     "{" HEAD "'output_config':{'effort':'xhigh'},'messages':[" U("'hi'") "]}",
+     "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,'reasoning_effort':'high'}"},
+    {"system messages inside messages keep their place",
+     "{" HEAD "'system':'top','messages':[" U("'a'") "," A("'b'") ","
+     "{'role':'system','content':'be terse now'}," U("'c'") ","
+     "{'role':'system','content':[{'type':'text','text':'x','cache_control':{'type':'ephemeral'}},"
+     "{'type':'text','text':'y'}]}]}",
+     "{" OHEAD "'messages':[{'role':'system','content':'top'}," U("'a'") "," A("'b'") ","
+     "{'role':'system','content':'be terse now'}," U("'c'") ","
+     "{'role':'system','content':'x\\ny'}],'max_tokens':100}"},
+    {"output_config.format: strict schema",
+     "{" HEAD "'output_config':{'format':{'type':'json_schema','schema':{'type':'object',"
+     "'properties':{'a':{'type':'string'},'b':{'type':'array','items':{'type':'object',"
+     "'properties':{'c':{'enum':[{'x':1}]}},'required':['c'],'additionalProperties':false}}},"
+     "'required':['a','b'],'additionalProperties':false}},'effort':'low'},"
+     "'messages':[" U("'hi'") "]}",
+     "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,'reasoning_effort':'low',"
+     "'response_format':{'type':'json_schema','json_schema':{'name':'response','schema':"
+     "{'type':'object','properties':{'a':{'type':'string'},'b':{'type':'array','items':"
+     "{'type':'object','properties':{'c':{'enum':[{'x':1}]}},'required':['c'],"
+     "'additionalProperties':false}}},'required':['a','b'],'additionalProperties':false},"
+     "'strict':true}}}"},
+    {"output_config.format: optional property, not strict",
+     "{" HEAD "'output_config':{'format':{'type':'json_schema','schema':{'type':'object',"
+     "'properties':{'a':{'type':'string'},'b':{'type':'integer'}},'required':['a'],"
+     "'additionalProperties':false}}},'messages':[" U("'hi'") "]}",
+     "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,"
+     "'response_format':{'type':'json_schema','json_schema':{'name':'response','schema':"
+     "{'type':'object','properties':{'a':{'type':'string'},'b':{'type':'integer'}},"
+     "'required':['a'],'additionalProperties':false},'strict':false}}}"},
+    {"output_format (beta spelling)",
+     "{" HEAD "'output_format':{'type':'json_schema','schema':{'type':'object'}},"
+     "'messages':[" U("'hi'") "]}",
+     "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,"
+     "'response_format':{'type':'json_schema','json_schema':{'name':'response','schema':"
+     "{'type':'object'},'strict':false}}}"},
     {"unknown top-level fields ignored",
      "{" HEAD "'service_tier':'auto','container':'c1','mcp_servers':[],'future':{'x':1},"
      "'messages':[" U("'hi'") "]}",
@@ -454,8 +491,28 @@ static const rej_case_t rejects[] = {
      YR_E_INVALID_REQUEST, "messages", "at least one message"},
     {"message not object", M1("'hi'"),
      YR_E_INVALID_REQUEST, "messages.0", "an object"},
-    {"role system", M1("{'role':'system','content':'x'}"),
-     YR_E_INVALID_REQUEST, "messages.0.role", "'user' or 'assistant'"},
+    {"role tool", M1("{'role':'tool','content':'x'}"),
+     YR_E_INVALID_REQUEST, "messages.0.role", "'user', 'assistant' or 'system'"},
+    {"system message empty", "{" HEAD "'messages':[" U("'a'") ",{'role':'system','content':''}]}",
+     YR_E_INVALID_REQUEST, "messages.1", "non-empty content"},
+    {"system message block not text",
+     "{" HEAD "'messages':[" U("'a'") ",{'role':'system','content':[{'type':'image'}]}]}",
+     YR_E_INVALID_REQUEST, "messages.1.content.0.type", "Input should be 'text'"},
+    {"system message between tool_use and tool_result",
+     "{" HEAD "'messages':[" U("'a'") "," A("[" TU("t1", "f", "{}") "]") ","
+     "{'role':'system','content':'x'}," U("[{'type':'tool_result','tool_use_id':'t1'}]") "]}",
+     YR_E_INVALID_REQUEST, "messages", "without tool_result blocks immediately after"},
+    {"output_config not an object", "{" HEAD "'output_config':5,'messages':[" U("'a'") "]}",
+     YR_E_INVALID_REQUEST, "output_config", "Input should be an object"},
+    {"output format type", "{" HEAD "'output_config':{'format':{'type':'regex','schema':{}}},"
+     "'messages':[" U("'a'") "]}",
+     YR_E_INVALID_REQUEST, "output_config.format.type", "'json_schema'"},
+    {"output format without schema", "{" HEAD "'output_config':{'format':{'type':'json_schema'}},"
+     "'messages':[" U("'a'") "]}",
+     YR_E_INVALID_REQUEST, "output_config.format.schema", "Field required"},
+    {"output_format (beta) schema not an object",
+     "{" HEAD "'output_format':{'type':'json_schema','schema':[]},'messages':[" U("'a'") "]}",
+     YR_E_INVALID_REQUEST, "output_format.schema", "Input should be an object"},
     {"role missing", M1("{'content':'x'}"),
      YR_E_INVALID_REQUEST, "messages.0.role", "Field required"},
     {"content missing", M1("{'role':'user'}"),
@@ -1532,6 +1589,95 @@ static void test_count_tokens(void **state)
     assert_int_equal(estimate("{'model':'m','messages':[" U("''") "," A("''") "]}", &err), -EINVAL);
 }
 
+/* ---- fidelity: the estimate, the passthrough check ------------------------------- */
+
+static void test_request_estimate(void **state)
+{
+    (void)state;
+    /* The conversion fills the same estimate count_tokens gives. */
+    static const char *const bodies[] = {
+        "{" HEAD "'messages':[" U("'hi'") "]}",
+        "{" HEAD "'system':'You are a careful assistant.','tools':[{'name':'f','input_schema':"
+        "{'type':'object','properties':{'x':{'type':'string'}}}}],'messages':["
+        U("[{'type':'text','text':'look'},{'type':'image','source':{'type':'url','url':'https://x/y'}}]")
+        "," A("[" TU("t", "f", "{'x':'1'}") "]") "," U("[{'type':'tool_result','tool_use_id':'t',"
+        "'content':'done'}]") "]}",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bodies); i++) {
+        yr_buf_t out;
+        yr_buf_init(&out, 1 << 16);
+        yr_anth_req_info_t info;
+        yr_api_error_t err;
+        assert_int_equal(convert(bodies[i], &out, &info, &err), 0);
+        int64_t want = estimate(bodies[i], &err);
+        assert_true(want > 0);
+        assert_int_equal(info.input_tokens_estimate, want);
+        yr_buf_free(&out);
+    }
+}
+
+static int peek(const char *single_quoted, yr_anth_req_info_t *info, yr_api_error_t *err)
+{
+    char *b = dq(single_quoted);
+    int rc = yr_anth_peek(b, strlen(b), info, err);
+    free(b);
+    return rc;
+}
+
+static void test_peek(void **state)
+{
+    (void)state;
+    yr_anth_req_info_t info;
+    yr_api_error_t err;
+    /* Only what the gateway needs: what Anthropic checks is Anthropic's. */
+    assert_int_equal(peek("{'model':'claude-\\u0078','stream':true,'thinking':{'type':'enabled'},"
+                          "'messages':'not checked','max_tokens':'nor this','top_k':-5}",
+                          &info, &err),
+                     0);
+    assert_string_equal(info.model, "claude-x");
+    assert_int_equal(info.model_len, 8);
+    assert_true(info.stream);
+    assert_true(info.thinking);
+    assert_int_equal(info.input_tokens_estimate, 0);
+    assert_int_equal(peek("{'model':'m','stream':null,'thinking':{'type':'adaptive'}}", &info, &err),
+                     0);
+    assert_false(info.stream);
+    assert_true(info.thinking);
+    assert_int_equal(peek("{'model':'m','thinking':{'type':'disabled'}}", &info, &err), 0);
+    assert_false(info.thinking);
+    assert_int_equal(peek("{'model':'m','thinking':5}", &info, &err), 0);
+    assert_false(info.thinking);
+
+    static const struct {
+        const char *body;
+        yr_err_t kind;
+        const char *param, *message;
+    } bad[] = {
+        {"{'model':'m'", YR_E_INVALID_JSON, "", "not valid JSON"},
+        {"{'model':'a','model':'b'}", YR_E_INVALID_JSON, "", "duplicate"},
+        {"['model']", YR_E_INVALID_REQUEST, "", "JSON object"},
+        {"{}", YR_E_INVALID_REQUEST, "model", "Field required"},
+        {"{'model':5}", YR_E_INVALID_REQUEST, "model", "non-empty string"},
+        {"{'model':''}", YR_E_INVALID_REQUEST, "model", "non-empty string"},
+        {"{'model':'m','stream':'yes'}", YR_E_INVALID_REQUEST, "stream", "boolean"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        int rc = peek(bad[i].body, &info, &err);
+        if (rc != -EINVAL || err.err != bad[i].kind || strcmp(err.param, bad[i].param) != 0 ||
+            strstr(err.message, bad[i].message) == NULL)
+            fail_msg("%s: rc %d kind %d param '%s' message '%s'", bad[i].body, rc, (int)err.err,
+                     err.param, err.message);
+    }
+    /* A model longer than the gateway keeps. */
+    char big[YR_ANTH_MODEL_MAX + 64];
+    int n = snprintf(big, sizeof(big), "{\"model\":\"");
+    memset(big + n, 'm', YR_ANTH_MODEL_MAX + 1);
+    snprintf(big + n + YR_ANTH_MODEL_MAX + 1, 8, "\"}");
+    assert_int_equal(yr_anth_peek(big, strlen(big), &info, &err), -EINVAL);
+    assert_string_equal(err.param, "model");
+    assert_non_null(strstr(err.message, "at most"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1563,6 +1709,8 @@ int main(void)
         cmocka_unit_test(test_stream_error_event),
         cmocka_unit_test(test_error_bodies),
         cmocka_unit_test(test_count_tokens),
+        cmocka_unit_test(test_request_estimate),
+        cmocka_unit_test(test_peek),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
