@@ -1477,6 +1477,239 @@ static void test_stream_error_event(void **state)
     pipe_free(e);
 }
 
+/* ---- the encoder, event by event ------------------------------------------------ */
+
+#define EV(...) (&(yr_event_t){__VA_ARGS__})
+
+/* Feeds events to a fresh encoder; returns the output (caller frees). */
+static void encode(bool stream, int64_t estimate, const yr_event_t *const *evs, size_t n,
+                   yr_buf_t *out)
+{
+    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("claude-x"), YR_STR("req_1"), stream, estimate);
+    assert_non_null(e);
+    yr_buf_init(out, 1 << 20);
+    for (size_t i = 0; i < n; i++) {
+        int rc = yr_anth_enc_event(e, evs[i], out);
+        if (rc != 0)
+            fail_msg("event %zu (type %d) rejected (%d)", i, (int)evs[i]->type, rc);
+    }
+    assert_true(yr_anth_enc_done(e));
+    yr_anth_enc_free(e);
+}
+
+static void test_enc_thinking_signature_redacted(void **state)
+{
+    (void)state;
+    const yr_event_t *const evs[] = {
+        EV(.type = YR_EV_START, .id = YR_STR("up_1"), .name = YR_STR("m")),
+        EV(.type = YR_EV_REASONING, .text = YR_STR("step 1")),
+        EV(.type = YR_EV_REASONING, .signature = YR_STR("sig-A")),
+        EV(.type = YR_EV_REASONING, .text = YR_STR("again")), /* a new block: A was signed */
+        EV(.type = YR_EV_REASONING, .redacted = true, .signature = YR_STR("opaque==")),
+        EV(.type = YR_EV_TEXT, .text = YR_STR("answer")),
+        EV(.type = YR_EV_END),
+    };
+    yr_buf_t out;
+    encode(true, 0, evs, ARRAY_LEN(evs), &out);
+    evs_t ev;
+    parse_events(out.data, out.len, &ev);
+    char order[1024];
+    event_order(&ev, order, sizeof(order));
+    assert_string_equal(order, "start ping open:thinking@0 thinking_delta@0 signature_delta@0 "
+                               "close@0 open:thinking@1 thinking_delta@1 close@1 "
+                               "open:redacted_thinking@2 close@2 open:text@3 text_delta@3 close@3 "
+                               "delta stop");
+    json_t *d = json_object_get(find_event(&ev, "content_block_delta", 1), "delta");
+    assert_string_equal(json_string_value(json_object_get(d, "signature")), "sig-A");
+    json_t *cb = json_object_get(find_event(&ev, "content_block_start", 2), "content_block");
+    assert_string_equal(json_string_value(json_object_get(cb, "data")), "opaque==");
+    free_events(&ev);
+    yr_buf_free(&out);
+
+    /* The same as one message. */
+    encode(false, 0, evs, ARRAY_LEN(evs), &out);
+    assert_json_eq("message", out.data, out.len,
+                   "{'id':'msg_req_1','type':'message','role':'assistant','model':'claude-x',"
+                   "'content':[{'type':'thinking','thinking':'step 1','signature':'sig-A'},"
+                   "{'type':'thinking','thinking':'again','signature':''},"
+                   "{'type':'redacted_thinking','data':'opaque=='},{'type':'text','text':'answer'}],"
+                   "'stop_reason':'end_turn','stop_sequence':null," USAGE0 "}");
+    yr_buf_free(&out);
+}
+
+static void test_enc_usage_and_estimate(void **state)
+{
+    (void)state;
+    /* Cache writes are reported (Anthropic-sourced usage): input excludes
+     * reads and writes. The estimate shows in message_start until usage is
+     * known; message_delta has the exact figures. */
+    const yr_usage_t u = {.prompt_tokens = 100, .completion_tokens = 7, .cached_tokens = 30,
+                          .cache_write_tokens = 50, .present = true};
+    const yr_event_t *const evs[] = {
+        EV(.type = YR_EV_START),
+        EV(.type = YR_EV_TEXT, .text = YR_STR("x")),
+        EV(.type = YR_EV_FINISH, .finish = YR_FINISH_LENGTH),
+        EV(.type = YR_EV_USAGE, .usage = u),
+        EV(.type = YR_EV_END),
+    };
+    yr_buf_t out;
+    encode(true, 1234, evs, ARRAY_LEN(evs), &out);
+    evs_t ev;
+    parse_events(out.data, out.len, &ev);
+    json_t *mu =
+        json_object_get(json_object_get(find_event(&ev, "message_start", 0), "message"), "usage");
+    assert_int_equal(json_integer_value(json_object_get(mu, "input_tokens")), 1234);
+    assert_int_equal(json_integer_value(json_object_get(mu, "output_tokens")), 0);
+    assert_true(json_is_null(json_object_get(mu, "service_tier")));
+    json_t *md = find_event(&ev, "message_delta", 0);
+    json_t *du = json_object_get(md, "usage");
+    assert_int_equal(json_integer_value(json_object_get(du, "input_tokens")), 20);
+    assert_int_equal(json_integer_value(json_object_get(du, "cache_creation_input_tokens")), 50);
+    assert_int_equal(json_integer_value(json_object_get(du, "cache_read_input_tokens")), 30);
+    assert_int_equal(json_integer_value(json_object_get(du, "output_tokens")), 7);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(md, "delta"), "stop_reason")),
+        "max_tokens");
+    free_events(&ev);
+    yr_buf_free(&out);
+
+    encode(false, 1234, evs, ARRAY_LEN(evs), &out);
+    assert_json_eq("message", out.data, out.len,
+                   "{'id':'msg_req_1','type':'message','role':'assistant','model':'claude-x',"
+                   "'content':[{'type':'text','text':'x'}],'stop_reason':'max_tokens',"
+                   "'stop_sequence':null,'usage':{'input_tokens':20,"
+                   "'cache_creation_input_tokens':50,'cache_read_input_tokens':30,"
+                   "'output_tokens':7," USAGE_NULLS "}}");
+    yr_buf_free(&out);
+
+    /* More cached and written than prompt: input is 0, never negative. */
+    const yr_event_t *const evs2[] = {
+        EV(.type = YR_EV_USAGE, .usage = {.prompt_tokens = 10, .cached_tokens = 8,
+                                          .cache_write_tokens = 5, .present = true}),
+        EV(.type = YR_EV_END),
+    };
+    encode(false, 0, evs2, ARRAY_LEN(evs2), &out);
+    assert_non_null(strstr(out.data, "\"input_tokens\":0,"));
+    yr_buf_free(&out);
+}
+
+static void test_enc_message_tools(void **state)
+{
+    (void)state;
+    /* Interleaved calls collected into one message: each tool_use at its
+     * TOOL_END; invalid arguments become {}; a call never ended is written
+     * at END; no id: one is made from the message id. */
+    const yr_event_t *const evs[] = {
+        EV(.type = YR_EV_START, .id = YR_STR("chatcmpl-Q")),
+        EV(.type = YR_EV_TEXT, .text = YR_STR("a")),
+        EV(.type = YR_EV_TOOL_START, .index = 0, .id = YR_STR("t0"), .name = YR_STR("f")),
+        EV(.type = YR_EV_TOOL_START, .index = 1, .name = YR_STR("g")),
+        EV(.type = YR_EV_TOOL_ARGS, .index = 1, .text = YR_STR("{\"y\":")),
+        EV(.type = YR_EV_TOOL_ARGS, .index = 0, .text = YR_STR("{\"x\": 1.50}")),
+        EV(.type = YR_EV_TOOL_ARGS, .index = 1, .text = YR_STR("2}")),
+        EV(.type = YR_EV_TOOL_END, .index = 1),
+        EV(.type = YR_EV_TOOL_START, .index = 2, .id = YR_STR("t2"), .name = YR_STR("h")),
+        EV(.type = YR_EV_TOOL_ARGS, .index = 2, .text = YR_STR("{broken")),
+        EV(.type = YR_EV_TOOL_END, .index = 2),
+        EV(.type = YR_EV_FINISH, .finish = YR_FINISH_TOOL_CALLS),
+        EV(.type = YR_EV_END),
+    };
+    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR(""), YR_STR_NULL, false, 0);
+    yr_buf_t out;
+    yr_buf_init(&out, 1 << 16);
+    for (size_t i = 0; i < ARRAY_LEN(evs); i++)
+        assert_int_equal(yr_anth_enc_event(e, evs[i], &out), 0);
+    assert_json_eq("message", out.data, out.len,
+                   "{'id':'msg_Q','type':'message','role':'assistant','model':'',"
+                   "'content':[{'type':'text','text':'a'},"
+                   "{'type':'tool_use','id':'toolu_Q_1','name':'g','input':{'y':2}},"
+                   "{'type':'tool_use','id':'t2','name':'h','input':{}},"
+                   "{'type':'tool_use','id':'t0','name':'f','input':{'x':1.5}}],"
+                   "'stop_reason':'tool_use','stop_sequence':null," USAGE0 "}");
+    assert_non_null(strstr(out.data, "\"input\":{\"x\": 1.50}")); /* byte for byte */
+    yr_anth_enc_free(e);
+    yr_buf_free(&out);
+}
+
+static void test_enc_sequence_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        yr_ev_type_t type;
+        uint32_t index;
+    } cases[] = {
+        {YR_EV_ERROR, 0},     /* not for encoders */
+        {YR_EV_START, 0},     /* twice */
+        {YR_EV_TOOL_ARGS, 5}, /* a call never started */
+        {YR_EV_TOOL_END, 5},
+        {YR_EV_TOOL_START, YR_ANTH_ENC_MAX_TOOLS},
+    };
+    for (int stream = 0; stream < 2; stream++) {
+        for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+            yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), stream, 0);
+            yr_buf_t out;
+            yr_buf_init(&out, 1 << 16);
+            assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_START), &out), 0);
+            const yr_event_t ev = {.type = cases[i].type, .index = cases[i].index,
+                                   .name = YR_STR("f")};
+            assert_int_equal(yr_anth_enc_event(e, &ev, &out), -EINVAL);
+            assert_int_equal(out.len, 0);
+            assert_true(yr_anth_enc_done(e));
+            assert_int_equal(yr_anth_enc_finish(e, &out), -EINVAL);
+            yr_anth_enc_free(e);
+            yr_buf_free(&out);
+        }
+        /* A tool call without a name; output after FINISH; after END. */
+        yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), stream, 0);
+        yr_buf_t out;
+        yr_buf_init(&out, 1 << 16);
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_TOOL_START), &out), -EINVAL);
+        yr_anth_enc_free(e);
+        e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), stream, 0);
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_FINISH), &out), 0);
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_FINISH), &out), 0); /* ignored */
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_TEXT, .text = YR_STR("x")), &out),
+                         -EINVAL);
+        yr_anth_enc_free(e);
+        e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), stream, 0);
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_END), &out), 0);
+        assert_true(yr_anth_enc_done(e));
+        assert_int_equal(yr_anth_enc_finish(e, &out), 0); /* no-op */
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_END), &out), -EINVAL);
+        yr_anth_enc_free(e);
+        yr_buf_free(&out);
+    }
+    /* A message too big for out: -E2BIG at END, nothing written. */
+    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), false, 0);
+    yr_buf_t out;
+    yr_buf_init(&out, 32);
+    assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_TEXT, .text = YR_STR("hi")), &out), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_END), &out), -E2BIG);
+    assert_int_equal(out.len, 0);
+    yr_anth_enc_free(e);
+    yr_buf_free(&out);
+}
+
+static void test_enc_sink(void **state)
+{
+    (void)state;
+    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), true, 0);
+    yr_buf_t out;
+    yr_buf_init(&out, 1 << 16);
+    yr_anth_sink_t sink = {e, &out};
+    assert_int_equal(yr_anth_enc_sink(&sink, EV(.type = YR_EV_START)), 0);
+    assert_int_equal(yr_anth_enc_sink(&sink, EV(.type = YR_EV_END)), 0);
+    evs_t ev;
+    parse_events(out.data, out.len, &ev);
+    char order[256];
+    event_order(&ev, order, sizeof(order));
+    assert_string_equal(order, "start ping delta stop");
+    free_events(&ev);
+    yr_anth_enc_free(e);
+    yr_buf_free(&out);
+}
+
 /* ---- error bodies ------------------------------------------------------------------ */
 
 static void test_error_bodies(void **state)
@@ -1707,6 +1940,11 @@ int main(void)
         cmocka_unit_test(test_stream_pending_cap),
         cmocka_unit_test(test_stream_out_cap),
         cmocka_unit_test(test_stream_error_event),
+        cmocka_unit_test(test_enc_thinking_signature_redacted),
+        cmocka_unit_test(test_enc_usage_and_estimate),
+        cmocka_unit_test(test_enc_message_tools),
+        cmocka_unit_test(test_enc_sequence_errors),
+        cmocka_unit_test(test_enc_sink),
         cmocka_unit_test(test_error_bodies),
         cmocka_unit_test(test_count_tokens),
         cmocka_unit_test(test_request_estimate),
