@@ -9,6 +9,7 @@
  * fixed. */
 #include "api/anthropic_in.h"
 #include "api/anthropic_json.h"
+#include "api/json_tok.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -594,6 +595,60 @@ static int conv_assistant(conv_t *c, size_t i, json_t *content, json_t **ids_out
     return rc;
 }
 
+/* A system prompt (a string, or a list of text blocks joined with "\n":
+ * several providers reject array system content) -> *text (new reference),
+ * or a 400 naming path. cache_control is ignored. */
+static int system_text(conv_t *c, json_t *system, const char *path, json_t **text)
+{
+    *text = NULL;
+    if (json_is_string(system)) {
+        *text = json_incref(system);
+        return 0;
+    }
+    if (!json_is_array(system))
+        return BAD(c->err, path, "", "Input should be a valid string or a list of text blocks");
+    yr_buf_t b;
+    yr_buf_init(&b, c->body_len + 16);
+    int rc = 0;
+    size_t i;
+    json_t *blk;
+    json_array_foreach(system, i, blk)
+    {
+        char bpath[96];
+        snprintf(bpath, sizeof(bpath), "%.64s.%zu", path, i);
+        json_t *s = json_object_get(blk, "text");
+        if (!yr_aj_jstr_is(json_object_get(blk, "type"), "text"))
+            rc = BAD(c->err, bpath, ".type", "Input should be 'text'");
+        else if (!json_is_string(s))
+            rc = BAD(c->err, bpath, ".text", "Field required");
+        else if (i > 0)
+            rc = yr_buf_append(&b, "\n", 1);
+        if (rc == 0)
+            rc = yr_buf_append_str(&b, yr_aj_jstr_slice(s));
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0) {
+        *text = json_stringn_nocheck(b.data ? b.data : "", b.len);
+        rc = *text ? 0 : -ENOMEM;
+    }
+    yr_buf_free(&b);
+    return rc;
+}
+
+/* {"role":"system","content":text}, first or appended to the messages. */
+static int push_system(conv_t *c, json_t *text, bool first)
+{
+    json_t *msg = json_object();
+    int rc = msg ? yr_aj_jset(msg, "role", json_string("system")) : -ENOMEM;
+    if (rc == 0)
+        rc = yr_aj_jset_ref(msg, "content", text);
+    if (rc == 0 && (first ? json_array_insert(c->msgs, 0, msg) : json_array_append(c->msgs, msg)))
+        rc = -ENOMEM;
+    json_decref(msg);
+    return rc;
+}
+
 /* Some tool_use ids of message `at` got no tool_result in the next message. */
 static int unanswered(conv_t *c, json_t *ids, size_t at)
 {
@@ -621,9 +676,10 @@ static int conv_messages(conv_t *c, json_t *messages)
         }
         json_t *role = json_object_get(m, "role");
         bool user = yr_aj_jstr_is(role, "user");
-        if (!user && !yr_aj_jstr_is(role, "assistant")) {
+        bool system = yr_aj_jstr_is(role, "system");
+        if (!user && !system && !yr_aj_jstr_is(role, "assistant")) {
             rc = BAD(c->err, path, ".role",
-                     role ? "Input should be 'user' or 'assistant'" : "Field required");
+                     role ? "Input should be 'user', 'assistant' or 'system'" : "Field required");
             break;
         }
         json_t *content = json_object_get(m, "content");
@@ -635,11 +691,28 @@ static int conv_messages(conv_t *c, json_t *messages)
         }
         bool empty = json_is_string(content) ? json_string_length(content) == 0
                                              : json_array_size(content) == 0;
-        if (empty && !(i + 1 == n && !user)) {
+        if (empty && !(i + 1 == n && !user && !system)) {
             rc = BAD(c->err, path, "",
                      "all messages must have non-empty content except for the optional final "
                      "assistant message");
             break;
+        }
+        if (system) {
+            /* Current clients send these mid-conversation: an OpenAI system
+             * message at the same place. Not between a tool_use and its
+             * tool_result, which must follow each other in both formats. */
+            if (json_object_size(expected) > 0) {
+                rc = unanswered(c, expected, expected_at);
+                break;
+            }
+            json_t *text;
+            char cpath[112];
+            snprintf(cpath, sizeof(cpath), "%.96s.content", path);
+            rc = system_text(c, content, cpath, &text);
+            if (rc == 0)
+                rc = push_system(c, text, false);
+            json_decref(text);
+            continue;
         }
         if (!user && json_object_size(expected) > 0) {
             rc = unanswered(c, expected, expected_at);
@@ -664,58 +737,15 @@ static int conv_messages(conv_t *c, json_t *messages)
 
 /* ---- request: top level ---------------------------------------------------- */
 
-/* system: a string or a list of text blocks -> one leading system message. */
+/* system: one leading system message (none when empty). */
 static int conv_system(conv_t *c, json_t *system)
 {
     if (system == NULL)
         return 0;
-    json_t *text = NULL;
-    if (json_is_string(system)) {
-        text = json_incref(system);
-    } else if (json_is_array(system)) {
-        yr_buf_t b;
-        yr_buf_init(&b, c->body_len + 16);
-        int rc = 0;
-        size_t i;
-        json_t *blk;
-        json_array_foreach(system, i, blk)
-        {
-            char path[64];
-            snprintf(path, sizeof(path), "system.%zu", i);
-            json_t *s = json_object_get(blk, "text");
-            if (!yr_aj_jstr_is(json_object_get(blk, "type"), "text"))
-                rc = BAD(c->err, path, ".type", "Input should be 'text'");
-            else if (!json_is_string(s))
-                rc = BAD(c->err, path, ".text", "Field required");
-            else if (i > 0)
-                rc = yr_buf_append(&b, "\n", 1);
-            if (rc == 0)
-                rc = yr_buf_append_str(&b, yr_aj_jstr_slice(s));
-            if (rc < 0)
-                break;
-        }
-        if (rc == 0)
-            text = json_stringn_nocheck(b.data ? b.data : "", b.len);
-        yr_buf_free(&b);
-        if (rc < 0)
-            return rc;
-    } else {
-        return BAD(c->err, "system", "", "Input should be a valid string or a list of text blocks");
-    }
-    if (text == NULL)
-        return -ENOMEM;
-    int rc = 0;
-    if (json_string_length(text) > 0) {
-        json_t *msg = json_object();
-        rc = msg ? yr_aj_jset(msg, "role", json_string("system")) : -ENOMEM;
-        if (rc == 0)
-            rc = yr_aj_jset_ref(msg, "content", text);
-        if (rc == 0) {
-            rc = json_array_insert_new(c->msgs, 0, msg) == 0 ? 0 : -ENOMEM;
-            msg = NULL;
-        }
-        json_decref(msg);
-    }
+    json_t *text;
+    int rc = system_text(c, system, "system", &text);
+    if (rc == 0 && json_string_length(text) > 0)
+        rc = push_system(c, text, true);
     json_decref(text);
     return rc;
 }
@@ -913,9 +943,89 @@ static int conv_thinking(conv_t *c, json_t *root, json_int_t max_tokens, json_t 
     json_t *e = json_is_object(oc) ? json_object_get(oc, "effort") : NULL;
     if (yr_aj_jstr_is(e, "low") || yr_aj_jstr_is(e, "medium") || yr_aj_jstr_is(e, "high"))
         effort = json_string_value(e);
-    else if (yr_aj_jstr_is(e, "max"))
+    else if (yr_aj_jstr_is(e, "xhigh") || yr_aj_jstr_is(e, "max"))
         effort = "high";
     return effort ? yr_aj_jset(req, "reasoning_effort", json_string(effort)) : 0;
+}
+
+/* Whether an OpenAI strict json_schema would accept schema: every object
+ * schema closed (additionalProperties false) with all its properties
+ * required. Values of enum, const, default and examples are data, not
+ * schemas. Conservative: false when unsure. */
+static bool strict_ok(json_t *s, unsigned depth)
+{
+    if (depth > 64)
+        return false;
+    if (json_is_array(s)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(s, i, v)
+        {
+            if (!strict_ok(v, depth + 1))
+                return false;
+        }
+        return true;
+    }
+    if (!json_is_object(s))
+        return true;
+    json_t *props = json_object_get(s, "properties");
+    if (yr_aj_jstr_is(json_object_get(s, "type"), "object") || json_is_object(props)) {
+        if (!json_is_false(json_object_get(s, "additionalProperties")))
+            return false;
+        json_t *req = json_object_get(s, "required");
+        const char *key;
+        json_t *v;
+        json_object_foreach(props, key, v)
+        {
+            bool listed = false;
+            size_t i;
+            json_t *r;
+            json_array_foreach(req, i, r) listed = listed || yr_aj_jstr_is(r, key);
+            if (!listed)
+                return false;
+        }
+    }
+    static const char *const data_keys[] = {"enum", "const", "default", "examples"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(s, key, v)
+    {
+        bool data = false;
+        for (size_t i = 0; i < ARRAY_LEN(data_keys); i++)
+            data = data || strcmp(key, data_keys[i]) == 0;
+        if (!data && !strict_ok(v, depth + 1))
+            return false;
+    }
+    return true;
+}
+
+/* output_config.format (structured outputs; the beta spelled it
+ * output_format) -> response_format json_schema. Never dropped: a format
+ * that cannot be mapped is a 400. strict when OpenAI's strict rules allow
+ * it; otherwise the schema still goes, followed best-effort. */
+static int conv_output_format(conv_t *c, json_t *root, json_t *req)
+{
+    json_t *oc = yr_aj_opt_get(root, "output_config");
+    if (oc != NULL && !json_is_object(oc))
+        return BAD(c->err, "output_config", "", "Input should be an object");
+    const char *path = "output_config.format";
+    json_t *fmt = yr_aj_opt_get(oc, "format");
+    if (fmt == NULL) {
+        path = "output_format";
+        fmt = yr_aj_opt_get(root, "output_format");
+    }
+    if (fmt == NULL)
+        return 0;
+    if (!json_is_object(fmt))
+        return BAD(c->err, path, "", "Input should be an object");
+    if (!yr_aj_jstr_is(json_object_get(fmt, "type"), "json_schema"))
+        return BAD(c->err, path, ".type", "Input should be 'json_schema'");
+    json_t *schema = json_object_get(fmt, "schema");
+    if (!json_is_object(schema))
+        return BAD(c->err, path, ".schema", schema ? "Input should be an object" : "Field required");
+    json_t *rf = json_pack("{s:s, s:{s:s, s:O, s:b}}", "type", "json_schema", "json_schema", "name",
+                           "response", "schema", schema, "strict", strict_ok(schema, 0));
+    return rf ? yr_aj_jset(req, "response_format", rf) : -ENOMEM;
 }
 
 static int conv_metadata(conv_t *c, json_t *root, json_t *req)
@@ -995,6 +1105,8 @@ static int conv_root(conv_t *c, json_t *root, bool need_max_tokens, json_t *req,
         rc = conv_tools(c, root, req);
     if (rc == 0)
         rc = conv_thinking(c, root, max_tokens, req, info);
+    if (rc == 0)
+        rc = conv_output_format(c, root, req);
     return rc;
 }
 
@@ -1027,6 +1139,8 @@ static int conv_body(const char *body, size_t len, bool need_max_tokens, json_t 
     return 0;
 }
 
+static int estimate_req(json_t *req, size_t len, int64_t *tokens);
+
 int yr_anth_request_to_openai(const char *body, size_t len, yr_buf_t *out, yr_anth_req_info_t *info,
                               yr_api_error_t *err)
 {
@@ -1036,8 +1150,63 @@ int yr_anth_request_to_openai(const char *body, size_t len, yr_buf_t *out, yr_an
         return rc;
     size_t start = out->len;
     rc = yr_aj_restore(out, start, yr_aj_dump_json(out, req, 0));
+    /* Reported in message_start, before the provider's own figure. */
+    if (rc == 0)
+        rc = estimate_req(req, len, &info->input_tokens_estimate);
     json_decref(req);
-    return rc < 0 ? fail_rc(err, rc) : 0;
+    return rc < 0 ? fail_rc(err, yr_aj_restore(out, start, rc)) : 0;
+}
+
+/* ---- passthrough: the light check ------------------------------------------ */
+
+int yr_anth_peek(const char *body, size_t len, yr_anth_req_info_t *info, yr_api_error_t *err)
+{
+    memset(info, 0, sizeof(*info));
+    memset(err, 0, sizeof(*err));
+    yr_jdoc_t d;
+    int rc = yr_json_parse(&d, body ? body : "", len, true);
+    if (rc == -ENOMEM) {
+        yr_json_free(&d);
+        return fail_rc(err, rc);
+    }
+    if (rc < 0) {
+        rc = failk(err, YR_E_INVALID_JSON, "", "", "the request body is not valid JSON: %s (at byte %zu)",
+                   d.err ? d.err : "too large", d.err_off);
+        goto out;
+    }
+    if (yr_json_type(&d, 0) != YR_JT_OBJECT) {
+        rc = BAD(err, "", "", "the request body must be a JSON object");
+        goto out;
+    }
+    int model = yr_json_get(&d, 0, "model");
+    yr_buf_t m;
+    yr_buf_init(&m, YR_ANTH_MODEL_MAX);
+    if (yr_json_type(&d, model) != YR_JT_STRING) {
+        rc = BAD(err, "model", "", model >= 0 ? "Input should be a non-empty string" : "Field required");
+    } else if ((rc = yr_json_str_decode(&d, model, &m)) < 0 || m.len == 0) {
+        rc = rc == -E2BIG ? BAD(err, "model", "", "must be at most %d bytes", YR_ANTH_MODEL_MAX)
+             : rc < 0     ? fail_rc(err, rc)
+                          : BAD(err, "model", "", "Input should be a non-empty string");
+    } else {
+        memcpy(info->model, m.data, m.len);
+        info->model[m.len] = '\0';
+        info->model_len = m.len;
+    }
+    yr_buf_free(&m);
+    if (rc < 0)
+        goto out;
+    int stream = yr_json_get(&d, 0, "stream");
+    int st = yr_json_type(&d, stream);
+    if (st != 0 && st != YR_JT_NULL && st != YR_JT_TRUE && st != YR_JT_FALSE) {
+        rc = BAD(err, "stream", "", "Input should be a valid boolean");
+        goto out;
+    }
+    info->stream = st == YR_JT_TRUE;
+    int type = yr_json_get(&d, yr_json_get(&d, 0, "thinking"), "type");
+    info->thinking = yr_json_str_eq(&d, type, "enabled") || yr_json_str_eq(&d, type, "adaptive");
+out:
+    yr_json_free(&d);
+    return rc;
 }
 
 /* ---- token estimate --------------------------------------------------------- */
@@ -1060,15 +1229,9 @@ static void est_content(json_t *content, uint64_t *bytes, uint64_t *extra)
     }
 }
 
-int yr_anth_count_tokens_estimate(const char *body, size_t len, int64_t *tokens,
-                                  yr_api_error_t *err)
+/* The estimate of a converted request (see the header). */
+static int estimate_req(json_t *req, size_t len, int64_t *tokens)
 {
-    *tokens = 0;
-    yr_anth_req_info_t info;
-    json_t *req;
-    int rc = conv_body(body, len, false, &req, &info, err);
-    if (rc < 0)
-        return rc;
     uint64_t bytes = 0, extra = 0;
     size_t i;
     json_t *m;
@@ -1087,6 +1250,7 @@ int yr_anth_count_tokens_estimate(const char *body, size_t len, int64_t *tokens,
     }
     yr_buf_t schema;
     yr_buf_init(&schema, len + 64);
+    int rc = 0;
     json_t *t;
     json_array_foreach(json_object_get(req, "tools"), i, t)
     {
@@ -1097,12 +1261,23 @@ int yr_anth_count_tokens_estimate(const char *body, size_t len, int64_t *tokens,
         bytes += schema.len;
     }
     yr_buf_free(&schema);
-    json_decref(req);
-    if (rc < 0)
-        return fail_rc(err, rc);
     uint64_t est = (bytes + 3) / 4 + extra;
     *tokens = est > 0 ? (int64_t)est : 1;
-    return 0;
+    return rc;
+}
+
+int yr_anth_count_tokens_estimate(const char *body, size_t len, int64_t *tokens,
+                                  yr_api_error_t *err)
+{
+    *tokens = 0;
+    yr_anth_req_info_t info;
+    json_t *req;
+    int rc = conv_body(body, len, false, &req, &info, err);
+    if (rc < 0)
+        return rc;
+    rc = estimate_req(req, len, tokens);
+    json_decref(req);
+    return rc < 0 ? fail_rc(err, rc) : 0;
 }
 
 /* ---- errors ------------------------------------------------------------------ */

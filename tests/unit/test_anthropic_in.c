@@ -19,8 +19,68 @@
 #include <jansson.h>
 
 #include "api/anthropic_in.h"
+#include "core/pool.h"
+#include "providers/openai_decode.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the path of a translated answer --------------------------------------- */
+
+/* OpenAI body or chunks -> yr_openai_decode_* -> typed events -> the
+ * Anthropic encoder, as the proxy wires them. An in-band ERROR is a failure
+ * here, as in the proxy (encoders never see it). */
+typedef struct {
+    yr_pool_t *pool;
+    yr_call_ctx_t cx;
+    yr_anth_enc_t *e;
+    yr_buf_t *out;
+} pipe_t;
+
+static int on_pipe_event(void *arg, const yr_event_t *ev)
+{
+    pipe_t *p = arg;
+    if (ev->type == YR_EV_ERROR)
+        return -EINVAL;
+    return yr_anth_enc_event(p->e, ev, p->out);
+}
+
+static pipe_t *pipe_new(yr_str_t model, yr_str_t seed, bool stream)
+{
+    pipe_t *p = calloc(1, sizeof(*p));
+    assert_non_null(p);
+    p->pool = yr_pool_create(4096);
+    p->e = yr_anth_enc_new(model, seed, stream, 0);
+    assert_non_null(p->pool);
+    assert_non_null(p->e);
+    p->cx = (yr_call_ctx_t){.pool = p->pool, .request_id = YR_STR("req_test")};
+    return p;
+}
+
+static void pipe_free(pipe_t *p)
+{
+    yr_anth_enc_free(p->e);
+    yr_pool_destroy(p->pool);
+    free(p);
+}
+
+/* One SSE data payload of the upstream stream. */
+static int pipe_feed(pipe_t *p, yr_str_t data, yr_buf_t *out)
+{
+    yr_sse_event_t m = {YR_STR(""), data};
+    bool done;
+    p->out = out;
+    return yr_openai_decode_event(&p->cx, &m, on_pipe_event, p, &done);
+}
+
+/* A chat.completion -> the Anthropic message, appended to out. */
+static int anth_response(yr_str_t completion, yr_str_t model, yr_buf_t *out)
+{
+    pipe_t *p = pipe_new(model, YR_STR_NULL, false);
+    p->out = out;
+    int rc = yr_openai_decode_response(&p->cx, completion, on_pipe_event, p);
+    pipe_free(p);
+    return rc;
+}
 
 /* A heap copy of s with ' turned into ". */
 static char *dq(const char *s)
@@ -219,6 +279,43 @@ static const req_case_t req_cases[] = {
      "{" HEAD "'thinking':{'type':'disabled'},'output_config':{'effort':'max'},"
      "'messages':[" U("'hi'") "]}",
      "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,'reasoning_effort':'high'}"},
+    {"output_config effort xhigh",
+     "{" HEAD "'output_config':{'effort':'xhigh'},'messages':[" U("'hi'") "]}",
+     "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,'reasoning_effort':'high'}"},
+    {"system messages inside messages keep their place",
+     "{" HEAD "'system':'top','messages':[" U("'a'") "," A("'b'") ","
+     "{'role':'system','content':'be terse now'}," U("'c'") ","
+     "{'role':'system','content':[{'type':'text','text':'x','cache_control':{'type':'ephemeral'}},"
+     "{'type':'text','text':'y'}]}]}",
+     "{" OHEAD "'messages':[{'role':'system','content':'top'}," U("'a'") "," A("'b'") ","
+     "{'role':'system','content':'be terse now'}," U("'c'") ","
+     "{'role':'system','content':'x\\ny'}],'max_tokens':100}"},
+    {"output_config.format: strict schema",
+     "{" HEAD "'output_config':{'format':{'type':'json_schema','schema':{'type':'object',"
+     "'properties':{'a':{'type':'string'},'b':{'type':'array','items':{'type':'object',"
+     "'properties':{'c':{'enum':[{'x':1}]}},'required':['c'],'additionalProperties':false}}},"
+     "'required':['a','b'],'additionalProperties':false}},'effort':'low'},"
+     "'messages':[" U("'hi'") "]}",
+     "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,'reasoning_effort':'low',"
+     "'response_format':{'type':'json_schema','json_schema':{'name':'response','schema':"
+     "{'type':'object','properties':{'a':{'type':'string'},'b':{'type':'array','items':"
+     "{'type':'object','properties':{'c':{'enum':[{'x':1}]}},'required':['c'],"
+     "'additionalProperties':false}}},'required':['a','b'],'additionalProperties':false},"
+     "'strict':true}}}"},
+    {"output_config.format: optional property, not strict",
+     "{" HEAD "'output_config':{'format':{'type':'json_schema','schema':{'type':'object',"
+     "'properties':{'a':{'type':'string'},'b':{'type':'integer'}},'required':['a'],"
+     "'additionalProperties':false}}},'messages':[" U("'hi'") "]}",
+     "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,"
+     "'response_format':{'type':'json_schema','json_schema':{'name':'response','schema':"
+     "{'type':'object','properties':{'a':{'type':'string'},'b':{'type':'integer'}},"
+     "'required':['a'],'additionalProperties':false},'strict':false}}}"},
+    {"output_format (beta spelling)",
+     "{" HEAD "'output_format':{'type':'json_schema','schema':{'type':'object'}},"
+     "'messages':[" U("'hi'") "]}",
+     "{" OHEAD "'messages':[" U("'hi'") "],'max_tokens':100,"
+     "'response_format':{'type':'json_schema','json_schema':{'name':'response','schema':"
+     "{'type':'object'},'strict':false}}}"},
     {"unknown top-level fields ignored",
      "{" HEAD "'service_tier':'auto','container':'c1','mcp_servers':[],'future':{'x':1},"
      "'messages':[" U("'hi'") "]}",
@@ -394,8 +491,28 @@ static const rej_case_t rejects[] = {
      YR_E_INVALID_REQUEST, "messages", "at least one message"},
     {"message not object", M1("'hi'"),
      YR_E_INVALID_REQUEST, "messages.0", "an object"},
-    {"role system", M1("{'role':'system','content':'x'}"),
-     YR_E_INVALID_REQUEST, "messages.0.role", "'user' or 'assistant'"},
+    {"role tool", M1("{'role':'tool','content':'x'}"),
+     YR_E_INVALID_REQUEST, "messages.0.role", "'user', 'assistant' or 'system'"},
+    {"system message empty", "{" HEAD "'messages':[" U("'a'") ",{'role':'system','content':''}]}",
+     YR_E_INVALID_REQUEST, "messages.1", "non-empty content"},
+    {"system message block not text",
+     "{" HEAD "'messages':[" U("'a'") ",{'role':'system','content':[{'type':'image'}]}]}",
+     YR_E_INVALID_REQUEST, "messages.1.content.0.type", "Input should be 'text'"},
+    {"system message between tool_use and tool_result",
+     "{" HEAD "'messages':[" U("'a'") "," A("[" TU("t1", "f", "{}") "]") ","
+     "{'role':'system','content':'x'}," U("[{'type':'tool_result','tool_use_id':'t1'}]") "]}",
+     YR_E_INVALID_REQUEST, "messages", "without tool_result blocks immediately after"},
+    {"output_config not an object", "{" HEAD "'output_config':5,'messages':[" U("'a'") "]}",
+     YR_E_INVALID_REQUEST, "output_config", "Input should be an object"},
+    {"output format type", "{" HEAD "'output_config':{'format':{'type':'regex','schema':{}}},"
+     "'messages':[" U("'a'") "]}",
+     YR_E_INVALID_REQUEST, "output_config.format.type", "'json_schema'"},
+    {"output format without schema", "{" HEAD "'output_config':{'format':{'type':'json_schema'}},"
+     "'messages':[" U("'a'") "]}",
+     YR_E_INVALID_REQUEST, "output_config.format.schema", "Field required"},
+    {"output_format (beta) schema not an object",
+     "{" HEAD "'output_format':{'type':'json_schema','schema':[]},'messages':[" U("'a'") "]}",
+     YR_E_INVALID_REQUEST, "output_format.schema", "Input should be an object"},
     {"role missing", M1("{'content':'x'}"),
      YR_E_INVALID_REQUEST, "messages.0.role", "Field required"},
     {"content missing", M1("{'role':'user'}"),
@@ -577,7 +694,7 @@ static void response_ok(const char *completion, const char *model, const char *w
     char *c = dq(completion);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 16);
-    int rc = yr_anth_response_from_openai(yr_str(c), yr_str(model), &out);
+    int rc = anth_response(yr_str(c), yr_str(model), &out);
     if (rc != 0)
         fail_msg("rejected (%d): %s", rc, c);
     assert_json_eq(c, out.data, out.len, want);
@@ -585,9 +702,11 @@ static void response_ok(const char *completion, const char *model, const char *w
     free(c);
 }
 
+/* Every field of the SDKs' Usage type, the nullable ones null. */
+#define USAGE_NULLS "'cache_creation':null,'server_tool_use':null,'service_tier':null"
 #define USAGE0                                                                                     \
     "'usage':{'input_tokens':0,'cache_creation_input_tokens':0,"                                   \
-    "'cache_read_input_tokens':0,'output_tokens':0}"
+    "'cache_read_input_tokens':0,'output_tokens':0," USAGE_NULLS "}"
 
 static void test_response_text(void **state)
 {
@@ -600,7 +719,7 @@ static void test_response_text(void **state)
                 "{'id':'msg_abc123','type':'message','role':'assistant','model':'claude-x',"
                 "'content':[{'type':'text','text':'Hello!'}],'stop_reason':'end_turn',"
                 "'stop_sequence':null,'usage':{'input_tokens':12,'cache_creation_input_tokens':0,"
-                "'cache_read_input_tokens':8,'output_tokens':3}}");
+                "'cache_read_input_tokens':8,'output_tokens':3," USAGE_NULLS "}}");
 }
 
 static void test_response_thinking_and_tools(void **state)
@@ -690,8 +809,8 @@ static void test_response_details(void **state)
     yr_buf_t out, out2;
     yr_buf_init(&out, 4096);
     yr_buf_init(&out2, 4096);
-    assert_int_equal(yr_anth_response_from_openai(yr_str(c), YR_STR("m"), &out), 0);
-    assert_int_equal(yr_anth_response_from_openai(yr_str(c), YR_STR("m"), &out2), 0);
+    assert_int_equal(anth_response(yr_str(c), YR_STR("m"), &out), 0);
+    assert_int_equal(anth_response(yr_str(c), YR_STR("m"), &out2), 0);
     assert_string_equal(out.data, out2.data);
     assert_non_null(strstr(out.data, "\"input\":{\"n\": 12345678901234567890, \"x\": 0.1}"));
     json_t *j = json_loadb(out.data, out.len, JSON_DECODE_INT_AS_REAL, NULL);
@@ -729,7 +848,7 @@ static void test_response_invalid(void **state)
         yr_buf_t out;
         yr_buf_init(&out, 4096);
         assert_int_equal(yr_buf_append_str(&out, YR_STR("pre")), 0);
-        int rc = yr_anth_response_from_openai(yr_str(c), YR_STR("m"), &out);
+        int rc = anth_response(yr_str(c), YR_STR("m"), &out);
         if (rc != -EINVAL)
             fail_msg("accepted (%d): %s -> %s", rc, c, out.data);
         assert_string_equal(out.data, "pre");
@@ -740,7 +859,7 @@ static void test_response_invalid(void **state)
     yr_buf_t out;
     yr_buf_init(&out, 16);
     assert_int_equal(
-        yr_anth_response_from_openai(YR_STR("{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}"),
+        anth_response(YR_STR("{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}"),
                                      YR_STR("m"), &out),
         -E2BIG);
     assert_int_equal(out.len, 0);
@@ -864,21 +983,21 @@ static json_t *find_event(const evs_t *evs, const char *name, size_t nth)
 /* Feeds every chunk (single-quoted JSON, or "[DONE]") and parses the output. */
 static void run_stream(const char *const *chunks, size_t n, evs_t *evs)
 {
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("claude-x"), YR_STR("req_42"));
+    pipe_t *e = pipe_new(YR_STR("claude-x"), YR_STR("req_42"), true);
     assert_non_null(e);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 20);
     for (size_t i = 0; i < n; i++) {
         char *c = dq(chunks[i]);
-        int rc = yr_anth_enc_event(e, yr_str(c), &out);
+        int rc = pipe_feed(e, yr_str(c), &out);
         if (rc != 0)
             fail_msg("chunk %zu rejected (%d): %s", i, rc, c);
         free(c);
     }
-    assert_true(yr_anth_enc_done(e));
+    assert_true(yr_anth_enc_done(e->e));
     parse_events(out.data, out.len, evs);
     yr_buf_free(&out);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 }
 
 #define CHUNK(delta, fr)                                                                           \
@@ -1181,18 +1300,18 @@ static void test_stream_empty_and_finish(void **state)
 
     /* No seed: the id comes from the first chunk; finish() without [DONE]
      * closes the open block; it is idempotent; then events are refused. */
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR_NULL);
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR_NULL, true);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 16);
     char *c = dq(CHUNK("{'content':'x'}", "null"));
-    assert_int_equal(yr_anth_enc_event(e, yr_str(c), &out), 0);
+    assert_int_equal(pipe_feed(e, yr_str(c), &out), 0);
     free(c);
-    assert_false(yr_anth_enc_done(e));
-    assert_int_equal(yr_anth_enc_finish(e, &out), 0);
+    assert_false(yr_anth_enc_done(e->e));
+    assert_int_equal(yr_anth_enc_finish(e->e, &out), 0);
     size_t len = out.len;
-    assert_int_equal(yr_anth_enc_finish(e, &out), 0);
+    assert_int_equal(yr_anth_enc_finish(e->e, &out), 0);
     assert_int_equal(out.len, len);
-    assert_int_equal(yr_anth_enc_event(e, YR_STR("[DONE]"), &out), -EINVAL);
+    assert_int_equal(pipe_feed(e, YR_STR("[DONE]"), &out), -EINVAL);
     parse_events(out.data, out.len, &evs);
     event_order(&evs, order, sizeof(order));
     assert_string_equal(order, "start ping open:text@0 text_delta@0 close@0 delta stop");
@@ -1200,7 +1319,7 @@ static void test_stream_empty_and_finish(void **state)
     assert_string_equal(json_string_value(json_object_get(msg, "id")), "msg_s1");
     free_events(&evs);
     yr_buf_free(&out);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 }
 
 static void test_stream_malformed(void **state)
@@ -1226,34 +1345,35 @@ static void test_stream_malformed(void **state)
         "{'usage':5}",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
-        yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+        pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
         yr_buf_t out;
         yr_buf_init(&out, 1 << 16);
         char *c = dq(bad[i]);
-        int rc = yr_anth_enc_event(e, yr_str(c), &out);
+        int rc = pipe_feed(e, yr_str(c), &out);
         if (rc != -EINVAL)
             fail_msg("accepted (%d): %s", rc, c);
         free(c);
         assert_int_equal(out.len, 0); /* nothing half-written */
-        assert_true(yr_anth_enc_done(e));
-        assert_int_equal(yr_anth_enc_event(e, YR_STR("[DONE]"), &out), -EINVAL);
-        assert_int_equal(yr_anth_enc_finish(e, &out), -EINVAL);
+        /* The decoder refuses anything after a malformed chunk (the encoder
+         * saw none of it). */
+        assert_int_equal(pipe_feed(e, YR_STR("[DONE]"), &out), -EINVAL);
+        assert_int_equal(out.len, 0);
         /* The error event is still possible. */
-        assert_int_equal(yr_anth_enc_error(e, "api_error", "bad upstream chunk", &out), 0);
+        assert_int_equal(yr_anth_enc_error(e->e, "api_error", "bad upstream chunk", &out), 0);
         evs_t evs;
         parse_events(out.data, out.len, &evs);
         assert_int_equal(evs.n, 1);
         assert_string_equal(evs.ev[0].name, "error");
         free_events(&evs);
         yr_buf_free(&out);
-        yr_anth_enc_free(e);
+        pipe_free(e);
     }
 }
 
-static void feed_ok(yr_anth_enc_t *e, const char *chunk, yr_buf_t *out)
+static void feed_ok(pipe_t *e, const char *chunk, yr_buf_t *out)
 {
     char *c = dq(chunk);
-    int rc = yr_anth_enc_event(e, yr_str(c), out);
+    int rc = pipe_feed(e, yr_str(c), out);
     if (rc != 0)
         fail_msg("rejected (%d): %s", rc, c);
     free(c);
@@ -1265,36 +1385,36 @@ static void test_stream_protocol_errors(void **state)
     yr_buf_t out;
     yr_buf_init(&out, 1 << 16);
     /* Text after the finish_reason. */
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     feed_ok(e, CHUNK("{'content':'a'}", "'stop'"), &out);
     char *c = dq(CHUNK("{'content':'late'}", "null"));
-    assert_int_equal(yr_anth_enc_event(e, yr_str(c), &out), -EINVAL);
+    assert_int_equal(pipe_feed(e, yr_str(c), &out), -EINVAL);
     free(c);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 
     /* A fragment for a call whose block was closed: whitespace is fine,
      * anything else is an error (it cannot be delivered). */
-    e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     feed_ok(e, CHUNK(TC(0, "'id':'a','function':{'name':'f','arguments':'{}'}"), "null"), &out);
     feed_ok(e, CHUNK("{'content':'then text'}", "null"), &out);
     feed_ok(e, CHUNK(TC(0, "'function':{'arguments':' '}"), "null"), &out);
     c = dq(CHUNK(TC(0, "'function':{'arguments':'x'}"), "null"));
-    assert_int_equal(yr_anth_enc_event(e, yr_str(c), &out), -EINVAL);
+    assert_int_equal(pipe_feed(e, yr_str(c), &out), -EINVAL);
     free(c);
-    yr_anth_enc_free(e);
+    pipe_free(e);
 
     /* A call that never gets a name. */
-    e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     feed_ok(e, CHUNK(TC(0, "'id':'a','function':{'arguments':'{}'}"), "null"), &out);
-    assert_int_equal(yr_anth_enc_event(e, YR_STR("[DONE]"), &out), -EINVAL);
-    yr_anth_enc_free(e);
+    assert_int_equal(pipe_feed(e, YR_STR("[DONE]"), &out), -EINVAL);
+    pipe_free(e);
     yr_buf_free(&out);
 }
 
 static void test_stream_pending_cap(void **state)
 {
     (void)state;
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 22);
     feed_ok(e, CHUNK(TC(0, "'id':'a','function':{'name':'f','arguments':'{\\'x\\':'}"), "null"),
@@ -1311,50 +1431,283 @@ static void test_stream_pending_cap(void **state)
     int rc = 0;
     size_t sent = 0;
     while (rc == 0 && sent <= YR_ANTH_ENC_MAX_PENDING) {
-        rc = yr_anth_enc_event(e, yr_str(big), &out);
+        rc = pipe_feed(e, yr_str(big), &out);
         sent += piece;
     }
     assert_int_equal(rc, -E2BIG);
     assert_int_equal(sent, YR_ANTH_ENC_MAX_PENDING + piece);
     free(big);
-    yr_anth_enc_free(e);
+    pipe_free(e);
     yr_buf_free(&out);
 }
 
 static void test_stream_out_cap(void **state)
 {
     (void)state;
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     yr_buf_t out;
     yr_buf_init(&out, 64); /* message_start alone is bigger */
     char *c = dq(CHUNK("{'content':'x'}", "null"));
-    assert_int_equal(yr_anth_enc_event(e, yr_str(c), &out), -E2BIG);
+    assert_int_equal(pipe_feed(e, yr_str(c), &out), -E2BIG);
     free(c);
     assert_int_equal(out.len, 0);
-    assert_true(yr_anth_enc_done(e));
+    assert_true(yr_anth_enc_done(e->e));
     yr_buf_free(&out);
-    yr_anth_enc_free(e);
+    pipe_free(e);
     yr_anth_enc_free(NULL);
 }
 
 static void test_stream_error_event(void **state)
 {
     (void)state;
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"));
+    pipe_t *e = pipe_new(YR_STR("m"), YR_STR("s"), true);
     yr_buf_t out;
     yr_buf_init(&out, 4096);
     feed_ok(e, CHUNK("{'content':'partial'}", "null"), &out);
     yr_buf_reset(&out);
-    assert_int_equal(yr_anth_enc_error(e, "overloaded_error", "Overloaded \"now\"\n", &out), 0);
+    assert_int_equal(yr_anth_enc_error(e->e, "overloaded_error", "Overloaded \"now\"\n", &out), 0);
     assert_string_equal(out.data, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
                                   "\"overloaded_error\",\"message\":\"Overloaded \\\"now\\\"\\n\"}}"
                                   "\n\n");
-    assert_true(yr_anth_enc_done(e));
+    assert_true(yr_anth_enc_done(e->e));
     yr_buf_reset(&out);
-    assert_int_equal(yr_anth_enc_error(e, NULL, NULL, &out), 0);
+    assert_int_equal(yr_anth_enc_error(e->e, NULL, NULL, &out), 0);
     assert_non_null(strstr(out.data, "\"type\":\"api_error\",\"message\":\"\""));
     yr_buf_free(&out);
+    pipe_free(e);
+}
+
+/* ---- the encoder, event by event ------------------------------------------------ */
+
+#define EV(...) (&(yr_event_t){__VA_ARGS__})
+
+/* Feeds events to a fresh encoder; returns the output (caller frees). */
+static void encode(bool stream, int64_t estimate, const yr_event_t *const *evs, size_t n,
+                   yr_buf_t *out)
+{
+    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("claude-x"), YR_STR("req_1"), stream, estimate);
+    assert_non_null(e);
+    yr_buf_init(out, 1 << 20);
+    for (size_t i = 0; i < n; i++) {
+        int rc = yr_anth_enc_event(e, evs[i], out);
+        if (rc != 0)
+            fail_msg("event %zu (type %d) rejected (%d)", i, (int)evs[i]->type, rc);
+    }
+    assert_true(yr_anth_enc_done(e));
     yr_anth_enc_free(e);
+}
+
+static void test_enc_thinking_signature_redacted(void **state)
+{
+    (void)state;
+    const yr_event_t *const evs[] = {
+        EV(.type = YR_EV_START, .id = YR_STR("up_1"), .name = YR_STR("m")),
+        EV(.type = YR_EV_REASONING, .text = YR_STR("step 1")),
+        EV(.type = YR_EV_REASONING, .signature = YR_STR("sig-A")),
+        EV(.type = YR_EV_REASONING, .text = YR_STR("again")), /* a new block: A was signed */
+        EV(.type = YR_EV_REASONING, .redacted = true, .signature = YR_STR("opaque==")),
+        EV(.type = YR_EV_TEXT, .text = YR_STR("answer")),
+        EV(.type = YR_EV_END),
+    };
+    yr_buf_t out;
+    encode(true, 0, evs, ARRAY_LEN(evs), &out);
+    evs_t ev;
+    parse_events(out.data, out.len, &ev);
+    char order[1024];
+    event_order(&ev, order, sizeof(order));
+    assert_string_equal(order, "start ping open:thinking@0 thinking_delta@0 signature_delta@0 "
+                               "close@0 open:thinking@1 thinking_delta@1 close@1 "
+                               "open:redacted_thinking@2 close@2 open:text@3 text_delta@3 close@3 "
+                               "delta stop");
+    json_t *d = json_object_get(find_event(&ev, "content_block_delta", 1), "delta");
+    assert_string_equal(json_string_value(json_object_get(d, "signature")), "sig-A");
+    json_t *cb = json_object_get(find_event(&ev, "content_block_start", 2), "content_block");
+    assert_string_equal(json_string_value(json_object_get(cb, "data")), "opaque==");
+    free_events(&ev);
+    yr_buf_free(&out);
+
+    /* The same as one message. */
+    encode(false, 0, evs, ARRAY_LEN(evs), &out);
+    assert_json_eq("message", out.data, out.len,
+                   "{'id':'msg_req_1','type':'message','role':'assistant','model':'claude-x',"
+                   "'content':[{'type':'thinking','thinking':'step 1','signature':'sig-A'},"
+                   "{'type':'thinking','thinking':'again','signature':''},"
+                   "{'type':'redacted_thinking','data':'opaque=='},{'type':'text','text':'answer'}],"
+                   "'stop_reason':'end_turn','stop_sequence':null," USAGE0 "}");
+    yr_buf_free(&out);
+}
+
+static void test_enc_usage_and_estimate(void **state)
+{
+    (void)state;
+    /* Cache writes are reported (Anthropic-sourced usage): input excludes
+     * reads and writes. The estimate shows in message_start until usage is
+     * known; message_delta has the exact figures. */
+    const yr_usage_t u = {.prompt_tokens = 100, .completion_tokens = 7, .cached_tokens = 30,
+                          .cache_write_tokens = 50, .present = true};
+    const yr_event_t *const evs[] = {
+        EV(.type = YR_EV_START),
+        EV(.type = YR_EV_TEXT, .text = YR_STR("x")),
+        EV(.type = YR_EV_FINISH, .finish = YR_FINISH_LENGTH),
+        EV(.type = YR_EV_USAGE, .usage = u),
+        EV(.type = YR_EV_END),
+    };
+    yr_buf_t out;
+    encode(true, 1234, evs, ARRAY_LEN(evs), &out);
+    evs_t ev;
+    parse_events(out.data, out.len, &ev);
+    json_t *mu =
+        json_object_get(json_object_get(find_event(&ev, "message_start", 0), "message"), "usage");
+    assert_int_equal(json_integer_value(json_object_get(mu, "input_tokens")), 1234);
+    assert_int_equal(json_integer_value(json_object_get(mu, "output_tokens")), 0);
+    assert_true(json_is_null(json_object_get(mu, "service_tier")));
+    json_t *md = find_event(&ev, "message_delta", 0);
+    json_t *du = json_object_get(md, "usage");
+    assert_int_equal(json_integer_value(json_object_get(du, "input_tokens")), 20);
+    assert_int_equal(json_integer_value(json_object_get(du, "cache_creation_input_tokens")), 50);
+    assert_int_equal(json_integer_value(json_object_get(du, "cache_read_input_tokens")), 30);
+    assert_int_equal(json_integer_value(json_object_get(du, "output_tokens")), 7);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(md, "delta"), "stop_reason")),
+        "max_tokens");
+    free_events(&ev);
+    yr_buf_free(&out);
+
+    encode(false, 1234, evs, ARRAY_LEN(evs), &out);
+    assert_json_eq("message", out.data, out.len,
+                   "{'id':'msg_req_1','type':'message','role':'assistant','model':'claude-x',"
+                   "'content':[{'type':'text','text':'x'}],'stop_reason':'max_tokens',"
+                   "'stop_sequence':null,'usage':{'input_tokens':20,"
+                   "'cache_creation_input_tokens':50,'cache_read_input_tokens':30,"
+                   "'output_tokens':7," USAGE_NULLS "}}");
+    yr_buf_free(&out);
+
+    /* More cached and written than prompt: input is 0, never negative. */
+    const yr_event_t *const evs2[] = {
+        EV(.type = YR_EV_USAGE, .usage = {.prompt_tokens = 10, .cached_tokens = 8,
+                                          .cache_write_tokens = 5, .present = true}),
+        EV(.type = YR_EV_END),
+    };
+    encode(false, 0, evs2, ARRAY_LEN(evs2), &out);
+    assert_non_null(strstr(out.data, "\"input_tokens\":0,"));
+    yr_buf_free(&out);
+}
+
+static void test_enc_message_tools(void **state)
+{
+    (void)state;
+    /* Interleaved calls collected into one message: each tool_use at its
+     * TOOL_END; invalid arguments become {}; a call never ended is written
+     * at END; no id: one is made from the message id. */
+    const yr_event_t *const evs[] = {
+        EV(.type = YR_EV_START, .id = YR_STR("chatcmpl-Q")),
+        EV(.type = YR_EV_TEXT, .text = YR_STR("a")),
+        EV(.type = YR_EV_TOOL_START, .index = 0, .id = YR_STR("t0"), .name = YR_STR("f")),
+        EV(.type = YR_EV_TOOL_START, .index = 1, .name = YR_STR("g")),
+        EV(.type = YR_EV_TOOL_ARGS, .index = 1, .text = YR_STR("{\"y\":")),
+        EV(.type = YR_EV_TOOL_ARGS, .index = 0, .text = YR_STR("{\"x\": 1.50}")),
+        EV(.type = YR_EV_TOOL_ARGS, .index = 1, .text = YR_STR("2}")),
+        EV(.type = YR_EV_TOOL_END, .index = 1),
+        EV(.type = YR_EV_TOOL_START, .index = 2, .id = YR_STR("t2"), .name = YR_STR("h")),
+        EV(.type = YR_EV_TOOL_ARGS, .index = 2, .text = YR_STR("{broken")),
+        EV(.type = YR_EV_TOOL_END, .index = 2),
+        EV(.type = YR_EV_FINISH, .finish = YR_FINISH_TOOL_CALLS),
+        EV(.type = YR_EV_END),
+    };
+    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR(""), YR_STR_NULL, false, 0);
+    yr_buf_t out;
+    yr_buf_init(&out, 1 << 16);
+    for (size_t i = 0; i < ARRAY_LEN(evs); i++)
+        assert_int_equal(yr_anth_enc_event(e, evs[i], &out), 0);
+    assert_json_eq("message", out.data, out.len,
+                   "{'id':'msg_Q','type':'message','role':'assistant','model':'',"
+                   "'content':[{'type':'text','text':'a'},"
+                   "{'type':'tool_use','id':'toolu_Q_1','name':'g','input':{'y':2}},"
+                   "{'type':'tool_use','id':'t2','name':'h','input':{}},"
+                   "{'type':'tool_use','id':'t0','name':'f','input':{'x':1.5}}],"
+                   "'stop_reason':'tool_use','stop_sequence':null," USAGE0 "}");
+    assert_non_null(strstr(out.data, "\"input\":{\"x\": 1.50}")); /* byte for byte */
+    yr_anth_enc_free(e);
+    yr_buf_free(&out);
+}
+
+static void test_enc_sequence_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        yr_ev_type_t type;
+        uint32_t index;
+    } cases[] = {
+        {YR_EV_ERROR, 0},     /* not for encoders */
+        {YR_EV_START, 0},     /* twice */
+        {YR_EV_TOOL_ARGS, 5}, /* a call never started */
+        {YR_EV_TOOL_END, 5},
+        {YR_EV_TOOL_START, YR_ANTH_ENC_MAX_TOOLS},
+    };
+    for (int stream = 0; stream < 2; stream++) {
+        for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+            yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), stream, 0);
+            yr_buf_t out;
+            yr_buf_init(&out, 1 << 16);
+            assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_START), &out), 0);
+            const yr_event_t ev = {.type = cases[i].type, .index = cases[i].index,
+                                   .name = YR_STR("f")};
+            assert_int_equal(yr_anth_enc_event(e, &ev, &out), -EINVAL);
+            assert_int_equal(out.len, 0);
+            assert_true(yr_anth_enc_done(e));
+            assert_int_equal(yr_anth_enc_finish(e, &out), -EINVAL);
+            yr_anth_enc_free(e);
+            yr_buf_free(&out);
+        }
+        /* A tool call without a name; output after FINISH; after END. */
+        yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), stream, 0);
+        yr_buf_t out;
+        yr_buf_init(&out, 1 << 16);
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_TOOL_START), &out), -EINVAL);
+        yr_anth_enc_free(e);
+        e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), stream, 0);
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_FINISH), &out), 0);
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_FINISH), &out), 0); /* ignored */
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_TEXT, .text = YR_STR("x")), &out),
+                         -EINVAL);
+        yr_anth_enc_free(e);
+        e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), stream, 0);
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_END), &out), 0);
+        assert_true(yr_anth_enc_done(e));
+        assert_int_equal(yr_anth_enc_finish(e, &out), 0); /* no-op */
+        assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_END), &out), -EINVAL);
+        yr_anth_enc_free(e);
+        yr_buf_free(&out);
+    }
+    /* A message too big for out: -E2BIG at END, nothing written. */
+    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), false, 0);
+    yr_buf_t out;
+    yr_buf_init(&out, 32);
+    assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_TEXT, .text = YR_STR("hi")), &out), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_END), &out), -E2BIG);
+    assert_int_equal(out.len, 0);
+    yr_anth_enc_free(e);
+    yr_buf_free(&out);
+}
+
+static void test_enc_sink(void **state)
+{
+    (void)state;
+    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("m"), YR_STR("s"), true, 0);
+    yr_buf_t out;
+    yr_buf_init(&out, 1 << 16);
+    yr_anth_sink_t sink = {e, &out};
+    assert_int_equal(yr_anth_enc_sink(&sink, EV(.type = YR_EV_START)), 0);
+    assert_int_equal(yr_anth_enc_sink(&sink, EV(.type = YR_EV_END)), 0);
+    evs_t ev;
+    parse_events(out.data, out.len, &ev);
+    char order[256];
+    event_order(&ev, order, sizeof(order));
+    assert_string_equal(order, "start ping delta stop");
+    free_events(&ev);
+    yr_anth_enc_free(e);
+    yr_buf_free(&out);
 }
 
 /* ---- error bodies ------------------------------------------------------------------ */
@@ -1469,6 +1822,95 @@ static void test_count_tokens(void **state)
     assert_int_equal(estimate("{'model':'m','messages':[" U("''") "," A("''") "]}", &err), -EINVAL);
 }
 
+/* ---- fidelity: the estimate, the passthrough check ------------------------------- */
+
+static void test_request_estimate(void **state)
+{
+    (void)state;
+    /* The conversion fills the same estimate count_tokens gives. */
+    static const char *const bodies[] = {
+        "{" HEAD "'messages':[" U("'hi'") "]}",
+        "{" HEAD "'system':'You are a careful assistant.','tools':[{'name':'f','input_schema':"
+        "{'type':'object','properties':{'x':{'type':'string'}}}}],'messages':["
+        U("[{'type':'text','text':'look'},{'type':'image','source':{'type':'url','url':'https://x/y'}}]")
+        "," A("[" TU("t", "f", "{'x':'1'}") "]") "," U("[{'type':'tool_result','tool_use_id':'t',"
+        "'content':'done'}]") "]}",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bodies); i++) {
+        yr_buf_t out;
+        yr_buf_init(&out, 1 << 16);
+        yr_anth_req_info_t info;
+        yr_api_error_t err;
+        assert_int_equal(convert(bodies[i], &out, &info, &err), 0);
+        int64_t want = estimate(bodies[i], &err);
+        assert_true(want > 0);
+        assert_int_equal(info.input_tokens_estimate, want);
+        yr_buf_free(&out);
+    }
+}
+
+static int peek(const char *single_quoted, yr_anth_req_info_t *info, yr_api_error_t *err)
+{
+    char *b = dq(single_quoted);
+    int rc = yr_anth_peek(b, strlen(b), info, err);
+    free(b);
+    return rc;
+}
+
+static void test_peek(void **state)
+{
+    (void)state;
+    yr_anth_req_info_t info;
+    yr_api_error_t err;
+    /* Only what the gateway needs: what Anthropic checks is Anthropic's. */
+    assert_int_equal(peek("{'model':'claude-\\u0078','stream':true,'thinking':{'type':'enabled'},"
+                          "'messages':'not checked','max_tokens':'nor this','top_k':-5}",
+                          &info, &err),
+                     0);
+    assert_string_equal(info.model, "claude-x");
+    assert_int_equal(info.model_len, 8);
+    assert_true(info.stream);
+    assert_true(info.thinking);
+    assert_int_equal(info.input_tokens_estimate, 0);
+    assert_int_equal(peek("{'model':'m','stream':null,'thinking':{'type':'adaptive'}}", &info, &err),
+                     0);
+    assert_false(info.stream);
+    assert_true(info.thinking);
+    assert_int_equal(peek("{'model':'m','thinking':{'type':'disabled'}}", &info, &err), 0);
+    assert_false(info.thinking);
+    assert_int_equal(peek("{'model':'m','thinking':5}", &info, &err), 0);
+    assert_false(info.thinking);
+
+    static const struct {
+        const char *body;
+        yr_err_t kind;
+        const char *param, *message;
+    } bad[] = {
+        {"{'model':'m'", YR_E_INVALID_JSON, "", "not valid JSON"},
+        {"{'model':'a','model':'b'}", YR_E_INVALID_JSON, "", "duplicate"},
+        {"['model']", YR_E_INVALID_REQUEST, "", "JSON object"},
+        {"{}", YR_E_INVALID_REQUEST, "model", "Field required"},
+        {"{'model':5}", YR_E_INVALID_REQUEST, "model", "non-empty string"},
+        {"{'model':''}", YR_E_INVALID_REQUEST, "model", "non-empty string"},
+        {"{'model':'m','stream':'yes'}", YR_E_INVALID_REQUEST, "stream", "boolean"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        int rc = peek(bad[i].body, &info, &err);
+        if (rc != -EINVAL || err.err != bad[i].kind || strcmp(err.param, bad[i].param) != 0 ||
+            strstr(err.message, bad[i].message) == NULL)
+            fail_msg("%s: rc %d kind %d param '%s' message '%s'", bad[i].body, rc, (int)err.err,
+                     err.param, err.message);
+    }
+    /* A model longer than the gateway keeps. */
+    char big[YR_ANTH_MODEL_MAX + 64];
+    int n = snprintf(big, sizeof(big), "{\"model\":\"");
+    memset(big + n, 'm', YR_ANTH_MODEL_MAX + 1);
+    snprintf(big + n + YR_ANTH_MODEL_MAX + 1, 8, "\"}");
+    assert_int_equal(yr_anth_peek(big, strlen(big), &info, &err), -EINVAL);
+    assert_string_equal(err.param, "model");
+    assert_non_null(strstr(err.message, "at most"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1498,8 +1940,15 @@ int main(void)
         cmocka_unit_test(test_stream_pending_cap),
         cmocka_unit_test(test_stream_out_cap),
         cmocka_unit_test(test_stream_error_event),
+        cmocka_unit_test(test_enc_thinking_signature_redacted),
+        cmocka_unit_test(test_enc_usage_and_estimate),
+        cmocka_unit_test(test_enc_message_tools),
+        cmocka_unit_test(test_enc_sequence_errors),
+        cmocka_unit_test(test_enc_sink),
         cmocka_unit_test(test_error_bodies),
         cmocka_unit_test(test_count_tokens),
+        cmocka_unit_test(test_request_estimate),
+        cmocka_unit_test(test_peek),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
