@@ -3,7 +3,7 @@
 // one, streamed and not, and for a failed request. Rows are written off the
 // request path; a graceful stop writes every queued row, so the test stops
 // the gateway and then reads the database.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,11 +12,19 @@ import { startSim, startGateway, config, chat, sseData } from './lib.mjs';
 const ANTH_KEY = 'sk-ant-usage-' + 'c'.repeat(24);
 const rows = [];
 const seen = {};
+let oaiSim, anthSim, gw;
+
+after(async () => {
+  await gw?.stop();
+  gw?.cleanup();
+  await oaiSim?.stop();
+  await anthSim?.stop();
+});
 
 before(async () => {
-  const oaiSim = await startSim();
-  const anthSim = await startSim(['--require-key', ANTH_KEY]);
-  const gw = await startGateway(config({
+  oaiSim = await startSim();
+  anthSim = await startSim(['--require-key', ANTH_KEY]);
+  gw = await startGateway(config({
     providers: {
       openai: { base_url: oaiSim.url },
       anthropic: { kind: 'anthropic', base_url: anthSim.base, api_key: ANTH_KEY },
@@ -42,12 +50,9 @@ before(async () => {
   seen.failed = bad.headers.get('x-request-id');
   await gw.stop();
   const q = spawnSync('sqlite3', ['-json', join(gw.dir, 'yourouter.db'),
-    'SELECT request_id, model_id, provider, upstream_model, http_status, outcome, prompt_tokens, completion_tokens, cached_tokens, latency_ms FROM usage ORDER BY id'], { encoding: 'utf8' });
+    'SELECT request_id, model_id, provider, upstream_model, status AS http_status, outcome, prompt_tokens, completion_tokens, cached_tokens, latency_ms FROM usage ORDER BY id'], { encoding: 'utf8' });
   assert.equal(q.status, 0, q.stderr);
   rows.push(...JSON.parse(q.stdout || '[]'));
-  gw.cleanup();
-  await oaiSim.stop();
-  await anthSim.stop();
 });
 
 test('one row per request, tokens as the client saw them', () => {

@@ -185,7 +185,13 @@ static void test_validation(void **state)
         {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[]}", "at least one message"},
         {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]"
          "}",
+         "first message must use the \"user\" role"},
+        {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]"
+         "}",
          "messages.0.role"},
+        {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+         "{\"role\":\"system\",\"content\":[{\"type\":\"image\"}]}]}",
+         "system messages take text blocks only"},
         {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"assistant\",\"content\":"
          "\"x\"}"
          ",{\"role\":\"user\",\"content\":\"y\"}]}",
