@@ -700,13 +700,13 @@ static int msg_reasoning(yr_anth_enc_t *e, const yr_event_t *ev)
         yr_aj_w_raw(&w, "}");
         return w.rc;
     }
-    if (e->open == BLK_THINKING && e->open_signed && ev->text.len > 0 && (rc = msg_close(e)) < 0)
-        return rc;
-    if ((ev->text.len > 0 || ev->signature.len > 0) && (rc = msg_open(e, BLK_THINKING)) < 0)
-        return rc;
-    if (ev->text.len > 0 || ev->signature.len > 0)
-        e->open = BLK_THINKING;
-    rc = yr_buf_append_str(&e->cur, ev->text);
+    if (ev->text.len == 0 && ev->signature.len == 0)
+        return 0;
+    /* A signed block is complete: more reasoning starts a new one. */
+    rc = e->open == BLK_THINKING && !e->open_signed ? 0 : msg_close(e);
+    e->open = BLK_THINKING;
+    if (rc == 0)
+        rc = yr_buf_append_str(&e->cur, ev->text);
     if (rc == 0 && ev->signature.len > 0) {
         rc = yr_buf_append_str(&e->sig, ev->signature);
         e->open_signed = true;
