@@ -35,10 +35,10 @@ typedef struct {
     char id[TOOL_STR_MAX + 1];
     char name[TOOL_STR_MAX + 1];
     size_t id_len, name_len;
-    bool seen;    /* TOOL_START arrived */
-    bool opened;  /* stream: its block was started; message: it was written */
-    bool closed;  /* stream: its block was stopped */
-    bool ended;   /* TOOL_END arrived */
+    bool seen;     /* TOOL_START arrived */
+    bool opened;   /* stream: its block was started; message: it was written */
+    bool closed;   /* stream: its block was stopped */
+    bool ended;    /* TOOL_END arrived */
     yr_buf_t held; /* stream: fragments not sent yet; message: all arguments */
     /* Shape of the argument text so far, to tell when it is a complete JSON
      * object (then the call is over and the next one may open). */
@@ -235,7 +235,8 @@ static int tool_begin(yr_anth_enc_t *e, const yr_event_t *ev, enc_tool_t **out)
         return rc;
     if (t->seen || ev->name.len == 0)
         return -EINVAL; /* started twice, or a call without a name */
-    if (copy_small(t->id, &t->id_len, ev->id) < 0 || copy_small(t->name, &t->name_len, ev->name) < 0)
+    if (copy_small(t->id, &t->id_len, ev->id) < 0 ||
+        copy_small(t->name, &t->name_len, ev->name) < 0)
         return -EINVAL;
     t->seen = true;
     *out = t;
@@ -457,10 +458,10 @@ static bool next_held(const yr_anth_enc_t *e, size_t *j)
 static void advance_tools(yr_anth_enc_t *e, yr_aj_w_t *w)
 {
     size_t j;
-    while (w->rc == 0 &&
-           (e->open == BLK_NONE ||
-            (e->open == BLK_TOOL && tool_complete(&e->tools[e->open_tool]))) &&
-           next_held(e, &j)) {
+    while (
+        w->rc == 0 &&
+        (e->open == BLK_NONE || (e->open == BLK_TOOL && tool_complete(&e->tools[e->open_tool]))) &&
+        next_held(e, &j)) {
         open_tool(e, w, j);
         if (e->tools[j].ended)
             emit_close(e, w);
@@ -615,9 +616,7 @@ static int stream_event(yr_anth_enc_t *e, const yr_event_t *ev, yr_aj_w_t *w)
     case YR_EV_TOOL_START: begin(e, w); return stream_tool_start(e, ev, w);
     case YR_EV_TOOL_ARGS: begin(e, w); return stream_tool_args(e, ev, w);
     case YR_EV_TOOL_END: begin(e, w); return stream_tool_end(e, ev, w);
-    case YR_EV_FINISH:
-        begin(e, w);
-        return on_finish(e, ev) < 0 ? -ENOMEM : close_all(e, w);
+    case YR_EV_FINISH: begin(e, w); return on_finish(e, ev) < 0 ? -ENOMEM : close_all(e, w);
     case YR_EV_END: return stream_end(e, w);
     default: return -EINVAL;
     }
@@ -791,8 +790,8 @@ static int enc_step(yr_anth_enc_t *e, yr_buf_t *out, int rc, size_t start)
 
 static bool is_output(yr_ev_type_t t)
 {
-    return t == YR_EV_TEXT || t == YR_EV_REASONING || t == YR_EV_REFUSAL ||
-           t == YR_EV_TOOL_START || t == YR_EV_TOOL_ARGS || t == YR_EV_TOOL_END;
+    return t == YR_EV_TEXT || t == YR_EV_REASONING || t == YR_EV_REFUSAL || t == YR_EV_TOOL_START ||
+           t == YR_EV_TOOL_ARGS || t == YR_EV_TOOL_END;
 }
 
 int yr_anth_enc_event(yr_anth_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
@@ -812,8 +811,8 @@ int yr_anth_enc_event(yr_anth_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
     } else if (ev->type == YR_EV_USAGE) {
         e->usage = ev->usage;
         e->have_usage = true;
-    } else if (ev->type == YR_EV_ERROR || (e->finish_seen && is_output(ev->type) &&
-                                           ev->type != YR_EV_TOOL_END)) {
+    } else if (ev->type == YR_EV_ERROR ||
+               (e->finish_seen && is_output(ev->type) && ev->type != YR_EV_TOOL_END)) {
         rc = -EINVAL; /* not for encoders; output after the end of the answer */
     } else if (ev->type == YR_EV_FINISH && e->finish_seen) {
         rc = 0; /* a repeated one changes nothing */

@@ -46,9 +46,8 @@
  * are passed as its raw bytes. Returns 0; -EINVAL when body is not a valid
  * completion (nothing is emitted then); a consumer's negative code as it
  * is; -ENOMEM. */
-__attribute__((warn_unused_result)) int yr_openai_decode_response(struct yr_call_ctx *cx,
-                                                                  yr_str_t body, yr_ev_fn fn,
-                                                                  void *arg);
+__attribute__((warn_unused_result)) int
+yr_openai_decode_response(struct yr_call_ctx *cx, yr_str_t body, yr_ev_fn fn, void *arg);
 
 /* One SSE event of a streamed answer: a chat.completion.chunk, or "[DONE]"
  * (-> the TOOL_ENDs still due, END, and *done = true). The first valid chunk
@@ -65,8 +64,7 @@ __attribute__((warn_unused_result)) int yr_openai_decode_response(struct yr_call
  * a tool call that never got a name, or any call after END, ERROR or a
  * failure; a consumer's negative code as it is; -ENOMEM. */
 __attribute__((warn_unused_result)) int yr_openai_decode_event(struct yr_call_ctx *cx,
-                                                               const yr_sse_event_t *m,
-                                                               yr_ev_fn fn, void *arg,
-                                                               bool *done);
+                                                               const yr_sse_event_t *m, yr_ev_fn fn,
+                                                               void *arg, bool *done);
 
 #endif

@@ -298,9 +298,8 @@ static int cmp_buf(const void *a, const void *b)
 
 static void fuzz_stream(const char *in, size_t size)
 {
-    yr_anth_enc_t *e = yr_anth_enc_new(YR_STR("claude-fuzz"),
-                                       size & 1 ? YR_STR("seed") : YR_STR_NULL, true,
-                                       (int64_t)size);
+    yr_anth_enc_t *e = yr_anth_enc_new(
+        YR_STR("claude-fuzz"), size & 1 ? YR_STR("seed") : YR_STR_NULL, true, (int64_t)size);
     CHECK(e != NULL);
     yr_pool_t *pool = yr_pool_create(4096);
     CHECK(pool != NULL);

@@ -75,9 +75,7 @@ static int on_event(void *arg, const yr_event_t *ev)
     switch (ev->type) {
     case YR_EV_TEXT:
     case YR_EV_REASONING:
-    case YR_EV_REFUSAL:
-        CHECK(!g->finished && ev->text.len > 0);
-        break;
+    case YR_EV_REFUSAL: CHECK(!g->finished && ev->text.len > 0); break;
     case YR_EV_TOOL_START:
         CHECK(!g->finished && ev->index < YR_OPENAI_MAX_TOOLS);
         CHECK(!g->tool_started[ev->index]);

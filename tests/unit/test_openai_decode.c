@@ -132,13 +132,14 @@ static void response_is(const char *completion, const char *want)
 static void test_response_text_and_usage(void **state)
 {
     (void)state;
-    response_is("{'id':'chatcmpl-1','object':'chat.completion','created':1700000000,'model':'gpt-4o',"
-                "'choices':[{'index':0,'message':{'role':'assistant','content':'Hi \\u00e9\\n'},"
-                "'finish_reason':'stop'}],'usage':{'prompt_tokens':20,'completion_tokens':9,"
-                "'prompt_tokens_details':{'cached_tokens':8},'completion_tokens_details':"
-                "{'reasoning_tokens':4}}}",
-                "start(chatcmpl-1,gpt-4o,1700000000) text(Hi \xc3\xa9\n) finish(stop) "
-                "usage(20,9,8,0,4) end");
+    response_is(
+        "{'id':'chatcmpl-1','object':'chat.completion','created':1700000000,'model':'gpt-4o',"
+        "'choices':[{'index':0,'message':{'role':'assistant','content':'Hi \\u00e9\\n'},"
+        "'finish_reason':'stop'}],'usage':{'prompt_tokens':20,'completion_tokens':9,"
+        "'prompt_tokens_details':{'cached_tokens':8},'completion_tokens_details':"
+        "{'reasoning_tokens':4}}}",
+        "start(chatcmpl-1,gpt-4o,1700000000) text(Hi \xc3\xa9\n) finish(stop) "
+        "usage(20,9,8,0,4) end");
     /* Nothing but a message: no FINISH, no USAGE; bad counts are 0. */
     response_is("{'choices':[{'message':{'content':null}}],'usage':{'prompt_tokens':-3,"
                 "'completion_tokens':'x'}}",
@@ -167,9 +168,10 @@ static void test_response_details(void **state)
 {
     (void)state;
     /* Text parts are joined, others skipped. */
-    response_is("{'choices':[{'message':{'content':[{'type':'text','text':'a'},{'type':'image_url'},"
-                "{'type':'text','text':'b\\u0021'},{'type':'text','text':'c'}]}}]}",
-                "start(,,0) text(ab!c) end");
+    response_is(
+        "{'choices':[{'message':{'content':[{'type':'text','text':'a'},{'type':'image_url'},"
+        "{'type':'text','text':'b\\u0021'},{'type':'text','text':'c'}]}}]}",
+        "start(,,0) text(ab!c) end");
     /* Finish reasons; a matched stop string only for "stop". */
     response_is("{'choices':[{'message':{'content':'x'},'finish_reason':'length'}]}",
                 "start(,,0) text(x) finish(length) end");
@@ -227,7 +229,8 @@ static void test_response_invalid(void **state)
     }
     /* A tool-call name longer than kept is malformed too. */
     char big[YR_OPENAI_TOOL_STR_MAX + 128];
-    int n = snprintf(big, sizeof(big), "{'choices':[{'message':{'tool_calls':[{'function':{'name':'");
+    int n =
+        snprintf(big, sizeof(big), "{'choices':[{'message':{'tool_calls':[{'function':{'name':'");
     memset(big + n, 'n', YR_OPENAI_TOOL_STR_MAX + 1);
     snprintf(big + n + YR_OPENAI_TOOL_STR_MAX + 1, 32, "'}}]}}]}");
     rec_t r = {0};
@@ -291,7 +294,7 @@ static void stream_is(const char *const *chunks, size_t n, const char *want)
 }
 
 #define CH(delta, fr)                                                                              \
-    "{'id':'chatcmpl-s','object':'chat.completion.chunk','created':7,'model':'up','choices':[{"   \
+    "{'id':'chatcmpl-s','object':'chat.completion.chunk','created':7,'model':'up','choices':[{"    \
     "'index':0,'delta':" delta ",'finish_reason':" fr "}]}"
 #define TC(i, rest) "{'tool_calls':[{'index':" #i "," rest "}]}"
 
@@ -339,7 +342,8 @@ static void test_stream_choices_and_stops(void **state)
     (void)state;
     /* Several choices: index 0 only. vLLM's matched stop string. */
     static const char *const c1[] = {
-        "{'choices':[{'index':1,'delta':{'content':'other'}},{'index':0,'delta':{'content':'me'}}]}",
+        "{'choices':[{'index':1,'delta':{'content':'other'}},{'index':0,'delta':{'content':'me'}}]"
+        "}",
         "{'choices':[{'index':0,'delta':{},'finish_reason':'stop','stop_reason':'</end>'},"
         "{'index':1,'delta':{},'finish_reason':'length'}]}",
         "[DONE]",
@@ -391,8 +395,9 @@ static void test_stream_tools(void **state)
         CH("{'tool_calls':[{'id':'ignored','function':{'name':'also','arguments':''}}]}", "null"),
         "[DONE]",
     };
-    stream_is(c2, ARRAY_LEN(c2),
-              "start(chatcmpl-s,up,7) tool_start(0,c1,late) tool_args(0,{\"a\":1}) tool_end(0) end");
+    stream_is(
+        c2, ARRAY_LEN(c2),
+        "start(chatcmpl-s,up,7) tool_start(0,c1,late) tool_args(0,{\"a\":1}) tool_end(0) end");
 }
 
 static void test_stream_errors(void **state)
@@ -512,8 +517,9 @@ static void test_stream_held_cap(void **state)
     size_t piece = 64 * 1024;
     char *big = malloc(piece + 256);
     assert_non_null(big);
-    int n = snprintf(big, 256, "{'choices':[{'index':0,'delta':{'tool_calls':[{'index':3,"
-                               "'function':{'arguments':'");
+    int n = snprintf(big, 256,
+                     "{'choices':[{'index':0,'delta':{'tool_calls':[{'index':3,"
+                     "'function':{'arguments':'");
     memset(big + n, 'a', piece);
     snprintf(big + n + piece, 64, "'}}]}}]}");
     int rc = 0;
@@ -531,8 +537,9 @@ static void test_stream_held_cap(void **state)
     feed_ok(&s, CH(TC(0, "'id':'a','function':{'name':'f','arguments':''}"), "null"));
     big = malloc(YR_OPENAI_MAX_HELD + 256);
     assert_non_null(big);
-    n = snprintf(big, 256, "{'choices':[{'index':0,'delta':{'tool_calls':[{'index':0,"
-                           "'function':{'arguments':'");
+    n = snprintf(big, 256,
+                 "{'choices':[{'index':0,'delta':{'tool_calls':[{'index':0,"
+                 "'function':{'arguments':'");
     memset(big + n, 'b', YR_OPENAI_MAX_HELD + 1);
     snprintf(big + n + YR_OPENAI_MAX_HELD + 1, 64, "'}}]}}]}");
     feed_ok(&s, big);
