@@ -3,9 +3,9 @@
  * both modes:
  *
  *   stream   each event becomes the Anthropic events it implies, appended
- *            as soon as they can be sent (message_start waits for the first
- *            event after START, so usage sent with the opening chunk makes
- *            it in);
+ *            as soon as they can be sent (message_start with START, its
+ *            usage START's when the provider sent some with its opening
+ *            message, else the input estimate);
  *   message  events are collected into content blocks and the whole
  *            message JSON is appended at END.
  *
@@ -255,6 +255,10 @@ static int tool_known(yr_anth_enc_t *e, const yr_event_t *ev, enc_tool_t **out)
 static void on_start(yr_anth_enc_t *e, const yr_event_t *ev)
 {
     e->got_start = true;
+    if (ev->usage.present) { /* reported with the opening message */
+        e->usage = ev->usage;
+        e->have_usage = true;
+    }
     if (!e->have_id && ev->id.len > 0) {
         yr_aj_make_msg_id(e->id, ev->id, yr_aj_fnv1a(ev->id, FNV_SEED));
         e->have_id = true;
@@ -309,8 +313,9 @@ static void emit_message_start(yr_anth_enc_t *e, yr_aj_w_t *w)
     yr_aj_w_raw(w, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
     yr_aj_w_str(w, (yr_str_t){e->model, e->model_len});
     yr_aj_w_raw(w, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
-    /* The provider's figures when it sent them already; else the estimate
-     * (clients such as LangChain read input tokens only here). */
+    /* The provider's figures when it sent them with its opening message;
+     * else the estimate (clients such as LangChain read input tokens only
+     * here). */
     yr_usage_t u = e->have_usage ? e->usage : (yr_usage_t){.prompt_tokens = e->estimate};
     w_usage(w, &u, false, true); /* nothing generated yet */
     yr_aj_w_raw(w, "}}");
@@ -802,12 +807,16 @@ int yr_anth_enc_event(yr_anth_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
     yr_aj_w_t w = {out, 0};
     int rc = 0;
     if (ev->type == YR_EV_START) {
-        if (e->got_start)
+        if (e->got_start) {
             rc = -EINVAL;
-        else
+        } else {
             on_start(e, ev);
-        if (rc == 0 && !e->stream)
-            hash_event(e, ev);
+            if (e->stream)
+                begin(e, &w); /* message_start goes out at once */
+            else
+                hash_event(e, ev);
+            rc = w.rc;
+        }
     } else if (ev->type == YR_EV_USAGE) {
         e->usage = ev->usage;
         e->have_usage = true;

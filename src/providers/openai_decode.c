@@ -390,11 +390,17 @@ static int emit_text(yr_ev_fn fn, void *arg, yr_ev_type_t type, yr_str_t s)
     return s.len > 0 ? emit(fn, arg, (yr_event_t){.type = type, .text = s}) : 0;
 }
 
+/* START carries the usage of the message that opens the answer, if any, so
+ * that an encoder writing a header at once (Anthropic's message_start) can
+ * show it; the USAGE event that follows has it too. */
 static int emit_start(yr_ev_fn fn, void *arg, const msg_t *m)
 {
-    return emit(
-        fn, arg,
-        (yr_event_t){.type = YR_EV_START, .id = m->id, .name = m->model, .created = m->created});
+    return emit(fn, arg,
+                (yr_event_t){.type = YR_EV_START,
+                             .id = m->id,
+                             .name = m->model,
+                             .created = m->created,
+                             .usage = m->usage_present ? m->usage : (yr_usage_t){0}});
 }
 
 static int emit_texts(yr_ev_fn fn, void *arg, const msg_t *m)

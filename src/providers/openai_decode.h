@@ -51,9 +51,9 @@ yr_openai_decode_response(struct yr_call_ctx *cx, yr_str_t body, yr_ev_fn fn, vo
 
 /* One SSE event of a streamed answer: a chat.completion.chunk, or "[DONE]"
  * (-> the TOOL_ENDs still due, END, and *done = true). The first valid chunk
- * emits START. Within a chunk, USAGE comes first (right after START), then
- * the choice's events, so an encoder that waits for the first content can
- * report usage a server sent on its opening chunk. Tool calls keep the
+ * emits START, carrying that chunk's usage when it has some (START.usage,
+ * for encoders that write a header at once); within a chunk, USAGE comes
+ * first, then the choice's events. Tool calls keep the
  * chunk's index; a call opens (TOOL_START) once it has a name, and argument
  * fragments sent before that are held back (YR_OPENAI_MAX_HELD) and sent
  * right after it; a finish_reason emits TOOL_END for every open call, then

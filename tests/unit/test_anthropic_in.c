@@ -1654,10 +1654,12 @@ static void test_enc_sequence_errors(void **state)
             yr_buf_t out;
             yr_buf_init(&out, 1 << 16);
             assert_int_equal(yr_anth_enc_event(e, EV(.type = YR_EV_START), &out), 0);
+            size_t len = out.len; /* message_start, in a stream */
+            assert_int_equal(len > 0, stream);
             const yr_event_t ev = {
                 .type = cases[i].type, .index = cases[i].index, .name = YR_STR("f")};
             assert_int_equal(yr_anth_enc_event(e, &ev, &out), -EINVAL);
-            assert_int_equal(out.len, 0);
+            assert_int_equal(out.len, len);
             assert_true(yr_anth_enc_done(e));
             assert_int_equal(yr_anth_enc_finish(e, &out), -EINVAL);
             yr_anth_enc_free(e);

@@ -75,6 +75,8 @@ static int on_event(void *arg, const yr_event_t *ev)
     case YR_EV_START:
         put(r, "start(%.*s,%.*s,%" PRId64 ")", (int)ev->id.len, ev->id.ptr ? ev->id.ptr : "",
             (int)ev->name.len, ev->name.ptr ? ev->name.ptr : "", ev->created);
+        if (ev->usage.present) /* the opening message's usage */
+            put(r, "[u%" PRId64 "]", ev->usage.prompt_tokens);
         break;
     case YR_EV_TEXT: put(r, "text(%.*s)", tl, t); break;
     case YR_EV_REASONING: put(r, "reasoning(%.*s)", tl, t); break;
@@ -138,12 +140,12 @@ static void test_response_text_and_usage(void **state)
         "'finish_reason':'stop'}],'usage':{'prompt_tokens':20,'completion_tokens':9,"
         "'prompt_tokens_details':{'cached_tokens':8},'completion_tokens_details':"
         "{'reasoning_tokens':4}}}",
-        "start(chatcmpl-1,gpt-4o,1700000000) text(Hi \xc3\xa9\n) finish(stop) "
+        "start(chatcmpl-1,gpt-4o,1700000000)[u20] text(Hi \xc3\xa9\n) finish(stop) "
         "usage(20,9,8,0,4) end");
     /* Nothing but a message: no FINISH, no USAGE; bad counts are 0. */
     response_is("{'choices':[{'message':{'content':null}}],'usage':{'prompt_tokens':-3,"
                 "'completion_tokens':'x'}}",
-                "start(,,0) usage(0,0,0,0,0) end");
+                "start(,,0)[u0] usage(0,0,0,0,0) end");
 }
 
 static void test_response_reasoning_refusal_tools(void **state)
@@ -365,7 +367,7 @@ static void test_stream_choices_and_stops(void **state)
         "{'cached_tokens':1}}}",
         " [DONE] ",
     };
-    stream_is(c4, ARRAY_LEN(c4), "start(,,0) usage(5,0,1,0,0) reasoning(r) text(t) end");
+    stream_is(c4, ARRAY_LEN(c4), "start(,,0)[u5] usage(5,0,1,0,0) reasoning(r) text(t) end");
 }
 
 static void test_stream_tools(void **state)
