@@ -323,9 +323,10 @@ static int read_choice(reader_t *r, int choice, bool stream, msg_t *m)
     return present(r, body) ? read_delta(r, body, stream, m) : 0;
 }
 
-/* The top level shared by completions and chunks. The choice decoded is the
- * first one with index 0 (or none): the gateway never asks for n > 1, and a
- * client of the Anthropic format could not be shown a second one anyway. */
+/* The top level shared by completions and chunks. One choice is decoded: a
+ * completion's first, a chunk's first with index 0 (or none). The gateway
+ * never asks for n > 1, and a client of the Anthropic format could not be
+ * shown a second one anyway. */
 static int read_msg(reader_t *r, bool stream, msg_t *m)
 {
     const yr_jdoc_t *d = &r->d;
@@ -354,7 +355,8 @@ static int read_msg(reader_t *r, bool stream, msg_t *m)
         if (yr_json_type(d, ch) != YR_JT_OBJECT || !opt_type(r, idx, YR_JT_NUMBER) ||
             (present(r, idx) && !yr_json_int(d, idx, &v)))
             return -EINVAL;
-        if (taken || v != 0 || (!stream && i > 0))
+        /* A completion's first choice is the answer whatever its index. */
+        if (taken || (stream ? v != 0 : i > 0))
             continue;
         int rc = read_choice(r, ch, stream, m);
         if (rc < 0)

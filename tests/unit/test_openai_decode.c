@@ -202,6 +202,9 @@ static void test_response_details(void **state)
     response_is("{'choices':[{'index':0,'message':{'content':'one'}},{'index':1,'message':"
                 "{'content':'two'}}]}",
                 "start(,,0) text(one) end");
+    response_is("{'choices':[{'index':3,'message':{'content':'first'}},{'index':0,'message':"
+                "{'content':'second'}}]}",
+                "start(,,0) text(first) end");
 }
 
 static void test_response_invalid(void **state)
