@@ -1022,7 +1022,8 @@ static int conv_output_format(conv_t *c, json_t *root, json_t *req)
         return BAD(c->err, path, ".type", "Input should be 'json_schema'");
     json_t *schema = json_object_get(fmt, "schema");
     if (!json_is_object(schema))
-        return BAD(c->err, path, ".schema", schema ? "Input should be an object" : "Field required");
+        return BAD(c->err, path, ".schema",
+                   schema ? "Input should be an object" : "Field required");
     json_t *rf = json_pack("{s:s, s:{s:s, s:O, s:b}}", "type", "json_schema", "json_schema", "name",
                            "response", "schema", schema, "strict", strict_ok(schema, 0));
     return rf ? yr_aj_jset(req, "response_format", rf) : -ENOMEM;
@@ -1170,7 +1171,8 @@ int yr_anth_peek(const char *body, size_t len, yr_anth_req_info_t *info, yr_api_
         return fail_rc(err, rc);
     }
     if (rc < 0) {
-        rc = failk(err, YR_E_INVALID_JSON, "", "", "the request body is not valid JSON: %s (at byte %zu)",
+        rc = failk(err, YR_E_INVALID_JSON, "", "",
+                   "the request body is not valid JSON: %s (at byte %zu)",
                    d.err ? d.err : "too large", d.err_off);
         goto out;
     }
@@ -1182,7 +1184,8 @@ int yr_anth_peek(const char *body, size_t len, yr_anth_req_info_t *info, yr_api_
     yr_buf_t m;
     yr_buf_init(&m, YR_ANTH_MODEL_MAX);
     if (yr_json_type(&d, model) != YR_JT_STRING) {
-        rc = BAD(err, "model", "", model >= 0 ? "Input should be a non-empty string" : "Field required");
+        rc = BAD(err, "model", "",
+                 model >= 0 ? "Input should be a non-empty string" : "Field required");
     } else if ((rc = yr_json_str_decode(&d, model, &m)) < 0 || m.len == 0) {
         rc = rc == -E2BIG ? BAD(err, "model", "", "must be at most %d bytes", YR_ANTH_MODEL_MAX)
              : rc < 0     ? fail_rc(err, rc)

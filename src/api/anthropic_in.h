@@ -73,8 +73,7 @@ __attribute__((warn_unused_result)) int yr_anth_request_to_openai(const char *bo
  * Returns 0, or -EINVAL with *err filled (YR_E_INVALID_JSON or
  * YR_E_INVALID_REQUEST), or -ENOMEM (YR_E_INTERNAL). */
 __attribute__((warn_unused_result)) int yr_anth_peek(const char *body, size_t len,
-                                                     yr_anth_req_info_t *info,
-                                                     yr_api_error_t *err);
+                                                     yr_anth_req_info_t *info, yr_api_error_t *err);
 
 /* ---- the Anthropic client encoder --------------------------------------- */
 

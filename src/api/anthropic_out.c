@@ -3,9 +3,9 @@
  * both modes:
  *
  *   stream   each event becomes the Anthropic events it implies, appended
- *            as soon as they can be sent (message_start waits for the first
- *            event after START, so usage sent with the opening chunk makes
- *            it in);
+ *            as soon as they can be sent (message_start with START, its
+ *            usage START's when the provider sent some with its opening
+ *            message, else the input estimate);
  *   message  events are collected into content blocks and the whole
  *            message JSON is appended at END.
  *
@@ -35,10 +35,10 @@ typedef struct {
     char id[TOOL_STR_MAX + 1];
     char name[TOOL_STR_MAX + 1];
     size_t id_len, name_len;
-    bool seen;    /* TOOL_START arrived */
-    bool opened;  /* stream: its block was started; message: it was written */
-    bool closed;  /* stream: its block was stopped */
-    bool ended;   /* TOOL_END arrived */
+    bool seen;     /* TOOL_START arrived */
+    bool opened;   /* stream: its block was started; message: it was written */
+    bool closed;   /* stream: its block was stopped */
+    bool ended;    /* TOOL_END arrived */
     yr_buf_t held; /* stream: fragments not sent yet; message: all arguments */
     /* Shape of the argument text so far, to tell when it is a complete JSON
      * object (then the call is over and the next one may open). */
@@ -235,7 +235,8 @@ static int tool_begin(yr_anth_enc_t *e, const yr_event_t *ev, enc_tool_t **out)
         return rc;
     if (t->seen || ev->name.len == 0)
         return -EINVAL; /* started twice, or a call without a name */
-    if (copy_small(t->id, &t->id_len, ev->id) < 0 || copy_small(t->name, &t->name_len, ev->name) < 0)
+    if (copy_small(t->id, &t->id_len, ev->id) < 0 ||
+        copy_small(t->name, &t->name_len, ev->name) < 0)
         return -EINVAL;
     t->seen = true;
     *out = t;
@@ -254,6 +255,10 @@ static int tool_known(yr_anth_enc_t *e, const yr_event_t *ev, enc_tool_t **out)
 static void on_start(yr_anth_enc_t *e, const yr_event_t *ev)
 {
     e->got_start = true;
+    if (ev->usage.present) { /* reported with the opening message */
+        e->usage = ev->usage;
+        e->have_usage = true;
+    }
     if (!e->have_id && ev->id.len > 0) {
         yr_aj_make_msg_id(e->id, ev->id, yr_aj_fnv1a(ev->id, FNV_SEED));
         e->have_id = true;
@@ -308,8 +313,9 @@ static void emit_message_start(yr_anth_enc_t *e, yr_aj_w_t *w)
     yr_aj_w_raw(w, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
     yr_aj_w_str(w, (yr_str_t){e->model, e->model_len});
     yr_aj_w_raw(w, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
-    /* The provider's figures when it sent them already; else the estimate
-     * (clients such as LangChain read input tokens only here). */
+    /* The provider's figures when it sent them with its opening message;
+     * else the estimate (clients such as LangChain read input tokens only
+     * here). */
     yr_usage_t u = e->have_usage ? e->usage : (yr_usage_t){.prompt_tokens = e->estimate};
     w_usage(w, &u, false, true); /* nothing generated yet */
     yr_aj_w_raw(w, "}}");
@@ -457,10 +463,10 @@ static bool next_held(const yr_anth_enc_t *e, size_t *j)
 static void advance_tools(yr_anth_enc_t *e, yr_aj_w_t *w)
 {
     size_t j;
-    while (w->rc == 0 &&
-           (e->open == BLK_NONE ||
-            (e->open == BLK_TOOL && tool_complete(&e->tools[e->open_tool]))) &&
-           next_held(e, &j)) {
+    while (
+        w->rc == 0 &&
+        (e->open == BLK_NONE || (e->open == BLK_TOOL && tool_complete(&e->tools[e->open_tool]))) &&
+        next_held(e, &j)) {
         open_tool(e, w, j);
         if (e->tools[j].ended)
             emit_close(e, w);
@@ -615,9 +621,7 @@ static int stream_event(yr_anth_enc_t *e, const yr_event_t *ev, yr_aj_w_t *w)
     case YR_EV_TOOL_START: begin(e, w); return stream_tool_start(e, ev, w);
     case YR_EV_TOOL_ARGS: begin(e, w); return stream_tool_args(e, ev, w);
     case YR_EV_TOOL_END: begin(e, w); return stream_tool_end(e, ev, w);
-    case YR_EV_FINISH:
-        begin(e, w);
-        return on_finish(e, ev) < 0 ? -ENOMEM : close_all(e, w);
+    case YR_EV_FINISH: begin(e, w); return on_finish(e, ev) < 0 ? -ENOMEM : close_all(e, w);
     case YR_EV_END: return stream_end(e, w);
     default: return -EINVAL;
     }
@@ -700,13 +704,13 @@ static int msg_reasoning(yr_anth_enc_t *e, const yr_event_t *ev)
         yr_aj_w_raw(&w, "}");
         return w.rc;
     }
-    if (e->open == BLK_THINKING && e->open_signed && ev->text.len > 0 && (rc = msg_close(e)) < 0)
-        return rc;
-    if ((ev->text.len > 0 || ev->signature.len > 0) && (rc = msg_open(e, BLK_THINKING)) < 0)
-        return rc;
-    if (ev->text.len > 0 || ev->signature.len > 0)
-        e->open = BLK_THINKING;
-    rc = yr_buf_append_str(&e->cur, ev->text);
+    if (ev->text.len == 0 && ev->signature.len == 0)
+        return 0;
+    /* A signed block is complete: more reasoning starts a new one. */
+    rc = e->open == BLK_THINKING && !e->open_signed ? 0 : msg_close(e);
+    e->open = BLK_THINKING;
+    if (rc == 0)
+        rc = yr_buf_append_str(&e->cur, ev->text);
     if (rc == 0 && ev->signature.len > 0) {
         rc = yr_buf_append_str(&e->sig, ev->signature);
         e->open_signed = true;
@@ -791,8 +795,8 @@ static int enc_step(yr_anth_enc_t *e, yr_buf_t *out, int rc, size_t start)
 
 static bool is_output(yr_ev_type_t t)
 {
-    return t == YR_EV_TEXT || t == YR_EV_REASONING || t == YR_EV_REFUSAL ||
-           t == YR_EV_TOOL_START || t == YR_EV_TOOL_ARGS || t == YR_EV_TOOL_END;
+    return t == YR_EV_TEXT || t == YR_EV_REASONING || t == YR_EV_REFUSAL || t == YR_EV_TOOL_START ||
+           t == YR_EV_TOOL_ARGS || t == YR_EV_TOOL_END;
 }
 
 int yr_anth_enc_event(yr_anth_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
@@ -803,17 +807,21 @@ int yr_anth_enc_event(yr_anth_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
     yr_aj_w_t w = {out, 0};
     int rc = 0;
     if (ev->type == YR_EV_START) {
-        if (e->got_start)
+        if (e->got_start) {
             rc = -EINVAL;
-        else
+        } else {
             on_start(e, ev);
-        if (rc == 0 && !e->stream)
-            hash_event(e, ev);
+            if (e->stream)
+                begin(e, &w); /* message_start goes out at once */
+            else
+                hash_event(e, ev);
+            rc = w.rc;
+        }
     } else if (ev->type == YR_EV_USAGE) {
         e->usage = ev->usage;
         e->have_usage = true;
-    } else if (ev->type == YR_EV_ERROR || (e->finish_seen && is_output(ev->type) &&
-                                           ev->type != YR_EV_TOOL_END)) {
+    } else if (ev->type == YR_EV_ERROR ||
+               (e->finish_seen && is_output(ev->type) && ev->type != YR_EV_TOOL_END)) {
         rc = -EINVAL; /* not for encoders; output after the end of the answer */
     } else if (ev->type == YR_EV_FINISH && e->finish_seen) {
         rc = 0; /* a repeated one changes nothing */

@@ -32,7 +32,9 @@
 #include "core/buf.h"
 
 typedef enum {
-    YR_EV_START,      /* id (provider's response id), model (upstream's), created */
+    YR_EV_START,      /* id (provider's response id), model (upstream's), created;
+                       * usage when the opening message reported some (a
+                       * USAGE event follows with it too) */
     YR_EV_TEXT,       /* text: a delta of the answer */
     YR_EV_REASONING,  /* text: a delta of the reasoning; signature: the block's
                        * signature (Anthropic thinking; may arrive in its own
@@ -82,7 +84,7 @@ typedef struct {
     int64_t created;    /* START: unix seconds (0: now) */
     yr_finish_t finish; /* FINISH */
     yr_str_t stop_sequence;
-    yr_usage_t usage;   /* USAGE */
+    yr_usage_t usage;   /* USAGE; START (see above) */
     int status;         /* ERROR: the HTTP status it stands for (529 = overloaded) */
     yr_str_t error_type; /* ERROR: the provider's type, e.g. overloaded_error */
 } yr_event_t;

@@ -27,7 +27,7 @@ typedef struct {
 
 typedef struct {
     bool started, finished, ended, failed;
-    tool_t *tools;   /* heap, grown to the highest index seen + 1 */
+    tool_t *tools; /* heap, grown to the highest index seen + 1 */
     uint32_t ntools;
     size_t held_total;
 } stream_t;
@@ -135,8 +135,8 @@ static void read_usage(const reader_t *r, int u, yr_usage_t *out)
     *out = (yr_usage_t){
         .prompt_tokens = count_of(r, yr_json_get(d, u, "prompt_tokens")),
         .completion_tokens = count_of(r, yr_json_get(d, u, "completion_tokens")),
-        .cached_tokens =
-            count_of(r, yr_json_get(d, yr_json_get(d, u, "prompt_tokens_details"), "cached_tokens")),
+        .cached_tokens = count_of(
+            r, yr_json_get(d, yr_json_get(d, u, "prompt_tokens_details"), "cached_tokens")),
         .reasoning_tokens = count_of(
             r, yr_json_get(d, yr_json_get(d, u, "completion_tokens_details"), "reasoning_tokens")),
         .present = true,
@@ -323,9 +323,10 @@ static int read_choice(reader_t *r, int choice, bool stream, msg_t *m)
     return present(r, body) ? read_delta(r, body, stream, m) : 0;
 }
 
-/* The top level shared by completions and chunks. The choice decoded is the
- * first one with index 0 (or none): the gateway never asks for n > 1, and a
- * client of the Anthropic format could not be shown a second one anyway. */
+/* The top level shared by completions and chunks. One choice is decoded: a
+ * completion's first, a chunk's first with index 0 (or none). The gateway
+ * never asks for n > 1, and a client of the Anthropic format could not be
+ * shown a second one anyway. */
 static int read_msg(reader_t *r, bool stream, msg_t *m)
 {
     const yr_jdoc_t *d = &r->d;
@@ -354,7 +355,8 @@ static int read_msg(reader_t *r, bool stream, msg_t *m)
         if (yr_json_type(d, ch) != YR_JT_OBJECT || !opt_type(r, idx, YR_JT_NUMBER) ||
             (present(r, idx) && !yr_json_int(d, idx, &v)))
             return -EINVAL;
-        if (taken || v != 0 || (!stream && i > 0))
+        /* A completion's first choice is the answer whatever its index. */
+        if (taken || (stream ? v != 0 : i > 0))
             continue;
         int rc = read_choice(r, ch, stream, m);
         if (rc < 0)
@@ -390,11 +392,17 @@ static int emit_text(yr_ev_fn fn, void *arg, yr_ev_type_t type, yr_str_t s)
     return s.len > 0 ? emit(fn, arg, (yr_event_t){.type = type, .text = s}) : 0;
 }
 
+/* START carries the usage of the message that opens the answer, if any, so
+ * that an encoder writing a header at once (Anthropic's message_start) can
+ * show it; the USAGE event that follows has it too. */
 static int emit_start(yr_ev_fn fn, void *arg, const msg_t *m)
 {
     return emit(fn, arg,
-                (yr_event_t){.type = YR_EV_START, .id = m->id, .name = m->model,
-                             .created = m->created});
+                (yr_event_t){.type = YR_EV_START,
+                             .id = m->id,
+                             .name = m->model,
+                             .created = m->created,
+                             .usage = m->usage_present ? m->usage : (yr_usage_t){0}});
 }
 
 static int emit_texts(yr_ev_fn fn, void *arg, const msg_t *m)
@@ -409,9 +417,9 @@ static int emit_texts(yr_ev_fn fn, void *arg, const msg_t *m)
 
 static int emit_finish(yr_ev_fn fn, void *arg, const msg_t *m)
 {
-    return emit(fn, arg,
-                (yr_event_t){.type = YR_EV_FINISH, .finish = m->finish,
-                             .stop_sequence = m->stop_seq});
+    return emit(
+        fn, arg,
+        (yr_event_t){.type = YR_EV_FINISH, .finish = m->finish, .stop_sequence = m->stop_seq});
 }
 
 int yr_openai_decode_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg)
@@ -429,13 +437,14 @@ int yr_openai_decode_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, voi
     for (uint32_t i = 0; rc == 0 && i < m.ncalls; i++) {
         const call_t *c = &m.calls[i];
         rc = emit(fn, arg,
-                  (yr_event_t){.type = YR_EV_TOOL_START, .index = c->index, .id = c->id,
-                               .name = c->name});
+                  (yr_event_t){
+                      .type = YR_EV_TOOL_START, .index = c->index, .id = c->id, .name = c->name});
         if (rc == 0)
-            rc = c->args.len ? emit(fn, arg,
-                                    (yr_event_t){.type = YR_EV_TOOL_ARGS, .index = c->index,
-                                                 .text = c->args})
-                             : 0;
+            rc = c->args.len
+                     ? emit(fn, arg,
+                            (yr_event_t){
+                                .type = YR_EV_TOOL_ARGS, .index = c->index, .text = c->args})
+                     : 0;
         if (rc == 0)
             rc = emit(fn, arg, (yr_event_t){.type = YR_EV_TOOL_END, .index = c->index});
     }
@@ -502,10 +511,10 @@ static int stream_call(stream_t *st, const call_t *c, yr_ev_fn fn, void *arg)
     tool_t *t = &st->tools[c->index];
     t->seen = true;
     if (t->started)
-        return c->args.len > 0 ? emit(fn, arg,
-                                      (yr_event_t){.type = YR_EV_TOOL_ARGS, .index = c->index,
-                                                   .text = c->args})
-                               : 0;
+        return c->args.len > 0
+                   ? emit(fn, arg,
+                          (yr_event_t){.type = YR_EV_TOOL_ARGS, .index = c->index, .text = c->args})
+                   : 0;
     keep_str(t->id, &t->id_len, c->id);
     keep_str(t->name, &t->name_len, c->name);
     yr_str_t args = c->args;
@@ -521,7 +530,9 @@ static int stream_call(stream_t *st, const call_t *c, yr_ev_fn fn, void *arg)
         return 0; /* held until the name comes */
     t->started = true;
     rc = emit(fn, arg,
-              (yr_event_t){.type = YR_EV_TOOL_START, .index = c->index, .id = {t->id, t->id_len},
+              (yr_event_t){.type = YR_EV_TOOL_START,
+                           .index = c->index,
+                           .id = {t->id, t->id_len},
                            .name = {t->name, t->name_len}});
     /* What was held goes with this fragment, as one. */
     if (rc == 0 && args.len > 0)
@@ -588,9 +599,9 @@ static int stream_error(reader_t *r, int err, stream_t *st, yr_ev_fn fn, void *a
     else if (yr_str_eq(type, YR_STR("invalid_request_error")))
         status = 400;
     st->ended = true; /* ERROR is the tail of the sequence */
-    return emit(fn, arg,
-                (yr_event_t){.type = YR_EV_ERROR, .status = status, .error_type = type,
-                             .text = msg});
+    return emit(
+        fn, arg,
+        (yr_event_t){.type = YR_EV_ERROR, .status = status, .error_type = type, .text = msg});
 }
 
 static int stream_chunk(reader_t *r, stream_t *st, yr_ev_fn fn, void *arg)
@@ -602,8 +613,7 @@ static int stream_chunk(reader_t *r, stream_t *st, yr_ev_fn fn, void *arg)
         return rc < 0 ? rc : 0;
     }
     int rc = read_msg(r, true, &m);
-    if (rc == 0 && st->finished &&
-        (m.reasoning.len || m.content.len || m.refusal.len || m.ncalls))
+    if (rc == 0 && st->finished && (m.reasoning.len || m.content.len || m.refusal.len || m.ncalls))
         rc = -EINVAL; /* output after the end of the choice */
     if (rc == 0)
         rc = check_calls(st, &m);

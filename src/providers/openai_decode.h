@@ -46,15 +46,14 @@
  * are passed as its raw bytes. Returns 0; -EINVAL when body is not a valid
  * completion (nothing is emitted then); a consumer's negative code as it
  * is; -ENOMEM. */
-__attribute__((warn_unused_result)) int yr_openai_decode_response(struct yr_call_ctx *cx,
-                                                                  yr_str_t body, yr_ev_fn fn,
-                                                                  void *arg);
+__attribute__((warn_unused_result)) int
+yr_openai_decode_response(struct yr_call_ctx *cx, yr_str_t body, yr_ev_fn fn, void *arg);
 
 /* One SSE event of a streamed answer: a chat.completion.chunk, or "[DONE]"
  * (-> the TOOL_ENDs still due, END, and *done = true). The first valid chunk
- * emits START. Within a chunk, USAGE comes first (right after START), then
- * the choice's events, so an encoder that waits for the first content can
- * report usage a server sent on its opening chunk. Tool calls keep the
+ * emits START, carrying that chunk's usage when it has some (START.usage,
+ * for encoders that write a header at once); within a chunk, USAGE comes
+ * first, then the choice's events. Tool calls keep the
  * chunk's index; a call opens (TOOL_START) once it has a name, and argument
  * fragments sent before that are held back (YR_OPENAI_MAX_HELD) and sent
  * right after it; a finish_reason emits TOOL_END for every open call, then
@@ -65,8 +64,7 @@ __attribute__((warn_unused_result)) int yr_openai_decode_response(struct yr_call
  * a tool call that never got a name, or any call after END, ERROR or a
  * failure; a consumer's negative code as it is; -ENOMEM. */
 __attribute__((warn_unused_result)) int yr_openai_decode_event(struct yr_call_ctx *cx,
-                                                               const yr_sse_event_t *m,
-                                                               yr_ev_fn fn, void *arg,
-                                                               bool *done);
+                                                               const yr_sse_event_t *m, yr_ev_fn fn,
+                                                               void *arg, bool *done);
 
 #endif

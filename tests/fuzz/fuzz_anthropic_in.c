@@ -7,22 +7,27 @@
  *      untouched output buffer; accepted output is a JSON object with the
  *      model and a non-empty messages array.
  *   1  stream: the rest is split at '\n' into OpenAI SSE data payloads fed
- *      to one encoder ("[DONE]" lines included), then finish or error. The
- *      output must be a well-formed Anthropic event stream: message_start
+ *      through yr_openai_decode_event into one stream encoder, the way the
+ *      proxy wires them ("[DONE]" lines included; a chunk's output is kept
+ *      only when the whole chunk went through), then "[DONE]" or an error
+ *      event. The output must be a well-formed Anthropic event stream: message_start
  *      first, blocks opened with consecutive indexes, one open at a time,
  *      deltas only into the open block, message_delta + message_stop or one
  *      error at the end; and every tool-call argument fragment the encoder
  *      accepted comes out in its tool_use block, in order.
- *   2  response: yr_anth_response_from_openai; accepted output is a JSON
- *      message object; rejected leaves the buffer untouched.
+ *   2  response: yr_openai_decode_response into a message encoder;
+ *      accepted output is a JSON message object; rejected leaves the
+ *      buffer untouched.
+ *
+ * Mode 0 also runs the passthrough check, yr_anth_peek, which must accept
+ * whatever the full converter accepts, and agree on what it reports.
  *
  * Build and run from the repository root:
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
- *         tests/fuzz/fuzz_anthropic_in.c src/api/anthropic_in.c src/api/errors.c
- *         src/core/buf.c src/core/pool.c src/core/log.c -ljansson
- *         -o /tmp/fuzz_anthropic_in
- *   /tmp/fuzz_anthropic_in -max_total_time=60 CORPUS_DIR
+ *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DYR_FUZZ=ON
+ *   cmake --build build-fuzz -j2 --target fuzz_anthropic_in
+ *   build-fuzz/tests/fuzz/fuzz_anthropic_in -max_total_time=60 NEW_CORPUS
+ *       tests/fuzz/corpus/anthropic_in
  *
  * -DFUZZ_ANTH_MODE=N pins the target (the first byte is still skipped), to
  * spend a whole run on one converter.
@@ -38,6 +43,8 @@
 #include <string.h>
 
 #include "api/anthropic_in.h"
+#include "core/pool.h"
+#include "providers/openai_decode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -88,25 +95,57 @@ static void fuzz_request(const char *body, size_t size)
         CHECK(json_is_array(json_object_get(o, "messages")));
         CHECK(json_is_true(json_object_get(o, "stream")) == info.stream);
         json_decref(o);
+        CHECK(info.input_tokens_estimate == tokens);
+        /* The passthrough check accepts what the converter accepts. */
+        yr_anth_req_info_t pinfo;
+        CHECK(yr_anth_peek(body, size, &pinfo, &err2) == 0);
+        CHECK(pinfo.model_len == info.model_len && strcmp(pinfo.model, info.model) == 0);
+        CHECK(pinfo.stream == info.stream && pinfo.thinking == info.thinking);
     }
+    yr_anth_req_info_t pinfo;
+    if (yr_anth_peek(body, size, &pinfo, &err2) != 0)
+        check_err(&err2);
+    else
+        CHECK(pinfo.model_len > 0 && strlen(pinfo.model) == pinfo.model_len);
     yr_buf_free(&out);
+}
+
+/* The proxy's wiring: decoder events into the encoder; an in-band error is
+ * a failure (encoders never see ERROR). */
+typedef struct {
+    yr_anth_enc_t *e;
+    yr_buf_t *out;
+} pipe_t;
+
+static int on_pipe_event(void *arg, const yr_event_t *ev)
+{
+    pipe_t *p = arg;
+    return ev->type == YR_EV_ERROR ? -EINVAL : yr_anth_enc_event(p->e, ev, p->out);
 }
 
 static void fuzz_response(const char *body, size_t size)
 {
     yr_buf_t out;
     yr_buf_init(&out, 4 * size + 4096);
-    int rc = yr_anth_response_from_openai((yr_str_t){body, size}, YR_STR("claude-fuzz"), &out);
+    yr_pool_t *pool = yr_pool_create(4096);
+    yr_call_ctx_t cx = {.pool = pool};
+    pipe_t p = {yr_anth_enc_new(YR_STR("claude-fuzz"), YR_STR_NULL, false, 0), &out};
+    CHECK(pool != NULL && p.e != NULL);
+    int rc = yr_openai_decode_response(&cx, (yr_str_t){body, size}, on_pipe_event, &p);
     if (rc != 0) {
         CHECK(rc == -EINVAL || rc == -E2BIG);
         CHECK(out.len == 0);
     } else {
+        CHECK(yr_anth_enc_done(p.e));
         json_t *o = json_loadb(out.data, out.len, JSON_DECODE_INT_AS_REAL, NULL);
         CHECK(json_is_object(o));
         CHECK(json_is_array(json_object_get(o, "content")));
         CHECK(json_is_string(json_object_get(o, "stop_reason")));
+        CHECK(json_is_number(json_object_get(json_object_get(o, "usage"), "input_tokens")));
         json_decref(o);
     }
+    yr_anth_enc_free(p.e);
+    yr_pool_destroy(pool);
     yr_buf_free(&out);
 }
 
@@ -126,7 +165,7 @@ static void append_nows(yr_buf_t *b, const char *s, size_t n)
             CHECK(yr_buf_append(b, s + i, 1) == 0);
 }
 
-/* Mirrors what the encoder keeps of an accepted chunk: choice 0, tool index
+/* Mirrors what the pipe keeps of an accepted chunk: choice 0, tool index
  * (or position), argument fragments. Whitespace is dropped on both sides:
  * whitespace-only fragments for a closed call are discarded by design. */
 static void record_chunk(expect_t *x, const char *s, size_t n)
@@ -149,6 +188,7 @@ static void record_chunk(expect_t *x, const char *s, size_t n)
             if (json_is_string(a))
                 append_nows(&x->args[t], json_string_value(a), json_string_length(a));
         }
+        break; /* the decoder reads the first choice 0 only */
     }
     json_decref(root);
 }
@@ -258,11 +298,16 @@ static int cmp_buf(const void *a, const void *b)
 
 static void fuzz_stream(const char *in, size_t size)
 {
-    yr_anth_enc_t *e =
-        yr_anth_enc_new(YR_STR("claude-fuzz"), size & 1 ? YR_STR("seed") : YR_STR_NULL);
+    yr_anth_enc_t *e = yr_anth_enc_new(
+        YR_STR("claude-fuzz"), size & 1 ? YR_STR("seed") : YR_STR_NULL, true, (int64_t)size);
     CHECK(e != NULL);
-    yr_buf_t out;
+    yr_pool_t *pool = yr_pool_create(4096);
+    CHECK(pool != NULL);
+    yr_call_ctx_t cx = {.pool = pool};
+    yr_buf_t out, stage;
     yr_buf_init(&out, 64 * size + (1 << 16));
+    yr_buf_init(&stage, 64 * size + (1 << 16));
+    pipe_t p = {e, &stage};
     static expect_t x;
     static seen_t s;
     memset(&x, 0, sizeof(x));
@@ -275,25 +320,34 @@ static void fuzz_stream(const char *in, size_t size)
     s.open = -1;
     int rc = 0;
     size_t pos = 0;
-    while (pos <= size && !yr_anth_enc_done(e)) {
+    bool done = false;
+    /* Each chunk's output is staged and kept only when the whole chunk went
+     * through, as the proxy does. */
+    while (rc == 0 && !done && pos <= size) {
         const char *nl = memchr(in + pos, '\n', size - pos);
         size_t n = nl ? (size_t)(nl - (in + pos)) : size - pos;
-        size_t before = out.len;
-        rc = yr_anth_enc_event(e, (yr_str_t){in + pos, n}, &out);
-        if (rc == 0)
+        yr_sse_event_t m = {YR_STR(""), {in + pos, n}};
+        yr_buf_reset(&stage);
+        rc = yr_openai_decode_event(&cx, &m, on_pipe_event, &p, &done);
+        if (rc == 0) {
             record_chunk(&x, in + pos, n);
-        else
-            CHECK((rc == -EINVAL || rc == -E2BIG) && out.len == before);
+            CHECK(yr_buf_append(&out, stage.data, stage.len) == 0);
+        } else {
+            CHECK(rc == -EINVAL || rc == -E2BIG);
+        }
         pos += n + 1;
     }
-    bool clean = false;
-    if (!yr_anth_enc_done(e)) {
-        rc = yr_anth_enc_finish(e, &out);
-        clean = rc == 0;
-    } else if (rc == 0) {
-        clean = true; /* ended by [DONE] */
+    if (rc == 0 && !done) { /* a clean end without [DONE] */
+        yr_sse_event_t m = {YR_STR(""), YR_STR("[DONE]")};
+        yr_buf_reset(&stage);
+        rc = yr_openai_decode_event(&cx, &m, on_pipe_event, &p, &done);
+        if (rc == 0)
+            CHECK(yr_buf_append(&out, stage.data, stage.len) == 0);
     }
-    if (!clean)
+    bool clean = rc == 0 && done;
+    if (clean)
+        CHECK(yr_anth_enc_done(e));
+    else
         CHECK(yr_anth_enc_error(e, "api_error", "fuzz", &out) == 0);
     check_stream(&out, &s);
     CHECK(s.ended);
@@ -315,8 +369,10 @@ static void fuzz_stream(const char *in, size_t size)
         yr_buf_free(&s.got[t]);
     }
     yr_buf_free(&s.cur);
+    yr_buf_free(&stage);
     yr_buf_free(&out);
     yr_anth_enc_free(e);
+    yr_pool_destroy(pool);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

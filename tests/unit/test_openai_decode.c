@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "core/pool.h"
+#include "providers/dialect.h"
 #include "providers/openai_decode.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -75,6 +76,8 @@ static int on_event(void *arg, const yr_event_t *ev)
     case YR_EV_START:
         put(r, "start(%.*s,%.*s,%" PRId64 ")", (int)ev->id.len, ev->id.ptr ? ev->id.ptr : "",
             (int)ev->name.len, ev->name.ptr ? ev->name.ptr : "", ev->created);
+        if (ev->usage.present) /* the opening message's usage */
+            put(r, "[u%" PRId64 "]", ev->usage.prompt_tokens);
         break;
     case YR_EV_TEXT: put(r, "text(%.*s)", tl, t); break;
     case YR_EV_REASONING: put(r, "reasoning(%.*s)", tl, t); break;
@@ -108,12 +111,20 @@ static int on_event(void *arg, const yr_event_t *ev)
 
 /* ---- completions ------------------------------------------------------------ */
 
+/* The decoder is the OpenAI dialect's response half: its types must fit
+ * the dialect table (the cases call it through this one). */
+static const yr_dialect_ops_t openai_ops = {
+    .name = "openai",
+    .response = yr_openai_decode_response,
+    .event = yr_openai_decode_event,
+};
+
 static int decode_response(const char *single_quoted, rec_t *r)
 {
     char *b = dq(single_quoted);
     yr_pool_t *pool = yr_pool_create(4096);
     yr_call_ctx_t cx = {.pool = pool};
-    int rc = yr_openai_decode_response(&cx, yr_str(b), on_event, r);
+    int rc = openai_ops.response(&cx, yr_str(b), on_event, r);
     yr_pool_destroy(pool);
     free(b);
     return rc;
@@ -132,17 +143,18 @@ static void response_is(const char *completion, const char *want)
 static void test_response_text_and_usage(void **state)
 {
     (void)state;
-    response_is("{'id':'chatcmpl-1','object':'chat.completion','created':1700000000,'model':'gpt-4o',"
-                "'choices':[{'index':0,'message':{'role':'assistant','content':'Hi \\u00e9\\n'},"
-                "'finish_reason':'stop'}],'usage':{'prompt_tokens':20,'completion_tokens':9,"
-                "'prompt_tokens_details':{'cached_tokens':8},'completion_tokens_details':"
-                "{'reasoning_tokens':4}}}",
-                "start(chatcmpl-1,gpt-4o,1700000000) text(Hi \xc3\xa9\n) finish(stop) "
-                "usage(20,9,8,0,4) end");
+    response_is(
+        "{'id':'chatcmpl-1','object':'chat.completion','created':1700000000,'model':'gpt-4o',"
+        "'choices':[{'index':0,'message':{'role':'assistant','content':'Hi \\u00e9\\n'},"
+        "'finish_reason':'stop'}],'usage':{'prompt_tokens':20,'completion_tokens':9,"
+        "'prompt_tokens_details':{'cached_tokens':8},'completion_tokens_details':"
+        "{'reasoning_tokens':4}}}",
+        "start(chatcmpl-1,gpt-4o,1700000000)[u20] text(Hi \xc3\xa9\n) finish(stop) "
+        "usage(20,9,8,0,4) end");
     /* Nothing but a message: no FINISH, no USAGE; bad counts are 0. */
     response_is("{'choices':[{'message':{'content':null}}],'usage':{'prompt_tokens':-3,"
                 "'completion_tokens':'x'}}",
-                "start(,,0) usage(0,0,0,0,0) end");
+                "start(,,0)[u0] usage(0,0,0,0,0) end");
 }
 
 static void test_response_reasoning_refusal_tools(void **state)
@@ -167,9 +179,10 @@ static void test_response_details(void **state)
 {
     (void)state;
     /* Text parts are joined, others skipped. */
-    response_is("{'choices':[{'message':{'content':[{'type':'text','text':'a'},{'type':'image_url'},"
-                "{'type':'text','text':'b\\u0021'},{'type':'text','text':'c'}]}}]}",
-                "start(,,0) text(ab!c) end");
+    response_is(
+        "{'choices':[{'message':{'content':[{'type':'text','text':'a'},{'type':'image_url'},"
+        "{'type':'text','text':'b\\u0021'},{'type':'text','text':'c'}]}}]}",
+        "start(,,0) text(ab!c) end");
     /* Finish reasons; a matched stop string only for "stop". */
     response_is("{'choices':[{'message':{'content':'x'},'finish_reason':'length'}]}",
                 "start(,,0) text(x) finish(length) end");
@@ -189,6 +202,9 @@ static void test_response_details(void **state)
     response_is("{'choices':[{'index':0,'message':{'content':'one'}},{'index':1,'message':"
                 "{'content':'two'}}]}",
                 "start(,,0) text(one) end");
+    response_is("{'choices':[{'index':3,'message':{'content':'first'}},{'index':0,'message':"
+                "{'content':'second'}}]}",
+                "start(,,0) text(first) end");
 }
 
 static void test_response_invalid(void **state)
@@ -227,7 +243,8 @@ static void test_response_invalid(void **state)
     }
     /* A tool-call name longer than kept is malformed too. */
     char big[YR_OPENAI_TOOL_STR_MAX + 128];
-    int n = snprintf(big, sizeof(big), "{'choices':[{'message':{'tool_calls':[{'function':{'name':'");
+    int n =
+        snprintf(big, sizeof(big), "{'choices':[{'message':{'tool_calls':[{'function':{'name':'");
     memset(big + n, 'n', YR_OPENAI_TOOL_STR_MAX + 1);
     snprintf(big + n + YR_OPENAI_TOOL_STR_MAX + 1, 32, "'}}]}}]}");
     rec_t r = {0};
@@ -265,7 +282,7 @@ static int feed(stream_t *s, const char *single_quoted)
     char *b = dq(single_quoted);
     yr_sse_event_t m = {YR_STR(""), yr_str(b)};
     s->done = false;
-    int rc = yr_openai_decode_event(&s->cx, &m, on_event, &s->r, &s->done);
+    int rc = openai_ops.event(&s->cx, &m, on_event, &s->r, &s->done);
     free(b);
     return rc;
 }
@@ -291,7 +308,7 @@ static void stream_is(const char *const *chunks, size_t n, const char *want)
 }
 
 #define CH(delta, fr)                                                                              \
-    "{'id':'chatcmpl-s','object':'chat.completion.chunk','created':7,'model':'up','choices':[{"   \
+    "{'id':'chatcmpl-s','object':'chat.completion.chunk','created':7,'model':'up','choices':[{"    \
     "'index':0,'delta':" delta ",'finish_reason':" fr "}]}"
 #define TC(i, rest) "{'tool_calls':[{'index':" #i "," rest "}]}"
 
@@ -339,7 +356,8 @@ static void test_stream_choices_and_stops(void **state)
     (void)state;
     /* Several choices: index 0 only. vLLM's matched stop string. */
     static const char *const c1[] = {
-        "{'choices':[{'index':1,'delta':{'content':'other'}},{'index':0,'delta':{'content':'me'}}]}",
+        "{'choices':[{'index':1,'delta':{'content':'other'}},{'index':0,'delta':{'content':'me'}}]"
+        "}",
         "{'choices':[{'index':0,'delta':{},'finish_reason':'stop','stop_reason':'</end>'},"
         "{'index':1,'delta':{},'finish_reason':'length'}]}",
         "[DONE]",
@@ -361,7 +379,7 @@ static void test_stream_choices_and_stops(void **state)
         "{'cached_tokens':1}}}",
         " [DONE] ",
     };
-    stream_is(c4, ARRAY_LEN(c4), "start(,,0) usage(5,0,1,0,0) reasoning(r) text(t) end");
+    stream_is(c4, ARRAY_LEN(c4), "start(,,0)[u5] usage(5,0,1,0,0) reasoning(r) text(t) end");
 }
 
 static void test_stream_tools(void **state)
@@ -391,8 +409,9 @@ static void test_stream_tools(void **state)
         CH("{'tool_calls':[{'id':'ignored','function':{'name':'also','arguments':''}}]}", "null"),
         "[DONE]",
     };
-    stream_is(c2, ARRAY_LEN(c2),
-              "start(chatcmpl-s,up,7) tool_start(0,c1,late) tool_args(0,{\"a\":1}) tool_end(0) end");
+    stream_is(
+        c2, ARRAY_LEN(c2),
+        "start(chatcmpl-s,up,7) tool_start(0,c1,late) tool_args(0,{\"a\":1}) tool_end(0) end");
 }
 
 static void test_stream_errors(void **state)
@@ -512,8 +531,9 @@ static void test_stream_held_cap(void **state)
     size_t piece = 64 * 1024;
     char *big = malloc(piece + 256);
     assert_non_null(big);
-    int n = snprintf(big, 256, "{'choices':[{'index':0,'delta':{'tool_calls':[{'index':3,"
-                               "'function':{'arguments':'");
+    int n = snprintf(big, 256,
+                     "{'choices':[{'index':0,'delta':{'tool_calls':[{'index':3,"
+                     "'function':{'arguments':'");
     memset(big + n, 'a', piece);
     snprintf(big + n + piece, 64, "'}}]}}]}");
     int rc = 0;
@@ -531,8 +551,9 @@ static void test_stream_held_cap(void **state)
     feed_ok(&s, CH(TC(0, "'id':'a','function':{'name':'f','arguments':''}"), "null"));
     big = malloc(YR_OPENAI_MAX_HELD + 256);
     assert_non_null(big);
-    n = snprintf(big, 256, "{'choices':[{'index':0,'delta':{'tool_calls':[{'index':0,"
-                           "'function':{'arguments':'");
+    n = snprintf(big, 256,
+                 "{'choices':[{'index':0,'delta':{'tool_calls':[{'index':0,"
+                 "'function':{'arguments':'");
     memset(big + n, 'b', YR_OPENAI_MAX_HELD + 1);
     snprintf(big + n + YR_OPENAI_MAX_HELD + 1, 64, "'}}]}}]}");
     feed_ok(&s, big);
