@@ -36,7 +36,6 @@
 #include "api/anthropic_in.h"
 #include "api/chat.h"
 #include "api/images.h"
-#include "api/json_tok.h"
 #include "api/oai_enc.h"
 #include "core/log.h"
 #include "gateway/authn.h"
@@ -1133,43 +1132,12 @@ void yr_proxy_chat(yr_gw_req_t *g)
 
 /* ---- POST /v1/messages --------------------------------------------------------- */
 
-/* What the gateway itself needs of a Messages request: a JSON object with a
- * string model and a boolean stream (when present). The rest is the
- * provider's to judge on passthrough routes. */
+/* What the gateway itself needs of a Messages request (a JSON object, the
+ * model, stream); the rest is the provider's to judge on passthrough routes. */
 static int peek_messages(chat_t *c, yr_api_error_t *err)
 {
     yr_str_t body = client_body(c);
-    yr_jdoc_t d;
-    int rc = yr_json_parse(&d, body.ptr, body.len, false);
-    *err = (yr_api_error_t){.err = YR_E_INVALID_JSON};
-    if (rc < 0 || yr_json_type(&d, 0) != YR_JT_OBJECT) {
-        snprintf(err->message, sizeof(err->message), "the request body is not a JSON object");
-        yr_json_free(&d);
-        return -EINVAL;
-    }
-    err->err = YR_E_INVALID_REQUEST;
-    int m = yr_json_get(&d, 0, "model"), s = yr_json_get(&d, 0, "stream");
-    yr_buf_t model;
-    yr_buf_init(&model, YR_ANTH_MODEL_MAX);
-    if (yr_json_type(&d, m) != YR_JT_STRING || yr_json_str_decode(&d, m, &model) < 0 ||
-        model.len == 0) {
-        snprintf(err->message, sizeof(err->message), "model: Field required (a model id string)");
-        snprintf(err->param, sizeof(err->param), "model");
-        rc = -EINVAL;
-    } else if (s >= 0 && yr_json_type(&d, s) != YR_JT_TRUE && yr_json_type(&d, s) != YR_JT_FALSE) {
-        snprintf(err->message, sizeof(err->message), "stream: Input should be a valid boolean");
-        snprintf(err->param, sizeof(err->param), "stream");
-        rc = -EINVAL;
-    } else {
-        memcpy(c->ainfo.model, model.data, model.len);
-        c->ainfo.model[model.len] = '\0';
-        c->ainfo.model_len = model.len;
-        c->ainfo.stream = yr_json_type(&d, s) == YR_JT_TRUE;
-        rc = 0;
-    }
-    yr_buf_free(&model);
-    yr_json_free(&d);
-    return rc;
+    return yr_anth_peek(body.ptr, body.len, &c->ainfo, err);
 }
 
 static void messages_authed(yr_gw_req_t *g)
