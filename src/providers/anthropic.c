@@ -1104,7 +1104,10 @@ static json_t *build_message(const blocks_t *b)
         content = json_stringn(b->text.data ? b->text.data : "", b->text.len);
     else
         content = json_null();
-    if (msg == NULL || set_new(msg, "content", content) < 0)
+    /* refusal is required (nullable) in OpenAI's schema; Anthropic reports a
+     * refusal as stop_reason "refusal" (content_filter), never as a text */
+    if (msg == NULL || set_new(msg, "content", content) < 0 ||
+        set_new(msg, "refusal", json_null()) < 0)
         goto fail;
     if (b->has_reasoning &&
         set_new(msg, "reasoning_content",

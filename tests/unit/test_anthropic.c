@@ -562,7 +562,8 @@ static void test_response_text(void **state)
     expect_json("text response", v,
                 "{\"id\":\"chatcmpl-msg_01\",\"object\":\"chat.completion\",\"model\":"
                 "\"claude-x-1\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                "\"content\":\"Hello world\"},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+                "\"content\":\"Hello world\",\"refusal\":null},\"logprobs\":null,"
+                "\"finish_reason\":\"stop\"}],"
                 "\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15,"
                 "\"prompt_tokens_details\":{\"cached_tokens\":0}}}");
     assert_true(f->cx.usage.present);
@@ -592,7 +593,8 @@ static void test_response_tools_thinking_cache(void **state)
     expect_json("tool response", v,
                 "{\"id\":\"chatcmpl-msg_02\",\"object\":\"chat.completion\",\"model\":\"claude-x\","
                 "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
-                "\"reasoning_content\":\"Weather needs a tool.\",\"tool_calls\":[{\"id\":"
+                "\"refusal\":null,\"reasoning_content\":\"Weather needs a tool.\","
+                "\"tool_calls\":[{\"id\":"
                 "\"toolu_A\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
                 "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\",\\\"days\\\":2}\"}},{\"id\":"
                 "\"toolu_B\",\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":"
@@ -622,7 +624,8 @@ static void test_response_json_mode(void **state)
     assert_int_equal(rc, 0);
     expect_json("json mode", json_object_get(v, "choices"),
                 "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
-                "\"{\\\"name\\\":\\\"Ada\\\"}\"},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+                "\"{\\\"name\\\":\\\"Ada\\\"}\",\"refusal\":null},\"logprobs\":null,"
+                "\"finish_reason\":\"stop\"}]");
     json_decref(v);
     fx_free(f);
 }
