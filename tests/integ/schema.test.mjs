@@ -39,6 +39,30 @@ function validChunks(r, what) {
   return chunks;
 }
 
+test('the schemas reject what OpenAI\'s spec rejects (they are not vacuous)', () => {
+  const msg = { role: 'assistant', content: 'x', refusal: null };
+  const completion = { id: 'c', object: 'chat.completion', created: 1, model: 'm',
+    choices: [{ index: 0, message: msg, logprobs: null, finish_reason: 'stop' }] };
+  assert.ok(V.completion(completion), ajv.errorsText(V.completion.errors));
+  const bad = [
+    { ...completion, object: 'chat.completion.chunk' },
+    { ...completion, created: '1' },
+    { ...completion, choices: [{ ...completion.choices[0], message: { role: 'assistant', content: 'x' } }] },
+    { ...completion, choices: [{ ...completion.choices[0], finish_reason: null }] },
+    { ...completion, choices: [{ ...completion.choices[0], finish_reason: 'done' }] },
+    { ...completion, choices: [{ index: 0, message: msg, finish_reason: 'stop' }] },
+    { ...completion, usage: { prompt_tokens: 1, completion_tokens: 1 } },
+  ];
+  bad.forEach((b, i) => assert.ok(!V.completion(b), `bad completion ${i} accepted`));
+  const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm',
+    choices: [{ index: 0, delta: {}, finish_reason: null }], usage: null };
+  assert.ok(V.chunk(chunk), ajv.errorsText(V.chunk.errors));
+  assert.ok(!V.chunk({ ...chunk, choices: [{ index: 0, delta: { tool_calls: [{ id: 'x' }] }, finish_reason: null }] }));
+  assert.ok(!V.chunk({ ...chunk, choices: [{ index: 0, finish_reason: null }] }));
+  assert.ok(!V.error({ error: { message: 'm', type: 't', code: null } }), 'param is required');
+  assert.ok(!V.models({ object: 'list', data: [{ id: 'm', object: 'model', created: 1 }] }), 'owned_by is required');
+});
+
 const ANTH_KEY = 'sk-ant-test-' + 'a'.repeat(24);
 let oaiSim, anthSim, gw;
 
@@ -54,6 +78,7 @@ before(async () => {
       { id: 'via-openai', routes: [{ provider: 'openai', model: 'gpt-4o' }] },
       { id: 'via-anthropic', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
     ],
+    server: { max_body_bytes: 65536 },
   }));
 });
 after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); gw.cleanup(); });
@@ -129,6 +154,15 @@ test('reasoning through the Anthropic route: completion and chunks stay valid', 
   assert.ok(chunks.some((c) => c.choices[0]?.delta?.reasoning_content));
 });
 
+test('the SSE error event after a provider error event mid-stream (Anthropic)', async () => {
+  await anthSim.script([{ stream_error: 'overloaded_error', stream_error_after: 5, chunks: 10 }]);
+  const r = await chat(gw, { model: 'via-anthropic', stream: true, messages: user('Explain model routing in two sentences.') });
+  assert.equal(r.status, 200, r.text);
+  const data = sseData(r.text);
+  data.slice(0, -1).forEach((d, i) => assertValid('chunk', JSON.parse(d), `chunk ${i}`));
+  assertValid('error', JSON.parse(data.at(-1)), 'stream error event');
+});
+
 describe('error bodies', () => {
   test('400: a body that is not JSON', async () => {
     const r = await chat(gw, '{"model": "via-openai", "messages": [');
@@ -164,6 +198,15 @@ describe('error bodies', () => {
     const r = await fetch(`${gw.url}/chat/completions`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
     assert.equal(r.status, 405);
     assertValid('error', await r.json(), '405');
+  });
+
+  test('413 and 431: what the HTTP layer refuses', async () => {
+    let r = await chat(gw, { model: 'via-openai', messages: user('x'.repeat(70000)) });
+    assert.equal(r.status, 413);
+    assertValid('error', r.json, '413');
+    r = await chat(gw, { model: 'via-openai', messages: user('x') }, { headers: { 'x-big': 'y'.repeat(40000) } });
+    assert.equal(r.status, 431);
+    assertValid('error', r.json, '431');
   });
 
   for (const route of ['via-openai', 'via-anthropic']) {
