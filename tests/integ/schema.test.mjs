@@ -143,6 +143,16 @@ for (const route of ['via-openai', 'via-anthropic']) {
   });
 }
 
+test('n: 2 through the OpenAI route, stream and not', async () => {
+  const body = { model: 'via-openai', n: 2, messages: user('Reply with exactly: two') };
+  const r = await chat(gw, body);
+  assert.equal(r.status, 200, r.text);
+  assertValid('completion', r.json, 'n=2');
+  assert.equal(r.json.choices.length, 2);
+  const chunks = validChunks(await chat(gw, { ...body, stream: true, stream_options: { include_usage: true } }), 'n=2 stream');
+  assert.deepEqual([...new Set(chunks.flatMap((c) => c.choices.map((ch) => ch.index)))], [0, 1]);
+});
+
 test('reasoning through the Anthropic route: completion and chunks stay valid', async () => {
   const body = { model: 'via-anthropic', reasoning_effort: 'low', max_tokens: 2000, messages: user('Why is the sky blue?') };
   const r = await chat(gw, body);
@@ -244,6 +254,9 @@ test('/v1/models is a ListModelsResponse', async () => {
   const body = await r.json();
   assertValid('models', body, '/v1/models');
   assert.deepEqual(body.data.map((m) => m.id).sort(), ['via-anthropic', 'via-openai']);
+  const denied = await fetch(`${gw.url}/models`);
+  assert.equal(denied.status, 401);
+  assertValid('error', await denied.json(), '/v1/models without a key');
 });
 
 test('the simulator\'s own models list and errors are valid too', async () => {
