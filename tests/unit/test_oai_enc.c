@@ -166,35 +166,41 @@ static void expect_chunks(const char *s, bool include_usage, const char *expecte
 
 /* ---- stream ------------------------------------------------------------------------------- */
 
+/* The chunks are laid out one per line; clang-format would interleave them. */
+/* clang-format off */
+static const char STREAM_BYTES[] =
+    HEAD CHOICE("{\"role\":\"assistant\",\"content\":\"\"}", "null") "}\n\n"
+    HEAD CHOICE("{\"content\":\"Hi \\\"you\\\"\\n\"}", "null") "}\n\n"
+    HEAD CHOICE("{}", "\"stop\"") "}\n\n"
+    "data: [DONE]\n\n";
+
+static const char STREAM_USAGE_BYTES[] =
+    HEAD CHOICE("{\"role\":\"assistant\",\"content\":\"\"}", "null") ",\"usage\":null}\n\n"
+    HEAD CHOICE("{\"content\":\"ok\"}", "null") ",\"usage\":null}\n\n"
+    HEAD CHOICE("{}", "\"stop\"") ",\"usage\":null}\n\n"
+    HEAD "\"choices\":[],\"usage\":{\"prompt_tokens\":25,\"completion_tokens\":3,"
+         "\"total_tokens\":28,\"prompt_tokens_details\":{\"cached_tokens\":10},"
+         "\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\n"
+    "data: [DONE]\n\n";
+/* clang-format on */
+
 static void test_stream_exact_bytes(void **state)
 {
     (void)state;
     yr_oai_enc_opts_t o = opts(true, false);
     char *s = RUN(o, START, text(YR_EV_TEXT, "Hi \"you\"\n"), FINISH_STOP, END);
-    assert_string_equal(
-        s, HEAD CHOICE("{\"role\":\"assistant\",\"content\":\"\"}", "null") "}\n\n" HEAD CHOICE(
-               "{\"content\":\"Hi \\\"you\\\"\\n\"}",
-               "null") "}\n\n" HEAD CHOICE("{}", "\"stop\"") "}\n\n"
-                                                             "data: [DONE]\n\n");
+    assert_string_equal(s, STREAM_BYTES);
     free(s);
 }
 
 static void test_stream_usage_exact_bytes(void **state)
 {
     (void)state;
+    /* USAGE replaces the previous one; the usage chunk comes after FINISH's */
     yr_oai_enc_opts_t o = opts(true, true);
     char *s = RUN(o, START, text(YR_EV_TEXT, "ok"), FINISH_STOP, usage(1, 2, 0, 0),
                   usage(25, 3, 10, 1), END);
-    assert_string_equal(
-        s,
-        HEAD CHOICE("{\"role\":\"assistant\",\"content\":\"\"}", "null") ",\"usage\":null}\n\n" HEAD
-            CHOICE("{\"content\":\"ok\"}", "null") ",\"usage\":null}\n\n" HEAD CHOICE(
-                "{}",
-                "\"stop\"") ",\"usage\":null}\n\n" HEAD "\"choices\":[],\"usage\":{\"prompt_"
-                                                        "tokens\":25,\"completion_tokens\":3,"
-                            "\"total_tokens\":28,\"prompt_tokens_details\":{\"cached_tokens\":10},"
-                            "\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\n"
-                            "data: [DONE]\n\n");
+    assert_string_equal(s, STREAM_USAGE_BYTES);
     free(s);
 }
 
