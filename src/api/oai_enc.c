@@ -214,12 +214,13 @@ static int chunk_end(const yr_oai_enc_t *e, yr_buf_t *out, const char *finish)
     return rc;
 }
 
-/* A delta with one string field: {"content":s}, {"reasoning_content":s}, ... */
-static int chunk_text(const yr_oai_enc_t *e, yr_buf_t *out, const char *field, yr_str_t s)
+/* A delta with one string field; key is its opening, e.g. '{"content":'.
+ * Appends only, no printf: this runs for every streamed text delta. */
+static int chunk_text(const yr_oai_enc_t *e, yr_buf_t *out, yr_str_t key, yr_str_t s)
 {
     int rc = chunk_begin(e, out);
     if (rc == 0)
-        rc = yr_buf_printf(out, "{\"%s\":", field);
+        rc = yr_buf_append_str(out, key);
     if (rc == 0)
         rc = yr_buf_append_json_str(out, s);
     if (rc == 0)
@@ -489,10 +490,10 @@ static int write_completion(const yr_oai_enc_t *e, yr_buf_t *out)
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
 /* A text-like delta: streamed as a one-field delta, or kept for END. */
-static int on_text(yr_oai_enc_t *e, yr_buf_t *out, const char *field, yr_buf_t *kept, yr_str_t text)
+static int on_text(yr_oai_enc_t *e, yr_buf_t *out, yr_str_t key, yr_buf_t *kept, yr_str_t text)
 {
     if (e->stream)
-        return text.len > 0 ? chunk_text(e, out, field, text) : 0;
+        return text.len > 0 ? chunk_text(e, out, key, text) : 0;
     return keep(e, out, kept, text);
 }
 
@@ -501,7 +502,7 @@ static int on_event(yr_oai_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
     int rc;
     switch (ev->type) {
     case YR_EV_TEXT:
-        rc = on_text(e, out, "content", &e->text, ev->text);
+        rc = on_text(e, out, YR_STR("{\"content\":"), &e->text, ev->text);
         if (rc == 0)
             e->has_text = true;
         return rc;
@@ -509,9 +510,11 @@ static int on_event(yr_oai_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
         /* Only the text: a thinking block's signature and redacted thinking
          * have no OpenAI field and are dropped (a later change carries them
          * as extra_content). */
-        return ev->redacted ? 0 : on_text(e, out, "reasoning_content", &e->reasoning, ev->text);
+        return ev->redacted
+                   ? 0
+                   : on_text(e, out, YR_STR("{\"reasoning_content\":"), &e->reasoning, ev->text);
     case YR_EV_REFUSAL:
-        rc = on_text(e, out, "refusal", &e->refusal, ev->text);
+        rc = on_text(e, out, YR_STR("{\"refusal\":"), &e->refusal, ev->text);
         if (rc == 0)
             e->has_refusal = true;
         return rc;

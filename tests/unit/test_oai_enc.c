@@ -166,35 +166,41 @@ static void expect_chunks(const char *s, bool include_usage, const char *expecte
 
 /* ---- stream ------------------------------------------------------------------------------- */
 
+/* The chunks are laid out one per line; clang-format would interleave them. */
+/* clang-format off */
+static const char STREAM_BYTES[] =
+    HEAD CHOICE("{\"role\":\"assistant\",\"content\":\"\"}", "null") "}\n\n"
+    HEAD CHOICE("{\"content\":\"Hi \\\"you\\\"\\n\"}", "null") "}\n\n"
+    HEAD CHOICE("{}", "\"stop\"") "}\n\n"
+    "data: [DONE]\n\n";
+
+static const char STREAM_USAGE_BYTES[] =
+    HEAD CHOICE("{\"role\":\"assistant\",\"content\":\"\"}", "null") ",\"usage\":null}\n\n"
+    HEAD CHOICE("{\"content\":\"ok\"}", "null") ",\"usage\":null}\n\n"
+    HEAD CHOICE("{}", "\"stop\"") ",\"usage\":null}\n\n"
+    HEAD "\"choices\":[],\"usage\":{\"prompt_tokens\":25,\"completion_tokens\":3,"
+         "\"total_tokens\":28,\"prompt_tokens_details\":{\"cached_tokens\":10},"
+         "\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\n"
+    "data: [DONE]\n\n";
+/* clang-format on */
+
 static void test_stream_exact_bytes(void **state)
 {
     (void)state;
     yr_oai_enc_opts_t o = opts(true, false);
     char *s = RUN(o, START, text(YR_EV_TEXT, "Hi \"you\"\n"), FINISH_STOP, END);
-    assert_string_equal(
-        s, HEAD CHOICE("{\"role\":\"assistant\",\"content\":\"\"}", "null") "}\n\n" HEAD CHOICE(
-               "{\"content\":\"Hi \\\"you\\\"\\n\"}",
-               "null") "}\n\n" HEAD CHOICE("{}", "\"stop\"") "}\n\n"
-                                                             "data: [DONE]\n\n");
+    assert_string_equal(s, STREAM_BYTES);
     free(s);
 }
 
 static void test_stream_usage_exact_bytes(void **state)
 {
     (void)state;
+    /* USAGE replaces the previous one; the usage chunk comes after FINISH's */
     yr_oai_enc_opts_t o = opts(true, true);
     char *s = RUN(o, START, text(YR_EV_TEXT, "ok"), FINISH_STOP, usage(1, 2, 0, 0),
                   usage(25, 3, 10, 1), END);
-    assert_string_equal(
-        s,
-        HEAD CHOICE("{\"role\":\"assistant\",\"content\":\"\"}", "null") ",\"usage\":null}\n\n" HEAD
-            CHOICE("{\"content\":\"ok\"}", "null") ",\"usage\":null}\n\n" HEAD CHOICE(
-                "{}",
-                "\"stop\"") ",\"usage\":null}\n\n" HEAD "\"choices\":[],\"usage\":{\"prompt_"
-                                                        "tokens\":25,\"completion_tokens\":3,"
-                            "\"total_tokens\":28,\"prompt_tokens_details\":{\"cached_tokens\":10},"
-                            "\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\n"
-                            "data: [DONE]\n\n");
+    assert_string_equal(s, STREAM_USAGE_BYTES);
     free(s);
 }
 
@@ -377,6 +383,65 @@ static void test_sequence_errors(void **state)
         yr_buf_free(&out);
         yr_oai_enc_free(e);
     }
+}
+
+static void test_escaping(void **state)
+{
+    (void)state;
+    /* Every string from the provider is escaped: ids, names, text, arguments. */
+    const char *nasty = "q\"b\\n\nt\tc\x01\x1f \xc3\xa9";
+    yr_event_t st = {.type = YR_EV_START, .id = yr_str(nasty), .name = yr_str(nasty)};
+    for (int stream = 0; stream < 2; stream++) {
+        yr_oai_enc_opts_t o = opts(stream, false);
+        char *s = RUN(o, st, text(YR_EV_TEXT, nasty), tool_start(0, nasty, nasty),
+                      tool_args(0, nasty), END);
+        const char *p = s;
+        size_t n = strlen(s);
+        if (stream) { /* the tool-start chunk: after the role and the content chunks */
+            for (int i = 0; i < 2; i++)
+                p = strstr(p, "\n\n") + 2;
+            n = (size_t)(strstr(p, "\n\n") - p) - 6;
+            p += 6;
+        }
+        json_t *v = parse_or_fail(p, n);
+        char want[64];
+        snprintf(want, sizeof(want), "chatcmpl-%s", nasty);
+        assert_string_equal(json_string_value(json_object_get(v, "id")), want);
+        assert_string_equal(json_string_value(json_object_get(v, "model")), nasty);
+        json_t *c0 = json_array_get(json_object_get(v, "choices"), 0);
+        json_t *m = json_object_get(c0, stream ? "delta" : "message");
+        json_t *call = json_array_get(json_object_get(m, "tool_calls"), 0);
+        assert_string_equal(json_string_value(json_object_get(call, "id")), nasty);
+        json_t *fn = json_object_get(call, "function");
+        assert_string_equal(json_string_value(json_object_get(fn, "name")), nasty);
+        if (!stream) {
+            assert_string_equal(json_string_value(json_object_get(m, "content")), nasty);
+            assert_string_equal(json_string_value(json_object_get(fn, "arguments")), nasty);
+        }
+        json_decref(v);
+        free(s);
+    }
+}
+
+static void test_names_too_long(void **state)
+{
+    (void)state;
+    size_t n = 64 * 1024 + 1;
+    char *big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    yr_oai_enc_opts_t o = opts(true, false);
+    yr_oai_enc_t *e = yr_oai_enc_new(&o);
+    yr_buf_t out;
+    yr_buf_init(&out, 1 << 20);
+    yr_event_t st = {.type = YR_EV_START, .id = yr_str(big)};
+    assert_int_equal(yr_oai_enc_event(e, &st, &out), -E2BIG);
+    assert_int_equal(yr_oai_enc_event(e, &START, &out), 0);
+    yr_event_t ts = tool_start(0, "c", big);
+    assert_int_equal(yr_oai_enc_event(e, &ts, &out), -E2BIG);
+    yr_buf_free(&out);
+    yr_oai_enc_free(e);
+    free(big);
 }
 
 /* ---- non-stream --------------------------------------------------------------------------- */
@@ -632,6 +697,8 @@ int main(void)
         cmocka_unit_test(test_stream_identity),
         cmocka_unit_test(test_stream_error_writes_nothing),
         cmocka_unit_test(test_sequence_errors),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_names_too_long),
         cmocka_unit_test(test_full_exact_bytes),
         cmocka_unit_test(test_full_nothing_before_end),
         cmocka_unit_test(test_full_tools_reasoning_usage),
