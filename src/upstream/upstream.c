@@ -590,6 +590,17 @@ yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call)
     return (yr_str_t){call->content_type, call->content_type_len};
 }
 
+yr_str_t yr_upstream_header(const yr_upstream_call_t *call, const char *name)
+{
+    /* curl keeps every header of the transfer; request -1 is the final
+     * response after redirects, index 0 the first of repeated headers. */
+    struct curl_header *h = NULL;
+    if (call->easy == NULL ||
+        curl_easy_header(call->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)
+        return YR_STR_NULL;
+    return yr_str(h->value);
+}
+
 const char *yr_upstream_error_text(const yr_upstream_call_t *call)
 {
     return call->errbuf;

@@ -97,6 +97,9 @@ int yr_upstream_status(const yr_upstream_call_t *call);
 /* Response header values captured for the gateway (empty when absent). */
 yr_str_t yr_upstream_retry_after(const yr_upstream_call_t *call);
 yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call);
+/* Any header of the final response by name (case-insensitive; empty when
+ * absent). Owned by curl: valid until the call's next callback returns. */
+yr_str_t yr_upstream_header(const yr_upstream_call_t *call, const char *name);
 /* Short reason for logs (curl's error text for the last failure). */
 const char *yr_upstream_error_text(const yr_upstream_call_t *call);
 
