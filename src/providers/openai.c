@@ -13,13 +13,10 @@ static int dump_to_buf(const char *p, size_t n, void *arg)
     return yr_buf_append(arg, p, n) == 0 ? 0 : -1;
 }
 
-static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
-                             yr_upstream_req_t *out)
+int yr_openai_body(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upstream_req_t *out)
 {
     const yr_route_conf_t *route = cx->route;
     const yr_chat_req_t *chat = cx->chat;
-    yr_pool_t *pool = cx->pool;
-    const yr_provider_conf_t *p = route->provider;
     yr_str_t upstream_model = yr_str(route->model);
     if (chat->rewritten) {
         /* The gateway changed the request (inlined images): serialise the
@@ -30,21 +27,31 @@ static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf
             return -ENOMEM;
         out->body = body_buf->data;
         out->body_len = body_buf->len;
-    } else if (yr_str_eq(upstream_model, chat->model)) {
+        return 0;
+    }
+    if (yr_str_eq(upstream_model, chat->model)) {
         out->body = raw.ptr;
         out->body_len = raw.len;
-    } else {
-        int rc = yr_provider_splice_model(cx, raw, body_buf, out);
-        if (rc < 0)
-            return rc;
+        return 0;
     }
+    return yr_provider_splice_model(cx, raw, body_buf, out);
+}
+
+static int openai_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
+                             yr_upstream_req_t *out)
+{
+    const yr_provider_conf_t *p = cx->route->provider;
+    yr_pool_t *pool = cx->pool;
+    int rc = yr_openai_body(cx, raw, body_buf, out);
+    if (rc < 0)
+        return rc;
     const char **h = yr_palloc(pool, 5 * sizeof(*h));
     out->url = yr_provider_url(pool, p, "/chat/completions");
     if (out->url == NULL || h == NULL)
         return -ENOMEM;
     size_t n = 0;
     h[n++] = "Content-Type: application/json";
-    h[n++] = chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
+    h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
     h[n++] = "User-Agent: yourouter/0.1";
     if (p->api_key != NULL && p->api_key[0] != '\0') {
         /* "Authorization: Bearer KEY" */
@@ -93,8 +100,7 @@ static int check_object(yr_call_ctx_t *cx, yr_str_t text, bool need_choices)
     return rc < 0 ? -EINVAL : 0;
 }
 
-static int openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out,
-                                yr_str_t *client)
+int yr_openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out, yr_str_t *client)
 {
     if (check_object(cx, body, true) < 0)
         return -EINVAL;
@@ -118,8 +124,7 @@ static bool has_usage_object(yr_str_t s)
     return false;
 }
 
-static int openai_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out,
-                             bool *done)
+int yr_openai_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out, bool *done)
 {
     if (yr_str_eq(ev->data, YR_STR("[DONE]"))) {
         *done = true;
@@ -154,8 +159,8 @@ static void copy_str(json_t *v, char *dst, size_t cap)
         snprintf(dst, cap, "%lld", (long long)json_integer_value(v));
 }
 
-static void openai_parse_error(yr_str_t body, yr_api_error_t *err, char *type, size_t typelen,
-                               char *code, size_t codelen)
+void yr_openai_parse_error(yr_str_t body, yr_api_error_t *err, char *type, size_t typelen,
+                           char *code, size_t codelen)
 {
     json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
     json_t *e = json_object_get(root, "error");
@@ -173,7 +178,7 @@ static void openai_parse_error(yr_str_t body, yr_api_error_t *err, char *type, s
 const yr_provider_ops_t yr_provider_openai = {
     .kind = "openai",
     .build_chat = openai_build_chat,
-    .chat_response = openai_chat_response,
-    .chat_event = openai_chat_event,
-    .parse_error = openai_parse_error,
+    .chat_response = yr_openai_chat_response,
+    .chat_event = yr_openai_chat_event,
+    .parse_error = yr_openai_parse_error,
 };

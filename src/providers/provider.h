@@ -20,8 +20,9 @@ typedef struct {
     bool present;
 } yr_usage_t;
 
-/* What a provider function may read and keep for one upstream attempt. */
-typedef struct {
+/* What a provider function may read and keep for one upstream attempt.
+ * Tagged so that providers/transport.h can name it (struct yr_call_ctx). */
+typedef struct yr_call_ctx {
     yr_pool_t *pool;             /* the request's pool: lives until the response ended */
     const yr_chat_req_t *chat;   /* the client's request in the OpenAI model */
     const yr_route_conf_t *route;
@@ -101,10 +102,24 @@ char *yr_provider_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char *
 /* The provider's timeouts into out. */
 void yr_provider_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out);
 
+/* The OpenAI provider's functions, shared with kinds that speak its wire
+ * format over another transport (Azure, until the dialect x transport table
+ * replaces provider tables). yr_openai_body puts the upstream body in
+ * out->body: raw itself, or body_buf (the route's model spliced in, or the
+ * rewritten tree serialised); 0, -EINVAL (cx->error filled) or -ENOMEM. */
+__attribute__((warn_unused_result)) int yr_openai_body(yr_call_ctx_t *cx, yr_str_t raw,
+                                                        yr_buf_t *body_buf,
+                                                        yr_upstream_req_t *out);
+int yr_openai_chat_response(yr_call_ctx_t *cx, yr_str_t body, yr_buf_t *out, yr_str_t *client);
+int yr_openai_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out, bool *done);
+void yr_openai_parse_error(yr_str_t body, yr_api_error_t *err, char *type, size_t typelen,
+                           char *code, size_t codelen);
+
 /* NULL when this build cannot talk to providers of that kind yet. */
 const yr_provider_ops_t *yr_provider_ops(yr_provider_kind_t kind);
 
 extern const yr_provider_ops_t yr_provider_openai;
 extern const yr_provider_ops_t yr_provider_anthropic;
+extern const yr_provider_ops_t yr_provider_azure; /* glue, see providers/azure.c */
 
 #endif
