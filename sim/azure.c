@@ -59,8 +59,7 @@ static yr_str_t query_param(yr_str_t q, yr_str_t name)
     while (q.len > 0) {
         const char *amp = memchr(q.ptr, '&', q.len);
         yr_str_t kv = {q.ptr, amp ? (size_t)(amp - q.ptr) : q.len};
-        if (kv.len > name.len && memcmp(kv.ptr, name.ptr, name.len) == 0 &&
-            kv.ptr[name.len] == '=')
+        if (kv.len > name.len && memcmp(kv.ptr, name.ptr, name.len) == 0 && kv.ptr[name.len] == '=')
             return (yr_str_t){kv.ptr + name.len + 1, kv.len - name.len - 1};
         if (kv.len == name.len && memcmp(kv.ptr, name.ptr, name.len) == 0)
             return (yr_str_t){kv.ptr + kv.len, 0};
@@ -241,12 +240,12 @@ static json_t *filter_results(bool prompt, yr_str_t category)
     json_t *r = json_object();
     for (size_t i = 0; r != NULL && i < sizeof(rated) / sizeof(rated[0]); i++) {
         bool hit = yr_str_eq(category, yr_str(rated[i]));
-        json_object_set_new(r, rated[i],
-                            json_pack("{s:b, s:s}", "filtered", hit, "severity",
-                                      hit ? "medium" : "safe"));
+        json_object_set_new(
+            r, rated[i],
+            json_pack("{s:b, s:s}", "filtered", hit, "severity", hit ? "medium" : "safe"));
     }
     const char *const detected[] = {prompt ? "jailbreak" : "protected_material_code",
-                                     prompt ? NULL : "protected_material_text"};
+                                    prompt ? NULL : "protected_material_text"};
     for (size_t i = 0; r != NULL && i < 2 && detected[i] != NULL; i++) {
         bool hit = yr_str_eq(category, yr_str(detected[i]));
         json_object_set_new(r, detected[i],
@@ -326,8 +325,7 @@ static int decorate_answer(sim_exchange_t *x, json_t *v)
     json_t *c;
     json_array_foreach(json_object_get(v, "choices"), i, c)
     {
-        json_object_set_new(c, "content_filter_results",
-                            filter_results(false, output_filtered(x)));
+        json_object_set_new(c, "content_filter_results", filter_results(false, output_filtered(x)));
     }
     return json_object_set_new(v, "prompt_filter_results", prompt_filter_results());
 }
@@ -413,14 +411,12 @@ static int annotation_chunk(sim_exchange_t *x, az_stream_t *st, yr_buf_t *out)
 {
     st->annotation_due = false;
     json_int_t end = (json_int_t)st->content_len;
-    json_t *v = json_pack("{s:s, s:s, s:I, s:s%, s:[{s:I, s:n, s:o, s:{s:I, s:i, s:I}}]}", "id",
-                          x->id, "object", "chat.completion.chunk", "created",
-                          (json_int_t)x->created, "model", x->prompt.model.ptr,
-                          x->prompt.model.len, "choices", "index",
-                          (json_int_t)st->annotation_index, "finish_reason",
-                          "content_filter_results", filter_results(false, output_filtered(x)),
-                          "content_filter_offsets", "check_offset", end, "start_offset", 0,
-                          "end_offset", end);
+    json_t *v = json_pack(
+        "{s:s, s:s, s:I, s:s%, s:[{s:I, s:n, s:o, s:{s:I, s:i, s:I}}]}", "id", x->id, "object",
+        "chat.completion.chunk", "created", (json_int_t)x->created, "model", x->prompt.model.ptr,
+        x->prompt.model.len, "choices", "index", (json_int_t)st->annotation_index, "finish_reason",
+        "content_filter_results", filter_results(false, output_filtered(x)),
+        "content_filter_offsets", "check_offset", end, "start_offset", 0, "end_offset", end);
     return sse_json(out, v);
 }
 
@@ -429,9 +425,9 @@ static int az_stream_next(sim_exchange_t *x, yr_buf_t *out)
     az_stream_t *st = az_state(x);
     if (!st->prompt_sent) {
         st->prompt_sent = true;
-        json_t *v = json_pack("{s:[], s:i, s:s, s:s, s:s, s:o}", "choices", "created", 0, "id", "",
-                              "model", "", "object", "", "prompt_filter_results",
-                              prompt_filter_results());
+        json_t *v =
+            json_pack("{s:[], s:i, s:s, s:s, s:s, s:o}", "choices", "created", 0, "id", "", "model",
+                      "", "object", "", "prompt_filter_results", prompt_filter_results());
         return sse_json(out, v) < 0 ? -ENOMEM : SIM_EVENT;
     }
     if (st->annotation_due)

@@ -41,8 +41,8 @@ static bool is_v1(const yr_provider_conf_t *p)
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 char *yr_azure_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char *deployment,
@@ -59,7 +59,8 @@ char *yr_azure_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char *dep
     } else if (rc == 0) {
         /* The deployment is one path segment: escape what could end it. */
         rc = yr_buf_append_str(&b, YR_STR("/openai/deployments/"));
-        for (const unsigned char *c = (const unsigned char *)deployment; rc == 0 && *c; c++) {
+        const unsigned char *c = (const unsigned char *)(deployment ? deployment : "");
+        for (; rc == 0 && *c; c++) {
             char esc[3] = {'%', hex[*c >> 4], hex[*c & 15]};
             rc = unreserved(*c) ? yr_buf_append(&b, (const char *)c, 1) : yr_buf_append(&b, esc, 3);
         }
@@ -87,8 +88,7 @@ static int azure_prepare(struct yr_call_ctx *cx, const char *path, const char *c
     h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
     h[n++] = "User-Agent: yourouter/0.1";
     if (p->api_key != NULL && p->api_key[0] != '\0' &&
-        (h[n++] = yr_transport_header(cx->pool, "api-key", p->api_key, strlen(p->api_key))) ==
-            NULL)
+        (h[n++] = yr_transport_header(cx->pool, "api-key", p->api_key, strlen(p->api_key))) == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < nextra; i++)
         h[n++] = extra[i];
@@ -113,8 +113,8 @@ void yr_azure_head_info(int status, yr_header_fn header, void *arg, int64_t now_
 {
     *info = (yr_head_info_t){
         .status = status,
-        .retry_after_ms = yr_retry_after_ms(header(arg, "retry-after"),
-                                            header(arg, "retry-after-ms"), now_unix),
+        .retry_after_ms =
+            yr_retry_after_ms(header(arg, "retry-after"), header(arg, "retry-after-ms"), now_unix),
         .remaining_requests = count_of(header(arg, "x-ratelimit-remaining-requests")),
         .remaining_tokens = count_of(header(arg, "x-ratelimit-remaining-tokens")),
         .reset_requests_ms = -1, /* Azure announces no reset times */

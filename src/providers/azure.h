@@ -27,6 +27,6 @@ void yr_azure_parse_error(yr_str_t body, yr_provider_error_t *out);
  * choices: [], a filter annotation without delta or finish_reason).
  * Returns 0, -EINVAL when data is not a JSON object, -ENOMEM / -E2BIG. */
 __attribute__((warn_unused_result)) int yr_azure_stream_chunk(yr_str_t data, yr_buf_t *scratch,
-                                                               yr_str_t *out);
+                                                              yr_str_t *out);
 
 #endif

@@ -222,8 +222,8 @@ static void test_head_info(void **state)
 /* ---- errors ------------------------------------------------------------------------------ */
 
 #define FILTERED                                                                                   \
-    "{\"error\":{\"message\":\"The response was filtered due to the prompt triggering Azure "   \
-    "OpenAI's content management policy.\",\"type\":null,\"param\":\"prompt\",\"code\":"         \
+    "{\"error\":{\"message\":\"The response was filtered due to the prompt triggering Azure "      \
+    "OpenAI's content management policy.\",\"type\":null,\"param\":\"prompt\",\"code\":"           \
     "\"content_filter\",\"status\":400,\"innererror\":{\"code\":\"ResponsibleAIPolicyViolation\"," \
     "\"content_filter_result\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"violence\":" \
     "{\"filtered\":true,\"severity\":\"medium\"}}}}}"
@@ -286,8 +286,9 @@ static void test_classify(void **state)
         {401, "{\"error\":{\"code\":\"401\",\"message\":\"Access denied\"}}", YR_OUT_AUTH},
         {404, "{\"error\":{\"code\":\"DeploymentNotFound\",\"message\":\"x\"}}",
          YR_OUT_SERVER_ERROR},
-        {429, "{\"error\":{\"code\":\"429\",\"message\":\"Requests to the ChatCompletions_Create "
-              "Operation have exceeded token rate limit.\"}}",
+        {429,
+         "{\"error\":{\"code\":\"429\",\"message\":\"Requests to the ChatCompletions_Create "
+         "Operation have exceeded token rate limit.\"}}",
          YR_OUT_RATE_LIMITED},
         {429, "{\"error\":{\"code\":\"insufficient_quota\",\"message\":\"x\"}}", YR_OUT_QUOTA},
         {503, "", YR_OUT_OVERLOADED},
@@ -305,12 +306,12 @@ static void test_classify(void **state)
 
 /* ---- stream chunks ----------------------------------------------------------------------- */
 
-#define CFR                                                                                        \
-    "\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}"
+#define CFR "\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}"
 #define PROMPT_FILTER                                                                              \
     "{\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","                    \
     "\"prompt_filter_results\":[{\"prompt_index\":0," CFR "}]}"
-#define HEAD "\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\""
+#define HEAD                                                                                       \
+    "\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\""
 
 static void test_stream_chunks(void **state)
 {
@@ -325,11 +326,12 @@ static void test_stream_chunks(void **state)
         {"{" HEAD ",\"choices\":[{\"index\":0,\"finish_reason\":null," CFR
          ",\"content_filter_offsets\":{\"check_offset\":0,\"start_offset\":0,\"end_offset\":9}}]}",
          ""},
-        {"{" HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null,"
-         CFR "}]}",
-         NULL},
-        {"{" HEAD ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"content_filter\"," CFR
+        {"{" HEAD
+         ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null," CFR
          "}]}",
+         NULL},
+        {"{" HEAD
+         ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"content_filter\"," CFR "}]}",
          NULL},
         /* The finish without a delta: clients read choices[0].delta. */
         {"{" HEAD ",\"choices\":[{\"index\":0,\"finish_reason\":\"stop\"}]}",
@@ -367,8 +369,9 @@ static void test_glue_stream(void **state)
         PROMPT_FILTER,
         "{" HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
         "\"finish_reason\":null,\"content_filter_results\":{}}]}",
-        "{" HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null,"
-        CFR "}]}",
+        "{" HEAD
+        ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null," CFR
+        "}]}",
         "{" HEAD ",\"choices\":[{\"index\":0,\"finish_reason\":null," CFR "}]}",
         "{" HEAD ",\"choices\":[{\"index\":0,\"finish_reason\":\"stop\"}]}",
         "[DONE]",
