@@ -420,9 +420,28 @@ static int annotation_chunk(sim_exchange_t *x, az_stream_t *st, yr_buf_t *out)
     return sse_json(out, v);
 }
 
+/* A scripted stream_error: Azure (like OpenAI) puts an error object where
+ * a chunk would be, then ends the stream without [DONE]. */
+static int error_event(sim_exchange_t *x, yr_buf_t *out)
+{
+    const sim_behaviour_t *b = &x->beh;
+    bool server = yr_str_eq(b->stream_error, YR_STR("server_error"));
+    yr_str_t msg = b->error_message.ptr ? b->error_message
+                   : server ? YR_STR("The server had an error while processing your request. "
+                                     "Sorry about that!")
+                            : YR_STR("An error occurred while streaming the response.");
+    json_t *v = json_pack("{s:{s:s%, s:s%, s:n, s:n}}", "error", "message", msg.ptr, msg.len,
+                          "type", b->stream_error.ptr, b->stream_error.len, "param", "code");
+    return sse_json(out, v);
+}
+
 static int az_stream_next(sim_exchange_t *x, yr_buf_t *out)
 {
     az_stream_t *st = az_state(x);
+    const sim_behaviour_t *b = &x->beh;
+    if (b->stream_error.len > 0 &&
+        x->events >= (uint64_t)(b->stream_error_after >= 0 ? b->stream_error_after : 1))
+        return error_event(x, out) < 0 ? -ENOMEM : SIM_EVENT_LAST;
     if (!st->prompt_sent) {
         st->prompt_sent = true;
         json_t *v =

@@ -220,9 +220,11 @@ int yr_azure_stream_chunk(yr_str_t data, yr_buf_t *scratch, yr_str_t *out)
     if (rc == 0 && yr_json_type(&d, 0) != YR_JT_OBJECT)
         rc = -EINVAL;
     int choices = rc == 0 ? yr_json_get(&d, 0, "choices") : -1;
+    if (rc == 0 && choices < 0 && yr_json_type(&d, yr_json_get(&d, 0, "error")) == YR_JT_OBJECT)
+        rc = -ECANCELED; /* {"error":{...}} in place of a chunk */
     if (rc < 0 || yr_json_type(&d, choices) != YR_JT_ARRAY) {
         yr_json_free(&d);
-        return rc == -ENOMEM ? rc : rc < 0 ? -EINVAL : 0; /* no choices: OpenAI's rules */
+        return rc == -ENOMEM || rc == -ECANCELED ? rc : rc < 0 ? -EINVAL : 0;
     }
     bool usage = yr_json_type(&d, yr_json_get(&d, 0, "usage")) == YR_JT_OBJECT;
     bool carries = false, missing = false;
@@ -265,12 +267,44 @@ static int glue_build_chat(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
     return rc < 0 ? rc : yr_transport_azure.prepare(cx, "/chat/completions", NULL, out);
 }
 
+/* The HTTP status an error event stands for: Azure's numeric codes ("429"),
+ * the filter's 400, else a server error. */
+static int event_status(const yr_provider_error_t *e)
+{
+    uint64_t n;
+    if (yr_str_to_u64(yr_str(e->code), 599, &n) == 0 && n >= 400)
+        return (int)n;
+    if (strcmp(e->code, "content_filter") == 0 || strcmp(e->type, "invalid_request_error") == 0)
+        return 400;
+    if (strcmp(e->code, "rate_limit_exceeded") == 0)
+        return 429;
+    return 500;
+}
+
+/* An error event mid-stream: like an HTTP error of its status before the
+ * first byte (the proxy may fail over), an SSE error after it. */
+static int stream_error(yr_call_ctx_t *cx, yr_str_t data)
+{
+    yr_provider_error_t e;
+    yr_azure_parse_error(data, &e);
+    snprintf(cx->error.message, sizeof(cx->error.message), "%s",
+             e.message[0] ? e.message : "error event");
+    snprintf(cx->error_type, sizeof(cx->error_type), "%s", e.type[0] ? e.type : e.code);
+    cx->error_status = event_status(&e);
+    bool retryable;
+    cx->error.err = yr_err_from_upstream_status(cx->error_status, &retryable);
+    snprintf(cx->error.param, sizeof(cx->error.param), "%s", e.param);
+    return -ECANCELED;
+}
+
 static int glue_chat_event(yr_call_ctx_t *cx, const yr_sse_event_t *ev, yr_buf_t *out, bool *done)
 {
     yr_buf_t fixed;
     yr_buf_init(&fixed, AZURE_MAX_CHUNK);
     yr_str_t data;
     int rc = yr_azure_stream_chunk(ev->data, &fixed, &data);
+    if (rc == -ECANCELED)
+        rc = stream_error(cx, ev->data);
     if (rc == 0 && data.len > 0) {
         yr_sse_event_t e = *ev;
         e.data = data;

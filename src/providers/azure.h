@@ -25,7 +25,9 @@ void yr_azure_parse_error(yr_str_t body, yr_provider_error_t *out);
  * "delta":{} added to choices that had none; out->len == 0 when the chunk
  * carries nothing for the client (the prompt-filter chunk with
  * choices: [], a filter annotation without delta or finish_reason).
- * Returns 0, -EINVAL when data is not a JSON object, -ENOMEM / -E2BIG. */
+ * Returns 0; -ECANCELED when data is an error event {"error":{...}} (read
+ * it with yr_azure_parse_error); -EINVAL when data is not a JSON object;
+ * -ENOMEM / -E2BIG. */
 __attribute__((warn_unused_result)) int yr_azure_stream_chunk(yr_str_t data, yr_buf_t *scratch,
                                                               yr_str_t *out);
 

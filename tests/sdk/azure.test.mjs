@@ -176,6 +176,19 @@ test('a 5xx and a cut stream from Azure surface as errors', async () => {
   await assert.rejects((async () => { for await (const _ of stream) { /* drain */ } })(), OpenAI.APIError);
 });
 
+test('an error event from Azure: before the first byte an HTTP error, after it a stream error', async () => {
+  // Right after the prompt-filter chunk, which the client never sees.
+  await sim.script([{ stream_error: 'server_error' }]);
+  await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', stream: true, messages: user('x') }),
+    (e) => e instanceof OpenAI.InternalServerError && e.status === 502 && /server had an error/.test(e.message));
+  await sim.script([{ stream_error: 'server_error', stream_error_after: 3 }]);
+  const stream = await client.chat.completions.create({ model: 'gpt-4o', stream: true, messages: user('Reply with exactly: a b c d') });
+  let text = '';
+  await assert.rejects((async () => { for await (const c of stream) text += c.choices[0]?.delta?.content ?? ''; })(),
+    (e) => e instanceof OpenAI.APIError && /server had an error/.test(e.message));
+  assert.equal(text, 'a');
+});
+
 test('an Anthropic client reaches Azure through the translation, streamed and not', async () => {
   const anth = new Anthropic({ apiKey: MASTER_KEY, baseURL: gw.base, maxRetries: 0 });
   const m = await anth.messages.create({ model: 'gpt-4o', max_tokens: 64, messages: user('Reply with exactly: via azure') });

@@ -355,6 +355,9 @@ static void test_stream_chunks(void **state)
         }
     }
     yr_str_t out;
+    assert_int_equal(
+        yr_azure_stream_chunk(YR_STR("{\"error\":{\"message\":\"boom\"}}"), &scratch, &out),
+        -ECANCELED);
     assert_int_equal(yr_azure_stream_chunk(YR_STR("{not json"), &scratch, &out), -EINVAL);
     assert_int_equal(yr_azure_stream_chunk(YR_STR("[1]"), &scratch, &out), -EINVAL);
     yr_buf_free(&scratch);
@@ -399,6 +402,39 @@ static void test_glue_stream(void **state)
     fx_free(f);
 }
 
+/* An error object in place of a chunk: the proxy's -ECANCELED contract. */
+static void test_glue_stream_error(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *data;
+        int status;
+        const char *type;
+    } cases[] = {
+        {"{\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\","
+         "\"param\":null,\"code\":null}}",
+         500, "server_error"},
+        {"{\"error\":{\"code\":\"429\",\"message\":\"slow down\"}}", 429, "429"},
+        {"{\"error\":{\"message\":\"filtered\",\"code\":\"content_filter\"}}", 400,
+         "content_filter"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fx_t *f = fx_new("v1", "dep", REQ_STREAM);
+        yr_buf_t out;
+        yr_buf_init(&out, 1 << 16);
+        bool done = false;
+        yr_sse_event_t ev = {.event = YR_STR(""), .data = yr_str(cases[i].data)};
+        assert_int_equal(yr_provider_azure.chat_event(&f->cx, &ev, &out, &done), -ECANCELED);
+        assert_int_equal(out.len, 0);
+        assert_false(done);
+        assert_int_equal(f->cx.error_status, cases[i].status);
+        assert_string_equal(f->cx.error_type, cases[i].type);
+        assert_true(f->cx.error.message[0] != '\0');
+        yr_buf_free(&out);
+        fx_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_stream_chunks),
         cmocka_unit_test(test_glue_stream),
+        cmocka_unit_test(test_glue_stream_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

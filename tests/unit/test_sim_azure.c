@@ -342,6 +342,35 @@ static void test_stream(void **state)
     fixture_free(f);
 }
 
+/* A scripted stream_error: an error object where the next chunk would be. */
+static void test_stream_error(void **state)
+{
+    (void)state;
+    fixture_t *f = fixture_new(V1, "");
+    prepare(
+        f, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"stream_error\":\"server_error\",\"stream_error_after\":2}");
+    f->x.dstate = yr_pcalloc(f->pool, sim_dialect_azure.stream_state_size);
+    yr_buf_t b;
+    yr_buf_init(&b, 1 << 20);
+    for (int i = 0; i < 2; i++) {
+        yr_buf_reset(&b);
+        assert_int_equal(sim_dialect_azure.stream_next(&f->x, &b), SIM_EVENT);
+        f->x.events++; /* the machinery counts what it wrote */
+    }
+    yr_buf_reset(&b);
+    assert_int_equal(sim_dialect_azure.stream_next(&f->x, &b), SIM_EVENT_LAST);
+    json_t *v = json_loadb(b.data + 6, b.len - 8, 0, NULL);
+    assert_non_null(v);
+    json_t *e = json_object_get(v, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "type")), "server_error");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(e, "message")), "server had an error"));
+    json_decref(v);
+    yr_buf_free(&b);
+    fixture_free(f);
+}
+
 /* ---- errors ---------------------------------------------------------------------------- */
 
 static void test_errors(void **state)
@@ -394,10 +423,10 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_route),  cmocka_unit_test(test_api_version),
-        cmocka_unit_test(test_auth),   cmocka_unit_test(test_model),
-        cmocka_unit_test(test_render), cmocka_unit_test(test_stream),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_route),        cmocka_unit_test(test_api_version),
+        cmocka_unit_test(test_auth),         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_render),       cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_stream_error), cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
