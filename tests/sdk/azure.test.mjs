@@ -46,6 +46,12 @@ models:
   - id: gpt-4o-badkey
     routes:
       - provider: az-badkey
+  - id: gpt-4o-ha
+    routes:
+      - provider: az-classic
+        model: prod-gpt4o
+      - provider: az-v1
+        model: v1-gpt4o
 `);
   client = new OpenAI({ apiKey: MASTER_KEY, baseURL: gw.url, maxRetries: 0 });
 });
@@ -187,6 +193,22 @@ test('an error event from Azure: before the first byte an HTTP error, after it a
   await assert.rejects((async () => { for await (const c of stream) text += c.choices[0]?.delta?.content ?? ''; })(),
     (e) => e instanceof OpenAI.APIError && /server had an error/.test(e.message));
   assert.equal(text, 'a');
+});
+
+test('failover between the two shapes: a 429 or a missing deployment moves on, a filtered prompt does not', async () => {
+  for (const status of [429, 404, 503]) {
+    await sim.reset();
+    await sim.script([{ status, retry_after: 1 }]);
+    const c = await client.chat.completions.create({ model: 'gpt-4o-ha', messages: user('Reply with exactly: second') });
+    assert.equal(c.choices[0].message.content, 'second');
+    const recs = await sim.requests();
+    assert.deepEqual(recs.map((r) => r.path), [shapes[0].path, shapes[1].path]);
+  }
+  await sim.reset();
+  await sim.script([{ content_filter: 'hate' }]);
+  await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-ha', messages: user('x') }),
+    (e) => e instanceof OpenAI.BadRequestError && e.code === 'content_filter');
+  assert.equal((await sim.requests()).length, 1, 'the other deployment has the same filter: not tried');
 });
 
 test('an Anthropic client reaches Azure through the translation, streamed and not', async () => {
