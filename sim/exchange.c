@@ -24,7 +24,8 @@
 
 /* Dialects, first match wins. Add new ones here (see docs/sim.md). */
 static const sim_dialect_t *const dialects[] = {
-    &sim_dialect_openai, /* first: its error shape answers unknown paths */
+    &sim_dialect_azure, /* before OpenAI: its paths end in /chat/completions too */
+    &sim_dialect_openai,
     &sim_dialect_anthropic,
 };
 
@@ -127,7 +128,7 @@ static void on_drain(yr_http_req_t *req)
 static yr_http_header_t *response_headers(sim_exchange_t *x, size_t *n)
 {
     const sim_behaviour_t *b = &x->beh;
-    size_t cap = 2 + json_object_size(b->headers);
+    size_t cap = 3 + json_object_size(b->headers);
     yr_http_header_t *h = yr_palloc(x->pool, cap * sizeof(*h));
     *n = 0;
     if (h == NULL)
@@ -135,6 +136,15 @@ static yr_http_header_t *response_headers(sim_exchange_t *x, size_t *n)
     h[(*n)++] = (yr_http_header_t){YR_STR("x-request-id"), yr_str(x->request_id)};
     if (b->retry_after.ptr != NULL)
         h[(*n)++] = (yr_http_header_t){YR_STR("retry-after"), b->retry_after};
+    uint64_t secs;
+    if (b->retry_after.ptr != NULL && x->dialect->retry_after_ms &&
+        yr_str_to_u64(b->retry_after, UINT64_MAX / 1000, &secs) == 0) {
+        char *ms = yr_palloc(x->pool, 24);
+        if (ms != NULL) {
+            int len = snprintf(ms, 24, "%llu", (unsigned long long)(secs * 1000));
+            h[(*n)++] = (yr_http_header_t){YR_STR("retry-after-ms"), {ms, (size_t)len}};
+        }
+    }
     const char *name;
     json_t *v;
     json_object_foreach(b->headers, name, v)
@@ -161,6 +171,17 @@ static void respond_error(sim_exchange_t *x)
         return;
     }
     respond(x, x->err.status, YR_STR("application/json"), (yr_str_t){b->data, b->len});
+}
+
+/* The provider's content filter refused the prompt (Azure), with the
+ * behaviour's error overrides. */
+static void filter_error(sim_exchange_t *x)
+{
+    const sim_behaviour_t *b = &x->beh;
+    x->dialect->filter_error(b->content_filter, &x->err);
+    if (b->error_message.ptr != NULL)
+        x->err.message = b->error_message;
+    respond_error(x);
 }
 
 static void internal_error(sim_exchange_t *x)
@@ -353,6 +374,7 @@ static void act(sim_exchange_t *x)
         break;
     case SIM_ACT_ERROR: respond_error(x); break;
     case SIM_ACT_STATUS: scripted_error(x); break;
+    case SIM_ACT_FILTER: filter_error(x); break;
     case SIM_ACT_REPLY: send_reply(x); break;
     }
 }
@@ -381,6 +403,9 @@ static void chat_start(sim_exchange_t *x)
         x->action = SIM_ACT_RAW;
     } else if (b->status >= 300) {
         x->action = SIM_ACT_STATUS;
+    } else if (b->content_filter.ptr != NULL && x->dialect->filter_error != NULL &&
+               !yr_str_eq(b->finish_reason, YR_STR("content_filter"))) {
+        x->action = SIM_ACT_FILTER; /* the prompt is refused before it is read */
     } else if (x->dialect->parse(x, x->body, &x->err) < 0) {
         x->action = SIM_ACT_ERROR;
     } else if (sim_reply_build(x) < 0) {
@@ -431,7 +456,7 @@ void sim_exchange_start(sim_t *sim, yr_http_req_t *req)
     x->sim = sim;
     x->req = req;
     x->pool = req->pool;
-    x->dialect = dialects[0];
+    x->dialect = &sim_dialect_openai; /* its error shape answers unknown paths */
     sim_behaviour_init(&x->beh);
     req->data = x;
     req->on_abort = on_abort;

@@ -28,7 +28,8 @@ static void usage(FILE *f)
     fputs("usage: yourouter-sim [--listen HOST:PORT] [--require-key KEY] [--quiet] [--verbose]\n"
           "                     [--no-record]\n"
           "  --listen HOST:PORT  address to bind (default 127.0.0.1:0, an ephemeral port)\n"
-          "  --require-key KEY   require this API key (Authorization: Bearer KEY)\n"
+          "  --require-key KEY   require this API key (OpenAI: Authorization: Bearer KEY;\n"
+          "                      Anthropic: x-api-key: KEY; Azure: api-key: KEY)\n"
           "  --quiet             log only errors\n"
           "  --verbose           log every request\n"
           "  --no-record         do not record requests (for benchmarks)\n",

@@ -156,7 +156,8 @@ static int parse_field(sim_behaviour_t *b, const char *key, json_t *v, char *why
     } else if (strcmp(key, "finish_reason") == 0 || strcmp(key, "error_message") == 0 ||
                strcmp(key, "error_type") == 0 || strcmp(key, "error_code") == 0 ||
                strcmp(key, "error_param") == 0 || strcmp(key, "body") == 0 ||
-               strcmp(key, "content_type") == 0 || strcmp(key, "stream_error") == 0) {
+               strcmp(key, "content_type") == 0 || strcmp(key, "stream_error") == 0 ||
+               strcmp(key, "content_filter") == 0) {
         if (!json_is_string(v))
             return bad(why, whylen, "behaviour field '%s' must be a string", key);
         yr_str_t s = jstr(v);
@@ -172,6 +173,18 @@ static int parse_field(sim_behaviour_t *b, const char *key, json_t *v, char *why
             b->error_param = s;
         else if (strcmp(key, "stream_error") == 0)
             b->stream_error = s;
+        else if (strcmp(key, "content_filter") == 0) {
+            static const char *const categories[] = {"hate", "sexual", "violence", "self_harm",
+                                                     "jailbreak"};
+            bool known = false;
+            for (size_t i = 0; i < sizeof(categories) / sizeof(categories[0]); i++)
+                known = known || yr_str_eq(s, yr_str(categories[i]));
+            if (!known)
+                return bad(why, whylen,
+                           "behaviour field 'content_filter' must be one of hate, sexual, "
+                           "violence, self_harm, jailbreak");
+            b->content_filter = s;
+        }
         else if (strcmp(key, "body") == 0) {
             b->has_body = true;
             b->body = s;

@@ -4,7 +4,7 @@
  *   - the machinery (main.c, exchange.c, script.c, record.c): routing, the
  *     scripted behaviour of each request, delays, stream pacing with
  *     backpressure, faults, request recording and statistics;
- *   - dialects (openai.c, later anthropic.c, gemini.c): pure functions that
+ *   - dialects (openai.c, anthropic.c, azure.c): pure functions that
  *     validate a provider's request format and render its responses, stream
  *     events and errors into a buffer. A dialect never touches the network.
  *
@@ -54,6 +54,8 @@ typedef struct {
     int64_t cut_after; /* -1: none */
     bool malformed, hang;
     yr_str_t stream_error;      /* Anthropic: an `event: error` of this type mid-stream */
+    yr_str_t content_filter;    /* Azure: this filter category flags the prompt (a 400) or,
+                                 * with finish_reason content_filter, the output */
     int64_t stream_error_after; /* ... after this many events; -1: default (1) */
     json_t *usage;              /* object merged into the computed usage, or NULL */
     bool has_body;
@@ -126,6 +128,7 @@ typedef struct {
     yr_str_t type;
     yr_str_t param;
     yr_str_t code;
+    yr_str_t filtered; /* Azure: the content filter category that fired, or none */
     char msgbuf[512];
     char parambuf[96];
 } sim_error_t;
@@ -169,10 +172,16 @@ struct sim_dialect {
     yr_str_t malformed_event; /* an event whose payload is not JSON */
     /* GET of the model list (SIM_ROUTE_MODELS) or one model (SIM_ROUTE_MODEL). */
     int (*render_models)(const yr_http_req_t *req, sim_route_t route, yr_buf_t *out);
+    /* Providers with a content filter (Azure): fills err for a prompt the
+     * behaviour's content_filter category flags. NULL: the field is ignored. */
+    void (*filter_error)(yr_str_t category, sim_error_t *err);
+    /* A retry-after of N seconds also goes out as retry-after-ms (Azure). */
+    bool retry_after_ms;
 };
 
 extern const sim_dialect_t sim_dialect_openai;
 extern const sim_dialect_t sim_dialect_anthropic;
+extern const sim_dialect_t sim_dialect_azure;
 
 /* ---- the machinery ------------------------------------------------------------- */
 
@@ -234,6 +243,7 @@ enum sim_action {
     SIM_ACT_ERROR,  /* x->err (validation, auth, internal) */
     SIM_ACT_STATUS, /* the behaviour's status with its error overrides */
     SIM_ACT_RAW,    /* the behaviour's raw body */
+    SIM_ACT_FILTER, /* the dialect's content-filter refusal of the prompt */
 };
 
 struct sim_exchange {

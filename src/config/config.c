@@ -86,6 +86,7 @@ static int check_http_url(yr_str_t *v, const char **err);
 static int check_storage_url(yr_str_t *v, const char **err);
 static int check_redis_url(yr_str_t *v, const char **err);
 static int check_model_name(yr_str_t *v, const char **err);
+static int check_api_version(yr_str_t *v, const char **err);
 static uint64_t default_workers(void);
 
 static const char *const kind_names[] = {"openai",  "anthropic", "gemini", "azure",
@@ -154,6 +155,10 @@ static const setting_t provider_rows[] = {
     /* Providers that cannot fetch image URLs themselves: the gateway fetches
      * them (behind the SSRF guard of images:) and sends them inline. */
     {.name = "inline_images", .type = T_BOOL, .offset = PRV(inline_images)},
+    /* kind: azure — "v1" (the v1 API, the deployment in the body) or a date
+     * (the classic deployments API with ?api-version=). */
+    {.name = "api_version", .type = T_STR, .max = 32, .def_str = "v1",
+     .check = check_api_version, .offset = PRV(api_version)},
 };
 
 enum { IMAGES_ALLOW = 5 };
@@ -302,6 +307,32 @@ static int check_model_name(yr_str_t *v, const char **err)
             *err = "must not contain control characters";
             return -EINVAL;
         }
+    }
+    return 0;
+}
+
+static bool all_digits(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    return true;
+}
+
+/* Azure's API shapes: "v1", or a dated version "YYYY-MM-DD[-preview]". */
+static int check_api_version(yr_str_t *v, const char **err)
+{
+    if (yr_str_eq(*v, YR_STR("v1")))
+        return 0;
+    const char *s = v->ptr;
+    bool dated = (v->len == 10 || (v->len == 18 && memcmp(s + 10, "-preview", 8) == 0)) &&
+                 all_digits(s, 4) && s[4] == '-' && all_digits(s + 5, 2) && s[7] == '-' &&
+                 all_digits(s + 8, 2);
+    int month = dated ? (s[5] - '0') * 10 + (s[6] - '0') : 0;
+    int day = dated ? (s[8] - '0') * 10 + (s[9] - '0') : 0;
+    if (!dated || month < 1 || month > 12 || day < 1 || day > 31) {
+        *err = "expected v1 or a dated version such as 2024-10-21 or 2025-04-01-preview";
+        return -EINVAL;
     }
     return 0;
 }
@@ -971,12 +1002,33 @@ static int parse_images(parse_t *p, yaml_node_t *v, size_t key_line)
     return rc;
 }
 
+static size_t value_line(parse_t *p, yaml_node_t *v, const char *key);
+
+/* Azure's base_url is the resource endpoint: the gateway builds the rest of
+ * the path from api_version and the route's model (the deployment), so a
+ * pasted ".../openai/deployments/x" or ".../openai/v1" would be doubled. */
+static int check_azure_endpoint(parse_t *p, yaml_node_t *v, const yr_provider_conf_t *pc)
+{
+    const char *host = strstr(pc->base_url, "://");
+    const char *path = host != NULL ? strchr(host + 3, '/') : NULL;
+    if (path == NULL || (strcmp(path, "/openai") != 0 && strncmp(path, "/openai/", 8) != 0))
+        return 0;
+    size_t saved = path_push(p, "base_url", 8);
+    int rc = fail(p, value_line(p, v, "base_url"),
+                  "kind azure wants the resource endpoint (https://NAME.openai.azure.com) "
+                  "without /openai/...: the path comes from api_version and the route's model");
+    path_pop(p, saved);
+    return rc;
+}
+
 static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
 {
     int rc = apply_defaults(p->cfg->pool, provider_rows, NROWS(provider_rows), pc);
     if (rc < 0)
         return fail_oom(p);
     rc = parse_table(p, v, key_line, provider_rows, NROWS(provider_rows), pc, NULL);
+    if (rc == 0 && pc->kind == YR_KIND_AZURE && pc->base_url != NULL)
+        rc = check_azure_endpoint(p, v, pc);
     if (rc < 0 || pc->base_url != NULL)
         return rc;
     const char *def = kind_base_urls[pc->kind];

@@ -32,6 +32,10 @@ typedef struct {
     const char *anthropic_version;  /* anthropic-version header; default 2023-06-01 */
     uint32_t default_max_tokens;    /* max_tokens when the client set none; default 4096 */
     bool inline_images;             /* fetch https image URLs and send them inline */
+    /* kind azure: "v1" (POST {base_url}/openai/v1/chat/completions, the
+     * deployment in the body's model) or a date such as 2024-10-21[-preview]
+     * (POST .../openai/deployments/{model}/chat/completions?api-version=..). */
+    const char *api_version;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 

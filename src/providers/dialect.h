@@ -59,5 +59,6 @@ typedef struct yr_dialect_ops {
 
 extern const yr_dialect_ops_t yr_dialect_openai;
 extern const yr_dialect_ops_t yr_dialect_anthropic;
+extern const yr_dialect_ops_t yr_dialect_azure; /* OpenAI's, with Azure's quirks */
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/json_tok.h"
+#include "providers/openai.h"
 #include "providers/openai_decode.h"
 #include "providers/provider.h"
 
@@ -19,8 +20,8 @@ static int dump_to_buf(const char *p, size_t n, void *arg)
 /* The request: the client's bytes (an OpenAI client), or the OpenAI request
  * an Anthropic client's was converted to. Either way only "model" changes,
  * unless the gateway rewrote the tree (inlined images). */
-static int openai_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
-                        yr_upstream_req_t *out, const char **path, const char *const **extra)
+int yr_openai_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upstream_req_t *out,
+                    const char **path, const char *const **extra)
 {
     const yr_route_conf_t *route = cx->route;
     const yr_chat_req_t *chat = cx->chat;
@@ -80,7 +81,7 @@ static int check_object(yr_call_ctx_t *cx, yr_str_t text, bool need_choices)
     return rc < 0 ? -EINVAL : 0;
 }
 
-static int openai_pass_response(yr_call_ctx_t *cx, yr_str_t body)
+int yr_openai_pass_response(yr_call_ctx_t *cx, yr_str_t body)
 {
     return check_object(cx, body, true) < 0 ? -EINVAL : 0;
 }
@@ -100,7 +101,7 @@ static bool has_usage_object(yr_str_t s)
     return false;
 }
 
-static int openai_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out, bool *done)
+int yr_openai_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out, bool *done)
 {
     if (yr_str_eq(ev->data, YR_STR("[DONE]"))) {
         *done = true;
@@ -154,11 +155,11 @@ static void openai_parse_error(yr_str_t body, yr_provider_error_t *out)
 const yr_dialect_ops_t yr_dialect_openai = {
     .name = "openai",
     .native_client = YR_DIALECT_OPENAI,
-    .build = openai_build,
+    .build = yr_openai_build,
     .response = yr_openai_decode_response,
     .event = yr_openai_decode_event,
     .parse_error = openai_parse_error,
-    .pass_build = openai_build,
-    .pass_response = openai_pass_response,
-    .pass_event = openai_pass_event,
+    .pass_build = yr_openai_build,
+    .pass_response = yr_openai_pass_response,
+    .pass_event = yr_openai_pass_event,
 };

@@ -162,7 +162,7 @@ int64_t yr_retry_after_ms(yr_str_t retry_after, yr_str_t retry_after_ms, int64_t
 
 static int64_t hint_int(const yr_upstream_call_t *call, const char *name)
 {
-    yr_str_t v = yr_upstream_hint(call, yr_str(name));
+    yr_str_t v = yr_upstream_header(call, name);
     return v.len ? parse_uint(v, true) : -1;
 }
 
@@ -222,12 +222,12 @@ void yr_transport_generic_head(struct yr_call_ctx *cx, const yr_upstream_call_t 
     *info = (yr_head_info_t){
         .status = yr_upstream_status(call),
         .retry_after_ms = yr_retry_after_ms(ra,
-                                            yr_upstream_hint(call, YR_STR("retry-after-ms")),
+                                            yr_upstream_header(call, "retry-after-ms"),
                                             (int64_t)time(NULL)),
         .remaining_requests = hint_int(call, "x-ratelimit-remaining-requests"),
         .remaining_tokens = hint_int(call, "x-ratelimit-remaining-tokens"),
-        .reset_requests_ms = duration_ms(yr_upstream_hint(call, YR_STR("x-ratelimit-reset-requests"))),
-        .reset_tokens_ms = duration_ms(yr_upstream_hint(call, YR_STR("x-ratelimit-reset-tokens"))),
+        .reset_requests_ms = duration_ms(yr_upstream_header(call, "x-ratelimit-reset-requests")),
+        .reset_tokens_ms = duration_ms(yr_upstream_header(call, "x-ratelimit-reset-tokens")),
     };
     if (info->remaining_requests < 0)
         info->remaining_requests = hint_int(call, "anthropic-ratelimit-requests-remaining");

@@ -66,11 +66,7 @@ struct yr_upstream_call {
     size_t retry_after_len;
     char content_type[128];
     size_t content_type_len;
-    /* Routing hints of the current response ("name:value\n" lines of
-     * retry-after-ms and the rate-limit headers), allocated on the first one
-     * and capped at HINTS_MAX: most answers carry none. */
-    char *hints;
-    size_t hints_len;
+    bool has_hints; /* the current response has a routing hint header */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -245,7 +241,6 @@ uv_loop_t *yr_upstream_loop(const yr_upstream_t *up)
 static void on_call_timer_closed(uv_handle_t *h)
 {
     yr_upstream_call_t *call = h->data;
-    free(call->hints);
     free(call);
 }
 
@@ -342,9 +337,7 @@ static void capture(char *dst, size_t cap, size_t *len, const char *v, size_t n)
     *len = n;
 }
 
-#define HINTS_MAX 2048
-
-/* Whether a header line is a routing hint worth keeping for process_header. */
+/* Whether a header line is a routing hint (yr_upstream_has_hints). */
 static bool is_hint(const char *p, size_t n)
 {
     /* Runs for every header line: the first letter rules most out. */
@@ -357,19 +350,6 @@ static bool is_hint(const char *p, size_t n)
     }
     size_t k = strlen(prefix);
     return n > k && strncasecmp(p, prefix, k) == 0;
-}
-
-static void keep_hint(yr_upstream_call_t *call, const char *p, size_t n)
-{
-    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n'))
-        n--;
-    if (call->hints == NULL && (call->hints = malloc(HINTS_MAX)) == NULL)
-        return;
-    if (call->hints_len + n + 1 > HINTS_MAX)
-        return; /* past the cap: the hint is lost, never the response */
-    memcpy(call->hints + call->hints_len, p, n);
-    call->hints_len += n;
-    call->hints[call->hints_len++] = '\n';
 }
 
 /* True when a header value has more than blanks and the line end. */
@@ -405,7 +385,8 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata
                 s = s * 10 + (sp[i] - '0');
             call->status = s;
         }
-        call->retry_after_len = call->content_type_len = call->hints_len = 0;
+        call->retry_after_len = call->content_type_len = 0;
+        call->has_hints = false;
         call->location_seen = false;
     } else if (n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
         /* With redirects followed, curl reads a 3xx with a Location and goes
@@ -427,7 +408,7 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata
     } else if (header_is(p, n, "location", &v)) {
         call->location_seen = has_value(p + v, n - v);
     } else if (is_hint(p, n)) {
-        keep_hint(call, p, n);
+        call->has_hints = true;
     }
     return n;
 }
@@ -625,25 +606,23 @@ yr_str_t yr_upstream_retry_after(const yr_upstream_call_t *call)
 
 bool yr_upstream_has_hints(const yr_upstream_call_t *call)
 {
-    return call->hints_len > 0;
-}
-
-yr_str_t yr_upstream_hint(const yr_upstream_call_t *call, yr_str_t name)
-{
-    const char *p = call->hints, *end = call->hints + call->hints_len;
-    while (p != NULL && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = (size_t)(nl - p);
-        if (n > name.len && p[name.len] == ':' && strncasecmp(p, name.ptr, name.len) == 0)
-            return yr_str_trim((yr_str_t){p + name.len + 1, n - name.len - 1});
-        p = nl + 1;
-    }
-    return YR_STR_NULL;
+    return call->has_hints;
 }
 
 yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call)
 {
     return (yr_str_t){call->content_type, call->content_type_len};
+}
+
+yr_str_t yr_upstream_header(const yr_upstream_call_t *call, const char *name)
+{
+    /* curl keeps every header of the transfer; request -1 is the final
+     * response after redirects, index 0 the first of repeated headers. */
+    struct curl_header *h = NULL;
+    if (call->easy == NULL ||
+        curl_easy_header(call->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)
+        return YR_STR_NULL;
+    return yr_str(h->value);
 }
 
 const char *yr_upstream_error_text(const yr_upstream_call_t *call)

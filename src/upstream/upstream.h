@@ -97,11 +97,12 @@ int yr_upstream_status(const yr_upstream_call_t *call);
 /* Response header values captured for the gateway (empty when absent). */
 yr_str_t yr_upstream_retry_after(const yr_upstream_call_t *call);
 yr_str_t yr_upstream_content_type(const yr_upstream_call_t *call);
-/* A routing hint of the response head: retry-after-ms or a rate-limit
- * header (x-ratelimit-*, anthropic-ratelimit-*), trimmed; empty when absent
- * (or past the 2 KiB kept of them). Valid until the call ends. */
-yr_str_t yr_upstream_hint(const yr_upstream_call_t *call, yr_str_t name);
-/* Whether the response carried any such hint. */
+/* Any header of the final response by name (case-insensitive; empty when
+ * absent). Owned by curl: valid until the call's next callback returns. */
+yr_str_t yr_upstream_header(const yr_upstream_call_t *call, const char *name);
+/* Whether the response head carried a routing hint (retry-after-ms, or a
+ * rate-limit header: x-ratelimit-*, anthropic-ratelimit-*), so that
+ * process_header looks headers up only when there is something to find. */
 bool yr_upstream_has_hints(const yr_upstream_call_t *call);
 /* Short reason for logs (curl's error text for the last failure). */
 const char *yr_upstream_error_text(const yr_upstream_call_t *call);

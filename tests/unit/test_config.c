@@ -285,7 +285,7 @@ static const struct {
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, log_level)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
      "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, base_url, "
-     "api_key, connect_timeout_ms, first_byte_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images)"},
+     "api_key, connect_timeout_ms, first_byte_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        weight: 2\n",
      "cfg.yaml:6: models[0].routes[0].weight: unknown key (expected one of provider, model)"},
@@ -306,6 +306,29 @@ static const struct {
     {"providers:\n  p:\n    kind:\n", "cfg.yaml:3: providers.p.kind: required value is empty"},
     {"providers:\n  az:\n    kind: azure\n",
      "cfg.yaml:3: providers.az.base_url: required key is missing (kind azure has no default)"},
+    /* kind azure: api_version is v1 or a date; base_url is the resource */
+    {"providers:\n  az:\n    kind: azure\n    base_url: https://x.openai.azure.com\n"
+     "    api_version: 2024-13-01\n",
+     "cfg.yaml:5: providers.az.api_version: expected v1 or a dated version such as 2024-10-21 "
+     "or 2025-04-01-preview"},
+    {"providers:\n  az:\n    kind: azure\n    base_url: https://x.openai.azure.com\n"
+     "    api_version: v2\n",
+     "cfg.yaml:5: providers.az.api_version: expected v1 or a dated version"},
+    {"providers:\n  az:\n    kind: azure\n    api_version: 2024-10-21-beta\n"
+     "    base_url: https://x.openai.azure.com\n",
+     "cfg.yaml:4: providers.az.api_version: expected v1 or a dated version"},
+    {"providers:\n  az:\n    kind: azure\n    api_version: '2024-1-21'\n"
+     "    base_url: https://x.openai.azure.com\n",
+     "cfg.yaml:4: providers.az.api_version: expected v1 or a dated version"},
+    {"providers:\n  az:\n    kind: azure\n    api_version: 2024-10-00\n"
+     "    base_url: https://x.openai.azure.com\n",
+     "cfg.yaml:4: providers.az.api_version: expected v1 or a dated version"},
+    {"providers:\n  az:\n    kind: azure\n\n    base_url: https://x.openai.azure.com/openai/v1\n",
+     "cfg.yaml:5: providers.az.base_url: kind azure wants the resource endpoint "
+     "(https://NAME.openai.azure.com) without /openai/..."},
+    {"providers:\n  az:\n    kind: azure\n"
+     "    base_url: https://x.openai.azure.com/openai/deployments/gpt-4o/\n",
+     "cfg.yaml:4: providers.az.base_url: kind azure wants the resource endpoint"},
     {"providers:\n  p:\n    kind: openai\n    base_url: ftp://x\n",
      "cfg.yaml:4: providers.p.base_url: must start with http:// or https://"},
     {"providers:\n  p:\n    kind: openai\n    base_url: https://\n",
@@ -755,6 +778,38 @@ static void test_default_bad_env(void **state)
     }
 }
 
+/* kind azure: the API shape comes from api_version, default v1. */
+static void test_azure_settings(void **state)
+{
+    (void)state;
+    yr_config_t *cfg = load_ok("providers:\n"
+                               "  az-v1: {kind: azure, base_url: 'https://a.openai.azure.com'}\n"
+                               "  az-classic:\n"
+                               "    kind: azure\n"
+                               "    base_url: https://b.openai.azure.com/\n"
+                               "    api_key: k\n"
+                               "    api_version: 2024-10-21\n"
+                               "  az-preview:\n"
+                               "    kind: azure\n"
+                               "    base_url: https://apim.example.com/aoai\n"
+                               "    api_version: 2025-04-01-preview\n"
+                               "  az-explicit: {kind: azure, base_url: 'http://127.0.0.1:1', "
+                               "api_version: v1}\n"
+                               "models:\n"
+                               "  - id: gpt-4o\n"
+                               "    routes: [{provider: az-classic, model: my-gpt4o-deployment}]\n");
+    assert_int_equal(cfg->nproviders, 4);
+    assert_string_equal(cfg->providers[0].api_version, "v1");
+    assert_string_equal(cfg->providers[1].api_version, "2024-10-21");
+    assert_string_equal(cfg->providers[1].base_url, "https://b.openai.azure.com");
+    assert_string_equal(cfg->providers[1].api_key, "k");
+    assert_string_equal(cfg->providers[2].api_version, "2025-04-01-preview");
+    assert_string_equal(cfg->providers[2].base_url, "https://apim.example.com/aoai");
+    assert_string_equal(cfg->providers[3].api_version, "v1");
+    assert_string_equal(cfg->models[0].routes[0].model, "my-gpt4o-deployment");
+    yr_config_free(cfg);
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -784,6 +839,7 @@ int main(void)
         cmocka_unit_test_setup(test_every_setting, clear_env),
         cmocka_unit_test_setup(test_anchors, clear_env),
         cmocka_unit_test_setup(test_rejects, clear_env),
+        cmocka_unit_test_setup(test_azure_settings, clear_env),
         cmocka_unit_test_setup(test_secrets_not_shown, clear_env),
         cmocka_unit_test_setup(test_messages_are_bounded, clear_env),
         cmocka_unit_test_setup(test_config_owns_its_strings, clear_env),
