@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include "providers/transport.h"
 #include "server/http.h"
 #include "upstream/fetch.h"
 #include "upstream/upstream.h"
@@ -521,6 +522,16 @@ static void on_request(yr_http_req_t *req)
             }
         }
         fail_msg("too many held requests");
+    } else if (path_is(req, "/limited")) {
+        yr_http_header_t h[] = {
+            {YR_STR("Retry-After"), YR_STR("7")},
+            {YR_STR("retry-after-ms"), YR_STR("1500")},
+            {YR_STR("x-ratelimit-remaining-requests"), YR_STR("42")},
+            {YR_STR("x-ratelimit-remaining-tokens"), YR_STR("9000")},
+            {YR_STR("x-ratelimit-reset-requests"), YR_STR("1m30s")},
+            {YR_STR("x-ratelimit-reset-tokens"), YR_STR("250ms")},
+        };
+        yr_http_respond(req, 429, h, 6, YR_STR("application/json"), YR_STR("{}"));
     } else if (path_is(req, "/to-b")) {
         redirect(req, "http://127.0.0.1:%u/x.png", (unsigned)T.b.port);
     } else if (path_is(req, "/to-b-mapped")) {
@@ -768,6 +779,8 @@ typedef struct {
     bool done;
     enum yr_up_error err;
     size_t bytes;
+    bool hints;
+    yr_head_info_t head; /* what a transport's process_header read */
 } plain_t;
 
 static int plain_head(yr_upstream_call_t *call, void *data)
@@ -775,6 +788,8 @@ static int plain_head(yr_upstream_call_t *call, void *data)
     plain_t *p = data;
     p->heads++;
     p->status = yr_upstream_status(call);
+    p->hints = yr_upstream_has_hints(call);
+    yr_transport_generic_head(NULL, call, &p->head);
     return YR_UP_CONTINUE;
 }
 
@@ -807,6 +822,33 @@ static void plain_get(const char *url, long max_redirects, plain_t *p)
     assert_int_equal(yr_upstream_start(T.up, &req, &plain_cbs, p, &call), 0);
     pump_until(&p->done, url);
     pump_a_little();
+}
+
+/* process_header runs in the head callback: every hint is readable there. */
+static void test_head_hints_reach_process_header(void **state)
+{
+    (void)state;
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/limited", (unsigned)T.a.port);
+    plain_t p;
+    plain_get(url, 0, &p);
+    assert_int_equal(p.err, YR_UP_OK);
+    assert_int_equal(p.status, 429);
+    assert_true(p.hints);
+    assert_int_equal(p.head.status, 429);
+    assert_int_equal(p.head.retry_after_ms, 1500); /* retry-after-ms wins over Retry-After */
+    assert_int_equal(p.head.remaining_requests, 42);
+    assert_int_equal(p.head.remaining_tokens, 9000);
+    assert_int_equal(p.head.reset_requests_ms, 90000);
+    assert_int_equal(p.head.reset_tokens_ms, 250);
+    /* an answer without hints: nothing parsed, every figure absent */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/x.png", (unsigned)T.a.port);
+    plain_get(url, 0, &p);
+    assert_false(p.hints);
+    assert_int_equal(p.head.status, 200);
+    assert_int_equal(p.head.retry_after_ms, -1);
+    assert_int_equal(p.head.remaining_requests, -1);
+    assert_int_equal(p.head.reset_tokens_ms, -1);
 }
 
 /* curl may reuse a cached connection when it follows a redirect. An idle
@@ -1111,6 +1153,7 @@ static void run_forked(void (*body)(void **), const char *name)
     X(test_fetch_allowed_png)                                                                      \
     X(test_fetch_sniffed_type_wins)                                                                \
     X(test_fetch_redirect_to_other_port_refused)                                                   \
+    X(test_head_hints_reach_process_header)                                                        \
     X(test_fetch_redirect_cannot_reuse_idle_connection)                                            \
     X(test_fetch_connections_not_kept)                                                             \
     X(test_fetch_redirect_same_origin_followed)                                                    \
