@@ -156,34 +156,26 @@ const yr_transport_ops_t yr_transport_azure = {
 
 /* ---- error bodies ---------------------------------------------------------------------- */
 
-static void copy_str(const json_t *v, char *dst, size_t cap)
-{
-    if (json_is_string(v))
-        snprintf(dst, cap, "%s", json_string_value(v));
-    else if (json_is_integer(v))
-        snprintf(dst, cap, "%lld", (long long)json_integer_value(v));
-}
-
+/* OpenAI's error shape, plus what Azure adds: the filter named only in
+ * innererror, and the API Management front door's {"statusCode","message"}. */
 void yr_azure_parse_error(yr_str_t body, yr_provider_error_t *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->retry_after_ms = -1;
-    json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
+    yr_openai_parse_error(body, out);
+    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
     json_t *e = json_object_get(root, "error");
     if (json_is_object(e)) {
-        copy_str(json_object_get(e, "message"), out->message, sizeof(out->message));
-        copy_str(json_object_get(e, "param"), out->param, sizeof(out->param));
-        copy_str(json_object_get(e, "type"), out->type, sizeof(out->type));
-        copy_str(json_object_get(e, "code"), out->code, sizeof(out->code));
-        /* Some versions name the filter only in innererror. */
         json_t *inner = json_object_get(json_object_get(e, "innererror"), "code");
         if (out->code[0] == '\0' && json_is_string(inner) &&
             strcmp(json_string_value(inner), "ResponsibleAIPolicyViolation") == 0)
             snprintf(out->code, sizeof(out->code), "content_filter");
     } else if (json_is_object(root)) {
-        /* The API Management front door: {"statusCode":401,"message":"..."}. */
-        copy_str(json_object_get(root, "message"), out->message, sizeof(out->message));
-        copy_str(json_object_get(root, "statusCode"), out->code, sizeof(out->code));
+        json_t *m = json_object_get(root, "message"), *sc = json_object_get(root, "statusCode");
+        if (json_is_string(m))
+            snprintf(out->message, sizeof(out->message), "%s", json_string_value(m));
+        if (json_is_integer(sc))
+            snprintf(out->code, sizeof(out->code), "%lld", (long long)json_integer_value(sc));
+        else if (json_is_string(sc))
+            snprintf(out->code, sizeof(out->code), "%s", json_string_value(sc));
     }
     json_decref(root);
 }

@@ -136,7 +136,7 @@ static void copy_str(json_t *v, char *dst, size_t cap)
         snprintf(dst, cap, "%lld", (long long)json_integer_value(v));
 }
 
-static void openai_parse_error(yr_str_t body, yr_provider_error_t *out)
+void yr_openai_parse_error(yr_str_t body, yr_provider_error_t *out)
 {
     *out = (yr_provider_error_t){.retry_after_ms = -1};
     json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
@@ -158,7 +158,7 @@ const yr_dialect_ops_t yr_dialect_openai = {
     .build = yr_openai_build,
     .response = yr_openai_decode_response,
     .event = yr_openai_decode_event,
-    .parse_error = openai_parse_error,
+    .parse_error = yr_openai_parse_error,
     .pass_build = yr_openai_build,
     .pass_response = yr_openai_pass_response,
     .pass_event = yr_openai_pass_event,
