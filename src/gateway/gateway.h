@@ -39,6 +39,7 @@ struct yr_runtime {
     yr_worker_t *workers;
     size_t nworkers;
     yr_metrics_t **all_metrics;
+    yr_metrics_labels_t *labels; /* metric label slots, shared by every worker */
     _Atomic bool shutting_down;
     uint16_t port;
     int64_t started_at; /* unix seconds */

@@ -68,7 +68,7 @@ static void handle_metrics(yr_gw_req_t *g)
     yr_runtime_t *rt = g->w->rt;
     yr_buf_t out;
     yr_buf_init(&out, 16 * 1024 * 1024);
-    if (yr_metrics_render(g->cfg, rt->all_metrics, rt->nworkers, &out) < 0) {
+    if (yr_metrics_render(rt->all_metrics, rt->nworkers, &out) < 0) {
         yr_buf_free(&out);
         yr_gw_send_error(g, YR_E_INTERNAL, "metrics rendering failed", NULL, NULL, YR_STR_NULL);
         return;

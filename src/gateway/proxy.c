@@ -94,9 +94,9 @@ static void set_state(chat_t *c, enum chat_state s)
     c->state = s;
 }
 
-static size_t vendor_index(const chat_t *c)
+static const char *vendor_name(const chat_t *c)
 {
-    return c->route ? c->route->provider->index : SIZE_MAX;
+    return c->route ? c->route->provider->name : NULL;
 }
 
 static void finish(chat_t *c, int status)
@@ -105,8 +105,7 @@ static void finish(chat_t *c, int status)
     c->status = status;
     yr_worker_t *w = c->g->w;
     uint64_t us = (uv_hrtime() - c->g->http->start_ns) / 1000;
-    yr_metrics_request(&w->metrics, c->model ? c->model->index : SIZE_MAX, vendor_index(c),
-                       status, us);
+    yr_metrics_request(&w->metrics, c->model ? c->model->id : NULL, vendor_name(c), status, us);
 }
 
 static void cancel_fetches(chat_t *c)
@@ -162,7 +161,7 @@ static void record_failure(chat_t *c, yr_err_t e, enum yr_attempt_outcome o, con
     va_start(ap, fmt);
     vsnprintf(c->last_msg, sizeof(c->last_msg), fmt, ap);
     va_end(ap);
-    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), o);
+    yr_metrics_attempt(&c->g->w->metrics, vendor_name(c), o);
     yr_log_warn("%s: route %s/%s failed: %s", c->g->id, c->route->provider->name,
                 c->route->model, c->last_msg);
 }
@@ -296,7 +295,7 @@ static int flush_out(chat_t *c)
  * stream: the client sees an explicit failure, never a silent truncation. */
 static void stream_fail(chat_t *c, yr_err_t e, const char *msg, enum yr_attempt_outcome o)
 {
-    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), o);
+    yr_metrics_attempt(&c->g->w->metrics, vendor_name(c), o);
     yr_log_warn("%s: stream from %s failed after the first byte: %s", c->g->id,
                 c->route->provider->name, msg);
     yr_buf_t ev;
@@ -419,7 +418,7 @@ static void relay_response(chat_t *c)
         attempt_next(c);
         return;
     }
-    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), YR_ATT_OK);
+    yr_metrics_attempt(&c->g->w->metrics, vendor_name(c), YR_ATT_OK);
     yr_http_header_t h[1] = {{YR_STR("x-yourouter-vendor"), yr_str(c->route->provider->name)}};
     finish(c, 200);
     yr_gw_send_json(c->g, 200, client, h, 1);
@@ -437,7 +436,7 @@ static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *dat
     c->call = NULL;
     if (c->state == ST_STREAMING) {
         if (err == YR_UP_OK && c->done_seen && !yr_sse_partial(&c->sse)) {
-            yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), YR_ATT_OK);
+            yr_metrics_attempt(&c->g->w->metrics, vendor_name(c), YR_ATT_OK);
             finish(c, 200);
             yr_http_stream_end(c->g->http, false);
         } else if (c->event_failed) {

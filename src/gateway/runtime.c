@@ -85,7 +85,7 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
     }
     if ((rc = yr_auth_init(w->store, cfg->server.master_key, &w->auth)) < 0)
         return rc;
-    if ((rc = yr_metrics_init(&w->metrics, cfg)) < 0)
+    if ((rc = yr_metrics_init(&w->metrics, rt->labels)) < 0)
         return rc;
     if ((rc = yr_upstream_init(&w->loop, &w->up)) < 0)
         return rc;
@@ -151,8 +151,9 @@ int yr_gateway_run(const yr_config_t *cfg)
     rt.all_metrics = calloc(rt.nworkers, sizeof(*rt.all_metrics));
     int exit_code = 1;
     size_t built = 0;
-    if (rt.workers == NULL || rt.all_metrics == NULL)
+    if (rt.workers == NULL || rt.all_metrics == NULL || yr_metrics_labels_new(&rt.labels) < 0)
         goto out;
+    yr_metrics_labels_add_config(rt.labels, cfg);
     uint16_t port = cfg->server.listen_port;
     for (; built < rt.nworkers; built++) {
         yr_worker_t *w = &rt.workers[built];
@@ -208,5 +209,6 @@ out:
         worker_destroy(&rt.workers[i]);
     free(rt.workers);
     free(rt.all_metrics);
+    yr_metrics_labels_free(rt.labels);
     return exit_code;
 }
