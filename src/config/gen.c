@@ -49,6 +49,20 @@ void yr_cfg_gen_release(yr_cfg_gen_t *gen)
     yr_config_free(gen->cfg); /* gen itself is in that pool */
 }
 
+static void on_pool_unpin(void *gen)
+{
+    yr_cfg_gen_release(gen);
+}
+
+const yr_config_t *yr_cfg_gen_pin(yr_cfg_gen_t *gen, yr_pool_t *pool)
+{
+    if (yr_pool_cleanup_add(pool, on_pool_unpin, yr_cfg_gen_acquire(gen)) < 0) {
+        yr_cfg_gen_release(gen);
+        return NULL;
+    }
+    return gen->cfg;
+}
+
 /* ---- restart-only settings --------------------------------------------------- */
 
 enum restart_type { R_STR, R_U16, R_U32, R_U64 };

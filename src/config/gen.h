@@ -30,6 +30,12 @@ __attribute__((warn_unused_result)) int yr_cfg_gen_new(yr_config_t *cfg, uint64_
  * Returns gen. Any thread. */
 yr_cfg_gen_t *yr_cfg_gen_acquire(yr_cfg_gen_t *gen);
 
+/* Pins gen for the life of pool: one more reference, released by a pool
+ * cleanup. Register it before any cleanup that reads the config, since
+ * cleanups run last-in first-out. Returns gen->cfg (valid until the pool is
+ * destroyed), or NULL when out of memory (nothing is pinned then). */
+const yr_config_t *yr_cfg_gen_pin(yr_cfg_gen_t *gen, yr_pool_t *pool);
+
 /* Drops one reference; the last one frees the config and the generation.
  * NULL is ignored. Any thread. */
 void yr_cfg_gen_release(yr_cfg_gen_t *gen);
