@@ -811,6 +811,24 @@ static void test_gen_last_release_frees(void **state)
     yr_cfg_gen_release(NULL);
 }
 
+/* A request pins its worker's generation in its pool; the pool's end is the
+ * request's release, and after a reload dropped every other reference it is
+ * the one that frees the config. */
+static void test_gen_pinned_by_pool(void **state)
+{
+    (void)state;
+    yr_cfg_gen_t *gen = NULL;
+    assert_int_equal(yr_cfg_gen_new(load_ok(gen_yaml), 1, &gen), 0);
+    yr_pool_t *req = yr_pool_create(4096);
+    assert_non_null(req);
+    const yr_config_t *cfg = yr_cfg_gen_pin(gen, req);
+    assert_ptr_equal(cfg, gen->cfg);
+    assert_int_equal(atomic_load(&gen->refs), 2);
+    yr_cfg_gen_release(gen); /* the reload: only the request holds it now */
+    assert_string_equal(cfg->models[0].id, "m1");
+    yr_pool_destroy(req); /* frees the config (LeakSanitizer checks) */
+}
+
 #define GEN_THREADS 4
 #define GEN_ROUNDS 20000
 
@@ -921,6 +939,7 @@ int main(void)
         cmocka_unit_test_setup(test_default_bad_env, clear_env),
         cmocka_unit_test_setup(test_kind_names, clear_env),
         cmocka_unit_test_setup(test_gen_last_release_frees, clear_env),
+        cmocka_unit_test_setup(test_gen_pinned_by_pool, clear_env),
         cmocka_unit_test_setup(test_gen_concurrent_refs, clear_env),
         cmocka_unit_test_setup(test_restart_settings_kept, clear_env),
     };
