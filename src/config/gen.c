@@ -39,13 +39,13 @@ void yr_cfg_gen_release(yr_cfg_gen_t *gen)
     if (gen == NULL)
         return;
     /* Release orders this thread's reads of the config before the count
-     * drops; the acquire fence makes the thread that frees see all of them
-     * finished (the usual shared_ptr pairing). */
-    uint32_t prev = atomic_fetch_sub_explicit(&gen->refs, 1, memory_order_release);
+     * drops; acquire makes the thread that frees see every other thread's
+     * reads finished. (acq_rel on every release rather than a fence after
+     * the last one: ThreadSanitizer does not model fences.) */
+    uint32_t prev = atomic_fetch_sub_explicit(&gen->refs, 1, memory_order_acq_rel);
     assert(prev > 0);
     if (prev != 1)
         return;
-    atomic_thread_fence(memory_order_acquire);
     yr_config_free(gen->cfg); /* gen itself is in that pool */
 }
 
