@@ -307,6 +307,11 @@ int yr_gateway_run(yr_config_t *cfg, const char *config_path)
     rt.all_metrics = calloc(rt.nworkers, sizeof(*rt.all_metrics));
     if (rt.workers == NULL || rt.all_metrics == NULL || yr_metrics_labels_new(&rt.labels) < 0)
         goto out;
+    char err[512];
+    if (check_applicable(cfg, err, sizeof(err)) < 0) { /* what a reload would refuse */
+        yr_log_error("%s", err);
+        goto out;
+    }
     yr_metrics_labels_add_config(rt.labels, cfg);
     uint16_t port = cfg->server.listen_port;
     for (; built < rt.nworkers; built++) {
