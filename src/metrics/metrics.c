@@ -55,6 +55,9 @@ struct yr_metrics_labels {
 
 #define NMODEL_SLOTS (YR_METRICS_MAX_MODELS + 2)
 #define NVENDOR_SLOTS (YR_METRICS_MAX_VENDORS + 2)
+_Static_assert((YR_METRICS_MAX_MODELS & (YR_METRICS_MAX_MODELS - 1)) == 0 &&
+                   (YR_METRICS_MAX_VENDORS & (YR_METRICS_MAX_VENDORS - 1)) == 0,
+               "label caps are powers of two (the hash mask)");
 
 static uint32_t name_hash(const char *s)
 {
@@ -85,7 +88,7 @@ static void set_free(label_set_t *s)
 
 /* The slot of name, or 0 when it has none yet; *pos is where the probe
  * ended (the empty entry an insert would take). */
-static uint32_t set_find(label_set_t *s, const char *name, uint32_t h, size_t *pos)
+static uint32_t set_find(const label_set_t *s, const char *name, uint32_t h, size_t *pos)
 {
     size_t i = h & s->mask;
     for (;;) {
