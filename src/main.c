@@ -67,9 +67,7 @@ static int cmd_serve(const char *path)
                     "'yourouter keys create' are accepted");
     if (cfg->nmodels == 0)
         yr_log_warn("no models configured: every chat request will be a 400");
-    int code = yr_gateway_run(cfg);
-    yr_config_free(cfg);
-    return code;
+    return yr_gateway_run(cfg, path); /* takes cfg over */
 }
 
 static int cmd_check(const char *path)

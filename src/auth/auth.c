@@ -41,17 +41,24 @@ int yr_auth_init(yr_store_client_t *store, const char *master_key, yr_auth_t **o
     if (a == NULL)
         return -ENOMEM;
     a->store = store;
-    size_t mlen = master_key ? strlen(master_key) : 0;
-    if (mlen > MAX_TOKEN_LEN) {
+    int rc = yr_auth_set_master_key(a, master_key);
+    if (rc < 0) {
         free(a);
-        return -EINVAL;
-    }
-    if (mlen > 0) {
-        a->has_master = true;
-        memcpy(a->master, master_key, mlen);
-        a->master_len = mlen;
+        return rc;
     }
     *out = a;
+    return 0;
+}
+
+int yr_auth_set_master_key(yr_auth_t *a, const char *master_key)
+{
+    size_t mlen = master_key ? strlen(master_key) : 0;
+    if (mlen > MAX_TOKEN_LEN)
+        return -EINVAL;
+    OPENSSL_cleanse(a->master, sizeof(a->master));
+    memcpy(a->master, master_key ? master_key : "", mlen);
+    a->master_len = mlen;
+    a->has_master = mlen > 0;
     return 0;
 }
 

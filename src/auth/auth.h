@@ -51,6 +51,13 @@ __attribute__((warn_unused_result)) int yr_auth_init(yr_store_client_t *store,
 /* Every request started must have called back or been cancelled. */
 void yr_auth_free(yr_auth_t *auth);
 
+/* Replaces the master key (NULL or "" for none), as a config reload does;
+ * the old one is wiped. The key is copied. Call it on the auth's own
+ * thread. 0, or -EINVAL when the key is longer than any token can be (then
+ * the old key stays). */
+__attribute__((warn_unused_result)) int yr_auth_set_master_key(yr_auth_t *auth,
+                                                                const char *master_key);
+
 /* Extracts the token from "Bearer <token>"; YR_STR_NULL when malformed. */
 yr_str_t yr_auth_bearer(yr_str_t authorization);
 

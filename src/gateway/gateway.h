@@ -1,7 +1,8 @@
 /* The running gateway: one worker per core, each a libuv loop with its own
- * listener (SO_REUSEPORT), curl multi, store client, auth cache and
- * metrics. Workers share only the read-only config, the runtime flags and
- * the store thread (reached through each worker's store client). */
+ * listener (SO_REUSEPORT), curl multi, store client, auth cache, limits and
+ * metrics. Workers share only read-only config generations, the metric label
+ * registry, the runtime flags and the store thread (reached through each
+ * worker's store client). */
 #ifndef YR_GATEWAY_H
 #define YR_GATEWAY_H
 
@@ -12,6 +13,7 @@
 #include "api/errors.h"
 #include "auth/auth.h"
 #include "config/config.h"
+#include "config/gen.h"
 #include "limits/limits.h"
 #include "metrics/metrics.h"
 #include "server/http.h"
@@ -25,7 +27,15 @@ typedef struct yr_worker {
     yr_runtime_t *rt;
     uv_loop_t loop;
     uv_async_t wake;
+    uv_async_t reload; /* the main thread left a generation in pending */
     uv_timer_t deadline;
+    /* The generation new requests pin (a reference; worker thread only),
+     * the next one handed over by the main thread (a reference, or NULL),
+     * and the number of the one in effect, which the main thread reads to
+     * log when every worker runs a reload. */
+    yr_cfg_gen_t *gen;
+    _Atomic(yr_cfg_gen_t *) pending;
+    _Atomic uint64_t applied;
     yr_http_server_t *http;
     yr_upstream_t *up;
     yr_store_client_t *store; /* completions of store ops land on this loop */
@@ -38,19 +48,28 @@ typedef struct yr_worker {
 } yr_worker_t;
 
 struct yr_runtime {
-    const yr_config_t *cfg;
+    /* Main thread only: the newest generation (a reference), where it is
+     * read from again on SIGHUP (NULL: the zero-config environment), and the
+     * newest one every worker was seen running. */
+    yr_cfg_gen_t *gen;
+    const char *config_path;
+    uint64_t announced;
+    uv_async_t swapped; /* on the main loop: a worker installed a generation */
     yr_worker_t *workers;
     size_t nworkers;
     yr_metrics_t **all_metrics;
     yr_store_thread_t *store; /* started before the workers, stopped after */
+    yr_metrics_labels_t *labels; /* metric label slots, shared by every worker */
     _Atomic bool shutting_down;
     uint16_t port;
     int64_t started_at; /* unix seconds */
 };
 
-/* Runs the gateway until SIGTERM/SIGINT and a graceful drain. Returns the
- * process exit code. */
-int yr_gateway_run(const yr_config_t *cfg);
+/* Runs the gateway until SIGTERM/SIGINT and a graceful drain; SIGHUP reloads
+ * the config from config_path (NULL: yr_config_default). Takes cfg over: it
+ * becomes generation 1, freed when nothing uses it any more. config_path
+ * must outlive the call. Returns the process exit code. */
+int yr_gateway_run(yr_config_t *cfg, const char *config_path);
 
 /* The HTTP entry point of a worker (handler.c). */
 void yr_gateway_on_request(yr_http_req_t *req);
@@ -63,7 +82,8 @@ typedef struct {
     yr_worker_t *w;
     char id[32];
     yr_str_t request_id;
-    const yr_config_t *cfg; /* the configuration this request runs on */
+    const yr_config_t *cfg; /* the generation this request runs on, pinned
+                             * until req->pool is destroyed */
     yr_identity_t identity; /* set by yr_gw_authenticate */
     void *chat; /* proxy.c's state, when this is a chat request */
     yr_dialect_t dialect; /* the error format this client expects */

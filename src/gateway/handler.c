@@ -36,7 +36,11 @@ static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
     int n = snprintf(g->id, sizeof(g->id), "req_%016llx%08llx", (unsigned long long)a,
                      (unsigned long long)(b & 0xffffffffu));
     g->request_id = (yr_str_t){g->id, (size_t)n};
-    g->cfg = w->rt->cfg;
+    /* First cleanup on the pool, so it runs last: the proxy's cleanup still
+     * reads the config. */
+    g->cfg = yr_cfg_gen_pin(w->gen, req->pool);
+    if (g->cfg == NULL)
+        return NULL;
     req->data = g;
     return g;
 }
@@ -68,7 +72,7 @@ static void handle_metrics(yr_gw_req_t *g)
     yr_runtime_t *rt = g->w->rt;
     yr_buf_t out;
     yr_buf_init(&out, 16 * 1024 * 1024);
-    if (yr_metrics_render(g->cfg, rt->all_metrics, rt->nworkers, &out) < 0) {
+    if (yr_metrics_render(rt->all_metrics, rt->nworkers, &out) < 0) {
         yr_buf_free(&out);
         yr_gw_send_error(g, YR_E_INTERNAL, "metrics rendering failed", NULL, NULL, YR_STR_NULL);
         return;

@@ -137,11 +137,6 @@ static uint64_t now_ns(void)
     return uv_hrtime();
 }
 
-static size_t vendor_index(const chat_t *c)
-{
-    return c->att && c->att->route ? c->att->route->provider->index : SIZE_MAX;
-}
-
 static const char *vendor_name(const chat_t *c)
 {
     return c->att && c->att->route ? c->att->route->provider->name : "?";
@@ -186,7 +181,7 @@ static void attempt_end(chat_t *c, yr_outcome_t o)
     a->end_ns = now_ns();
     if (c->cx.usage.present && !a->usage.present)
         a->usage = c->cx.usage; /* passthrough: the dialect read it */
-    yr_metrics_attempt(&c->g->w->metrics, vendor_index(c), metrics_outcome(a));
+    yr_metrics_attempt(&c->g->w->metrics, a->route->provider->name, metrics_outcome(a));
     yr_peer_free(&c->plan, a);
     yr_log_debug("%s: attempt %zu on %s/%s: %s (HTTP %d)", c->g->id, c->nattempts,
                  a->route->provider->name, a->route->model, yr_outcome_name(o), a->status);
@@ -237,8 +232,8 @@ static void finish(chat_t *c, int status)
     yr_worker_t *w = c->g->w;
     uint64_t end = now_ns();
     uint64_t us = (end - c->g->http->start_ns) / 1000;
-    yr_metrics_request(&w->metrics, c->model ? c->model->index : SIZE_MAX, vendor_index(c),
-                       status, us);
+    yr_metrics_request(&w->metrics, c->model ? c->model->id : NULL,
+                       c->att ? c->att->route->provider->name : NULL, status, us);
     if (c->admitted) {
         yr_usage_t used = c->att ? c->att->usage : (yr_usage_t){0};
         yr_limits_release(w->limits, c->adm, &used);

@@ -1,8 +1,10 @@
 /* Workers and their lifetime. The main thread builds every worker (loop,
  * listener, store client, curl multi) before any thread starts, then
- * waits for SIGTERM/SIGINT on its own loop and asks each worker to drain.
- * The store thread is started before the workers and stopped after they are
- * joined: a worker's loop only ends once its store ops have come back. */
+ * waits for signals on its own loop: SIGTERM/SIGINT ask each worker to
+ * drain, SIGHUP reloads the config into a new generation that each worker
+ * installs on its own thread. The store thread is started before the
+ * workers and stopped after they are joined: a worker's loop only ends once
+ * its store ops have come back. */
 #include <errno.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/gen.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
 
@@ -34,6 +37,8 @@ static void worker_close_all(yr_worker_t *w)
         uv_close((uv_handle_t *)&w->deadline, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&w->reload))
+        uv_close((uv_handle_t *)&w->reload, on_handle_closed);
 }
 
 static void on_http_drained(yr_http_server_t *s)
@@ -56,10 +61,33 @@ static void on_wake(uv_async_t *a)
     if (w->stopping)
         return;
     w->stopping = true;
-    uint32_t ms = w->rt->cfg->server.shutdown_timeout_ms;
+    uint32_t ms = w->gen->cfg->server.shutdown_timeout_ms;
     uv_timer_start(&w->deadline, on_deadline, ms, 0);
     uv_unref((uv_handle_t *)&w->deadline);
     yr_http_server_shutdown(w->http, on_http_drained);
+}
+
+/* The main thread left a new generation: install it for new requests. The
+ * requests in flight keep the one they pinned, so dropping ours frees the
+ * old config only once the last of them ended. */
+static void on_reload(uv_async_t *a)
+{
+    yr_worker_t *w = a->data;
+    yr_cfg_gen_t *next = atomic_exchange(&w->pending, NULL);
+    if (next == NULL)
+        return; /* sends coalesce: an earlier callback took it */
+    /* The main thread checked the key against the same limit, so this only
+     * guards the invariant that a generation is applied whole or not. */
+    if (yr_auth_set_master_key(w->auth, next->cfg->server.master_key) < 0) {
+        yr_log_error("worker %zu: generation %llu not applied: master key refused", w->id,
+                     (unsigned long long)next->number);
+        yr_cfg_gen_release(next);
+        return;
+    }
+    yr_cfg_gen_release(w->gen);
+    w->gen = next;
+    atomic_store(&w->applied, next->number);
+    uv_async_send(&w->rt->swapped);
 }
 
 static void *worker_main(void *arg)
@@ -71,14 +99,18 @@ static void *worker_main(void *arg)
 
 static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t port)
 {
-    const yr_config_t *cfg = rt->cfg;
+    const yr_config_t *cfg = rt->gen->cfg;
     w->id = id;
     w->rt = rt;
+    w->gen = yr_cfg_gen_acquire(rt->gen);
+    atomic_store(&w->applied, rt->gen->number);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
+    uv_async_init(&w->loop, &w->reload, on_reload);
+    w->reload.data = w;
     uv_timer_init(&w->loop, &w->deadline);
     w->deadline.data = w;
     if (RAND_bytes((unsigned char *)w->rng, sizeof(w->rng)) != 1)
@@ -90,7 +122,7 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
         return rc;
     if ((rc = yr_limits_init(&w->limits)) < 0)
         return rc;
-    if ((rc = yr_metrics_init(&w->metrics, cfg)) < 0)
+    if ((rc = yr_metrics_init(&w->metrics, rt->labels)) < 0)
         return rc;
     if ((rc = yr_upstream_init(&w->loop, &w->up)) < 0)
         return rc;
@@ -130,6 +162,8 @@ static void worker_destroy(yr_worker_t *w)
     yr_auth_free(w->auth);
     yr_limits_free(w->limits);
     yr_metrics_free(&w->metrics);
+    yr_cfg_gen_release(atomic_exchange(&w->pending, NULL));
+    yr_cfg_gen_release(w->gen);
 }
 
 /* ---- main thread ------------------------------------------------------------ */
@@ -142,23 +176,148 @@ static void on_signal(uv_signal_t *sig, int signum)
         _exit(1);
     }
     yr_log_info("signal %d: draining in-flight requests (up to %u ms)", signum,
-                (unsigned)rt->cfg->server.shutdown_timeout_ms);
+                (unsigned)rt->gen->cfg->server.shutdown_timeout_ms);
     for (size_t i = 0; i < rt->nworkers; i++)
         uv_async_send(&rt->workers[i].wake);
     uv_signal_stop(sig);
 }
 
-int yr_gateway_run(const yr_config_t *cfg)
+/* ---- reload (main thread) ---------------------------------------------------- */
+
+static void on_restart_only(const char *key, void *arg)
 {
-    yr_runtime_t rt = {.cfg = cfg, .nworkers = cfg->server.workers ? cfg->server.workers : 1};
+    (void)arg;
+    yr_log_warn("reload: %s changed; ignored until a restart", key);
+}
+
+/* What the loader accepts but a worker could not apply: refused here, before
+ * any worker sees the generation, so no worker applies it half. */
+static int check_applicable(const yr_config_t *cfg, char *err, size_t errlen)
+{
+    yr_auth_t *probe;
+    int rc = yr_auth_init(NULL, cfg->server.master_key, &probe);
+    if (rc == -EINVAL)
+        snprintf(err, errlen, "%s: server.master_key: longer than a bearer token can be",
+                 cfg->path);
+    else if (rc < 0)
+        snprintf(err, errlen, "%s: out of memory", cfg->path);
+    else
+        yr_auth_free(probe);
+    return rc;
+}
+
+/* Reads the config source again and validates it whole. 0 and *out (owned by
+ * the caller), or a negative code with the reason in err. */
+static int reload_read(yr_runtime_t *rt, yr_config_t **out, char *err, size_t errlen)
+{
+    yr_config_t *cfg = NULL;
+    int rc = rt->config_path ? yr_config_load(rt->config_path, &cfg, err, errlen)
+                             : yr_config_default(&cfg, err, errlen);
+    if (rc == 0)
+        rc = check_applicable(cfg, err, errlen);
+    if (rc == 0) {
+        rc = yr_config_keep_restart_settings(cfg, rt->gen->cfg, on_restart_only, NULL);
+        if (rc < 0)
+            snprintf(err, errlen, "%s: out of memory", cfg->path);
+    }
+    if (rc < 0) {
+        yr_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return 0;
+}
+
+/* Makes gen the newest generation and hands every worker a reference to it.
+ * A worker that has not installed the previous one yet gets this one
+ * instead; the reference it skipped is dropped here. */
+static void publish(yr_runtime_t *rt, yr_cfg_gen_t *gen)
+{
+    yr_cfg_gen_t *old = rt->gen;
+    rt->gen = gen;
+    for (size_t i = 0; i < rt->nworkers; i++) {
+        yr_worker_t *w = &rt->workers[i];
+        yr_cfg_gen_release(atomic_exchange(&w->pending, yr_cfg_gen_acquire(gen)));
+        uv_async_send(&w->reload);
+    }
+    yr_cfg_gen_release(old);
+}
+
+static void reload(yr_runtime_t *rt)
+{
+    char err[1024];
+    yr_config_t *cfg;
+    yr_cfg_gen_t *gen;
+    uint64_t running = rt->gen->number;
+    if (reload_read(rt, &cfg, err, sizeof(err)) < 0) {
+        yr_log_error("reload refused, generation %llu keeps serving: %s",
+                     (unsigned long long)running, err);
+        return;
+    }
+    if (yr_cfg_gen_new(cfg, running + 1, &gen) < 0) {
+        yr_log_error("reload refused, generation %llu keeps serving: out of memory",
+                     (unsigned long long)running);
+        return;
+    }
+    enum yr_log_level level;
+    if (cfg->server.log_level && yr_log_parse_level(cfg->server.log_level, &level) == 0)
+        yr_log_set_level(level);
+    if (cfg->server.master_key == NULL)
+        yr_log_warn("reload: no master key configured: only keys from 'yourouter keys create' "
+                    "are accepted");
+    /* Before any worker can count a request on the new names. */
+    yr_metrics_labels_add_config(rt->labels, cfg);
+    publish(rt, gen);
+}
+
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    yr_runtime_t *rt = sig->data;
+    /* Draining workers may have closed their reload handles. */
+    if (atomic_load(&rt->shutting_down))
+        return;
+    reload(rt);
+}
+
+/* A worker installed a generation: once all of them run the newest, say so.
+ * A generation that was replaced before every worker took it is never
+ * announced, so each line means "from now on, every new request runs N". */
+static void on_swapped(uv_async_t *a)
+{
+    yr_runtime_t *rt = a->data;
+    uint64_t newest = rt->gen->number;
+    if (rt->announced == newest)
+        return;
+    for (size_t i = 0; i < rt->nworkers; i++)
+        if (atomic_load(&rt->workers[i].applied) != newest)
+            return;
+    rt->announced = newest;
+    const yr_config_t *cfg = rt->gen->cfg;
+    yr_log_info("config generation %llu in effect on %zu workers (%zu models, %zu providers)",
+                (unsigned long long)newest, rt->nworkers, cfg->nmodels, cfg->nproviders);
+}
+
+int yr_gateway_run(yr_config_t *cfg, const char *config_path)
+{
+    yr_runtime_t rt = {.config_path = config_path,
+                       .announced = 1,
+                       .nworkers = cfg->server.workers ? cfg->server.workers : 1};
+    int exit_code = 1;
+    size_t built = 0;
+    if (yr_cfg_gen_new(cfg, 1, &rt.gen) < 0)
+        return exit_code;
     rt.started_at = (int64_t)time(NULL);
     rt.workers = calloc(rt.nworkers, sizeof(*rt.workers));
     rt.all_metrics = calloc(rt.nworkers, sizeof(*rt.all_metrics));
-    int exit_code = 1;
-    size_t built = 0;
-    char err[256];
-    if (rt.workers == NULL || rt.all_metrics == NULL)
+    if (rt.workers == NULL || rt.all_metrics == NULL || yr_metrics_labels_new(&rt.labels) < 0)
         goto out;
+    char err[512];
+    if (check_applicable(cfg, err, sizeof(err)) < 0) { /* what a reload would refuse */
+        yr_log_error("%s", err);
+        goto out;
+    }
+    yr_metrics_labels_add_config(rt.labels, cfg);
     if (yr_store_thread_start(cfg->storage.url, &rt.store, err, sizeof(err)) < 0) {
         yr_log_error("storage: %s", err);
         goto out;
@@ -177,12 +336,16 @@ int yr_gateway_run(const yr_config_t *cfg)
 
     uv_loop_t main_loop;
     uv_loop_init(&main_loop);
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(&main_loop, &sigterm);
     uv_signal_init(&main_loop, &sigint);
-    sigterm.data = sigint.data = &rt;
+    uv_signal_init(&main_loop, &sighup);
+    sigterm.data = sigint.data = sighup.data = &rt;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sighup, on_sighup, SIGHUP);
+    uv_async_init(&main_loop, &rt.swapped, on_swapped);
+    rt.swapped.data = &rt;
 
     size_t started = 0;
     for (; started < rt.nworkers; started++)
@@ -200,12 +363,15 @@ int yr_gateway_run(const yr_config_t *cfg)
                     cfg->nproviders);
         printf("listening on %s:%u\n", cfg->server.listen_host, (unsigned)rt.port);
         fflush(stdout);
-        /* Runs until a signal closes both signal handles. */
+        /* Signals (and reload acknowledgements) until SIGTERM/SIGINT. */
         while (!atomic_load(&rt.shutting_down))
             uv_run(&main_loop, UV_RUN_ONCE);
     }
     for (size_t i = 0; i < started; i++)
         pthread_join(rt.workers[i].thread, NULL);
+    /* Only now: a worker may acknowledge a reload until it has ended. */
+    uv_close((uv_handle_t *)&rt.swapped, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
@@ -220,5 +386,7 @@ out:
     yr_store_thread_stop(rt.store);
     free(rt.workers);
     free(rt.all_metrics);
+    yr_metrics_labels_free(rt.labels);
+    yr_cfg_gen_release(rt.gen); /* the workers and requests have released theirs */
     return exit_code;
 }

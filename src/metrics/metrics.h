@@ -1,8 +1,17 @@
 /* Prometheus metrics. Each worker owns one yr_metrics_t and is its only
  * writer (relaxed atomic load+store, no lock prefix on the hot path); the
- * /metrics handler sums every worker's counters. Labels come only from the
- * config (model ids, vendor names) and fixed tables, so cardinality is
- * bounded; nothing secret is ever a label. */
+ * /metrics handler sums every worker's counters.
+ *
+ * Series are keyed by name, not by position in a config, so they survive a
+ * config reload: a model id or vendor name gets a label slot the first time
+ * it is seen and keeps it for the life of the process, also after a reload
+ * removed it (a Prometheus counter must not vanish or restart). The slots
+ * live in one yr_metrics_labels_t that every worker's metrics share, so slot
+ * k means the same name in every worker and rendering is a plain sum.
+ * Cardinality is bounded: past YR_METRICS_MAX_MODELS model ids (or
+ * YR_METRICS_MAX_VENDORS vendor names) new names count as "other". Callers
+ * pass only names from the config, never a client's string, and nothing
+ * secret is ever a label. */
 #ifndef YR_METRICS_H
 #define YR_METRICS_H
 
@@ -27,11 +36,18 @@ enum yr_attempt_outcome {
 };
 
 #define YR_LAT_BUCKETS 14
+#define YR_METRICS_MAX_MODELS 256 /* distinct model labels; later ones are "other" */
+#define YR_METRICS_MAX_VENDORS 64 /* distinct vendor labels; later ones are "other" */
+#define YR_METRICS_OTHER "other"
+
+/* The name -> slot registry shared by every worker's metrics. Lookups take
+ * no lock; only the first sight of a name takes a mutex. */
+typedef struct yr_metrics_labels yr_metrics_labels_t;
 
 typedef struct {
-    size_t nmodels, nvendors; /* label slots: +1 each for "none/other" */
-    _Atomic uint64_t *requests; /* [model][vendor][status] */
-    _Atomic uint64_t *attempts; /* [vendor][outcome] */
+    yr_metrics_labels_t *labels; /* shared, not owned; outlives the metrics */
+    _Atomic uint64_t *requests;  /* [model slot][vendor slot][status] */
+    _Atomic uint64_t *attempts;  /* [vendor slot][outcome] */
     _Atomic uint64_t lat_buckets[YR_LAT_BUCKETS + 1];
     _Atomic uint64_t lat_sum_us;
     _Atomic uint64_t lat_count;
@@ -39,21 +55,34 @@ typedef struct {
     _Atomic uint64_t http_requests; /* every HTTP request, any path */
 } yr_metrics_t;
 
-/* Allocates the arrays for cfg's models and vendors; free with
- * yr_metrics_free. Returns 0 or -ENOMEM. */
-__attribute__((warn_unused_result)) int yr_metrics_init(yr_metrics_t *m, const yr_config_t *cfg);
+/* A registry owned by the caller (free with yr_metrics_labels_free after
+ * every yr_metrics_t using it). 0 or -ENOMEM. */
+__attribute__((warn_unused_result)) int yr_metrics_labels_new(yr_metrics_labels_t **out);
+void yr_metrics_labels_free(yr_metrics_labels_t *labels);
+/* Gives every model id and vendor name of cfg its slot now (config order
+ * makes /metrics list them in that order), so that requests on cfg never
+ * take the registry's lock. Names are copied; cfg may go away afterwards.
+ * Any thread. */
+void yr_metrics_labels_add_config(yr_metrics_labels_t *labels, const yr_config_t *cfg);
+
+/* Allocates one worker's counters over labels; free with yr_metrics_free.
+ * Returns 0 or -ENOMEM. */
+__attribute__((warn_unused_result)) int yr_metrics_init(yr_metrics_t *m,
+                                                        yr_metrics_labels_t *labels);
 void yr_metrics_free(yr_metrics_t *m);
 
-/* model_index/vendor_index may be SIZE_MAX for none. */
-void yr_metrics_request(yr_metrics_t *m, size_t model_index, size_t vendor_index, int status,
+/* model and vendor are names from the config, or NULL for none (a request
+ * that failed before it was routed): its series has the label "". The
+ * strings are not kept. */
+void yr_metrics_request(yr_metrics_t *m, const char *model, const char *vendor, int status,
                         uint64_t latency_us);
-void yr_metrics_attempt(yr_metrics_t *m, size_t vendor_index, enum yr_attempt_outcome o);
+void yr_metrics_attempt(yr_metrics_t *m, const char *vendor, enum yr_attempt_outcome o);
 void yr_metrics_add(_Atomic uint64_t *c, uint64_t v);
 void yr_metrics_inflight(yr_metrics_t *m, int64_t delta);
 
-/* Renders the sum over n workers' metrics as Prometheus text. */
-__attribute__((warn_unused_result)) int yr_metrics_render(const yr_config_t *cfg,
-                                                           yr_metrics_t *const *all, size_t n,
-                                                           yr_buf_t *out);
+/* Renders the sum over n workers' metrics (which share one registry) as
+ * Prometheus text, appended to out. 0, or -E2BIG when out's cap is hit. */
+__attribute__((warn_unused_result)) int yr_metrics_render(yr_metrics_t *const *all, size_t n,
+                                                          yr_buf_t *out);
 
 #endif

@@ -231,6 +231,27 @@ static void test_master_key(void **state)
     store_done(s);
 }
 
+/* A reload replaces the master key: the new one works at once, the old one
+ * stops, and a key too long for a token is refused with the old one kept. */
+static void test_master_key_replaced(void **state)
+{
+    (void)state;
+    yr_auth_t *a = auth_new(NULL, "yr-master-old");
+    yr_identity_t id;
+    assert_int_equal(yr_auth_set_master_key(a, "yr-master-new"), 0);
+    assert_int_equal(check(a, "yr-master-new", T0, &id), 0);
+    assert_true(id.master);
+    assert_int_equal(check(a, "yr-master-old", T0, &id), -EACCES);
+    char long_key[600];
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    assert_int_equal(yr_auth_set_master_key(a, long_key), -EINVAL);
+    assert_int_equal(check(a, "yr-master-new", T0, &id), 0);
+    assert_int_equal(yr_auth_set_master_key(a, NULL), 0);
+    assert_int_equal(check(a, "yr-master-new", T0, &id), -EACCES);
+    yr_auth_free(a);
+}
+
 static void test_no_store_only_master(void **state)
 {
     (void)state;
@@ -818,6 +839,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_master_key),
+        cmocka_unit_test(test_master_key_replaced),
         cmocka_unit_test(test_no_store_only_master),
         cmocka_unit_test(test_created_key_and_unknown),
         cmocka_unit_test(test_revoked_after_ttl),

@@ -1,6 +1,8 @@
 /* Config loader tests: the SPEC §5 example, defaults, one table of configs
  * that must be rejected with an exact "FILE:LINE: KEY: message", secrets kept
- * out of messages, and the zero-config default under several environments. */
+ * out of messages, the zero-config default under several environments, and
+ * config generations (refcounts, the settings a reload keeps). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "config/gen.h"
 
 /* Every variable the loader or these tests read, cleared before each test so
  * the developer's own environment cannot leak in. */
@@ -831,6 +834,147 @@ static void test_kind_names(void **state)
     }
 }
 
+/* ---- generations ---------------------------------------------------------- */
+
+static const char gen_yaml[] = "server: {listen: '127.0.0.1:0', master_key: k1}\n"
+                               "providers: {p: {kind: openai, base_url: 'http://127.0.0.1:1'}}\n"
+                               "models: [{id: m1, routes: [{provider: p}]}]\n";
+
+static void test_gen_last_release_frees(void **state)
+{
+    (void)state;
+    yr_cfg_gen_t *gen = NULL;
+    assert_int_equal(yr_cfg_gen_new(load_ok(gen_yaml), 7, &gen), 0);
+    assert_int_equal(gen->number, 7);
+    assert_int_equal(atomic_load(&gen->refs), 1);
+    /* A worker and two requests pin it; the runtime lets go first. */
+    yr_cfg_gen_t *worker = yr_cfg_gen_acquire(gen);
+    yr_cfg_gen_t *r1 = yr_cfg_gen_acquire(worker);
+    yr_cfg_gen_t *r2 = yr_cfg_gen_acquire(worker);
+    assert_ptr_equal(r1, gen);
+    assert_int_equal(atomic_load(&gen->refs), 4);
+    yr_cfg_gen_release(gen);
+    yr_cfg_gen_release(worker);
+    /* Still readable by the requests (ASan reports a use after free if the
+     * config went away early)... */
+    assert_string_equal(r1->cfg->models[0].id, "m1");
+    yr_cfg_gen_release(r1);
+    assert_string_equal(r2->cfg->server.master_key, "k1");
+    assert_int_equal(atomic_load(&r2->refs), 1);
+    /* ...and the last release frees it (LeakSanitizer fails the test if not). */
+    yr_cfg_gen_release(r2);
+    yr_cfg_gen_release(NULL);
+}
+
+/* A request pins its worker's generation in its pool; the pool's end is the
+ * request's release, and after a reload dropped every other reference it is
+ * the one that frees the config. */
+static void test_gen_pinned_by_pool(void **state)
+{
+    (void)state;
+    yr_cfg_gen_t *gen = NULL;
+    assert_int_equal(yr_cfg_gen_new(load_ok(gen_yaml), 1, &gen), 0);
+    yr_pool_t *req = yr_pool_create(4096);
+    assert_non_null(req);
+    const yr_config_t *cfg = yr_cfg_gen_pin(gen, req);
+    assert_ptr_equal(cfg, gen->cfg);
+    assert_int_equal(atomic_load(&gen->refs), 2);
+    yr_cfg_gen_release(gen); /* the reload: only the request holds it now */
+    assert_string_equal(cfg->models[0].id, "m1");
+    yr_pool_destroy(req); /* frees the config (LeakSanitizer checks) */
+}
+
+#define GEN_THREADS 4
+#define GEN_ROUNDS 20000
+
+static void *pin_and_drop(void *arg)
+{
+    yr_cfg_gen_t *gen = arg;
+    for (int i = 0; i < GEN_ROUNDS; i++) {
+        yr_cfg_gen_t *g = yr_cfg_gen_acquire(gen);
+        if (g->cfg->nmodels != 1)
+            abort();
+        yr_cfg_gen_release(g);
+    }
+    yr_cfg_gen_release(gen); /* the reference the starter took for this thread */
+    return NULL;
+}
+
+/* Workers pin and drop the same generation concurrently; the count must come
+ * back exactly, so the owner's release is the one that frees. */
+static void test_gen_concurrent_refs(void **state)
+{
+    (void)state;
+    yr_cfg_gen_t *gen = NULL;
+    assert_int_equal(yr_cfg_gen_new(load_ok(gen_yaml), 1, &gen), 0);
+    pthread_t t[GEN_THREADS];
+    for (int i = 0; i < GEN_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, pin_and_drop, yr_cfg_gen_acquire(gen)), 0);
+    for (int i = 0; i < GEN_THREADS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(atomic_load(&gen->refs), 1);
+    yr_cfg_gen_release(gen);
+}
+
+typedef struct {
+    const char *keys[8];
+    size_t n;
+} ignored_t;
+
+static void on_ignored(const char *key, void *arg)
+{
+    ignored_t *ig = arg;
+    assert_true(ig->n < 8);
+    ig->keys[ig->n++] = key;
+}
+
+static void test_restart_settings_kept(void **state)
+{
+    (void)state;
+    yr_config_t *running = load_ok("server: {listen: '127.0.0.1:0', workers: 2, master_key: k1,\n"
+                                   "  max_body_bytes: 1m, idle_timeout_ms: 5000}\n"
+                                   "storage: {url: 'sqlite://a.db', redis_url: 'redis://r1'}\n"
+                                   "providers: {p: {kind: openai, base_url: 'http://h:1'}}\n"
+                                   "models: [{id: m1, routes: [{provider: p}]}]\n");
+    yr_config_t *next = load_ok("server: {listen: '127.0.0.1:9999', workers: 3, master_key: k2,\n"
+                                "  max_body_bytes: 2m, idle_timeout_ms: 6000, log_level: warn}\n"
+                                "storage: {url: 'sqlite://b.db'}\n"
+                                "providers: {p: {kind: openai, base_url: 'http://h:2'}}\n"
+                                "models: [{id: m2, routes: [{provider: p}]}]\n");
+    ignored_t ig = {0};
+    assert_int_equal(yr_config_keep_restart_settings(next, running, on_ignored, &ig), 0);
+    /* Each changed setting once, in table order; the listen address is
+     * reported once though host and port are two fields. */
+    const char *want[] = {"server.listen",          "server.workers", "server.max_body_bytes",
+                          "server.idle_timeout_ms", "storage.url",    "storage.redis_url"};
+    assert_int_equal(ig.n, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < ig.n; i++)
+        assert_string_equal(ig.keys[i], want[i]);
+    /* The running values survive in next's own pool: free running first. */
+    yr_config_free(running);
+    assert_string_equal(next->server.listen_host, "127.0.0.1");
+    assert_int_equal(next->server.listen_port, 0);
+    assert_int_equal(next->server.workers, 2);
+    assert_int_equal(next->server.max_body_bytes, 1024 * 1024);
+    assert_int_equal(next->server.idle_timeout_ms, 5000);
+    assert_string_equal(next->storage.url, "sqlite://a.db");
+    assert_string_equal(next->storage.redis_url, "redis://r1");
+    /* Everything else is the new file's. */
+    assert_string_equal(next->server.master_key, "k2");
+    assert_string_equal(next->server.log_level, "warn");
+    assert_string_equal(next->providers[0].base_url, "http://h:2");
+    assert_string_equal(next->models[0].id, "m2");
+
+    /* Nothing changed: nothing reported. */
+    yr_config_t *same = load_ok(gen_yaml), *again = load_ok(gen_yaml);
+    ig.n = 0;
+    assert_int_equal(yr_config_keep_restart_settings(again, same, on_ignored, &ig), 0);
+    assert_int_equal(ig.n, 0);
+    yr_config_free(same);
+    yr_config_free(again);
+    yr_config_free(next);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -850,6 +994,10 @@ int main(void)
         cmocka_unit_test_setup(test_default_base_url_without_key, clear_env),
         cmocka_unit_test_setup(test_default_bad_env, clear_env),
         cmocka_unit_test_setup(test_kind_names, clear_env),
+        cmocka_unit_test_setup(test_gen_last_release_frees, clear_env),
+        cmocka_unit_test_setup(test_gen_pinned_by_pool, clear_env),
+        cmocka_unit_test_setup(test_gen_concurrent_refs, clear_env),
+        cmocka_unit_test_setup(test_restart_settings_kept, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
