@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/errors.h"
+#include "api/gemini_in.h"
 #include "core/log.h"
 #include "gateway/authn.h"
 #include "gateway/gateway.h"
@@ -141,6 +142,13 @@ void yr_gateway_on_request(yr_http_req_t *req)
             yr_proxy_count_tokens(g);
         else
             yr_proxy_messages(g);
+        return;
+    }
+    if (yr_gem_is_target(req->path)) {
+        g->dialect = YR_DIALECT_GEMINI;
+        if (!post)
+            goto not_allowed;
+        yr_proxy_gemini(g);
         return;
     }
     if (path_is(req, "/health") || path_is(req, "/healthz")) {
