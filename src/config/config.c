@@ -192,6 +192,7 @@ static const setting_t model_rows[] = {
      .offset = MDL(failure_threshold)},
     {.name = "cooldown_ms", .type = T_U32, .min = 10, .max = 3600000, .def_num = 5000,
      .offset = MDL(cooldown_ms)},
+    {.name = "headroom", .type = T_BOOL, .def_num = 1, .offset = MDL(headroom)},
 };
 
 #define RTE(f) offsetof(yr_route_conf_t, f)

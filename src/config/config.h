@@ -89,6 +89,7 @@ typedef struct {
     uint32_t max_wait_ms;       /* longest wait for a cooling or busy route; default 2000 */
     uint32_t failure_threshold; /* consecutive failures that eject a route; default 5 */
     uint32_t cooldown_ms;       /* first ejection; doubles per ejection up to 300 s; default 5000 */
+    bool headroom;              /* prefer routes whose provider says requests are left; default true */
 } yr_model_conf_t;
 
 typedef struct yr_config {

@@ -147,6 +147,11 @@ void yr_health_view(yr_route_health_t *h, int64_t now_ms, yr_health_view_t *out)
         .remaining_tokens = h->remaining_tokens,
         .low_headroom = low_headroom(h, now_ms),
     };
+    if (out->low_headroom) {
+        int64_t r = h->remaining_requests == 0 ? h->reset_requests_at_ms : 0;
+        int64_t t = h->remaining_tokens == 0 ? h->reset_tokens_at_ms : 0;
+        out->headroom_at_ms = r > t ? r : t;
+    }
     pthread_mutex_unlock(&h->mu);
 }
 

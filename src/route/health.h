@@ -43,7 +43,8 @@ typedef struct {
     uint32_t ejections;
     double ewma_ttfb_ms;    /* < 0: no successful answer yet */
     int64_t remaining_requests, remaining_tokens; /* announced and not yet reset; -1: unknown */
-    bool low_headroom;      /* the provider said no requests (or tokens) are left */
+    bool low_headroom;      /* the provider said no requests (or tokens) are left ... */
+    int64_t headroom_at_ms; /* ... until then */
 } yr_health_view_t;
 
 /* How the route's model judges failures (from its config). */

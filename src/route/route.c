@@ -72,7 +72,7 @@ static int cmp(const yr_route_plan_t *plan, const cand_t *a, const cand_t *b)
     uint32_t ta = plan->slots[a->i].tries, tb = plan->slots[b->i].tries;
     if (ta != tb)
         return ta < tb ? -1 : 1;
-    if (a->v.low_headroom != b->v.low_headroom)
+    if (plan->model->headroom && a->v.low_headroom != b->v.low_headroom)
         return a->v.low_headroom ? 1 : -1;
     switch (plan->model->strategy) {
     case YR_STRATEGY_LEAST_BUSY:
@@ -102,7 +102,7 @@ static size_t choose(yr_route_plan_t *plan, const cand_t *ready, size_t nready)
     size_t group[64], ng = 0;
     for (size_t k = 0; k < nready && ng < 64; k++) {
         if (plan->slots[ready[k].i].tries == plan->slots[b->i].tries &&
-            ready[k].v.low_headroom == b->v.low_headroom)
+            (!plan->model->headroom || ready[k].v.low_headroom == b->v.low_headroom))
             group[ng++] = k;
     }
     if (plan->model->strategy == YR_STRATEGY_WEIGHTED && ng > 1) {
@@ -151,6 +151,10 @@ const yr_route_conf_t *yr_peer_get(yr_route_plan_t *plan, int64_t now_ms, uint64
             int64_t cooling = c.v.circuit != YR_CIRCUIT_OPEN && c.v.not_before_ms > now_ms
                                   ? c.v.not_before_ms
                                   : 0;
+            /* No requests left until the provider's reset: a call now would
+             * be a 429. Wait for the reset like a cool-down (headroom). */
+            if (plan->model->headroom && c.v.low_headroom && c.v.headroom_at_ms > cooling)
+                cooling = c.v.headroom_at_ms;
             uint32_t cap = plan->routes[i]->max_concurrency;
             if (cooling > 0 && cooling >= s->not_before_ms) {
                 if (cooling < cool_at)

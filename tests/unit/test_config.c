@@ -839,6 +839,7 @@ static void test_routing_settings(void **state)
                                "    max_wait_ms: 0\n"
                                "    failure_threshold: 3\n"
                                "    cooldown_ms: 1000\n"
+                               "    headroom: false\n"
                                "    routes:\n"
                                "      - {provider: a, weight: 5, max_concurrency: 10}\n"
                                "      - {provider: a, api_key: key-a2}\n"
@@ -854,6 +855,7 @@ static void test_routing_settings(void **state)
     assert_int_equal(m->max_wait_ms, 0);
     assert_int_equal(m->failure_threshold, 3);
     assert_int_equal(m->cooldown_ms, 1000);
+    assert_false(m->headroom);
     assert_int_equal(m->routes[0].weight, 5);
     assert_int_equal(m->routes[0].max_concurrency, 10);
     assert_null(m->routes[0].api_key);
@@ -869,6 +871,7 @@ static void test_routing_settings(void **state)
     assert_int_equal(d->max_wait_ms, 2000);
     assert_int_equal(d->failure_threshold, 5);
     assert_int_equal(d->cooldown_ms, 5000);
+    assert_true(d->headroom);
     assert_int_equal(d->routes[0].weight, 1);
     assert_int_equal(d->routes[0].max_concurrency, 0);
     yr_config_free(cfg);

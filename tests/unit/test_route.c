@@ -74,7 +74,8 @@ static void cfg_fx(cfg_fx_t *f)
                              .timeout_ms = 600000,
                              .max_wait_ms = 2000,
                              .failure_threshold = 5,
-                             .cooldown_ms = 5000};
+                             .cooldown_ms = 5000,
+                             .headroom = true};
     yr_health_reset_all(); /* the table is the process's: each test starts clean */
     f->pool = yr_pool_create(1024);
     assert_non_null(f->pool);
@@ -446,11 +447,19 @@ static void test_headroom_moves_traffic_before_a_429(void **state)
     plan(&f, &p);
     assert_ptr_equal(get(&p, 100), &f.r[2]);
     done(&p, &f.r[2], YR_OUT_OK, 200, -1, 100);
-    /* but r[0] is still used when nothing else is left */
+    /* when nothing else is left, it is waited for like a cool-down: a call
+     * before the reset would be a 429 */
     assert_ptr_equal(get(&p, 100), &f.r[3]);
     done(&p, &f.r[3], YR_OUT_SERVER_ERROR, 500, -1, 100);
+    uint64_t d = 0;
+    assert_null(yr_peer_get(&p, 100, &d)); /* 4.9 s is past max_wait_ms */
+    assert_int_equal(p.retry_in_ms, 4900);
+    /* without headroom it is just the next route */
+    f.m.headroom = false;
+    plan(&f, &p);
     assert_ptr_equal(get(&p, 100), &f.r[0]);
     done(&p, &f.r[0], YR_OUT_OK, 200, -1, 100);
+    f.m.headroom = true;
     /* after the reset it is first again */
     plan(&f, &p);
     assert_ptr_equal(get(&p, 5000), &f.r[0]);
