@@ -84,14 +84,19 @@ static int parse_args(int argc, char **argv, sim_args_t *a)
         } else if (strcmp(arg, "--verbose") == 0) {
             a->verbose = true;
         } else if (strcmp(arg, "--rate-limit") == 0 && has_value) {
-            unsigned n = 0, ms = 0;
-            char tail = 0;
-            if (sscanf(argv[++i], "%u/%u%c", &n, &ms, &tail) != 2 || n == 0 || ms == 0) {
+            yr_str_t v = yr_str(argv[++i]);
+            const char *slash = memchr(v.ptr, '/', v.len);
+            uint64_t n = 0, ms = 0;
+            if (slash == NULL ||
+                yr_str_to_u64((yr_str_t){v.ptr, (size_t)(slash - v.ptr)}, 1000000, &n) < 0 ||
+                yr_str_to_u64((yr_str_t){slash + 1, v.len - (size_t)(slash - v.ptr) - 1}, 86400000,
+                              &ms) < 0 ||
+                n == 0 || ms == 0) {
                 fprintf(stderr, "yourouter-sim: invalid --rate-limit '%s' (want N/MS)\n", argv[i]);
                 return -EINVAL;
             }
-            a->rl_limit = n;
-            a->rl_window_ms = ms;
+            a->rl_limit = (uint32_t)n;
+            a->rl_window_ms = (uint32_t)ms;
         } else if (strcmp(arg, "--no-record") == 0) {
             a->record = false;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
