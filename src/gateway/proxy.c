@@ -460,6 +460,9 @@ static void fail_with_last(chat_t *c)
     }
     if (c->last_err == YR_E_RATE_LIMITED && ra.len == 0)
         ra = YR_STR("1");
+    yr_log_warn("%s: model %s failed after %zu attempt(s) [%.*s]%s: %s", c->g->id, c->model->id,
+                c->nattempts, (int)h[0].value.len, h[0].value.ptr,
+                c->plan.budget_exhausted ? " (retry budget exhausted)" : "", c->last_msg);
     finish(c, yr_err_info(c->last_err)->status);
     yr_gw_send_error_h(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
                        c->last_code[0] ? c->last_code : NULL, ra, h, nh);

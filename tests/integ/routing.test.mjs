@@ -2,14 +2,15 @@
 // attempts each route got, and within which time, when providers misbehave.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync, renameSync } from 'node:fs';
 import { startSim, startGateway, chat, sseData } from './lib.mjs';
 
-let a, b, gw;
+let a, b, gw, yaml;
 
 before(async () => {
   a = await startSim();
   b = await startSim();
-  gw = await startGateway(`server:
+  yaml = `server:
   listen: 127.0.0.1:0
   master_key: \${YOUROUTER_MASTER_KEY}
   workers: 2
@@ -37,7 +38,11 @@ models:
   - id: capped
     max_wait_ms: 150
     routes: [{provider: a, model: cap-a, max_concurrency: 1}]
-`);
+  - id: amp
+    retries: 2
+    routes: [{provider: a, model: amp-a}, {provider: b, model: amp-b}]
+`;
+  gw = await startGateway(yaml);
 });
 
 after(async () => {
@@ -172,4 +177,48 @@ test('a route at its concurrency cap queues briefly, then 429 with Retry-After',
 test('the admin view needs the master key', async () => {
   const r = await fetch(`${gw.base}/admin/routes`, { headers: { authorization: 'Bearer sk-not-a-key' } });
   assert.equal(r.status, 401);
+});
+
+// Resolves when the gateway's log has the line (events, not a sleep: the
+// timer only fires when the line never comes).
+function waitStderr(pred, what, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const check = () => { if (pred(gw.stderr())) { done(); resolve(); } };
+    const timer = setTimeout(() => { done(); reject(new Error(`timed out waiting for ${what}`)); }, timeoutMs);
+    const done = () => { clearTimeout(timer); gw.proc.stderr.off('data', check); };
+    gw.proc.stderr.on('data', check);
+    check();
+  });
+}
+
+test('route health survives a config reload that keeps the route', async () => {
+  await a.script([{ status: 429, retry_after: 40 }]);
+  assert.equal((await chat(gw, ask('m'))).status, 200);
+  writeFileSync(`${gw.cfgPath}.tmp`, `${yaml}  - id: added\n    routes: [{provider: b}]\n`);
+  renameSync(`${gw.cfgPath}.tmp`, gw.cfgPath);
+  gw.proc.kill('SIGHUP');
+  await waitStderr((s) => s.includes('config generation 2 in effect'), 'the reload');
+  const [h] = (await gw.routes()).filter((x) => x.upstream_model === 'up-a');
+  assert.ok(h.available_in_ms > 30000, JSON.stringify(h));
+  const r = await chat(gw, ask('m'));
+  assert.equal(r.headers.get('x-yourouter-attempts'), 'b/up-b=ok:200');
+  assert.equal((await a.requests()).length, 1);
+});
+
+// Last: it spends the process's retry budget.
+test('retry amplification is bounded when every route fails', async (t) => {
+  const N = 100;
+  const body = { ...ask('amp'), x_sim: { status: 500 } }; // every attempt fails
+  const statuses = [];
+  for (let i = 0; i < N; i += 4)
+    statuses.push(...await Promise.all([0, 1, 2, 3].map(async () => (await chat(gw, body)).status)));
+  const upstream = (await a.stats()).requests + (await b.stats()).requests;
+  const amp = upstream / N;
+  t.diagnostic(`retry amplification: ${upstream} upstream attempts for ${N} failing requests = ${amp.toFixed(2)}x ` +
+    `(without budget and circuits: ${N * 6})`);
+  console.log(`# retry amplification ${amp.toFixed(2)}x (${upstream}/${N})`);
+  assert.ok(statuses.every((s) => s === 502), statuses.join(','));
+  // retries <= 20 % of requests + a floor of 10 (the window also holds this
+  // file's earlier requests, which only lowers what is left)
+  assert.ok(upstream <= N * 1.2 + 10 + 4, `${upstream} attempts`);
 });
