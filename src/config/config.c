@@ -207,6 +207,11 @@ static const setting_t route_rows[] = {
      .offset = RTE(weight)},
     {.name = "max_concurrency", .type = T_U32, .min = 0, .max = 1000000, .def_num = 0,
      .offset = RTE(max_concurrency)},
+    {.name = "connect_timeout_ms", .type = T_U32, .min = 1, .max = 600000,
+     .offset = RTE(connect_timeout_ms)},
+    {.name = "first_byte_timeout_ms", .type = T_U32, .min = 1, .max = 3600000,
+     .offset = RTE(first_byte_timeout_ms)},
+    {.name = "timeout_ms", .type = T_U32, .min = 1, .max = 86400000, .offset = RTE(timeout_ms)},
 };
 /* clang-format on */
 

@@ -45,6 +45,8 @@ typedef struct {
     const char *api_key; /* this route's own key, or NULL: the provider's (yr_route_key) */
     uint32_t weight;     /* strategy weighted; default 1 */
     uint32_t max_concurrency; /* in flight on this route, all workers; 0 = no cap */
+    /* Per-route overrides of the provider's timeouts; 0: the provider's. */
+    uint32_t connect_timeout_ms, first_byte_timeout_ms, timeout_ms;
 } yr_route_conf_t;
 
 /* The key a call on r authenticates with (may be NULL: no auth header). */

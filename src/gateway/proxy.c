@@ -738,7 +738,7 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     }
     if (err == YR_UP_ETIMEDOUT) {
         record_failure(c, YR_E_UPSTREAM_TIMEOUT, "%s did not answer within %u ms", vendor,
-                       (unsigned)c->att->route->provider->first_byte_timeout_ms);
+                       (unsigned)c->ureq.first_byte_timeout_ms);
         return YR_OUT_TIMEOUT;
     }
     if (c->event_failed && c->event_rc == -ECANCELED) {
@@ -820,6 +820,16 @@ static int attempt_failed_to_start(chat_t *c, int rc)
 static int attempt_send(chat_t *c)
 {
     int rc = c->kind->transport->prepare(&c->cx, c->path, c->extra, &c->ureq);
+    if (rc == 0) {
+        yr_transport_route_timeouts(c->att->route, &c->ureq);
+        /* no try outlives the request's deadline */
+        uint64_t now = now_ns();
+        uint64_t left = c->deadline_ns > now ? (c->deadline_ns - now) / 1000000u + 1 : 1;
+        if (c->ureq.timeout_ms == 0 || c->ureq.timeout_ms > left)
+            c->ureq.timeout_ms = (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left);
+        if (c->ureq.first_byte_timeout_ms > c->ureq.timeout_ms)
+            c->ureq.first_byte_timeout_ms = c->ureq.timeout_ms;
+    }
     if (rc == 0)
         rc = yr_upstream_start(c->g->w->up, &c->ureq, &up_cbs, c, &c->call);
     return rc == 0 ? 0 : attempt_failed_to_start(c, rc);

@@ -64,6 +64,16 @@ void yr_transport_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out)
     out->timeout_ms = p->timeout_ms;
 }
 
+void yr_transport_route_timeouts(const yr_route_conf_t *r, yr_upstream_req_t *out)
+{
+    if (r->connect_timeout_ms > 0)
+        out->connect_timeout_ms = r->connect_timeout_ms;
+    if (r->first_byte_timeout_ms > 0)
+        out->first_byte_timeout_ms = r->first_byte_timeout_ms;
+    if (r->timeout_ms > 0)
+        out->timeout_ms = r->timeout_ms;
+}
+
 static bool contains(const char *s, const char *word)
 {
     return s != NULL && s[0] != '\0' && strstr(s, word) != NULL;

@@ -17,12 +17,12 @@ before(async () => {
 storage:
   url: sqlite://yourouter.db
 providers:
-  a: {kind: openai, base_url: '${a.url}', api_key: key-a, first_byte_timeout_ms: 300}
+  a: {kind: openai, base_url: '${a.url}', api_key: key-a}
   b: {kind: openai, base_url: '${b.url}', api_key: key-b}
   down: {kind: openai, base_url: 'http://127.0.0.1:1/v1', connect_timeout_ms: 500}
 models:
   - id: m
-    routes: [{provider: a, model: up-a}, {provider: b, model: up-b}]
+    routes: [{provider: a, model: up-a, first_byte_timeout_ms: 300}, {provider: b, model: up-b}]
   - id: retrying
     retries: 1
     routes: [{provider: a, model: r-a}, {provider: b, model: r-b}]
@@ -128,7 +128,7 @@ test('connection refused fails over within the connect timeout', async () => {
   assert.ok(Date.now() - t0 < 1500);
 });
 
-test('no head before the first-byte timeout: the next route, and one clean stream', async () => {
+test('no head before the route\'s first-byte timeout: the next route, and one clean stream', async () => {
   await a.script([{ headers_delay_ms: 5000 }]);
   const t0 = Date.now();
   const r = await chat(gw, ask('m', { stream: true }));

@@ -292,7 +292,7 @@ static const struct {
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
      "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
-     "api_key, weight, max_concurrency)"},
+     "api_key, weight, max_concurrency, connect_timeout_ms, first_byte_timeout_ms, timeout_ms)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    strategy: fastest\n"
      "    routes:\n      - provider: a\n",
      "cfg.yaml:4: models[0].strategy: unknown strategy 'fastest': one of priority, weighted, "
