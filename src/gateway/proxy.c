@@ -1004,9 +1004,14 @@ static void attempt_next(chat_t *c)
 /* ---- routes ------------------------------------------------------------------ */
 
 /* count_tokens: only the provider's own API can count. */
+/* A route this request may use: its key allows the vendor, and for
+ * count_tokens only the provider's own API can count. */
 static bool counts_natively(const yr_route_conf_t *r, void *arg)
 {
     const chat_t *c = arg;
+    const yr_key_info_t *key = c->g->identity.key;
+    if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
+        return false;
     const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
     return !c->count_tokens || (k != NULL && k->dialect->native_client == c->dialect);
 }
@@ -1036,6 +1041,14 @@ static int plan_routes(chat_t *c)
     if (c->count_tokens)
         return -EINVAL; /* the caller estimates instead */
     char msg[512];
+    const yr_key_info_t *key = c->g->identity.key;
+    if (key != NULL && key->policy.allowed_vendors[0] != '\0' && c->plan.unsupported == 0) {
+        snprintf(msg, sizeof(msg), "this key may not use the vendors that serve model '%s'%s",
+                 c->model->id, c->plan.pinned ? " (or the vendor asked for)" : "");
+        fail_request(c, YR_E_FORBIDDEN, msg, c->plan.pinned ? "vendor" : "model",
+                     "vendor_not_allowed");
+        return -EINVAL;
+    }
     if (c->plan.pinned && c->plan.unsupported == 0) {
         char list[256] = "";
         size_t off = 0;

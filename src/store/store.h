@@ -261,11 +261,12 @@ __attribute__((warn_unused_result)) int yr_store_revoke_async(yr_store_client_t 
  * bytes, at most 64 KiB) and both functions get that copy, so nothing of the
  * caller's needs to outlive the call; the copy is freed after done. This is
  * how the admin API runs the same synchronous functions the CLI does. */
-__attribute__((warn_unused_result)) int yr_store_call_async(yr_store_client_t *c,
-                                                            int (*fn)(yr_store_t *s, void *arg),
-                                                            void (*done)(void *arg, int status),
-                                                            const void *arg, size_t argsize,
-                                                            yr_store_op_t **op);
+/* cleanup (may be NULL) runs on the copy when the op is freed, after done
+ * or in its place when the op was cancelled: it frees what fn allocated. */
+__attribute__((warn_unused_result)) int
+yr_store_call_async(yr_store_client_t *c, int (*fn)(yr_store_t *s, void *arg),
+                    void (*done)(void *arg, int status), void (*cleanup)(void *arg),
+                    const void *arg, size_t argsize, yr_store_op_t **op);
 /* Cancels an op whose callback has not run yet: the callback never runs and
  * the op's memory is released by the store (when it comes back from the
  * store thread; a create that already ran stays done). After the call the

@@ -47,6 +47,7 @@ struct yr_store_op {
     } cb;
     int (*call)(yr_store_t *s, void *arg); /* OP_CALL: runs on the store thread over callarg */
     void *callarg;                         /* OP_CALL: the op's own copy */
+    void (*cleanup)(void *arg);            /* OP_CALL: frees what call put in callarg */
     void *arg;
     unsigned char hash[YR_KEY_HASH_LEN];
     char text[OP_TEXT_MAX];
@@ -318,7 +319,9 @@ void yr_store_stats(yr_store_thread_t *t, yr_store_stats_t *out)
 static void op_free(yr_store_op_t *op)
 {
     free(op->keys);
-    free(op->callarg); /* its creator wipes secrets it put there (done) */
+    if (op->cleanup != NULL && op->callarg != NULL)
+        op->cleanup(op->callarg);
+    free(op->callarg);
     OPENSSL_cleanse(op->key, sizeof(op->key)); /* a created key's only copy */
     free(op);
 }
@@ -519,8 +522,8 @@ int yr_store_revoke_async(yr_store_client_t *c, const char *name_or_id, yr_store
 }
 
 int yr_store_call_async(yr_store_client_t *c, int (*fn)(yr_store_t *s, void *arg),
-                        void (*done)(void *arg, int status), const void *arg, size_t argsize,
-                        yr_store_op_t **handle)
+                        void (*done)(void *arg, int status), void (*cleanup)(void *arg),
+                        const void *arg, size_t argsize, yr_store_op_t **handle)
 {
     if (fn == NULL || done == NULL || argsize == 0 || argsize > CALL_ARG_MAX)
         return -EINVAL;
@@ -535,6 +538,7 @@ int yr_store_call_async(yr_store_client_t *c, int (*fn)(yr_store_t *s, void *arg
     memcpy(op->callarg, arg, argsize);
     op->call = fn;
     op->cb.done = done;
+    op->cleanup = cleanup;
     return submit(c, op, handle);
 }
 
