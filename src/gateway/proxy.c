@@ -1349,7 +1349,7 @@ static void chat_authed(yr_gw_req_t *g)
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
     }
-    admit(c, -1);
+    admit(c, c->chat.max_tokens);
 }
 
 void yr_proxy_chat(yr_gw_req_t *g)
@@ -1393,8 +1393,9 @@ static void messages_authed(yr_gw_req_t *g)
         *c->oai_err = conv.message[0] ? conv : err;
         c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
         c->chat.stream = c->ainfo.stream;
+        c->chat.max_tokens = -1;
     }
-    admit(c, -1);
+    admit(c, c->chat.max_tokens); /* the OpenAI form of the request carries its max_tokens */
 }
 
 void yr_proxy_messages(yr_gw_req_t *g)
