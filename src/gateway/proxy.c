@@ -46,6 +46,7 @@
 #include "limits/limits.h"
 #include "providers/framing.h"
 #include "providers/provider.h"
+#include "limits/price.h"
 #include "route/health.h"
 #include "route/route.h"
 #include "upstream/fetch.h"
@@ -212,36 +213,60 @@ static int64_t ms_since(uint64_t start_ns, uint64_t t_ns)
     return t_ns >= start_ns && t_ns != 0 ? (int64_t)((t_ns - start_ns) / 1000000u) : -1;
 }
 
-/* One usage row per request that got as far as a model (store/ copies it). */
+/* What an attempt cost: micro-USD by its route's price; 0 when it used
+ * nothing, -1 when it used tokens of a model without a known price. */
+static int64_t attempt_cost(const yr_attempt_t *a)
+{
+    const yr_usage_t *u = &a->usage;
+    if (u->prompt_tokens <= 0 && u->completion_tokens <= 0)
+        return 0;
+    yr_price_t p;
+    return yr_price_builtin(a->route->model, &p) ? yr_cost_micros(&p, u) : -1;
+}
+
+/* One usage row per upstream attempt ((request id, attempt) is unique), or
+ * one for a request that reached a model but made no attempt. store/ copies
+ * the row. */
 static void record_usage(chat_t *c, int status, uint64_t end_ns)
 {
     if (c->model == NULL)
         return;
-    const yr_attempt_t *a = c->att;
     uint64_t start = c->g->http->start_ns;
-    yr_usage_row_t row = {
-        .request_id = c->g->request_id,
-        .key_id = c->g->identity.key_id,
-        .model_id = yr_str(c->model->id),
-        .http_status = status,
-        .outcome = yr_str(status == 499 ? "client_abort"
-                          : a != NULL   ? yr_outcome_name(a->outcome)
-                                        : "no_attempt"),
-        .latency_ms = ms_since(start, end_ns),
-        .ttfb_ms = -1,
-    };
-    if (a != NULL) {
-        row.provider = yr_str(a->route->provider->name);
-        row.upstream_model = yr_str(a->route->model);
-        row.prompt_tokens = a->usage.prompt_tokens;
-        row.completion_tokens = a->usage.completion_tokens;
-        row.cached_tokens = a->usage.cached_tokens;
-        row.cache_write_tokens = a->usage.cache_write_tokens;
-        row.reasoning_tokens = a->usage.reasoning_tokens;
-        row.ttfb_ms = ms_since(start, a->first_event_ns ? a->first_event_ns : a->head_ns);
+    size_t n = c->nattempts > 0 ? c->nattempts : 1;
+    for (size_t i = 0; i < n; i++) {
+        const yr_attempt_t *a = c->nattempts > 0 ? &c->attempts[i] : NULL;
+        bool last = i + 1 == n;
+        yr_outcome_t o = a != NULL ? a->outcome : YR_OUT__COUNT;
+        yr_usage_row_t row = {
+            .request_id = c->g->request_id,
+            .key_id = c->g->identity.key_id,
+            .model_id = yr_str(c->model->id),
+            .http_status = status,
+            .outcome = yr_str(status == 499 && last ? "client_abort"
+                              : a != NULL           ? yr_outcome_name(o)
+                                                    : "no_attempt"),
+            .latency_ms = ms_since(start, a != NULL && a->end_ns ? a->end_ns : end_ns),
+            .ttfb_ms = -1,
+            .attempt = (int)i,
+            .stream = c->chat.stream,
+            .cost_micros = a != NULL ? attempt_cost(a) : 0,
+        };
+        if (a != NULL) {
+            row.provider = yr_str(a->route->provider->name);
+            row.upstream_model = yr_str(a->route->model);
+            row.upstream_status = a->status;
+            row.cancelled = o == YR_OUT_CANCELLED;
+            row.error_class = o == YR_OUT_OK ? YR_STR_NULL : yr_str(yr_outcome_name(o));
+            row.prompt_tokens = a->usage.prompt_tokens;
+            row.completion_tokens = a->usage.completion_tokens;
+            row.cached_tokens = a->usage.cached_tokens;
+            row.cache_write_tokens = a->usage.cache_write_tokens;
+            row.reasoning_tokens = a->usage.reasoning_tokens;
+            row.ttfb_ms = ms_since(start, a->first_event_ns ? a->first_event_ns : a->head_ns);
+        }
+        if (yr_store_usage_append(c->g->w->store, &row) < 0)
+            yr_log_debug("%s: usage row not queued", c->g->id);
     }
-    if (yr_store_usage_append(c->g->w->store, &row) < 0)
-        yr_log_debug("%s: usage row not queued", c->g->id);
 }
 
 /* The request ends here, exactly once. */
@@ -255,8 +280,17 @@ static void finish(chat_t *c, int status)
     yr_metrics_request(&w->metrics, c->model ? c->model->id : NULL,
                        c->att ? c->att->route->provider->name : NULL, status, us);
     if (c->admitted) {
-        yr_usage_t used = c->att ? c->att->usage : (yr_usage_t){0};
-        yr_limits_release(w->limits, c->adm, &used);
+        /* Every attempt's tokens and cost count against the key. */
+        yr_usage_t used = {0};
+        int64_t cost = 0;
+        for (size_t i = 0; i < c->nattempts; i++) {
+            const yr_attempt_t *a = &c->attempts[i];
+            used.prompt_tokens += a->usage.prompt_tokens;
+            used.completion_tokens += a->usage.completion_tokens;
+            int64_t ac = attempt_cost(a);
+            cost += ac > 0 ? ac : 0;
+        }
+        yr_limits_release(w->limits, c->adm, &used, cost);
         c->admitted = false;
         c->adm = NULL;
     }
@@ -970,9 +1004,14 @@ static void attempt_next(chat_t *c)
 /* ---- routes ------------------------------------------------------------------ */
 
 /* count_tokens: only the provider's own API can count. */
+/* A route this request may use: its key allows the vendor, and for
+ * count_tokens only the provider's own API can count. */
 static bool counts_natively(const yr_route_conf_t *r, void *arg)
 {
     const chat_t *c = arg;
+    const yr_key_info_t *key = c->g->identity.key;
+    if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
+        return false;
     const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
     return !c->count_tokens || (k != NULL && k->dialect->native_client == c->dialect);
 }
@@ -1002,6 +1041,14 @@ static int plan_routes(chat_t *c)
     if (c->count_tokens)
         return -EINVAL; /* the caller estimates instead */
     char msg[512];
+    const yr_key_info_t *key = c->g->identity.key;
+    if (key != NULL && key->policy.allowed_vendors[0] != '\0' && c->plan.unsupported == 0) {
+        snprintf(msg, sizeof(msg), "this key may not use the vendors that serve model '%s'%s",
+                 c->model->id, c->plan.pinned ? " (or the vendor asked for)" : "");
+        fail_request(c, YR_E_FORBIDDEN, msg, c->plan.pinned ? "vendor" : "model",
+                     "vendor_not_allowed");
+        return -EINVAL;
+    }
     if (c->plan.pinned && c->plan.unsupported == 0) {
         char list[256] = "";
         size_t off = 0;
@@ -1150,17 +1197,9 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     return c;
 }
 
-/* The model is known: plan, fetch what must be fetched, go. */
+/* The model is known and admitted: plan, fetch what must be fetched, go. */
 static void route_and_go(chat_t *c)
 {
-    c->model = yr_config_model(c->g->cfg, c->chat.model);
-    if (c->model == NULL) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "The model '%.*s' does not exist or is not served here",
-                 (int)(c->chat.model.len > 200 ? 200 : c->chat.model.len), c->chat.model.ptr);
-        fail_request(c, YR_E_MODEL_NOT_FOUND, msg, "model", NULL);
-        return;
-    }
     if (plan_routes(c) < 0)
         return;
     if (fetch_images(c) != 0)
@@ -1170,11 +1209,50 @@ static void route_and_go(chat_t *c)
 
 static void on_admitted(void *arg, int rc, const yr_admit_res_t *res);
 
-/* ADMIT: the caller's limits. Then the request goes on to routing. */
+/* The most a request may cost on any route of its model: its prompt (the
+ * body's bytes / 4) and max_tokens of output (4096 when it set none) at the
+ * dearest known price. 0 when no route has a price. */
+static int64_t max_cost(const chat_t *c, int64_t input_tokens, int64_t max_tokens)
+{
+    int64_t most = 0;
+    yr_usage_t u = {.prompt_tokens = input_tokens,
+                    .completion_tokens = max_tokens > 0 ? max_tokens : 4096};
+    for (size_t i = 0; i < c->model->nroutes; i++) {
+        yr_price_t p;
+        if (yr_price_builtin(c->model->routes[i].model, &p)) {
+            int64_t v = yr_cost_micros(&p, &u);
+            most = v > most ? v : most;
+        }
+    }
+    return most;
+}
+
+/* ADMIT: the model exists and the key may use it; then its limits. Then
+ * the request goes on to routing. */
 static void admit(chat_t *c, int64_t max_tokens)
 {
     set_state(c, YR_RS_ADMIT);
-    yr_admit_req_t ar = {.who = c->g->identity, .model = c->chat.model, .max_tokens = max_tokens};
+    c->model = yr_config_model(c->g->cfg, c->chat.model);
+    if (c->model == NULL) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "The model '%.*s' does not exist or is not served here",
+                 (int)(c->chat.model.len > 200 ? 200 : c->chat.model.len), c->chat.model.ptr);
+        fail_request(c, YR_E_MODEL_NOT_FOUND, msg, "model", NULL);
+        return;
+    }
+    const yr_key_info_t *k = c->g->identity.key;
+    if (k != NULL && !yr_key_allows_model(&k->policy, yr_str(c->model->id))) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "this key may not use model '%s'", c->model->id);
+        fail_request(c, YR_E_FORBIDDEN, msg, "model", "model_not_allowed");
+        return;
+    }
+    int64_t input = (int64_t)client_body(c).len / 4;
+    yr_admit_req_t ar = {.who = c->g->identity,
+                         .model = c->chat.model,
+                         .max_tokens = max_tokens,
+                         .input_tokens = input,
+                         .max_cost_micros = max_cost(c, input, max_tokens)};
     yr_admit_res_t res;
     int rc = yr_limits_admit(c->g->w->limits, &ar, on_admitted, c, &c->adm, &res);
     if (rc == 1) {
@@ -1184,17 +1262,64 @@ static void admit(chat_t *c, int64_t max_tokens)
     on_admitted(c, rc, &res);
 }
 
+/* OpenAI's duration spelling for x-ratelimit-reset-*: "1s", "6m0s", "20ms". */
+static void reset_text(char *buf, size_t len, int64_t ms)
+{
+    if (ms < 1000)
+        snprintf(buf, len, "%lldms", (long long)(ms > 0 ? ms : 0));
+    else if (ms < 60000)
+        snprintf(buf, len, "%llds", (long long)((ms + 999) / 1000));
+    else
+        snprintf(buf, len, "%lldm%llds", (long long)(ms / 60000), (long long)(ms % 60000 / 1000));
+}
+
+/* A key over one of its limits: 429 in OpenAI's shape, with Retry-After and
+ * the x-ratelimit-* headers OpenAI sends. */
+static void send_limited(chat_t *c, const yr_admit_res_t *res)
+{
+    const char *which = res->limit ? res->limit : "rate";
+    bool budget = strncmp(which, "budget", 6) == 0;
+    char msg[200], ra[24], v[6][32];
+    if (budget)
+        snprintf(msg, sizeof(msg), "this key has spent its %s budget", which + 7);
+    else
+        snprintf(msg, sizeof(msg), "this key is over its %s limit", which);
+    snprintf(ra, sizeof(ra), "%lld",
+             (long long)(res->retry_after_ms > 0 ? (res->retry_after_ms + 999) / 1000 : 1));
+    yr_http_header_t h[6];
+    size_t n = 0;
+    const yr_limit_state_t *st[2] = {&res->requests, &res->tokens};
+    static const char *const names[2][3] = {
+        {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+         "x-ratelimit-reset-requests"},
+        {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
+    };
+    for (int i = 0; i < 2; i++) {
+        if (st[i]->limit <= 0)
+            continue;
+        snprintf(v[n], sizeof(v[n]), "%lld", (long long)st[i]->limit);
+        h[n] = (yr_http_header_t){yr_str(names[i][0]), yr_str(v[n])};
+        n++;
+        snprintf(v[n], sizeof(v[n]), "%lld", (long long)st[i]->remaining);
+        h[n] = (yr_http_header_t){yr_str(names[i][1]), yr_str(v[n])};
+        n++;
+        reset_text(v[n], sizeof(v[n]), st[i]->reset_ms);
+        h[n] = (yr_http_header_t){yr_str(names[i][2]), yr_str(v[n])};
+        n++;
+    }
+    finish(c, 429);
+    /* OpenAI: a spent quota is insufficient_quota, a rate limit rate_limit_exceeded */
+    yr_gw_send_error_h(c->g, YR_E_RATE_LIMITED, msg, NULL,
+                       budget ? "insufficient_quota" : "rate_limit_exceeded",
+                       res->retry_after_ms > 0 || !budget ? yr_str(ra) : YR_STR_NULL, h, n);
+}
+
 static void admitted(chat_t *c, int rc, const yr_admit_res_t *res)
 {
     c->admitting = false;
     c->admitted = rc == 0;
     if (rc == -EAGAIN) {
-        char msg[160], ra[24];
-        snprintf(msg, sizeof(msg), "this key is over its %s limit", res->limit ? res->limit : "");
-        snprintf(ra, sizeof(ra), "%lld",
-                 (long long)(res->retry_after_ms > 0 ? (res->retry_after_ms + 999) / 1000 : 1));
-        finish(c, 429);
-        yr_gw_send_error(c->g, YR_E_RATE_LIMITED, msg, NULL, "key_rate_limited", yr_str(ra));
+        send_limited(c, res);
         return;
     }
     if (rc < 0) {
@@ -1224,7 +1349,7 @@ static void chat_authed(yr_gw_req_t *g)
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
     }
-    admit(c, -1);
+    admit(c, c->chat.max_tokens);
 }
 
 void yr_proxy_chat(yr_gw_req_t *g)
@@ -1268,8 +1393,9 @@ static void messages_authed(yr_gw_req_t *g)
         *c->oai_err = conv.message[0] ? conv : err;
         c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
         c->chat.stream = c->ainfo.stream;
+        c->chat.max_tokens = -1;
     }
-    admit(c, -1);
+    admit(c, c->chat.max_tokens); /* the OpenAI form of the request carries its max_tokens */
 }
 
 void yr_proxy_messages(yr_gw_req_t *g)

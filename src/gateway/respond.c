@@ -10,10 +10,10 @@
 void yr_gw_send_json(yr_gw_req_t *g, int status, yr_str_t body, const yr_http_header_t *extra,
                      size_t nextra)
 {
-    yr_http_header_t h[8];
+    yr_http_header_t h[12];
     size_t n = 0;
     h[n++] = (yr_http_header_t){YR_STR("x-request-id"), g->request_id};
-    for (size_t i = 0; i < nextra && n < 8; i++)
+    for (size_t i = 0; i < nextra && n < 12; i++)
         h[n++] = extra[i];
     yr_http_respond(g->http, status, h, n, YR_STR("application/json"), body);
 }
@@ -45,11 +45,11 @@ void yr_gw_send_error_h(yr_gw_req_t *g, yr_err_t e, const char *message, const c
                           g->request_id) < 0)
             yr_buf_reset(&body);
     }
-    yr_http_header_t extra[5];
+    yr_http_header_t extra[9];
     size_t nextra = 0;
     if (retry_after.len > 0)
         extra[nextra++] = (yr_http_header_t){YR_STR("Retry-After"), retry_after};
-    for (size_t i = 0; i < nmore && nextra < 5; i++)
+    for (size_t i = 0; i < nmore && nextra < 9; i++)
         extra[nextra++] = more[i];
     yr_gw_send_json(g, status, (yr_str_t){body.data ? body.data : "", body.len}, extra, nextra);
     yr_buf_free(&body);

@@ -8,7 +8,7 @@
 
 void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
                       const char *code, yr_str_t retry_after);
-/* The same, with more response headers (at most 4). */
+/* The same, with more response headers (at most 8). */
 void yr_gw_send_error_h(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
                         const char *code, yr_str_t retry_after, const yr_http_header_t *more,
                         size_t nmore);

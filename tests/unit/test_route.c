@@ -568,7 +568,7 @@ static void test_admission_noop(void **state)
     assert_null(adm);
     assert_int_equal(res.retry_after_ms, -1);
     yr_usage_t used = {.prompt_tokens = 3, .present = true};
-    yr_limits_release(l, adm, &used);
+    yr_limits_release(l, adm, &used, 0);
     yr_limits_free(l);
 }
 
