@@ -966,7 +966,8 @@ static int fetch_images(chat_t *c)
     bool wanted = false;
     for (size_t i = 0; i < c->plan.n && !wanted; i++) {
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
-        wanted = p->inline_images && yr_provider_kind(p->kind)->dialect->native_client != c->dialect;
+        const yr_dialect_ops_t *d = yr_provider_kind(p->kind)->dialect;
+        wanted = (p->inline_images || d->inline_images) && d->native_client != c->dialect;
     }
     if (!wanted || c->oai_err != NULL)
         return 0;

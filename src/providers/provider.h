@@ -6,6 +6,7 @@
  *   openai      openai      bearer      (and every OpenAI-compatible server)
  *   azure       openai      azure       (api-key; deployments or v1 paths)
  *   anthropic   anthropic   anthropic   (x-api-key, anthropic-version)
+ *   gemini      gemini      gemini      (x-goog-api-key; the model in the path)
  *
  * Both halves are tables of pure functions (nginx's upstream create_request /
  * process_header / input_filter): no sockets, no timers, so each can be
