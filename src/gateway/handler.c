@@ -161,6 +161,8 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_gw_authenticate(g, handle_models);
         return;
     }
+    if (yr_admin_routes(g))
+        return;
     char msg[256];
     snprintf(msg, sizeof(msg), "no route for %.*s %.*s", (int)req->method_name.len,
              req->method_name.ptr, (int)(req->path.len > 128 ? 128 : req->path.len),

@@ -46,6 +46,7 @@
 #include "limits/limits.h"
 #include "providers/framing.h"
 #include "providers/provider.h"
+#include "route/health.h"
 #include "route/route.h"
 #include "upstream/fetch.h"
 
@@ -99,7 +100,6 @@ typedef struct chat {
     const char *path;
     const char *const *extra;
     uv_timer_t *backoff;       /* malloc'ed; closed and freed by its close callback */
-    const yr_route_conf_t *backoff_route;
     yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
     yr_buf_t upbody;           /* upstream request body when rewritten */
     yr_buf_t resp;             /* upstream response (non-stream) or error body */
@@ -118,6 +118,16 @@ typedef struct chat {
     char last_param[96];
     char last_code[64];
     char retry_after[32];
+    /* the last failure that was not a rate limit: the final error when some
+     * route failed for another reason (429 only when every route was rate
+     * limited) */
+    struct {
+        bool set;
+        yr_err_t err;
+        char msg[512], param[96], code[64];
+    } other;
+    int64_t max_retry_ms; /* the longest retry hint of any attempt; -1: none */
+    char *attempts_hdr;   /* x-yourouter-attempts, in the pool */
     int status; /* final status for metrics */
 } chat_t;
 
@@ -182,7 +192,17 @@ static void attempt_end(chat_t *c, yr_outcome_t o)
     if (c->cx.usage.present && !a->usage.present)
         a->usage = c->cx.usage; /* passthrough: the dialect read it */
     yr_metrics_attempt(&c->g->w->metrics, a->route->provider->name, metrics_outcome(a));
-    yr_peer_free(&c->plan, a);
+    yr_peer_free(&c->plan, a, yr_health_now_ms());
+    if (a->retry_after_ms > c->max_retry_ms)
+        c->max_retry_ms = a->retry_after_ms;
+    if (o != YR_OUT_OK && o != YR_OUT_RATE_LIMITED && o != YR_OUT_CANCELLED &&
+        c->last_msg[0] != '\0') {
+        c->other.set = true;
+        c->other.err = c->last_err;
+        snprintf(c->other.msg, sizeof(c->other.msg), "%s", c->last_msg);
+        snprintf(c->other.param, sizeof(c->other.param), "%s", c->last_param);
+        snprintf(c->other.code, sizeof(c->other.code), "%s", c->last_code);
+    }
     yr_log_debug("%s: attempt %zu on %s/%s: %s (HTTP %d)", c->g->id, c->nattempts,
                  a->route->provider->name, a->route->model, yr_outcome_name(o), a->status);
 }
@@ -369,14 +389,83 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     return retryable ? o : YR_OUT_CLIENT_ERROR;
 }
 
+/* x-yourouter-attempts: every attempt as provider/model=outcome:status,
+ * in order ("openai/gpt-4o=rate_limited:429, backup/mini=ok:200"). */
+static yr_str_t attempts_header(chat_t *c)
+{
+    if (c->attempts_hdr == NULL) {
+        const size_t cap = 1024;
+        c->attempts_hdr = yr_palloc(c->g->http->pool, cap);
+        if (c->attempts_hdr == NULL)
+            return YR_STR_NULL;
+        size_t off = 0;
+        c->attempts_hdr[0] = '\0';
+        for (size_t i = 0; i < c->nattempts && off + 1 < cap; i++) {
+            const yr_attempt_t *a = &c->attempts[i];
+            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=%s:%d", i ? ", " : "",
+                             a->route->provider->name, a->route->model,
+                             a->end_ns ? yr_outcome_name(a->outcome) : "ok", a->status);
+            if (n < 0 || (size_t)n >= cap - off) {
+                c->attempts_hdr[off] = '\0';
+                break;
+            }
+            off += (size_t)n;
+        }
+    }
+    return yr_str(c->attempts_hdr);
+}
+
+/* Every route failed, or none could be tried: one error that says why. A 429
+ * only when every attempt was rate limited (with the longest hint), else
+ * the last other failure; a route that is cooling (or full) with no attempt
+ * left is a 429 that says when to come back. */
 static void fail_with_last(chat_t *c)
 {
+    char ra_buf[32];
+    yr_http_header_t h[1] = {{YR_STR("x-yourouter-attempts"), attempts_header(c)}};
+    size_t nh = c->nattempts > 0 && h[0].value.len > 0 ? 1 : 0;
+    if (c->nattempts == 0 && (c->plan.retry_in_ms > 0 || c->plan.busy)) {
+        char msg[400];
+        int64_t s = c->plan.retry_in_ms > 0 ? (c->plan.retry_in_ms + 999) / 1000 : 1;
+        snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)s);
+        if (c->plan.retry_in_ms > 0)
+            snprintf(msg, sizeof(msg),
+                     "every route of model '%s' is cooling down after rate limits or failures; "
+                     "retry after %lld s",
+                     c->model->id, (long long)s);
+        else
+            snprintf(msg, sizeof(msg), "every route of model '%s' is at its concurrency limit",
+                     c->model->id);
+        finish(c, 429);
+        yr_gw_send_error_h(c->g, YR_E_RATE_LIMITED, msg, NULL, "routes_unavailable",
+                           yr_str(ra_buf), NULL, 0);
+        return;
+    }
+    if (c->other.set && c->last_err == YR_E_RATE_LIMITED) {
+        c->last_err = c->other.err;
+        snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->other.msg);
+        snprintf(c->last_param, sizeof(c->last_param), "%s", c->other.param);
+        snprintf(c->last_code, sizeof(c->last_code), "%s", c->other.code);
+        c->retry_after[0] = '\0';
+    }
+    if (c->last_msg[0] == '\0' && c->plan.budget_exhausted) {
+        c->last_err = YR_E_UPSTREAM_UNAVAILABLE;
+        snprintf(c->last_msg, sizeof(c->last_msg),
+                 "the gateway's retry budget is exhausted (providers are failing)");
+    }
     yr_str_t ra = yr_str(c->retry_after);
+    if (c->last_err == YR_E_RATE_LIMITED && c->max_retry_ms > 0) {
+        snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)((c->max_retry_ms + 999) / 1000));
+        ra = yr_str(ra_buf);
+    }
     if (c->last_err == YR_E_RATE_LIMITED && ra.len == 0)
         ra = YR_STR("1");
+    yr_log_warn("%s: model %s failed after %zu attempt(s) [%.*s]%s: %s", c->g->id, c->model->id,
+                c->nattempts, (int)h[0].value.len, h[0].value.ptr,
+                c->plan.budget_exhausted ? " (retry budget exhausted)" : "", c->last_msg);
     finish(c, yr_err_info(c->last_err)->status);
-    yr_gw_send_error(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
-                     c->last_code[0] ? c->last_code : NULL, ra);
+    yr_gw_send_error_h(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
+                       c->last_code[0] ? c->last_code : NULL, ra, h, nh);
 }
 
 /* ---- the client's encoder (translated attempts) ---------------------------- */
@@ -426,13 +515,15 @@ static int on_event(void *arg, const yr_event_t *ev)
 
 static int commit_stream(chat_t *c)
 {
-    yr_http_header_t h[3] = {
+    yr_http_header_t h[5] = {
         {YR_STR("x-request-id"), c->g->request_id},
         {YR_STR("Cache-Control"), YR_STR("no-cache")},
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
+        {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
+        {YR_STR("x-yourouter-attempts"), attempts_header(c)},
     };
     set_state(c, YR_RS_STREAMING);
-    return yr_http_stream_start(c->g->http, 200, h, 3, YR_STR("text/event-stream"));
+    return yr_http_stream_start(c->g->http, 200, h, 5, YR_STR("text/event-stream"));
 }
 
 static int on_frame(const yr_frame_t *m, void *arg)
@@ -601,9 +692,13 @@ static void relay_response(chat_t *c)
         return;
     }
     attempt_end(c, YR_OUT_OK);
-    yr_http_header_t h[1] = {{YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))}};
+    yr_http_header_t h[3] = {
+        {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
+        {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
+        {YR_STR("x-yourouter-attempts"), attempts_header(c)},
+    };
     finish(c, 200);
-    yr_gw_send_json(c->g, 200, client, h, 1);
+    yr_gw_send_json(c->g, 200, client, h, 3);
 }
 
 /* A stream that was already committed ended. */
@@ -643,7 +738,7 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     }
     if (err == YR_UP_ETIMEDOUT) {
         record_failure(c, YR_E_UPSTREAM_TIMEOUT, "%s did not answer within %u ms", vendor,
-                       (unsigned)c->att->route->provider->first_byte_timeout_ms);
+                       (unsigned)c->ureq.first_byte_timeout_ms);
         return YR_OUT_TIMEOUT;
     }
     if (c->event_failed && c->event_rc == -ECANCELED) {
@@ -684,7 +779,7 @@ static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
     }
     yr_outcome_t o = attempt_failure(c, call, err, status);
     attempt_end(c, o);
-    if (yr_outcome_retryable(o))
+    if (yr_route_may_retry(&c->plan, c->att))
         attempt_next(c);
     else
         fail_with_last(c);
@@ -725,6 +820,16 @@ static int attempt_failed_to_start(chat_t *c, int rc)
 static int attempt_send(chat_t *c)
 {
     int rc = c->kind->transport->prepare(&c->cx, c->path, c->extra, &c->ureq);
+    if (rc == 0) {
+        yr_transport_route_timeouts(c->att->route, &c->ureq);
+        /* no try outlives the request's deadline */
+        uint64_t now = now_ns();
+        uint64_t left = c->deadline_ns > now ? (c->deadline_ns - now) / 1000000u + 1 : 1;
+        if (c->ureq.timeout_ms == 0 || c->ureq.timeout_ms > left)
+            c->ureq.timeout_ms = (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left);
+        if (c->ureq.first_byte_timeout_ms > c->ureq.timeout_ms)
+            c->ureq.first_byte_timeout_ms = c->ureq.timeout_ms;
+    }
     if (rc == 0)
         rc = yr_upstream_start(c->g->w->up, &c->ureq, &up_cbs, c, &c->call);
     return rc == 0 ? 0 : attempt_failed_to_start(c, rc);
@@ -819,24 +924,22 @@ static void on_backoff(uv_timer_t *t)
     stop_backoff(c);
     yr_http_req_t *req = c->g->http;
     yr_http_req_hold(req);
-    set_state(c, YR_RS_ATTEMPT);
-    if (attempt_start(c, c->backoff_route) < 0)
-        attempt_next(c);
+    attempt_next(c); /* the route layer decides again: the wait may have changed things */
     yr_http_req_release(req);
 }
 
-/* Waits delay_ms before an attempt on r (BACKOFF). 0, or -1 when the wait
- * cannot be armed or would pass the request's deadline. */
-static int start_backoff(chat_t *c, const yr_route_conf_t *r, uint64_t delay_ms)
+/* Waits delay_ms (BACKOFF), then asks the route layer again. 0, or -1 when
+ * the wait cannot be armed or would pass the request's deadline. */
+static int start_backoff(chat_t *c, uint64_t delay_ms)
 {
-    if (now_ns() + delay_ms * 1000000u > c->deadline_ns)
+    uint64_t now = now_ns();
+    if (now >= c->deadline_ns || delay_ms >= (c->deadline_ns - now) / 1000000u)
         return -1;
     c->backoff = malloc(sizeof(*c->backoff));
     if (c->backoff == NULL)
         return -1;
     uv_timer_init(&c->g->w->loop, c->backoff);
     c->backoff->data = c;
-    c->backoff_route = r;
     uv_timer_start(c->backoff, on_backoff, delay_ms, 0);
     set_state(c, YR_RS_BACKOFF);
     return 0;
@@ -850,11 +953,11 @@ static void attempt_next(chat_t *c)
         uint64_t delay = 0;
         const yr_route_conf_t *r = NULL;
         if (c->nattempts < c->max_attempts && now_ns() < c->deadline_ns)
-            r = yr_peer_get(&c->plan, now_ns() / 1000000u, &delay);
+            r = yr_peer_get(&c->plan, yr_health_now_ms(), &delay);
         if (r == NULL)
             break;
         if (delay > 0) {
-            if (start_backoff(c, r, delay) == 0)
+            if (start_backoff(c, delay) == 0)
                 return;
             break; /* waiting would pass the deadline: fail with what we know */
         }
@@ -884,7 +987,11 @@ static int plan_routes(chat_t *c)
         return -ENOMEM;
     }
     if (c->plan.n > 0) {
-        c->max_attempts = c->plan.n * 2 < MAX_ATTEMPTS ? c->plan.n * 2 : MAX_ATTEMPTS;
+        c->deadline_ns = c->g->http->start_ns + (uint64_t)c->model->timeout_ms * 1000000u;
+        size_t per = 1 + (size_t)c->model->retries;
+        c->max_attempts = c->plan.n * per < MAX_ATTEMPTS ? c->plan.n * per : MAX_ATTEMPTS;
+        uint64_t left_ms = c->deadline_ns > now_ns() ? (c->deadline_ns - now_ns()) / 1000000u : 0;
+        c->plan.deadline_ms = yr_health_now_ms() + (int64_t)left_ms;
         c->attempts = yr_pcalloc(c->g->http->pool, c->max_attempts * sizeof(*c->attempts));
         if (c->attempts == NULL) {
             fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
@@ -1030,6 +1137,7 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     c->g = g;
     c->dialect = dialect;
     c->state = YR_RS_AUTH;
+    c->max_retry_ms = -1;
     c->deadline_ns = req->start_ns + (uint64_t)REQUEST_DEADLINE_MS * 1000000u;
     g->chat = c;
     /* Translation can grow a body (tool-result wrappers, default schemas). */

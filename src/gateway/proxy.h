@@ -12,4 +12,7 @@ void yr_proxy_messages(yr_gw_req_t *g);
 /* POST /v1/messages/count_tokens */
 void yr_proxy_count_tokens(yr_gw_req_t *g);
 
+/* /admin/routes[...]: handled (true), or not an admin route path (false). */
+bool yr_admin_routes(yr_gw_req_t *g);
+
 #endif

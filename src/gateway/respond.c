@@ -21,6 +21,13 @@ void yr_gw_send_json(yr_gw_req_t *g, int status, yr_str_t body, const yr_http_he
 void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
                       const char *code, yr_str_t retry_after)
 {
+    yr_gw_send_error_h(g, e, message, param, code, retry_after, NULL, 0);
+}
+
+void yr_gw_send_error_h(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
+                        const char *code, yr_str_t retry_after, const yr_http_header_t *more,
+                        size_t nmore)
+{
     yr_buf_t body;
     yr_buf_init(&body, MAX_ERROR_BODY + 1024);
     int status = yr_err_info(e)->status;
@@ -38,10 +45,12 @@ void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const cha
                           g->request_id) < 0)
             yr_buf_reset(&body);
     }
-    yr_http_header_t extra[1];
+    yr_http_header_t extra[5];
     size_t nextra = 0;
     if (retry_after.len > 0)
         extra[nextra++] = (yr_http_header_t){YR_STR("Retry-After"), retry_after};
+    for (size_t i = 0; i < nmore && nextra < 5; i++)
+        extra[nextra++] = more[i];
     yr_gw_send_json(g, status, (yr_str_t){body.data ? body.data : "", body.len}, extra, nextra);
     yr_buf_free(&body);
 }

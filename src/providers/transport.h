@@ -114,6 +114,8 @@ char *yr_transport_url(yr_pool_t *pool, const yr_provider_conf_t *p, const char 
 char *yr_transport_header(yr_pool_t *pool, const char *name, const char *value, size_t vlen);
 /* The provider's timeouts into out. */
 void yr_transport_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out);
+/* The route's own timeouts over what prepare set (the proxy applies them). */
+void yr_transport_route_timeouts(const yr_route_conf_t *r, yr_upstream_req_t *out);
 /* process_header for every provider that speaks HTTP status codes and the
  * usual headers: Retry-After / retry-after-ms, x-ratelimit-* (OpenAI and
  * compatibles, Azure), anthropic-ratelimit-*. */

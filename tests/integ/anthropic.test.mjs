@@ -30,7 +30,7 @@ before(async () => {
   }));
 });
 after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); await gemSim.stop(); gw.cleanup(); });
-beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); });
+beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); await gw.resetRoutes(); });
 
 const user = (content) => [{ role: 'user', content }];
 const weatherTool = { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };

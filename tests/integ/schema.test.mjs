@@ -82,7 +82,7 @@ before(async () => {
   }));
 });
 after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); gw.cleanup(); });
-beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); });
+beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gw.resetRoutes(); });
 
 const user = (content) => [{ role: 'user', content }];
 const weatherTool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } };
