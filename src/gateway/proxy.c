@@ -358,6 +358,13 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     c->kind->dialect->parse_error((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
                                   &perr);
     yr_outcome_t o = c->kind->transport->classify(status, &perr);
+    if (o == YR_OUT_AUTH && e != YR_E_UPSTREAM_AUTH) {
+        /* The provider refused the gateway's key under another status
+         * (Gemini: 400 API_KEY_INVALID): not the client's fault, and another
+         * route's key may work. */
+        e = YR_E_UPSTREAM_AUTH;
+        retryable = true;
+    }
     const char *vendor = vendor_name(c);
     if (e == YR_E_UPSTREAM_BAD_REQUEST || e == YR_E_TOO_LARGE) {
         /* The provider's own words help the client fix the request. */

@@ -35,10 +35,24 @@ providers:
     kind: gemini
     base_url: ${gemSim.base}
     api_key: ${GEM_KEY}
+  google-badkey:
+    kind: gemini
+    base_url: ${gemSim.base}
+    api_key: AIza-not-the-right-key
   openai:
     kind: openai
     base_url: ${oaiSim.url}
 models:
+  - id: badkey-then-gpt
+    routes:
+      - provider: google-badkey
+        model: gemini-2.5-flash
+      - provider: openai
+        model: gpt-4o
+  - id: badkey
+    routes:
+      - provider: google-badkey
+        model: gemini-2.5-flash
   - id: gemini-2.5-flash
     routes:
       - provider: google
@@ -264,6 +278,13 @@ test('400s: INVALID_ARGUMENT from Gemini, and schemas the gateway cannot express
   await assert.rejects(client.chat.completions.create({ model: 'gemini-2.5-flash', messages: [{ role: 'system', content: 'only this' }] }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'messages');
   assert.equal((await gemSim.requests()).length, 0);
+});
+
+test("Gemini's 400 API_KEY_INVALID is the gateway's key, not the client's request: 502, and failover", async () => {
+  await assert.rejects(client.chat.completions.create({ model: 'badkey', messages: user('x') }),
+    (e) => e.status === 502 && e.code === 'upstream_auth_failed' && !e.message.includes('AIza'));
+  const r = await client.chat.completions.create({ model: 'badkey-then-gpt', messages: user('Reply with exactly: other key') });
+  assert.equal(r.choices[0].message.content, 'other key');
 });
 
 test('UNAVAILABLE fails over; an in-stream error before any content fails over too', async () => {
