@@ -235,9 +235,26 @@ static int check_schema(const json_t *s, const char *at, size_t depth, bool root
                        json_is_array(type) ? "a list of types" : "not a string");
     const char *t = json_string_value(type);
     json_t *props = json_object_get(s, "properties");
+    if (t == NULL && json_object_get(s, "anyOf") == NULL)
+        return invalid(err, "* GenerateContentRequest.%s.type: must be specified when not using "
+                            "one_of, any_of or all_of fields", at);
     if (root && t != NULL && strcasecmp(t, "object") == 0 && json_object_size(props) == 0)
         return invalid(err, "* GenerateContentRequest.%s.properties: should be non-empty for "
                             "OBJECT type", at);
+    bool array = t != NULL && strcasecmp(t, "array") == 0;
+    if (array && json_object_get(s, "items") == NULL)
+        return invalid(err, "* GenerateContentRequest.%s.items: missing field.", at);
+    if (!array && json_object_get(s, "items") != NULL)
+        return invalid(err, "* GenerateContentRequest.%s.items: field predicate failed: $type == "
+                            "Type.ARRAY", at);
+    size_t ri;
+    json_t *rn;
+    json_array_foreach(json_object_get(s, "required"), ri, rn)
+    {
+        if (!json_is_string(rn) || json_object_get(props, json_string_value(rn)) == NULL)
+            return invalid(err, "* GenerateContentRequest.%s.required[%zu]: property is not "
+                                "defined", at, ri);
+    }
     char sub[200];
     json_object_foreach(props, k, v)
     {
@@ -461,6 +478,19 @@ static int check_generation_config(sim_exchange_t *x, const json_t *gc, sim_erro
     return 0;
 }
 
+static bool function_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > 64 || !((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= 'A' && n[0] <= 'Z') ||
+                                  n[0] == '_'))
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+              (n[i] >= '0' && n[i] <= '9') || strchr("_.:-", n[i]) != NULL))
+            return false;
+    return true;
+}
+
 static int check_tools(sim_exchange_t *x, const json_t *body, sim_error_t *err)
 {
     sim_prompt_t *p = &x->prompt;
@@ -477,6 +507,11 @@ static int check_tools(sim_exchange_t *x, const json_t *body, sim_error_t *err)
             snprintf(at, sizeof(at), "tools[%zu].function_declarations[%zu]", i, j);
             if (!json_is_string(json_object_get(d, "name")))
                 return invalid(err, "* GenerateContentRequest.%s.name: Name cannot be empty.", at);
+            if (!function_name_ok(json_string_value(json_object_get(d, "name"))))
+                return invalid(err, "* GenerateContentRequest.%s.name: [FIELD_INVALID] Invalid "
+                                    "function name. Must start with a letter or an underscore. "
+                                    "Must be a-z, A-Z, 0-9, or contain underscores (_), dots (.), "
+                                    "colons (:), or dashes (-), with a maximum length of 64.", at);
             const char *k;
             json_t *v;
             json_object_foreach(d, k, v)

@@ -115,107 +115,156 @@ static const char *upper_type(const char *t)
 
 static int convert_schema(schema_ctx_t *s, const json_t *in, size_t depth, json_t **out);
 
-/* Copies the keywords Gemini's Schema has a field for, converting nested
- * schemas; type is already decided (or NULL). */
+static bool is_type(const char *t, const char *want)
+{
+    return t != NULL && strcmp(t, want) == 0;
+}
+
+static int copy_plain(const json_t *in, json_t *o, const char *const *keys)
+{
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        json_t *v = json_object_get(in, keys[i]);
+        if (v != NULL && !json_is_null(v) && json_object_set(o, keys[i], v) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* format: only what Gemini takes for the type (uri, email, uuid, ... are a
+ * 400 there). */
+static int copy_format(const json_t *in, const char *type, json_t *o)
+{
+    const char *f = json_string_value(json_object_get(in, "format"));
+    if (f == NULL)
+        return 0;
+    bool ok = (is_type(type, "STRING") && (strcmp(f, "date-time") == 0 || strcmp(f, "enum") == 0)) ||
+              (is_type(type, "NUMBER") && (strcmp(f, "float") == 0 || strcmp(f, "double") == 0)) ||
+              (is_type(type, "INTEGER") && (strcmp(f, "int32") == 0 || strcmp(f, "int64") == 0));
+    return ok ? yr_tr_set_new(o, "format", json_string(f)) : 0;
+}
+
+/* enum and const: string-only in Gemini's Schema. */
+static int copy_enum(const json_t *in, json_t *o)
+{
+    json_t *vals = json_array();
+    if (vals == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(in, "enum"), i, v)
+    {
+        if (rc == 0 && json_is_string(v))
+            rc = json_array_append(vals, v) == 0 ? 0 : -ENOMEM;
+    }
+    json_t *cst = json_object_get(in, "const");
+    if (rc == 0 && json_is_string(cst))
+        rc = json_array_append(vals, cst) == 0 ? 0 : -ENOMEM;
+    if (rc == 0 && json_array_size(vals) > 0)
+        rc = json_object_set(o, "enum", vals) == 0 ? 0 : -ENOMEM;
+    json_decref(vals);
+    return rc;
+}
+
+static int copy_properties(schema_ctx_t *s, const json_t *in, size_t depth, json_t *o)
+{
+    json_t *props = json_object_get(in, "properties");
+    if (!json_is_object(props) || json_object_size(props) == 0)
+        return 0;
+    json_t *po = json_object(), *order = json_array(), *req = json_array();
+    int rc = po && order && req ? 0 : -ENOMEM;
+    const char *k;
+    json_t *v;
+    json_object_foreach(props, k, v)
+    {
+        json_t *c = NULL;
+        if (rc == 0)
+            rc = convert_schema(s, v, depth + 1, &c);
+        if (rc == 0)
+            rc = yr_tr_set_new(po, k, c);
+        if (rc == 0)
+            rc = yr_tr_append_new(order, json_string(k));
+    }
+    /* required names a property Gemini knows, or it refuses the schema */
+    size_t i;
+    json_array_foreach(json_object_get(in, "required"), i, v)
+    {
+        if (rc == 0 && json_is_string(v) && json_object_get(props, json_string_value(v)) != NULL)
+            rc = json_array_append(req, v) == 0 ? 0 : -ENOMEM;
+    }
+    if (rc == 0)
+        rc = json_object_set(o, "properties", po) == 0 ? 0 : -ENOMEM;
+    if (rc == 0 && json_array_size(req) > 0)
+        rc = json_object_set(o, "required", req) == 0 ? 0 : -ENOMEM;
+    if (rc == 0 && json_array_size(order) > 1) /* keep the client's key order */
+        rc = json_object_set(o, "propertyOrdering", order) == 0 ? 0 : -ENOMEM;
+    json_decref(po);
+    json_decref(order);
+    json_decref(req);
+    return rc;
+}
+
+/* items (or a tuple's first member): Gemini needs one for every ARRAY; an
+ * array of anything is asked for as an array of strings. */
+static int copy_items(schema_ctx_t *s, const json_t *in, size_t depth, json_t *o)
+{
+    json_t *items = json_object_get(in, "items");
+    if (json_is_array(items))
+        items = json_array_get(items, 0);
+    if (items == NULL)
+        items = json_array_get(json_object_get(in, "prefixItems"), 0);
+    json_t *c = NULL;
+    int rc = items != NULL ? convert_schema(s, items, depth + 1, &c)
+                           : ((c = json_pack("{s:s}", "type", "STRING")) ? 0 : -ENOMEM);
+    return rc == 0 ? yr_tr_set_new(o, "items", c) : rc;
+}
+
+/* The keywords Gemini's Schema has for this type; each is refused on a
+ * schema of another type ("field predicate failed"). */
 static int copy_keywords(schema_ctx_t *s, const json_t *in, const char *type, size_t depth,
                          json_t *o)
 {
-    int rc = 0;
-    static const char *const plain[] = {"title",     "description", "minItems",  "maxItems",
-                                        "minLength", "maxLength",   "pattern",   "minimum",
-                                        "maximum",   "minProperties", "maxProperties"};
-    for (size_t i = 0; rc == 0 && i < sizeof(plain) / sizeof(plain[0]); i++) {
-        json_t *v = json_object_get(in, plain[i]);
-        if (v != NULL && !json_is_null(v))
-            rc = json_object_set(o, plain[i], v) == 0 ? 0 : -ENOMEM;
-    }
-    /* format: only what Gemini accepts for the type (others are a 400 there). */
-    const char *fmt = json_string_value(json_object_get(in, "format"));
-    if (rc == 0 && fmt != NULL && type != NULL &&
-        ((strcmp(type, "STRING") == 0 && (strcmp(fmt, "date-time") == 0 || strcmp(fmt, "enum") == 0)) ||
-         (strcmp(type, "NUMBER") == 0 && (strcmp(fmt, "float") == 0 || strcmp(fmt, "double") == 0)) ||
-         (strcmp(type, "INTEGER") == 0 && (strcmp(fmt, "int32") == 0 || strcmp(fmt, "int64") == 0))))
-        rc = yr_tr_set_new(o, "format", json_string(fmt));
-    /* enum (and const) are string-only in Gemini's Schema. */
-    json_t *en = json_object_get(in, "enum");
-    json_t *cst = json_object_get(in, "const");
-    if (rc == 0 && (type == NULL || strcmp(type, "STRING") == 0)) {
-        json_t *vals = json_array();
-        size_t i;
-        json_t *v;
-        json_array_foreach(en, i, v)
-        {
-            if (json_is_string(v) && rc == 0)
-                rc = json_array_append(vals, v) == 0 ? 0 : -ENOMEM;
-        }
-        if (json_is_string(cst) && rc == 0)
-            rc = json_array_append(vals, cst) == 0 ? 0 : -ENOMEM;
-        if (vals != NULL && json_array_size(vals) > 0 && rc == 0) {
-            rc = json_object_set(o, "enum", vals) == 0 ? 0 : -ENOMEM;
-            if (rc == 0 && type == NULL)
-                rc = yr_tr_set_new(o, "type", json_string("STRING"));
-        }
-        json_decref(vals);
-        if (vals == NULL)
-            rc = -ENOMEM;
-    }
-    json_t *props = json_object_get(in, "properties");
-    if (rc == 0 && json_is_object(props) && json_object_size(props) > 0) {
-        json_t *po = json_object();
-        json_t *order = json_array();
-        rc = po && order ? 0 : -ENOMEM;
-        const char *k;
-        json_t *v;
-        json_object_foreach(props, k, v)
-        {
-            json_t *c = NULL;
-            if (rc == 0)
-                rc = convert_schema(s, v, depth + 1, &c);
-            if (rc == 0)
-                rc = yr_tr_set_new(po, k, c);
-            if (rc == 0)
-                rc = yr_tr_append_new(order, json_string(k));
-        }
+    static const char *const common[] = {"title", "description", NULL};
+    static const char *const strings[] = {"minLength", "maxLength", "pattern", NULL};
+    static const char *const numbers[] = {"minimum", "maximum", NULL};
+    static const char *const arrays[] = {"minItems", "maxItems", NULL};
+    static const char *const objects[] = {"minProperties", "maxProperties", NULL};
+    int rc = copy_plain(in, o, common);
+    if (rc == 0)
+        rc = copy_format(in, type, o);
+    if (rc == 0 && is_type(type, "STRING")) {
+        rc = copy_plain(in, o, strings);
         if (rc == 0)
-            rc = json_object_set(o, "properties", po) == 0 ? 0 : -ENOMEM;
-        if (rc == 0 && json_array_size(order) > 1) /* keep the client's key order */
-            rc = json_object_set(o, "propertyOrdering", order) == 0 ? 0 : -ENOMEM;
-        json_decref(po);
-        json_decref(order);
-        json_t *req = json_object_get(in, "required");
-        if (rc == 0 && json_is_array(req)) {
-            json_t *r = json_array();
-            size_t i;
-            json_t *name;
-            json_array_foreach(req, i, name)
-            {
-                if (rc == 0 && json_is_string(name) &&
-                    json_object_get(props, json_string_value(name)) != NULL)
-                    rc = json_array_append(r, name) == 0 ? 0 : -ENOMEM;
-            }
-            if (rc == 0 && r != NULL && json_array_size(r) > 0)
-                rc = json_object_set(o, "required", r) == 0 ? 0 : -ENOMEM;
-            json_decref(r);
-        }
-    }
-    json_t *items = json_object_get(in, "items");
-    if (rc == 0 && json_is_array(items)) /* a tuple (draft 4): its first member */
-        items = json_array_get(items, 0);
-    if (rc == 0 && items == NULL) {
-        json_t *pi = json_object_get(in, "prefixItems");
-        items = json_array_get(pi, 0);
-    }
-    if (rc == 0 && json_is_object(items)) {
-        json_t *c = NULL;
-        rc = convert_schema(s, items, depth + 1, &c);
+            rc = copy_enum(in, o);
+    } else if (rc == 0 && (is_type(type, "NUMBER") || is_type(type, "INTEGER"))) {
+        rc = copy_plain(in, o, numbers);
+    } else if (rc == 0 && is_type(type, "ARRAY")) {
+        rc = copy_plain(in, o, arrays);
         if (rc == 0)
-            rc = yr_tr_set_new(o, "items", c);
+            rc = copy_items(s, in, depth, o);
+    } else if (rc == 0 && is_type(type, "OBJECT")) {
+        rc = copy_plain(in, o, objects);
+        if (rc == 0)
+            rc = copy_properties(s, in, depth, o);
     }
     return rc;
 }
 
-/* Members of anyOf/oneOf without the {"type":"null"} ones; *nullable when
- * one was there. New array. */
+/* Gemini needs a type on every schema that is not an anyOf: the declared
+ * one, else what the keywords say, else a string (Gemini has no "any"). */
+static const char *infer_type(const json_t *in)
+{
+    if (json_is_object(json_object_get(in, "properties")))
+        return "OBJECT";
+    if (json_object_get(in, "items") != NULL || json_object_get(in, "prefixItems") != NULL)
+        return "ARRAY";
+    if (json_object_get(in, "minimum") != NULL || json_object_get(in, "maximum") != NULL)
+        return "NUMBER";
+    return "STRING";
+}
+
+/* The null-free members of anyOf/oneOf (or of a type array); *nullable when
+ * a null one was there. New array. */
 static json_t *non_null_members(const json_t *list, bool *nullable)
 {
     json_t *out = json_array();
@@ -223,7 +272,7 @@ static json_t *non_null_members(const json_t *list, bool *nullable)
     json_t *m;
     json_array_foreach(list, i, m)
     {
-        if (yr_tr_str_is(json_object_get(m, "type"), "null") && json_object_size(m) == 1)
+        if (yr_tr_str_is(m, "null") || yr_tr_str_is(json_object_get(m, "type"), "null"))
             *nullable = true;
         else if (out != NULL && json_array_append(out, m) < 0) {
             json_decref(out);
@@ -263,13 +312,75 @@ static json_t *merge_all_of(const json_t *in)
     return merged;
 }
 
+/* {"anyOf":[each member converted]} with this level's title, description
+ * and nullability. */
+static int convert_union(schema_ctx_t *s, const json_t *in, const json_t *members, bool nullable,
+                         size_t depth, json_t **out)
+{
+    json_t *o = json_object(), *list = json_array();
+    int rc = o && list ? 0 : -ENOMEM;
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m)
+    {
+        json_t *c = NULL;
+        if (rc == 0)
+            rc = convert_schema(s, m, depth + 1, &c);
+        if (rc == 0)
+            rc = yr_tr_append_new(list, c);
+    }
+    static const char *const common[] = {"title", "description", NULL};
+    if (rc == 0)
+        rc = json_object_set(o, "anyOf", list) == 0 ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = copy_plain(in, o, common);
+    if (rc == 0 && nullable)
+        rc = yr_tr_set_new(o, "nullable", json_true());
+    json_decref(list);
+    if (rc < 0) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+/* A type array with several real types: one branch per type, each with the
+ * keywords of its type ({"type":["string","array"],"items":…}). */
+static int split_types(schema_ctx_t *s, const json_t *in, const json_t *types, bool nullable,
+                       size_t depth, json_t **out)
+{
+    json_t *branches = json_array();
+    int rc = branches ? 0 : -ENOMEM;
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t)
+    {
+        json_t *b = rc == 0 ? json_deep_copy(in) : NULL;
+        if (rc == 0 && (b == NULL || json_object_set(b, "type", t) < 0))
+            rc = -ENOMEM;
+        if (b != NULL) {
+            json_object_del(b, "description");
+            json_object_del(b, "title");
+        }
+        if (rc == 0)
+            rc = yr_tr_append_new(branches, b);
+        else
+            json_decref(b);
+    }
+    if (rc == 0)
+        rc = convert_union(s, in, branches, nullable, depth, out);
+    json_decref(branches);
+    return rc;
+}
+
 static int convert_schema(schema_ctx_t *s, const json_t *in, size_t depth, json_t **out)
 {
     *out = NULL;
     if (depth > GEM_MAX_SCHEMA_DEPTH)
         return schema_fail(s, "the schema nests deeper than 64 levels", NULL);
-    if (!json_is_object(in)) {
-        *out = json_object(); /* true / {} : anything */
+    if (!json_is_object(in)) { /* true: anything, asked for as a string */
+        *out = json_pack("{s:s}", "type", "STRING");
         return *out ? 0 : -ENOMEM;
     }
     const char *ref = json_string_value(json_object_get(in, "$ref"));
@@ -286,10 +397,9 @@ static int convert_schema(schema_ctx_t *s, const json_t *in, size_t depth, json_
         s->stack[s->nstack++] = ref;
         int rc = convert_schema(s, target, depth + 1, out);
         s->nstack--;
-        if (rc == 0 && json_is_string(json_object_get(in, "description")))
-            rc = json_object_set(*out, "description", json_object_get(in, "description")) == 0
-                     ? 0
-                     : -ENOMEM;
+        json_t *desc = json_object_get(in, "description");
+        if (rc == 0 && json_is_string(desc) && json_object_set(*out, "description", desc) < 0)
+            rc = -ENOMEM;
         return rc;
     }
     if (json_is_array(json_object_get(in, "allOf"))) {
@@ -301,82 +411,48 @@ static int convert_schema(schema_ctx_t *s, const json_t *in, size_t depth, json_
         return rc;
     }
     bool nullable = json_is_true(json_object_get(in, "nullable"));
-    json_t *alts = json_object_get(in, "anyOf");
-    if (alts == NULL)
-        alts = json_object_get(in, "oneOf"); /* Gemini has anyOf only; oneOf is read as it */
-    json_t *o = json_object();
-    if (o == NULL)
-        return -ENOMEM;
-    int rc = 0;
+    const json_t *tv = json_object_get(in, "type");
     const char *type = NULL;
-    json_t *tv = json_object_get(in, "type");
-    if (json_is_string(tv)) {
+    if (json_is_array(tv)) { /* ["string","null"] */
+        json_t *types = non_null_members(tv, &nullable);
+        int rc = types ? 0 : -ENOMEM;
+        if (rc == 0 && json_array_size(types) > 1)
+            rc = split_types(s, in, types, nullable, depth, out);
+        else if (rc == 0 && json_array_size(types) == 1)
+            type = upper_type(json_string_value(json_array_get(types, 0)));
+        json_decref(types);
+        if (rc < 0 || *out != NULL)
+            return rc;
+    } else if (json_is_string(tv)) {
         type = upper_type(json_string_value(tv));
-        if (strcmp(json_string_value(tv), "null") == 0)
-            nullable = true;
-    } else if (json_is_array(tv)) { /* ["string","null"] */
-        size_t i, n = 0;
-        json_t *t;
-        json_array_foreach(tv, i, t)
-        {
-            if (yr_tr_str_is(t, "null"))
-                nullable = true;
-            else if (json_is_string(t) && upper_type(json_string_value(t)) != NULL && n++ == 0)
-                type = upper_type(json_string_value(t));
-        }
-        if (n > 1) { /* several real types: an anyOf of each */
-            json_t *list = json_array();
-            rc = list ? 0 : -ENOMEM;
-            json_array_foreach(tv, i, t)
-            {
-                if (rc == 0 && json_is_string(t) && upper_type(json_string_value(t)))
-                    rc = yr_tr_append_new(list, json_pack("{s:s}", "type",
-                                                          upper_type(json_string_value(t))));
-            }
-            if (rc == 0)
-                rc = json_object_set(o, "anyOf", list) == 0 ? 0 : -ENOMEM;
-            json_decref(list);
-            type = NULL;
-        }
+        nullable = nullable || strcmp(json_string_value(tv), "null") == 0;
     }
-    if (rc == 0 && json_is_array(alts)) {
+    const json_t *alts = json_object_get(in, "anyOf");
+    if (alts == NULL)
+        alts = json_object_get(in, "oneOf"); /* Gemini has anyOf only */
+    if (type == NULL && json_is_array(alts)) {
         json_t *members = non_null_members(alts, &nullable);
-        rc = members ? 0 : -ENOMEM;
-        if (rc == 0 && json_array_size(members) == 1) {
-            /* X or null: X, nullable (keeping this level's description) */
-            json_t *c = NULL;
-            rc = convert_schema(s, json_array_get(members, 0), depth + 1, &c);
-            if (rc == 0) {
-                json_decref(o);
-                o = c;
-                type = json_string_value(json_object_get(o, "type"));
-            }
-        } else if (rc == 0 && json_array_size(members) > 1) {
-            json_t *list = json_array();
-            rc = list ? 0 : -ENOMEM;
-            size_t i;
-            json_t *m;
-            json_array_foreach(members, i, m)
-            {
-                json_t *c = NULL;
-                if (rc == 0)
-                    rc = convert_schema(s, m, depth + 1, &c);
-                if (rc == 0)
-                    rc = yr_tr_append_new(list, c);
-            }
+        if (members == NULL)
+            return -ENOMEM;
+        int rc = 0;
+        if (json_array_size(members) > 1) {
+            rc = convert_union(s, in, members, nullable, depth, out);
+        } else if (json_array_size(members) == 1) { /* X or null: X, nullable */
+            rc = convert_schema(s, json_array_get(members, 0), depth + 1, out);
+            static const char *const common[] = {"title", "description", NULL};
             if (rc == 0)
-                rc = json_object_set(o, "anyOf", list) == 0 ? 0 : -ENOMEM;
-            json_decref(list);
+                rc = copy_plain(in, *out, common);
+            if (rc == 0 && nullable)
+                rc = yr_tr_set_new(*out, "nullable", json_true());
         }
         json_decref(members);
+        if (rc < 0 || *out != NULL)
+            return rc;
     }
-    if (rc == 0 && type == NULL && json_object_get(o, "anyOf") == NULL &&
-        json_is_object(json_object_get(in, "properties")))
-        type = "OBJECT";
-    if (rc == 0 && type != NULL && json_object_get(o, "type") == NULL)
-        rc = yr_tr_set_new(o, "type", json_string(type));
-    if (rc == 0)
-        rc = copy_keywords(s, in, type, depth, o);
+    if (type == NULL)
+        type = infer_type(in);
+    json_t *o = json_pack("{s:s}", "type", type);
+    int rc = o ? copy_keywords(s, in, type, depth, o) : -ENOMEM;
     if (rc == 0 && nullable)
         rc = yr_tr_set_new(o, "nullable", json_true());
     if (rc < 0) {
@@ -1038,6 +1114,24 @@ static int put_generation_config(yr_call_ctx_t *cx, const json_t *root, json_t *
 
 /* ---- tools ----------------------------------------------------------------------------------- */
 
+/* Gemini's rule for function names (OpenAI's also allows a leading digit
+ * or '-', and no '.' or ':'). */
+static bool function_name_ok(yr_str_t n)
+{
+    if (n.len == 0 || n.len > 64)
+        return false;
+    char c0 = n.ptr[0];
+    if (!((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z') || c0 == '_'))
+        return false;
+    for (size_t i = 1; i < n.len; i++) {
+        char c = n.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 static int convert_tools(yr_call_ctx_t *cx, const json_t *tools, json_t *req)
 {
     json_t *decls = json_array();
@@ -1061,6 +1155,14 @@ static int convert_tools(yr_call_ctx_t *cx, const json_t *tools, json_t *req)
         }
         if (!json_is_object(fn) || !json_is_string(name) || json_string_length(name) == 0) {
             rc = yr_tr_reject(cx, param, "%s.function.name must be a non-empty string", param);
+            break;
+        }
+        if (!function_name_ok(yr_tr_jslice(name))) {
+            rc = yr_tr_reject(cx, param,
+                              "%s.function.name '%.64s' is not a valid function name for vendor "
+                              "'%s' (it must start with a letter or '_' and hold at most 64 of "
+                              "a-z, A-Z, 0-9, '_', '.', ':' and '-')",
+                              param, json_string_value(name), vendor(cx));
             break;
         }
         json_t *d = json_object();

@@ -344,7 +344,24 @@ static const req_case_t req_cases[] = {
      "\"u\":{\"type\":\"ARRAY\",\"items\":{\"type\":\"STRING\"}}},\"propertyOrdering\":[\"p\",\"q\","
      "\"r\",\"s\",\"t\",\"u\"]}}]}]}",
      NULL},
+    {"tool schema: every schema typed, items only on arrays, required restricted", G25,
+     "{" M ",\"messages\":[" U "],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+     "\"parameters\":{\"type\":\"object\",\"properties\":{\"any\":{},\"list\":{\"type\":"
+     "\"array\"},\"mixed\":{\"type\":[\"string\",\"array\",\"null\"],\"items\":{\"type\":"
+     "\"integer\"},\"minLength\":2,\"description\":\"d\"},\"n\":{\"type\":\"number\","
+     "\"minimum\":1,\"minLength\":3}},\"required\":[\"any\",\"ghost\"]}}}]}",
+     "{\"contents\":[" HI "],\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\",\"parameters\":"
+     "{\"type\":\"OBJECT\",\"properties\":{\"any\":{\"type\":\"STRING\"},\"list\":{\"type\":"
+     "\"ARRAY\",\"items\":{\"type\":\"STRING\"}},\"mixed\":{\"anyOf\":[{\"type\":\"STRING\","
+     "\"minLength\":2},{\"type\":\"ARRAY\",\"items\":{\"type\":\"INTEGER\"}}],\"description\":"
+     "\"d\",\"nullable\":true},\"n\":{\"type\":\"NUMBER\",\"minimum\":1}},\"required\":[\"any\"],"
+     "\"propertyOrdering\":[\"any\",\"list\",\"mixed\",\"n\"]}}]}]}",
+     NULL},
     /* rejections */
+    {"a function name Gemini refuses", G25,
+     "{" M ",\"messages\":[" U "],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+     "\"1st-tool\"}}]}",
+     NULL, "tools[0]"},
     {"only system messages", G25, "{" M ",\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}",
      NULL, "messages"},
     {"n > 1", G25, "{" M ",\"messages\":[" U "],\"n\":2}", NULL, "n"},

@@ -170,6 +170,27 @@ static void test_validation(void **state)
          "\"parameters\":{\"type\":\"OBJECT\",\"properties\":{}}}]}]}",
          "should be non-empty for OBJECT type"},
         {GEN25,
+         "{\"contents\":[" USER "],\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\","
+         "\"parameters\":{\"type\":\"OBJECT\",\"properties\":{\"a\":{\"description\":\"x\"}}}}]}]}",
+         "properties[a].value.type: must be specified"},
+        {GEN25,
+         "{\"contents\":[" USER "],\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\","
+         "\"parameters\":{\"type\":\"OBJECT\",\"properties\":{\"a\":{\"type\":\"ARRAY\"}}}}]}]}",
+         "properties[a].value.items: missing field."},
+        {GEN25,
+         "{\"contents\":[" USER "],\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\","
+         "\"parameters\":{\"type\":\"OBJECT\",\"properties\":{\"a\":{\"anyOf\":[{\"type\":"
+         "\"STRING\"}],\"items\":{\"type\":\"STRING\"}}}}}]}]}",
+         "field predicate failed: $type == Type.ARRAY"},
+        {GEN25,
+         "{\"contents\":[" USER "],\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\","
+         "\"parameters\":{\"type\":\"OBJECT\",\"properties\":{\"a\":{\"type\":\"STRING\"}},"
+         "\"required\":[\"b\"]}}]}]}",
+         "parameters.required[0]: property is not defined"},
+        {GEN25,
+         "{\"contents\":[" USER "],\"tools\":[{\"functionDeclarations\":[{\"name\":\"9f\"}]}]}",
+         "Invalid function name"},
+        {GEN25,
          "{\"contents\":[" USER "],\"generationConfig\":{\"responseMimeType\":\"application/json\","
          "\"responseSchema\":{\"type\":\"OBJECT\",\"properties\":{\"a\":{\"type\":\"STRING\","
          "\"const\":\"x\"}}}}}",
