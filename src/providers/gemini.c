@@ -502,8 +502,10 @@ static json_t *filter_json_schema(const json_t *in, size_t depth)
             json_t *pv;
             json_object_foreach(v, pk, pv)
             {
-                if (c != NULL)
-                    json_object_set_new(c, pk, filter_json_schema(pv, depth + 1));
+                if (c != NULL && yr_tr_set_new(c, pk, filter_json_schema(pv, depth + 1)) < 0) {
+                    json_decref(c);
+                    c = NULL;
+                }
             }
         } else if (strcmp(k, "anyOf") == 0 || strcmp(k, "oneOf") == 0 ||
                    strcmp(k, "prefixItems") == 0) {
@@ -512,8 +514,10 @@ static json_t *filter_json_schema(const json_t *in, size_t depth)
             json_t *m;
             json_array_foreach(v, i, m)
             {
-                if (c != NULL)
-                    json_array_append_new(c, filter_json_schema(m, depth + 1));
+                if (c != NULL && yr_tr_append_new(c, filter_json_schema(m, depth + 1)) < 0) {
+                    json_decref(c);
+                    c = NULL;
+                }
             }
         } else if (strcmp(k, "items") == 0 || strcmp(k, "additionalProperties") == 0) {
             c = filter_json_schema(v, depth + 1);
@@ -772,8 +776,6 @@ static int convert_assistant(conv_t *c, const json_t *msg, size_t mi)
  * a JSON object text is that object, anything else {"result": text}. */
 static json_t *response_object(const json_t *content)
 {
-    yr_buf_t text;
-    yr_buf_init(&text, (size_t)1 << 30);
     if (json_is_string(content)) {
         yr_str_t s = yr_tr_jslice(content);
         json_t *v = s.len > 0 && yr_str_trim(s).ptr[0] == '{' ? json_loadb(s.ptr, s.len, 0, NULL)
@@ -783,6 +785,8 @@ static json_t *response_object(const json_t *content)
         json_decref(v);
         return json_pack("{s:s%}", "result", s.ptr, s.len);
     }
+    yr_buf_t text; /* text parts joined; bounded by the request body they come from */
+    yr_buf_init(&text, (size_t)1 << 30);
     size_t i;
     json_t *p;
     json_array_foreach(content, i, p)

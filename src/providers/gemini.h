@@ -54,10 +54,10 @@ const char *yr_gemini_path(yr_pool_t *pool, const char *model, const char *metho
  * arrays and anyOf/oneOf with null -> nullable, allOf merged, const -> enum,
  * keywords Gemini refuses dropped. *out is a new reference. Returns 0,
  * -ENOMEM, or -EINVAL with why filled (a cyclic $ref, an unknown $ref). */
-int yr_gemini_schema(const json_t *schema, json_t **out, char *why, size_t whylen);
+__attribute__((warn_unused_result)) int yr_gemini_schema(const json_t *schema, json_t **out, char *why, size_t whylen);
 /* The same schema for responseJsonSchema (Gemini's JSON Schema subset):
  * only the keywords that API documents are kept. */
-int yr_gemini_json_schema(const json_t *schema, json_t **out);
+__attribute__((warn_unused_result)) int yr_gemini_json_schema(const json_t *schema, json_t **out);
 
 /* Gemini's error body ({"error":{code,message,status,details}}, or the same
  * wrapped in [...]) -> message, type (the status, e.g. RESOURCE_EXHAUSTED),

@@ -25,8 +25,8 @@ const char *yr_tr_vendor(const yr_call_ctx_t *cx, const char *dflt);
 
 /* Adds v (a new reference, may be NULL after a failed allocation) to obj /
  * arr; 0 or -ENOMEM (v is released either way). */
-int yr_tr_set_new(json_t *obj, const char *key, json_t *v);
-int yr_tr_append_new(json_t *arr, json_t *v);
+__attribute__((warn_unused_result)) int yr_tr_set_new(json_t *obj, const char *key, json_t *v);
+__attribute__((warn_unused_result)) int yr_tr_append_new(json_t *arr, json_t *v);
 
 bool yr_tr_str_is(const json_t *v, const char *s);
 /* The string as a slice, or YR_STR_NULL when v is no string. */
@@ -38,13 +38,13 @@ bool yr_tr_has_prefix_ci(const char *s, size_t len, const char *prefix);
 /* "arguments" (JSON text, or the object itself as some clients send it)
  * -> a new reference to the object; "" and null are {}. Anything that is
  * not a JSON object is a 400 naming param. */
-int yr_tr_parse_arguments(yr_call_ctx_t *cx, const json_t *args, const char *param, json_t **out);
+__attribute__((warn_unused_result)) int yr_tr_parse_arguments(yr_call_ctx_t *cx, const json_t *args, const char *param, json_t **out);
 
 /* data:<media type>[;param]*;base64,<data> -> the media type, lower-cased
  * into media (image/jpg read as image/jpeg), and the base64 payload (a
  * slice of url). accepted is a NULL-terminated list; another type is a 400
  * that names them (accepted_text, e.g. "image/jpeg, image/png"). */
-int yr_tr_data_url(yr_call_ctx_t *cx, yr_str_t url, const char *param,
+__attribute__((warn_unused_result)) int yr_tr_data_url(yr_call_ctx_t *cx, yr_str_t url, const char *param,
                    const char *const *accepted, const char *accepted_text, char *media,
                    size_t media_size, yr_str_t *data);
 
@@ -55,6 +55,6 @@ const json_t *yr_tr_find_tool_call(const json_t *messages, size_t mi, const char
 
 /* Dumps v compactly (reals with 15 significant digits) into buf (within its
  * cap: -E2BIG beyond). */
-int yr_tr_dump(const json_t *v, yr_buf_t *buf);
+__attribute__((warn_unused_result)) int yr_tr_dump(const json_t *v, yr_buf_t *buf);
 
 #endif

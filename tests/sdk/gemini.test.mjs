@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
 import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 import { startSim, startGateway, MASTER_KEY } from '../integ/lib.mjs';
 
 const GEM_KEY = 'AIza-sdk-' + 'k'.repeat(30);
@@ -315,4 +316,22 @@ test('a stream cut mid-way throws in the SDK instead of ending quietly', async (
   await gemSim.script([{ cut_after: 2, chunks: 10 }]);
   const stream = await client.chat.completions.create({ model: 'gemini-2.5-flash', stream: true, messages: user('Explain model routing in two sentences.') });
   await assert.rejects((async () => { for await (const _ of stream) { /* drain */ } })(), OpenAI.APIError);
+});
+
+test('an Anthropic client reaches a Gemini route through the OpenAI model, tool loop included', async () => {
+  const anth = new Anthropic({ apiKey: MASTER_KEY, baseURL: gw.base, maxRetries: 0 });
+  const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+  await gemSim.script([{ tool_calls: [{ name: 'get_weather', arguments: { city: 'Paris' } }] }]);
+  const m1 = await anth.messages.create({ model: 'gemini-3', max_tokens: 100, tools, messages: [{ role: 'user', content: 'Weather in Paris?' }] });
+  assert.equal(m1.stop_reason, 'tool_use');
+  const use = m1.content.find((b) => b.type === 'tool_use');
+  assert.deepEqual(use.input, { city: 'Paris' });
+  const m2 = await anth.messages.create({ model: 'gemini-3', max_tokens: 100, tools, messages: [
+    { role: 'user', content: 'Weather in Paris?' }, { role: 'assistant', content: m1.content },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '18C' }] }] });
+  assert.equal(m2.stop_reason, 'end_turn');
+  const body = (await gemSim.requests()).at(-1).body;
+  assert.equal(body.contents[1].parts[0].functionCall.name, 'get_weather');
+  assert.ok(body.contents[1].parts[0].thoughtSignature, 'a signature (the placeholder: Anthropic clients have no field for it)');
+  assert.deepEqual(body.contents[2].parts[0].functionResponse, { name: 'get_weather', response: { result: '18C' } });
 });
