@@ -922,6 +922,8 @@ static int stream_error(sim_exchange_t *x, yr_buf_t *b)
         status = 400;
     gm_error_defaults(status, &e);
     e.type = st;
+    e.retry_delay = beh->retry_delay;
+    e.quota_id = beh->quota_id;
     if (beh->error_message.ptr != NULL)
         e.message = beh->error_message;
     int rc = frame_open(b);

@@ -757,9 +757,18 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
         snprintf(why, sizeof(why), "%s", c->last_msg);
         record_failure(c, e, "%s", why);
         c->att->status = c->cx.error_status;
-        yr_provider_error_t perr = {.retry_after_ms = -1};
+        yr_provider_error_t perr = {.retry_after_ms = c->cx.error_retry_after_ms > 0
+                                                          ? c->cx.error_retry_after_ms
+                                                          : -1};
         snprintf(perr.type, sizeof(perr.type), "%s", c->cx.error_type);
+        snprintf(perr.code, sizeof(perr.code), "%s", c->cx.error_code);
         yr_outcome_t o = c->kind->transport->classify(c->cx.error_status, &perr);
+        if (perr.retry_after_ms > 0) { /* the event's own hint (Gemini RetryInfo) */
+            if (c->att->retry_after_ms < 0)
+                c->att->retry_after_ms = perr.retry_after_ms;
+            snprintf(c->retry_after, sizeof(c->retry_after), "%lld",
+                     (long long)((perr.retry_after_ms + 999) / 1000));
+        }
         return retry ? o : YR_OUT_CLIENT_ERROR;
     }
     if (c->event_failed) {

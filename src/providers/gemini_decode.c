@@ -179,6 +179,8 @@ static int emit_end(const sink_t *k, yr_call_ctx_t *cx, gem_state_t *st)
     return rc;
 }
 
+static void inband_details(yr_call_ctx_t *cx, const json_t *err);
+
 /* An {"error":{...}} in place of an answer (in a stream). */
 static int inband_error(const sink_t *k, yr_call_ctx_t *cx, const json_t *err)
 {
@@ -190,6 +192,7 @@ static int inband_error(const sink_t *k, yr_call_ctx_t *cx, const json_t *err)
                    : yr_gemini_status_http(status);
     yr_provider_inband_error(cx, status ? status : "INTERNAL",
                              json_string_value(json_object_get(err, "message")), http);
+    inband_details(cx, err);
     int rc = emit(k, &(yr_event_t){.type = YR_EV_ERROR, .status = cx->error_status,
                                    .error_type = yr_str(cx->error_type),
                                    .text = yr_str(cx->error.message)});
@@ -372,6 +375,22 @@ void yr_gemini_parse_error(yr_str_t body, yr_provider_error_t *out)
     json_decref(root);
 }
 
+/* The retry hint and code of an in-stream error, as parse_error reads them
+ * from an HTTP error body. */
+static void inband_details(yr_call_ctx_t *cx, const json_t *err)
+{
+    json_t *wrap = json_pack("{s:O}", "error", err);
+    char *text = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
+    json_decref(wrap);
+    if (text == NULL)
+        return;
+    yr_provider_error_t perr;
+    yr_gemini_parse_error(yr_str(text), &perr);
+    free(text);
+    cx->error_retry_after_ms = perr.retry_after_ms > 0 ? perr.retry_after_ms : 0;
+    snprintf(cx->error_code, sizeof(cx->error_code), "%s", perr.code);
+}
+
 /* Gemini's statuses over the generic table: a per-day quota is spent for
  * the day on this route; an invalid key comes as a 400 with the reason
  * API_KEY_INVALID. */
@@ -440,6 +459,7 @@ int yr_gemini_pass_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_buf_t *out, 
         const char *msg = json_string_value(json_object_get(err, "message"));
         yr_provider_inband_error(cx, status ? status : "INTERNAL", msg ? msg : "error",
                                  yr_gemini_status_http(status));
+        inband_details(cx, err);
         rc = -ECANCELED;
     } else if (!valid_response(obj)) {
         rc = -EINVAL;

@@ -288,6 +288,22 @@ test("Gemini's 400 API_KEY_INVALID is the gateway's key, not the client's reques
   assert.equal(r.choices[0].message.content, 'other key');
 });
 
+test('RESOURCE_EXHAUSTED as the first stream event: its RetryInfo is the hint; a per-day quota there is a quota', async () => {
+  await gemSim.script([{ stream_error: 'RESOURCE_EXHAUSTED', stream_error_after: 0, retry_delay: '9s' }]);
+  const r = await fetch(`${gw.url}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gemini-2.5-flash', stream: true, messages: user('x') }) });
+  assert.equal(r.status, 429, await r.text());
+  assert.equal(r.headers.get('retry-after'), '9');
+  const cooling = (await gw.routes()).find((x) => x.model === 'gemini-2.5-flash');
+  assert.ok(cooling.available_in_ms > 0 && cooling.available_in_ms <= 9000, JSON.stringify(cooling));
+  await gw.resetRoutes();
+  await gemSim.script([{ stream_error: 'RESOURCE_EXHAUSTED', stream_error_after: 0, quota_id: 'GenerateRequestsPerDayPerProjectPerModel' }]);
+  const out = await collect(await client.chat.completions.create({ model: 'gemini-then-gpt', stream: true, messages: user('Reply with exactly: moved') }));
+  assert.equal(out.content, 'moved');
+  const spent = (await gw.routes()).find((x) => x.model === 'gemini-then-gpt' && x.provider === 'google');
+  assert.ok(spent.available_in_ms > 60000, `a spent daily quota cools the route for long: ${JSON.stringify(spent)}`);
+});
+
 test('UNAVAILABLE fails over; an in-stream error before any content fails over too', async () => {
   await gemSim.script([{ status: 503 }, { stream_error: 'UNAVAILABLE', stream_error_after: 0 }]);
   let r = await client.chat.completions.create({ model: 'gemini-then-gpt', messages: user('Reply with exactly: a') });

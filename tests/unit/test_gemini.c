@@ -716,10 +716,13 @@ static void test_stream_errors(void **state)
 
     f = fx_new("{" M ",\"stream\":true,\"messages\":[" U "]}");
     const char *const wrapped[] = {"[{\"error\":{\"code\":429,\"message\":\"slow down\",\"status\":"
-                                   "\"RESOURCE_EXHAUSTED\"}}]"};
+                                   "\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":\"type.googleapis"
+                                   ".com/google.rpc.RetryInfo\",\"retryDelay\":\"9s\"}]}}]"};
     chunks = stream(f, wrapped, 1, &rc, &done);
     assert_int_equal(rc, -ECANCELED);
     assert_int_equal(f->cx.error_status, 429);
+    assert_int_equal(f->cx.error_retry_after_ms, 9000); /* the hint travels with the event */
+    assert_string_equal(f->cx.error_code, "RESOURCE_EXHAUSTED");
     json_decref(chunks);
     fx_free(f);
 
