@@ -27,6 +27,7 @@ static const sim_dialect_t *const dialects[] = {
     &sim_dialect_azure, /* before OpenAI: its paths end in /chat/completions too */
     &sim_dialect_openai,
     &sim_dialect_anthropic,
+    &sim_dialect_gemini,
 };
 
 static void stream_pump(sim_exchange_t *x);
@@ -128,7 +129,7 @@ static void on_drain(yr_http_req_t *req)
 static yr_http_header_t *response_headers(sim_exchange_t *x, size_t *n)
 {
     const sim_behaviour_t *b = &x->beh;
-    size_t cap = 3 + json_object_size(b->headers);
+    size_t cap = 6 + json_object_size(b->headers);
     yr_http_header_t *h = yr_palloc(x->pool, cap * sizeof(*h));
     *n = 0;
     if (h == NULL)
@@ -137,12 +138,31 @@ static yr_http_header_t *response_headers(sim_exchange_t *x, size_t *n)
     if (b->retry_after.ptr != NULL)
         h[(*n)++] = (yr_http_header_t){YR_STR("retry-after"), b->retry_after};
     uint64_t secs;
-    if (b->retry_after.ptr != NULL && x->dialect->retry_after_ms &&
-        yr_str_to_u64(b->retry_after, UINT64_MAX / 1000, &secs) == 0) {
+    if (x->rl_over && x->dialect->retry_after_ms) {
+        char *ms = yr_palloc(x->pool, 24);
+        if (ms != NULL) /* --rate-limit knows the window's end to the millisecond */
+            h[(*n)++] = (yr_http_header_t){
+                YR_STR("retry-after-ms"),
+                {ms, (size_t)snprintf(ms, 24, "%lld", (long long)x->rl_reset_ms)}};
+    } else if (b->retry_after.ptr != NULL && x->dialect->retry_after_ms &&
+               yr_str_to_u64(b->retry_after, UINT64_MAX / 1000, &secs) == 0) {
         char *ms = yr_palloc(x->pool, 24);
         if (ms != NULL) {
             int len = snprintf(ms, 24, "%llu", (unsigned long long)(secs * 1000));
             h[(*n)++] = (yr_http_header_t){YR_STR("retry-after-ms"), {ms, (size_t)len}};
+        }
+    }
+    if (x->rl_active) {
+        char *v = yr_palloc(x->pool, 96);
+        if (v != NULL) {
+            int l1 = snprintf(v, 32, "%u", x->sim->rl_limit);
+            int l2 = snprintf(v + 32, 32, "%lld", (long long)x->rl_remaining);
+            int l3 = snprintf(v + 64, 32, "%lldms", (long long)x->rl_reset_ms);
+            h[(*n)++] = (yr_http_header_t){YR_STR("x-ratelimit-limit-requests"), {v, (size_t)l1}};
+            h[(*n)++] =
+                (yr_http_header_t){YR_STR("x-ratelimit-remaining-requests"), {v + 32, (size_t)l2}};
+            h[(*n)++] =
+                (yr_http_header_t){YR_STR("x-ratelimit-reset-requests"), {v + 64, (size_t)l3}};
         }
     }
     const char *name;
@@ -152,6 +172,53 @@ static yr_http_header_t *response_headers(sim_exchange_t *x, size_t *n)
         h[(*n)++] = (yr_http_header_t){yr_str(name), {json_string_value(v), json_string_length(v)}};
     }
     return h;
+}
+
+/* --rate-limit: counts this request against its key's window. True when it
+ * is over the limit (the caller answers 429 with retry-after). */
+static bool rate_limit(sim_exchange_t *x)
+{
+    sim_t *sim = x->sim;
+    if (sim->rl_limit == 0)
+        return false;
+    yr_str_t key = yr_http_req_header(x->req, YR_STR("authorization"));
+    if (key.len == 0)
+        key = yr_http_req_header(x->req, YR_STR("x-api-key"));
+    if (key.len == 0)
+        key = yr_http_req_header(x->req, YR_STR("api-key"));
+    if (key.len == 0)
+        key = yr_http_req_header(x->req, YR_STR("x-goog-api-key"));
+    if (key.len >= sizeof(sim->rl[0].key))
+        key.len = sizeof(sim->rl[0].key) - 1;
+    int64_t now = (int64_t)uv_now(sim->loop);
+    int64_t window = now / sim->rl_window_ms;
+    sim_rl_slot_t *slot = NULL, *oldest = &sim->rl[0];
+    for (size_t i = 0; i < SIM_RL_KEYS && slot == NULL; i++) {
+        if (strlen(sim->rl[i].key) == key.len && memcmp(sim->rl[i].key, key.ptr, key.len) == 0 &&
+            (key.len > 0 || sim->rl[i].window != 0))
+            slot = &sim->rl[i];
+        else if (sim->rl[i].window < oldest->window)
+            oldest = &sim->rl[i];
+    }
+    if (slot == NULL) {
+        slot = oldest; /* a new key takes the slot used longest ago */
+        memcpy(slot->key, key.ptr, key.len);
+        slot->key[key.len] = '\0';
+        slot->window = -1;
+    }
+    if (slot->window != window) {
+        slot->window = window;
+        slot->used = 0;
+    }
+    slot->used++;
+    x->rl_active = true;
+    x->rl_reset_ms = (window + 1) * sim->rl_window_ms - now;
+    x->rl_remaining = slot->used >= sim->rl_limit ? 0 : sim->rl_limit - slot->used;
+    if (slot->used <= sim->rl_limit)
+        return false;
+    sim->stats.rate_limited++;
+    x->rl_over = true;
+    return true;
 }
 
 static void respond(sim_exchange_t *x, int status, yr_str_t content_type, yr_str_t body)
@@ -204,6 +271,8 @@ static void scripted_error(sim_exchange_t *x)
         x->err.code = b->error_code;
     if (b->error_param.ptr != NULL)
         x->err.param = b->error_param;
+    x->err.retry_delay = b->retry_delay;
+    x->err.quota_id = b->quota_id;
     respond_error(x);
 }
 
@@ -398,6 +467,14 @@ static void chat_start(sim_exchange_t *x)
     if (b->hang) {
         x->phase = SIM_PHASE_HANG; /* until the client goes away */
         return;
+    }
+    if (rate_limit(x)) {
+        char *ra = yr_palloc(x->pool, 24);
+        if (ra != NULL)
+            b->retry_after = (yr_str_t){ra, (size_t)snprintf(ra, 24, "%lld",
+                                                            (long long)(x->rl_reset_ms + 999) / 1000)};
+        b->status = 429;
+        b->has_body = false;
     }
     if (b->has_body) {
         x->action = SIM_ACT_RAW;

@@ -21,6 +21,7 @@ typedef struct {
     uint16_t port;
     const char *require_key;
     bool quiet, verbose, record;
+    uint32_t rl_limit, rl_window_ms;
 } sim_args_t;
 
 static void usage(FILE *f)
@@ -32,7 +33,9 @@ static void usage(FILE *f)
           "                      Anthropic: x-api-key: KEY; Azure: api-key: KEY)\n"
           "  --quiet             log only errors\n"
           "  --verbose           log every request\n"
-          "  --no-record         do not record requests (for benchmarks)\n",
+          "  --no-record         do not record requests (for benchmarks)\n"
+          "  --rate-limit N/MS   at most N chat requests per API key per MS-millisecond\n"
+          "                      window; answers carry x-ratelimit-*-requests, beyond: 429\n",
           f);
 }
 
@@ -80,6 +83,20 @@ static int parse_args(int argc, char **argv, sim_args_t *a)
             a->quiet = true;
         } else if (strcmp(arg, "--verbose") == 0) {
             a->verbose = true;
+        } else if (strcmp(arg, "--rate-limit") == 0 && has_value) {
+            yr_str_t v = yr_str(argv[++i]);
+            const char *slash = memchr(v.ptr, '/', v.len);
+            uint64_t n = 0, ms = 0;
+            if (slash == NULL ||
+                yr_str_to_u64((yr_str_t){v.ptr, (size_t)(slash - v.ptr)}, 1000000, &n) < 0 ||
+                yr_str_to_u64((yr_str_t){slash + 1, v.len - (size_t)(slash - v.ptr) - 1}, 86400000,
+                              &ms) < 0 ||
+                n == 0 || ms == 0) {
+                fprintf(stderr, "yourouter-sim: invalid --rate-limit '%s' (want N/MS)\n", argv[i]);
+                return -EINVAL;
+            }
+            a->rl_limit = (uint32_t)n;
+            a->rl_window_ms = (uint32_t)ms;
         } else if (strcmp(arg, "--no-record") == 0) {
             a->record = false;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -164,6 +181,8 @@ int main(int argc, char **argv)
     sim.require_key = args.require_key ? yr_str(args.require_key) : YR_STR_NULL;
     sim.verbose = args.verbose;
     sim.record = args.record;
+    sim.rl_limit = args.rl_limit;
+    sim.rl_window_ms = args.rl_window_ms;
     yr_buf_init(&sim.scratch, SIM_MAX_RESPONSE);
     sim_main_t m = {.sim = &sim};
     int exit_code = 1;

@@ -163,10 +163,11 @@ static void records_get(sim_t *sim, yr_http_req_t *req)
 static json_t *stats_json(const sim_t *sim)
 {
     const sim_stats_t *s = &sim->stats;
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "requests", (json_int_t)s->requests,
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests", (json_int_t)s->requests,
                      "active", (json_int_t)s->active, "completed", (json_int_t)s->completed,
                      "aborted", (json_int_t)s->aborted, "cut", (json_int_t)s->cut, "queued",
-                     (json_int_t)json_array_size(sim->queue));
+                     (json_int_t)json_array_size(sim->queue), "rate_limited",
+                     (json_int_t)s->rate_limited);
 }
 
 static bool wait_satisfied(const sim_wait_t *w)

@@ -58,6 +58,11 @@ typedef struct {
                                  * with finish_reason content_filter, the output */
     int64_t stream_error_after; /* ... after this many events; -1: default (1) */
     json_t *usage;              /* object merged into the computed usage, or NULL */
+    /* Gemini: a 429's google.rpc.RetryInfo.retryDelay ("57s") and
+     * QuotaFailure quotaId; a prompt blocked (promptFeedback.blockReason);
+     * an empty candidate (the budget went to thinking). */
+    yr_str_t retry_delay, quota_id, block_reason;
+    bool empty_candidate;
     bool has_body;
     yr_str_t body;
     yr_str_t content_type;
@@ -129,6 +134,7 @@ typedef struct {
     yr_str_t param;
     yr_str_t code;
     yr_str_t filtered; /* Azure: the content filter category that fired, or none */
+    yr_str_t retry_delay, quota_id; /* Gemini: RetryInfo / QuotaFailure details */
     char msgbuf[512];
     char parambuf[96];
 } sim_error_t;
@@ -182,6 +188,7 @@ struct sim_dialect {
 extern const sim_dialect_t sim_dialect_openai;
 extern const sim_dialect_t sim_dialect_anthropic;
 extern const sim_dialect_t sim_dialect_azure;
+extern const sim_dialect_t sim_dialect_gemini;
 
 /* ---- the machinery ------------------------------------------------------------- */
 
@@ -200,7 +207,15 @@ typedef struct {
     uint64_t completed; /* ... whose response was sent completely (or cut on purpose) */
     uint64_t aborted;   /* ... whose client went away first */
     uint64_t cut;       /* ... cut by a scripted cut_after (also counted as completed) */
+    uint64_t rate_limited; /* ... answered 429 by --rate-limit */
 } sim_stats_t;
+
+#define SIM_RL_KEYS 16
+typedef struct {
+    char key[128]; /* the credential header's value, cut */
+    int64_t window;
+    uint32_t used;
+} sim_rl_slot_t;
 
 typedef struct sim_wait sim_wait_t;
 
@@ -223,6 +238,8 @@ struct sim {
     uv_timer_t wait_check; /* re-checks the waits after stats changed */
     bool wait_check_armed;
     uint64_t id_counter;
+    uint32_t rl_limit, rl_window_ms; /* --rate-limit; 0: none */
+    sim_rl_slot_t rl[SIM_RL_KEYS];
     yr_buf_t scratch; /* one render at a time (single thread) */
 };
 
@@ -268,6 +285,9 @@ struct sim_exchange {
     bool waiting_drain;
     bool malformed_sent;
     bool aborted, cut;
+    bool rl_active; /* --rate-limit counted this request */
+    bool rl_over;   /* ... and it was over the limit */
+    int64_t rl_remaining, rl_reset_ms;
     void *dstate;
 };
 

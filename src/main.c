@@ -15,9 +15,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: yourouter serve [--config FILE]\n"
                "       yourouter check --config FILE\n"
-               "       yourouter keys create --name NAME [--config FILE]\n"
-               "       yourouter keys list [--config FILE]\n"
-               "       yourouter keys revoke NAME|ID [--config FILE]\n"
+               "       yourouter keys create|update|rotate|show|list|revoke ... [--config FILE]\n"
+               "       yourouter usage [--by model|vendor|key|day] [--since 7d] [--key NAME]\n"
+               "                       [--json] [--config FILE]\n"
                "       yourouter --version\n");
 }
 
@@ -84,12 +84,13 @@ static int cmd_check(const char *path)
     return 0;
 }
 
-static int cmd_keys(int argc, char **argv, const char *path)
+static int cmd_keys(int argc, char **argv, const char *path, bool usage_cmd)
 {
     yr_config_t *cfg;
     if (load_config(path, &cfg) < 0)
         return 2;
-    int code = yr_keys_cli(argc, argv, cfg->storage.url);
+    int code = usage_cmd ? yr_usage_cli(argc, argv, cfg->storage.url)
+                         : yr_keys_cli(argc, argv, cfg->storage.url);
     yr_config_free(cfg);
     return code;
 }
@@ -127,7 +128,9 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "check") == 0 && argc == 0)
         code = cmd_check(path);
     else if (strcmp(cmd, "keys") == 0)
-        code = cmd_keys(argc, argv, path);
+        code = cmd_keys(argc, argv, path, false);
+    else if (strcmp(cmd, "usage") == 0)
+        code = cmd_keys(argc, argv, path, true);
     else {
         usage(stderr);
         code = 2;

@@ -163,6 +163,10 @@ static int check_request(yr_chat_req_t *out, const yr_jdoc_t *d, yr_api_error_t 
     out->stream = yr_json_type(d, yr_json_get(d, 0, "stream")) == YR_JT_TRUE;
     int so = yr_json_get(d, 0, "stream_options");
     out->include_usage = yr_json_type(d, yr_json_get(d, so, "include_usage")) == YR_JT_TRUE;
+    out->max_tokens = -1;
+    if (!yr_json_int(d, yr_json_get(d, 0, "max_completion_tokens"), &out->max_tokens) &&
+        !yr_json_int(d, yr_json_get(d, 0, "max_tokens"), &out->max_tokens))
+        out->max_tokens = -1;
     return 0;
 }
 

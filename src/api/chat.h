@@ -14,6 +14,7 @@ typedef struct {
     yr_str_t model; /* points into the body, or into model_buf when escaped */
     bool stream;
     bool include_usage;
+    int64_t max_tokens; /* max_completion_tokens, else max_tokens; -1: neither */
     const char *body; /* the parsed text (not owned; must outlive the req) */
     size_t len;
     yr_buf_t model_buf;

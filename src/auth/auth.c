@@ -14,6 +14,7 @@ typedef struct {
     uint64_t expires_ns;
     int64_t key_id; /* 0 = known invalid */
     bool used;
+    yr_key_info_t *info; /* malloc'ed when key_id != 0; NULL when memory ran out */
 } cache_entry_t;
 
 /* One store lookup in flight, and the requests waiting on its answer. */
@@ -78,6 +79,8 @@ void yr_auth_free(yr_auth_t *a)
             free(lk);
         }
     }
+    for (size_t i = 0; i < YR_AUTH_CACHE_SLOTS; i++)
+        free(a->cache[i].info);
     OPENSSL_cleanse(a, sizeof(*a));
     free(a);
 }
@@ -101,13 +104,22 @@ static size_t slot_of(const unsigned char *h)
  * lookup started, so the entry never outlives a revoke by more than that.
  * Negative answers are cached too: a client retrying a bad key costs one
  * lookup per TTL. Store failures are not cached. */
-static void cache_put(yr_auth_t *a, const unsigned char *h, uint64_t now_ns, int64_t key_id)
+static void cache_put(yr_auth_t *a, const unsigned char *h, uint64_t now_ns,
+                      const yr_key_info_t *info)
 {
     cache_entry_t *e = &a->cache[slot_of(h)];
+    if (info != NULL && e->info == NULL)
+        e->info = malloc(sizeof(*e->info));
+    if (info != NULL && e->info == NULL) {
+        e->used = false; /* not cached: the next request looks it up again */
+        return;
+    }
     memcpy(e->hash, h, YR_KEY_HASH_LEN);
     e->used = true;
     e->expires_ns = now_ns + (uint64_t)YR_AUTH_TTL_MS * 1000000u;
-    e->key_id = key_id;
+    e->key_id = info != NULL ? info->id : 0;
+    if (info != NULL)
+        *e->info = *info;
 }
 
 /* ---- lookups in flight ---------------------------------------------------- */
@@ -166,12 +178,12 @@ static void on_lookup(void *arg, int status, const yr_key_info_t *info)
     lk->op = NULL;
     pending_remove(lk);
     if (status == 0 || status == -ENOENT)
-        cache_put(lk->auth, lk->hash, lk->started_ns, status == 0 ? info->id : 0);
+        cache_put(lk->auth, lk->hash, lk->started_ns, status == 0 ? info : NULL);
     /* Pop before calling: a callback may cancel (unlink) another waiter. */
     while ((req = lk->head) != NULL) {
         waiter_remove(lk, req);
         if (status == 0)
-            req->identity = (yr_identity_t){.master = false, .key_id = info->id};
+            req->identity = (yr_identity_t){.master = false, .key_id = info->id, .key = info};
         req->cb(req, answer);
     }
     free(lk);
@@ -225,7 +237,7 @@ int yr_auth_check(yr_auth_t *a, yr_auth_req_t *req, yr_str_t token, uint64_t now
     if (e->used && e->expires_ns > now_ns && CRYPTO_memcmp(e->hash, h, sizeof(h)) == 0) {
         if (e->key_id == 0)
             return -EACCES;
-        req->identity = (yr_identity_t){.master = false, .key_id = e->key_id};
+        req->identity = (yr_identity_t){.master = false, .key_id = e->key_id, .key = e->info};
         return 0;
     }
     return lookup_join(a, req, h, now_ns);

@@ -23,6 +23,10 @@
 typedef struct {
     bool master;
     int64_t key_id; /* 0 for the master key */
+    /* The key's row (name, policy, spend at lookup); NULL for the master key.
+     * From yr_auth_check / the callback it points into the auth's cache and
+     * is valid until the next call into this auth: copy it to keep it. */
+    const yr_key_info_t *key;
 } yr_identity_t;
 
 typedef struct yr_auth yr_auth_t;

@@ -175,18 +175,43 @@ static const setting_t images_rows[] = {
     [IMAGES_ALLOW] = {.name = "allow", .type = T_CUSTOM},
 };
 
-enum { MODEL_ID, MODEL_ROUTES };
+#define MDL(f) offsetof(yr_model_conf_t, f)
+enum { MODEL_ID, MODEL_ROUTES, MODEL_STRATEGY, MODEL_RETRY_ON };
 static const setting_t model_rows[] = {
     [MODEL_ID] = {.name = "id", .type = T_STR, .flags = F_REQUIRED, .max = CFG_MAX_MODEL,
-                  .check = check_model_name, .offset = offsetof(yr_model_conf_t, id)},
+                  .check = check_model_name, .offset = MDL(id)},
     [MODEL_ROUTES] = {.name = "routes", .type = T_CUSTOM, .flags = F_REQUIRED},
+    [MODEL_STRATEGY] = {.name = "strategy", .type = T_CUSTOM},
+    [MODEL_RETRY_ON] = {.name = "retry_on", .type = T_CUSTOM},
+    {.name = "retries", .type = T_U32, .min = 0, .max = 10, .def_num = 0, .offset = MDL(retries)},
+    {.name = "timeout_ms", .type = T_U32, .min = 100, .max = 86400000, .def_num = 600000,
+     .offset = MDL(timeout_ms)},
+    {.name = "max_wait_ms", .type = T_U32, .min = 0, .max = 600000, .def_num = 2000,
+     .offset = MDL(max_wait_ms)},
+    {.name = "failure_threshold", .type = T_U32, .min = 1, .max = 1000, .def_num = 5,
+     .offset = MDL(failure_threshold)},
+    {.name = "cooldown_ms", .type = T_U32, .min = 10, .max = 3600000, .def_num = 5000,
+     .offset = MDL(cooldown_ms)},
+    {.name = "headroom", .type = T_BOOL, .def_num = 1, .offset = MDL(headroom)},
 };
 
+#define RTE(f) offsetof(yr_route_conf_t, f)
 enum { ROUTE_PROVIDER, ROUTE_MODEL };
 static const setting_t route_rows[] = {
     [ROUTE_PROVIDER] = {.name = "provider", .type = T_CUSTOM, .flags = F_REQUIRED},
     [ROUTE_MODEL] = {.name = "model", .type = T_STR, .max = CFG_MAX_MODEL,
-                     .check = check_model_name, .offset = offsetof(yr_route_conf_t, model)},
+                     .check = check_model_name, .offset = RTE(model)},
+    {.name = "api_key", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 4096,
+     .check = check_token, .offset = RTE(api_key)},
+    {.name = "weight", .type = T_U32, .min = 0, .max = 1000000, .def_num = 1,
+     .offset = RTE(weight)},
+    {.name = "max_concurrency", .type = T_U32, .min = 0, .max = 1000000, .def_num = 0,
+     .offset = RTE(max_concurrency)},
+    {.name = "connect_timeout_ms", .type = T_U32, .min = 1, .max = 600000,
+     .offset = RTE(connect_timeout_ms)},
+    {.name = "first_byte_timeout_ms", .type = T_U32, .min = 1, .max = 3600000,
+     .offset = RTE(first_byte_timeout_ms)},
+    {.name = "timeout_ms", .type = T_U32, .min = 1, .max = 86400000, .offset = RTE(timeout_ms)},
 };
 /* clang-format on */
 
@@ -1090,11 +1115,85 @@ static int parse_providers(parse_t *p, yaml_node_t *v, size_t key_line)
     return 0;
 }
 
+static const char *const strategy_names[] = {"priority", "weighted", "least-latency", "least-busy",
+                                             NULL};
+
+static int parse_strategy(parse_t *p, yaml_node_t *v, yr_model_conf_t *m)
+{
+    size_t saved = path_push(p, "strategy", 8);
+    scalar_t s;
+    int rc = get_scalar(p, v, false, &s);
+    if (rc == 0) {
+        rc = -EINVAL;
+        for (size_t i = 0; strategy_names[i] != NULL; i++) {
+            if (strcmp(s.s, strategy_names[i]) == 0) {
+                m->strategy = (yr_strategy_t)i;
+                rc = 0;
+            }
+        }
+        if (rc < 0)
+            rc = fail(p, s.line,
+                      "unknown strategy%s: one of priority, weighted, least-latency, least-busy",
+                      shown(p, &s));
+    }
+    path_pop(p, saved);
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    uint32_t bit;
+} retry_conds[] = {
+    {"429", YR_RETRY_429},         {"500", YR_RETRY_500},
+    {"502", YR_RETRY_502},         {"503", YR_RETRY_503},
+    {"504", YR_RETRY_504},         {"529", YR_RETRY_529},
+    {"5xx", YR_RETRY_OTHER_5XX},   {"connect", YR_RETRY_CONNECT},
+    {"reset", YR_RETRY_RESET},     {"timeout", YR_RETRY_TIMEOUT},
+    {"bad_response", YR_RETRY_BAD_RESPONSE},
+};
+
+/* retry_on: [429, 503, connect, ...]; an empty list retries nothing. */
+static int parse_retry_on(parse_t *p, yaml_node_t *v, yr_model_conf_t *m)
+{
+    size_t saved = path_push(p, "retry_on", 8);
+    int rc = 0;
+    m->retry_on = 0;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        rc = fail_type(p, v, "a sequence of conditions");
+        goto out;
+    }
+    size_t i = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start;
+         rc == 0 && it < v->data.sequence.items.top; it++, i++) {
+        size_t inner = path_push_index(p, i);
+        scalar_t s;
+        rc = get_scalar(p, node_at(p, *it), false, &s);
+        if (rc == 0) {
+            uint32_t bit = 0;
+            for (size_t k = 0; k < sizeof(retry_conds) / sizeof(retry_conds[0]); k++)
+                if (strcmp(s.s, retry_conds[k].name) == 0)
+                    bit = retry_conds[k].bit;
+            if (bit == 0)
+                rc = fail(p, s.line,
+                          "unknown retry condition%s: one of 429, 500, 502, 503, 504, 529, 5xx, "
+                          "connect, reset, timeout, bad_response",
+                          shown(p, &s));
+            m->retry_on |= bit;
+        }
+        path_pop(p, inner);
+    }
+out:
+    path_pop(p, saved);
+    return rc;
+}
+
 static int parse_route(parse_t *p, yaml_node_t *v, yr_model_conf_t *m, yr_route_conf_t *r)
 {
     yaml_node_t *custom[NROWS(route_rows)] = {0};
     if (v->type != YAML_MAPPING_NODE)
         return fail_type(p, v, "a mapping with provider and model");
+    if (apply_defaults(p->cfg->pool, route_rows, NROWS(route_rows), r) < 0)
+        return fail_oom(p);
     int rc = parse_table(p, v, line_of(v), route_rows, NROWS(route_rows), r, custom);
     if (rc < 0)
         return rc;
@@ -1113,9 +1212,15 @@ static int parse_route(parse_t *p, yaml_node_t *v, yr_model_conf_t *m, yr_route_
         return rc;
     if (r->model == NULL)
         r->model = m->id;
+    bool own_key = r->api_key != NULL;
     for (size_t j = 0; r != &m->routes[j]; j++) {
-        if (m->routes[j].provider == r->provider && strcmp(m->routes[j].model, r->model) == 0)
-            return fail(p, line_of(v), "duplicate route: same provider and model as routes[%zu]",
+        const yr_route_conf_t *o = &m->routes[j];
+        const char *ka = yr_route_key(o), *kb = yr_route_key(r);
+        bool same_key = (ka == NULL && kb == NULL) || (ka != NULL && kb != NULL && strcmp(ka, kb) == 0);
+        if (o->provider == r->provider && strcmp(o->model, r->model) == 0 && same_key)
+            return fail(p, line_of(v),
+                        own_key ? "duplicate route: same provider, model and key as routes[%zu]"
+                                : "duplicate route: same provider and model as routes[%zu]",
                         j);
     }
     return 0;
@@ -1153,6 +1258,8 @@ static int parse_model(parse_t *p, yaml_node_t *v, yr_model_conf_t *m, size_t *i
     yaml_node_t *custom[NROWS(model_rows)] = {0};
     if (v->type != YAML_MAPPING_NODE)
         return fail_type(p, v, "a mapping with id and routes");
+    if (apply_defaults(p->cfg->pool, model_rows, NROWS(model_rows), m) < 0)
+        return fail_oom(p);
     int rc = parse_table(p, v, line_of(v), model_rows, NROWS(model_rows), m, custom);
     if (rc < 0)
         return rc;
@@ -1166,6 +1273,11 @@ static int parse_model(parse_t *p, yaml_node_t *v, yr_model_conf_t *m, size_t *i
             return rc;
         }
     }
+    m->retry_on = YR_RETRY_DEFAULT;
+    if (custom[MODEL_STRATEGY] != NULL && (rc = parse_strategy(p, custom[MODEL_STRATEGY], m)) < 0)
+        return rc;
+    if (custom[MODEL_RETRY_ON] != NULL && (rc = parse_retry_on(p, custom[MODEL_RETRY_ON], m)) < 0)
+        return rc;
     return parse_routes(p, custom[MODEL_ROUTES], m);
 }
 
@@ -1502,7 +1614,15 @@ static int default_models(parse_t *p)
         m->routes = yr_pcalloc(cfg->pool, sizeof(*m->routes));
         if (m->id == NULL || m->routes == NULL)
             return fail_oom(p);
-        m->routes[0] = (yr_route_conf_t){.provider = pc, .model = m->id};
+        if (apply_defaults(cfg->pool, model_rows, NROWS(model_rows), m) < 0 ||
+            apply_defaults(cfg->pool, route_rows, NROWS(route_rows), &m->routes[0]) < 0)
+            return fail_oom(p);
+        m->id = yr_pstrndup(cfg->pool, builtin_models[i].id, strlen(builtin_models[i].id));
+        m->retry_on = YR_RETRY_DEFAULT;
+        m->routes[0].provider = pc;
+        m->routes[0].model = m->id;
+        if (m->id == NULL)
+            return fail_oom(p);
         m->nroutes = 1;
         cfg->nmodels++;
     }
@@ -1561,6 +1681,13 @@ const yr_provider_conf_t *yr_config_provider(const yr_config_t *cfg, yr_str_t na
         if (yr_str_eq(yr_str(cfg->providers[i].name), name))
             return &cfg->providers[i];
     return NULL;
+}
+
+const char *yr_strategy_name(yr_strategy_t s)
+{
+    return (unsigned)s < sizeof(strategy_names) / sizeof(strategy_names[0]) - 1
+               ? strategy_names[s]
+               : "unknown";
 }
 
 const char *yr_provider_kind_name(yr_provider_kind_t kind)

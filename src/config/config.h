@@ -41,14 +41,57 @@ typedef struct {
 
 typedef struct {
     const yr_provider_conf_t *provider;
-    const char *model; /* upstream model name; defaults to the model id */
+    const char *model;   /* upstream model name; defaults to the model id */
+    const char *api_key; /* this route's own key, or NULL: the provider's (yr_route_key) */
+    uint32_t weight;     /* strategy weighted; default 1 */
+    uint32_t max_concurrency; /* in flight on this route, all workers; 0 = no cap */
+    /* Per-route overrides of the provider's timeouts; 0: the provider's. */
+    uint32_t connect_timeout_ms, first_byte_timeout_ms, timeout_ms;
 } yr_route_conf_t;
+
+/* The key a call on r authenticates with (may be NULL: no auth header). */
+static inline const char *yr_route_key(const yr_route_conf_t *r)
+{
+    return r->api_key != NULL ? r->api_key : r->provider->api_key;
+}
+
+/* How a model picks among its routes (src/route/route.c). */
+typedef enum {
+    YR_STRATEGY_PRIORITY = 0, /* config order; failover down the list */
+    YR_STRATEGY_WEIGHTED,
+    YR_STRATEGY_LEAST_LATENCY, /* EWMA of time to first byte, with exploration */
+    YR_STRATEGY_LEAST_BUSY,    /* fewest in flight */
+} yr_strategy_t;
+
+/* What a failed attempt may be retried for (models[].retry_on). */
+enum {
+    YR_RETRY_429 = 1u << 0,
+    YR_RETRY_500 = 1u << 1,
+    YR_RETRY_502 = 1u << 2,
+    YR_RETRY_503 = 1u << 3,
+    YR_RETRY_504 = 1u << 4,
+    YR_RETRY_529 = 1u << 5,
+    YR_RETRY_OTHER_5XX = 1u << 6,
+    YR_RETRY_CONNECT = 1u << 7, /* nothing was sent */
+    YR_RETRY_RESET = 1u << 8,   /* reset or cut before the answer reached the client */
+    YR_RETRY_TIMEOUT = 1u << 9, /* per-try timeout (first byte, idle) */
+    YR_RETRY_BAD_RESPONSE = 1u << 10, /* malformed answer before the client saw any */
+    YR_RETRY_DEFAULT = (1u << 11) - 1,
+};
 
 typedef struct {
     const char *id;
     yr_route_conf_t *routes;
     size_t nroutes;
     size_t index; /* position in cfg->models */
+    yr_strategy_t strategy;     /* default priority */
+    uint32_t retries;           /* extra tries of one route after a retryable failure; default 0 */
+    uint32_t retry_on;          /* YR_RETRY_* mask; default YR_RETRY_DEFAULT */
+    uint32_t timeout_ms;        /* total deadline of a request, all attempts; default 600000 */
+    uint32_t max_wait_ms;       /* longest wait for a cooling or busy route; default 2000 */
+    uint32_t failure_threshold; /* consecutive failures that eject a route; default 5 */
+    uint32_t cooldown_ms;       /* first ejection; doubles per ejection up to 300 s; default 5000 */
+    bool headroom;              /* prefer routes whose provider says requests are left; default true */
 } yr_model_conf_t;
 
 typedef struct yr_config {
@@ -101,5 +144,6 @@ void yr_config_free(yr_config_t *cfg);
 const yr_model_conf_t *yr_config_model(const yr_config_t *cfg, yr_str_t id);
 const yr_provider_conf_t *yr_config_provider(const yr_config_t *cfg, yr_str_t name);
 const char *yr_provider_kind_name(yr_provider_kind_t kind);
+const char *yr_strategy_name(yr_strategy_t s);
 
 #endif

@@ -49,6 +49,16 @@ static void finish(authn_t *an, int status)
     yr_gw_req_t *g = an->g;
     if (status == 0) {
         g->identity = an->req.identity;
+        if (g->identity.key != NULL) {
+            /* The auth's copy lives in its cache: the request keeps its own. */
+            yr_key_info_t *k = yr_palloc(g->http->pool, sizeof(*k));
+            if (k == NULL) {
+                yr_gw_send_error(g, YR_E_INTERNAL, "out of memory", NULL, NULL, YR_STR_NULL);
+                return;
+            }
+            *k = *g->identity.key;
+            g->identity.key = k;
+        }
         an->next(g);
         return;
     }

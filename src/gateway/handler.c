@@ -13,6 +13,7 @@
 #include "gateway/gateway.h"
 #include "gateway/proxy.h"
 #include "gateway/respond.h"
+#include "limits/limits.h"
 
 static uint64_t rng_next(uint64_t s[2])
 {
@@ -90,9 +91,13 @@ static void handle_models(yr_gw_req_t *g)
     yr_buf_t out;
     yr_buf_init(&out, 16 * 1024 * 1024);
     int rc = yr_buf_append_str(&out, YR_STR("{\"object\":\"list\",\"data\":["));
+    const yr_key_policy_t *pol = g->identity.key ? &g->identity.key->policy : NULL;
+    size_t shown = 0;
     for (size_t i = 0; rc == 0 && i < cfg->nmodels; i++) {
         const yr_model_conf_t *m = &cfg->models[i];
-        rc = yr_buf_append_str(&out, i ? YR_STR(",{\"id\":") : YR_STR("{\"id\":"));
+        if (!yr_key_allows_model(pol, yr_str(m->id)))
+            continue; /* only the models the calling key may use */
+        rc = yr_buf_append_str(&out, shown++ ? YR_STR(",{\"id\":") : YR_STR("{\"id\":"));
         if (rc == 0)
             rc = yr_buf_append_json_str(&out, yr_str(m->id));
         if (rc == 0)
@@ -169,6 +174,8 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_gw_authenticate(g, handle_models);
         return;
     }
+    if (yr_admin_routes(g) || yr_admin_keys(g))
+        return;
     char msg[256];
     snprintf(msg, sizeof(msg), "no route for %.*s %.*s", (int)req->method_name.len,
              req->method_name.ptr, (int)(req->path.len > 128 ? 128 : req->path.len),

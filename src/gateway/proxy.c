@@ -49,6 +49,8 @@
 #include "limits/limits.h"
 #include "providers/framing.h"
 #include "providers/provider.h"
+#include "limits/price.h"
+#include "route/health.h"
 #include "route/route.h"
 #include "upstream/fetch.h"
 
@@ -103,7 +105,6 @@ typedef struct chat {
     const char *path;
     const char *const *extra;
     uv_timer_t *backoff;       /* malloc'ed; closed and freed by its close callback */
-    const yr_route_conf_t *backoff_route;
     yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
     yr_buf_t upbody;           /* upstream request body when rewritten */
     yr_buf_t resp;             /* upstream response (non-stream) or error body */
@@ -124,6 +125,16 @@ typedef struct chat {
     char last_param[96];
     char last_code[64];
     char retry_after[32];
+    /* the last failure that was not a rate limit: the final error when some
+     * route failed for another reason (429 only when every route was rate
+     * limited) */
+    struct {
+        bool set;
+        yr_err_t err;
+        char msg[512], param[96], code[64];
+    } other;
+    int64_t max_retry_ms; /* the longest retry hint of any attempt; -1: none */
+    char *attempts_hdr;   /* x-yourouter-attempts, in the pool */
     int status; /* final status for metrics */
 } chat_t;
 
@@ -188,7 +199,17 @@ static void attempt_end(chat_t *c, yr_outcome_t o)
     if (c->cx.usage.present && !a->usage.present)
         a->usage = c->cx.usage; /* passthrough: the dialect read it */
     yr_metrics_attempt(&c->g->w->metrics, a->route->provider->name, metrics_outcome(a));
-    yr_peer_free(&c->plan, a);
+    yr_peer_free(&c->plan, a, yr_health_now_ms());
+    if (a->retry_after_ms > c->max_retry_ms)
+        c->max_retry_ms = a->retry_after_ms;
+    if (o != YR_OUT_OK && o != YR_OUT_RATE_LIMITED && o != YR_OUT_CANCELLED &&
+        c->last_msg[0] != '\0') {
+        c->other.set = true;
+        c->other.err = c->last_err;
+        snprintf(c->other.msg, sizeof(c->other.msg), "%s", c->last_msg);
+        snprintf(c->other.param, sizeof(c->other.param), "%s", c->last_param);
+        snprintf(c->other.code, sizeof(c->other.code), "%s", c->last_code);
+    }
     yr_log_debug("%s: attempt %zu on %s/%s: %s (HTTP %d)", c->g->id, c->nattempts,
                  a->route->provider->name, a->route->model, yr_outcome_name(o), a->status);
 }
@@ -198,36 +219,60 @@ static int64_t ms_since(uint64_t start_ns, uint64_t t_ns)
     return t_ns >= start_ns && t_ns != 0 ? (int64_t)((t_ns - start_ns) / 1000000u) : -1;
 }
 
-/* One usage row per request that got as far as a model (store/ copies it). */
+/* What an attempt cost: micro-USD by its route's price; 0 when it used
+ * nothing, -1 when it used tokens of a model without a known price. */
+static int64_t attempt_cost(const yr_attempt_t *a)
+{
+    const yr_usage_t *u = &a->usage;
+    if (u->prompt_tokens <= 0 && u->completion_tokens <= 0)
+        return 0;
+    yr_price_t p;
+    return yr_price_builtin(a->route->model, &p) ? yr_cost_micros(&p, u) : -1;
+}
+
+/* One usage row per upstream attempt ((request id, attempt) is unique), or
+ * one for a request that reached a model but made no attempt. store/ copies
+ * the row. */
 static void record_usage(chat_t *c, int status, uint64_t end_ns)
 {
     if (c->model == NULL)
         return;
-    const yr_attempt_t *a = c->att;
     uint64_t start = c->g->http->start_ns;
-    yr_usage_row_t row = {
-        .request_id = c->g->request_id,
-        .key_id = c->g->identity.key_id,
-        .model_id = yr_str(c->model->id),
-        .http_status = status,
-        .outcome = yr_str(status == 499 ? "client_abort"
-                          : a != NULL   ? yr_outcome_name(a->outcome)
-                                        : "no_attempt"),
-        .latency_ms = ms_since(start, end_ns),
-        .ttfb_ms = -1,
-    };
-    if (a != NULL) {
-        row.provider = yr_str(a->route->provider->name);
-        row.upstream_model = yr_str(a->route->model);
-        row.prompt_tokens = a->usage.prompt_tokens;
-        row.completion_tokens = a->usage.completion_tokens;
-        row.cached_tokens = a->usage.cached_tokens;
-        row.cache_write_tokens = a->usage.cache_write_tokens;
-        row.reasoning_tokens = a->usage.reasoning_tokens;
-        row.ttfb_ms = ms_since(start, a->first_event_ns ? a->first_event_ns : a->head_ns);
+    size_t n = c->nattempts > 0 ? c->nattempts : 1;
+    for (size_t i = 0; i < n; i++) {
+        const yr_attempt_t *a = c->nattempts > 0 ? &c->attempts[i] : NULL;
+        bool last = i + 1 == n;
+        yr_outcome_t o = a != NULL ? a->outcome : YR_OUT__COUNT;
+        yr_usage_row_t row = {
+            .request_id = c->g->request_id,
+            .key_id = c->g->identity.key_id,
+            .model_id = yr_str(c->model->id),
+            .http_status = status,
+            .outcome = yr_str(status == 499 && last ? "client_abort"
+                              : a != NULL           ? yr_outcome_name(o)
+                                                    : "no_attempt"),
+            .latency_ms = ms_since(start, a != NULL && a->end_ns ? a->end_ns : end_ns),
+            .ttfb_ms = -1,
+            .attempt = (int)i,
+            .stream = c->chat.stream,
+            .cost_micros = a != NULL ? attempt_cost(a) : 0,
+        };
+        if (a != NULL) {
+            row.provider = yr_str(a->route->provider->name);
+            row.upstream_model = yr_str(a->route->model);
+            row.upstream_status = a->status;
+            row.cancelled = o == YR_OUT_CANCELLED;
+            row.error_class = o == YR_OUT_OK ? YR_STR_NULL : yr_str(yr_outcome_name(o));
+            row.prompt_tokens = a->usage.prompt_tokens;
+            row.completion_tokens = a->usage.completion_tokens;
+            row.cached_tokens = a->usage.cached_tokens;
+            row.cache_write_tokens = a->usage.cache_write_tokens;
+            row.reasoning_tokens = a->usage.reasoning_tokens;
+            row.ttfb_ms = ms_since(start, a->first_event_ns ? a->first_event_ns : a->head_ns);
+        }
+        if (yr_store_usage_append(c->g->w->store, &row) < 0)
+            yr_log_debug("%s: usage row not queued", c->g->id);
     }
-    if (yr_store_usage_append(c->g->w->store, &row) < 0)
-        yr_log_debug("%s: usage row not queued", c->g->id);
 }
 
 /* The request ends here, exactly once. */
@@ -241,8 +286,17 @@ static void finish(chat_t *c, int status)
     yr_metrics_request(&w->metrics, c->model ? c->model->id : NULL,
                        c->att ? c->att->route->provider->name : NULL, status, us);
     if (c->admitted) {
-        yr_usage_t used = c->att ? c->att->usage : (yr_usage_t){0};
-        yr_limits_release(w->limits, c->adm, &used);
+        /* Every attempt's tokens and cost count against the key. */
+        yr_usage_t used = {0};
+        int64_t cost = 0;
+        for (size_t i = 0; i < c->nattempts; i++) {
+            const yr_attempt_t *a = &c->attempts[i];
+            used.prompt_tokens += a->usage.prompt_tokens;
+            used.completion_tokens += a->usage.completion_tokens;
+            int64_t ac = attempt_cost(a);
+            cost += ac > 0 ? ac : 0;
+        }
+        yr_limits_release(w->limits, c->adm, &used, cost);
         c->admitted = false;
         c->adm = NULL;
     }
@@ -346,6 +400,13 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     c->kind->dialect->parse_error((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
                                   &perr);
     yr_outcome_t o = c->kind->transport->classify(status, &perr);
+    if (o == YR_OUT_AUTH && e != YR_E_UPSTREAM_AUTH) {
+        /* The provider refused the gateway's key under another status
+         * (Gemini: 400 API_KEY_INVALID): not the client's fault, and another
+         * route's key may work. */
+        e = YR_E_UPSTREAM_AUTH;
+        retryable = true;
+    }
     const char *vendor = vendor_name(c);
     if (e == YR_E_UPSTREAM_BAD_REQUEST || e == YR_E_TOO_LARGE) {
         /* The provider's own words help the client fix the request. */
@@ -377,14 +438,83 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     return retryable ? o : YR_OUT_CLIENT_ERROR;
 }
 
+/* x-yourouter-attempts: every attempt as provider/model=outcome:status,
+ * in order ("openai/gpt-4o=rate_limited:429, backup/mini=ok:200"). */
+static yr_str_t attempts_header(chat_t *c)
+{
+    if (c->attempts_hdr == NULL) {
+        const size_t cap = 1024;
+        c->attempts_hdr = yr_palloc(c->g->http->pool, cap);
+        if (c->attempts_hdr == NULL)
+            return YR_STR_NULL;
+        size_t off = 0;
+        c->attempts_hdr[0] = '\0';
+        for (size_t i = 0; i < c->nattempts && off + 1 < cap; i++) {
+            const yr_attempt_t *a = &c->attempts[i];
+            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=%s:%d", i ? ", " : "",
+                             a->route->provider->name, a->route->model,
+                             a->end_ns ? yr_outcome_name(a->outcome) : "ok", a->status);
+            if (n < 0 || (size_t)n >= cap - off) {
+                c->attempts_hdr[off] = '\0';
+                break;
+            }
+            off += (size_t)n;
+        }
+    }
+    return yr_str(c->attempts_hdr);
+}
+
+/* Every route failed, or none could be tried: one error that says why. A 429
+ * only when every attempt was rate limited (with the longest hint), else
+ * the last other failure; a route that is cooling (or full) with no attempt
+ * left is a 429 that says when to come back. */
 static void fail_with_last(chat_t *c)
 {
+    char ra_buf[32];
+    yr_http_header_t h[1] = {{YR_STR("x-yourouter-attempts"), attempts_header(c)}};
+    size_t nh = c->nattempts > 0 && h[0].value.len > 0 ? 1 : 0;
+    if (c->nattempts == 0 && (c->plan.retry_in_ms > 0 || c->plan.busy)) {
+        char msg[400];
+        int64_t s = c->plan.retry_in_ms > 0 ? (c->plan.retry_in_ms + 999) / 1000 : 1;
+        snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)s);
+        if (c->plan.retry_in_ms > 0)
+            snprintf(msg, sizeof(msg),
+                     "every route of model '%s' is cooling down after rate limits or failures; "
+                     "retry after %lld s",
+                     c->model->id, (long long)s);
+        else
+            snprintf(msg, sizeof(msg), "every route of model '%s' is at its concurrency limit",
+                     c->model->id);
+        finish(c, 429);
+        yr_gw_send_error_h(c->g, YR_E_RATE_LIMITED, msg, NULL, "routes_unavailable",
+                           yr_str(ra_buf), NULL, 0);
+        return;
+    }
+    if (c->other.set && c->last_err == YR_E_RATE_LIMITED) {
+        c->last_err = c->other.err;
+        snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->other.msg);
+        snprintf(c->last_param, sizeof(c->last_param), "%s", c->other.param);
+        snprintf(c->last_code, sizeof(c->last_code), "%s", c->other.code);
+        c->retry_after[0] = '\0';
+    }
+    if (c->last_msg[0] == '\0' && c->plan.budget_exhausted) {
+        c->last_err = YR_E_UPSTREAM_UNAVAILABLE;
+        snprintf(c->last_msg, sizeof(c->last_msg),
+                 "the gateway's retry budget is exhausted (providers are failing)");
+    }
     yr_str_t ra = yr_str(c->retry_after);
+    if (c->last_err == YR_E_RATE_LIMITED && c->max_retry_ms > 0) {
+        snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)((c->max_retry_ms + 999) / 1000));
+        ra = yr_str(ra_buf);
+    }
     if (c->last_err == YR_E_RATE_LIMITED && ra.len == 0)
         ra = YR_STR("1");
+    yr_log_warn("%s: model %s failed after %zu attempt(s) [%.*s]%s: %s", c->g->id, c->model->id,
+                c->nattempts, (int)h[0].value.len, h[0].value.ptr,
+                c->plan.budget_exhausted ? " (retry budget exhausted)" : "", c->last_msg);
     finish(c, yr_gw_error_status(c->g, c->last_err));
-    yr_gw_send_error(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
-                     c->last_code[0] ? c->last_code : NULL, ra);
+    yr_gw_send_error_h(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
+                       c->last_code[0] ? c->last_code : NULL, ra, h, nh);
 }
 
 /* ---- the client's encoder (translated attempts) ---------------------------- */
@@ -448,15 +578,17 @@ static int on_event(void *arg, const yr_event_t *ev)
 
 static int commit_stream(chat_t *c)
 {
-    yr_http_header_t h[3] = {
+    yr_http_header_t h[5] = {
         {YR_STR("x-request-id"), c->g->request_id},
         {YR_STR("Cache-Control"), YR_STR("no-cache")},
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
+        {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
+        {YR_STR("x-yourouter-attempts"), attempts_header(c)},
     };
     set_state(c, YR_RS_STREAMING);
     /* Gemini without alt=sse: one JSON array, written as it comes. */
     bool array = c->dialect == YR_DIALECT_GEMINI && !c->ginfo.sse;
-    return yr_http_stream_start(c->g->http, 200, h, 3,
+    return yr_http_stream_start(c->g->http, 200, h, 5,
                                 array ? YR_STR("application/json") : YR_STR("text/event-stream"));
 }
 
@@ -648,9 +780,13 @@ static void relay_response(chat_t *c)
         return;
     }
     attempt_end(c, YR_OUT_OK);
-    yr_http_header_t h[1] = {{YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))}};
+    yr_http_header_t h[3] = {
+        {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
+        {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
+        {YR_STR("x-yourouter-attempts"), attempts_header(c)},
+    };
     finish(c, 200);
-    yr_gw_send_json(c->g, 200, client, h, 1);
+    yr_gw_send_json(c->g, 200, client, h, 3);
 }
 
 /* A stream that was already committed ended. */
@@ -697,7 +833,7 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     }
     if (err == YR_UP_ETIMEDOUT) {
         record_failure(c, YR_E_UPSTREAM_TIMEOUT, "%s did not answer within %u ms", vendor,
-                       (unsigned)c->att->route->provider->first_byte_timeout_ms);
+                       (unsigned)c->ureq.first_byte_timeout_ms);
         return YR_OUT_TIMEOUT;
     }
     if (c->event_failed && c->event_rc == -ECANCELED) {
@@ -709,9 +845,18 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
         snprintf(why, sizeof(why), "%s", c->last_msg);
         record_failure(c, e, "%s", why);
         c->att->status = c->cx.error_status;
-        yr_provider_error_t perr = {.retry_after_ms = -1};
+        yr_provider_error_t perr = {.retry_after_ms = c->cx.error_retry_after_ms > 0
+                                                          ? c->cx.error_retry_after_ms
+                                                          : -1};
         snprintf(perr.type, sizeof(perr.type), "%s", c->cx.error_type);
+        snprintf(perr.code, sizeof(perr.code), "%s", c->cx.error_code);
         yr_outcome_t o = c->kind->transport->classify(c->cx.error_status, &perr);
+        if (perr.retry_after_ms > 0) { /* the event's own hint (Gemini RetryInfo) */
+            if (c->att->retry_after_ms < 0)
+                c->att->retry_after_ms = perr.retry_after_ms;
+            snprintf(c->retry_after, sizeof(c->retry_after), "%lld",
+                     (long long)((perr.retry_after_ms + 999) / 1000));
+        }
         return retry ? o : YR_OUT_CLIENT_ERROR;
     }
     if (c->event_failed) {
@@ -738,7 +883,7 @@ static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
     }
     yr_outcome_t o = attempt_failure(c, call, err, status);
     attempt_end(c, o);
-    if (yr_outcome_retryable(o))
+    if (yr_route_may_retry(&c->plan, c->att))
         attempt_next(c);
     else
         fail_with_last(c);
@@ -779,6 +924,16 @@ static int attempt_failed_to_start(chat_t *c, int rc)
 static int attempt_send(chat_t *c)
 {
     int rc = c->kind->transport->prepare(&c->cx, c->path, c->extra, &c->ureq);
+    if (rc == 0) {
+        yr_transport_route_timeouts(c->att->route, &c->ureq);
+        /* no try outlives the request's deadline */
+        uint64_t now = now_ns();
+        uint64_t left = c->deadline_ns > now ? (c->deadline_ns - now) / 1000000u + 1 : 1;
+        if (c->ureq.timeout_ms == 0 || c->ureq.timeout_ms > left)
+            c->ureq.timeout_ms = (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left);
+        if (c->ureq.first_byte_timeout_ms > c->ureq.timeout_ms)
+            c->ureq.first_byte_timeout_ms = c->ureq.timeout_ms;
+    }
     if (rc == 0)
         rc = yr_upstream_start(c->g->w->up, &c->ureq, &up_cbs, c, &c->call);
     return rc == 0 ? 0 : attempt_failed_to_start(c, rc);
@@ -874,24 +1029,22 @@ static void on_backoff(uv_timer_t *t)
     stop_backoff(c);
     yr_http_req_t *req = c->g->http;
     yr_http_req_hold(req);
-    set_state(c, YR_RS_ATTEMPT);
-    if (attempt_start(c, c->backoff_route) < 0)
-        attempt_next(c);
+    attempt_next(c); /* the route layer decides again: the wait may have changed things */
     yr_http_req_release(req);
 }
 
-/* Waits delay_ms before an attempt on r (BACKOFF). 0, or -1 when the wait
- * cannot be armed or would pass the request's deadline. */
-static int start_backoff(chat_t *c, const yr_route_conf_t *r, uint64_t delay_ms)
+/* Waits delay_ms (BACKOFF), then asks the route layer again. 0, or -1 when
+ * the wait cannot be armed or would pass the request's deadline. */
+static int start_backoff(chat_t *c, uint64_t delay_ms)
 {
-    if (now_ns() + delay_ms * 1000000u > c->deadline_ns)
+    uint64_t now = now_ns();
+    if (now >= c->deadline_ns || delay_ms >= (c->deadline_ns - now) / 1000000u)
         return -1;
     c->backoff = malloc(sizeof(*c->backoff));
     if (c->backoff == NULL)
         return -1;
     uv_timer_init(&c->g->w->loop, c->backoff);
     c->backoff->data = c;
-    c->backoff_route = r;
     uv_timer_start(c->backoff, on_backoff, delay_ms, 0);
     set_state(c, YR_RS_BACKOFF);
     return 0;
@@ -905,11 +1058,11 @@ static void attempt_next(chat_t *c)
         uint64_t delay = 0;
         const yr_route_conf_t *r = NULL;
         if (c->nattempts < c->max_attempts && now_ns() < c->deadline_ns)
-            r = yr_peer_get(&c->plan, now_ns() / 1000000u, &delay);
+            r = yr_peer_get(&c->plan, yr_health_now_ms(), &delay);
         if (r == NULL)
             break;
         if (delay > 0) {
-            if (start_backoff(c, r, delay) == 0)
+            if (start_backoff(c, delay) == 0)
                 return;
             break; /* waiting would pass the deadline: fail with what we know */
         }
@@ -922,9 +1075,14 @@ static void attempt_next(chat_t *c)
 /* ---- routes ------------------------------------------------------------------ */
 
 /* count_tokens: only the provider's own API can count. */
+/* A route this request may use: its key allows the vendor, and for
+ * count_tokens only the provider's own API can count. */
 static bool counts_natively(const yr_route_conf_t *r, void *arg)
 {
     const chat_t *c = arg;
+    const yr_key_info_t *key = c->g->identity.key;
+    if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
+        return false;
     const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
     return !c->count_tokens || (k != NULL && k->dialect->native_client == c->dialect);
 }
@@ -939,7 +1097,11 @@ static int plan_routes(chat_t *c)
         return -ENOMEM;
     }
     if (c->plan.n > 0) {
-        c->max_attempts = c->plan.n * 2 < MAX_ATTEMPTS ? c->plan.n * 2 : MAX_ATTEMPTS;
+        c->deadline_ns = c->g->http->start_ns + (uint64_t)c->model->timeout_ms * 1000000u;
+        size_t per = 1 + (size_t)c->model->retries;
+        c->max_attempts = c->plan.n * per < MAX_ATTEMPTS ? c->plan.n * per : MAX_ATTEMPTS;
+        uint64_t left_ms = c->deadline_ns > now_ns() ? (c->deadline_ns - now_ns()) / 1000000u : 0;
+        c->plan.deadline_ms = yr_health_now_ms() + (int64_t)left_ms;
         c->attempts = yr_pcalloc(c->g->http->pool, c->max_attempts * sizeof(*c->attempts));
         if (c->attempts == NULL) {
             fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
@@ -950,6 +1112,14 @@ static int plan_routes(chat_t *c)
     if (c->count_tokens)
         return -EINVAL; /* the caller estimates instead */
     char msg[512];
+    const yr_key_info_t *key = c->g->identity.key;
+    if (key != NULL && key->policy.allowed_vendors[0] != '\0' && c->plan.unsupported == 0) {
+        snprintf(msg, sizeof(msg), "this key may not use the vendors that serve model '%s'%s",
+                 c->model->id, c->plan.pinned ? " (or the vendor asked for)" : "");
+        fail_request(c, YR_E_FORBIDDEN, msg, c->plan.pinned ? "vendor" : "model",
+                     "vendor_not_allowed");
+        return -EINVAL;
+    }
     if (c->plan.pinned && c->plan.unsupported == 0) {
         char list[256] = "";
         size_t off = 0;
@@ -1021,7 +1191,8 @@ static int fetch_images(chat_t *c)
     bool wanted = false;
     for (size_t i = 0; i < c->plan.n && !wanted; i++) {
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
-        wanted = p->inline_images && yr_provider_kind(p->kind)->dialect->native_client != c->dialect;
+        const yr_dialect_ops_t *d = yr_provider_kind(p->kind)->dialect;
+        wanted = (p->inline_images || d->inline_images) && d->native_client != c->dialect;
     }
     if (!wanted || c->oai_err != NULL)
         return 0;
@@ -1084,6 +1255,7 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     c->g = g;
     c->dialect = dialect;
     c->state = YR_RS_AUTH;
+    c->max_retry_ms = -1;
     c->deadline_ns = req->start_ns + (uint64_t)REQUEST_DEADLINE_MS * 1000000u;
     g->chat = c;
     /* Translation can grow a body (tool-result wrappers, default schemas). */
@@ -1097,17 +1269,9 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     return c;
 }
 
-/* The model is known: plan, fetch what must be fetched, go. */
+/* The model is known and admitted: plan, fetch what must be fetched, go. */
 static void route_and_go(chat_t *c)
 {
-    c->model = yr_config_model(c->g->cfg, c->chat.model);
-    if (c->model == NULL) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "The model '%.*s' does not exist or is not served here",
-                 (int)(c->chat.model.len > 200 ? 200 : c->chat.model.len), c->chat.model.ptr);
-        fail_request(c, YR_E_MODEL_NOT_FOUND, msg, "model", NULL);
-        return;
-    }
     if (plan_routes(c) < 0)
         return;
     if (fetch_images(c) != 0)
@@ -1117,11 +1281,50 @@ static void route_and_go(chat_t *c)
 
 static void on_admitted(void *arg, int rc, const yr_admit_res_t *res);
 
-/* ADMIT: the caller's limits. Then the request goes on to routing. */
+/* The most a request may cost on any route of its model: its prompt (the
+ * body's bytes / 4) and max_tokens of output (4096 when it set none) at the
+ * dearest known price. 0 when no route has a price. */
+static int64_t max_cost(const chat_t *c, int64_t input_tokens, int64_t max_tokens)
+{
+    int64_t most = 0;
+    yr_usage_t u = {.prompt_tokens = input_tokens,
+                    .completion_tokens = max_tokens > 0 ? max_tokens : 4096};
+    for (size_t i = 0; i < c->model->nroutes; i++) {
+        yr_price_t p;
+        if (yr_price_builtin(c->model->routes[i].model, &p)) {
+            int64_t v = yr_cost_micros(&p, &u);
+            most = v > most ? v : most;
+        }
+    }
+    return most;
+}
+
+/* ADMIT: the model exists and the key may use it; then its limits. Then
+ * the request goes on to routing. */
 static void admit(chat_t *c, int64_t max_tokens)
 {
     set_state(c, YR_RS_ADMIT);
-    yr_admit_req_t ar = {.who = c->g->identity, .model = c->chat.model, .max_tokens = max_tokens};
+    c->model = yr_config_model(c->g->cfg, c->chat.model);
+    if (c->model == NULL) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "The model '%.*s' does not exist or is not served here",
+                 (int)(c->chat.model.len > 200 ? 200 : c->chat.model.len), c->chat.model.ptr);
+        fail_request(c, YR_E_MODEL_NOT_FOUND, msg, "model", NULL);
+        return;
+    }
+    const yr_key_info_t *k = c->g->identity.key;
+    if (k != NULL && !yr_key_allows_model(&k->policy, yr_str(c->model->id))) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "this key may not use model '%s'", c->model->id);
+        fail_request(c, YR_E_FORBIDDEN, msg, "model", "model_not_allowed");
+        return;
+    }
+    int64_t input = (int64_t)client_body(c).len / 4;
+    yr_admit_req_t ar = {.who = c->g->identity,
+                         .model = c->chat.model,
+                         .max_tokens = max_tokens,
+                         .input_tokens = input,
+                         .max_cost_micros = max_cost(c, input, max_tokens)};
     yr_admit_res_t res;
     int rc = yr_limits_admit(c->g->w->limits, &ar, on_admitted, c, &c->adm, &res);
     if (rc == 1) {
@@ -1131,17 +1334,64 @@ static void admit(chat_t *c, int64_t max_tokens)
     on_admitted(c, rc, &res);
 }
 
+/* OpenAI's duration spelling for x-ratelimit-reset-*: "1s", "6m0s", "20ms". */
+static void reset_text(char *buf, size_t len, int64_t ms)
+{
+    if (ms < 1000)
+        snprintf(buf, len, "%lldms", (long long)(ms > 0 ? ms : 0));
+    else if (ms < 60000)
+        snprintf(buf, len, "%llds", (long long)((ms + 999) / 1000));
+    else
+        snprintf(buf, len, "%lldm%llds", (long long)(ms / 60000), (long long)(ms % 60000 / 1000));
+}
+
+/* A key over one of its limits: 429 in OpenAI's shape, with Retry-After and
+ * the x-ratelimit-* headers OpenAI sends. */
+static void send_limited(chat_t *c, const yr_admit_res_t *res)
+{
+    const char *which = res->limit ? res->limit : "rate";
+    bool budget = strncmp(which, "budget", 6) == 0;
+    char msg[200], ra[24], v[6][32];
+    if (budget)
+        snprintf(msg, sizeof(msg), "this key has spent its %s budget", which + 7);
+    else
+        snprintf(msg, sizeof(msg), "this key is over its %s limit", which);
+    snprintf(ra, sizeof(ra), "%lld",
+             (long long)(res->retry_after_ms > 0 ? (res->retry_after_ms + 999) / 1000 : 1));
+    yr_http_header_t h[6];
+    size_t n = 0;
+    const yr_limit_state_t *st[2] = {&res->requests, &res->tokens};
+    static const char *const names[2][3] = {
+        {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+         "x-ratelimit-reset-requests"},
+        {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
+    };
+    for (int i = 0; i < 2; i++) {
+        if (st[i]->limit <= 0)
+            continue;
+        snprintf(v[n], sizeof(v[n]), "%lld", (long long)st[i]->limit);
+        h[n] = (yr_http_header_t){yr_str(names[i][0]), yr_str(v[n])};
+        n++;
+        snprintf(v[n], sizeof(v[n]), "%lld", (long long)st[i]->remaining);
+        h[n] = (yr_http_header_t){yr_str(names[i][1]), yr_str(v[n])};
+        n++;
+        reset_text(v[n], sizeof(v[n]), st[i]->reset_ms);
+        h[n] = (yr_http_header_t){yr_str(names[i][2]), yr_str(v[n])};
+        n++;
+    }
+    finish(c, 429);
+    /* OpenAI: a spent quota is insufficient_quota, a rate limit rate_limit_exceeded */
+    yr_gw_send_error_h(c->g, YR_E_RATE_LIMITED, msg, NULL,
+                       budget ? "insufficient_quota" : "rate_limit_exceeded",
+                       res->retry_after_ms > 0 || !budget ? yr_str(ra) : YR_STR_NULL, h, n);
+}
+
 static void admitted(chat_t *c, int rc, const yr_admit_res_t *res)
 {
     c->admitting = false;
     c->admitted = rc == 0;
     if (rc == -EAGAIN) {
-        char msg[160], ra[24];
-        snprintf(msg, sizeof(msg), "this key is over its %s limit", res->limit ? res->limit : "");
-        snprintf(ra, sizeof(ra), "%lld",
-                 (long long)(res->retry_after_ms > 0 ? (res->retry_after_ms + 999) / 1000 : 1));
-        finish(c, 429);
-        yr_gw_send_error(c->g, YR_E_RATE_LIMITED, msg, NULL, "key_rate_limited", yr_str(ra));
+        send_limited(c, res);
         return;
     }
     if (rc < 0) {
@@ -1171,7 +1421,7 @@ static void chat_authed(yr_gw_req_t *g)
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
     }
-    admit(c, -1);
+    admit(c, c->chat.max_tokens);
 }
 
 void yr_proxy_chat(yr_gw_req_t *g)
@@ -1215,8 +1465,9 @@ static void messages_authed(yr_gw_req_t *g)
         *c->oai_err = conv.message[0] ? conv : err;
         c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
         c->chat.stream = c->ainfo.stream;
+        c->chat.max_tokens = -1;
     }
-    admit(c, -1);
+    admit(c, c->chat.max_tokens); /* the OpenAI form of the request carries its max_tokens */
 }
 
 void yr_proxy_messages(yr_gw_req_t *g)

@@ -15,4 +15,9 @@ void yr_proxy_count_tokens(yr_gw_req_t *g);
  * :countTokens (Gemini clients; g->dialect is YR_DIALECT_GEMINI) */
 void yr_proxy_gemini(yr_gw_req_t *g);
 
+/* /admin/routes[...]: handled (true), or not an admin route path (false). */
+bool yr_admin_routes(yr_gw_req_t *g);
+/* /admin/keys[...] and /admin/usage (admin_keys.c): handled, or not such a path. */
+bool yr_admin_keys(yr_gw_req_t *g);
+
 #endif

@@ -11,10 +11,10 @@
 void yr_gw_send_json(yr_gw_req_t *g, int status, yr_str_t body, const yr_http_header_t *extra,
                      size_t nextra)
 {
-    yr_http_header_t h[8];
+    yr_http_header_t h[12];
     size_t n = 0;
     h[n++] = (yr_http_header_t){YR_STR("x-request-id"), g->request_id};
-    for (size_t i = 0; i < nextra && n < 8; i++)
+    for (size_t i = 0; i < nextra && n < 12; i++)
         h[n++] = extra[i];
     yr_http_respond(g->http, status, h, n, YR_STR("application/json"), body);
 }
@@ -30,6 +30,13 @@ int yr_gw_error_status(const yr_gw_req_t *g, yr_err_t e)
 
 void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
                       const char *code, yr_str_t retry_after)
+{
+    yr_gw_send_error_h(g, e, message, param, code, retry_after, NULL, 0);
+}
+
+void yr_gw_send_error_h(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
+                        const char *code, yr_str_t retry_after, const yr_http_header_t *more,
+                        size_t nmore)
 {
     yr_buf_t body;
     yr_buf_init(&body, MAX_ERROR_BODY + 1024);
@@ -57,10 +64,12 @@ void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const cha
                           g->request_id) < 0)
             yr_buf_reset(&body);
     }
-    yr_http_header_t extra[1];
+    yr_http_header_t extra[9];
     size_t nextra = 0;
     if (retry_after.len > 0)
         extra[nextra++] = (yr_http_header_t){YR_STR("Retry-After"), retry_after};
+    for (size_t i = 0; i < nmore && nextra < 9; i++)
+        extra[nextra++] = more[i];
     yr_gw_send_json(g, status, (yr_str_t){body.data ? body.data : "", body.len}, extra, nextra);
     yr_buf_free(&body);
 }

@@ -88,8 +88,9 @@ static int azure_prepare(struct yr_call_ctx *cx, const char *path, const char *c
     h[n++] = "Content-Type: application/json";
     h[n++] = cx->chat->stream ? "Accept: text/event-stream" : "Accept: application/json";
     h[n++] = "User-Agent: yourouter/0.1";
-    if (p->api_key != NULL && p->api_key[0] != '\0' &&
-        (h[n++] = yr_transport_header(cx->pool, "api-key", p->api_key, strlen(p->api_key))) == NULL)
+    const char *key = yr_route_key(cx->route);
+    if (key != NULL && key[0] != '\0' &&
+        (h[n++] = yr_transport_header(cx->pool, "api-key", key, strlen(key))) == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < nextra; i++)
         h[n++] = extra[i];

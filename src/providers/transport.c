@@ -64,6 +64,16 @@ void yr_transport_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out)
     out->timeout_ms = p->timeout_ms;
 }
 
+void yr_transport_route_timeouts(const yr_route_conf_t *r, yr_upstream_req_t *out)
+{
+    if (r->connect_timeout_ms > 0)
+        out->connect_timeout_ms = r->connect_timeout_ms;
+    if (r->first_byte_timeout_ms > 0)
+        out->first_byte_timeout_ms = r->first_byte_timeout_ms;
+    if (r->timeout_ms > 0)
+        out->timeout_ms = r->timeout_ms;
+}
+
 static bool contains(const char *s, const char *word)
 {
     return s != NULL && s[0] != '\0' && strstr(s, word) != NULL;
@@ -237,10 +247,10 @@ void yr_transport_generic_head(struct yr_call_ctx *cx, const yr_upstream_call_t 
 
 /* Content-Type, Accept, User-Agent, the auth line (when the provider has a
  * key), the dialect's extra lines; NULL-terminated, in the pool. */
-static int common_headers(struct yr_call_ctx *cx, const char *auth_name, const char *auth_prefix,
-                          const char *const *extra, yr_upstream_req_t *out)
+int yr_transport_common_headers(struct yr_call_ctx *cx, const char *auth_name,
+                                const char *auth_prefix, const char *const *extra,
+                                yr_upstream_req_t *out)
 {
-    const yr_provider_conf_t *p = cx->route->provider;
     size_t nextra = 0;
     while (extra != NULL && extra[nextra] != NULL)
         nextra++;
@@ -253,13 +263,14 @@ static int common_headers(struct yr_call_ctx *cx, const char *auth_name, const c
     h[n++] = "User-Agent: yourouter/0.1";
     for (size_t i = 0; i < nextra; i++)
         h[n++] = extra[i];
-    if (p->api_key != NULL && p->api_key[0] != '\0') {
-        size_t plen = strlen(auth_prefix), klen = strlen(p->api_key);
+    const char *key = yr_route_key(cx->route);
+    if (key != NULL && key[0] != '\0') {
+        size_t plen = strlen(auth_prefix), klen = strlen(key);
         char *v = yr_palloc(cx->pool, plen + klen + 1);
         if (v == NULL)
             return -ENOMEM;
         memcpy(v, auth_prefix, plen);
-        memcpy(v + plen, p->api_key, klen + 1);
+        memcpy(v + plen, key, klen + 1);
         if ((h[n++] = yr_transport_header(cx->pool, auth_name, v, plen + klen)) == NULL)
             return -ENOMEM;
     }
@@ -275,7 +286,7 @@ static int bearer_prepare(struct yr_call_ctx *cx, const char *path, const char *
     if (out->url == NULL)
         return -ENOMEM;
     yr_transport_timeouts(cx->route->provider, out);
-    return common_headers(cx, "Authorization", "Bearer ", extra, out);
+    return yr_transport_common_headers(cx, "Authorization", "Bearer ", extra, out);
 }
 
 static int anthropic_prepare(struct yr_call_ctx *cx, const char *path, const char *const *extra,
@@ -285,7 +296,7 @@ static int anthropic_prepare(struct yr_call_ctx *cx, const char *path, const cha
     if (out->url == NULL)
         return -ENOMEM;
     yr_transport_timeouts(cx->route->provider, out);
-    return common_headers(cx, "x-api-key", "", extra, out);
+    return yr_transport_common_headers(cx, "x-api-key", "", extra, out);
 }
 
 const yr_transport_ops_t yr_transport_bearer = {

@@ -31,13 +31,28 @@ struct yr_store_backend {
     /* Inserts an active key; *id is its new row id. -EEXIST when an active
      * key already has this name. */
     int (*key_insert)(yr_store_t *s, const char *name, const unsigned char *hash,
-                      const char *prefix, int64_t now, int64_t *id);
+                      const char *prefix, int64_t now, const yr_key_policy_t *policy,
+                      int64_t *id);
+    /* The active key by id (> 0) or name: replace its policy / its secret
+     * (the old one valid until prev_valid_until) / read it. -ENOENT. */
+    int (*key_update)(yr_store_t *s, const char *name, size_t name_len, int64_t id,
+                      const yr_key_policy_t *policy, yr_key_info_t *info);
+    int (*key_rotate)(yr_store_t *s, const char *name, size_t name_len, int64_t id,
+                      const unsigned char *hash, const char *prefix, int64_t prev_valid_until,
+                      yr_key_info_t *info);
+    int (*key_get)(yr_store_t *s, const char *name, size_t name_len, int64_t id,
+                   yr_key_info_t *info);
     int (*key_list)(yr_store_t *s, yr_key_list_fn fn, void *arg);
     /* By id when id > 0, else by name. -ENOENT when no active key matches;
      * info (may be NULL) gets the revoked row. */
     int (*key_revoke)(yr_store_t *s, const char *name, size_t name_len, int64_t id, int64_t now,
                       yr_key_info_t *info);
-    int (*key_lookup)(yr_store_t *s, const unsigned char *hash, yr_key_info_t *info);
+    /* By the hash of its secret, or of its previous secret within its grace;
+     * never an expired key. now is unix seconds. Fills spent_micros when the
+     * key has budgets. */
+    int (*key_lookup)(yr_store_t *s, const unsigned char *hash, int64_t now, yr_key_info_t *info);
+    int (*usage_totals)(yr_store_t *s, yr_usage_by_t by, int64_t since_ms, int64_t key_id,
+                        yr_usage_total_fn fn, void *arg);
     /* n rows, one transaction: all or none. */
     int (*usage_write)(yr_store_t *s, const yr_usage_row_t *rows, size_t n);
 };

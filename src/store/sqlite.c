@@ -67,11 +67,48 @@ static const char *const migrations[] = {
     "ALTER TABLE usage ADD COLUMN reasoning_tokens INTEGER;"
     "ALTER TABLE usage ADD COLUMN ttfb_ms INTEGER;"
     "CREATE INDEX usage_key_created ON usage(key_id, created_ms);",
+
+    /* 4: what a key may do (limits, budgets in micro-USD, expiry, patterns
+     * of allowed models and vendors), the previous secret of a rotation
+     * with its grace, and one usage row per upstream attempt with its cost. */
+    "ALTER TABLE api_keys ADD COLUMN allowed_models TEXT;"
+    "ALTER TABLE api_keys ADD COLUMN allowed_vendors TEXT;"
+    "ALTER TABLE api_keys ADD COLUMN rpm INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN tpm INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN max_concurrency INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN budget_daily_micros INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN budget_monthly_micros INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN budget_total_micros INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN metadata TEXT;"
+    "ALTER TABLE api_keys ADD COLUMN prev_hash BLOB;"
+    "ALTER TABLE api_keys ADD COLUMN prev_valid_until INTEGER;"
+    "CREATE INDEX api_keys_prev_hash ON api_keys(prev_hash) WHERE prev_hash IS NOT NULL;"
+    "ALTER TABLE usage ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE usage ADD COLUMN upstream_status INTEGER;"
+    "ALTER TABLE usage ADD COLUMN cost_micros INTEGER;"
+    "ALTER TABLE usage ADD COLUMN stream INTEGER;"
+    "ALTER TABLE usage ADD COLUMN cancelled INTEGER;"
+    "ALTER TABLE usage ADD COLUMN error_class TEXT;"
+    "CREATE UNIQUE INDEX usage_request_attempt ON usage(request_id, attempt);"
+    "CREATE INDEX usage_created ON usage(created_ms);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* Every query that yields keys returns these columns, read by row_to_info(). */
-#define KEY_COLUMNS "id, name, prefix, created_at, revoked_at"
+#define KEY_COLUMNS                                                                       \
+    "id, name, prefix, created_at, revoked_at, allowed_models, allowed_vendors, rpm, tpm,"   \
+    " max_concurrency, budget_daily_micros, budget_monthly_micros, budget_total_micros,"     \
+    " expires_at, metadata, prev_valid_until"
+#define POLICY_SET                                                                          \
+    "allowed_models = ?1, allowed_vendors = ?2, rpm = ?3, tpm = ?4, max_concurrency = ?5,"   \
+    " budget_daily_micros = ?6, budget_monthly_micros = ?7, budget_total_micros = ?8,"       \
+    " expires_at = ?9, metadata = ?10"
+#define TOTALS(group)                                                                       \
+    "SELECT " group ", COUNT(DISTINCT request_id), COUNT(*), SUM(prompt_tokens),"            \
+    " SUM(completion_tokens), SUM(cached_tokens), SUM(cache_write_tokens),"                  \
+    " SUM(reasoning_tokens), SUM(cost_micros), SUM(outcome IS NOT 'ok') FROM usage"          \
+    " WHERE created_ms >= ?1 AND (?2 = 0 OR key_id = ?2) GROUP BY 1"
 
 enum {
     STMT_INSERT,
@@ -80,6 +117,17 @@ enum {
     STMT_REVOKE_NAME,
     STMT_REVOKE_ID,
     STMT_USAGE,
+    STMT_UPDATE_NAME,
+    STMT_UPDATE_ID,
+    STMT_ROTATE_NAME,
+    STMT_ROTATE_ID,
+    STMT_GET_NAME,
+    STMT_GET_ID,
+    STMT_SPENT,
+    STMT_TOTALS_MODEL,
+    STMT_TOTALS_VENDOR,
+    STMT_TOTALS_KEY,
+    STMT_TOTALS_DAY,
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
@@ -87,19 +135,44 @@ enum {
 };
 
 static const char *const stmt_sql[STMT__COUNT] = {
-    [STMT_INSERT] = "INSERT INTO api_keys (name, key_hash, prefix, created_at)"
-                    " VALUES (?1, ?2, ?3, ?4)",
+    [STMT_INSERT] = "INSERT INTO api_keys (allowed_models, allowed_vendors, rpm, tpm,"
+                    " max_concurrency, budget_daily_micros, budget_monthly_micros,"
+                    " budget_total_micros, expires_at, metadata, name, key_hash, prefix,"
+                    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                    " ?13, ?14)",
+    [STMT_UPDATE_NAME] = "UPDATE api_keys SET " POLICY_SET
+                         " WHERE name = ?11 AND revoked_at IS NULL RETURNING " KEY_COLUMNS,
+    [STMT_UPDATE_ID] = "UPDATE api_keys SET " POLICY_SET
+                       " WHERE id = ?11 AND revoked_at IS NULL RETURNING " KEY_COLUMNS,
+    [STMT_ROTATE_NAME] = "UPDATE api_keys SET prev_hash = key_hash, prev_valid_until = ?3,"
+                         " key_hash = ?1, prefix = ?2 WHERE name = ?4 AND revoked_at IS NULL"
+                         " RETURNING " KEY_COLUMNS,
+    [STMT_ROTATE_ID] = "UPDATE api_keys SET prev_hash = key_hash, prev_valid_until = ?3,"
+                       " key_hash = ?1, prefix = ?2 WHERE id = ?4 AND revoked_at IS NULL"
+                       " RETURNING " KEY_COLUMNS,
+    [STMT_GET_NAME] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE name = ?1 AND revoked_at IS NULL",
+    [STMT_GET_ID] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE id = ?1 AND revoked_at IS NULL",
+    [STMT_SPENT] = "SELECT COALESCE(SUM(cost_micros), 0) FROM usage"
+                   " WHERE key_id = ?1 AND created_ms >= ?2",
+    [STMT_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
+    [STMT_TOTALS_VENDOR] = TOTALS("COALESCE(provider, '')"),
+    [STMT_TOTALS_KEY] = TOTALS("COALESCE((SELECT name FROM api_keys k WHERE k.id = usage.key_id),"
+                               " 'master')"),
+    [STMT_TOTALS_DAY] = TOTALS("strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch')"),
     [STMT_LIST] = "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY created_at, id",
     [STMT_LOOKUP] = "SELECT " KEY_COLUMNS " FROM api_keys"
-                    " WHERE key_hash = ?1 AND revoked_at IS NULL",
+                    " WHERE (key_hash = ?1 OR (prev_hash = ?1 AND prev_valid_until > ?2))"
+                    " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
     [STMT_REVOKE_NAME] = "UPDATE api_keys SET revoked_at = ?1"
                          " WHERE name = ?2 AND revoked_at IS NULL RETURNING " KEY_COLUMNS,
     [STMT_REVOKE_ID] = "UPDATE api_keys SET revoked_at = ?1"
                        " WHERE id = ?2 AND revoked_at IS NULL RETURNING " KEY_COLUMNS,
     [STMT_USAGE] = "INSERT INTO usage (request_id, key_id, model_id, provider, upstream_model,"
                    " status, outcome, prompt_tokens, completion_tokens, cached_tokens,"
-                   " cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, created_ms)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                   " cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, created_ms,"
+                   " attempt, upstream_status, cost_micros, stream, cancelled, error_class)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                   " ?16, ?17, ?18, ?19, ?20, ?21)",
     /* IMMEDIATE: take the write lock (or wait for it) before the first
      * insert, not half way through a batch. */
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -161,11 +234,55 @@ static void copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
 
 static void row_to_info(sqlite3_stmt *st, yr_key_info_t *info)
 {
+    memset(info, 0, sizeof(*info));
     info->id = sqlite3_column_int64(st, 0);
     copy_text(info->name, sizeof(info->name), st, 1);
     copy_text(info->prefix, sizeof(info->prefix), st, 2);
     info->created_at = sqlite3_column_int64(st, 3);
     info->revoked_at = sqlite3_column_int64(st, 4); /* NULL reads as 0 */
+    yr_key_policy_t *p = &info->policy;
+    copy_text(p->allowed_models, sizeof(p->allowed_models), st, 5);
+    copy_text(p->allowed_vendors, sizeof(p->allowed_vendors), st, 6);
+    p->rpm = sqlite3_column_int64(st, 7);
+    p->tpm = sqlite3_column_int64(st, 8);
+    p->max_concurrency = sqlite3_column_int64(st, 9);
+    for (int i = 0; i < YR_BUDGET__COUNT; i++)
+        p->budget_micros[i] = sqlite3_column_int64(st, 10 + i);
+    p->expires_at = sqlite3_column_int64(st, 13);
+    copy_text(p->metadata, sizeof(p->metadata), st, 14);
+    info->prev_valid_until = sqlite3_column_int64(st, 15);
+}
+
+/* The policy as ?1..?10 (POLICY_SET's order); empty and zero are NULL. */
+static void bind_policy(sqlite3_stmt *st, const yr_key_policy_t *p)
+{
+    static const yr_key_policy_t none;
+    if (p == NULL)
+        p = &none;
+    const char *texts[2] = {p->allowed_models, p->allowed_vendors};
+    for (int i = 0; i < 2; i++) {
+        if (texts[i][0] != '\0')
+            sqlite3_bind_text(st, 1 + i, texts[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 1 + i);
+    }
+    const int64_t nums[] = {p->rpm,
+                            p->tpm,
+                            p->max_concurrency,
+                            p->budget_micros[YR_BUDGET_DAY],
+                            p->budget_micros[YR_BUDGET_MONTH],
+                            p->budget_micros[YR_BUDGET_TOTAL],
+                            p->expires_at};
+    for (int i = 0; i < 7; i++) {
+        if (nums[i] > 0)
+            sqlite3_bind_int64(st, 3 + i, nums[i]);
+        else
+            sqlite3_bind_null(st, 3 + i);
+    }
+    if (p->metadata[0] != '\0')
+        sqlite3_bind_text(st, 10, p->metadata, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 10);
 }
 
 /* Runs st to completion, reading its first row (if any) into info. Returns 0
@@ -360,15 +477,17 @@ out:
 /* ---- keys ---------------------------------------------------------------- */
 
 static int sq_key_insert(yr_store_t *base, const char *name, const unsigned char *hash,
-                         const char *prefix, int64_t now, int64_t *id)
+                         const char *prefix, int64_t now, const yr_key_policy_t *policy,
+                         int64_t *id)
 {
     sq_t *s = (sq_t *)base;
     sqlite3_stmt *st = s->stmt[STMT_INSERT];
     int rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, hash, YR_KEY_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
+    bind_policy(st, policy);
+    sqlite3_bind_text(st, 11, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 12, hash, YR_KEY_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, now);
     int src = sqlite3_step(st);
     if (src == SQLITE_DONE)
         rc = 0;
@@ -414,12 +533,127 @@ static int sq_key_revoke(yr_store_t *base, const char *name, size_t name_len, in
     return step_one(s, st, info, "revoke key");
 }
 
-static int sq_key_lookup(yr_store_t *base, const unsigned char *hash, yr_key_info_t *info)
+/* Unix ms of the start of the current day and month, UTC. */
+static void window_starts(int64_t now, int64_t *day_ms, int64_t *month_ms)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    *day_ms = (now - (now % 86400)) * 1000;
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    *month_ms = (int64_t)timegm(&tm) * 1000;
+}
+
+static int sq_spent(sq_t *s, int64_t key_id, int64_t since_ms, int64_t *out)
+{
+    sqlite3_stmt *st = s->stmt[STMT_SPENT];
+    sqlite3_bind_int64(st, 1, key_id);
+    sqlite3_bind_int64(st, 2, since_ms);
+    int src = sqlite3_step(st);
+    int rc = 0;
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = db_fail(s, src, "sum key spend");
+    stmt_done(st);
+    return rc;
+}
+
+static int sq_key_lookup(yr_store_t *base, const unsigned char *hash, int64_t now,
+                         yr_key_info_t *info)
 {
     sq_t *s = (sq_t *)base;
     sqlite3_stmt *st = s->stmt[STMT_LOOKUP];
+    yr_key_info_t tmp;
+    if (info == NULL)
+        info = &tmp;
     sqlite3_bind_blob(st, 1, hash, YR_KEY_HASH_LEN, SQLITE_STATIC);
-    return step_one(s, st, info, "look up key");
+    sqlite3_bind_int64(st, 2, now);
+    int rc = step_one(s, st, info, "look up key");
+    if (rc != 0)
+        return rc;
+    const int64_t *b = info->policy.budget_micros;
+    if (b[YR_BUDGET_DAY] > 0 || b[YR_BUDGET_MONTH] > 0 || b[YR_BUDGET_TOTAL] > 0) {
+        int64_t since[YR_BUDGET__COUNT] = {0, 0, 0};
+        window_starts(now, &since[YR_BUDGET_DAY], &since[YR_BUDGET_MONTH]);
+        for (int i = 0; i < YR_BUDGET__COUNT && rc == 0; i++)
+            if (b[i] > 0)
+                rc = sq_spent(s, info->id, since[i], &info->spent_micros[i]);
+    }
+    return rc;
+}
+
+static int sq_key_update(yr_store_t *base, const char *name, size_t name_len, int64_t id,
+                         const yr_key_policy_t *policy, yr_key_info_t *info)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[id > 0 ? STMT_UPDATE_ID : STMT_UPDATE_NAME];
+    bind_policy(st, policy);
+    if (id > 0)
+        sqlite3_bind_int64(st, 11, id);
+    else
+        sqlite3_bind_text(st, 11, name, (int)name_len, SQLITE_STATIC);
+    return step_one(s, st, info, "update key");
+}
+
+static int sq_key_rotate(yr_store_t *base, const char *name, size_t name_len, int64_t id,
+                         const unsigned char *hash, const char *prefix, int64_t prev_valid_until,
+                         yr_key_info_t *info)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[id > 0 ? STMT_ROTATE_ID : STMT_ROTATE_NAME];
+    sqlite3_bind_blob(st, 1, hash, YR_KEY_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, prev_valid_until);
+    if (id > 0)
+        sqlite3_bind_int64(st, 4, id);
+    else
+        sqlite3_bind_text(st, 4, name, (int)name_len, SQLITE_STATIC);
+    return step_one(s, st, info, "rotate key");
+}
+
+static int sq_key_get(yr_store_t *base, const char *name, size_t name_len, int64_t id,
+                      yr_key_info_t *info)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[id > 0 ? STMT_GET_ID : STMT_GET_NAME];
+    if (id > 0)
+        sqlite3_bind_int64(st, 1, id);
+    else
+        sqlite3_bind_text(st, 1, name, (int)name_len, SQLITE_STATIC);
+    return step_one(s, st, info, "get key");
+}
+
+static int sq_usage_totals(yr_store_t *base, yr_usage_by_t by, int64_t since_ms, int64_t key_id,
+                           yr_usage_total_fn fn, void *arg)
+{
+    sq_t *s = (sq_t *)base;
+    static const int which[] = {
+        [YR_USAGE_BY_MODEL] = STMT_TOTALS_MODEL,
+        [YR_USAGE_BY_VENDOR] = STMT_TOTALS_VENDOR,
+        [YR_USAGE_BY_KEY] = STMT_TOTALS_KEY,
+        [YR_USAGE_BY_DAY] = STMT_TOTALS_DAY,
+    };
+    if ((unsigned)by > YR_USAGE_BY_DAY)
+        return -EINVAL;
+    sqlite3_stmt *st = s->stmt[which[by]];
+    sqlite3_bind_int64(st, 1, since_ms);
+    sqlite3_bind_int64(st, 2, key_id);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        yr_usage_total_t t = {0};
+        copy_text(t.group, sizeof(t.group), st, 0);
+        int64_t *v[] = {&t.requests,          &t.attempts,           &t.prompt_tokens,
+                        &t.completion_tokens, &t.cached_tokens,      &t.cache_write_tokens,
+                        &t.reasoning_tokens,  &t.cost_micros,        &t.errors};
+        for (int i = 0; i < 9; i++)
+            *v[i] = sqlite3_column_int64(st, 1 + i);
+        fn(&t, arg);
+    }
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "usage totals");
+    stmt_done(st);
+    return rc;
 }
 
 /* ---- usage --------------------------------------------------------------- */
@@ -471,6 +705,15 @@ static int insert_usage(sq_t *s, const yr_usage_row_t *r)
     bind_ms(st, 13, r->latency_ms);
     bind_ms(st, 14, r->ttfb_ms);
     sqlite3_bind_int64(st, 15, r->created_ms);
+    sqlite3_bind_int(st, 16, r->attempt);
+    if (r->upstream_status > 0)
+        sqlite3_bind_int(st, 17, r->upstream_status);
+    else
+        sqlite3_bind_null(st, 17);
+    bind_ms(st, 18, r->cost_micros);
+    sqlite3_bind_int(st, 19, r->stream);
+    sqlite3_bind_int(st, 20, r->cancelled);
+    bind_str(st, 21, r->error_class);
     int src = sqlite3_step(st);
     int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "write usage");
     stmt_done(st);
@@ -501,5 +744,9 @@ const yr_store_backend_t yr_store_sqlite = {
     .key_list = sq_key_list,
     .key_revoke = sq_key_revoke,
     .key_lookup = sq_key_lookup,
+    .key_update = sq_key_update,
+    .key_rotate = sq_key_rotate,
+    .key_get = sq_key_get,
+    .usage_totals = sq_usage_totals,
     .usage_write = sq_usage_write,
 };

@@ -172,7 +172,40 @@ static int make_key(char key[YR_KEY_MAX_LEN])
     return 0;
 }
 
+static bool policy_is_valid(const yr_key_policy_t *p)
+{
+    if (p == NULL)
+        return true;
+    if (p->rpm < 0 || p->tpm < 0 || p->max_concurrency < 0 || p->expires_at < 0)
+        return false;
+    for (int i = 0; i < YR_BUDGET__COUNT; i++)
+        if (p->budget_micros[i] < 0)
+            return false;
+    return memchr(p->allowed_models, '\0', sizeof(p->allowed_models)) != NULL &&
+           memchr(p->allowed_vendors, '\0', sizeof(p->allowed_vendors)) != NULL &&
+           memchr(p->metadata, '\0', sizeof(p->metadata)) != NULL;
+}
+
+/* A new secret, its hash and its displayable prefix. */
+static int new_secret(char key[YR_KEY_MAX_LEN], unsigned char hash[YR_KEY_HASH_LEN],
+                      char prefix[YR_KEY_PREFIX_LEN + 1])
+{
+    int rc = make_key(key);
+    if (rc != 0)
+        return rc;
+    yr_key_hash(key, YR_KEY_LEN, hash);
+    memcpy(prefix, key, YR_KEY_PREFIX_LEN);
+    prefix[YR_KEY_PREFIX_LEN] = '\0';
+    return 0;
+}
+
 int yr_store_key_create(yr_store_t *s, const char *name, char *key_out, yr_key_info_t *info)
+{
+    return yr_store_key_create_with(s, name, NULL, key_out, info);
+}
+
+int yr_store_key_create_with(yr_store_t *s, const char *name, const yr_key_policy_t *policy,
+                             char *key_out, yr_key_info_t *info)
 {
     char key[YR_KEY_MAX_LEN];
     unsigned char hash[YR_KEY_HASH_LEN];
@@ -180,19 +213,19 @@ int yr_store_key_create(yr_store_t *s, const char *name, char *key_out, yr_key_i
     int64_t now = (int64_t)time(NULL);
     int64_t id = 0;
     int rc;
-    if (name == NULL || !name_is_valid(name))
+    if (name == NULL || !name_is_valid(name) || !policy_is_valid(policy))
         return -EINVAL;
-    rc = make_key(key);
+    rc = new_secret(key, hash, prefix);
     if (rc != 0)
         goto out;
-    yr_key_hash(key, YR_KEY_LEN, hash);
-    memcpy(prefix, key, YR_KEY_PREFIX_LEN);
-    prefix[YR_KEY_PREFIX_LEN] = '\0';
-    rc = s->be->key_insert(s, name, hash, prefix, now, &id);
+    rc = s->be->key_insert(s, name, hash, prefix, now, policy, &id);
     if (rc != 0)
         goto out;
     memcpy(key_out, key, YR_KEY_LEN + 1);
     if (info != NULL) {
+        memset(info, 0, sizeof(*info));
+        if (policy != NULL)
+            info->policy = *policy;
         info->id = id;
         snprintf(info->name, sizeof(info->name), "%s", name);
         snprintf(info->prefix, sizeof(info->prefix), "%s", prefix);
@@ -209,21 +242,81 @@ int yr_store_key_list(yr_store_t *s, yr_key_list_fn fn, void *arg)
     return s->be->key_list(s, fn, arg);
 }
 
-int yr_store_key_revoke_info(yr_store_t *s, const char *name_or_id, yr_key_info_t *info)
+/* A key named by its id (all digits: names never are) or its name. 0, or
+ * -ENOENT when nothing could match (-EINVAL: NULL). */
+static int which_key(const char *name_or_id, size_t *name_len, int64_t *id)
 {
     yr_str_t arg = yr_str(name_or_id);
-    uint64_t id;
+    uint64_t n;
+    *id = 0;
+    *name_len = arg.len;
     if (name_or_id == NULL)
         return -EINVAL;
     if (arg.len > 0 && strspn(name_or_id, "0123456789") == arg.len) {
-        /* Names are never all digits, so this cannot shadow a name. */
-        if (yr_str_to_u64(arg, INT64_MAX, &id) != 0 || id == 0)
+        if (yr_str_to_u64(arg, INT64_MAX, &n) != 0 || n == 0)
             return -ENOENT; /* larger than any id, or no id at all */
-        return s->be->key_revoke(s, NULL, 0, (int64_t)id, (int64_t)time(NULL), info);
+        *id = (int64_t)n;
+        return 0;
     }
-    if (arg.len > KEY_NAME_MAX)
-        return -ENOENT; /* longer than any name */
-    return s->be->key_revoke(s, name_or_id, arg.len, 0, (int64_t)time(NULL), info);
+    return arg.len > KEY_NAME_MAX || arg.len == 0 ? -ENOENT : 0;
+}
+
+int yr_store_key_revoke_info(yr_store_t *s, const char *name_or_id, yr_key_info_t *info)
+{
+    size_t len;
+    int64_t id;
+    int rc = which_key(name_or_id, &len, &id);
+    if (rc != 0)
+        return rc;
+    return s->be->key_revoke(s, id > 0 ? NULL : name_or_id, id > 0 ? 0 : len, id,
+                             (int64_t)time(NULL), info);
+}
+
+int yr_store_key_update(yr_store_t *s, const char *name_or_id, const yr_key_policy_t *policy,
+                        yr_key_info_t *info)
+{
+    size_t len;
+    int64_t id;
+    if (!policy_is_valid(policy))
+        return -EINVAL;
+    int rc = which_key(name_or_id, &len, &id);
+    return rc != 0 ? rc : s->be->key_update(s, name_or_id, len, id, policy, info);
+}
+
+int yr_store_key_rotate(yr_store_t *s, const char *name_or_id, int64_t grace_s, char *key_out,
+                        yr_key_info_t *info)
+{
+    char key[YR_KEY_MAX_LEN];
+    unsigned char hash[YR_KEY_HASH_LEN];
+    char prefix[YR_KEY_PREFIX_LEN + 1];
+    size_t len;
+    int64_t id;
+    if (grace_s < 0)
+        return -EINVAL;
+    int rc = which_key(name_or_id, &len, &id);
+    if (rc == 0)
+        rc = new_secret(key, hash, prefix);
+    if (rc == 0)
+        rc = s->be->key_rotate(s, name_or_id, len, id, hash, prefix,
+                               (int64_t)time(NULL) + grace_s, info);
+    if (rc == 0)
+        memcpy(key_out, key, YR_KEY_LEN + 1);
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
+}
+
+int yr_store_key_get(yr_store_t *s, const char *name_or_id, yr_key_info_t *info)
+{
+    size_t len;
+    int64_t id;
+    int rc = which_key(name_or_id, &len, &id);
+    return rc != 0 ? rc : s->be->key_get(s, name_or_id, len, id, info);
+}
+
+int yr_store_usage_totals(yr_store_t *s, yr_usage_by_t by, int64_t since_ms, int64_t key_id,
+                          yr_usage_total_fn fn, void *arg)
+{
+    return s->be->usage_totals(s, by, since_ms, key_id, fn, arg);
 }
 
 int yr_store_key_revoke(yr_store_t *s, const char *name_or_id)
@@ -233,7 +326,7 @@ int yr_store_key_revoke(yr_store_t *s, const char *name_or_id)
 
 int yr_store_key_lookup(yr_store_t *s, const unsigned char *hash, yr_key_info_t *info)
 {
-    return s->be->key_lookup(s, hash, info);
+    return s->be->key_lookup(s, hash, (int64_t)time(NULL), info);
 }
 
 int yr_store_usage_write(yr_store_t *s, const yr_usage_row_t *rows, size_t n)

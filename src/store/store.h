@@ -43,12 +43,33 @@
 
 typedef struct yr_store yr_store_t;
 
+/* Budget windows; each resets at 00:00 UTC (day), the 1st 00:00 UTC
+ * (month) or never (total). */
+enum { YR_BUDGET_DAY, YR_BUDGET_MONTH, YR_BUDGET_TOTAL, YR_BUDGET__COUNT };
+
+/* What a key may do. Zero / empty: no limit. */
+typedef struct {
+    char allowed_models[256];  /* comma-separated patterns, '*' matches any run */
+    char allowed_vendors[128]; /* comma-separated provider names */
+    int64_t rpm;               /* requests per minute (sliding 60 s) */
+    int64_t tpm;               /* tokens per minute (sliding 60 s) */
+    int64_t max_concurrency;   /* requests in flight */
+    int64_t budget_micros[YR_BUDGET__COUNT]; /* USD x 1e6 */
+    int64_t expires_at;        /* unix seconds; 0: never */
+    char metadata[512];        /* a JSON object, or "" */
+} yr_key_policy_t;
+
 typedef struct {
     int64_t id;
     char name[128];
     char prefix[16];    /* first characters of the key, safe to display */
     int64_t created_at; /* unix seconds */
     int64_t revoked_at; /* 0 when active */
+    yr_key_policy_t policy;
+    int64_t prev_valid_until; /* unix seconds the secret before a rotation stays valid; 0: none */
+    /* Lookups of keys with budgets: spent in the current window of each
+     * (from the usage rows written so far). */
+    int64_t spent_micros[YR_BUDGET__COUNT];
 } yr_key_info_t;
 
 /* One finished request, for accounting. Strings are slices (not necessarily
@@ -71,7 +92,34 @@ typedef struct {
     int64_t latency_ms; /* request start to last byte */
     int64_t ttfb_ms;    /* request start to the first upstream byte */
     int64_t created_ms; /* unix milliseconds; 0 = now */
+    int attempt;            /* 0-based; (request_id, attempt) is unique */
+    int upstream_status;    /* this attempt's HTTP status; 0: none */
+    int64_t cost_micros;    /* USD x 1e6; -1: no price known (NULL) */
+    bool stream;
+    bool cancelled;         /* the client went away during this attempt */
+    yr_str_t error_class;   /* the attempt's outcome when it failed; empty when ok */
 } yr_usage_row_t;
+
+/* Usage totals of one group (a model, vendor, key name or day). */
+typedef struct {
+    char group[128];
+    int64_t requests; /* distinct requests */
+    int64_t attempts;
+    int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,
+        reasoning_tokens;
+    int64_t cost_micros;
+    int64_t errors; /* attempts that failed */
+} yr_usage_total_t;
+
+typedef enum { YR_USAGE_BY_MODEL, YR_USAGE_BY_VENDOR, YR_USAGE_BY_KEY, YR_USAGE_BY_DAY } yr_usage_by_t;
+typedef void (*yr_usage_total_fn)(const yr_usage_total_t *t, void *arg);
+
+/* Totals per group of the rows created at or after since_ms (unix ms),
+ * for one key (key_id > 0) or all (0); largest cost first (by day: in
+ * order). */
+__attribute__((warn_unused_result)) int yr_store_usage_totals(yr_store_t *store, yr_usage_by_t by,
+                                                              int64_t since_ms, int64_t key_id,
+                                                              yr_usage_total_fn fn, void *arg);
 
 typedef void (*yr_key_list_fn)(const yr_key_info_t *info, void *arg);
 
@@ -91,6 +139,26 @@ void yr_store_close(yr_store_t *store);
  * info may be NULL. */
 __attribute__((warn_unused_result)) int yr_store_key_create(yr_store_t *store, const char *name,
                                                             char *key_out, yr_key_info_t *info);
+/* The same, with a policy (NULL: no limits). -EINVAL for a bad policy
+ * (a pattern list or metadata too long, negative limits). */
+__attribute__((warn_unused_result)) int yr_store_key_create_with(yr_store_t *store, const char *name,
+                                                                 const yr_key_policy_t *policy,
+                                                                 char *key_out,
+                                                                 yr_key_info_t *info);
+/* Replaces the policy of the active key with this name or id. 0, -ENOENT. */
+__attribute__((warn_unused_result)) int yr_store_key_update(yr_store_t *store,
+                                                            const char *name_or_id,
+                                                            const yr_key_policy_t *policy,
+                                                            yr_key_info_t *info);
+/* Gives the active key a new secret (into key_out, YR_KEY_MAX_LEN bytes);
+ * the old one keeps working for grace_s seconds. 0, -ENOENT. */
+__attribute__((warn_unused_result)) int yr_store_key_rotate(yr_store_t *store,
+                                                            const char *name_or_id,
+                                                            int64_t grace_s, char *key_out,
+                                                            yr_key_info_t *info);
+/* The active key with this name or id. 0, -ENOENT. */
+__attribute__((warn_unused_result)) int yr_store_key_get(yr_store_t *store, const char *name_or_id,
+                                                         yr_key_info_t *info);
 /* Calls fn for every key, oldest first. info is valid only during the call;
  * fn must not call back into the same store. */
 __attribute__((warn_unused_result)) int yr_store_key_list(yr_store_t *store, yr_key_list_fn fn,
@@ -188,6 +256,17 @@ __attribute__((warn_unused_result)) int yr_store_revoke_async(yr_store_client_t 
                                                               const char *name_or_id,
                                                               yr_store_revoke_cb cb, void *arg,
                                                               yr_store_op_t **op);
+/* Runs fn(store, arg) on the store thread, then done(arg, status) on the
+ * client's loop (status: fn's return). arg is copied into the op (argsize
+ * bytes, at most 64 KiB) and both functions get that copy, so nothing of the
+ * caller's needs to outlive the call; the copy is freed after done. This is
+ * how the admin API runs the same synchronous functions the CLI does. */
+/* cleanup (may be NULL) runs on the copy when the op is freed, after done
+ * or in its place when the op was cancelled: it frees what fn allocated. */
+__attribute__((warn_unused_result)) int
+yr_store_call_async(yr_store_client_t *c, int (*fn)(yr_store_t *s, void *arg),
+                    void (*done)(void *arg, int status), void (*cleanup)(void *arg),
+                    const void *arg, size_t argsize, yr_store_op_t **op);
 /* Cancels an op whose callback has not run yet: the callback never runs and
  * the op's memory is released by the store (when it comes back from the
  * store thread; a create that already ran stays done). After the call the

@@ -28,7 +28,8 @@
 #define OP_TEXT_MAX 128 /* a key name (<= 127) or a revoke argument */
 #define LIST_MAX 65536  /* keys one async list returns at most */
 
-typedef enum { OP_LOOKUP, OP_CREATE, OP_LIST, OP_REVOKE } op_kind_t;
+typedef enum { OP_LOOKUP, OP_CREATE, OP_LIST, OP_REVOKE, OP_CALL } op_kind_t;
+#define CALL_ARG_MAX (64 * 1024)
 
 struct yr_store_op {
     yr_store_op_t *next; /* t->ops, then c->done */
@@ -42,7 +43,11 @@ struct yr_store_op {
         yr_store_create_cb create;
         yr_store_list_cb list;
         yr_store_revoke_cb revoke;
+        void (*done)(void *arg, int status);
     } cb;
+    int (*call)(yr_store_t *s, void *arg); /* OP_CALL: runs on the store thread over callarg */
+    void *callarg;                         /* OP_CALL: the op's own copy */
+    void (*cleanup)(void *arg);            /* OP_CALL: frees what call put in callarg */
     void *arg;
     unsigned char hash[YR_KEY_HASH_LEN];
     char text[OP_TEXT_MAX];
@@ -122,6 +127,7 @@ static void op_run(yr_store_t *db, yr_store_op_t *op)
     case OP_LOOKUP: op->status = yr_store_key_lookup(db, op->hash, &op->info); break;
     case OP_CREATE: op->status = yr_store_key_create(db, op->text, op->key, &op->info); break;
     case OP_REVOKE: op->status = yr_store_key_revoke_info(db, op->text, &op->info); break;
+    case OP_CALL: op->status = op->call(db, op->callarg); break;
     case OP_LIST: {
         int rc = yr_store_key_list(db, on_list_row, op);
         op->status = rc != 0 ? rc : op->status;
@@ -313,6 +319,9 @@ void yr_store_stats(yr_store_thread_t *t, yr_store_stats_t *out)
 static void op_free(yr_store_op_t *op)
 {
     free(op->keys);
+    if (op->cleanup != NULL && op->callarg != NULL)
+        op->cleanup(op->callarg);
+    free(op->callarg);
     OPENSSL_cleanse(op->key, sizeof(op->key)); /* a created key's only copy */
     free(op);
 }
@@ -324,6 +333,7 @@ static void op_callback(yr_store_op_t *op)
     case OP_LOOKUP: op->cb.lookup(op->arg, op->status, info); break;
     case OP_CREATE: op->cb.create(op->arg, op->status, info ? op->key : NULL, info); break;
     case OP_REVOKE: op->cb.revoke(op->arg, op->status, info); break;
+    case OP_CALL: op->cb.done(op->callarg, op->status); break;
     case OP_LIST:
         op->cb.list(op->arg, op->status, op->status == 0 ? op->keys : NULL,
                     op->status == 0 ? op->nkeys : 0);
@@ -508,6 +518,27 @@ int yr_store_revoke_async(yr_store_client_t *c, const char *name_or_id, yr_store
         return -ENOMEM;
     op->cb.revoke = cb;
     op_set_text(op, name_or_id, -ENOENT);
+    return submit(c, op, handle);
+}
+
+int yr_store_call_async(yr_store_client_t *c, int (*fn)(yr_store_t *s, void *arg),
+                        void (*done)(void *arg, int status), void (*cleanup)(void *arg),
+                        const void *arg, size_t argsize, yr_store_op_t **handle)
+{
+    if (fn == NULL || done == NULL || argsize == 0 || argsize > CALL_ARG_MAX)
+        return -EINVAL;
+    yr_store_op_t *op = op_new(c, OP_CALL, NULL);
+    if (op == NULL)
+        return -ENOMEM;
+    op->callarg = malloc(argsize);
+    if (op->callarg == NULL) {
+        free(op);
+        return -ENOMEM;
+    }
+    memcpy(op->callarg, arg, argsize);
+    op->call = fn;
+    op->cb.done = done;
+    op->cleanup = cleanup;
     return submit(c, op, handle);
 }
 

@@ -30,7 +30,7 @@ after(async () => {
   gw.cleanup();
 });
 
-beforeEach(async () => { await sim.reset(); await sim2.reset(); });
+beforeEach(async () => { await sim.reset(); await sim2.reset(); await gw.resetRoutes(); });
 
 const hello = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Reply with exactly: connected' }] };
 
@@ -149,7 +149,7 @@ test('failover: retryable failures before the first byte move to the next route'
     ['connection cut', { cut_after: 1 }],
   ]) {
     await t.test(name, async () => {
-      await sim.reset(); await sim2.reset();
+      await sim.reset(); await sim2.reset(); await gw.resetRoutes();
       await sim.script([behaviour]);
       const r = await chat(gw, fast);
       assert.equal(r.status, 200, r.text);
@@ -185,6 +185,18 @@ test('when every route fails the client gets one error with the last cause', asy
   assert.equal(r.headers.get('retry-after'), '7');
   assert.equal(r.json.error.type, 'rate_limit_error');
   assert.ok(r.json.error.message.includes(r.headers.get('x-request-id')));
+  assert.equal(r.headers.get('x-yourouter-attempts'), 'openai/gpt-4o=rate_limited:429');
+
+  // The route is not called again before its Retry-After, by any request:
+  // the gateway answers for it, and says when to come back.
+  r = await chat(gw, hello);
+  assert.equal(r.status, 429);
+  assert.equal(r.json.error.code, 'routes_unavailable');
+  assert.ok(Number(r.headers.get('retry-after')) >= 6 && Number(r.headers.get('retry-after')) <= 7);
+  assert.equal((await sim.requests()).length, 1);
+  const [h] = (await gw.routes()).filter((x) => x.model === 'gpt-4o');
+  assert.ok(h.available_in_ms > 5000 && h.available_in_ms <= 7000, JSON.stringify(h));
+  await gw.resetRoutes();
 
   await sim.script([{ status: 500 }]);
   r = await chat(gw, hello);
@@ -192,7 +204,21 @@ test('when every route fails the client gets one error with the last cause', asy
   await sim.script([{ status: 503 }]);
   r = await chat(gw, hello);
   assert.equal(r.status, 503);
+  // 429 only when every route was rate limited; otherwise the other cause
   await sim.script([{ status: 500 }]);
+  await sim2.script([{ status: 429 }]);
+  r = await chat(gw, { ...hello, model: 'fast-chat' });
+  assert.equal(r.status, 502);
+  assert.equal(r.headers.get('retry-after'), null);
+  assert.equal(r.headers.get('x-yourouter-attempts'),
+    'openai/gpt-4o-mini=server_error:500, backup/backup-mini=rate_limited:429');
+  await sim.script([{ status: 429, retry_after: 2 }]);
+  await sim2.script([{ status: 429 }]);
+  r = await chat(gw, { ...hello, model: 'fast-chat' });
+  assert.equal(r.status, 429);
+  assert.equal(r.headers.get('retry-after'), '2', 'the longest hint of any route');
+  await gw.resetRoutes();
+  await sim.script([{ status: 429 }]);
   await sim2.script([{ status: 429 }]);
   r = await chat(gw, { ...hello, model: 'fast-chat' });
   assert.equal(r.status, 429);

@@ -87,6 +87,17 @@ export async function startGateway(yaml, { env = {}, dir = tmpDir() } = {}) {
       return proc.exitCode;
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    // Route health (cool-downs, circuits) is shared across requests: tests
+    // that script failures start from a clean slate.
+    resetRoutes: async () => {
+      const r = await fetch(`${base}/admin/routes/reset`, { method: 'POST', headers: { authorization: `Bearer ${MASTER_KEY}` } });
+      assert.equal(r.status, 200, await r.text());
+    },
+    routes: async () => {
+      const r = await fetch(`${base}/admin/routes`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
+      assert.equal(r.status, 200);
+      return (await r.json()).data;
+    },
     rssKiB: () => {
       const m = readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/);
       return Number(m[1]);

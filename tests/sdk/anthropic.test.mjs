@@ -24,7 +24,7 @@ before(async () => {
   client = new Anthropic({ apiKey: MASTER_KEY, baseURL: gw.base, maxRetries: 0 });
 });
 after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); gw.cleanup(); });
-beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); });
+beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gw.resetRoutes(); });
 
 const tools = [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
 

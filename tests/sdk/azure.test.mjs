@@ -56,7 +56,7 @@ models:
   client = new OpenAI({ apiKey: MASTER_KEY, baseURL: gw.url, maxRetries: 0 });
 });
 after(async () => { await gw.stop(); await sim.stop(); gw.cleanup(); });
-beforeEach(() => sim.reset());
+beforeEach(async () => { await sim.reset(); await gw.resetRoutes(); });
 
 const user = (content) => [{ role: 'user', content }];
 
@@ -198,6 +198,7 @@ test('an error event from Azure: before the first byte an HTTP error, after it a
 test('failover between the two shapes: a 429 or a missing deployment moves on, a filtered prompt does not', async () => {
   for (const status of [429, 404, 503]) {
     await sim.reset();
+    await gw.resetRoutes(); // the 429's Retry-After would keep the first shape cooling
     await sim.script([{ status, retry_after: 1 }]);
     const c = await client.chat.completions.create({ model: 'gpt-4o-ha', messages: user('Reply with exactly: second') });
     assert.equal(c.choices[0].message.content, 'second');

@@ -1,32 +1,38 @@
 // The official Google GenAI SDK (npm @google/genai) as a client of the
 // Gemini-native endpoints (/v1beta/models/{model}:generateContent,
 // :streamGenerateContent, :countTokens), routed to an OpenAI route and to an
-// Anthropic route of the simulator (translated both ways).
+// Anthropic route of the simulator (translated both ways), and to Gemini
+// routes (the client's bytes passed through, the model in the path).
 import { test, before, after, beforeEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI, ApiError } from '@google/genai';
 import { startSim, startGateway, config, MASTER_KEY } from '../integ/lib.mjs';
 
 const ANTH_KEY = 'sk-ant-sdk-' + 'g'.repeat(24);
-let oaiSim, anthSim, gw, ai;
+const GEM_KEY = 'AIza-sdk-' + 'q'.repeat(30);
+let oaiSim, anthSim, gemSim, gw, ai;
 
 before(async () => {
   oaiSim = await startSim();
   anthSim = await startSim(['--require-key', ANTH_KEY]);
+  gemSim = await startSim(['--require-key', GEM_KEY]);
   gw = await startGateway(config({
     providers: {
       openai: { base_url: oaiSim.url },
       anthropic: { kind: 'anthropic', base_url: anthSim.base, api_key: ANTH_KEY },
+      google: { kind: 'gemini', base_url: gemSim.base, api_key: GEM_KEY },
     },
     models: [
       { id: 'gpt-4o', routes: [{ provider: 'openai' }] },
       { id: 'claude-sonnet-4-20250514', routes: [{ provider: 'anthropic' }] },
+      { id: 'flash', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
+      { id: 'gemini-3', routes: [{ provider: 'google', model: 'gemini-3-pro-preview' }] },
     ],
   }));
   ai = new GoogleGenAI({ apiKey: MASTER_KEY, httpOptions: { baseUrl: gw.base } });
 });
-after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); gw.cleanup(); });
-beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); });
+after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); await gemSim.stop(); gw.cleanup(); });
+beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); await gw.resetRoutes(); });
 
 const weather = {
   name: 'get_weather',
@@ -233,4 +239,76 @@ test('a stream cut mid-way in the JSON-array form ends with an error element', a
   assert.equal(last.error.code, 502);
   assert.equal(last.error.status, 'INTERNAL');
   assert.ok(chunks.length >= 2);
+});
+
+describe('Gemini routes: passthrough', () => {
+  test('generateContent: the client body goes up as it is, the model in the path, the answer relayed', async () => {
+    const body = { contents: [{ role: 'user', parts: [{ text: 'Reply with exactly: native' }] }], generationConfig: { topK: 3 }, x_sim: { _note: 'reaches the provider untouched' } };
+    const r = await fetch(`${gw.base}/v1beta/models/flash:generateContent`, {
+      method: 'POST', headers: { 'x-goog-api-key': MASTER_KEY, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-yourouter-vendor'), 'google');
+    const j = await r.json();
+    assert.equal(j.candidates[0].content.parts[0].text, 'native');
+    assert.ok(j.usageMetadata.promptTokensDetails, 'the provider\'s own fields are relayed');
+    assert.doesNotMatch(j.responseId, /^req_/, 'the provider\'s response id, not a re-encoding');
+    const req = await lastRequest(gemSim);
+    assert.match(req.path, /\/v1beta\/models\/gemini-2\.5-flash:generateContent$/);
+    assert.deepEqual(req.body, body);
+    assert.equal(req.headers['x-goog-api-key'], GEM_KEY);
+    assert.ok(!JSON.stringify(req).includes(MASTER_KEY));
+  });
+
+  test('SDK stream (alt=sse) and the JSON-array form, re-framed for the client', async () => {
+    const stream = await ai.models.generateContentStream({ model: 'flash', contents: 'Reply with exactly: one two three' });
+    let text = '';
+    let last;
+    for await (const c of stream) { text += c.text ?? ''; last = c; }
+    assert.equal(text, 'one two three');
+    assert.equal(last.candidates[0].finishReason, 'STOP');
+    assert.match((await lastRequest(gemSim)).query ?? '', /alt=sse/);
+    const r = await fetch(`${gw.base}/v1beta/models/flash:streamGenerateContent`, {
+      method: 'POST', headers: { 'x-goog-api-key': MASTER_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({ contents: [{ parts: [{ text: 'Reply with exactly: a b' }] }] }),
+    });
+    assert.match(r.headers.get('content-type'), /application\/json/);
+    const chunks = JSON.parse(await r.text());
+    assert.equal(chunks.map((c) => c.candidates[0].content.parts?.[0]?.text ?? '').join(''), 'a b');
+  });
+
+  test('function calling on Gemini 3: thought signatures survive the loop', async () => {
+    const tools = [{ functionDeclarations: [weather] }];
+    await gemSim.script([
+      { tool_calls: [{ name: 'get_weather', arguments: { city: 'Paris' } }] },
+      { tool_calls: [{ name: 'get_weather', arguments: { city: 'Rome' } }] },
+      { text: 'done' },
+    ]);
+    const contents = [{ role: 'user', parts: [{ text: 'Weather in Paris and Rome?' }] }];
+    let r;
+    for (let step = 0; step < 4; step++) {
+      r = await ai.models.generateContent({ model: 'gemini-3', contents, config: { tools } });
+      const calls = r.functionCalls ?? [];
+      if (calls.length === 0) break;
+      assert.ok(r.candidates[0].content.parts.find((p) => p.functionCall).thoughtSignature, 'signed');
+      contents.push(r.candidates[0].content);
+      contents.push({ role: 'user', parts: calls.map((c) => ({ functionResponse: { name: c.name, response: { temp: '20C' } } })) });
+    }
+    assert.equal(r.text, 'done');
+    assert.equal(contents.length, 5);
+  });
+
+  test('countTokens: the provider counts', async () => {
+    const r = await ai.models.countTokens({ model: 'flash', contents: 'hello there, how are you today?' });
+    assert.ok(r.totalTokens > 0);
+    assert.match((await lastRequest(gemSim)).path, /gemini-2\.5-flash:countTokens$/);
+  });
+
+  test('the provider\'s 400 and 429 come back in Gemini shape', async () => {
+    await assert.rejects(ai.models.generateContent({ model: 'flash', contents: 'x', config: { thinkingConfig: { thinkingLevel: 'HIGH' } } }),
+      (e) => e.status === 400 && /INVALID_ARGUMENT/.test(e.message));
+    await gemSim.script([{ status: 429 }]);
+    await assert.rejects(ai.models.generateContent({ model: 'flash', contents: 'x' }),
+      (e) => e.status === 429 && /RESOURCE_EXHAUSTED/.test(e.message));
+  });
 });

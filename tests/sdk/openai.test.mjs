@@ -16,7 +16,7 @@ before(async () => {
   client = new OpenAI({ apiKey: MASTER_KEY, baseURL: gw.url, maxRetries: 0 });
 });
 after(async () => { await gw.stop(); await sim.stop(); gw.cleanup(); });
-beforeEach(() => sim.reset());
+beforeEach(async () => { await sim.reset(); await gw.resetRoutes(); });
 
 test('chat.completions.create', async () => {
   const c = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Reply with exactly: connected' }] });

@@ -290,8 +290,19 @@ static const struct {
      "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, base_url, "
      "api_key, connect_timeout_ms, first_byte_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
-     "        weight: 2\n",
-     "cfg.yaml:6: models[0].routes[0].weight: unknown key (expected one of provider, model)"},
+     "        wieght: 2\n",
+     "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
+     "api_key, weight, max_concurrency, connect_timeout_ms, first_byte_timeout_ms, timeout_ms)"},
+    {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    strategy: fastest\n"
+     "    routes:\n      - provider: a\n",
+     "cfg.yaml:4: models[0].strategy: unknown strategy 'fastest': one of priority, weighted, "
+     "least-latency, least-busy"},
+    {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    retry_on: [429, 418]\n"
+     "    routes:\n      - provider: a\n",
+     "cfg.yaml:4: models[0].retry_on[1]: unknown retry condition '418'"},
+    {"providers: {a: {kind: openai, api_key: k1}}\nmodels:\n  - id: m\n    routes:\n"
+     "      - provider: a\n      - provider: a\n        api_key: k1\n",
+     "cfg.yaml:6: models[0].routes[1]: duplicate route: same provider, model and key as routes[0]"},
     {"server:\n  workers: 1\n  workers: 2\n",
      "cfg.yaml:3: server.workers: duplicate key (first at line 2)"},
     {"providers:\n  a: {kind: openai}\n  a: {kind: gemini}\n",
@@ -813,6 +824,59 @@ static void test_azure_settings(void **state)
     yr_config_free(cfg);
 }
 
+static void test_routing_settings(void **state)
+{
+    (void)state;
+    yr_config_t *cfg = load_ok("providers:\n"
+                               "  a: {kind: openai, api_key: key-a}\n"
+                               "  b: {kind: anthropic}\n"
+                               "models:\n"
+                               "  - id: m\n"
+                               "    strategy: least-latency\n"
+                               "    retries: 2\n"
+                               "    retry_on: [429, 529, connect]\n"
+                               "    timeout_ms: 30000\n"
+                               "    max_wait_ms: 0\n"
+                               "    failure_threshold: 3\n"
+                               "    cooldown_ms: 1000\n"
+                               "    headroom: false\n"
+                               "    routes:\n"
+                               "      - {provider: a, weight: 5, max_concurrency: 10}\n"
+                               "      - {provider: a, api_key: key-a2}\n"
+                               "      - {provider: b}\n"
+                               "  - id: d\n"
+                               "    routes: [{provider: b}]\n");
+    const yr_model_conf_t *m = &cfg->models[0];
+    assert_int_equal(m->strategy, YR_STRATEGY_LEAST_LATENCY);
+    assert_string_equal(yr_strategy_name(m->strategy), "least-latency");
+    assert_int_equal(m->retries, 2);
+    assert_int_equal(m->retry_on, YR_RETRY_429 | YR_RETRY_529 | YR_RETRY_CONNECT);
+    assert_int_equal(m->timeout_ms, 30000);
+    assert_int_equal(m->max_wait_ms, 0);
+    assert_int_equal(m->failure_threshold, 3);
+    assert_int_equal(m->cooldown_ms, 1000);
+    assert_false(m->headroom);
+    assert_int_equal(m->routes[0].weight, 5);
+    assert_int_equal(m->routes[0].max_concurrency, 10);
+    assert_null(m->routes[0].api_key);
+    assert_string_equal(yr_route_key(&m->routes[0]), "key-a");
+    assert_string_equal(yr_route_key(&m->routes[1]), "key-a2"); /* two keys, two routes */
+    assert_null(yr_route_key(&m->routes[2]));
+    /* the defaults */
+    const yr_model_conf_t *d = &cfg->models[1];
+    assert_int_equal(d->strategy, YR_STRATEGY_PRIORITY);
+    assert_int_equal(d->retries, 0);
+    assert_int_equal(d->retry_on, YR_RETRY_DEFAULT);
+    assert_int_equal(d->timeout_ms, 600000);
+    assert_int_equal(d->max_wait_ms, 2000);
+    assert_int_equal(d->failure_threshold, 5);
+    assert_int_equal(d->cooldown_ms, 5000);
+    assert_true(d->headroom);
+    assert_int_equal(d->routes[0].weight, 1);
+    assert_int_equal(d->routes[0].max_concurrency, 0);
+    yr_config_free(cfg);
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -984,6 +1048,7 @@ int main(void)
         cmocka_unit_test_setup(test_anchors, clear_env),
         cmocka_unit_test_setup(test_rejects, clear_env),
         cmocka_unit_test_setup(test_azure_settings, clear_env),
+        cmocka_unit_test_setup(test_routing_settings, clear_env),
         cmocka_unit_test_setup(test_secrets_not_shown, clear_env),
         cmocka_unit_test_setup(test_messages_are_bounded, clear_env),
         cmocka_unit_test_setup(test_config_owns_its_strings, clear_env),
