@@ -129,6 +129,39 @@ int yr_gem_parse_target(yr_str_t path, yr_str_t query, yr_gem_req_info_t *info, 
     return 0;
 }
 
+int yr_gem_parse_model_path(yr_str_t path, yr_gem_req_info_t *info)
+{
+    memset(info, 0, sizeof(*info));
+    if (yr_str_eq(path, YR_STR("/v1beta/models")))
+        return -ENOENT;
+    yr_str_t t =
+        yr_str_has_prefix(path, target_prefixes[0])
+            ? (yr_str_t){path.ptr + target_prefixes[0].len, path.len - target_prefixes[0].len}
+            : YR_STR_NULL;
+    if (t.len == 0)
+        return yr_str_eq(path, YR_STR("/v1beta/models/")) ? -ENOENT : -EINVAL;
+    return decode_model(t, info);
+}
+
+int yr_gem_model_json(yr_str_t id, yr_buf_t *out)
+{
+    size_t start = out->len;
+    yr_buf_t name;
+    yr_buf_init(&name, id.len + 8);
+    int rc = yr_buf_append_str(&name, YR_STR("models/"));
+    if (rc == 0)
+        rc = yr_buf_append_str(&name, id);
+    yr_aj_w_t w = {out, rc};
+    yr_aj_w_raw(&w, "{\"name\":");
+    yr_aj_w_str(&w, (yr_str_t){name.data, name.len});
+    yr_buf_free(&name);
+    yr_aj_w_raw(&w, ",\"displayName\":");
+    yr_aj_w_str(&w, id);
+    yr_aj_w_raw(&w, ",\"supportedGenerationMethods\":[\"generateContent\","
+                    "\"streamGenerateContent\",\"countTokens\"]}");
+    return yr_aj_restore(out, start, w.rc);
+}
+
 /* ---- the body: light check ------------------------------------------------------ */
 
 int yr_gem_peek(const char *body, size_t len, yr_api_error_t *err)

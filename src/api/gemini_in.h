@@ -53,6 +53,16 @@ typedef struct {
  * serves: /v1beta/models/{model}:{method} or /v1/models/{model}:{method}. */
 bool yr_gem_is_target(yr_str_t path);
 
+/* The model named by GET /v1beta/models/{model} (or /v1/models/{model}
+ * when allow_v1: that path is OpenAI's on /v1 otherwise), percent-decoded
+ * into info->model; an empty path tail is -ENOENT (the list), a malformed
+ * name -EINVAL. A "models/" prefix the SDKs may repeat is not expected. */
+__attribute__((warn_unused_result)) int yr_gem_parse_model_path(yr_str_t path,
+                                                                yr_gem_req_info_t *info);
+/* Appends one Model resource: {"name":"models/ID","displayName":ID,
+ * "supportedGenerationMethods":[...]} (what the gateway serves for it). */
+__attribute__((warn_unused_result)) int yr_gem_model_json(yr_str_t id, yr_buf_t *out);
+
 /* Reads the model and method from such a path and the framing from the
  * query (alt=sse). Fills *info (the rest zeroed). Returns 0; -EINVAL with
  * *err filled (YR_E_NOT_FOUND for an unknown method, YR_E_INVALID_REQUEST

@@ -1600,7 +1600,7 @@ static void gemini_authed(yr_gw_req_t *g)
     /* The URL names the model and whether to stream, for every route. */
     c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
     c->chat.stream = c->ginfo.stream;
-    admit(c, -1);
+    admit(c, c->oai_err ? -1 : c->chat.max_tokens); /* maxOutputTokens, when converted */
 }
 
 void yr_proxy_gemini(yr_gw_req_t *g)

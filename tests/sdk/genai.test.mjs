@@ -312,3 +312,16 @@ describe('Gemini routes: passthrough', () => {
       (e) => e.status === 429 && /RESOURCE_EXHAUSTED/.test(e.message));
   });
 });
+
+test('models.list and models.get: the models the key may use, as Gemini Model resources', async () => {
+  const names = [];
+  for await (const m of await ai.models.list()) names.push(m.name);
+  assert.deepEqual(names, ['models/gpt-4o', 'models/claude-sonnet-4-20250514', 'models/flash', 'models/gemini-3']);
+  const m = await ai.models.get({ model: 'flash' });
+  assert.equal(m.name, 'models/flash');
+  assert.ok(m.supportedActions.includes('generateContent'));
+  await assert.rejects(ai.models.get({ model: 'nope' }), (e) => e.status === 404 && /NOT_FOUND/.test(e.message));
+  const r = await fetch(`${gw.base}/v1beta/models`, { method: 'DELETE', headers: { 'x-goog-api-key': MASTER_KEY } });
+  assert.equal(r.status, 405);
+  assert.equal((await r.json()).error.status, 'INVALID_ARGUMENT');
+});

@@ -100,6 +100,29 @@ static void test_target(void **state)
     assert_int_equal(yr_gem_parse_target(yr_str(longp), YR_STR(""), &info, &err), -EINVAL);
 }
 
+static void test_model_path(void **state)
+{
+    (void)state;
+    yr_gem_req_info_t info;
+    assert_int_equal(yr_gem_parse_model_path(YR_STR("/v1beta/models"), &info), -ENOENT);
+    assert_int_equal(yr_gem_parse_model_path(YR_STR("/v1beta/models/"), &info), -ENOENT);
+    assert_int_equal(yr_gem_parse_model_path(YR_STR("/v1beta/models/gpt-4o"), &info), 0);
+    assert_string_equal(info.model, "gpt-4o");
+    assert_int_equal(yr_gem_parse_model_path(YR_STR("/v1beta/modelsx"), &info), -EINVAL);
+    assert_int_equal(yr_gem_parse_model_path(YR_STR("/v1beta/models/a/b"), &info), -EINVAL);
+    yr_buf_t out;
+    yr_buf_init(&out, 4096);
+    assert_int_equal(yr_gem_model_json(YR_STR("m\"1"), &out), 0);
+    assert_string_equal(out.data, "{\"name\":\"models/m\\\"1\",\"displayName\":\"m\\\"1\","
+                                  "\"supportedGenerationMethods\":[\"generateContent\","
+                                  "\"streamGenerateContent\",\"countTokens\"]}");
+    out.max = out.len + 10;
+    size_t had = out.len;
+    assert_int_equal(yr_gem_model_json(YR_STR("x"), &out), -E2BIG);
+    assert_int_equal(out.len, had);
+    yr_buf_free(&out);
+}
+
 /* ---- request conversion -------------------------------------------------------------- */
 
 static const struct {
@@ -618,6 +641,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_target),
+        cmocka_unit_test(test_model_path),
         cmocka_unit_test(test_conversions),
         cmocka_unit_test(test_include_thoughts_and_cap),
         cmocka_unit_test(test_rejects),
