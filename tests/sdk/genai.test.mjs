@@ -27,6 +27,7 @@ before(async () => {
       { id: 'claude-sonnet-4-20250514', routes: [{ provider: 'anthropic' }] },
       { id: 'flash', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
       { id: 'gemini-3', routes: [{ provider: 'google', model: 'gemini-3-pro-preview' }] },
+      { id: 'flash-then-gpt', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }, { provider: 'openai', model: 'gpt-4o' }] },
     ],
   }));
   ai = new GoogleGenAI({ apiKey: MASTER_KEY, httpOptions: { baseUrl: gw.base } });
@@ -316,7 +317,7 @@ describe('Gemini routes: passthrough', () => {
 test('models.list and models.get: the models the key may use, as Gemini Model resources', async () => {
   const names = [];
   for await (const m of await ai.models.list()) names.push(m.name);
-  assert.deepEqual(names, ['models/gpt-4o', 'models/claude-sonnet-4-20250514', 'models/flash', 'models/gemini-3']);
+  assert.deepEqual(names, ['models/gpt-4o', 'models/claude-sonnet-4-20250514', 'models/flash', 'models/gemini-3', 'models/flash-then-gpt']);
   const m = await ai.models.get({ model: 'flash' });
   assert.equal(m.name, 'models/flash');
   assert.ok(m.supportedActions.includes('generateContent'));
@@ -324,4 +325,27 @@ test('models.list and models.get: the models the key may use, as Gemini Model re
   const r = await fetch(`${gw.base}/v1beta/models`, { method: 'DELETE', headers: { 'x-goog-api-key': MASTER_KEY } });
   assert.equal(r.status, 405);
   assert.equal((await r.json()).error.status, 'INVALID_ARGUMENT');
+});
+
+test('what only Gemini can do goes to Gemini routes untouched, and is a 400 elsewhere', async () => {
+  const config = { tools: [{ googleSearch: {} }] };
+  await assert.rejects(ai.models.generateContent({ model: 'gpt-4o', contents: 'x', config }),
+    (e) => e.status === 400 && /tools\.0: the googleSearch tool is not supported by this gateway/.test(e.message));
+  assert.equal((await oaiSim.requests()).length, 0);
+  const r = await ai.models.generateContent({ model: 'flash', contents: 'Reply with exactly: searched', config });
+  assert.equal(r.text, 'searched');
+  assert.deepEqual((await lastRequest(gemSim)).body.tools, [{ googleSearch: {} }]);
+});
+
+test('failover from a Gemini route (passthrough) to an OpenAI route (translated), stream and not', async () => {
+  await gemSim.script([{ status: 503 }, { status: 503 }]);
+  const r = await ai.models.generateContent({ model: 'flash-then-gpt', contents: 'Reply with exactly: fell over' });
+  assert.equal(r.text, 'fell over');
+  assert.match(r.responseId, /^req_/, 'written by the gateway from the OpenAI answer');
+  const stream = await ai.models.generateContentStream({ model: 'flash-then-gpt', contents: 'Reply with exactly: a b c' });
+  let text = '';
+  for await (const c of stream) text += c.text ?? '';
+  assert.equal(text, 'a b c');
+  assert.equal((await gemSim.requests()).length, 2);
+  assert.equal((await oaiSim.requests()).length, 2);
 });
