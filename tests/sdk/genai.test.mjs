@@ -349,3 +349,20 @@ test('failover from a Gemini route (passthrough) to an OpenAI route (translated)
   assert.equal((await gemSim.requests()).length, 2);
   assert.equal((await oaiSim.requests()).length, 2);
 });
+
+test('thinkingConfig on an Anthropic route: thinking enabled, thoughts shown only with includeThoughts', async () => {
+  const thinkingConfig = { thinkingBudget: 4096, includeThoughts: true };
+  const r = await ai.models.generateContent({ model: 'claude-sonnet-4-20250514', contents: 'Reply with exactly: thought through', config: { maxOutputTokens: 8000, thinkingConfig } });
+  const parts = r.candidates[0].content.parts;
+  assert.equal(parts[0].thought, true);
+  assert.ok(parts[0].text.length > 0);
+  assert.equal(r.text, 'thought through', 'the SDK leaves thought parts out of text');
+  assert.deepEqual((await lastRequest(anthSim)).body.thinking, { type: 'enabled', budget_tokens: 4096 });
+  const stream = await ai.models.generateContentStream({ model: 'claude-sonnet-4-20250514', contents: 'Reply with exactly: a b', config: { maxOutputTokens: 8000, thinkingConfig } });
+  const kinds = [];
+  for await (const c of stream) for (const p of c.candidates[0].content.parts ?? []) kinds.push(p.thought ? 'thought' : 'text');
+  assert.equal(kinds[0], 'thought');
+  assert.equal(kinds.at(-1), 'text');
+  const hidden = await ai.models.generateContent({ model: 'claude-sonnet-4-20250514', contents: 'Reply with exactly: quiet', config: { maxOutputTokens: 8000, thinkingConfig: { thinkingBudget: 4096 } } });
+  assert.deepEqual(hidden.candidates[0].content.parts, [{ text: 'quiet' }]);
+});
