@@ -489,6 +489,34 @@ static void test_response_tools_no_thoughts(void **state)
     pipe_free(p);
 }
 
+/* Google's OpenAI-compatible endpoint carries the signature in
+ * extra_content.google.thought_signature: it reaches the functionCall part. */
+static void test_signature_from_openai_compatible(void **state)
+{
+    (void)state;
+    pipe_t *p = pipe_new(false, false, false);
+    char *body = dq("{'id':'c','object':'chat.completion','created':1,'model':'gemini-3',"
+                    "'choices':[{'index':0,'message':{'role':'assistant','content':null,"
+                    "'tool_calls':[{'id':'call_a','type':'function','function':{'name':'f',"
+                    "'arguments':'{}'},'extra_content':{'google':{'thought_signature':'c2ln'}}}]},"
+                    "'finish_reason':'tool_calls'}]}");
+    assert_int_equal(yr_openai_decode_response(&p->cx, yr_str(body), on_pipe_event, p), 0);
+    assert_non_null(strstr(p->out.data, "\"args\":{}},\"thoughtSignature\":\"c2ln\"}"));
+    free(body);
+    pipe_free(p);
+    p = pipe_new(true, true, false);
+    const char *chunks[] = {
+        "{'id':'c','object':'chat.completion.chunk','created':1,'model':'m','choices':[{'index':0,"
+        "'delta':{'role':'assistant','tool_calls':[{'index':0,'id':'call_a','type':'function',"
+        "'function':{'name':'f','arguments':'{}'},'extra_content':{'google':{'thought_signature':"
+        "'c2ln'}}}]},'finish_reason':'tool_calls'}]}",
+        "[DONE]",
+    };
+    pipe_chunks(p, chunks, ARRAY_LEN(chunks));
+    assert_non_null(strstr(p->out.data, "\"thoughtSignature\":\"c2ln\""));
+    pipe_free(p);
+}
+
 static const char *const tool_stream[] = {
     "{'id':'c1','object':'chat.completion.chunk','created':1,'model':'gpt-4o','choices':[{'index':"
     "0,"
@@ -648,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_peek_and_estimate),
         cmocka_unit_test(test_response_text_usage),
         cmocka_unit_test(test_response_tools_no_thoughts),
+        cmocka_unit_test(test_signature_from_openai_compatible),
         cmocka_unit_test(test_stream_sse),
         cmocka_unit_test(test_stream_array),
         cmocka_unit_test(test_encoder_signature_thoughts_sequence),
