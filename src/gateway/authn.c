@@ -28,11 +28,17 @@ static yr_str_t client_token(yr_gw_req_t *g)
         if (token.len > 0)
             h = token;
     }
+    if (token.len == 0 && g->dialect == YR_DIALECT_GEMINI) {
+        /* The Google GenAI SDK sends its key as x-goog-api-key. */
+        token = yr_http_req_header(g->http, YR_STR("x-goog-api-key"));
+        if (token.len > 0)
+            h = token;
+    }
     if (token.len == 0)
         yr_gw_send_error(g, YR_E_UNAUTHORIZED,
                          h.len ? "the Authorization header must be 'Bearer <key>'"
                                : "missing API key: send 'Authorization: Bearer <key>'"
-                                 " (or x-api-key on /v1/messages)",
+                                 " (or x-api-key on /v1/messages, x-goog-api-key on /v1beta)",
                          NULL, NULL, YR_STR_NULL);
     return token;
 }
