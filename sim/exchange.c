@@ -27,6 +27,7 @@ static const sim_dialect_t *const dialects[] = {
     &sim_dialect_azure, /* before OpenAI: its paths end in /chat/completions too */
     &sim_dialect_openai,
     &sim_dialect_anthropic,
+    &sim_dialect_gemini,
 };
 
 static void stream_pump(sim_exchange_t *x);
@@ -270,6 +271,8 @@ static void scripted_error(sim_exchange_t *x)
         x->err.code = b->error_code;
     if (b->error_param.ptr != NULL)
         x->err.param = b->error_param;
+    x->err.retry_delay = b->retry_delay;
+    x->err.quota_id = b->quota_id;
     respond_error(x);
 }
 

@@ -157,7 +157,8 @@ static int parse_field(sim_behaviour_t *b, const char *key, json_t *v, char *why
                strcmp(key, "error_type") == 0 || strcmp(key, "error_code") == 0 ||
                strcmp(key, "error_param") == 0 || strcmp(key, "body") == 0 ||
                strcmp(key, "content_type") == 0 || strcmp(key, "stream_error") == 0 ||
-               strcmp(key, "content_filter") == 0) {
+               strcmp(key, "content_filter") == 0 || strcmp(key, "retry_delay") == 0 ||
+               strcmp(key, "quota_id") == 0 || strcmp(key, "block_reason") == 0) {
         if (!json_is_string(v))
             return bad(why, whylen, "behaviour field '%s' must be a string", key);
         yr_str_t s = jstr(v);
@@ -173,6 +174,12 @@ static int parse_field(sim_behaviour_t *b, const char *key, json_t *v, char *why
             b->error_param = s;
         else if (strcmp(key, "stream_error") == 0)
             b->stream_error = s;
+        else if (strcmp(key, "retry_delay") == 0)
+            b->retry_delay = s;
+        else if (strcmp(key, "quota_id") == 0)
+            b->quota_id = s;
+        else if (strcmp(key, "block_reason") == 0)
+            b->block_reason = s;
         else if (strcmp(key, "content_filter") == 0) {
             static const char *const categories[] = {"hate", "sexual", "violence", "self_harm",
                                                      "jailbreak"};
@@ -231,13 +238,16 @@ static int parse_field(sim_behaviour_t *b, const char *key, json_t *v, char *why
             b->cut_after = (int64_t)n;
         else
             b->stream_error_after = (int64_t)n;
-    } else if (strcmp(key, "malformed") == 0 || strcmp(key, "hang") == 0) {
+    } else if (strcmp(key, "malformed") == 0 || strcmp(key, "hang") == 0 ||
+               strcmp(key, "empty_candidate") == 0) {
         if (!json_is_boolean(v))
             return bad(why, whylen, "behaviour field '%s' must be a boolean", key);
         if (key[0] == 'm')
             b->malformed = json_is_true(v);
-        else
+        else if (key[0] == 'h')
             b->hang = json_is_true(v);
+        else
+            b->empty_candidate = json_is_true(v);
     } else if (strcmp(key, "usage") == 0) {
         if (!json_is_object(v))
             return bad(why, whylen, "behaviour field 'usage' must be an object");

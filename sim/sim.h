@@ -58,6 +58,11 @@ typedef struct {
                                  * with finish_reason content_filter, the output */
     int64_t stream_error_after; /* ... after this many events; -1: default (1) */
     json_t *usage;              /* object merged into the computed usage, or NULL */
+    /* Gemini: a 429's google.rpc.RetryInfo.retryDelay ("57s") and
+     * QuotaFailure quotaId; a prompt blocked (promptFeedback.blockReason);
+     * an empty candidate (the budget went to thinking). */
+    yr_str_t retry_delay, quota_id, block_reason;
+    bool empty_candidate;
     bool has_body;
     yr_str_t body;
     yr_str_t content_type;
@@ -129,6 +134,7 @@ typedef struct {
     yr_str_t param;
     yr_str_t code;
     yr_str_t filtered; /* Azure: the content filter category that fired, or none */
+    yr_str_t retry_delay, quota_id; /* Gemini: RetryInfo / QuotaFailure details */
     char msgbuf[512];
     char parambuf[96];
 } sim_error_t;
@@ -182,6 +188,7 @@ struct sim_dialect {
 extern const sim_dialect_t sim_dialect_openai;
 extern const sim_dialect_t sim_dialect_anthropic;
 extern const sim_dialect_t sim_dialect_azure;
+extern const sim_dialect_t sim_dialect_gemini;
 
 /* ---- the machinery ------------------------------------------------------------- */
 

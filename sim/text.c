@@ -286,6 +286,7 @@ void sim_error_set(sim_error_t *err, int status, const char *type, const char *c
     err->code = code ? yr_str(code) : YR_STR_NULL;
     err->param = YR_STR_NULL;
     err->filtered = YR_STR_NULL;
+    err->retry_delay = err->quota_id = YR_STR_NULL;
 }
 
 void sim_error_param(sim_error_t *err, const char *fmt, ...)

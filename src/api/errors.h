@@ -30,7 +30,7 @@ typedef enum {
 } yr_err_t;
 
 /* The protocol a client speaks to the gateway (and errors are written in). */
-typedef enum { YR_DIALECT_OPENAI = 0, YR_DIALECT_ANTHROPIC } yr_dialect_t;
+typedef enum { YR_DIALECT_OPENAI = 0, YR_DIALECT_ANTHROPIC, YR_DIALECT_GEMINI } yr_dialect_t;
 
 typedef struct {
     int status;

@@ -20,6 +20,7 @@
 
 typedef struct {
     yr_buf_t id, name, args; /* non-stream: what END writes; unused when streaming */
+    yr_buf_t sig;            /* non-stream: the provider's signature of the call */
     size_t args_len;         /* argument bytes seen (stream and non-stream) */
 } oai_tool_t;
 
@@ -89,6 +90,7 @@ static void tool_free(oai_tool_t *t)
     yr_buf_free(&t->id);
     yr_buf_free(&t->name);
     yr_buf_free(&t->args);
+    yr_buf_free(&t->sig);
 }
 
 void yr_oai_enc_free(yr_oai_enc_t *e)
@@ -230,8 +232,23 @@ static int chunk_text(const yr_oai_enc_t *e, yr_buf_t *out, yr_str_t key, yr_str
     return rc;
 }
 
+/* ,"extra_content":{"google":{"thought_signature":S}}: where Google's own
+ * OpenAI-compatible endpoint puts a Gemini thoughtSignature, and where
+ * clients that know it keep it for the next request. */
+static int write_signature(yr_buf_t *out, yr_str_t sig)
+{
+    if (sig.len == 0)
+        return 0;
+    int rc = yr_buf_append_str(out, YR_STR(",\"extra_content\":{\"google\":{\"thought_signature\":"));
+    if (rc == 0)
+        rc = yr_buf_append_json_str(out, sig);
+    if (rc == 0)
+        rc = yr_buf_append_str(out, YR_STR("}}"));
+    return rc;
+}
+
 static int chunk_tool_start(const yr_oai_enc_t *e, yr_buf_t *out, uint32_t index, yr_str_t id,
-                            yr_str_t name)
+                            yr_str_t name, yr_str_t sig)
 {
     int rc = chunk_begin(e, out);
     if (rc == 0)
@@ -243,7 +260,11 @@ static int chunk_tool_start(const yr_oai_enc_t *e, yr_buf_t *out, uint32_t index
     if (rc == 0)
         rc = yr_buf_append_json_str(out, name);
     if (rc == 0)
-        rc = yr_buf_append_str(out, YR_STR(",\"arguments\":\"\"}}]}"));
+        rc = yr_buf_append_str(out, YR_STR(",\"arguments\":\"\"}"));
+    if (rc == 0)
+        rc = write_signature(out, sig);
+    if (rc == 0)
+        rc = yr_buf_append_str(out, YR_STR("}]}"));
     if (rc == 0)
         rc = chunk_end(e, out, NULL);
     return rc;
@@ -369,20 +390,22 @@ static int tool_start(yr_oai_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
     yr_buf_init(&t->id, MAX_NAME + 32);
     yr_buf_init(&t->name, MAX_NAME);
     yr_buf_init(&t->args, MAX_HELD);
+    yr_buf_init(&t->sig, MAX_HELD);
     if (ev->id.len > MAX_NAME || ev->name.len > MAX_NAME)
         return -E2BIG;
     int rc =
         ev->id.len > 0 ? yr_buf_append_str(&t->id, ev->id) : default_call_id(e, ev->index, &t->id);
-    /* A Gemini thoughtSignature on the call (ev->signature) has no OpenAI
-     * field yet: it is dropped here (a later change carries it as
-     * extra_content). */
+    /* A Gemini thoughtSignature on the call (ev->signature) goes out as
+     * extra_content.google.thought_signature (write_signature). */
     if (rc == 0 && e->stream)
-        rc = chunk_tool_start(e, out, ev->index, str_of(&t->id), ev->name);
+        rc = chunk_tool_start(e, out, ev->index, str_of(&t->id), ev->name, ev->signature);
     if (rc == 0 && !e->stream) {
-        size_t n = t->id.len + ev->name.len;
+        size_t n = t->id.len + ev->name.len + ev->signature.len;
         rc = hold(e, out, n);
         if (rc == 0)
             rc = yr_buf_append_str(&t->name, ev->name);
+        if (rc == 0)
+            rc = yr_buf_append_str(&t->sig, ev->signature);
         if (rc == 0)
             e->held += n;
     }
@@ -441,7 +464,11 @@ static int write_tool_calls(const yr_oai_enc_t *e, yr_buf_t *out)
         if (rc == 0)
             rc = yr_buf_append_json_str(out, t->args.len > 0 ? str_of(&t->args) : YR_STR("{}"));
         if (rc == 0)
-            rc = yr_buf_append_str(out, YR_STR("}}"));
+            rc = yr_buf_append(out, "}", 1);
+        if (rc == 0)
+            rc = write_signature(out, str_of(&t->sig));
+        if (rc == 0)
+            rc = yr_buf_append(out, "}", 1);
     }
     if (rc == 0)
         rc = yr_buf_append(out, "]", 1);

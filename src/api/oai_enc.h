@@ -17,7 +17,12 @@
  *                                                 OpenRouter use)
  *   REFUSAL     delta {"refusal":...}
  *   TOOL_START  delta {"tool_calls":[{index,id,type:"function",
- *                                     function:{name,arguments:""}}]}
+ *                                     function:{name,arguments:""}
+ *                                     (,extra_content:{google:
+ *                                       {thought_signature}})}]}
+ *               (the signature when the provider bound one to the call:
+ *               Gemini's thoughtSignature, as Google's OpenAI endpoint
+ *               sends it; the same field in non-stream tool_calls)
  *   TOOL_ARGS   delta {"tool_calls":[{index,function:{arguments}}]}
  *   TOOL_END    nothing, or "{}" as the arguments of a call that streamed
  *               none, so that a client always parses valid JSON

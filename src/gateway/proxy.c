@@ -392,6 +392,13 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     c->kind->dialect->parse_error((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
                                   &perr);
     yr_outcome_t o = c->kind->transport->classify(status, &perr);
+    if (o == YR_OUT_AUTH && e != YR_E_UPSTREAM_AUTH) {
+        /* The provider refused the gateway's key under another status
+         * (Gemini: 400 API_KEY_INVALID): not the client's fault, and another
+         * route's key may work. */
+        e = YR_E_UPSTREAM_AUTH;
+        retryable = true;
+    }
     const char *vendor = vendor_name(c);
     if (e == YR_E_UPSTREAM_BAD_REQUEST || e == YR_E_TOO_LARGE) {
         /* The provider's own words help the client fix the request. */
@@ -784,9 +791,18 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
         snprintf(why, sizeof(why), "%s", c->last_msg);
         record_failure(c, e, "%s", why);
         c->att->status = c->cx.error_status;
-        yr_provider_error_t perr = {.retry_after_ms = -1};
+        yr_provider_error_t perr = {.retry_after_ms = c->cx.error_retry_after_ms > 0
+                                                          ? c->cx.error_retry_after_ms
+                                                          : -1};
         snprintf(perr.type, sizeof(perr.type), "%s", c->cx.error_type);
+        snprintf(perr.code, sizeof(perr.code), "%s", c->cx.error_code);
         yr_outcome_t o = c->kind->transport->classify(c->cx.error_status, &perr);
+        if (perr.retry_after_ms > 0) { /* the event's own hint (Gemini RetryInfo) */
+            if (c->att->retry_after_ms < 0)
+                c->att->retry_after_ms = perr.retry_after_ms;
+            snprintf(c->retry_after, sizeof(c->retry_after), "%lld",
+                     (long long)((perr.retry_after_ms + 999) / 1000));
+        }
         return retry ? o : YR_OUT_CLIENT_ERROR;
     }
     if (c->event_failed) {
@@ -1120,7 +1136,8 @@ static int fetch_images(chat_t *c)
     bool wanted = false;
     for (size_t i = 0; i < c->plan.n && !wanted; i++) {
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
-        wanted = p->inline_images && yr_provider_kind(p->kind)->dialect->native_client != c->dialect;
+        const yr_dialect_ops_t *d = yr_provider_kind(p->kind)->dialect;
+        wanted = (p->inline_images || d->inline_images) && d->native_client != c->dialect;
     }
     if (!wanted || c->oai_err != NULL)
         return 0;

@@ -31,6 +31,7 @@
 
 #include "providers/anthropic_native.h"
 #include "providers/provider.h"
+#include "providers/translate.h"
 
 #define ANTH_DEFAULT_VERSION "2023-06-01"
 #define ANTH_DEFAULT_MAX_TOKENS 4096
@@ -58,25 +59,9 @@ typedef struct {
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static int reject(yr_call_ctx_t *cx, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* A 400 for the client: the request cannot be honoured by this provider. */
-static int reject(yr_call_ctx_t *cx, const char *param, const char *fmt, ...)
-{
-    cx->error.err = YR_E_INVALID_REQUEST;
-    snprintf(cx->error.param, sizeof(cx->error.param), "%s", param ? param : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cx->error.message, sizeof(cx->error.message), fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
 static const char *vendor(const yr_call_ctx_t *cx)
 {
-    return cx->route && cx->route->provider && cx->route->provider->name ? cx->route->provider->name
-                                                                         : "anthropic";
+    return yr_tr_vendor(cx, "anthropic");
 }
 
 static anth_state_t *state_of(yr_call_ctx_t *cx)
@@ -86,91 +71,37 @@ static anth_state_t *state_of(yr_call_ctx_t *cx)
     return cx->state;
 }
 
-/* Adds v (a new reference, may be NULL after a failed allocation) to obj. */
-static int set_new(json_t *obj, const char *key, json_t *v)
-{
-    if (v == NULL)
-        return -ENOMEM;
-    return json_object_set_new(obj, key, v) == 0 ? 0 : -ENOMEM;
-}
-
-static int append_new(json_t *arr, json_t *v)
-{
-    if (v == NULL)
-        return -ENOMEM;
-    return json_array_append_new(arr, v) == 0 ? 0 : -ENOMEM;
-}
-
 static json_t *text_block(const char *text, size_t len)
 {
     json_t *b = json_object();
-    if (b != NULL && (set_new(b, "type", json_string("text")) < 0 ||
-                      set_new(b, "text", json_stringn(text, len)) < 0)) {
+    if (b != NULL && (yr_tr_set_new(b, "type", json_string("text")) < 0 ||
+                      yr_tr_set_new(b, "text", json_stringn(text, len)) < 0)) {
         json_decref(b);
         return NULL;
     }
     return b;
 }
 
-static bool str_is(const json_t *v, const char *s)
-{
-    return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
-}
-
-static bool has_prefix_ci(const char *s, size_t len, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return len >= n && strncasecmp(s, prefix, n) == 0;
-}
-
 /* ---- images ------------------------------------------------------------------------ */
 
-static bool is_base64(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/' || c == '='))
-            return false;
-    }
-    return n > 0;
-}
+static const char *const anth_image_types[] = {"image/jpeg", "image/png", "image/gif",
+                                               "image/webp", NULL};
 
 /* data:<media type>[;param...];base64,<data> -> a base64 image source. */
 static int data_url_source(yr_call_ctx_t *cx, const char *url, size_t len, const char *param,
                            json_t **out)
 {
-    const char *p = url + 5, *end = url + len;
-    const char *comma = memchr(p, ',', (size_t)(end - p));
-    if (comma == NULL)
-        return reject(cx, param, "%s is not a valid data URL (no ',' before the data)", param);
-    const char *semi = memchr(p, ';', (size_t)(comma - p));
-    size_t mlen = (size_t)((semi ? semi : comma) - p);
-    size_t hlen = (size_t)(comma - p);
-    if (hlen < 7 || strncasecmp(comma - 7, ";base64", 7) != 0)
-        return reject(cx, param, "%s must be a base64 data URL (data:image/png;base64,...)", param);
     char media[ANTH_MAX_MEDIA_TYPE];
-    if (mlen == 0 || mlen >= sizeof(media))
-        return reject(cx, param, "%s has no valid media type", param);
-    for (size_t i = 0; i < mlen; i++)
-        media[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] - 'A' + 'a' : p[i]);
-    media[mlen] = '\0';
-    if (strcmp(media, "image/jpg") == 0) /* a common misspelling of the same format */
-        memcpy(media, "image/jpeg", sizeof("image/jpeg"));
-    if (strcmp(media, "image/jpeg") != 0 && strcmp(media, "image/png") != 0 &&
-        strcmp(media, "image/gif") != 0 && strcmp(media, "image/webp") != 0)
-        return reject(cx, param,
-                      "image type '%s' is not supported by vendor '%s' (Anthropic accepts "
-                      "image/jpeg, image/png, image/gif and image/webp)",
-                      media, vendor(cx));
-    const char *data = comma + 1;
-    size_t dlen = (size_t)(end - data);
-    if (!is_base64(data, dlen))
-        return reject(cx, param, "%s does not carry valid base64 data", param);
+    yr_str_t data;
+    int rc = yr_tr_data_url(cx, (yr_str_t){url, len}, param, anth_image_types,
+                            "image/jpeg, image/png, image/gif and image/webp", media,
+                            sizeof(media), &data);
+    if (rc < 0)
+        return rc;
     *out = json_object();
-    if (*out == NULL || set_new(*out, "type", json_string("base64")) < 0 ||
-        set_new(*out, "media_type", json_string(media)) < 0 ||
-        set_new(*out, "data", json_stringn(data, dlen)) < 0)
+    if (*out == NULL || yr_tr_set_new(*out, "type", json_string("base64")) < 0 ||
+        yr_tr_set_new(*out, "media_type", json_string(media)) < 0 ||
+        yr_tr_set_new(*out, "data", json_stringn(data.ptr, data.len)) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -183,21 +114,21 @@ static int image_block(yr_call_ctx_t *cx, const json_t *part, size_t mi, size_t 
     json_t *iu = json_object_get(part, "image_url");
     json_t *urlv = json_is_object(iu) ? json_object_get(iu, "url") : iu;
     if (!json_is_string(urlv))
-        return reject(cx, param, "%s must be a string", param);
+        return yr_tr_reject(cx, param, "%s must be a string", param);
     const char *url = json_string_value(urlv);
     size_t len = json_string_length(urlv);
     json_t *source = NULL;
     int rc;
-    if (has_prefix_ci(url, len, "data:")) {
+    if (yr_tr_has_prefix_ci(url, len, "data:")) {
         rc = data_url_source(cx, url, len, param, &source);
-    } else if (has_prefix_ci(url, len, "https://")) {
+    } else if (yr_tr_has_prefix_ci(url, len, "https://")) {
         source = json_object();
-        rc = source && set_new(source, "type", json_string("url")) == 0 &&
-                     set_new(source, "url", json_stringn(url, len)) == 0
+        rc = source && yr_tr_set_new(source, "type", json_string("url")) == 0 &&
+                     yr_tr_set_new(source, "url", json_stringn(url, len)) == 0
                  ? 0
                  : -ENOMEM;
     } else {
-        rc = reject(cx, param,
+        rc = yr_tr_reject(cx, param,
                     "%s must be an https:// URL or a data: URL; vendor '%s' fetches only https",
                     param, vendor(cx));
     }
@@ -206,8 +137,8 @@ static int image_block(yr_call_ctx_t *cx, const json_t *part, size_t mi, size_t 
         return rc;
     }
     json_t *b = json_object();
-    if (b == NULL || set_new(b, "type", json_string("image")) < 0 ||
-        set_new(b, "source", source) < 0) {
+    if (b == NULL || yr_tr_set_new(b, "type", json_string("image")) < 0 ||
+        yr_tr_set_new(b, "source", source) < 0) {
         json_decref(b);
         return -ENOMEM;
     }
@@ -239,7 +170,7 @@ static int push_blocks(conv_t *c, const char *role, json_t *blocks)
         return rc;
     }
     json_t *m = json_object();
-    if (m == NULL || set_new(m, "role", json_string(role)) < 0 ||
+    if (m == NULL || yr_tr_set_new(m, "role", json_string(role)) < 0 ||
         json_object_set(m, "content", blocks) < 0) {
         json_decref(m);
         json_decref(blocks);
@@ -248,7 +179,7 @@ static int push_blocks(conv_t *c, const char *role, json_t *blocks)
     c->cur = blocks;
     json_decref(blocks); /* m holds it */
     c->cur_role = role;
-    return append_new(c->messages, m);
+    return yr_tr_append_new(c->messages, m);
 }
 
 static int copy_cache_control(const json_t *part, json_t *block)
@@ -268,15 +199,15 @@ static int convert_part(conv_t *c, const json_t *part, size_t mi, size_t pi, boo
     char param[96];
     snprintf(param, sizeof(param), "messages[%zu].content[%zu]", mi, pi);
     if (!json_is_object(part))
-        return reject(cx, param, "%s must be an object", param);
+        return yr_tr_reject(cx, param, "%s must be an object", param);
     const char *type = json_string_value(json_object_get(part, "type"));
     if (type == NULL)
-        return reject(cx, param, "%s.type must be a string", param);
+        return yr_tr_reject(cx, param, "%s.type must be a string", param);
     json_t *b = NULL;
     if (strcmp(type, "text") == 0 || strcmp(type, "refusal") == 0) {
         json_t *t = json_object_get(part, type);
         if (!json_is_string(t))
-            return reject(cx, param, "%s.%s must be a string", param, type);
+            return yr_tr_reject(cx, param, "%s.%s must be a string", param, type);
         if (json_string_length(t) == 0)
             return 0; /* Anthropic refuses empty text blocks; an empty part says nothing */
         b = text_block(json_string_value(t), json_string_length(t));
@@ -287,7 +218,7 @@ static int convert_part(conv_t *c, const json_t *part, size_t mi, size_t pi, boo
         if (rc < 0)
             return rc;
     } else {
-        return reject(cx, param,
+        return yr_tr_reject(cx, param,
                       "content parts of type '%.40s' are not supported here by vendor '%s'", type,
                       vendor(cx));
     }
@@ -295,7 +226,7 @@ static int convert_part(conv_t *c, const json_t *part, size_t mi, size_t pi, boo
         json_decref(b);
         return -ENOMEM;
     }
-    return append_new(blocks, b);
+    return yr_tr_append_new(blocks, b);
 }
 
 /* A string or an array of parts -> a new array of blocks in *out. */
@@ -307,7 +238,7 @@ static int convert_content(conv_t *c, const json_t *content, size_t mi, bool ima
     int rc = 0;
     if (json_is_string(content)) {
         if (json_string_length(content) > 0)
-            rc = append_new(blocks,
+            rc = yr_tr_append_new(blocks,
                             text_block(json_string_value(content), json_string_length(content)));
     } else if (json_is_array(content)) {
         size_t pi;
@@ -320,7 +251,7 @@ static int convert_content(conv_t *c, const json_t *content, size_t mi, bool ima
     } else if (content != NULL && !json_is_null(content)) {
         char param[48];
         snprintf(param, sizeof(param), "messages[%zu].content", mi);
-        rc = reject(c->cx, param, "%s must be a string or an array", param);
+        rc = yr_tr_reject(c->cx, param, "%s must be a string or an array", param);
     }
     if (rc < 0) {
         json_decref(blocks);
@@ -341,36 +272,6 @@ static int convert_system(conv_t *c, const json_t *msg, size_t mi)
     return rc;
 }
 
-/* "arguments" (JSON text) -> the tool_use input object. */
-static int parse_arguments(yr_call_ctx_t *cx, const json_t *args, const char *param, json_t **out)
-{
-    if (args == NULL || json_is_null(args)) {
-        *out = json_object();
-        return *out ? 0 : -ENOMEM;
-    }
-    if (json_is_object(args)) { /* some clients send the object itself */
-        *out = json_incref((json_t *)args);
-        return 0;
-    }
-    if (!json_is_string(args))
-        return reject(cx, param, "%s must be a string of JSON", param);
-    yr_str_t s = yr_str_trim((yr_str_t){json_string_value(args), json_string_length(args)});
-    if (s.len == 0) {
-        *out = json_object();
-        return *out ? 0 : -ENOMEM;
-    }
-    json_error_t jerr;
-    json_t *v = json_loadb(s.ptr, s.len, 0, &jerr);
-    if (!json_is_object(v)) {
-        json_decref(v);
-        return reject(cx, param,
-                      "%s must be a JSON object (vendor '%s' needs tool input as an object)%s%s",
-                      param, vendor(cx), v == NULL ? ": " : "", v == NULL ? jerr.text : "");
-    }
-    *out = v;
-    return 0;
-}
-
 static int convert_tool_call(conv_t *c, const json_t *tc, size_t mi, size_t k, json_t *blocks)
 {
     yr_call_ctx_t *cx = c->cx;
@@ -379,29 +280,29 @@ static int convert_tool_call(conv_t *c, const json_t *tc, size_t mi, size_t k, j
     json_t *fn = json_object_get(tc, "function");
     json_t *type = json_object_get(tc, "type");
     if (!json_is_object(tc) || !json_is_object(fn))
-        return reject(cx, param, "%s must be an object with a 'function'", param);
-    if (type != NULL && !str_is(type, "function"))
-        return reject(cx, param, "%s.type must be 'function'", param);
+        return yr_tr_reject(cx, param, "%s must be an object with a 'function'", param);
+    if (type != NULL && !yr_tr_str_is(type, "function"))
+        return yr_tr_reject(cx, param, "%s.type must be 'function'", param);
     json_t *id = json_object_get(tc, "id");
     json_t *name = json_object_get(fn, "name");
     if (!json_is_string(id) || json_string_length(id) == 0)
-        return reject(cx, param, "%s.id must be a non-empty string", param);
+        return yr_tr_reject(cx, param, "%s.id must be a non-empty string", param);
     if (!json_is_string(name) || json_string_length(name) == 0)
-        return reject(cx, param, "%s.function.name must be a non-empty string", param);
+        return yr_tr_reject(cx, param, "%s.function.name must be a non-empty string", param);
     char aparam[128];
     snprintf(aparam, sizeof(aparam), "%s.function.arguments", param);
     json_t *input = NULL;
-    int rc = parse_arguments(cx, json_object_get(fn, "arguments"), aparam, &input);
+    int rc = yr_tr_parse_arguments(cx, json_object_get(fn, "arguments"), aparam, &input);
     if (rc < 0)
         return rc;
     json_t *b = json_object();
-    if (b == NULL || set_new(b, "type", json_string("tool_use")) < 0 ||
+    if (b == NULL || yr_tr_set_new(b, "type", json_string("tool_use")) < 0 ||
         json_object_set(b, "id", id) < 0 || json_object_set(b, "name", name) < 0 ||
-        set_new(b, "input", input) < 0) {
+        yr_tr_set_new(b, "input", input) < 0) {
         json_decref(b);
         return -ENOMEM;
     }
-    return append_new(blocks, b);
+    return yr_tr_append_new(blocks, b);
 }
 
 static int convert_assistant(conv_t *c, const json_t *msg, size_t mi)
@@ -416,7 +317,7 @@ static int convert_assistant(conv_t *c, const json_t *msg, size_t mi)
             json_decref(blocks);
             char param[48];
             snprintf(param, sizeof(param), "messages[%zu].tool_calls", mi);
-            return reject(c->cx, param, "%s must be an array", param);
+            return yr_tr_reject(c->cx, param, "%s must be an array", param);
         }
         size_t k;
         json_t *tc;
@@ -441,14 +342,14 @@ static int convert_tool_result(conv_t *c, const json_t *msg, size_t mi)
     json_t *id = json_object_get(msg, "tool_call_id");
     if (!json_is_string(id) || json_string_length(id) == 0) {
         snprintf(param, sizeof(param), "messages[%zu].tool_call_id", mi);
-        return reject(cx, param, "%s must be a non-empty string", param);
+        return yr_tr_reject(cx, param, "%s must be a non-empty string", param);
     }
     json_t *content = json_object_get(msg, "content");
     json_t *b = json_object();
     json_t *blocks = json_array();
     int rc = b && blocks ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = set_new(b, "type", json_string("tool_result"));
+        rc = yr_tr_set_new(b, "type", json_string("tool_result"));
     if (rc == 0)
         rc = json_object_set(b, "tool_use_id", id) == 0 ? 0 : -ENOMEM;
     if (rc == 0 && json_is_string(content)) {
@@ -462,7 +363,7 @@ static int convert_tool_result(conv_t *c, const json_t *msg, size_t mi)
         json_decref(parts);
     }
     if (rc == 0) {
-        rc = append_new(blocks, b);
+        rc = yr_tr_append_new(blocks, b);
         b = NULL;
     }
     if (rc < 0) {
@@ -483,7 +384,7 @@ static int convert_user(conv_t *c, const json_t *msg, size_t mi)
         json_decref(blocks);
         char param[48];
         snprintf(param, sizeof(param), "messages[%zu].content", mi);
-        return reject(c->cx, param, "%s is empty; vendor '%s' does not accept empty user messages",
+        return yr_tr_reject(c->cx, param, "%s is empty; vendor '%s' does not accept empty user messages",
                       param, vendor(c->cx));
     }
     return push_blocks(c, "user", blocks);
@@ -500,7 +401,7 @@ static void collapse_single_text(json_t *messages)
         json_t *content = json_object_get(m, "content");
         json_t *b = json_array_get(content, 0);
         if (json_array_size(content) == 1 && json_object_size(b) == 2 &&
-            str_is(json_object_get(b, "type"), "text"))
+            yr_tr_str_is(json_object_get(b, "type"), "text"))
             json_object_set(m, "content", json_object_get(b, "text"));
     }
 }
@@ -520,7 +421,7 @@ static int convert_messages(yr_call_ctx_t *cx, json_t *root, json_t *req)
         if (role == NULL) {
             char param[48];
             snprintf(param, sizeof(param), "messages[%zu].role", i);
-            rc = reject(cx, param, "%s must be a string", param);
+            rc = yr_tr_reject(cx, param, "%s must be a string", param);
         } else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
             rc = convert_system(&c, m, i);
         } else if (strcmp(role, "user") == 0) {
@@ -532,14 +433,14 @@ static int convert_messages(yr_call_ctx_t *cx, json_t *root, json_t *req)
         } else {
             char param[48];
             snprintf(param, sizeof(param), "messages[%zu].role", i);
-            rc = reject(cx, param,
+            rc = yr_tr_reject(cx, param,
                         "%s '%.40s' is not supported by vendor '%s'; use 'tool' messages and "
                         "'tools' instead of the legacy function calling",
                         param, role, vendor(cx));
         }
     }
     if (rc == 0 && json_array_size(c.messages) == 0)
-        rc = reject(cx, "messages",
+        rc = yr_tr_reject(cx, "messages",
                     "'messages' needs at least one user or assistant message for vendor '%s' "
                     "(system messages alone are not a conversation)",
                     vendor(cx));
@@ -570,41 +471,41 @@ static int check_unsupported(yr_call_ctx_t *cx, json_t *root)
 {
     json_t *n = json_object_get(root, "n");
     if (json_is_integer(n) && json_integer_value(n) > 1)
-        return reject(cx, "n", "'n' > 1 is not supported by vendor '%s' (one choice per request)",
+        return yr_tr_reject(cx, "n", "'n' > 1 is not supported by vendor '%s' (one choice per request)",
                       vendor(cx));
     if (json_is_true(json_object_get(root, "logprobs")))
-        return reject(cx, "logprobs", "'logprobs' is not supported by vendor '%s'", vendor(cx));
+        return yr_tr_reject(cx, "logprobs", "'logprobs' is not supported by vendor '%s'", vendor(cx));
     json_t *tl = json_object_get(root, "top_logprobs");
     if (tl != NULL && !json_is_null(tl) && !(json_is_integer(tl) && json_integer_value(tl) == 0))
-        return reject(cx, "top_logprobs", "'top_logprobs' is not supported by vendor '%s'",
+        return yr_tr_reject(cx, "top_logprobs", "'top_logprobs' is not supported by vendor '%s'",
                       vendor(cx));
     if (nonzero_number(json_object_get(root, "presence_penalty")))
-        return reject(cx, "presence_penalty",
+        return yr_tr_reject(cx, "presence_penalty",
                       "'presence_penalty' is not supported by vendor '%s' (send 0 or omit it)",
                       vendor(cx));
     if (nonzero_number(json_object_get(root, "frequency_penalty")))
-        return reject(cx, "frequency_penalty",
+        return yr_tr_reject(cx, "frequency_penalty",
                       "'frequency_penalty' is not supported by vendor '%s' (send 0 or omit it)",
                       vendor(cx));
     json_t *lb = json_object_get(root, "logit_bias");
     if (lb != NULL && !json_is_null(lb) && !(json_is_object(lb) && json_object_size(lb) == 0))
-        return reject(cx, "logit_bias", "'logit_bias' is not supported by vendor '%s'", vendor(cx));
+        return yr_tr_reject(cx, "logit_bias", "'logit_bias' is not supported by vendor '%s'", vendor(cx));
     json_t *audio = json_object_get(root, "audio");
     if (audio != NULL && !json_is_null(audio))
-        return reject(cx, "audio", "audio output is not supported by vendor '%s'", vendor(cx));
+        return yr_tr_reject(cx, "audio", "audio output is not supported by vendor '%s'", vendor(cx));
     size_t i;
     json_t *mod;
     json_array_foreach(json_object_get(root, "modalities"), i, mod)
     {
-        if (str_is(mod, "audio"))
-            return reject(cx, "modalities", "audio output is not supported by vendor '%s'",
+        if (yr_tr_str_is(mod, "audio"))
+            return yr_tr_reject(cx, "modalities", "audio output is not supported by vendor '%s'",
                           vendor(cx));
     }
     static const char *const legacy[] = {"functions", "function_call", "web_search_options"};
     for (i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++) {
         json_t *v = json_object_get(root, legacy[i]);
         if (v != NULL && !json_is_null(v))
-            return reject(cx, legacy[i], "'%s' is not supported by vendor '%s'%s", legacy[i],
+            return yr_tr_reject(cx, legacy[i], "'%s' is not supported by vendor '%s'%s", legacy[i],
                           vendor(cx), i < 2 ? "; use 'tools' and 'tool_choice'" : "");
     }
     return 0;
@@ -618,7 +519,7 @@ static int thinking_budget(yr_call_ctx_t *cx, json_t *root, int64_t *budget)
         return 0;
     const char *e = json_string_value(re);
     if (e == NULL)
-        return reject(cx, "reasoning_effort", "'reasoning_effort' must be a string");
+        return yr_tr_reject(cx, "reasoning_effort", "'reasoning_effort' must be a string");
     if (strcmp(e, "low") == 0)
         *budget = 1024;
     else if (strcmp(e, "medium") == 0)
@@ -626,7 +527,7 @@ static int thinking_budget(yr_call_ctx_t *cx, json_t *root, int64_t *budget)
     else if (strcmp(e, "high") == 0)
         *budget = 16384;
     else if (strcmp(e, "minimal") != 0 && strcmp(e, "none") != 0)
-        return reject(cx, "reasoning_effort",
+        return yr_tr_reject(cx, "reasoning_effort",
                       "'reasoning_effort' must be one of none, minimal, low, medium, high");
     return 0;
 }
@@ -642,7 +543,7 @@ static int put_max_tokens(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t 
     int64_t max;
     if (v != NULL && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 1)
-            return reject(cx, key, "'%s' must be an integer >= 1", key);
+            return yr_tr_reject(cx, key, "'%s' must be an integer >= 1", key);
         max = json_integer_value(v);
     } else {
         const yr_provider_conf_t *p = cx->route ? cx->route->provider : NULL;
@@ -652,7 +553,7 @@ static int put_max_tokens(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t 
      * reasoning, so a limit at or under the budget becomes budget + limit. */
     if (budget > 0 && max <= budget)
         max += budget;
-    return set_new(req, "max_tokens", json_integer(max));
+    return yr_tr_set_new(req, "max_tokens", json_integer(max));
 }
 
 static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t budget)
@@ -661,12 +562,12 @@ static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t bu
     if (json_is_number(t)) {
         double v = json_number_value(t);
         if (v < 0 || v > 1)
-            return reject(cx, "temperature",
+            return yr_tr_reject(cx, "temperature",
                           "'temperature' must be between 0 and 1 for vendor '%s' (Anthropic's "
                           "range); %g would mean something else there",
                           vendor(cx), v);
         if (budget > 0 && v != 1.0)
-            return reject(cx, "temperature",
+            return yr_tr_reject(cx, "temperature",
                           "'temperature' cannot be combined with 'reasoning_effort' for vendor "
                           "'%s' (extended thinking samples at temperature 1)",
                           vendor(cx));
@@ -676,7 +577,7 @@ static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t bu
     json_t *tp = json_object_get(root, "top_p");
     if (json_is_number(tp)) {
         if (budget > 0 && json_number_value(tp) < 0.95)
-            return reject(cx, "top_p",
+            return yr_tr_reject(cx, "top_p",
                           "'top_p' below 0.95 cannot be combined with 'reasoning_effort' for "
                           "vendor '%s' (extended thinking)",
                           vendor(cx));
@@ -687,7 +588,7 @@ static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t bu
     if (json_is_string(stop)) {
         json_t *arr = json_array();
         if (arr == NULL || json_array_append(arr, stop) < 0 ||
-            set_new(req, "stop_sequences", arr) < 0)
+            yr_tr_set_new(req, "stop_sequences", arr) < 0)
             return -ENOMEM;
     } else if (json_is_array(stop)) {
         size_t i;
@@ -695,12 +596,12 @@ static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t bu
         json_array_foreach(stop, i, s)
         {
             if (!json_is_string(s))
-                return reject(cx, "stop", "'stop' must be a string or an array of strings");
+                return yr_tr_reject(cx, "stop", "'stop' must be a string or an array of strings");
         }
         if (json_array_size(stop) > 0 && json_object_set(req, "stop_sequences", stop) < 0)
             return -ENOMEM;
     } else if (stop != NULL && !json_is_null(stop)) {
-        return reject(cx, "stop", "'stop' must be a string or an array of strings");
+        return yr_tr_reject(cx, "stop", "'stop' must be a string or an array of strings");
     }
     json_t *user = json_object_get(root, "user");
     if (user == NULL || json_is_null(user))
@@ -708,7 +609,7 @@ static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t bu
     if (json_is_string(user) && json_string_length(user) > 0) {
         json_t *md = json_object();
         if (md == NULL || json_object_set(md, "user_id", user) < 0 ||
-            set_new(req, "metadata", md) < 0)
+            yr_tr_set_new(req, "metadata", md) < 0)
             return -ENOMEM;
     }
     return 0;
@@ -725,7 +626,7 @@ static json_t *input_schema(json_t *params)
     if (json_object_get(params, "type") != NULL)
         return json_incref(params);
     json_t *copy = json_object();
-    if (copy == NULL || set_new(copy, "type", json_string("object")) < 0 ||
+    if (copy == NULL || yr_tr_set_new(copy, "type", json_string("object")) < 0 ||
         json_object_update(copy, params) < 0) {
         json_decref(copy);
         return NULL;
@@ -749,13 +650,13 @@ static int convert_tools(yr_call_ctx_t *cx, json_t *tools, json_t *req)
         json_t *type = json_object_get(t, "type");
         json_t *name = json_object_get(fn, "name");
         json_t *desc = json_object_get(fn, "description");
-        if (!json_is_object(t) || (type != NULL && !str_is(type, "function"))) {
-            rc = reject(cx, param, "%s: only tools of type 'function' are supported by vendor '%s'",
+        if (!json_is_object(t) || (type != NULL && !yr_tr_str_is(type, "function"))) {
+            rc = yr_tr_reject(cx, param, "%s: only tools of type 'function' are supported by vendor '%s'",
                         param, vendor(cx));
             break;
         }
         if (!json_is_object(fn) || !json_is_string(name) || json_string_length(name) == 0) {
-            rc = reject(cx, param, "%s.function.name must be a non-empty string", param);
+            rc = yr_tr_reject(cx, param, "%s.function.name must be a non-empty string", param);
             break;
         }
         json_t *o = json_object();
@@ -763,9 +664,9 @@ static int convert_tools(yr_call_ctx_t *cx, json_t *tools, json_t *req)
         if (rc == 0 && json_is_string(desc))
             rc = json_object_set(o, "description", desc) == 0 ? 0 : -ENOMEM;
         if (rc == 0)
-            rc = set_new(o, "input_schema", input_schema(json_object_get(fn, "parameters")));
+            rc = yr_tr_set_new(o, "input_schema", input_schema(json_object_get(fn, "parameters")));
         if (rc == 0)
-            rc = append_new(out, o);
+            rc = yr_tr_append_new(out, o);
         else
             json_decref(o);
         if (rc < 0)
@@ -792,20 +693,20 @@ static int convert_tool_choice(yr_call_ctx_t *cx, json_t *root, json_t *req, int
         else if (strcmp(s, "required") == 0)
             type = "any";
         else
-            return reject(cx, "tool_choice",
+            return yr_tr_reject(cx, "tool_choice",
                           "'tool_choice' must be none, auto, required or a "
                           "{\"type\":\"function\",...} object");
     } else if (json_is_object(tc)) {
         name = json_object_get(json_object_get(tc, "function"), "name");
         if (!json_is_string(name))
-            return reject(cx, "tool_choice", "'tool_choice.function.name' must be a string");
+            return yr_tr_reject(cx, "tool_choice", "'tool_choice.function.name' must be a string");
         type = "tool";
     } else if (tc != NULL && !json_is_null(tc)) {
-        return reject(cx, "tool_choice", "'tool_choice' must be a string or an object");
+        return yr_tr_reject(cx, "tool_choice", "'tool_choice' must be a string or an object");
     }
     bool forced = strcmp(type, "any") == 0 || strcmp(type, "tool") == 0;
     if (forced && budget > 0)
-        return reject(cx, "tool_choice",
+        return yr_tr_reject(cx, "tool_choice",
                       "a forced 'tool_choice' cannot be combined with 'reasoning_effort' for "
                       "vendor '%s' (extended thinking does not allow forced tool use)",
                       vendor(cx));
@@ -813,13 +714,13 @@ static int convert_tool_choice(yr_call_ctx_t *cx, json_t *root, json_t *req, int
     if (tc == NULL && !serial)
         return 0; /* Anthropic's default is auto with parallel calls */
     json_t *o = json_object();
-    int rc = o ? set_new(o, "type", json_string(type)) : -ENOMEM;
+    int rc = o ? yr_tr_set_new(o, "type", json_string(type)) : -ENOMEM;
     if (rc == 0 && name != NULL)
         rc = json_object_set(o, "name", name) == 0 ? 0 : -ENOMEM;
     if (rc == 0 && serial && strcmp(type, "none") != 0)
-        rc = set_new(o, "disable_parallel_tool_use", json_true());
+        rc = yr_tr_set_new(o, "disable_parallel_tool_use", json_true());
     if (rc == 0)
-        return set_new(req, "tool_choice", o);
+        return yr_tr_set_new(req, "tool_choice", o);
     json_decref(o);
     return rc;
 }
@@ -835,7 +736,7 @@ static int convert_response_format(yr_call_ctx_t *cx, json_t *root, json_t *req,
         return 0;
     const char *type = json_string_value(json_object_get(rf, "type"));
     if (type == NULL)
-        return reject(cx, "response_format", "'response_format.type' must be a string");
+        return yr_tr_reject(cx, "response_format", "'response_format.type' must be a string");
     if (strcmp(type, "text") == 0)
         return 0;
     json_t *schema = NULL, *name = NULL, *desc = NULL;
@@ -845,24 +746,24 @@ static int convert_response_format(yr_call_ctx_t *cx, json_t *root, json_t *req,
         name = json_object_get(js, "name");
         desc = json_object_get(js, "description");
         if (!json_is_object(schema))
-            return reject(cx, "response_format",
+            return yr_tr_reject(cx, "response_format",
                           "'response_format.json_schema.schema' must be an object");
         json_t *st = json_object_get(schema, "type");
-        if (st != NULL && !str_is(st, "object"))
-            return reject(cx, "response_format",
+        if (st != NULL && !yr_tr_str_is(st, "object"))
+            return yr_tr_reject(cx, "response_format",
                           "vendor '%s' needs a JSON schema whose root is an object", vendor(cx));
     } else if (strcmp(type, "json_object") != 0) {
-        return reject(cx, "response_format",
+        return yr_tr_reject(cx, "response_format",
                       "'response_format.type' must be text, json_object or json_schema");
     }
     json_t *tools = json_object_get(root, "tools");
     if (json_array_size(tools) > 0)
-        return reject(cx, "response_format",
+        return yr_tr_reject(cx, "response_format",
                       "'response_format' cannot be combined with 'tools' for vendor '%s' "
                       "(it is implemented as a forced tool call)",
                       vendor(cx));
     if (budget > 0)
-        return reject(cx, "response_format",
+        return yr_tr_reject(cx, "response_format",
                       "'response_format' cannot be combined with 'reasoning_effort' for vendor "
                       "'%s' (extended thinking does not allow forced tool use)",
                       vendor(cx));
@@ -870,18 +771,18 @@ static int convert_response_format(yr_call_ctx_t *cx, json_t *root, json_t *req,
                            ? json_string_value(name)
                            : ANTH_JSON_TOOL;
     json_t *t = json_object();
-    int rc = t ? set_new(t, "name", json_string(tool)) : -ENOMEM;
+    int rc = t ? yr_tr_set_new(t, "name", json_string(tool)) : -ENOMEM;
     if (rc == 0 && json_is_string(desc))
         rc = json_object_set(t, "description", desc) == 0 ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = set_new(t, "input_schema",
+        rc = yr_tr_set_new(t, "input_schema",
                      schema ? input_schema(schema) : json_pack("{s:s}", "type", "object"));
     if (rc == 0)
-        rc = set_new(req, "tools", json_pack("[o]", t));
+        rc = yr_tr_set_new(req, "tools", json_pack("[o]", t));
     else
         json_decref(t);
     if (rc == 0)
-        rc = set_new(req, "tool_choice", json_pack("{s:s, s:s}", "type", "tool", "name", tool));
+        rc = yr_tr_set_new(req, "tool_choice", json_pack("{s:s, s:s}", "type", "tool", "name", tool));
     if (rc < 0)
         return rc;
     anth_state_t *st = state_of(cx);
@@ -893,18 +794,6 @@ static int convert_response_format(yr_call_ctx_t *cx, json_t *root, json_t *req,
 
 /* ---- build_chat ---------------------------------------------------------------------------- */
 
-typedef struct {
-    yr_buf_t *buf;
-    int rc;
-} dump_ctx_t;
-
-static int on_dump(const char *p, size_t n, void *data)
-{
-    dump_ctx_t *d = data;
-    d->rc = yr_buf_append(d->buf, p, n);
-    return d->rc == 0 ? 0 : -1;
-}
-
 static int build_body(yr_call_ctx_t *cx, json_t *root, json_t *req)
 {
     int64_t budget;
@@ -912,7 +801,7 @@ static int build_body(yr_call_ctx_t *cx, json_t *root, json_t *req)
     if (rc == 0)
         rc = thinking_budget(cx, root, &budget);
     if (rc == 0)
-        rc = set_new(req, "model", json_string(cx->route->model));
+        rc = yr_tr_set_new(req, "model", json_string(cx->route->model));
     if (rc == 0)
         rc = put_max_tokens(cx, root, req, budget);
     if (rc == 0)
@@ -922,24 +811,24 @@ static int build_body(yr_call_ctx_t *cx, json_t *root, json_t *req)
         rc = convert_response_format(cx, root, req, budget, &json_mode);
     json_t *tools = json_object_get(root, "tools");
     if (rc == 0 && tools != NULL && !json_is_null(tools) && !json_is_array(tools))
-        rc = reject(cx, "tools", "'tools' must be an array");
+        rc = yr_tr_reject(cx, "tools", "'tools' must be an array");
     if (rc == 0 && !json_mode && json_array_size(tools) > 0) {
         rc = convert_tools(cx, tools, req);
         if (rc == 0)
             rc = convert_tool_choice(cx, root, req, budget);
     } else if (rc == 0 && !json_mode) {
         json_t *tc = json_object_get(root, "tool_choice");
-        if (tc != NULL && !json_is_null(tc) && !str_is(tc, "none") && !str_is(tc, "auto"))
-            rc = reject(cx, "tool_choice", "'tool_choice' requires 'tools'");
+        if (tc != NULL && !json_is_null(tc) && !yr_tr_str_is(tc, "none") && !yr_tr_str_is(tc, "auto"))
+            rc = yr_tr_reject(cx, "tool_choice", "'tool_choice' requires 'tools'");
     }
     if (rc == 0 && budget > 0)
-        rc = set_new(
+        rc = yr_tr_set_new(
             req, "thinking",
             json_pack("{s:s, s:I}", "type", "enabled", "budget_tokens", (json_int_t)budget));
     if (rc == 0)
         rc = put_sampling(cx, root, req, budget);
     if (rc == 0 && cx->chat->stream)
-        rc = set_new(req, "stream", json_true());
+        rc = yr_tr_set_new(req, "stream", json_true());
     return rc;
 }
 
@@ -980,11 +869,8 @@ static int anth_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_up
         return -ENOMEM;
     }
     int rc = build_body(cx, cx->chat->root, req);
-    if (rc == 0) {
-        dump_ctx_t d = {.buf = body_buf};
-        if (json_dump_callback(req, on_dump, &d, JSON_COMPACT | JSON_REAL_PRECISION(15)) < 0)
-            rc = d.rc < 0 ? d.rc : -ENOMEM;
-    }
+    if (rc == 0)
+        rc = yr_tr_dump(req, body_buf);
     json_decref(req);
     if (rc < 0)
         return rc;
@@ -1001,12 +887,6 @@ static const char *str_or(const json_t *v, const char *dflt)
     return json_is_string(v) ? json_string_value(v) : dflt;
 }
 
-static yr_str_t jslice(const json_t *v)
-{
-    return json_is_string(v) ? (yr_str_t){json_string_value(v), json_string_length(v)}
-                             : YR_STR_NULL;
-}
-
 /* Anthropic stop_reason -> finish reason; the one table of this dialect. */
 static yr_finish_t finish_of(const char *stop_reason, bool json_mode)
 {
@@ -1020,12 +900,6 @@ static yr_finish_t finish_of(const char *stop_reason, bool json_mode)
     if (strcmp(stop_reason, "refusal") == 0)
         return YR_FINISH_CONTENT_FILTER;
     return YR_FINISH_STOP; /* end_turn, stop_sequence, pause_turn and anything newer */
-}
-
-static int64_t int_field(const json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
 }
 
 /* Anthropic counts input, cache reads and cache writes apart; the internal
@@ -1054,7 +928,7 @@ static void read_usage_counts(anth_state_t *st, const json_t *u, bool only_prese
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (!only_present || json_object_get(u, fields[i].key) != NULL)
-            *(int64_t *)((char *)st + fields[i].off) = int_field(u, fields[i].key);
+            *(int64_t *)((char *)st + fields[i].off) = yr_tr_int_field(u, fields[i].key);
 }
 
 static char *dump_compact(const json_t *v)
@@ -1096,8 +970,8 @@ static int emit_json_content(const sink_t *k, anth_state_t *st, yr_str_t frag)
 
 static int emit_start(const sink_t *k, yr_call_ctx_t *cx, const json_t *msg)
 {
-    yr_str_t id = jslice(json_object_get(msg, "id"));
-    yr_str_t model = jslice(json_object_get(msg, "model"));
+    yr_str_t id = yr_tr_jslice(json_object_get(msg, "id"));
+    yr_str_t model = yr_tr_jslice(json_object_get(msg, "model"));
     return emit(k, &(yr_event_t){
                        .type = YR_EV_START,
                        .id = id.len ? id : cx->request_id,
@@ -1134,12 +1008,12 @@ static int message_block(const sink_t *k, anth_state_t *st, const json_t *blk, b
         json_t *t = json_object_get(blk, "text");
         if (!json_is_string(t))
             return -EINVAL;
-        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, jslice(t));
+        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, yr_tr_jslice(t));
     }
     if (strcmp(type, "thinking") == 0 || strcmp(type, "redacted_thinking") == 0) {
         bool redacted = type[0] == 'r';
-        yr_str_t sig = jslice(json_object_get(blk, redacted ? "data" : "signature"));
-        yr_str_t text = redacted ? YR_STR("") : jslice(json_object_get(blk, "thinking"));
+        yr_str_t sig = yr_tr_jslice(json_object_get(blk, redacted ? "data" : "signature"));
+        yr_str_t text = redacted ? YR_STR("") : yr_tr_jslice(json_object_get(blk, "thinking"));
         if (text.len == 0 && sig.len == 0)
             return 0;
         return emit(k, &(yr_event_t){.type = YR_EV_REASONING, .text = text, .signature = sig,
@@ -1159,8 +1033,8 @@ static int message_block(const sink_t *k, anth_state_t *st, const json_t *blk, b
         rc = emit_text(k, YR_EV_TEXT, a);
     } else {
         uint32_t index = st->tools++;
-        rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START, .index = index, .id = jslice(id),
-                                   .name = jslice(name)});
+        rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START, .index = index, .id = yr_tr_jslice(id),
+                                   .name = yr_tr_jslice(name)});
         if (rc == 0)
             rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_ARGS, .index = index, .text = a});
         if (rc == 0)
@@ -1186,8 +1060,8 @@ static int anth_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *ar
     {
         json_t *type = json_object_get(blk, "type");
         if (!json_is_string(type) ||
-            (str_is(type, "text") && !json_is_string(json_object_get(blk, "text"))) ||
-            (str_is(type, "tool_use") && (!json_is_string(json_object_get(blk, "id")) ||
+            (yr_tr_str_is(type, "text") && !json_is_string(json_object_get(blk, "text"))) ||
+            (yr_tr_str_is(type, "tool_use") && (!json_is_string(json_object_get(blk, "id")) ||
                                              !json_is_string(json_object_get(blk, "name")))))
             rc = -EINVAL;
     }
@@ -1234,15 +1108,15 @@ static int on_block_start(const sink_t *k, anth_state_t *st, json_t *root)
     st->block_out = 0;
     if (strcmp(type, "text") == 0) {
         st->block = AB_TEXT;
-        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, jslice(json_object_get(cb, "text")));
+        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, yr_tr_jslice(json_object_get(cb, "text")));
     }
     if (strcmp(type, "thinking") == 0) {
         st->block = AB_THINKING;
-        return emit_text(k, YR_EV_REASONING, jslice(json_object_get(cb, "thinking")));
+        return emit_text(k, YR_EV_REASONING, yr_tr_jslice(json_object_get(cb, "thinking")));
     }
     if (strcmp(type, "redacted_thinking") == 0) {
         st->block = AB_OTHER;
-        yr_str_t data = jslice(json_object_get(cb, "data"));
+        yr_str_t data = yr_tr_jslice(json_object_get(cb, "data"));
         return data.len ? emit(k, &(yr_event_t){.type = YR_EV_REASONING, .signature = data,
                                                 .redacted = true})
                         : 0;
@@ -1267,7 +1141,7 @@ static int on_block_start(const sink_t *k, anth_state_t *st, json_t *root)
         st->block = AB_TOOL;
         st->tools++;
         rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START, .index = st->tools - 1,
-                                   .id = jslice(id), .name = jslice(name)});
+                                   .id = yr_tr_jslice(id), .name = yr_tr_jslice(name)});
         if (rc == 0 && first != NULL)
             rc = emit_tool_args(k, st, yr_str(first));
     }
@@ -1282,19 +1156,19 @@ static int on_block_delta(const sink_t *k, anth_state_t *st, json_t *root)
     if (type == NULL)
         return -EINVAL;
     if (strcmp(type, "text_delta") == 0)
-        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, jslice(json_object_get(delta, "text")));
+        return st->json_mode ? 0 : emit_text(k, YR_EV_TEXT, yr_tr_jslice(json_object_get(delta, "text")));
     if (strcmp(type, "thinking_delta") == 0)
-        return emit_text(k, YR_EV_REASONING, jslice(json_object_get(delta, "thinking")));
+        return emit_text(k, YR_EV_REASONING, yr_tr_jslice(json_object_get(delta, "thinking")));
     if (strcmp(type, "signature_delta") == 0) {
-        yr_str_t sig = jslice(json_object_get(delta, "signature"));
+        yr_str_t sig = yr_tr_jslice(json_object_get(delta, "signature"));
         return sig.len ? emit(k, &(yr_event_t){.type = YR_EV_REASONING, .signature = sig}) : 0;
     }
     if (strcmp(type, "input_json_delta") == 0) {
         json_t *pj = json_object_get(delta, "partial_json");
         if (!json_is_string(pj) || (st->block != AB_TOOL && st->block != AB_JSON))
             return -EINVAL;
-        return st->block == AB_JSON ? emit_json_content(k, st, jslice(pj))
-                                    : emit_tool_args(k, st, jslice(pj));
+        return st->block == AB_JSON ? emit_json_content(k, st, yr_tr_jslice(pj))
+                                    : emit_tool_args(k, st, yr_tr_jslice(pj));
     }
     return 0; /* citations_delta and future delta types */
 }

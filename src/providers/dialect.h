@@ -30,6 +30,10 @@ typedef struct yr_dialect_ops {
     bool hold_first_event;
     /* build translates the parsed tree (yr_chat_load_root), not the bytes. */
     bool needs_tree;
+    /* The provider cannot fetch image URLs: the gateway always fetches them
+     * (behind the SSRF guard) and sends them inline, whatever the
+     * provider's inline_images setting says. */
+    bool inline_images;
 
     /* The OpenAI-model request (cx->chat; raw is its text) -> the provider's
      * body in body_buf (or raw itself), pointed to by out->body; *path is the
@@ -60,5 +64,6 @@ typedef struct yr_dialect_ops {
 extern const yr_dialect_ops_t yr_dialect_openai;
 extern const yr_dialect_ops_t yr_dialect_anthropic;
 extern const yr_dialect_ops_t yr_dialect_azure; /* OpenAI's, with Azure's quirks */
+extern const yr_dialect_ops_t yr_dialect_gemini; /* gemini.c, gemini_decode.c */
 
 #endif

@@ -9,6 +9,7 @@ static const yr_provider_kind_ops_t kinds[] = {
     {YR_KIND_OPENAI, &yr_dialect_openai, &yr_transport_bearer},
     {YR_KIND_ANTHROPIC, &yr_dialect_anthropic, &yr_transport_anthropic},
     {YR_KIND_AZURE, &yr_dialect_azure, &yr_transport_azure},
+    {YR_KIND_GEMINI, &yr_dialect_gemini, &yr_transport_gemini},
 };
 
 const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind)

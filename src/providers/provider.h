@@ -6,6 +6,7 @@
  *   openai      openai      bearer      (and every OpenAI-compatible server)
  *   azure       openai      azure       (api-key; deployments or v1 paths)
  *   anthropic   anthropic   anthropic   (x-api-key, anthropic-version)
+ *   gemini      gemini      gemini      (x-goog-api-key; the model in the path)
  *
  * Both halves are tables of pure functions (nginx's upstream create_request /
  * process_header / input_filter): no sockets, no timers, so each can be
@@ -38,6 +39,10 @@ typedef struct yr_call_ctx {
     yr_api_error_t error;        /* filled when build returns -EINVAL, or an in-band error */
     char error_type[64];         /* an in-band error's type, e.g. overloaded_error */
     int error_status;            /* the HTTP status that error type stands for */
+    /* ... and what the event itself said (Gemini: RetryInfo, QuotaFailure):
+     * a retry hint in ms (0: none) and a code for classify. */
+    int64_t error_retry_after_ms;
+    char error_code[64];
     /* The client's own protocol headers (passthrough), and the endpoint
      * variant (count_tokens instead of messages). */
     yr_str_t client_version;     /* e.g. the client's anthropic-version */

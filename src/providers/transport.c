@@ -247,8 +247,9 @@ void yr_transport_generic_head(struct yr_call_ctx *cx, const yr_upstream_call_t 
 
 /* Content-Type, Accept, User-Agent, the auth line (when the provider has a
  * key), the dialect's extra lines; NULL-terminated, in the pool. */
-static int common_headers(struct yr_call_ctx *cx, const char *auth_name, const char *auth_prefix,
-                          const char *const *extra, yr_upstream_req_t *out)
+int yr_transport_common_headers(struct yr_call_ctx *cx, const char *auth_name,
+                                const char *auth_prefix, const char *const *extra,
+                                yr_upstream_req_t *out)
 {
     size_t nextra = 0;
     while (extra != NULL && extra[nextra] != NULL)
@@ -285,7 +286,7 @@ static int bearer_prepare(struct yr_call_ctx *cx, const char *path, const char *
     if (out->url == NULL)
         return -ENOMEM;
     yr_transport_timeouts(cx->route->provider, out);
-    return common_headers(cx, "Authorization", "Bearer ", extra, out);
+    return yr_transport_common_headers(cx, "Authorization", "Bearer ", extra, out);
 }
 
 static int anthropic_prepare(struct yr_call_ctx *cx, const char *path, const char *const *extra,
@@ -295,7 +296,7 @@ static int anthropic_prepare(struct yr_call_ctx *cx, const char *path, const cha
     if (out->url == NULL)
         return -ENOMEM;
     yr_transport_timeouts(cx->route->provider, out);
-    return common_headers(cx, "x-api-key", "", extra, out);
+    return yr_transport_common_headers(cx, "x-api-key", "", extra, out);
 }
 
 const yr_transport_ops_t yr_transport_bearer = {

@@ -126,8 +126,16 @@ void yr_transport_generic_head(struct yr_call_ctx *cx, const yr_upstream_call_t 
  * quota errors recognised by type/code (insufficient_quota, billing_error). */
 yr_outcome_t yr_transport_classify_status(int status, const yr_provider_error_t *perr);
 
+/* Content-Type, Accept, User-Agent, "auth_name: auth_prefix{api_key}" when
+ * the provider has a key, and extra; NULL-terminated, in cx->pool, into
+ * out->headers. 0 or -ENOMEM. */
+int yr_transport_common_headers(struct yr_call_ctx *cx, const char *auth_name,
+                                const char *auth_prefix, const char *const *extra,
+                                yr_upstream_req_t *out);
+
 extern const yr_transport_ops_t yr_transport_bearer;    /* OpenAI and compatibles */
 extern const yr_transport_ops_t yr_transport_anthropic; /* x-api-key */
 extern const yr_transport_ops_t yr_transport_azure;     /* api-key, deployments or v1 */
+extern const yr_transport_ops_t yr_transport_gemini;    /* x-goog-api-key (gemini_decode.c) */
 
 #endif

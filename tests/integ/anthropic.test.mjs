@@ -1,37 +1,44 @@
-// One table of scenarios, run through the gateway against an OpenAI route and
-// an Anthropic route: an OpenAI client must not be able to tell them apart.
-// Then what the Anthropic provider actually received.
+// One table of scenarios, run through the gateway against an OpenAI route, an
+// Anthropic route and Gemini routes (2.5 and 3): an OpenAI client must not be
+// able to tell them apart. Then what the Anthropic provider actually received
+// (the Gemini specifics are in gemini.test.mjs).
 import { test, before, after, beforeEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSim, startGateway, config, chat, sseData } from './lib.mjs';
 
 const ANTH_KEY = 'sk-ant-test-' + 'a'.repeat(24);
-let oaiSim, anthSim, gw;
+const GEM_KEY = 'AIza-test-' + 'g'.repeat(29);
+let oaiSim, anthSim, gemSim, gw;
 
 before(async () => {
   oaiSim = await startSim();
   anthSim = await startSim(['--require-key', ANTH_KEY]);
+  gemSim = await startSim(['--require-key', GEM_KEY]);
   gw = await startGateway(config({
     providers: {
       openai: { base_url: oaiSim.url },
       anthropic: { kind: 'anthropic', base_url: anthSim.base, api_key: ANTH_KEY },
+      google: { kind: 'gemini', base_url: gemSim.base, api_key: GEM_KEY },
     },
     models: [
       { id: 'via-openai', routes: [{ provider: 'openai', model: 'gpt-4o' }] },
       { id: 'via-anthropic', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
+      { id: 'via-gemini', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
+      { id: 'via-gemini3', routes: [{ provider: 'google', model: 'gemini-3-pro-preview' }] },
       { id: 'claude-then-gpt', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }, { provider: 'openai', model: 'gpt-4o' }] },
     ],
   }));
 });
-after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); gw.cleanup(); });
-beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gw.resetRoutes(); });
+after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); await gemSim.stop(); gw.cleanup(); });
+beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); await gw.resetRoutes(); });
 
 const user = (content) => [{ role: 'user', content }];
 const weatherTool = { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
 const timeTool = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } };
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
-function simFor(route) { return route === 'via-openai' ? oaiSim : anthSim; }
+function simFor(route) { return route === 'via-openai' ? oaiSim : route === 'via-anthropic' ? anthSim : gemSim; }
+const gemini = (route) => route.startsWith('via-gemini');
 // Script the next answer of whichever provider the route uses.
 async function script(route, behaviour) { await simFor(route).script([behaviour]); }
 
@@ -52,7 +59,7 @@ function streamedToolCalls(chunks) {
   return calls;
 }
 
-for (const route of ['via-openai', 'via-anthropic']) {
+for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3']) {
   describe(`scenarios ${route}`, () => {
     test('text', async () => {
       const r = await chat(gw, { model: route, messages: user('Reply with exactly: connected') });
@@ -115,7 +122,8 @@ for (const route of ['via-openai', 'via-anthropic']) {
       assert.deepEqual(JSON.parse(calls[0].args), args0);
       assert.deepEqual(JSON.parse(calls[1].args), args1);
       const frags = chunks.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []).filter((d) => d.index === 0 && d.function?.arguments);
-      assert.ok(frags.length >= 2, 'arguments arrive in several fragments');
+      // Gemini sends each call whole, in an event of its own.
+      if (!gemini(route)) assert.ok(frags.length >= 2, 'arguments arrive in several fragments');
       assert.equal(chunks.find((c) => c.choices[0]?.finish_reason).choices[0].finish_reason, 'tool_calls');
     });
 
@@ -132,7 +140,8 @@ for (const route of ['via-openai', 'via-anthropic']) {
     });
 
     test('vision: data URL and https URL', async () => {
-      for (const url of [`data:image/png;base64,${PNG}`, 'https://example.com/cat.jpg']) {
+      // Gemini routes fetch https images themselves (gemini.test.mjs, behind the SSRF guard).
+      for (const url of [`data:image/png;base64,${PNG}`, ...(gemini(route) ? [] : ['https://example.com/cat.jpg'])]) {
         const r = await chat(gw, { model: route, messages: user([{ type: 'text', text: 'Describe this image in one sentence.' }, { type: 'image_url', image_url: { url } }]) });
         assert.equal(r.status, 200, r.text);
         assert.match(r.json.choices[0].message.content, /1 image/);

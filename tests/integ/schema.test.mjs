@@ -1,8 +1,8 @@
 // Everything we send in OpenAI's format validates against OpenAI's published
 // schemas (tests/schemas/openai.json, written from the OpenAPI spec; see
 // tests/schemas/README.md): completions and every stream chunk from an
-// OpenAI route (the simulator's bytes, relayed) and from an Anthropic route
-// (translated), error bodies, the in-stream error event, and /v1/models.
+// OpenAI route (the simulator's bytes, relayed) and from Anthropic and Gemini
+// routes (translated; Gemini's with thought signatures in extra_content), error bodies, the in-stream error event, and /v1/models.
 import { test, before, after, beforeEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -64,32 +64,35 @@ test('the schemas reject what OpenAI\'s spec rejects (they are not vacuous)', ()
 });
 
 const ANTH_KEY = 'sk-ant-test-' + 'a'.repeat(24);
-let oaiSim, anthSim, gw;
+let oaiSim, anthSim, gemSim, gw;
 
 before(async () => {
   oaiSim = await startSim();
   anthSim = await startSim(['--require-key', ANTH_KEY]);
+  gemSim = await startSim();
   gw = await startGateway(config({
     providers: {
       openai: { base_url: oaiSim.url },
       anthropic: { kind: 'anthropic', base_url: anthSim.base, api_key: ANTH_KEY },
+      google: { kind: 'gemini', base_url: gemSim.base },
     },
     models: [
       { id: 'via-openai', routes: [{ provider: 'openai', model: 'gpt-4o' }] },
       { id: 'via-anthropic', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
+      { id: 'via-gemini', routes: [{ provider: 'google', model: 'gemini-3-pro-preview' }] },
     ],
     server: { max_body_bytes: 65536 },
   }));
 });
-after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); gw.cleanup(); });
-beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gw.resetRoutes(); });
+after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); await gemSim.stop(); gw.cleanup(); });
+beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); await gw.resetRoutes(); });
 
 const user = (content) => [{ role: 'user', content }];
 const weatherTool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } };
 const twoCalls = { tool_calls: [{ name: 'get_weather', arguments: { city: 'Paris' } }, { name: 'get_weather', arguments: { city: 'Oslo' } }] };
-const simFor = (route) => (route === 'via-openai' ? oaiSim : anthSim);
+const simFor = (route) => (route === 'via-openai' ? oaiSim : route === 'via-anthropic' ? anthSim : gemSim);
 
-for (const route of ['via-openai', 'via-anthropic']) {
+for (const route of ['via-openai', 'via-anthropic', 'via-gemini']) {
   describe(`chat.completion and chunks, ${route}`, () => {
     test('text', async () => {
       const r = await chat(gw, { model: route, messages: user('Reply with exactly: connected') });
@@ -253,7 +256,7 @@ test('/v1/models is a ListModelsResponse', async () => {
   assert.equal(r.status, 200);
   const body = await r.json();
   assertValid('models', body, '/v1/models');
-  assert.deepEqual(body.data.map((m) => m.id).sort(), ['via-anthropic', 'via-openai']);
+  assert.deepEqual(body.data.map((m) => m.id).sort(), ['via-anthropic', 'via-gemini', 'via-openai']);
   const denied = await fetch(`${gw.url}/models`);
   assert.equal(denied.status, 401);
   assertValid('error', await denied.json(), '/v1/models without a key');

@@ -496,7 +496,7 @@ static void test_full_tools_reasoning_usage(void **state)
     yr_oai_enc_opts_t o = opts(false, false);
     yr_event_t sig = {.type = YR_EV_REASONING, .signature = YR_STR("sig")};
     yr_event_t ts = tool_start(0, "toolu_A", "get_weather");
-    ts.signature = YR_STR("gemini-thought"); /* dropped: no OpenAI field */
+    ts.signature = YR_STR("gemini-thought"); /* extra_content.google.thought_signature */
     char *s = RUN(o, START, text(YR_EV_REASONING, "Weather "),
                   text(YR_EV_REASONING, "needs a tool."), sig, ts, tool_start(1, "toolu_B", "now"),
                   tool_args(0, "{\"city\":"), tool_args(0, "\"Paris\"}"), tool_end(0), tool_end(1),
@@ -508,7 +508,8 @@ static void test_full_tools_reasoning_usage(void **state)
                 "\"model\":\"claude-x\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
                 "\"assistant\",\"content\":null,\"refusal\":null,\"tool_calls\":[{\"id\":"
                 "\"toolu_A\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
-                "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"toolu_B\",\"type\":"
+                "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"},\"extra_content\":{\"google\":{"
+                "\"thought_signature\":\"gemini-thought\"}}},{\"id\":\"toolu_B\",\"type\":"
                 "\"function\",\"function\":{\"name\":\"now\",\"arguments\":\"{}\"}}],"
                 "\"reasoning_content\":\"Weather needs a tool.\"},\"logprobs\":null,"
                 "\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":420,"
