@@ -138,9 +138,11 @@ test('RPM is exact at the boundary, with OpenAI\'s x-ratelimit headers', async (
 test('budget race: 50 concurrent requests against a budget for about 10', async () => {
   // max_tokens 100 on gpt-4o ($10 per 1M output) reserves ~$0.001 each
   const c = await admin('POST', '/admin/keys', { name: 'budget', budgets: { daily: 0.0105 } });
-  await sim.script(Array.from({ length: 50 }, () => ({ headers_delay_ms: 150 })));
-  const rs = await Promise.all(Array.from({ length: 50 }, () =>
-    chat(gw, hi('gpt-4o', { max_tokens: 100 }), { key: c.json.key })));
+  // each really costs its reservation: the prompt estimate and all of max_tokens
+  const body = hi('gpt-4o', { max_tokens: 100 });
+  const usage = { prompt_tokens: Math.floor(Buffer.byteLength(JSON.stringify(body)) / 4), completion_tokens: 100 };
+  await sim.script(Array.from({ length: 50 }, () => ({ headers_delay_ms: 150, usage })));
+  const rs = await Promise.all(Array.from({ length: 50 }, () => chat(gw, body, { key: c.json.key })));
   const ok = rs.filter((r) => r.status === 200).length;
   const refused = rs.filter((r) => r.status === 429);
   assert.equal(ok + refused.length, 50);
