@@ -74,7 +74,23 @@ static void handle_metrics(yr_gw_req_t *g)
     yr_runtime_t *rt = g->w->rt;
     yr_buf_t out;
     yr_buf_init(&out, 16 * 1024 * 1024);
-    if (yr_metrics_render(rt->all_metrics, rt->nworkers, &out) < 0) {
+    yr_store_stats_t st = {0};
+    if (rt->store != NULL)
+        yr_store_stats(rt->store, &st);
+    if (yr_metrics_render(rt->all_metrics, rt->nworkers, &out) < 0 ||
+        yr_buf_printf(&out,
+                      "# HELP yourouter_usage_rows_total Usage rows, by what became of them.\n"
+                      "# TYPE yourouter_usage_rows_total counter\n"
+                      "yourouter_usage_rows_total{result=\"written\"} %llu\n"
+                      "yourouter_usage_rows_total{result=\"dropped\"} %llu\n"
+                      "yourouter_usage_rows_total{result=\"failed\"} %llu\n"
+                      "# HELP yourouter_usage_write_retries_total Usage batches written again"
+                      " after a failed write.\n"
+                      "# TYPE yourouter_usage_write_retries_total counter\n"
+                      "yourouter_usage_write_retries_total %llu\n",
+                      (unsigned long long)st.usage_written, (unsigned long long)st.usage_dropped,
+                      (unsigned long long)st.usage_failed,
+                      (unsigned long long)st.usage_retries) < 0) {
         yr_buf_free(&out);
         yr_gw_send_error(g, YR_E_INTERNAL, "metrics rendering failed", NULL, NULL, YR_STR_NULL);
         return;

@@ -188,6 +188,34 @@ static enum yr_attempt_outcome metrics_outcome(const yr_attempt_t *a)
     }
 }
 
+static yr_str_t client_body(const chat_t *c);
+
+/* Bytes of the JSON string values of "content", "reasoning_content" and
+ * "arguments" in a passthrough chunk: what the client was sent as text, for
+ * an estimate when the provider never says its usage. Escapes count as
+ * their bytes (close enough for bytes / 4). */
+static uint64_t chunk_text_bytes(yr_str_t d)
+{
+    static const char *const keys[] = {"\"content\":\"", "\"reasoning_content\":\"",
+                                       "\"arguments\":\""};
+    uint64_t n = 0;
+    for (size_t k = 0; k < 3; k++) {
+        size_t kl = strlen(keys[k]);
+        for (size_t i = 0; i + kl <= d.len;) {
+            const char *hit = memmem(d.ptr + i, d.len - i, keys[k], kl);
+            if (hit == NULL)
+                break;
+            size_t j = (size_t)(hit - d.ptr) + kl;
+            while (j < d.len && d.ptr[j] != '"') {
+                j += d.ptr[j] == '\\' ? 2 : 1;
+                n++;
+            }
+            i = j + 1;
+        }
+    }
+    return n;
+}
+
 /* Every attempt ends here, exactly once. */
 static void attempt_end(chat_t *c, yr_outcome_t o)
 {
@@ -198,6 +226,14 @@ static void attempt_end(chat_t *c, yr_outcome_t o)
     a->end_ns = now_ns();
     if (c->cx.usage.present && !a->usage.present)
         a->usage = c->cx.usage; /* passthrough: the dialect read it */
+    if (!a->usage.present && a->out_text_bytes > 0) {
+        /* A stream the provider never gave usage for (cut, cancelled, or a
+         * passthrough without include_usage): what the client got is
+         * accounted, estimated at 4 bytes a token. */
+        a->usage.prompt_tokens = (int64_t)client_body(c).len / 4;
+        a->usage.completion_tokens = (int64_t)((a->out_text_bytes + 3) / 4);
+        a->usage_estimated = true;
+    }
     yr_metrics_attempt(&c->g->w->metrics, a->route->provider->name, metrics_outcome(a));
     yr_peer_free(&c->plan, a, yr_health_now_ms());
     if (a->retry_after_ms > c->max_retry_ms)
@@ -262,6 +298,7 @@ static void record_usage(chat_t *c, int status, uint64_t end_ns)
             row.upstream_model = yr_str(a->route->model);
             row.upstream_status = a->status;
             row.cancelled = o == YR_OUT_CANCELLED;
+            row.usage_estimated = a->usage_estimated;
             row.error_class = o == YR_OUT_OK ? YR_STR_NULL : yr_str(yr_outcome_name(o));
             row.prompt_tokens = a->usage.prompt_tokens;
             row.completion_tokens = a->usage.completion_tokens;
@@ -560,9 +597,14 @@ static int on_event(void *arg, const yr_event_t *ev)
                                      ev->text.ptr, ev->status ? ev->status : 500);
         return -ECANCELED;
     case YR_EV_USAGE: c->att->usage = ev->usage; break;
+    case YR_EV_TOOL_ARGS: c->att->out_text_bytes += ev->text.len; break;
     case YR_EV_TEXT:
     case YR_EV_REASONING:
     case YR_EV_REFUSAL:
+        c->att->out_text_bytes += ev->text.len;
+        if (c->att->first_event_ns == 0)
+            c->att->first_event_ns = now_ns();
+        break;
     case YR_EV_TOOL_START:
         if (c->att->first_event_ns == 0)
             c->att->first_event_ns = now_ns();
@@ -613,6 +655,8 @@ static int on_frame(const yr_frame_t *m, void *arg)
     }
     if (rc < 0)
         return rc == -EINVAL ? -EPROTO : rc;
+    if (c->pass)
+        c->att->out_text_bytes += chunk_text_bytes(m->data);
     if (c->out.len > had) {
         c->events_out++;
         if (c->att->first_event_ns == 0)

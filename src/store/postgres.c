@@ -69,6 +69,7 @@ static const char *const migrations[] = {
     "  UNIQUE (request_id, attempt));"
     "CREATE INDEX usage_key_created ON usage(key_id, created_ms);"
     "CREATE INDEX usage_created ON usage(created_ms);",
+    "ALTER TABLE usage ADD COLUMN usage_estimated BOOLEAN NOT NULL DEFAULT false;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -124,9 +125,9 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_USAGE] = "INSERT INTO usage (request_id, key_id, model_id, provider, upstream_model,"
                 " status, outcome, prompt_tokens, completion_tokens, cached_tokens,"
                 " cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, created_ms, attempt,"
-                " upstream_status, cost_micros, stream, cancelled, error_class) VALUES ($1, $2,"
-                " $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"
-                " $20, $21) ON CONFLICT (request_id, attempt) DO NOTHING",
+                " upstream_status, cost_micros, stream, cancelled, error_class, usage_estimated)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
+                " $17, $18, $19, $20, $21, $22) ON CONFLICT (request_id, attempt) DO NOTHING",
     [Q_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
     [Q_TOTALS_VENDOR] = TOTALS("COALESCE(provider, '')"),
     [Q_TOTALS_KEY] = TOTALS("COALESCE((SELECT name FROM api_keys k WHERE k.id = usage.key_id),"
@@ -142,10 +143,10 @@ typedef struct {
 
 /* Parameters as text (NULL = SQL NULL); binary only for hashes. */
 typedef struct {
-    const char *v[21];
-    int len[21];
-    int fmt[21];
-    char num[21][24];
+    const char *v[24];
+    int len[24];
+    int fmt[24];
+    char num[24][24];
     int n;
 } params_t;
 
@@ -563,6 +564,7 @@ static int insert_usage(pg_t *s, const yr_usage_row_t *u)
     p_bool(&p, u->stream);
     p_bool(&p, u->cancelled);
     p_textn(&p, u->error_class, bufs[5], sizeof(bufs[5]));
+    p_bool(&p, u->usage_estimated);
     int rc;
     PGresult *r = run(s, Q_USAGE, &p, "write usage", &rc);
     PQclear(r);

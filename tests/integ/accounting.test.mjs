@@ -211,3 +211,77 @@ test('the CLI shares the store: keys create with limits, show, update, usage tot
   assert.equal(api.json.data.find((x) => x.group === 'cli-made').requests, 1);
   assert.equal((await admin('GET', '/admin/usage?by=colour')).status, 400);
 });
+
+test('TPM counts the tokens requests really used', async () => {
+  const c = await admin('POST', '/admin/keys', { name: 'tpm', tpm: 500 });
+  await sim.script([{ usage: { prompt_tokens: 300, completion_tokens: 150 } }]);
+  assert.equal((await chat(gw, hi('gpt-4o'), { key: c.json.key })).status, 200);
+  // 450 of 500 used in this minute: one more small request may not fit its estimate
+  const r = await chat(gw, hi('gpt-4o', { max_tokens: 100 }), { key: c.json.key });
+  assert.equal(r.status, 429);
+  assert.equal(r.headers.get('x-ratelimit-limit-tokens'), '500');
+  assert.equal(r.headers.get('x-ratelimit-remaining-tokens'), '0');
+});
+
+test('a key\'s concurrency cap', async () => {
+  const c = await admin('POST', '/admin/keys', { name: 'conc1', max_concurrency: 1 });
+  await sim.script([{ headers_delay_ms: 300 }]);
+  const first = chat(gw, hi('gpt-4o'), { key: c.json.key });
+  await sim.wait({ requests: 1 });
+  const second = await chat(gw, hi('gpt-4o'), { key: c.json.key });
+  assert.equal(second.status, 429);
+  assert.match(second.json.error.message, /concurrency/);
+  assert.equal((await first).status, 200);
+  assert.equal((await chat(gw, hi('gpt-4o'), { key: c.json.key })).status, 200);
+});
+
+test('OpenAI cached prompt tokens are priced at the cached rate', async () => {
+  await sim.script([{ usage: { prompt_tokens: 10000, completion_tokens: 1000, prompt_tokens_details: { cached_tokens: 8000 } } }]);
+  const r = await chat(gw, hi('gpt-4o'));
+  assert.equal(r.status, 200);
+  const [row] = await rowsFor(r.headers.get('x-request-id'));
+  assert.equal(row.prompt_tokens, 10000);
+  assert.equal(row.cached_tokens, 8000);
+  // 2k x $2.50 + 8k x $1.25 + 1k x $10 per 1M = 0.005 + 0.010 + 0.010
+  assert.equal(row.cost_micros, 25000);
+  assert.equal(row.usage_estimated, 0);
+});
+
+test('a cancelled stream records its partial usage', async () => {
+  await sim.script([{ text: 'one two three four five six seven eight', chunks: 8, chunk_delay_ms: 100 }]);
+  const ac = new AbortController();
+  const r = await fetch(`${gw.url}/chat/completions`, {
+    method: 'POST', signal: ac.signal,
+    headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(hi('gpt-4o', { stream: true })),
+  });
+  const id = r.headers.get('x-request-id');
+  const reader = r.body.getReader();
+  let got = '';
+  while ((got.match(/data: /g) || []).length < 4) { // the role chunk and three pieces of text
+    const { value, done } = await reader.read();
+    assert.ok(!done, 'the stream is still going');
+    got += new TextDecoder().decode(value);
+  }
+  ac.abort();
+  await sim.wait({ aborted: 1 });
+  const [row] = await rowsFor(id);
+  assert.equal(row.outcome, 'client_abort');
+  assert.equal(row.cancelled, 1);
+  assert.equal(row.usage_estimated, 1);
+  assert.ok(row.completion_tokens >= 2 && row.completion_tokens < 10, JSON.stringify(row));
+  assert.ok(row.prompt_tokens > 0);
+  assert.ok(row.cost_micros > 0);
+});
+
+test('SQL injection strings are only ever a 401, 404 or 400', async () => {
+  for (const k of ["' OR 1=1 --", "x'; DROP TABLE api_keys; --", 'yr-" OR ""="'])
+    assert.equal((await chat(gw, hi('gpt-4o'), { key: k })).status, 401);
+  assert.equal((await admin('GET', `/admin/keys/${encodeURIComponent("' OR 1=1 --")}`)).status, 404);
+  assert.equal((await admin('GET', `/admin/usage?key=${encodeURIComponent("x' OR '1'='1")}`)).status, 404);
+  assert.equal((await admin('GET', `/admin/usage?by=${encodeURIComponent('model; DROP TABLE usage')}`)).status, 400);
+  assert.equal((await admin('POST', '/admin/keys', { name: "a'); DROP TABLE api_keys; --" })).status, 400);
+  // and everything is still there
+  assert.equal((await admin('GET', '/admin/keys')).status, 200);
+  assert.ok(db('SELECT count(*) AS n FROM usage')[0].n > 0);
+});
