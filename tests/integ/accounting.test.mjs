@@ -17,12 +17,14 @@ before(async () => {
       openai: { base_url: sim.url },
       backup: { base_url: sim.url },
       anthropic: { kind: 'anthropic', base_url: anth.base, api_key: 'sk-ant-x' },
+      google: { kind: 'gemini', base_url: anth.base, api_key: 'g-key' },
     },
     models: [
       { id: 'gpt-4o', routes: [{ provider: 'openai' }] },
       { id: 'gpt-4o-mini', routes: [{ provider: 'openai' }] },
       { id: 'failover', routes: [{ provider: 'openai', model: 'gpt-4o' }, { provider: 'backup', model: 'gpt-4o-mini' }] },
       { id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
+      { id: 'flash', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
     ],
   }));
 });
@@ -284,4 +286,18 @@ test('SQL injection strings are only ever a 401, 404 or 400', async () => {
   // and everything is still there
   assert.equal((await admin('GET', '/admin/keys')).status, 200);
   assert.ok(db('SELECT count(*) AS n FROM usage')[0].n > 0);
+});
+
+test('Gemini: cached tokens inside the prompt, thoughts as reasoning and priced as output', async () => {
+  await anth.script([{ usage: { promptTokenCount: 20000, cachedContentTokenCount: 15000, candidatesTokenCount: 400, thoughtsTokenCount: 600 } }]);
+  const r = await chat(gw, hi('flash'));
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.equal(r.json.usage.prompt_tokens, 20000);
+  assert.equal(r.json.usage.completion_tokens, 1000);
+  assert.equal(r.json.usage.completion_tokens_details.reasoning_tokens, 600);
+  assert.equal(r.json.usage.prompt_tokens_details.cached_tokens, 15000);
+  const [row] = await rowsFor(r.headers.get('x-request-id'));
+  assert.deepEqual([row.prompt_tokens, row.cached_tokens, row.completion_tokens, row.reasoning_tokens], [20000, 15000, 1000, 600]);
+  // 5k x $0.30 + 15k x $0.075 + 1k x $2.50 per 1M = 1500 + 1125 + 2500 micro-USD
+  assert.equal(row.cost_micros, 5125);
 });
