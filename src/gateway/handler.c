@@ -200,6 +200,13 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_proxy_chat(g);
         return;
     }
+    if (path_is(req, "/v1/responses") || path_is(req, "/responses")) {
+        g->dialect = YR_DIALECT_RESPONSES;
+        if (!post)
+            goto not_allowed;
+        yr_proxy_responses(g);
+        return;
+    }
     if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens")) {
         g->dialect = YR_DIALECT_ANTHROPIC;
         if (!post)

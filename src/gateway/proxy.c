@@ -38,6 +38,7 @@
 #include "api/anthropic_in.h"
 #include "api/chat.h"
 #include "api/gemini_in.h"
+#include "api/responses.h"
 #include "api/images.h"
 #include "api/oai_enc.h"
 #include "core/log.h"
@@ -83,6 +84,7 @@ typedef struct chat {
     yr_api_error_t *oai_err; /* ... which could not be converted, and why (in the pool) */
     yr_anth_req_info_t ainfo;
     yr_gem_req_info_t ginfo; /* Gemini client: model and method from the URL */
+    yr_resp_info_t rinfo;    /* Responses client: what the response object echoes */
     const yr_model_conf_t *model;
     yr_route_plan_t plan;
     yr_admission_t *adm;
@@ -113,6 +115,7 @@ typedef struct chat {
     yr_oai_enc_t *oenc;        /* translated answer, OpenAI client */
     yr_anth_enc_t *aenc;       /* translated answer, Anthropic client */
     yr_gem_enc_t *genc;        /* translated answer, Gemini client */
+    yr_resp_enc_t *renc;       /* translated answer, Responses client */
     yr_gem_frame_t gframe;     /* passthrough stream to a Gemini client: its framing */
     bool done_seen;
     unsigned events_out; /* upstream messages that produced client output */
@@ -369,6 +372,8 @@ static void free_encoders(chat_t *c)
     yr_oai_enc_free(c->oenc);
     yr_anth_enc_free(c->aenc);
     yr_gem_enc_free(c->genc);
+    yr_resp_enc_free(c->renc);
+    c->renc = NULL;
     c->oenc = NULL;
     c->aenc = NULL;
     c->genc = NULL;
@@ -395,6 +400,7 @@ static void on_pool_cleanup(void *arg)
         yr_limits_cancel(c->g->w->limits, c->adm);
     yr_metrics_inflight(&c->g->w->metrics, -1);
     yr_chat_free(&c->chat);
+    yr_resp_info_free(&c->rinfo);
     yr_buf_free(&c->upbody);
     yr_buf_free(&c->resp);
     yr_buf_free(&c->out);
@@ -564,6 +570,17 @@ static int encoder_new(chat_t *c, bool stream)
                                   c->g->request_id, stream, c->ainfo.input_tokens_estimate);
         return c->aenc ? 0 : -ENOMEM;
     }
+    if (c->dialect == YR_DIALECT_RESPONSES) {
+        yr_resp_enc_opts_t ro = {
+            .id_seed = c->g->request_id,
+            .model = yr_str(c->rinfo.model),
+            .stream = stream,
+            .info = &c->rinfo,
+            .input_tokens_estimate = (int64_t)client_body(c).len / 4,
+        };
+        c->renc = yr_resp_enc_new(&ro);
+        return c->renc ? 0 : -ENOMEM;
+    }
     if (c->dialect == YR_DIALECT_GEMINI) {
         yr_gem_enc_opts_t go = {
             .model = {c->ginfo.model, c->ginfo.model_len},
@@ -613,6 +630,8 @@ static int on_event(void *arg, const yr_event_t *ev)
     }
     if (c->genc)
         return yr_gem_enc_event(c->genc, ev, &c->out);
+    if (c->renc)
+        return yr_resp_enc_event(c->renc, ev, &c->out);
     return c->aenc ? yr_anth_enc_event(c->aenc, ev, &c->out) : yr_oai_enc_event(c->oenc, ev, &c->out);
 }
 
@@ -704,6 +723,13 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *msg, yr_outcome_t o)
         rc = yr_buf_append_str(&ev, YR_STR("event: error\ndata: "));
         if (rc == 0)
             rc = yr_anth_error_body(e, yr_str(m), c->g->request_id, &ev);
+    } else if (c->dialect == YR_DIALECT_RESPONSES && c->renc != NULL) {
+        /* response.failed with the error: never a silent completed */
+        char m[700];
+        snprintf(m, sizeof(m), "%s (request id: %.*s)", msg, (int)c->g->request_id.len,
+                 c->g->request_id.ptr);
+        rc = yr_resp_enc_fail(c->renc, e, yr_str(m), &ev);
+        goto write;
     } else if (c->dialect == YR_DIALECT_GEMINI) {
         /* A chunk with an error object (the SDK raises on it), in the
          * client's framing; nothing follows it. */
@@ -1645,6 +1671,37 @@ static void gemini_authed(yr_gw_req_t *g)
     c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
     c->chat.stream = c->ginfo.stream;
     admit(c, c->oai_err ? -1 : c->chat.max_tokens); /* maxOutputTokens, when converted */
+}
+
+/* ---- POST /v1/responses ---------------------------------------------------- */
+
+static void responses_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    yr_str_t body = client_body(c);
+    yr_api_error_t err = {0};
+    if (yr_resp_request_to_openai(body.ptr, body.len, &c->rinfo, &c->oai_body, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    if (c->rinfo.has_previous) {
+        fail_request(c, YR_E_INVALID_REQUEST,
+                     "previous_response_id needs stored responses, which this gateway does not "
+                     "keep yet: send the conversation as input items",
+                     "previous_response_id", NULL);
+        return;
+    }
+    if (yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    admit(c, c->chat.max_tokens);
+}
+
+void yr_proxy_responses(yr_gw_req_t *g)
+{
+    if (chat_new(g, YR_DIALECT_RESPONSES) != NULL)
+        yr_gw_authenticate(g, responses_authed);
 }
 
 void yr_proxy_gemini(yr_gw_req_t *g)
