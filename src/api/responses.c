@@ -28,7 +28,48 @@ static int fail(yr_api_error_t *err, yr_err_t e, const char *param, const char *
 void yr_resp_info_free(yr_resp_info_t *info)
 {
     json_decref(info->echo);
+    json_decref(info->items);
     info->echo = NULL;
+    info->items = NULL;
+}
+
+int yr_resp_previous_id(const char *body, size_t len, char *id, yr_api_error_t *err)
+{
+    id[0] = '\0';
+    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (req == NULL || !json_is_object(req)) {
+        json_decref(req);
+        return fail(err, YR_E_INVALID_JSON, NULL, "the body must be a JSON object");
+    }
+    json_t *p = json_object_get(req, "previous_response_id");
+    int rc = 0;
+    if (json_is_string(p)) {
+        const char *v = json_string_value(p);
+        size_t n = strlen(v);
+        bool ok = n > 5 && n < 64 && strncmp(v, "resp_", 5) == 0;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+                 (v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '-';
+        if (ok)
+            memcpy(id, v, n + 1);
+        else
+            rc = fail(err, YR_E_INVALID_REQUEST, "previous_response_id",
+                      "previous_response_id is not a response id");
+    } else if (p != NULL && !json_is_null(p)) {
+        rc = fail(err, YR_E_INVALID_REQUEST, "previous_response_id",
+                  "previous_response_id must be a string");
+    }
+    json_decref(req);
+    return rc;
+}
+
+/* A string input as the item list the store keeps. */
+static json_t *input_as_items(json_t *input)
+{
+    if (json_is_array(input))
+        return json_incref(input);
+    return json_pack("[{s:s, s:s, s:[{s:s, s:O}]}]", "type", "message", "role", "user", "content",
+                     "type", "input_text", "text", input);
 }
 
 /* One content part of an input message -> a chat content part. */
@@ -215,7 +256,8 @@ static int convert_tools(json_t *tools, json_t *out, yr_resp_info_t *info, yr_ap
     return 0;
 }
 
-int yr_resp_request_to_openai(const char *body, size_t len, yr_resp_info_t *info, yr_buf_t *out,
+int yr_resp_request_to_openai(const char *body, size_t len, const char *prev_items,
+                              const char *prev_response, yr_resp_info_t *info, yr_buf_t *out,
                               yr_api_error_t *err)
 {
     memset(info, 0, sizeof(*info));
@@ -251,7 +293,30 @@ int yr_resp_request_to_openai(const char *body, size_t len, yr_resp_info_t *info
         rc = fail(err, YR_E_INVALID_REQUEST, "input", "input is required");
         goto out;
     }
-    if ((rc = convert_input(input, msgs, err)) != 0)
+    /* The conversation so far: the previous response's input and output,
+     * then this request's input. */
+    info->items = json_array();
+    if (prev_items != NULL && prev_response != NULL) {
+        json_t *pi = json_loads(prev_items, 0, NULL), *pr = json_loads(prev_response, 0, NULL);
+        json_t *po = json_object_get(pr, "output");
+        if (json_is_array(pi))
+            json_array_extend(info->items, pi);
+        size_t k;
+        json_t *o;
+        json_array_foreach(po, k, o)
+        {
+            const char *ot = json_string_value(json_object_get(o, "type"));
+            if (ot != NULL && strcmp(ot, "reasoning") != 0) /* reasoning is not sent back */
+                json_array_append(info->items, o);
+        }
+        json_decref(pi);
+        json_decref(pr);
+    }
+    json_t *mine = input_as_items(input);
+    if (mine != NULL)
+        json_array_extend(info->items, mine);
+    json_decref(mine);
+    if ((rc = convert_input(prev_items != NULL ? info->items : input, msgs, err)) != 0)
         goto out;
     if (json_array_size(msgs) == 0) {
         rc = fail(err, YR_E_INVALID_REQUEST, "input", "input has no messages");
@@ -376,6 +441,7 @@ struct yr_resp_enc {
     yr_usage_t usage;
     bool started, ended, failed;
     uint64_t counter;
+    char *final; /* the response object as it ended (malloc'ed) */
 };
 
 yr_resp_enc_t *yr_resp_enc_new(const yr_resp_enc_opts_t *o)
@@ -403,6 +469,7 @@ void yr_resp_enc_free(yr_resp_enc_t *e)
         return;
     for (size_t i = 0; i < e->nitems; i++)
         yr_buf_free(&e->items[i].text);
+    free(e->final);
     free(e);
 }
 
@@ -667,7 +734,10 @@ int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
         if (rc != 0)
             break;
         it->tool_index = ev->index;
-        snprintf(it->call_id, sizeof(it->call_id), "%.*s", (int)ev->id.len, ev->id.ptr);
+        if (ev->id.len > 0)
+            snprintf(it->call_id, sizeof(it->call_id), "%.*s", (int)ev->id.len, ev->id.ptr);
+        else /* providers without call ids (Gemini): stable ones per response */
+            snprintf(it->call_id, sizeof(it->call_id), "call_%s_%u", e->id + 5, ev->index);
         snprintf(it->name, sizeof(it->name), "%.*s", (int)ev->name.len, ev->name.ptr);
         if (e->stream)
             rc = emit(e, "response.output_item.added",
@@ -721,15 +791,17 @@ int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
         const char *status = incomplete ? "incomplete" : "completed";
         if (rc != 0)
             break;
-        if (e->stream) {
-            rc = emit(e, incomplete ? "response.incomplete" : "response.completed",
-                      json_pack("{s:o}", "response", response_json(e, status, NULL)), out);
-        } else {
-            json_t *r = response_json(e, status, NULL);
-            char *s = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL;
+        json_t *r = response_json(e, status, NULL);
+        e->final = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL;
+        if (e->final == NULL) {
             json_decref(r);
-            rc = s != NULL ? yr_buf_append_str(out, yr_str(s)) : -ENOMEM;
-            free(s);
+            rc = -ENOMEM;
+        } else if (e->stream) {
+            rc = emit(e, incomplete ? "response.incomplete" : "response.completed",
+                      json_pack("{s:o}", "response", r), out);
+        } else {
+            json_decref(r);
+            rc = yr_buf_append_str(out, yr_str(e->final));
         }
         break;
     }
@@ -738,6 +810,16 @@ int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
     if (rc != 0)
         out->len = had;
     return rc;
+}
+
+const char *yr_resp_enc_final(const yr_resp_enc_t *e)
+{
+    return e->final;
+}
+
+const char *yr_resp_enc_id(const yr_resp_enc_t *e)
+{
+    return e->id;
 }
 
 int yr_resp_enc_fail(yr_resp_enc_t *e, yr_err_t err, yr_str_t message, yr_buf_t *out)

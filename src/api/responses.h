@@ -25,6 +25,10 @@ typedef struct {
     bool has_previous;      /* previous_response_id was given */
     int64_t max_output_tokens; /* -1: none */
     char dropped_tools[256];   /* built-in tools no route can run here, comma separated */
+    char previous_id[64];   /* previous_response_id */
+    json_t *items;          /* every input item this response answers (the previous
+                               response's input and output, then this request's), for the
+                               store; owned */
     json_t *echo;           /* request fields the response repeats (instructions, tools,
                                tool_choice, temperature, top_p, text, reasoning, metadata,
                                parallel_tool_calls, max_output_tokens); owned */
@@ -32,13 +36,21 @@ typedef struct {
 
 void yr_resp_info_free(yr_resp_info_t *info);
 
+/* The previous_response_id of a request (into id, 64 bytes), "" when none;
+ * -EINVAL (err filled) when the body is not a JSON object or the id is bad. */
+__attribute__((warn_unused_result)) int yr_resp_previous_id(const char *body, size_t len, char *id,
+                                                            yr_api_error_t *err);
+
 /* Converts a Responses request to the OpenAI chat request every dialect's
- * build takes. On failure fills err (param is the Responses field, e.g.
- * "input[2].content[0].image_url") and returns -EINVAL / -E2BIG / -ENOMEM. */
-__attribute__((warn_unused_result)) int yr_resp_request_to_openai(const char *body, size_t len,
-                                                                  yr_resp_info_t *info,
-                                                                  yr_buf_t *out,
-                                                                  yr_api_error_t *err);
+ * build takes. prev_items / prev_response: the stored input items and
+ * response of previous_response_id (NULL when none): the conversation
+ * continues from them. On failure fills err (param is the Responses field,
+ * e.g. "input[2].content[0].image_url") and returns -EINVAL / -E2BIG /
+ * -ENOMEM. */
+__attribute__((warn_unused_result)) int
+yr_resp_request_to_openai(const char *body, size_t len, const char *prev_items,
+                          const char *prev_response, yr_resp_info_t *info, yr_buf_t *out,
+                          yr_api_error_t *err);
 
 typedef struct yr_resp_enc yr_resp_enc_t;
 
@@ -58,6 +70,11 @@ void yr_resp_enc_free(yr_resp_enc_t *e);
  * (YR_EV_ERROR or an event out of order), -E2BIG, -ENOMEM. */
 __attribute__((warn_unused_result)) int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev,
                                                           yr_buf_t *out);
+
+/* The response object as it ended (after END), or NULL. Owned by e. */
+const char *yr_resp_enc_final(const yr_resp_enc_t *e);
+/* The response's id ("resp_..."). */
+const char *yr_resp_enc_id(const yr_resp_enc_t *e);
 
 /* Stream mode, after a failure past the first event: `response.failed`
  * with the error, then nothing. */

@@ -200,6 +200,11 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_proxy_chat(g);
         return;
     }
+    if (yr_str_has_prefix(req->path, YR_STR("/v1/responses/")) && req->path.len > 14) {
+        g->dialect = YR_DIALECT_RESPONSES;
+        yr_proxy_responses_stored(g);
+        return;
+    }
     if (path_is(req, "/v1/responses") || path_is(req, "/responses")) {
         g->dialect = YR_DIALECT_RESPONSES;
         if (!post)

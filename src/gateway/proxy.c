@@ -30,6 +30,7 @@
  * may send holds the request (yr_http_req_hold) while it runs, so a send
  * that ends the request never frees the chat_t under the code using it. */
 #include <errno.h>
+#include <http_parser.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,7 @@ typedef struct chat {
 } chat_t;
 
 static void attempt_next(chat_t *c);
+static void store_response(chat_t *c);
 
 static void set_state(chat_t *c, yr_reqstate_t s)
 {
@@ -341,6 +343,8 @@ static void finish(chat_t *c, int status)
         c->adm = NULL;
     }
     record_usage(c, status, end);
+    if (c->dialect == YR_DIALECT_RESPONSES && status == 200 && c->rinfo.store)
+        store_response(c);
 }
 
 static void cancel_fetches(chat_t *c)
@@ -1675,33 +1679,198 @@ static void gemini_authed(yr_gw_req_t *g)
 
 /* ---- POST /v1/responses ---------------------------------------------------- */
 
-static void responses_authed(yr_gw_req_t *g)
+/* A stored response, read or written on the store thread. The strings are
+ * the op's (malloc'ed; freed by the cleanup). */
+typedef struct {
+    yr_gw_req_t *g; /* held while the op runs (NULL for a put: nobody waits) */
+    char id[64];
+    int64_t key_id;
+    int64_t created_ms;
+    char *items, *response;
+    int op; /* 0 get, 1 put, 2 delete */
+    int want; /* GET: 0 the response, 1 its input items; POST: continue a request */
+} stored_t;
+
+static int stored_run(yr_store_t *s, void *arg)
 {
-    chat_t *c = g->chat;
+    stored_t *st = arg;
+    if (st->op == 1)
+        return yr_store_response_put(s, st->id, st->key_id, st->created_ms, st->items,
+                                     st->response);
+    if (st->op == 2)
+        return yr_store_response_delete(s, st->id, st->key_id);
+    return yr_store_response_get(s, st->id, st->key_id, &st->items, &st->response);
+}
+
+static void stored_cleanup(void *arg)
+{
+    stored_t *st = arg;
+    free(st->items);
+    free(st->response);
+}
+
+static void stored_put_done(void *arg, int status)
+{
+    stored_t *st = arg;
+    if (status != 0)
+        yr_log_error("response %s not stored: %s", st->id, strerror(-status));
+}
+
+/* store: true: the response and what it answered, for the key that made it. */
+static void store_response(chat_t *c)
+{
+    const char *final = c->renc != NULL ? yr_resp_enc_final(c->renc) : NULL;
+    if (final == NULL || c->rinfo.items == NULL)
+        return;
+    stored_t st = {.op = 1, .key_id = c->g->identity.key_id};
+    snprintf(st.id, sizeof(st.id), "%s", yr_resp_enc_id(c->renc));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    st.created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    st.items = json_dumps(c->rinfo.items, JSON_COMPACT);
+    st.response = strdup(final);
+    if (st.items == NULL || st.response == NULL ||
+        yr_store_call_async(c->g->w->store, stored_run, stored_put_done, stored_cleanup, &st,
+                            sizeof(st), NULL) < 0) {
+        yr_log_error("%s: response %s not stored (queue full or out of memory)", c->g->id,
+                     st.id);
+        stored_cleanup(&st);
+    }
+}
+
+/* The request, converted with the conversation it continues (or none). */
+static void responses_convert(chat_t *c, const char *prev_items, const char *prev_response)
+{
     yr_str_t body = client_body(c);
     yr_api_error_t err = {0};
-    if (yr_resp_request_to_openai(body.ptr, body.len, &c->rinfo, &c->oai_body, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
-    }
-    if (c->rinfo.has_previous) {
-        fail_request(c, YR_E_INVALID_REQUEST,
-                     "previous_response_id needs stored responses, which this gateway does not "
-                     "keep yet: send the conversation as input items",
-                     "previous_response_id", NULL);
-        return;
-    }
-    if (yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
+    if (yr_resp_request_to_openai(body.ptr, body.len, prev_items, prev_response, &c->rinfo,
+                                  &c->oai_body, &err) < 0 ||
+        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
     }
     admit(c, c->chat.max_tokens);
 }
 
+static void on_previous(void *arg, int status)
+{
+    stored_t *st = arg;
+    yr_gw_req_t *g = st->g;
+    yr_http_req_t *req = g->http;
+    chat_t *c = g->chat;
+    if (status == -ENOENT) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Previous response with id '%s' not found.", st->id);
+        fail_request(c, YR_E_NOT_FOUND, msg, "previous_response_id", NULL);
+    } else if (status != 0) {
+        fail_request(c, YR_E_STORE_UNAVAILABLE, "could not read the previous response, retry later",
+                     NULL, NULL);
+    } else {
+        responses_convert(c, st->items, st->response);
+    }
+    yr_http_req_release(req);
+}
+
+static void responses_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    yr_str_t body = client_body(c);
+    yr_api_error_t err = {0};
+    stored_t st = {.op = 0, .g = g, .key_id = g->identity.key_id};
+    if (yr_resp_previous_id(body.ptr, body.len, st.id, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    if (st.id[0] == '\0') {
+        responses_convert(c, NULL, NULL);
+        return;
+    }
+    yr_http_req_hold(g->http);
+    if (yr_store_call_async(g->w->store, stored_run, on_previous, stored_cleanup, &st, sizeof(st),
+                            NULL) < 0) {
+        yr_http_req_release(g->http);
+        fail_request(c, YR_E_STORE_UNAVAILABLE, "the store is busy, retry later", NULL, NULL);
+    }
+}
+
 void yr_proxy_responses(yr_gw_req_t *g)
 {
     if (chat_new(g, YR_DIALECT_RESPONSES) != NULL)
         yr_gw_authenticate(g, responses_authed);
+}
+
+/* GET /v1/responses/{id}, GET .../input_items, DELETE /v1/responses/{id}:
+ * only the key that created the response sees it (another key: 404). */
+static void on_stored(void *arg, int status)
+{
+    stored_t *st = arg;
+    yr_gw_req_t *g = st->g;
+    yr_http_req_t *req = g->http;
+    if (status == -ENOENT) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Response with id '%s' not found.", st->id);
+        yr_gw_send_error(g, YR_E_NOT_FOUND, msg, NULL, NULL, YR_STR_NULL);
+    } else if (status != 0) {
+        yr_gw_send_error(g, YR_E_STORE_UNAVAILABLE, "the store failed, retry later", NULL, NULL,
+                         YR_STR_NULL);
+    } else if (st->op == 2) {
+        char b[160];
+        int n = snprintf(b, sizeof(b), "{\"id\":\"%s\",\"object\":\"response\",\"deleted\":true}",
+                         st->id);
+        yr_gw_send_json(g, 200, (yr_str_t){b, (size_t)n}, NULL, 0);
+    } else if (st->want == 1) {
+        json_t *items = json_loads(st->items, 0, NULL);
+        json_t *list = json_pack("{s:s, s:O, s:b}", "object", "list", "data",
+                                 json_is_array(items) ? items : json_array(), "has_more", 0);
+        size_t n = json_array_size(items);
+        json_t *first = n ? json_object_get(json_array_get(items, 0), "id") : NULL;
+        json_t *last = n ? json_object_get(json_array_get(items, n - 1), "id") : NULL;
+        json_object_set(list, "first_id", first ? first : json_null());
+        json_object_set(list, "last_id", last ? last : json_null());
+        char *s = json_dumps(list, JSON_COMPACT);
+        json_decref(list);
+        json_decref(items);
+        if (s != NULL)
+            yr_gw_send_json(g, 200, yr_str(s), NULL, 0);
+        else
+            yr_gw_send_error(g, YR_E_INTERNAL, "out of memory", NULL, NULL, YR_STR_NULL);
+        free(s);
+    } else {
+        yr_gw_send_json(g, 200, yr_str(st->response), NULL, 0);
+    }
+    yr_http_req_release(req);
+}
+
+static void stored_authed(yr_gw_req_t *g)
+{
+    yr_http_req_t *req = g->http;
+    yr_str_t rest = {req->path.ptr + 14, req->path.len - 14}; /* after /v1/responses/ */
+    stored_t st = {.g = g, .key_id = g->identity.key_id};
+    if (rest.len > 12 && memcmp(rest.ptr + rest.len - 12, "/input_items", 12) == 0) {
+        rest.len -= 12;
+        st.want = 1;
+    }
+    bool del = req->method == HTTP_DELETE;
+    if ((del && st.want) || (!del && req->method != HTTP_GET) || rest.len == 0 ||
+        rest.len >= sizeof(st.id) || memchr(rest.ptr, '/', rest.len) != NULL) {
+        yr_gw_send_error(g, del || req->method == HTTP_GET ? YR_E_NOT_FOUND : YR_E_METHOD_NOT_ALLOWED,
+                         "no such response path", NULL, NULL, YR_STR_NULL);
+        return;
+    }
+    memcpy(st.id, rest.ptr, rest.len);
+    st.op = del ? 2 : 0;
+    yr_http_req_hold(req);
+    if (yr_store_call_async(g->w->store, stored_run, on_stored, stored_cleanup, &st, sizeof(st),
+                            NULL) < 0) {
+        yr_http_req_release(req);
+        yr_gw_send_error(g, YR_E_STORE_UNAVAILABLE, "the store is busy, retry later", NULL, NULL,
+                         YR_STR_NULL);
+    }
+}
+
+void yr_proxy_responses_stored(yr_gw_req_t *g)
+{
+    yr_gw_authenticate(g, stored_authed);
 }
 
 void yr_proxy_gemini(yr_gw_req_t *g)

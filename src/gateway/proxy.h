@@ -16,6 +16,8 @@ void yr_proxy_count_tokens(yr_gw_req_t *g);
 void yr_proxy_gemini(yr_gw_req_t *g);
 /* POST /v1/responses: the Responses API over every route (api/responses.h). */
 void yr_proxy_responses(yr_gw_req_t *g);
+/* GET/DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items. */
+void yr_proxy_responses_stored(yr_gw_req_t *g);
 
 /* /admin/routes[...]: handled (true), or not an admin route path (false). */
 bool yr_admin_routes(yr_gw_req_t *g);

@@ -51,6 +51,12 @@ struct yr_store_backend {
      * never an expired key. now is unix seconds. Fills spent_micros when the
      * key has budgets. */
     int (*key_lookup)(yr_store_t *s, const unsigned char *hash, int64_t now, yr_key_info_t *info);
+    /* Stored Responses API responses, scoped to the key that made them. */
+    int (*response_put)(yr_store_t *s, const char *id, int64_t key_id, int64_t created_ms,
+                        const char *input_items, const char *response);
+    int (*response_get)(yr_store_t *s, const char *id, int64_t key_id, char **input_items,
+                        char **response);
+    int (*response_delete)(yr_store_t *s, const char *id, int64_t key_id);
     int (*usage_totals)(yr_store_t *s, yr_usage_by_t by, int64_t since_ms, int64_t key_id,
                         yr_usage_total_fn fn, void *arg);
     /* n rows, one transaction: all or none. */

@@ -70,6 +70,8 @@ static const char *const migrations[] = {
     "CREATE INDEX usage_key_created ON usage(key_id, created_ms);"
     "CREATE INDEX usage_created ON usage(created_ms);",
     "ALTER TABLE usage ADD COLUMN usage_estimated BOOLEAN NOT NULL DEFAULT false;",
+    "CREATE TABLE responses (id TEXT PRIMARY KEY, key_id BIGINT NOT NULL,"
+    " created_ms BIGINT NOT NULL, input_items TEXT NOT NULL, response TEXT NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -91,6 +93,9 @@ enum {
     Q_TOTALS_VENDOR,
     Q_TOTALS_KEY,
     Q_TOTALS_DAY,
+    Q_RESP_PUT,
+    Q_RESP_GET,
+    Q_RESP_DEL,
     Q__COUNT
 };
 
@@ -128,6 +133,11 @@ static const char *const q_sql[Q__COUNT] = {
                 " upstream_status, cost_micros, stream, cancelled, error_class, usage_estimated)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
                 " $17, $18, $19, $20, $21, $22) ON CONFLICT (request_id, attempt) DO NOTHING",
+    [Q_RESP_PUT] = "INSERT INTO responses (id, key_id, created_ms, input_items, response)"
+                   " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET"
+                   " input_items = EXCLUDED.input_items, response = EXCLUDED.response",
+    [Q_RESP_GET] = "SELECT input_items, response FROM responses WHERE id = $1 AND key_id = $2",
+    [Q_RESP_DEL] = "DELETE FROM responses WHERE id = $1 AND key_id = $2",
     [Q_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
     [Q_TOTALS_VENDOR] = TOTALS("COALESCE(provider, '')"),
     [Q_TOTALS_KEY] = TOTALS("COALESCE((SELECT name FROM api_keys k WHERE k.id = usage.key_id),"
@@ -618,7 +628,58 @@ static int pg_usage_totals(yr_store_t *base, yr_usage_by_t by, int64_t since_ms,
     return 0;
 }
 
+static int pg_response_put(yr_store_t *base, const char *id, int64_t key_id, int64_t created_ms,
+                           const char *input_items, const char *response)
+{
+    params_t p = {0};
+    p_text(&p, id);
+    p_int(&p, key_id, false);
+    p_int(&p, created_ms, false);
+    p_text(&p, input_items); /* never empty: a JSON array */
+    p_text(&p, response);
+    int rc;
+    PQclear(run((pg_t *)base, Q_RESP_PUT, &p, "store response", &rc));
+    return rc;
+}
+
+static int pg_response_get(yr_store_t *base, const char *id, int64_t key_id, char **input_items,
+                           char **response)
+{
+    params_t p = {0};
+    p_text(&p, id);
+    p_int(&p, key_id, false);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_RESP_GET, &p, "read response", &rc);
+    if (r == NULL)
+        return rc;
+    rc = -ENOENT;
+    if (PQntuples(r) > 0) {
+        *input_items = strdup(PQgetvalue(r, 0, 0));
+        *response = strdup(PQgetvalue(r, 0, 1));
+        rc = *input_items && *response ? 0 : -ENOMEM;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_response_delete(yr_store_t *base, const char *id, int64_t key_id)
+{
+    params_t p = {0};
+    p_text(&p, id);
+    p_int(&p, key_id, false);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_RESP_DEL, &p, "delete response", &rc);
+    if (r == NULL)
+        return rc;
+    rc = strcmp(PQcmdTuples(r), "0") == 0 ? -ENOENT : 0;
+    PQclear(r);
+    return rc;
+}
+
 const yr_store_backend_t yr_store_postgres = {
+    .response_put = pg_response_put,
+    .response_get = pg_response_get,
+    .response_delete = pg_response_delete,
     .name = "postgres",
     .open = pg_open,
     .close = pg_close,

@@ -97,6 +97,14 @@ static const char *const migrations[] = {
      * stream it never reported usage for: cut, cancelled, or passthrough
      * without include_usage). */
     "ALTER TABLE usage ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;",
+
+    /* 6: Responses API state (store: true), scoped to the key (0: master). */
+    "CREATE TABLE responses ("
+    "  id TEXT PRIMARY KEY,"
+    "  key_id INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  input_items TEXT NOT NULL,"
+    "  response TEXT NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -133,6 +141,9 @@ enum {
     STMT_TOTALS_VENDOR,
     STMT_TOTALS_KEY,
     STMT_TOTALS_DAY,
+    STMT_RESP_PUT,
+    STMT_RESP_GET,
+    STMT_RESP_DEL,
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
@@ -157,6 +168,10 @@ static const char *const stmt_sql[STMT__COUNT] = {
                        " RETURNING " KEY_COLUMNS,
     [STMT_GET_NAME] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE name = ?1 AND revoked_at IS NULL",
     [STMT_GET_ID] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE id = ?1 AND revoked_at IS NULL",
+    [STMT_RESP_PUT] = "INSERT OR REPLACE INTO responses (id, key_id, created_ms, input_items,"
+                      " response) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_RESP_GET] = "SELECT input_items, response FROM responses WHERE id = ?1 AND key_id = ?2",
+    [STMT_RESP_DEL] = "DELETE FROM responses WHERE id = ?1 AND key_id = ?2",
     [STMT_SPENT] = "SELECT COALESCE(SUM(cost_micros), 0) FROM usage"
                    " WHERE key_id = ?1 AND created_ms >= ?2",
     [STMT_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
@@ -742,7 +757,65 @@ static int sq_usage_write(yr_store_t *base, const yr_usage_row_t *rows, size_t n
     return rc;
 }
 
+static int sq_response_put(yr_store_t *base, const char *id, int64_t key_id, int64_t created_ms,
+                           const char *input_items, const char *response)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_RESP_PUT];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, key_id);
+    sqlite3_bind_int64(st, 3, created_ms);
+    sqlite3_bind_text(st, 4, input_items, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, response, -1, SQLITE_STATIC);
+    int src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "store response");
+    stmt_done(st);
+    return rc;
+}
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t != NULL ? strdup((const char *)t) : strdup("");
+}
+
+static int sq_response_get(yr_store_t *base, const char *id, int64_t key_id, char **input_items,
+                           char **response)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_RESP_GET];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, key_id);
+    int src = sqlite3_step(st);
+    int rc = -ENOENT;
+    if (src == SQLITE_ROW) {
+        *input_items = dup_col(st, 0);
+        *response = dup_col(st, 1);
+        rc = *input_items && *response ? 0 : -ENOMEM;
+    } else if (src != SQLITE_DONE) {
+        rc = db_fail(s, src, "read response");
+    }
+    stmt_done(st);
+    return rc;
+}
+
+static int sq_response_delete(yr_store_t *base, const char *id, int64_t key_id)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_RESP_DEL];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, key_id);
+    int src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? (sqlite3_changes(s->db) > 0 ? 0 : -ENOENT)
+                                : db_fail(s, src, "delete response");
+    stmt_done(st);
+    return rc;
+}
+
 const yr_store_backend_t yr_store_sqlite = {
+    .response_put = sq_response_put,
+    .response_get = sq_response_get,
+    .response_delete = sq_response_delete,
     .name = "sqlite",
     .open = sq_open,
     .close = sq_close,

@@ -336,3 +336,21 @@ int yr_store_usage_write(yr_store_t *s, const yr_usage_row_t *rows, size_t n)
         return 0;
     return s->be->usage_write(s, rows, n);
 }
+
+int yr_store_response_put(yr_store_t *s, const char *id, int64_t key_id, int64_t created_ms,
+                          const char *input_items, const char *response)
+{
+    return s->be->response_put(s, id, key_id, created_ms, input_items, response);
+}
+
+int yr_store_response_get(yr_store_t *s, const char *id, int64_t key_id, char **input_items,
+                          char **response)
+{
+    *input_items = *response = NULL;
+    return s->be->response_get(s, id, key_id, input_items, response);
+}
+
+int yr_store_response_delete(yr_store_t *s, const char *id, int64_t key_id)
+{
+    return s->be->response_delete(s, id, key_id);
+}

@@ -160,6 +160,19 @@ __attribute__((warn_unused_result)) int yr_store_key_rotate(yr_store_t *store,
 /* The active key with this name or id. 0, -ENOENT. */
 __attribute__((warn_unused_result)) int yr_store_key_get(yr_store_t *store, const char *name_or_id,
                                                          yr_key_info_t *info);
+/* Responses API state (store: true): a response and the input items it
+ * answered, for the key that created it (0: the master key). get: -ENOENT
+ * when absent or another key's; *input_items and *response are malloc'ed
+ * (the caller frees). */
+__attribute__((warn_unused_result)) int yr_store_response_put(yr_store_t *store, const char *id,
+                                                              int64_t key_id, int64_t created_ms,
+                                                              const char *input_items,
+                                                              const char *response);
+__attribute__((warn_unused_result)) int yr_store_response_get(yr_store_t *store, const char *id,
+                                                              int64_t key_id, char **input_items,
+                                                              char **response);
+__attribute__((warn_unused_result)) int yr_store_response_delete(yr_store_t *store, const char *id,
+                                                                 int64_t key_id);
 /* Calls fn for every key, oldest first. info is valid only during the call;
  * fn must not call back into the same store. */
 __attribute__((warn_unused_result)) int yr_store_key_list(yr_store_t *store, yr_key_list_fn fn,

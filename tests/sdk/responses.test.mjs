@@ -14,10 +14,12 @@ before(async () => {
     providers: {
       openai: { base_url: oai.url },
       anthropic: { kind: 'anthropic', base_url: anth.base, api_key: 'sk-ant-x' },
+      google: { kind: 'gemini', base_url: anth.base, api_key: 'g-key' },
     },
     models: [
       { id: 'gpt-4o', routes: [{ provider: 'openai' }] },
       { id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
+      { id: 'flash', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
     ],
   }));
   client = new OpenAI({ apiKey: MASTER_KEY, baseURL: gw.url, maxRetries: 0 });
@@ -28,7 +30,7 @@ beforeEach(async () => { await oai.reset(); await anth.reset(); await gw.resetRo
 const weather = [{ type: 'function', name: 'get_weather', description: 'Weather of a city',
   parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
 
-for (const model of ['gpt-4o', 'claude']) {
+for (const model of ['gpt-4o', 'claude', 'flash']) {
   test(`${model}: responses.create with a string input and instructions`, async () => {
     const r = await client.responses.create({ model, instructions: 'Be brief.', input: 'Reply with exactly: hello there' });
     assert.equal(r.object, 'response');
@@ -40,9 +42,10 @@ for (const model of ['gpt-4o', 'claude']) {
     assert.ok(r.usage.input_tokens > 0 && r.usage.output_tokens > 0);
     assert.equal(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
     assert.equal(r.instructions, 'Be brief.');
-    const sim = model === 'claude' ? anth : oai;
+    const sim = model === 'gpt-4o' ? oai : anth;
     const [req] = await sim.requests();
     if (model === 'claude') assert.equal(req.body.system, 'Be brief.');
+    else if (model === 'flash') assert.equal(req.body.systemInstruction.parts[0].text, 'Be brief.');
     else assert.deepEqual(req.body.messages[0], { role: 'system', content: 'Be brief.' });
   });
 
@@ -78,11 +81,11 @@ for (const model of ['gpt-4o', 'claude']) {
         { role: 'user', content: 'Reply with exactly: it is 21' }],
     });
     assert.equal(second.output_text, 'it is 21');
-    const sim = model === 'claude' ? anth : oai;
+    const sim = model === 'gpt-4o' ? oai : anth;
     const reqs = await sim.requests();
     const body = reqs.at(-1).body;
-    const text = JSON.stringify(body.messages);
-    assert.ok(text.includes(call.call_id), 'the call and its output reach the provider');
+    const text = JSON.stringify(body.messages ?? body.contents);
+    if (model !== 'flash') assert.ok(text.includes(call.call_id), 'the call and its output reach the provider');
     assert.ok(text.includes('temp_c'));
   });
 
@@ -130,8 +133,8 @@ test('errors: unknown model, bad input, previous_response_id; a stream broken up
   await assert.rejects(client.responses.create({ model: 'nope', input: 'x' }), (e) => e instanceof OpenAI.BadRequestError && e.param === 'model');
   await assert.rejects(client.responses.create({ model: 'gpt-4o', input: [{ role: 'wizard', content: 'x' }] }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'input[0].role');
-  await assert.rejects(client.responses.create({ model: 'gpt-4o', input: 'x', previous_response_id: 'resp_x' }),
-    (e) => e instanceof OpenAI.BadRequestError && e.param === 'previous_response_id');
+  await assert.rejects(client.responses.create({ model: 'gpt-4o', input: 'x', previous_response_id: 'resp_nothere' }),
+    (e) => e instanceof OpenAI.NotFoundError && e.param === 'previous_response_id');
   await oai.script([{ chunks: 5, cut_after: 3, text: 'one two three four five' }]);
   const stream = client.responses.stream({ model: 'gpt-4o', input: 'x' });
   const types = [];
@@ -147,4 +150,51 @@ test('errors: unknown model, bad input, previous_response_id; a stream broken up
   assert.match(failed.error.message, /mid-stream|before it was complete|broke/);
   const fr = await stream.finalResponse().catch((e) => ({ status: 'failed', thrown: e }));
   assert.notEqual(fr.status, 'completed');
+});
+
+test('stored responses: retrieve, input items, delete; store: false is not kept', async () => {
+  const r = await client.responses.create({ model: 'claude', input: 'Reply with exactly: kept' });
+  const got = await client.responses.retrieve(r.id);
+  assert.equal(got.id, r.id);
+  assert.equal(got.output_text, 'kept');
+  const items = await client.responses.inputItems.list(r.id);
+  assert.equal(items.data.length, 1);
+  assert.equal(items.data[0].content[0].text, 'Reply with exactly: kept');
+  await client.responses.delete(r.id);
+  await assert.rejects(client.responses.retrieve(r.id), (e) => e instanceof OpenAI.NotFoundError);
+  const nostore = await client.responses.create({ model: 'claude', input: 'x', store: false });
+  await assert.rejects(client.responses.retrieve(nostore.id), (e) => e instanceof OpenAI.NotFoundError);
+});
+
+for (const model of ['gpt-4o', 'claude', 'flash']) {
+  test(`${model}: a multi-turn tool loop with previous_response_id`, async () => {
+    const first = await client.responses.create({ model, input: 'Weather in Rome?', tools: weather, tool_choice: 'required' });
+    const call = first.output.find((o) => o.type === 'function_call');
+    assert.ok(call);
+    const second = await client.responses.create({
+      model, tools: weather, previous_response_id: first.id,
+      input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"temp_c": 25}' },
+        { role: 'user', content: 'Reply with exactly: warm' }],
+    });
+    assert.equal(second.output_text, 'warm');
+    assert.equal(second.previous_response_id, first.id);
+    const sim = model === 'gpt-4o' ? oai : anth;
+    const last = JSON.stringify((await sim.requests()).at(-1).body);
+    assert.ok(last.includes('Weather in Rome?'), 'the first turn is sent again');
+    assert.ok(last.includes('get_weather') && last.includes('temp_c'), 'with the call and its output');
+    const third = await client.responses.create({ model, previous_response_id: second.id, input: 'Reply with exactly: and three' });
+    assert.equal(third.output_text, 'and three');
+    const items = await client.responses.inputItems.list(third.id);
+    assert.ok(items.data.length >= 5, `${items.data.length} items`);
+  });
+}
+
+test('another key cannot read a response: 404', async () => {
+  const r = await client.responses.create({ model: 'gpt-4o', input: 'mine' });
+  const mk = await fetch(`${gw.base}/admin/keys`, { method: 'POST', headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: `other-${Date.now()}` }) });
+  const other = new OpenAI({ apiKey: (await mk.json()).key, baseURL: gw.url, maxRetries: 0 });
+  await assert.rejects(other.responses.retrieve(r.id), (e) => e instanceof OpenAI.NotFoundError);
+  await assert.rejects(other.responses.create({ model: 'gpt-4o', input: 'x', previous_response_id: r.id }),
+    (e) => e instanceof OpenAI.NotFoundError);
+  assert.equal((await client.responses.retrieve(r.id)).id, r.id, 'its own key still can');
 });
