@@ -92,6 +92,7 @@ static void conn_close(yr_http_conn_t *c);
 static void conn_feed(yr_http_conn_t *c, const char *data, size_t len);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_update_reading(yr_http_conn_t *c);
 
 const char *yr_http_status_text(int status)
 {
@@ -221,6 +222,25 @@ static void conn_arm_idle(yr_http_conn_t *c)
 {
     uint32_t ms = c->server->opts.idle_timeout_ms ? c->server->opts.idle_timeout_ms : 60000;
     uv_timer_start(&c->timer, on_idle_timeout, ms, 0);
+}
+
+/* Reads while the bytes a read may bring have somewhere to go. While a
+ * request is being handled, pipelined bytes wait in leftover: reading stops
+ * before one more read could overflow it (the kernel's buffers, then TCP,
+ * push back on the client) and resumes once the requests waiting in it
+ * were answered and it drained. */
+static void conn_update_reading(yr_http_conn_t *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    bool want = c->state != CONN_HANDLING || c->leftover.len + READ_BUF_SIZE <= MAX_LEFTOVER;
+    if (want && !c->reading) {
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    } else if (!want && c->reading) {
+        c->reading = false;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -502,10 +522,7 @@ static void conn_request_finished(yr_http_conn_t *c)
         conn_feed(c, pending.data, pending.len);
         yr_buf_free(&pending);
     }
-    if (c->state != CONN_CLOSING && !c->reading) {
-        c->reading = true;
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    }
+    conn_update_reading(c);
 }
 
 static int req_begin(yr_http_conn_t *c)
@@ -761,13 +778,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         /* Pipelined bytes wait until the current response is done. When too
          * many arrive, stop reading (TCP pushes back on the client). */
         if (yr_buf_append(&c->leftover, buf->base, (size_t)nread) < 0) {
-            conn_close(c);
+            conn_close(c); /* cannot happen: reading stopped before it could */
             return;
         }
-        if (c->leftover.len > MAX_LEFTOVER / 2) {
-            uv_read_stop(stream);
-            c->reading = false;
-        }
+        conn_update_reading(c);
         return;
     }
     if (c->state == CONN_BODY || c->parser.nread > 0)
