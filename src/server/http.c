@@ -29,6 +29,7 @@
 #define REQ_POOL_BLOCK 4096
 
 enum conn_state { CONN_IDLE, CONN_BODY, CONN_HANDLING, CONN_CLOSING };
+enum head_scan_state { SCAN_START, SCAN_LINE, SCAN_LF, SCAN_DONE }; /* see head_scan */
 
 typedef struct {
     uint32_t name_off, name_len, val_off, val_len;
@@ -49,7 +50,8 @@ struct yr_http_conn {
     bool in_value;
     bool head_too_large;
     size_t url_len;
-    int early_status; /* 413 / 431 detected inside a parser callback */
+    int early_status; /* 413 / 431 / 505 detected inside a parser callback */
+    uint8_t scan;     /* obs-fold scanner over the head's bytes (head_scan) */
     bool message_done;
     yr_buf_t leftover;
     bool reading;
@@ -119,6 +121,7 @@ const char *yr_http_status_text(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     case 529: return "Site Overloaded";
     default: return "Unknown";
     }
@@ -508,6 +511,7 @@ static void conn_request_finished(yr_http_conn_t *c)
     req_destroy(c);
     c->responded = c->response_done = c->chunked = c->close_after = false;
     c->message_done = false;
+    c->scan = SCAN_START;
     if (close || c->server->shutting_down) {
         conn_close(c);
         return;
@@ -624,6 +628,11 @@ static int on_headers_complete(http_parser *p)
     yr_http_req_t *req = c->req;
     if (c->early_status)
         return 0;
+    if (p->http_major != 1 || p->http_minor > 1) {
+        c->early_status = 505;
+        http_parser_pause(p, 1);
+        return 0;
+    }
     /* The head buffer no longer grows: slices into it stay valid. */
     const char *base = c->head.data ? c->head.data : "";
     req->target = (yr_str_t){base, c->url_len};
@@ -732,9 +741,47 @@ static void conn_early_error(yr_http_conn_t *c, int status, const char *code, co
     yr_http_req_release(req);
 }
 
+/* http-parser joins a header line that starts with a space or tab to the
+ * previous value (obsolete line folding). RFC 9112 5.2 lets a server refuse
+ * it with a 400, which we do: no proxy before or after us may read such a
+ * head the same way. So the head's bytes are scanned for a line start
+ * followed by SP/HTAB until the empty line that ends the head. */
+static bool head_scan(yr_http_conn_t *c, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len && c->scan != SCAN_DONE; i++) {
+        char ch = data[i];
+        switch (c->scan) {
+        case SCAN_START: /* empty lines before the request line are allowed */
+            if (ch != '\r' && ch != '\n')
+                c->scan = SCAN_LINE;
+            break;
+        case SCAN_LINE:
+            if (ch == '\n')
+                c->scan = SCAN_LF;
+            break;
+        default: /* SCAN_LF: at the start of a header line */
+            if (ch == ' ' || ch == '\t')
+                return false;
+            c->scan = ch == '\r' || ch == '\n' ? SCAN_DONE : SCAN_LINE;
+            break;
+        }
+    }
+    return true;
+}
+
 static void conn_feed(yr_http_conn_t *c, const char *data, size_t len)
 {
+    if (c->scan != SCAN_DONE && !head_scan(c, data, len)) {
+        conn_early_error(c, 400, "invalid_request",
+                         "obsolete header line folding is not accepted");
+        return;
+    }
     size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
+    if (c->early_status == 505) {
+        conn_early_error(c, 505, "http_version_not_supported",
+                         "only HTTP/1.0 and HTTP/1.1 are supported");
+        return;
+    }
     if (c->early_status == 413) {
         conn_early_error(c, 413, "request_too_large", "request body is larger than the limit");
         return;

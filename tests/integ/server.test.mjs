@@ -38,3 +38,92 @@ test('pipelining far past the leftover buffer: every request is answered, the co
   await readUntil(sock, (b) => b.includes('HTTP/1.1 200'));
   sock.destroy();
 });
+
+// One raw request on a fresh socket; resolves with everything the gateway
+// sent until it closed the connection (or the predicate matched).
+async function rawExchange(text, pred = null, timeoutMs = 5000) {
+  const sock = rawRequest(gw.port, text);
+  sock.on('error', () => {});
+  try {
+    return await readUntil(sock, pred ?? (() => false), timeoutMs).catch((e) => {
+      if (pred === null && e.message.startsWith('closed; got: ')) return e.fullText;
+      throw e;
+    });
+  } finally { sock.destroy(); }
+}
+
+// Reads a whole response (head + Content-Length body).
+function responseComplete(b) {
+  const i = b.indexOf('\r\n\r\n');
+  if (i < 0) return false;
+  const m = b.slice(0, i).match(/content-length: (\d+)/i);
+  return m !== null && Buffer.byteLength(b.slice(i + 4)) >= Number(m[1]);
+}
+
+function parse(resp) {
+  const i = resp.indexOf('\r\n\r\n');
+  const head = resp.slice(0, i);
+  return { status: Number(head.split(' ')[1]), head, body: resp.slice(i + 4) };
+}
+
+test('HTTP versions other than 1.0 and 1.1 get a 505', async () => {
+  for (const v of ['HTTP/2.0', 'HTTP/1.2', 'HTTP/3.1']) {
+    const r = parse(await rawExchange(`GET /health ${v}\r\nHost: x\r\n\r\n`, responseComplete));
+    assert.equal(r.status, 505, v);
+    assert.equal(JSON.parse(r.body).error.code, 'http_version_not_supported');
+  }
+  const ok = parse(await rawExchange('GET /health HTTP/1.0\r\n\r\n', responseComplete));
+  assert.equal(ok.status, 200);
+});
+
+test('obsolete header line folding gets a 400', async () => {
+  for (const fold of [' ', '\t']) {
+    const r = parse(await rawExchange(`GET /health HTTP/1.1\r\nHost: x\r\nX-A: one\r\n${fold}two\r\n\r\n`, responseComplete));
+    assert.equal(r.status, 400);
+    assert.match(JSON.parse(r.body).error.message, /folding/);
+  }
+  // Split across writes, the fold is still seen.
+  const sock = rawRequest(gw.port, 'GET /health HTTP/1.1\r\nX-A: one\r\n');
+  await new Promise((res) => setImmediate(res));
+  sock.write('\ttwo\r\n\r\n');
+  const r = parse(await readUntil(sock, responseComplete));
+  sock.destroy();
+  assert.equal(r.status, 400);
+});
+
+// Sends raw bytes; resolves with the parsed response (Buffer body).
+async function rawBytes(buf) {
+  const sock = net.connect(gw.port, '127.0.0.1');
+  sock.write(buf);
+  const chunks = [];
+  sock.on('data', (d) => chunks.push(d));
+  await once(sock, 'end');
+  sock.destroy();
+  const all = Buffer.concat(chunks);
+  const i = all.indexOf('\r\n\r\n');
+  return { status: Number(all.subarray(0, 12).toString().split(' ')[1]), body: all.subarray(i + 4) };
+}
+
+test('a 404 for a long non-ASCII path is valid UTF-8 JSON, cut between characters', async () => {
+  for (const pad of ['', 'a', 'aa']) {
+    const path = '/' + pad + '\u20ac'.repeat(100); // 3 bytes each: a cut at 128 bytes can land inside one
+    const r = await rawBytes(Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    assert.equal(r.status, 404);
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(r.body); // throws on invalid UTF-8
+    assert.match(JSON.parse(text).error.message, new RegExp(`^no route for GET /${pad}\u20ac+\\.\\.\\. `));
+  }
+  // Bytes that are not UTF-8 at all show as '?'.
+  const r = await rawBytes(Buffer.concat([Buffer.from('GET /x'), Buffer.from([0xff, 0xc3]),
+    Buffer.from(' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]));
+  assert.match(JSON.parse(r.body.toString()).error.message, /no route for GET \/x\?\? /);
+});
+
+test('an over-long bearer key is named as too long', async () => {
+  const r = await fetch(`${gw.url}/models`, { headers: { authorization: `Bearer sk-${'x'.repeat(600)}` } });
+  assert.equal(r.status, 401);
+  const j = await r.json();
+  assert.match(j.error.message, /too long/);
+  assert.doesNotMatch(j.error.message, /must be 'Bearer/);
+  const basic = await (await fetch(`${gw.url}/models`, { headers: { authorization: `Basic ${'x'.repeat(600)}` } })).json();
+  assert.match(basic.error.message, /must be 'Bearer <key>'/);
+});
