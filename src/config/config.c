@@ -121,6 +121,8 @@ static const setting_t server_rows[] = {
      .offset = CFG(server.shutdown_timeout_ms)},
     {.name = "idle_timeout_ms", .type = T_U32, .min = 1000, .max = 3600000, .def_num = 60000,
      .offset = CFG(server.idle_timeout_ms)},
+    {.name = "linger_ms", .type = T_U32, .min = 100, .max = 60000, .def_num = 5000,
+     .offset = CFG(server.linger_ms)},
     {.name = "log_level", .type = T_ENUM, .names = log_level_names, .def_str = "info",
      .offset = CFG(server.log_level)},
 };

@@ -105,6 +105,7 @@ typedef struct yr_config {
         uint64_t max_body_bytes;      /* default 32 MiB */
         uint32_t shutdown_timeout_ms; /* default 30000 */
         uint32_t idle_timeout_ms;     /* keep-alive idle; default 60000 */
+        uint32_t linger_ms;           /* lingering close after a refused body; default 5000 */
         const char *log_level;        /* debug|info|warn|error|off; default info */
     } server;
     struct {

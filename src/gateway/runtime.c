@@ -129,6 +129,7 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
     yr_http_opts_t opts = {
         .max_body = cfg->server.max_body_bytes,
         .idle_timeout_ms = cfg->server.idle_timeout_ms,
+        .linger_ms = cfg->server.linger_ms,
         .on_request = yr_gateway_on_request,
         .on_error = yr_gateway_on_http_error,
         .ctx = w,

@@ -5,6 +5,10 @@
  *   BODY     head parsed, reading the body
  *   HANDLING the handler owns the request; the parser is paused and any
  *            pipelined bytes wait in conn->leftover
+ *   LINGER   the last response is written and our side shut down; what the
+ *            client still sends is read and dropped, for a bounded time and
+ *            size, so that closing does not reset the connection before the
+ *            client read the response (nginx's lingering close)
  *   CLOSING  uv_close() was called
  * A request ends when its response is queued and every write completed; then
  * its pool is destroyed and the connection either closes or goes back to IDLE
@@ -27,8 +31,10 @@
 #define READ_BUF_SIZE (64 * 1024)
 #define MAX_LEFTOVER (256 * 1024)  /* pipelined bytes held while handling */
 #define REQ_POOL_BLOCK 4096
+#define DEFAULT_LINGER_MS 5000
+#define LINGER_MIN_BYTES (64u * 1024 * 1024)
 
-enum conn_state { CONN_IDLE, CONN_BODY, CONN_HANDLING, CONN_CLOSING };
+enum conn_state { CONN_IDLE, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSING };
 enum head_scan_state { SCAN_START, SCAN_LINE, SCAN_LF, SCAN_DONE }; /* see head_scan */
 
 typedef struct {
@@ -53,6 +59,9 @@ struct yr_http_conn {
     int early_status; /* 413 / 431 / 505 detected inside a parser callback */
     uint8_t scan;     /* obs-fold scanner over the head's bytes (head_scan) */
     bool message_done;
+    bool client_close; /* the client asked to close after this request */
+    uint64_t linger_bytes; /* dropped while lingering */
+    uv_shutdown_t shut;
     yr_buf_t leftover;
     bool reading;
     /* response state */
@@ -375,7 +384,10 @@ static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
 static bool should_close(yr_http_req_t *req)
 {
     yr_http_conn_t *c = req->conn;
-    return !req->keep_alive || c->server->shutting_down || c->early_status != 0;
+    /* A response sent before the body was read ends the connection: the
+     * rest of the body is not a request. */
+    return !req->keep_alive || c->server->shutting_down || c->early_status != 0 ||
+           !c->message_done;
 }
 
 void yr_http_respond(yr_http_req_t *req, int status, const yr_http_header_t *headers,
@@ -505,15 +517,67 @@ static void respond_error(yr_http_req_t *req, int status, const char *code, cons
     yr_http_respond(req, status, NULL, 0, YR_STR("text/plain"), yr_str(msg));
 }
 
+static void on_shutdown_done(uv_shutdown_t *sr, int status)
+{
+    yr_http_conn_t *c = sr->data;
+    if (status < 0 && status != UV_ECANCELED && c->state == CONN_LINGER)
+        conn_close(c);
+}
+
+static void on_linger_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+/* How much a lingering connection drops before it closes anyway: enough for
+ * the largest body a client may try to send us twice over. */
+static uint64_t linger_max_bytes(const yr_http_server_t *s)
+{
+    uint64_t twice = 2 * (uint64_t)s->opts.max_body;
+    return twice > LINGER_MIN_BYTES ? twice : LINGER_MIN_BYTES;
+}
+
+/* Closes after the last response without resetting it: shuts our side down
+ * (the FIN follows the queued response) and drops what the client still
+ * sends until it closes, linger_ms passed or linger_max_bytes arrived. A
+ * client uploading a body we refused thus reads our answer instead of an
+ * ECONNRESET. */
+static void conn_linger(yr_http_conn_t *c)
+{
+    yr_http_server_t *s = c->server;
+    c->state = CONN_LINGER;
+    c->linger_bytes = 0;
+    yr_buf_free(&c->leftover); /* never parsed now: it counts as dropped */
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown_done) < 0) {
+        conn_close(c);
+        return;
+    }
+    uint32_t ms = s->opts.linger_ms ? s->opts.linger_ms : DEFAULT_LINGER_MS;
+    uv_timer_start(&c->timer, on_linger_timeout, ms, 0);
+    if (!c->reading) {
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
 static void conn_request_finished(yr_http_conn_t *c)
 {
     bool close = c->close_after;
+    /* Unless the client itself said this was its last request and sent
+     * nothing more, it may still be writing: closing outright would reset
+     * the connection, and the reset can destroy the response in flight. */
+    bool linger = !c->message_done || c->leftover.len > 0 || c->parser.nread > 0 ||
+                  (!c->client_close && !c->server->shutting_down);
     req_destroy(c);
     c->responded = c->response_done = c->chunked = c->close_after = false;
     c->message_done = false;
     c->scan = SCAN_START;
     if (close || c->server->shutting_down) {
-        conn_close(c);
+        if (linger)
+            conn_linger(c);
+        else
+            conn_close(c);
         return;
     }
     c->state = CONN_IDLE;
@@ -555,6 +619,7 @@ static int req_begin(yr_http_conn_t *c)
     c->head_too_large = false;
     c->url_len = 0;
     c->early_status = 0;
+    c->client_close = false;
     return 0;
 }
 
@@ -657,6 +722,7 @@ static int on_headers_complete(http_parser *p)
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
     req->keep_alive = http_should_keep_alive(p) != 0;
+    c->client_close = !req->keep_alive;
     req->start_ns = uv_hrtime();
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->server->opts.max_body) {
         c->early_status = 413;
@@ -821,6 +887,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->state == CONN_CLOSING)
         return;
+    if (c->state == CONN_LINGER) {
+        c->linger_bytes += (uint64_t)nread;
+        if (c->linger_bytes > linger_max_bytes(c->server))
+            conn_close(c);
+        return;
+    }
+    if (c->state == CONN_HANDLING && !c->message_done)
+        return; /* the rest of a body refused early (413, 400, ...): dropped */
     if (c->state == CONN_HANDLING) {
         /* Pipelined bytes wait until the current response is done. When too
          * many arrive, stop reading (TCP pushes back on the client). */
@@ -975,7 +1049,7 @@ void yr_http_server_shutdown(yr_http_server_t *s, void (*done)(yr_http_server_t 
     yr_http_conn_t *c = s->conns;
     while (c != NULL) {
         yr_http_conn_t *next = c->next;
-        if (c->state == CONN_IDLE && c->req == NULL)
+        if ((c->state == CONN_IDLE && c->req == NULL) || c->state == CONN_LINGER)
             conn_close(c);
         c = next;
     }

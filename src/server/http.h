@@ -69,6 +69,7 @@ typedef void (*yr_http_error_fn)(yr_http_req_t *req, int status, const char *cod
 typedef struct {
     size_t max_body;          /* bytes; larger bodies get 413 */
     uint32_t idle_timeout_ms; /* keep-alive idle and slow-head limit; 0 = 60 s */
+    uint32_t linger_ms;       /* lingering close, at most; 0 = 5 s */
     yr_http_req_fn on_request;  /* head and body complete */
     yr_http_error_fn on_error;  /* may be NULL: plain-text errors */
     void *ctx;                  /* yr_http_server_ctx() */

@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
+import OpenAI from 'openai';
 import { startSim, startGateway, config, rawRequest, readUntil, MASTER_KEY } from './lib.mjs';
 
 let sim, gw;
@@ -126,4 +127,29 @@ test('an over-long bearer key is named as too long', async () => {
   assert.doesNotMatch(j.error.message, /must be 'Bearer/);
   const basic = await (await fetch(`${gw.url}/models`, { headers: { authorization: `Basic ${'x'.repeat(600)}` } })).json();
   assert.match(basic.error.message, /must be 'Bearer <key>'/);
+});
+
+test('413 for an over-size upload is read by fetch and the openai SDK, not reset', async () => {
+  const big = 'x'.repeat(8 << 20); // far past max_body_bytes (64 KiB) and the socket buffers
+  const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: big }] });
+  const before = (await sim.requests()).length;
+  const r = await fetch(`${gw.url}/chat/completions`, {
+    method: 'POST', body,
+    headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+  });
+  assert.equal(r.status, 413);
+  assert.equal(r.headers.get('connection'), 'close');
+  assert.equal((await r.json()).error.code, 'request_too_large');
+
+  let attempts = 0;
+  const client = new OpenAI({
+    apiKey: MASTER_KEY, baseURL: gw.url, maxRetries: 2,
+    fetch: (url, init) => { attempts++; return fetch(url, init); },
+  });
+  const err = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: big }] })
+    .then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.APIError, String(err));
+  assert.equal(err.status, 413, `${err.constructor.name}: ${err.message}`);
+  assert.equal(attempts, 1, 'a 413 is not retried');
+  assert.equal((await sim.requests()).length, before, 'nothing went upstream');
 });
