@@ -36,6 +36,7 @@
 
 enum conn_state { CONN_IDLE, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSING };
 enum head_scan_state { SCAN_START, SCAN_LINE, SCAN_LF, SCAN_DONE }; /* see head_scan */
+enum limit_kind { LIMIT_HEADER, LIMIT_BODY, LIMIT_EVICT, LIMIT_CONNS, LIMIT_MEMORY, LIMIT__COUNT };
 
 typedef struct {
     uint32_t name_off, name_len, val_off, val_len;
@@ -60,9 +61,16 @@ struct yr_http_conn {
     uint8_t scan;     /* obs-fold scanner over the head's bytes (head_scan) */
     bool message_done;
     bool client_close; /* the client asked to close after this request */
+    bool no_linger;    /* close outright after the response (timed out, refused) */
+    bool head_started; /* a head began (or the connection is new): its deadline runs */
+    uint64_t head_deadline_ms; /* uv_now() by which the head must be complete */
+    uint64_t body_start_ms;    /* uv_now() at the end of the head */
+    uint64_t body_received;    /* body bytes so far */
+    uint64_t idle_since_ms;    /* uv_now() when it last became IDLE (eviction order) */
     uint64_t linger_bytes; /* dropped while lingering */
     uv_shutdown_t shut;
     yr_buf_t leftover;
+    size_t left_off; /* leftover bytes before this were parsed already */
     bool reading;
     /* response state */
     bool responded;
@@ -87,6 +95,8 @@ struct yr_http_server {
     bool shutting_down;
     bool listener_closed;
     bool shutdown_reported;
+    uint64_t limit_logged_ms[LIMIT__COUNT]; /* log_limit */
+    uint64_t limit_hits[LIMIT__COUNT];
     void (*on_shutdown)(yr_http_server_t *);
     char readbuf[READ_BUF_SIZE]; /* one read at a time per loop */
 };
@@ -100,7 +110,7 @@ typedef struct {
 
 static const http_parser_settings parser_settings;
 static void conn_close(yr_http_conn_t *c);
-static void conn_feed(yr_http_conn_t *c, const char *data, size_t len);
+static void conn_feed(yr_http_conn_t *c, const char *data, size_t len, bool from_leftover);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_update_reading(yr_http_conn_t *c);
@@ -225,15 +235,101 @@ static void conn_close(yr_http_conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
-static void on_idle_timeout(uv_timer_t *t)
+/* ---- limits: deadlines, connections, the log ---------------------------- */
+
+/* Under attack a limit is hit thousands of times a second: one line per
+ * limit per second per worker, saying how many it stands for. */
+static void log_limit(yr_http_server_t *s, enum limit_kind k, const char *what)
 {
-    conn_close(t->data);
+    uint64_t now = uv_now(s->loop);
+    if (s->limit_logged_ms[k] != 0 && now - s->limit_logged_ms[k] < 1000) {
+        s->limit_hits[k]++;
+        return;
+    }
+    if (s->limit_hits[k] > 0)
+        yr_log_warn("http: %s (and %llu more times since the last such line)", what,
+                    (unsigned long long)s->limit_hits[k]);
+    else
+        yr_log_warn("http: %s", what);
+    s->limit_logged_ms[k] = now;
+    s->limit_hits[k] = 0;
 }
 
+static uint32_t idle_ms(const yr_http_server_t *s)
+{
+    return s->opts.idle_timeout_ms ? s->opts.idle_timeout_ms : 60000;
+}
+
+static uint32_t header_ms(const yr_http_server_t *s)
+{
+    return s->opts.header_timeout_ms ? s->opts.header_timeout_ms : idle_ms(s);
+}
+
+static uint32_t body_ms(const yr_http_server_t *s)
+{
+    return s->opts.body_timeout_ms ? s->opts.body_timeout_ms : idle_ms(s);
+}
+
+static void conn_early_error(yr_http_conn_t *c, int status, const char *code, const char *msg);
+
+/* One timer per connection; what it means depends on the state. */
+static void on_conn_timer(uv_timer_t *t)
+{
+    yr_http_conn_t *c = t->data;
+    yr_http_server_t *s = c->server;
+    switch (c->state) {
+    case CONN_IDLE:
+        if (c->head_started)
+            log_limit(s, LIMIT_HEADER, "closed a connection whose request head was not complete "
+                                       "within server.header_timeout_ms");
+        conn_close(c);
+        break;
+    case CONN_BODY:
+        log_limit(s, LIMIT_BODY, "answered 408 to a request body that arrived too slowly "
+                                 "(server.body_timeout_ms / server.body_min_rate)");
+        c->no_linger = true; /* a client this slow does not get more time */
+        conn_early_error(c, 408, "request_timeout", "the request body arrived too slowly");
+        break;
+    default: conn_close(c); break;
+    }
+}
+
+/* IDLE without a head begun: the keep-alive wait (idle_timeout_ms). Once a
+ * head has begun (or the connection is new), the whole head must arrive
+ * within header_timeout_ms of that: bytes do not push the deadline, so a
+ * client sending a byte a second cannot hold the connection. */
 static void conn_arm_idle(yr_http_conn_t *c)
 {
-    uint32_t ms = c->server->opts.idle_timeout_ms ? c->server->opts.idle_timeout_ms : 60000;
-    uv_timer_start(&c->timer, on_idle_timeout, ms, 0);
+    yr_http_server_t *s = c->server;
+    uint64_t now = uv_now(s->loop);
+    uint64_t due = c->head_started ? c->head_deadline_ms : now + idle_ms(s);
+    uv_timer_start(&c->timer, on_conn_timer, due > now ? due - now : 0, 0);
+}
+
+static void conn_head_begins(yr_http_conn_t *c)
+{
+    if (c->head_started)
+        return;
+    c->head_started = true;
+    c->head_deadline_ms = uv_now(c->server->loop) + header_ms(c->server);
+    conn_arm_idle(c);
+}
+
+/* A body must keep coming (no gap over body_timeout_ms, nginx's
+ * client_body_timeout) and, past that grace, average body_min_rate: each
+ * byte received buys 1/min_rate s (Apache mod_reqtimeout's MinRate). */
+static void conn_arm_body(yr_http_conn_t *c)
+{
+    yr_http_server_t *s = c->server;
+    uint64_t now = uv_now(s->loop);
+    uint64_t due = now + body_ms(s);
+    if (s->opts.body_min_rate > 0) {
+        uint64_t earned = c->body_received * 1000 / s->opts.body_min_rate;
+        uint64_t by_rate = c->body_start_ms + body_ms(s) + earned;
+        if (by_rate < due)
+            due = by_rate;
+    }
+    uv_timer_start(&c->timer, on_conn_timer, due > now ? due - now : 0, 0);
 }
 
 /* Reads while the bytes a read may bring have somewhere to go. While a
@@ -517,6 +613,22 @@ static void respond_error(yr_http_req_t *req, int status, const char *code, cons
     yr_http_respond(req, status, NULL, 0, YR_STR("text/plain"), yr_str(msg));
 }
 
+/* Parsed bytes leave leftover in bulk, not one request at a time: copying
+ * the rest after each of thousands of small pipelined requests was
+ * quadratic. */
+static void leftover_compact(yr_http_conn_t *c)
+{
+    yr_buf_t *b = &c->leftover;
+    if (c->left_off >= b->len) {
+        yr_buf_free(b); /* an idle connection keeps no buffer */
+        c->left_off = 0;
+    } else if (c->left_off >= READ_BUF_SIZE && c->state == CONN_HANDLING) {
+        memmove(b->data, b->data + c->left_off, b->len - c->left_off);
+        b->len -= c->left_off;
+        c->left_off = 0;
+    }
+}
+
 static void on_shutdown_done(uv_shutdown_t *sr, int status)
 {
     yr_http_conn_t *c = sr->data;
@@ -548,6 +660,7 @@ static void conn_linger(yr_http_conn_t *c)
     c->state = CONN_LINGER;
     c->linger_bytes = 0;
     yr_buf_free(&c->leftover); /* never parsed now: it counts as dropped */
+    c->left_off = 0;
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown_done) < 0) {
         conn_close(c);
@@ -567,29 +680,33 @@ static void conn_request_finished(yr_http_conn_t *c)
     /* Unless the client itself said this was its last request and sent
      * nothing more, it may still be writing: closing outright would reset
      * the connection, and the reset can destroy the response in flight. */
-    bool linger = !c->message_done || c->leftover.len > 0 || c->parser.nread > 0 ||
+    bool linger = !c->message_done || c->leftover.len > c->left_off || c->parser.nread > 0 ||
                   (!c->client_close && !c->server->shutting_down);
     req_destroy(c);
     c->responded = c->response_done = c->chunked = c->close_after = false;
     c->message_done = false;
     c->scan = SCAN_START;
     if (close || c->server->shutting_down) {
-        if (linger)
+        if (linger && !c->no_linger)
             conn_linger(c);
         else
             conn_close(c);
         return;
     }
     c->state = CONN_IDLE;
-    conn_arm_idle(c);
+    c->head_started = false;
+    c->idle_since_ms = uv_now(c->server->loop);
+    bool pipelined = c->leftover.len > c->left_off;
+    if (pipelined)
+        conn_head_begins(c);
+    else
+        conn_arm_idle(c);
     http_parser_pause(&c->parser, 0);
-    if (c->leftover.len > 0) {
-        /* Parse what was pipelined behind the finished request. */
-        yr_buf_t pending = c->leftover;
-        yr_buf_init(&c->leftover, MAX_LEFTOVER);
-        conn_feed(c, pending.data, pending.len);
-        yr_buf_free(&pending);
-    }
+    if (pipelined) /* parse what was pipelined behind the finished request */
+        conn_feed(c, c->leftover.data + c->left_off, c->leftover.len - c->left_off, true);
+    if (c->state == CONN_CLOSING)
+        return;
+    leftover_compact(c);
     conn_update_reading(c);
 }
 
@@ -743,6 +860,8 @@ static int on_headers_complete(http_parser *p)
             return -1;
     }
     c->state = CONN_BODY;
+    c->body_start_ms = uv_now(c->server->loop);
+    c->body_received = 0;
     return 0;
 }
 
@@ -751,6 +870,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
     yr_http_conn_t *c = p->data;
     if (c->early_status)
         return 0;
+    c->body_received += len;
     if (yr_buf_append(&c->req->body, at, len) < 0) {
         c->early_status = 413;
         http_parser_pause(p, 1);
@@ -835,7 +955,10 @@ static bool head_scan(yr_http_conn_t *c, const char *data, size_t len)
     return true;
 }
 
-static void conn_feed(yr_http_conn_t *c, const char *data, size_t len)
+/* Parses bytes: from a read, or (from_leftover) the unparsed rest of
+ * leftover, whose offset moves past what the parser took before a request
+ * is dispatched (the handler may end it and parse further at once). */
+static void conn_feed(yr_http_conn_t *c, const char *data, size_t len, bool from_leftover)
 {
     if (c->scan != SCAN_DONE && !head_scan(c, data, len)) {
         conn_early_error(c, 400, "invalid_request",
@@ -861,8 +984,10 @@ static void conn_feed(yr_http_conn_t *c, const char *data, size_t len)
         conn_early_error(c, 400, "invalid_request", "malformed HTTP request");
         return;
     }
+    if (from_leftover)
+        c->left_off += n;
     if (c->message_done) {
-        if (n < len && yr_buf_append(&c->leftover, data + n, len - n) < 0) {
+        if (!from_leftover && n < len && yr_buf_append(&c->leftover, data + n, len - n) < 0) {
             conn_close(c);
             return;
         }
@@ -905,18 +1030,40 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         conn_update_reading(c);
         return;
     }
-    if (c->state == CONN_BODY || c->parser.nread > 0)
-        conn_arm_idle(c); /* a slow upload is fine while bytes keep coming */
-    conn_feed(c, buf->base, (size_t)nread);
+    if (c->state == CONN_IDLE)
+        conn_head_begins(c); /* the first byte starts the head's clock */
+    conn_feed(c, buf->base, (size_t)nread, false);
+    if (c->state == CONN_BODY)
+        conn_arm_body(c);
 }
 
 /* ---- listening ------------------------------------------------------------ */
+
+/* At max_conns a new connection takes the place of the one that has been
+ * waiting longest without a request being handled: an idle keep-alive
+ * connection or an unfinished head (nginx reuses connections the same
+ * way). So slow clients crowd out each other, not a client that has a
+ * request ready. False when every connection is busy. */
+static bool conn_evict(yr_http_server_t *s)
+{
+    yr_http_conn_t *victim = NULL;
+    for (yr_http_conn_t *c = s->conns; c != NULL; c = c->next)
+        if (c->state == CONN_IDLE && (victim == NULL || c->idle_since_ms <= victim->idle_since_ms))
+            victim = c;
+    if (victim == NULL)
+        return false;
+    log_limit(s, LIMIT_EVICT, "server.max_connections reached: closed the connection idle "
+                              "the longest to make room");
+    conn_close(victim);
+    return true;
+}
 
 static void on_connection(uv_stream_t *listener, int status)
 {
     yr_http_server_t *s = listener->data;
     if (status < 0 || s->shutting_down)
         return;
+    bool full = s->opts.max_conns > 0 && s->nconns >= s->opts.max_conns && !conn_evict(s);
     yr_http_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return;
@@ -941,9 +1088,18 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     c->state = CONN_IDLE;
-    conn_arm_idle(c);
+    c->idle_since_ms = uv_now(s->loop);
+    conn_head_begins(c); /* the first head is due header_timeout_ms after accept */
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (full) {
+        /* Accepted only to say no, clearly, and close. */
+        log_limit(s, LIMIT_CONNS, "refused a connection with 503: server.max_connections "
+                                  "reached and none was idle");
+        c->no_linger = true;
+        conn_early_error(c, 503, "too_many_connections",
+                         "the gateway has too many open connections, retry shortly");
+    }
 }
 
 static int resolve_host(const char *host, uint16_t port, struct sockaddr_storage *ss)

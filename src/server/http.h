@@ -70,6 +70,12 @@ typedef struct {
     size_t max_body;          /* bytes; larger bodies get 413 */
     uint32_t idle_timeout_ms; /* keep-alive idle and slow-head limit; 0 = 60 s */
     uint32_t linger_ms;       /* lingering close, at most; 0 = 5 s */
+    uint32_t header_timeout_ms; /* a whole head, from its first byte (from accept for
+                                 * a new connection); 0 = idle_timeout_ms */
+    uint32_t body_timeout_ms;   /* longest gap in a body, and the grace before
+                                 * body_min_rate applies; 0 = idle_timeout_ms */
+    uint32_t body_min_rate;     /* bytes/s a body must average after the grace; 0 = none */
+    size_t max_conns;           /* open connections; 0 = no limit */
     yr_http_req_fn on_request;  /* head and body complete */
     yr_http_error_fn on_error;  /* may be NULL: plain-text errors */
     void *ctx;                  /* yr_http_server_ctx() */

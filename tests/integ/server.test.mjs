@@ -42,14 +42,16 @@ test('pipelining far past the leftover buffer: every request is answered, the co
 
 // One raw request on a fresh socket; resolves with everything the gateway
 // sent until it closed the connection (or the predicate matched).
-async function rawExchange(text, pred = null, timeoutMs = 5000) {
-  const sock = rawRequest(gw.port, text);
+// With pred null: until the gateway closed the connection.
+async function rawExchange(text, pred = null, port = gw.port) {
+  const sock = rawRequest(port, text);
   sock.on('error', () => {});
   try {
-    return await readUntil(sock, pred ?? (() => false), timeoutMs).catch((e) => {
-      if (pred === null && e.message.startsWith('closed; got: ')) return e.fullText;
-      throw e;
-    });
+    if (pred !== null) return await readUntil(sock, pred);
+    let got = '';
+    sock.on('data', (d) => { got += d; });
+    await once(sock, 'close');
+    return got;
   } finally { sock.destroy(); }
 }
 
@@ -152,4 +154,98 @@ test('413 for an over-size upload is read by fetch and the openai SDK, not reset
   assert.equal(err.status, 413, `${err.constructor.name}: ${err.message}`);
   assert.equal(attempts, 1, 'a 413 is not retried');
   assert.equal((await sim.requests()).length, before, 'nothing went upstream');
+});
+
+// Sends text one byte every `everyMs` until the server closes the socket
+// (or maxMs passed). Resolves with what the server sent and when it closed.
+function dribble(port, text, { everyMs = 20, maxMs = 4000, prefix = '' } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const t0 = Date.now();
+    let got = '', i = 0, closed = false;
+    sock.on('error', () => {});
+    sock.on('data', (d) => { got += d; });
+    const timer = setInterval(() => {
+      if (closed) return;
+      if (Date.now() - t0 > maxMs || i >= text.length) { clearInterval(timer); return; }
+      sock.write(text[i++]);
+    }, everyMs);
+    sock.on('connect', () => { if (prefix) sock.write(prefix); });
+    sock.on('close', () => { closed = true; clearInterval(timer); resolve({ got, ms: Date.now() - t0, sent: i }); });
+    setTimeout(() => { if (!closed) { clearInterval(timer); sock.destroy(); resolve({ got, ms: Infinity, sent: i }); } }, maxMs + 1000);
+  });
+}
+
+test('slowloris: a head or body sent a byte at a time is cut at its deadline', async (t) => {
+  const g = await startGateway(config({
+    providers: { openai: { base_url: sim.url } },
+    models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }],
+    server: { workers: 1, header_timeout_ms: 300, body_timeout_ms: 300, body_min_rate: 200 },
+  }));
+  t.after(async () => { await g.stop(); g.cleanup(); });
+  const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\n` +
+    'Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n';
+
+  // Every byte used to re-arm the idle timer (60 s): the head never ended.
+  const h = await dribble(g.port, head);
+  assert.ok(h.ms < 2000, `closed after ${h.ms} ms`);
+  assert.ok(h.sent < head.length, 'cut before the head was complete');
+  assert.equal(h.got, '', 'a slow head is closed without a response');
+
+  // The head at once, then a body at 50 B/s: below body_min_rate.
+  const b = await dribble(g.port, '{'.repeat(4000), { prefix: head });
+  assert.ok(b.ms < 2500, `closed after ${b.ms} ms`);
+  assert.match(b.got, /^HTTP\/1\.1 408 /);
+  assert.equal(JSON.parse(parse(b.got).body).error.code, 'request_timeout');
+
+  // A body that keeps the rate is fine, however long it takes overall.
+  const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(200) }] });
+  const okHead = head.replace('Content-Length: 4000', `Content-Length: ${body.length}`);
+  const sock = rawRequest(g.port, okHead);
+  for (let i = 0; i < body.length; i += 25) {
+    sock.write(body.slice(i, i + 25));
+    await new Promise((res) => setTimeout(res, 40)); // ~600 B/s for ~0.5 s: past the 300 ms grace
+  }
+  const ok = parse(await readUntil(sock, responseComplete));
+  sock.destroy();
+  assert.equal(ok.status, 200, ok.body);
+
+  assert.match(g.stderr(), /request head was not complete within server\.header_timeout_ms/);
+  assert.match(g.stderr(), /request body that arrived too slowly/);
+});
+
+test('max_connections: idle and slow connections make room; busy ones get a clear 503', async (t) => {
+  const g = await startGateway(config({
+    providers: { openai: { base_url: sim.url } },
+    models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }],
+    server: { workers: 1, max_connections: 4 },
+  }));
+  t.after(async () => { await g.stop(); g.cleanup(); });
+  const open = (text) => { const s = rawRequest(g.port, text); s.on('error', () => {}); return s; };
+  const closedBy = (s) => new Promise((res) => s.on('close', res));
+
+  // Four slow heads fill the worker: /health still gets through, each time
+  // by closing the connection that waited longest.
+  const slow = [];
+  for (let i = 0; i < 4; i++) {
+    slow.push(open('GET /health HTTP/1.1\r\nHo'));
+    await readUntil(slow[i], () => false, 50).catch(() => {}); // accepted in this order
+  }
+  const evicted = closedBy(slow[0]);
+  assert.equal((await fetch(`${g.base}/health`)).status, 200);
+  await evicted;
+
+  // Four bodies in progress are busy: a fifth connection is refused clearly.
+  for (const s of slow) s.destroy();
+  const busy = [];
+  for (let i = 0; i < 4; i++) {
+    busy.push(open(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Length: 100\r\n\r\n{`));
+  }
+  await new Promise((res) => setTimeout(res, 100)); // let the gateway read them
+  const refused = parse(await rawExchange('GET /health HTTP/1.1\r\nHost: x\r\n\r\n', null, g.port));
+  assert.equal(refused.status, 503);
+  assert.match(refused.head, /retry-after: 1/i);
+  assert.equal(JSON.parse(refused.body).error.code, 'too_many_connections');
+  assert.match(g.stderr(), /refused a connection with 503: server\.max_connections/);
+  for (const s of busy) s.destroy();
 });
