@@ -110,6 +110,7 @@ typedef struct yr_config {
         uint32_t body_timeout_ms;     /* longest gap in a body, grace of the rate; default 30000 */
         uint64_t body_min_rate;       /* bytes/s a body averages after the grace; default 1 KiB */
         uint32_t max_connections;     /* per worker; default 0 = from RLIMIT_NOFILE */
+        uint64_t max_body_memory;     /* all in-flight bodies of a worker; default 256 MiB */
         const char *log_level;        /* debug|info|warn|error|off; default info */
     } server;
     struct {

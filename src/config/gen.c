@@ -86,6 +86,7 @@ static const restart_row_t restart_only[] = {
     {"server.body_timeout_ms", CFG(server.body_timeout_ms), R_U32},
     {"server.body_min_rate", CFG(server.body_min_rate), R_U64},
     {"server.max_connections", CFG(server.max_connections), R_U32},
+    {"server.max_body_memory", CFG(server.max_body_memory), R_U64},
     {"storage.url", CFG(storage.url), R_STR},
     {"storage.redis_url", CFG(storage.redis_url), R_STR},
 };

@@ -91,6 +91,10 @@ static void on_pool_cleanup(void *data)
 
 void yr_gw_authenticate(yr_gw_req_t *g, yr_gw_authed_fn next)
 {
+    if (g->authed) {
+        next(g); /* at the head (yr_gateway_on_head), with g->identity set */
+        return;
+    }
     yr_str_t token = client_token(g);
     if (token.len == 0)
         return;

@@ -25,8 +25,12 @@ static uint64_t rng_next(uint64_t s[2])
     return s[1] + y;
 }
 
+/* The request's gateway state: made at the head (yr_gateway_on_head) or,
+ * for a request without a body, when it is complete. */
 static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
 {
+    if (req->data != NULL)
+        return req->data;
     yr_worker_t *w = yr_http_server_ctx(req->server);
     yr_gw_req_t *g = yr_pcalloc(req->pool, sizeof(*g));
     if (g == NULL)
@@ -176,6 +180,52 @@ static bool path_is(const yr_http_req_t *req, const char *p)
     return yr_str_eq(req->path, yr_str(p));
 }
 
+/* Whether the endpoint req is for authenticates its caller: it must match
+ * the dispatch in yr_gateway_on_request (and the admin handlers). */
+static bool authenticates(const yr_http_req_t *req)
+{
+    bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+    bool post = req->method == HTTP_POST;
+    if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions") ||
+        path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens"))
+        return post;
+    if (path_is(req, "/v1/models") || path_is(req, "/models") || path_is(req, "/admin/routes"))
+        return get;
+    if (path_is(req, "/admin/routes/reset"))
+        return post;
+    return path_is(req, "/admin/usage") || path_is(req, "/admin/keys") ||
+           yr_str_has_prefix(req->path, YR_STR("/admin/keys/"));
+}
+
+static void head_authed(yr_gw_req_t *g)
+{
+    g->authed = true;
+    yr_http_req_continue(g->http);
+}
+
+/* A head that announces a body: an endpoint that authenticates does it now,
+ * before 100 Continue and before a byte of the body is buffered, so a
+ * client without a valid key costs no body memory (issue 8). The lookup may
+ * be async (the store thread); the body is read once it succeeded, and the
+ * handler's own yr_gw_authenticate then answers at once. */
+void yr_gateway_on_head(yr_http_req_t *req)
+{
+    yr_gw_req_t *g = gw_req_new(req);
+    if (g == NULL) {
+        yr_http_respond(req, 500, NULL, 0, YR_STR("text/plain"), YR_STR("out of memory"));
+        return;
+    }
+    if (!authenticates(req)) {
+        yr_http_req_continue(req);
+        return;
+    }
+    if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens"))
+        g->dialect = YR_DIALECT_ANTHROPIC; /* its 401 in Anthropic's shape, x-api-key */
+    yr_metrics_add(&g->w->metrics.http_requests, 1);
+    g->counted = true;
+    yr_gw_authenticate(g, head_authed);
+}
+
 void yr_gateway_on_request(yr_http_req_t *req)
 {
     yr_gw_req_t *g = gw_req_new(req);
@@ -183,7 +233,8 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_http_respond(req, 500, NULL, 0, YR_STR("text/plain"), YR_STR("out of memory"));
         return;
     }
-    yr_metrics_add(&g->w->metrics.http_requests, 1);
+    if (!g->counted)
+        yr_metrics_add(&g->w->metrics.http_requests, 1);
     bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     bool post = req->method == HTTP_POST;
     if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions")) {

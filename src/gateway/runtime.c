@@ -151,6 +151,11 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
         .body_timeout_ms = cfg->server.body_timeout_ms,
         .body_min_rate = (uint32_t)cfg->server.body_min_rate,
         .max_conns = max_connections(cfg),
+        /* Never below one body of the largest size, or it could not pass. */
+        .max_body_memory = cfg->server.max_body_memory > cfg->server.max_body_bytes
+                               ? cfg->server.max_body_memory
+                               : cfg->server.max_body_bytes,
+        .on_head = yr_gateway_on_head,
         .on_request = yr_gateway_on_request,
         .on_error = yr_gateway_on_http_error,
         .ctx = w,

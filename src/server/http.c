@@ -2,6 +2,8 @@
  *
  * A connection is a small state machine:
  *   IDLE     waiting for (the rest of) a request head; the idle timer runs
+ *   HEAD     a head with a body is complete; opts.on_head decides whether
+ *            the body is read (nothing is read meanwhile)
  *   BODY     head parsed, reading the body
  *   HANDLING the handler owns the request; the parser is paused and any
  *            pipelined bytes wait in conn->leftover
@@ -34,7 +36,7 @@
 #define DEFAULT_LINGER_MS 5000
 #define LINGER_MIN_BYTES (64u * 1024 * 1024)
 
-enum conn_state { CONN_IDLE, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSING };
+enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSING };
 enum head_scan_state { SCAN_START, SCAN_LINE, SCAN_LF, SCAN_DONE }; /* see head_scan */
 enum limit_kind { LIMIT_HEADER, LIMIT_BODY, LIMIT_EVICT, LIMIT_CONNS, LIMIT_MEMORY, LIMIT__COUNT };
 
@@ -62,6 +64,8 @@ struct yr_http_conn {
     bool message_done;
     bool client_close; /* the client asked to close after this request */
     bool no_linger;    /* close outright after the response (timed out, refused) */
+    bool head_done;    /* the parser paused at the end of a head for opts.on_head */
+    size_t body_charged; /* of the worker's body_bytes, by this request */
     bool head_started; /* a head began (or the connection is new): its deadline runs */
     uint64_t head_deadline_ms; /* uv_now() by which the head must be complete */
     uint64_t body_start_ms;    /* uv_now() at the end of the head */
@@ -95,6 +99,7 @@ struct yr_http_server {
     bool shutting_down;
     bool listener_closed;
     bool shutdown_reported;
+    size_t body_bytes; /* body buffers of all requests on this worker (max_body_memory) */
     uint64_t limit_logged_ms[LIMIT__COUNT]; /* log_limit */
     uint64_t limit_hits[LIMIT__COUNT];
     void (*on_shutdown)(yr_http_server_t *);
@@ -197,6 +202,10 @@ static void req_destroy(yr_http_conn_t *c)
         return;
     c->req = NULL;
     c->server->inflight--;
+    /* Uncharged when the request leaves its connection; a held request's
+     * body lives a little longer, until its last release. */
+    c->server->body_bytes -= c->body_charged;
+    c->body_charged = 0;
     if (req->holds > 0) {
         req->conn = NULL;
         return;
@@ -341,7 +350,8 @@ static void conn_update_reading(yr_http_conn_t *c)
 {
     if (c->state == CONN_CLOSING)
         return;
-    bool want = c->state != CONN_HANDLING || c->leftover.len + READ_BUF_SIZE <= MAX_LEFTOVER;
+    bool want = c->state == CONN_HANDLING ? c->leftover.len + READ_BUF_SIZE <= MAX_LEFTOVER
+                                          : c->state != CONN_HEAD;
     if (want && !c->reading) {
         c->reading = true;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -804,6 +814,51 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Charges body memory to the worker: the buffer grows by n bytes at most.
+ * 0, 413 (past max_body) or 503 (past max_body_memory, or the allocation
+ * failed: the client may retry, and the process never dies of it). */
+static int body_reserve(yr_http_conn_t *c, size_t n)
+{
+    yr_http_server_t *s = c->server;
+    yr_buf_t *b = &c->req->body;
+    size_t before = b->cap;
+    int rc = yr_buf_reserve(b, n);
+    if (rc == -E2BIG)
+        return 413;
+    c->body_charged += b->cap - before;
+    s->body_bytes += b->cap - before;
+    if (rc < 0 || (s->opts.max_body_memory > 0 && s->body_bytes > s->opts.max_body_memory)) {
+        log_limit(s, LIMIT_MEMORY, "answered 503 to a request body: the bodies in flight on "
+                                   "this worker would pass server.max_body_memory");
+        return 503;
+    }
+    return 0;
+}
+
+/* The body may come: reserve what its Content-Length announces, answer an
+ * Expect: 100-continue, start the body's clock. 0 or an error status. */
+static int body_begin(yr_http_conn_t *c)
+{
+    http_parser *p = &c->parser;
+    yr_http_req_t *req = c->req;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0) {
+        int status = body_reserve(c, (size_t)p->content_length);
+        if (status != 0)
+            return status;
+    }
+    yr_str_t expect = yr_http_req_header(req, YR_STR("expect"));
+    if (expect.len > 0 && yr_str_ieq(expect, YR_STR("100-continue")) && req->http_minor >= 1) {
+        /* The client waits for this before sending a large body. */
+        yr_str_t cont = YR_STR("HTTP/1.1 100 Continue\r\n\r\n");
+        if (conn_write(c, &cont, 1) < 0)
+            return 503;
+    }
+    c->state = CONN_BODY;
+    c->body_start_ms = uv_now(c->server->loop);
+    c->body_received = 0;
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     yr_http_conn_t *c = p->data;
@@ -846,22 +901,20 @@ static int on_headers_complete(http_parser *p)
         http_parser_pause(p, 1);
         return 0;
     }
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0 &&
-        yr_buf_reserve(&req->body, (size_t)p->content_length) < 0) {
-        c->early_status = 413;
+    bool has_body = (p->flags & F_CHUNKED) ||
+                    ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+    if (has_body && c->server->opts.on_head != NULL) {
+        /* The handler judges the head before a byte of the body is read
+         * or 100 Continue sent (yr_http_req_continue). */
+        c->head_done = true;
         http_parser_pause(p, 1);
         return 0;
     }
-    yr_str_t expect = yr_http_req_header(req, YR_STR("expect"));
-    if (expect.len > 0 && yr_str_ieq(expect, YR_STR("100-continue")) && req->http_minor >= 1) {
-        /* The client waits for this before sending a large body. */
-        yr_str_t cont = YR_STR("HTTP/1.1 100 Continue\r\n\r\n");
-        if (conn_write(c, &cont, 1) < 0)
-            return -1;
+    int status = body_begin(c);
+    if (status != 0) {
+        c->early_status = status;
+        http_parser_pause(p, 1);
     }
-    c->state = CONN_BODY;
-    c->body_start_ms = uv_now(c->server->loop);
-    c->body_received = 0;
     return 0;
 }
 
@@ -871,8 +924,11 @@ static int on_body(http_parser *p, const char *at, size_t len)
     if (c->early_status)
         return 0;
     c->body_received += len;
-    if (yr_buf_append(&c->req->body, at, len) < 0) {
-        c->early_status = 413;
+    int status = body_reserve(c, len);
+    if (status == 0 && yr_buf_append(&c->req->body, at, len) < 0)
+        status = 503; /* cannot happen after the reserve */
+    if (status != 0) {
+        c->early_status = status;
         http_parser_pause(p, 1);
     }
     return 0;
@@ -897,6 +953,47 @@ static const http_parser_settings parser_settings = {
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
+
+/* The head is complete and the body unread: the handler decides (at once or
+ * later) to read it (yr_http_req_continue) or to answer without it. Nothing
+ * is read meanwhile: body bytes wait in the kernel, not in our memory. */
+static void conn_head_ready(yr_http_conn_t *c)
+{
+    c->state = CONN_HEAD;
+    uv_timer_stop(&c->timer);
+    conn_update_reading(c);
+    yr_http_req_t *req = c->req;
+    yr_http_req_hold(req);
+    c->server->opts.on_head(req);
+    yr_http_req_release(req);
+}
+
+void yr_http_req_continue(yr_http_req_t *req)
+{
+    yr_http_conn_t *c = req->conn;
+    if (c == NULL || c->state != CONN_HEAD || c->responded)
+        return;
+    c->head_done = false;
+    int status = body_begin(c);
+    if (status == 413) {
+        conn_early_error(c, 413, "request_too_large", "request body is larger than the limit");
+        return;
+    }
+    if (status != 0) {
+        conn_early_error(c, 503, "server_overloaded",
+                         "the gateway holds too many request bodies right now, retry shortly");
+        return;
+    }
+    http_parser_pause(&c->parser, 0);
+    if (c->leftover.len > c->left_off)
+        conn_feed(c, c->leftover.data + c->left_off, c->leftover.len - c->left_off, true);
+    if (c->state == CONN_CLOSING)
+        return;
+    if (c->state == CONN_BODY)
+        conn_arm_body(c);
+    leftover_compact(c);
+    conn_update_reading(c);
+}
 
 static void conn_dispatch(yr_http_conn_t *c)
 {
@@ -975,6 +1072,11 @@ static void conn_feed(yr_http_conn_t *c, const char *data, size_t len, bool from
         conn_early_error(c, 413, "request_too_large", "request body is larger than the limit");
         return;
     }
+    if (c->early_status == 503) {
+        conn_early_error(c, 503, "server_overloaded",
+                         "the gateway holds too many request bodies right now, retry shortly");
+        return;
+    }
     if (c->early_status == 431) {
         conn_early_error(c, 431, "headers_too_large", "request headers are too large");
         return;
@@ -986,6 +1088,14 @@ static void conn_feed(yr_http_conn_t *c, const char *data, size_t len, bool from
     }
     if (from_leftover)
         c->left_off += n;
+    if (c->head_done) {
+        if (!from_leftover && n < len && yr_buf_append(&c->leftover, data + n, len - n) < 0) {
+            conn_close(c);
+            return;
+        }
+        conn_head_ready(c);
+        return;
+    }
     if (c->message_done) {
         if (!from_leftover && n < len && yr_buf_append(&c->leftover, data + n, len - n) < 0) {
             conn_close(c);

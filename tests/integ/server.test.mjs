@@ -226,26 +226,104 @@ test('max_connections: idle and slow connections make room; busy ones get a clea
 
   // Four slow heads fill the worker: /health still gets through, each time
   // by closing the connection that waited longest.
+  // Each answers one request first (so it surely was accepted), then
+  // starts a head it never finishes.
   const slow = [];
-  for (let i = 0; i < 4; i++) {
-    slow.push(open('GET /health HTTP/1.1\r\nHo'));
-    await readUntil(slow[i], () => false, 50).catch(() => {}); // accepted in this order
-  }
-  const evicted = closedBy(slow[0]);
+  for (let i = 0; i < 4; i++) slow.push(open('GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHo'));
+  await Promise.all(slow.map((s) => readUntil(s, responseComplete)));
+  const evicted = Promise.race(slow.map(closedBy));
   assert.equal((await fetch(`${g.base}/health`)).status, 200);
   await evicted;
 
   // Four bodies in progress are busy: a fifth connection is refused clearly.
   for (const s of slow) s.destroy();
+  // The 100 Continue says the gateway is reading each one's body.
   const busy = [];
   for (let i = 0; i < 4; i++) {
-    busy.push(open(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Length: 100\r\n\r\n{`));
+    busy.push(open(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n`));
   }
-  await new Promise((res) => setTimeout(res, 100)); // let the gateway read them
+  await Promise.all(busy.map((s) => readUntil(s, (b) => b.includes('100 Continue'))));
   const refused = parse(await rawExchange('GET /health HTTP/1.1\r\nHost: x\r\n\r\n', null, g.port));
   assert.equal(refused.status, 503);
   assert.match(refused.head, /retry-after: 1/i);
   assert.equal(JSON.parse(refused.body).error.code, 'too_many_connections');
   assert.match(g.stderr(), /refused a connection with 503: server\.max_connections/);
   for (const s of busy) s.destroy();
+});
+
+test('unauthenticated uploads: 401 on the head, no 100 Continue, no body buffered', async (t) => {
+  const g = await startGateway(config({
+    providers: { openai: { base_url: sim.url } },
+    models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }],
+    server: { workers: 1 }, // max_body_bytes: the default 32 MiB
+  }));
+  t.after(async () => { await g.stop(); g.cleanup(); });
+  const head = (auth, extra = '') => `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth}` +
+    `Content-Type: application/json\r\nContent-Length: ${32 << 20}\r\n${extra}\r\n`;
+
+  // Expect: 100-continue without a key: the final 401 comes instead of 100.
+  let r = await rawExchange(head('', 'Expect: 100-continue\r\n'), null, g.port);
+  assert.match(r, /^HTTP\/1\.1 401 /);
+  assert.doesNotMatch(r, /100 Continue/);
+  assert.match(r, /connection: close/i);
+  // With a valid key the 100 comes (and the body would be read).
+  const ok = rawRequest(g.port, head(`Authorization: Bearer ${MASTER_KEY}\r\n`, 'Expect: 100-continue\r\n'));
+  assert.match(await readUntil(ok, (b) => b.includes('\r\n\r\n')), /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+  ok.destroy();
+  // Anthropic clients get theirs in Anthropic's shape.
+  r = parse(await rawExchange(head('').replace('/v1/chat/completions', '/v1/messages'), null, g.port));
+  assert.equal(r.status, 401);
+  assert.equal(JSON.parse(r.body).type, 'error');
+
+  // 40 clients each announcing 32 MiB without a key and sending 4 MiB of it
+  // at once: each gets its 401 while still uploading (the body used to be
+  // buffered first), and the gateway's memory does not grow with them.
+  const rss0 = g.rssKiB();
+  const chunk = Buffer.alloc(4 << 20, 0x61);
+  const answers = await Promise.all(Array.from({ length: 40 }, () => new Promise((resolve, reject) => {
+    const s = net.connect(g.port, '127.0.0.1');
+    let got = '';
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      got += d;
+      if (responseComplete(got)) { s.destroy(); resolve(parse(got)); }
+    });
+    s.on('close', () => reject(new Error(`closed before a response: ${got.slice(0, 200)}`)));
+    s.write(head('Authorization: Bearer yr-wrong\r\n'));
+    s.write(chunk);
+  })));
+  for (const a of answers) {
+    assert.equal(a.status, 401);
+    assert.equal(JSON.parse(a.body).error.code, 'invalid_api_key');
+  }
+  const grown = g.rssKiB() - rss0;
+  assert.ok(grown < 32 * 1024, `RSS grew by ${grown} KiB for 40 unauthenticated uploads`);
+});
+
+test('max_body_memory: bodies past the worker cap get 503 with Retry-After, then room comes back', async (t) => {
+  const g = await startGateway(config({
+    providers: { openai: { base_url: sim.url } },
+    models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }],
+    server: { workers: 1, max_body_bytes: '512k', max_body_memory: '1m' },
+  }));
+  t.after(async () => { await g.stop(); g.cleanup(); });
+  const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${400 << 10}\r\nExpect: 100-continue\r\n\r\n`;
+  const a = rawRequest(g.port, head);
+  const b = rawRequest(g.port, head);
+  // Each 100 Continue comes once its body's 400 KiB are reserved.
+  await Promise.all([a, b].map((s) => readUntil(s, (x) => x.includes('100 Continue'))));
+  const c = parse(await rawExchange(head, null, g.port));
+  assert.equal(c.status, 503);
+  assert.match(c.head, /retry-after: 1/i);
+  assert.equal(JSON.parse(c.body).error.code, 'server_overloaded');
+  assert.match(g.stderr(), /server\.max_body_memory/);
+  const closed = Promise.all([once(a, 'close'), once(b, 'close')]);
+  a.destroy(); b.destroy();
+  await closed;
+  const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(300 << 10) }] });
+  const r = await fetch(`${g.url}/chat/completions`, {
+    method: 'POST', body, headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+  });
+  assert.equal(r.status, 200, await r.text());
 });
