@@ -81,6 +81,9 @@ struct yr_http_conn {
     bool response_done;
     bool chunked;
     bool close_after;
+    bool head_said_close; /* the response head carried Connection: close */
+    bool close_next;      /* the server wants out, but told the client too late:
+                           * the next response says so, then the connection ends */
     bool abort_after_writes; /* yr_http_abort: drop the connection when flushed */
     size_t writes_inflight;
     size_t bytes_pending;
@@ -477,6 +480,7 @@ static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
             rc = yr_buf_append_str(out, YR_STR("Transfer-Encoding: chunked\r\n"));
     }
     if (rc == 0) {
+        c->head_said_close = c->close_after;
         if (c->close_after)
             rc = yr_buf_append_str(out, YR_STR("Connection: close\r\n\r\n"));
         else if (req->http_minor == 0)
@@ -493,7 +497,7 @@ static bool should_close(yr_http_req_t *req)
     /* A response sent before the body was read ends the connection: the
      * rest of the body is not a request. */
     return !req->keep_alive || c->server->shutting_down || c->early_status != 0 ||
-           !c->message_done;
+           !c->message_done || c->close_next;
 }
 
 void yr_http_respond(yr_http_req_t *req, int status, const yr_http_header_t *headers,
@@ -573,8 +577,17 @@ void yr_http_stream_end(yr_http_req_t *req, bool close_after)
     if (c == NULL || !c->responded || c->response_done)
         return;
     c->response_done = true;
-    if (close_after)
+    if (close_after && !c->head_said_close && c->chunked && !c->server->shutting_down) {
+        /* The head promised keep-alive (an interrupted stream ends here,
+         * and its 200 went out first). A client may already be sending its
+         * next request on this connection: closing now would reset that
+         * request. So the response still ends cleanly, the next one is
+         * answered with Connection: close, and then the connection ends;
+         * an idle client is closed after linger_ms. */
+        c->close_next = true;
+    } else if (close_after) {
         c->close_after = true;
+    }
     int rc = 0;
     if (c->chunked && req->method != HTTP_HEAD) {
         yr_str_t part = YR_STR("0\r\n\r\n");
@@ -646,6 +659,11 @@ static void on_shutdown_done(uv_shutdown_t *sr, int status)
         conn_close(c);
 }
 
+static uint32_t linger_ms(const yr_http_server_t *s)
+{
+    return s->opts.linger_ms ? s->opts.linger_ms : DEFAULT_LINGER_MS;
+}
+
 static void on_linger_timeout(uv_timer_t *t)
 {
     conn_close(t->data);
@@ -676,8 +694,7 @@ static void conn_linger(yr_http_conn_t *c)
         conn_close(c);
         return;
     }
-    uint32_t ms = s->opts.linger_ms ? s->opts.linger_ms : DEFAULT_LINGER_MS;
-    uv_timer_start(&c->timer, on_linger_timeout, ms, 0);
+    uv_timer_start(&c->timer, on_linger_timeout, linger_ms(s), 0);
     if (!c->reading) {
         c->reading = true;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -709,6 +726,8 @@ static void conn_request_finished(yr_http_conn_t *c)
     bool pipelined = c->leftover.len > c->left_off;
     if (pipelined)
         conn_head_begins(c);
+    else if (c->close_next)
+        uv_timer_start(&c->timer, on_linger_timeout, linger_ms(c->server), 0);
     else
         conn_arm_idle(c);
     http_parser_pause(&c->parser, 0);

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
 import { once } from 'node:events';
 import OpenAI from 'openai';
 import { startSim, startGateway, config, rawRequest, readUntil, MASTER_KEY } from './lib.mjs';
@@ -326,4 +327,48 @@ test('max_body_memory: bodies past the worker cap get 503 with Retry-After, then
     method: 'POST', body, headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
   });
   assert.equal(r.status, 200, await r.text());
+});
+
+test('after an interrupted stream the connection ends without failing a request already queued on it', async (t) => {
+  const g = await startGateway(config({
+    providers: { openai: { base_url: sim.url } },
+    models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }],
+    server: { workers: 1, linger_ms: 200 },
+  }));
+  t.after(async () => { await g.stop(); g.cleanup(); });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const post = (body) => new Promise((resolve) => {
+    const r = http.request({
+      host: '127.0.0.1', port: g.port, path: '/v1/chat/completions', method: 'POST', agent,
+      headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection, text }));
+    });
+    r.on('error', (e) => resolve({ error: e.code ?? e.message }));
+    r.end(body);
+  });
+  const streamed = JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  const plain = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+
+  // The second request waits for the one socket and is written the moment
+  // the first response ends: the gateway used to have closed it by then.
+  await sim.script([{ malformed: true, chunks: 6 }]);
+  const [a, b] = await Promise.all([post(streamed), post(plain)]);
+  assert.equal(a.status, 200);
+  assert.match(a.text, /stream_interrupted/);
+  assert.deepEqual({ status: b.status, connection: b.connection }, { status: 200, connection: 'close' }, JSON.stringify(b));
+
+  // A client that sends nothing more is closed after linger_ms.
+  await sim.script([{ malformed: true, chunks: 6 }]);
+  const sock = rawRequest(g.port, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${streamed.length}\r\n\r\n${streamed}`);
+  let got = '';
+  sock.on('data', (d) => { got += d; });
+  await once(sock, 'end');
+  sock.destroy();
+  assert.match(got, /stream_interrupted/);
+  assert.ok(got.endsWith('0\r\n\r\n'), 'the stream still ends cleanly');
 });
