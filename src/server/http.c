@@ -735,6 +735,8 @@ static void conn_request_finished(yr_http_conn_t *c)
         conn_feed(c, c->leftover.data + c->left_off, c->leftover.len - c->left_off, true);
     if (c->state == CONN_CLOSING)
         return;
+    if (c->state == CONN_BODY)
+        conn_arm_body(c);
     leftover_compact(c);
     conn_update_reading(c);
 }
