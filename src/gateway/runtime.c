@@ -160,6 +160,9 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
         .on_error = yr_gateway_on_http_error,
         .ctx = w,
     };
+    if (id == 0)
+        yr_log_info("at most %zu client connections per worker (server.max_connections%s)",
+                    opts.max_conns, cfg->server.max_connections ? "" : ": from the open-file limit");
     rc = yr_http_listen(&w->loop, cfg->server.listen_host, port, true, &opts, &w->http);
     if (rc < 0) {
         yr_log_error("cannot listen on %s:%u: %s", cfg->server.listen_host, (unsigned)port,

@@ -181,7 +181,7 @@ test('slowloris: a head or body sent a byte at a time is cut at its deadline', a
   const g = await startGateway(config({
     providers: { openai: { base_url: sim.url } },
     models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }],
-    server: { workers: 1, header_timeout_ms: 300, body_timeout_ms: 300, body_min_rate: 200 },
+    server: { workers: 1, header_timeout_ms: 300, body_timeout_ms: 300, body_min_rate: 100 },
   }));
   t.after(async () => { await g.stop(); g.cleanup(); });
   const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\n` +
@@ -193,7 +193,7 @@ test('slowloris: a head or body sent a byte at a time is cut at its deadline', a
   assert.ok(h.sent < head.length, 'cut before the head was complete');
   assert.equal(h.got, '', 'a slow head is closed without a response');
 
-  // The head at once, then a body at 50 B/s: below body_min_rate.
+  // The head at once, then a body at 50 B/s: below body_min_rate (100 B/s).
   const b = await dribble(g.port, '{'.repeat(4000), { prefix: head });
   assert.ok(b.ms < 2500, `closed after ${b.ms} ms`);
   assert.match(b.got, /^HTTP\/1\.1 408 /);
@@ -205,7 +205,7 @@ test('slowloris: a head or body sent a byte at a time is cut at its deadline', a
   const sock = rawRequest(g.port, okHead);
   for (let i = 0; i < body.length; i += 25) {
     sock.write(body.slice(i, i + 25));
-    await new Promise((res) => setTimeout(res, 40)); // ~600 B/s for ~0.5 s: past the 300 ms grace
+    await new Promise((res) => setTimeout(res, 40)); // ~600 B/s for ~0.5 s: past the 300 ms grace, 6x the rate
   }
   const ok = parse(await readUntil(sock, responseComplete));
   sock.destroy();
