@@ -35,6 +35,7 @@
 #define REQ_POOL_BLOCK 4096
 #define DEFAULT_LINGER_MS 5000
 #define LINGER_MIN_BYTES (64u * 1024 * 1024)
+#define REFUSED_LINGER_MS 1000 /* lingering while over max_conns */
 
 enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSING };
 enum head_scan_state { SCAN_START, SCAN_LINE, SCAN_LF, SCAN_DONE }; /* see head_scan */
@@ -694,7 +695,11 @@ static void conn_linger(yr_http_conn_t *c)
         conn_close(c);
         return;
     }
-    uv_timer_start(&c->timer, on_linger_timeout, linger_ms(s), 0);
+    /* A refused connection beyond max_conns holds its descriptor briefly. */
+    uint32_t ms = linger_ms(s);
+    if (s->opts.max_conns > 0 && s->nconns > s->opts.max_conns && ms > REFUSED_LINGER_MS)
+        ms = REFUSED_LINGER_MS;
+    uv_timer_start(&c->timer, on_linger_timeout, ms, 0);
     if (!c->reading) {
         c->reading = true;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -1227,7 +1232,8 @@ static void on_connection(uv_stream_t *listener, int status)
         /* Accepted only to say no, clearly, and close. */
         log_limit(s, LIMIT_CONNS, "refused a connection with 503: server.max_connections "
                                   "reached and none was idle");
-        c->no_linger = true;
+        /* It lingers like any refusal: closing on the request the client
+         * sent meanwhile would reset the 503 away. */
         conn_early_error(c, 503, "too_many_connections",
                          "the gateway has too many open connections, retry shortly");
     }

@@ -221,7 +221,9 @@ test('max_connections: idle and slow connections make room; busy ones get a clea
     models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }],
     server: { workers: 1, max_connections: 4 },
   }));
-  t.after(async () => { await g.stop(); g.cleanup(); });
+  const busy = [];
+  // The busy ones first, or the drain waits for their bodies.
+  t.after(async () => { for (const s of busy) s.destroy(); await g.stop(); g.cleanup(); });
   const open = (text) => { const s = rawRequest(g.port, text); s.on('error', () => {}); return s; };
   const closedBy = (s) => new Promise((res) => s.on('close', res));
 
@@ -239,7 +241,6 @@ test('max_connections: idle and slow connections make room; busy ones get a clea
   // Four bodies in progress are busy: a fifth connection is refused clearly.
   for (const s of slow) s.destroy();
   // The 100 Continue says the gateway is reading each one's body.
-  const busy = [];
   for (let i = 0; i < 4; i++) {
     busy.push(open(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n`));
   }
