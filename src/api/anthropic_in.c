@@ -19,55 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Flat token cost of an image or PDF in the estimate (about a full-size
- * 1092x1092 image: width * height / 750). */
-#define EST_TOKENS_PER_IMAGE 1600
-#define EST_TOKENS_PER_MESSAGE 4
-
 /* ---- request errors -------------------------------------------------------- */
 
-/* Fills err: param = path + sub, message = "param: <fmt>". Returns -EINVAL. */
-static int failk(yr_api_error_t *err, yr_err_t kind, const char *path, const char *sub,
-                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int failk(yr_api_error_t *err, yr_err_t kind, const char *path, const char *sub,
-                 const char *fmt, ...)
-{
-    err->err = kind;
-    snprintf(err->param, sizeof(err->param), "%s%s", path, sub);
-    size_t n = 0;
-    err->message[0] = '\0';
-    if (err->param[0] != '\0') {
-        int w = snprintf(err->message, sizeof(err->message), "%s: ", err->param);
-        n = w < 0 ? 0 : (size_t)w;
-        if (n >= sizeof(err->message))
-            n = sizeof(err->message) - 1;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message + n, sizeof(err->message) - n, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
-#define BAD(err, path, sub, ...) failk((err), YR_E_INVALID_REQUEST, (path), (sub), __VA_ARGS__)
-
-/* Maps a non-validation failure onto err. */
-static int fail_rc(yr_api_error_t *err, int rc)
-{
-    if (rc == -E2BIG) {
-        err->err = YR_E_TOO_LARGE;
-        err->param[0] = '\0';
-        snprintf(err->message, sizeof(err->message),
-                 "the request is too large for the gateway once converted");
-    } else if (rc != -EINVAL) {
-        err->err = YR_E_INTERNAL;
-        err->param[0] = '\0';
-        snprintf(err->message, sizeof(err->message), "out of memory converting the request");
-        rc = -ENOMEM;
-    }
-    return rc;
-}
+#define BAD(err, path, sub, ...) yr_aj_fail((err), YR_E_INVALID_REQUEST, (path), (sub), __VA_ARGS__)
 
 /* ---- request: content blocks ---------------------------------------------- */
 
@@ -121,68 +75,6 @@ static int bad_block_type(conv_t *c, const char *path, const char *type)
                type);
 }
 
-static json_t *text_part(json_t *text)
-{
-    json_t *p = json_object();
-    if (p == NULL || yr_aj_jset(p, "type", json_string("text")) < 0 ||
-        yr_aj_jset_ref(p, "text", text) < 0) {
-        json_decref(p);
-        return NULL;
-    }
-    return p;
-}
-
-/* Standard base64 alphabet with at most two '=' at the end. */
-static bool base64_ok(yr_str_t s)
-{
-    size_t pad = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        char ch = s.ptr[i];
-        if (ch == '=') {
-            pad++;
-            continue;
-        }
-        if (pad > 0 || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                         (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
-            return false;
-    }
-    return s.len > 0 && pad <= 2;
-}
-
-/* "data:<media_type>;base64,<data>" as a JSON string. */
-static json_t *data_url(conv_t *c, json_t *media_type, json_t *data)
-{
-    yr_buf_t b;
-    yr_buf_init(&b, c->body_len + 64);
-    int rc = yr_buf_append_str(&b, YR_STR("data:"));
-    if (rc == 0)
-        rc = yr_buf_append_str(&b, yr_aj_jstr_slice(media_type));
-    if (rc == 0)
-        rc = yr_buf_append_str(&b, YR_STR(";base64,"));
-    if (rc == 0)
-        rc = yr_buf_append_str(&b, yr_aj_jstr_slice(data));
-    json_t *s = rc == 0 ? json_stringn_nocheck(b.data, b.len) : NULL;
-    yr_buf_free(&b);
-    return s;
-}
-
-static json_t *image_url_part(json_t *url)
-{
-    json_t *inner = json_object();
-    json_t *p = json_object();
-    if (inner == NULL || p == NULL || yr_aj_jset(inner, "url", url) < 0 ||
-        yr_aj_jset(p, "type", json_string("image_url")) < 0) {
-        json_decref(inner);
-        json_decref(p);
-        return NULL;
-    }
-    if (yr_aj_jset(p, "image_url", inner) < 0) {
-        json_decref(p);
-        return NULL;
-    }
-    return p;
-}
-
 /* An image block -> {"type":"image_url","image_url":{"url":...}} in *part. */
 static int conv_image(conv_t *c, json_t *blk, const char *path, json_t **part)
 {
@@ -202,11 +94,11 @@ static int conv_image(conv_t *c, json_t *blk, const char *path, json_t **part)
             return BAD(c->err, path, ".source.media_type",
                        "Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'");
         json_t *data = json_object_get(src, "data");
-        if (!json_is_string(data) || !base64_ok(yr_aj_jstr_slice(data)))
+        if (!json_is_string(data) || !yr_aj_base64_ok(yr_aj_jstr_slice(data)))
             return BAD(c->err, path, ".source.data",
                        data ? "the image data must be a non-empty base64 string"
                             : "Field required");
-        url = data_url(c, mt, data);
+        url = yr_aj_data_url(c->body_len, mt, data);
     } else if (yr_aj_jstr_is(type, "url")) {
         json_t *u = json_object_get(src, "url");
         if (!json_is_string(u) || json_string_length(u) == 0)
@@ -221,13 +113,13 @@ static int conv_image(conv_t *c, json_t *blk, const char *path, json_t **part)
     }
     if (url == NULL)
         return -ENOMEM;
-    *part = image_url_part(url);
+    *part = yr_aj_image_url_part(url);
     return *part ? 0 : -ENOMEM;
 }
 
 static int push_text(json_t *parts, json_t *text)
 {
-    json_t *p = text_part(text);
+    json_t *p = yr_aj_text_part(text);
     return p ? yr_aj_jpush(parts, p) : -ENOMEM;
 }
 
@@ -243,7 +135,7 @@ static int conv_document(conv_t *c, json_t *blk, const char *path, json_t *parts
     if (yr_aj_jstr_is(type, "base64")) {
         if (!yr_aj_jstr_is(json_object_get(src, "media_type"), "application/pdf"))
             return BAD(c->err, path, ".source.media_type", "Input should be 'application/pdf'");
-        if (!json_is_string(data) || !base64_ok(yr_aj_jstr_slice(data)))
+        if (!json_is_string(data) || !yr_aj_base64_ok(yr_aj_jstr_slice(data)))
             return BAD(c->err, path, ".source.data",
                        "the document data must be a non-empty base64 string");
         json_t *title = json_object_get(blk, "title");
@@ -257,7 +149,7 @@ static int conv_document(conv_t *c, json_t *blk, const char *path, json_t *parts
                                 : json_string("document.pdf"));
         if (rc == 0)
             rc = yr_aj_jset(file, "file_data",
-                            data_url(c, json_object_get(src, "media_type"), data));
+                            yr_aj_data_url(c->body_len, json_object_get(src, "media_type"), data));
         if (rc == 0)
             rc = yr_aj_jset(p, "type", json_string("file"));
         if (rc == 0) {
@@ -948,57 +840,6 @@ static int conv_thinking(conv_t *c, json_t *root, json_int_t max_tokens, json_t 
     return effort ? yr_aj_jset(req, "reasoning_effort", json_string(effort)) : 0;
 }
 
-/* Whether an OpenAI strict json_schema would accept schema: every object
- * schema closed (additionalProperties false) with all its properties
- * required. Values of enum, const, default and examples are data, not
- * schemas. Conservative: false when unsure. */
-static bool strict_ok(json_t *s, unsigned depth)
-{
-    if (depth > 64)
-        return false;
-    if (json_is_array(s)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(s, i, v)
-        {
-            if (!strict_ok(v, depth + 1))
-                return false;
-        }
-        return true;
-    }
-    if (!json_is_object(s))
-        return true;
-    json_t *props = json_object_get(s, "properties");
-    if (yr_aj_jstr_is(json_object_get(s, "type"), "object") || json_is_object(props)) {
-        if (!json_is_false(json_object_get(s, "additionalProperties")))
-            return false;
-        json_t *req = json_object_get(s, "required");
-        const char *key;
-        json_t *v;
-        json_object_foreach(props, key, v)
-        {
-            bool listed = false;
-            size_t i;
-            json_t *r;
-            json_array_foreach(req, i, r) listed = listed || yr_aj_jstr_is(r, key);
-            if (!listed)
-                return false;
-        }
-    }
-    static const char *const data_keys[] = {"enum", "const", "default", "examples"};
-    const char *key;
-    json_t *v;
-    json_object_foreach(s, key, v)
-    {
-        bool data = false;
-        for (size_t i = 0; i < ARRAY_LEN(data_keys); i++)
-            data = data || strcmp(key, data_keys[i]) == 0;
-        if (!data && !strict_ok(v, depth + 1))
-            return false;
-    }
-    return true;
-}
-
 /* output_config.format (structured outputs; the beta spelled it
  * output_format) -> response_format json_schema. Never dropped: a format
  * that cannot be mapped is a 400. strict when OpenAI's strict rules allow
@@ -1025,7 +866,7 @@ static int conv_output_format(conv_t *c, json_t *root, json_t *req)
         return BAD(c->err, path, ".schema",
                    schema ? "Input should be an object" : "Field required");
     json_t *rf = json_pack("{s:s, s:{s:s, s:O, s:b}}", "type", "json_schema", "json_schema", "name",
-                           "response", "schema", schema, "strict", strict_ok(schema, 0));
+                           "response", "schema", schema, "strict", yr_aj_strict_ok(schema, 0));
     return rf ? yr_aj_jset(req, "response_format", rf) : -ENOMEM;
 }
 
@@ -1121,7 +962,7 @@ static int conv_body(const char *body, size_t len, bool need_max_tokens, json_t 
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
-        return failk(err, YR_E_INVALID_JSON, "", "",
+        return yr_aj_fail(err, YR_E_INVALID_JSON, "", "",
                      "the request body is not valid JSON: %s (line %d, column %d)", jerr.text,
                      jerr.line, jerr.column);
     conv_t c = {.err = err, .msgs = json_array(), .all_ids = json_object(), .body_len = len};
@@ -1134,13 +975,11 @@ static int conv_body(const char *body, size_t len, bool need_max_tokens, json_t 
     json_decref(root);
     if (rc < 0) {
         json_decref(req);
-        return fail_rc(err, rc);
+        return yr_aj_fail_rc(err, rc);
     }
     *out_req = req;
     return 0;
 }
-
-static int estimate_req(json_t *req, size_t len, int64_t *tokens);
 
 int yr_anth_request_to_openai(const char *body, size_t len, yr_buf_t *out, yr_anth_req_info_t *info,
                               yr_api_error_t *err)
@@ -1153,9 +992,9 @@ int yr_anth_request_to_openai(const char *body, size_t len, yr_buf_t *out, yr_an
     rc = yr_aj_restore(out, start, yr_aj_dump_json(out, req, 0));
     /* Reported in message_start, before the provider's own figure. */
     if (rc == 0)
-        rc = estimate_req(req, len, &info->input_tokens_estimate);
+        rc = yr_aj_estimate_openai(req, len, &info->input_tokens_estimate);
     json_decref(req);
-    return rc < 0 ? fail_rc(err, yr_aj_restore(out, start, rc)) : 0;
+    return rc < 0 ? yr_aj_fail_rc(err, yr_aj_restore(out, start, rc)) : 0;
 }
 
 /* ---- passthrough: the light check ------------------------------------------ */
@@ -1168,10 +1007,10 @@ int yr_anth_peek(const char *body, size_t len, yr_anth_req_info_t *info, yr_api_
     int rc = yr_json_parse(&d, body ? body : "", len, true);
     if (rc == -ENOMEM) {
         yr_json_free(&d);
-        return fail_rc(err, rc);
+        return yr_aj_fail_rc(err, rc);
     }
     if (rc < 0) {
-        rc = failk(err, YR_E_INVALID_JSON, "", "",
+        rc = yr_aj_fail(err, YR_E_INVALID_JSON, "", "",
                    "the request body is not valid JSON: %s (at byte %zu)",
                    d.err ? d.err : "too large", d.err_off);
         goto out;
@@ -1188,7 +1027,7 @@ int yr_anth_peek(const char *body, size_t len, yr_anth_req_info_t *info, yr_api_
                  model >= 0 ? "Input should be a non-empty string" : "Field required");
     } else if ((rc = yr_json_str_decode(&d, model, &m)) < 0 || m.len == 0) {
         rc = rc == -E2BIG ? BAD(err, "model", "", "must be at most %d bytes", YR_ANTH_MODEL_MAX)
-             : rc < 0     ? fail_rc(err, rc)
+             : rc < 0     ? yr_aj_fail_rc(err, rc)
                           : BAD(err, "model", "", "Input should be a non-empty string");
     } else {
         memcpy(info->model, m.data, m.len);
@@ -1212,63 +1051,6 @@ out:
     return rc;
 }
 
-/* ---- token estimate --------------------------------------------------------- */
-
-static void est_content(json_t *content, uint64_t *bytes, uint64_t *extra)
-{
-    if (json_is_string(content)) {
-        *bytes += json_string_length(content);
-        return;
-    }
-    size_t i;
-    json_t *p;
-    json_array_foreach(content, i, p)
-    {
-        json_t *type = json_object_get(p, "type");
-        if (yr_aj_jstr_is(type, "text"))
-            *bytes += json_string_length(json_object_get(p, "text"));
-        else
-            *extra += EST_TOKENS_PER_IMAGE; /* image_url or file */
-    }
-}
-
-/* The estimate of a converted request (see the header). */
-static int estimate_req(json_t *req, size_t len, int64_t *tokens)
-{
-    uint64_t bytes = 0, extra = 0;
-    size_t i;
-    json_t *m;
-    json_array_foreach(json_object_get(req, "messages"), i, m)
-    {
-        extra += EST_TOKENS_PER_MESSAGE;
-        est_content(json_object_get(m, "content"), &bytes, &extra);
-        size_t j;
-        json_t *call;
-        json_array_foreach(json_object_get(m, "tool_calls"), j, call)
-        {
-            json_t *fn = json_object_get(call, "function");
-            bytes += json_string_length(json_object_get(fn, "name"));
-            bytes += json_string_length(json_object_get(fn, "arguments"));
-        }
-    }
-    yr_buf_t schema;
-    yr_buf_init(&schema, len + 64);
-    int rc = 0;
-    json_t *t;
-    json_array_foreach(json_object_get(req, "tools"), i, t)
-    {
-        yr_buf_reset(&schema);
-        rc = yr_aj_dump_json(&schema, json_object_get(t, "function"), 0);
-        if (rc < 0)
-            break;
-        bytes += schema.len;
-    }
-    yr_buf_free(&schema);
-    uint64_t est = (bytes + 3) / 4 + extra;
-    *tokens = est > 0 ? (int64_t)est : 1;
-    return rc;
-}
-
 int yr_anth_count_tokens_estimate(const char *body, size_t len, int64_t *tokens,
                                   yr_api_error_t *err)
 {
@@ -1278,9 +1060,9 @@ int yr_anth_count_tokens_estimate(const char *body, size_t len, int64_t *tokens,
     int rc = conv_body(body, len, false, &req, &info, err);
     if (rc < 0)
         return rc;
-    rc = estimate_req(req, len, tokens);
+    rc = yr_aj_estimate_openai(req, len, tokens);
     json_decref(req);
-    return rc < 0 ? fail_rc(err, rc) : 0;
+    return rc < 0 ? yr_aj_fail_rc(err, rc) : 0;
 }
 
 /* ---- errors ------------------------------------------------------------------ */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,4 +181,219 @@ int yr_aj_dump_json(yr_buf_t *b, json_t *v, unsigned depth)
     case JSON_NULL: return yr_buf_append_str(b, YR_STR("null"));
     }
     return -EINVAL;
+}
+
+/* ---- shared by the request converters ------------------------------------ */
+
+/* Flat token cost of an image or PDF in the estimate (about a full-size
+ * 1092x1092 image: width * height / 750). */
+#define EST_TOKENS_PER_IMAGE 1600
+#define EST_TOKENS_PER_MESSAGE 4
+
+/* Fills err: param = path + sub, message = "param: <fmt>". Returns -EINVAL. */
+int yr_aj_fail(yr_api_error_t *err, yr_err_t kind, const char *path, const char *sub,
+               const char *fmt, ...)
+{
+    err->err = kind;
+    snprintf(err->param, sizeof(err->param), "%s%s", path, sub);
+    size_t n = 0;
+    err->message[0] = '\0';
+    if (err->param[0] != '\0') {
+        int w = snprintf(err->message, sizeof(err->message), "%s: ", err->param);
+        n = w < 0 ? 0 : (size_t)w;
+        if (n >= sizeof(err->message))
+            n = sizeof(err->message) - 1;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message + n, sizeof(err->message) - n, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* Maps a non-validation failure onto err. */
+int yr_aj_fail_rc(yr_api_error_t *err, int rc)
+{
+    if (rc == -E2BIG) {
+        err->err = YR_E_TOO_LARGE;
+        err->param[0] = '\0';
+        snprintf(err->message, sizeof(err->message),
+                 "the request is too large for the gateway once converted");
+    } else if (rc != -EINVAL) {
+        err->err = YR_E_INTERNAL;
+        err->param[0] = '\0';
+        snprintf(err->message, sizeof(err->message), "out of memory converting the request");
+        rc = -ENOMEM;
+    }
+    return rc;
+}
+
+json_t *yr_aj_text_part(json_t *text)
+{
+    json_t *p = json_object();
+    if (p == NULL || yr_aj_jset(p, "type", json_string("text")) < 0 ||
+        yr_aj_jset_ref(p, "text", text) < 0) {
+        json_decref(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Standard base64 alphabet with at most two '=' at the end. */
+bool yr_aj_base64_ok(yr_str_t s)
+{
+    size_t pad = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        char ch = s.ptr[i];
+        if (ch == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0 || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                         (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+            return false;
+    }
+    return s.len > 0 && pad <= 2;
+}
+
+/* "data:<media_type>;base64,<data>" as a JSON string. */
+json_t *yr_aj_data_url(size_t body_len, json_t *media_type, json_t *data)
+{
+    yr_buf_t b;
+    yr_buf_init(&b, body_len + 64);
+    int rc = yr_buf_append_str(&b, YR_STR("data:"));
+    if (rc == 0)
+        rc = yr_buf_append_str(&b, yr_aj_jstr_slice(media_type));
+    if (rc == 0)
+        rc = yr_buf_append_str(&b, YR_STR(";base64,"));
+    if (rc == 0)
+        rc = yr_buf_append_str(&b, yr_aj_jstr_slice(data));
+    json_t *s = rc == 0 ? json_stringn_nocheck(b.data, b.len) : NULL;
+    yr_buf_free(&b);
+    return s;
+}
+
+json_t *yr_aj_image_url_part(json_t *url)
+{
+    json_t *inner = json_object();
+    json_t *p = json_object();
+    if (inner == NULL || p == NULL || yr_aj_jset(inner, "url", url) < 0 ||
+        yr_aj_jset(p, "type", json_string("image_url")) < 0) {
+        json_decref(inner);
+        json_decref(p);
+        return NULL;
+    }
+    if (yr_aj_jset(p, "image_url", inner) < 0) {
+        json_decref(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Whether an OpenAI strict json_schema would accept schema: every object
+ * schema closed (additionalProperties false) with all its properties
+ * required. Values of enum, const, default and examples are data, not
+ * schemas. Conservative: false when unsure. */
+bool yr_aj_strict_ok(json_t *s, unsigned depth)
+{
+    if (depth > 64)
+        return false;
+    if (json_is_array(s)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(s, i, v)
+        {
+            if (!yr_aj_strict_ok(v, depth + 1))
+                return false;
+        }
+        return true;
+    }
+    if (!json_is_object(s))
+        return true;
+    json_t *props = json_object_get(s, "properties");
+    if (yr_aj_jstr_is(json_object_get(s, "type"), "object") || json_is_object(props)) {
+        if (!json_is_false(json_object_get(s, "additionalProperties")))
+            return false;
+        json_t *req = json_object_get(s, "required");
+        const char *key;
+        json_t *v;
+        json_object_foreach(props, key, v)
+        {
+            bool listed = false;
+            size_t i;
+            json_t *r;
+            json_array_foreach(req, i, r) listed = listed || yr_aj_jstr_is(r, key);
+            if (!listed)
+                return false;
+        }
+    }
+    static const char *const data_keys[] = {"enum", "const", "default", "examples"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(s, key, v)
+    {
+        bool data = false;
+        for (size_t i = 0; i < ARRAY_LEN(data_keys); i++)
+            data = data || strcmp(key, data_keys[i]) == 0;
+        if (!data && !yr_aj_strict_ok(v, depth + 1))
+            return false;
+    }
+    return true;
+}
+
+/* ---- token estimate --------------------------------------------------------- */
+
+static void est_content(json_t *content, uint64_t *bytes, uint64_t *extra)
+{
+    if (json_is_string(content)) {
+        *bytes += json_string_length(content);
+        return;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(content, i, p)
+    {
+        json_t *type = json_object_get(p, "type");
+        if (yr_aj_jstr_is(type, "text"))
+            *bytes += json_string_length(json_object_get(p, "text"));
+        else
+            *extra += EST_TOKENS_PER_IMAGE; /* image_url or file */
+    }
+}
+
+/* The estimate of a converted request (see the header). */
+int yr_aj_estimate_openai(json_t *req, size_t len, int64_t *tokens)
+{
+    uint64_t bytes = 0, extra = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(req, "messages"), i, m)
+    {
+        extra += EST_TOKENS_PER_MESSAGE;
+        est_content(json_object_get(m, "content"), &bytes, &extra);
+        size_t j;
+        json_t *call;
+        json_array_foreach(json_object_get(m, "tool_calls"), j, call)
+        {
+            json_t *fn = json_object_get(call, "function");
+            bytes += json_string_length(json_object_get(fn, "name"));
+            bytes += json_string_length(json_object_get(fn, "arguments"));
+        }
+    }
+    yr_buf_t schema;
+    yr_buf_init(&schema, len + 64);
+    int rc = 0;
+    json_t *t;
+    json_array_foreach(json_object_get(req, "tools"), i, t)
+    {
+        yr_buf_reset(&schema);
+        rc = yr_aj_dump_json(&schema, json_object_get(t, "function"), 0);
+        if (rc < 0)
+            break;
+        bytes += schema.len;
+    }
+    yr_buf_free(&schema);
+    uint64_t est = (bytes + 3) / 4 + extra;
+    *tokens = est > 0 ? (int64_t)est : 1;
+    return rc;
 }

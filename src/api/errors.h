@@ -33,7 +33,12 @@ typedef enum {
 } yr_err_t;
 
 /* The protocol a client speaks to the gateway (and errors are written in). */
-typedef enum { YR_DIALECT_OPENAI = 0, YR_DIALECT_ANTHROPIC, YR_DIALECT_GEMINI } yr_dialect_t;
+typedef enum {
+    YR_DIALECT_OPENAI = 0,
+    YR_DIALECT_ANTHROPIC,
+    YR_DIALECT_GEMINI,
+    YR_DIALECT_RESPONSES, /* OpenAI Responses API clients (/v1/responses) */
+} yr_dialect_t;
 
 typedef struct {
     int status;

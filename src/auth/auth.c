@@ -30,8 +30,10 @@ typedef struct yr_auth_lookup {
 struct yr_auth {
     yr_store_client_t *store;
     bool has_master;
-    char master[MAX_TOKEN_LEN];
-    size_t master_len;
+    /* Only the master key's SHA-256 is kept: a token is compared by its
+     * hash, in constant time over 32 bytes, so neither its bytes nor its
+     * length show in the timing. */
+    unsigned char master_hash[YR_KEY_HASH_LEN];
     cache_entry_t cache[YR_AUTH_CACHE_SLOTS];
     lookup_t *pending[YR_AUTH_CACHE_SLOTS]; /* by the same slot as the cache */
 };
@@ -56,9 +58,9 @@ int yr_auth_set_master_key(yr_auth_t *a, const char *master_key)
     size_t mlen = master_key ? strlen(master_key) : 0;
     if (mlen > MAX_TOKEN_LEN)
         return -EINVAL;
-    OPENSSL_cleanse(a->master, sizeof(a->master));
-    memcpy(a->master, master_key ? master_key : "", mlen);
-    a->master_len = mlen;
+    OPENSSL_cleanse(a->master_hash, sizeof(a->master_hash));
+    if (mlen > 0)
+        yr_key_hash(master_key, mlen, a->master_hash);
     a->has_master = mlen > 0;
     return 0;
 }
@@ -223,16 +225,13 @@ int yr_auth_check(yr_auth_t *a, yr_auth_req_t *req, yr_str_t token, uint64_t now
     req->cb = cb;
     if (token.len == 0 || token.len > MAX_TOKEN_LEN)
         return -EACCES;
-    /* Constant-time in the key's bytes; only the length is compared
-     * openly (it is no secret: client keys all have the same length). */
-    if (a->has_master && token.len == a->master_len &&
-        CRYPTO_memcmp(token.ptr, a->master, token.len) == 0) {
+    yr_key_hash(token.ptr, token.len, h);
+    if (a->has_master && CRYPTO_memcmp(h, a->master_hash, sizeof(h)) == 0) {
         req->identity = (yr_identity_t){.master = true, .key_id = 0};
         return 0;
     }
     if (a->store == NULL)
         return -EACCES;
-    yr_key_hash(token.ptr, token.len, h);
     cache_entry_t *e = &a->cache[slot_of(h)];
     if (e->used && e->expires_ns > now_ns && CRYPTO_memcmp(e->hash, h, sizeof(h)) == 0) {
         if (e->key_id == 0)

@@ -326,8 +326,8 @@ static json_t *body_object(yr_gw_req_t *g, bool required)
 }
 
 /* The query parameter name=value (undecoded; our values need no escaping),
- * copied into buf; false when absent or too long. */
-static bool query_param(yr_str_t q, const char *name, char *buf, size_t len)
+ * copied into buf: 1; 0 when absent; -1 when longer than buf holds. */
+static int query_param(yr_str_t q, const char *name, char *buf, size_t len)
 {
     size_t nl = strlen(name);
     for (size_t i = 0; i < q.len;) {
@@ -337,14 +337,14 @@ static bool query_param(yr_str_t q, const char *name, char *buf, size_t len)
         if (end - i > nl && memcmp(q.ptr + i, name, nl) == 0 && q.ptr[i + nl] == '=') {
             size_t vl = end - i - nl - 1;
             if (vl >= len)
-                return false;
+                return -1;
             memcpy(buf, q.ptr + i + nl + 1, vl);
             buf[vl] = '\0';
-            return true;
+            return 1;
         }
         i = end + 1;
     }
-    return false;
+    return 0;
 }
 
 static void keys_authed(yr_gw_req_t *g)
@@ -364,9 +364,16 @@ static void keys_authed(yr_gw_req_t *g)
             return;
         }
         char by[16] = "model", since[16] = "7d";
-        (void)query_param(req->query, "by", by, sizeof(by));
-        (void)query_param(req->query, "since", since, sizeof(since));
-        (void)query_param(req->query, "key", kc.which, sizeof(kc.which));
+        int qb = query_param(req->query, "by", by, sizeof(by));
+        int qs = query_param(req->query, "since", since, sizeof(since));
+        if (query_param(req->query, "key", kc.which, sizeof(kc.which)) < 0) {
+            send_err(g, YR_E_NOT_FOUND, "no active key with that id or name", NULL);
+            return;
+        }
+        if (qb < 0)
+            by[0] = '\0'; /* too long for any: refused below */
+        if (qs < 0)
+            since[0] = '\0';
         static const char *const bys[] = {"model", "vendor", "key", "day"};
         size_t k = 0;
         while (k < 4 && strcmp(by, bys[k]) != 0)

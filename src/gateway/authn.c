@@ -21,7 +21,8 @@ typedef struct {
 static const char *token_problem(yr_str_t h)
 {
     if (h.len == 0)
-        return "missing API key: send 'Authorization: Bearer <key>' (or x-api-key on /v1/messages)";
+        return "missing API key: send 'Authorization: Bearer <key>'"
+               " (or x-api-key on /v1/messages, x-goog-api-key on /v1beta)";
     bool bearer = h.len >= 7 && yr_str_ieq((yr_str_t){h.ptr, 7}, YR_STR("Bearer "));
     yr_str_t rest = bearer ? yr_str_trim((yr_str_t){h.ptr + 7, h.len - 7}) : h;
     if (bearer && rest.len > YR_AUTH_MAX_TOKEN)
@@ -38,6 +39,12 @@ static yr_str_t client_token(yr_gw_req_t *g)
     if (token.len == 0 && g->dialect == YR_DIALECT_ANTHROPIC) {
         /* The Anthropic SDK sends its key as x-api-key. */
         token = yr_http_req_header(g->http, YR_STR("x-api-key"));
+        if (token.len > 0)
+            h = token;
+    }
+    if (token.len == 0 && g->dialect == YR_DIALECT_GEMINI) {
+        /* The Google GenAI SDK sends its key as x-goog-api-key. */
+        token = yr_http_req_header(g->http, YR_STR("x-goog-api-key"));
         if (token.len > 0)
             h = token;
     }

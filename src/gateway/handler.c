@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/errors.h"
+#include "api/gemini_in.h"
 #include "core/log.h"
 #include "gateway/authn.h"
 #include "gateway/gateway.h"
@@ -84,7 +85,23 @@ static void handle_metrics(yr_gw_req_t *g)
     yr_runtime_t *rt = g->w->rt;
     yr_buf_t out;
     yr_buf_init(&out, 16 * 1024 * 1024);
-    if (yr_metrics_render(rt->all_metrics, rt->nworkers, &out) < 0) {
+    yr_store_stats_t st = {0};
+    if (rt->store != NULL)
+        yr_store_stats(rt->store, &st);
+    if (yr_metrics_render(rt->all_metrics, rt->nworkers, &out) < 0 ||
+        yr_buf_printf(&out,
+                      "# HELP yourouter_usage_rows_total Usage rows, by what became of them.\n"
+                      "# TYPE yourouter_usage_rows_total counter\n"
+                      "yourouter_usage_rows_total{result=\"written\"} %llu\n"
+                      "yourouter_usage_rows_total{result=\"dropped\"} %llu\n"
+                      "yourouter_usage_rows_total{result=\"failed\"} %llu\n"
+                      "# HELP yourouter_usage_write_retries_total Usage batches written again"
+                      " after a failed write.\n"
+                      "# TYPE yourouter_usage_write_retries_total counter\n"
+                      "yourouter_usage_write_retries_total %llu\n",
+                      (unsigned long long)st.usage_written, (unsigned long long)st.usage_dropped,
+                      (unsigned long long)st.usage_failed,
+                      (unsigned long long)st.usage_retries) < 0) {
         yr_buf_free(&out);
         yr_gw_send_error(g, YR_E_INTERNAL, "metrics rendering failed", NULL, NULL, YR_STR_NULL);
         return;
@@ -121,6 +138,51 @@ static void handle_models(yr_gw_req_t *g)
     }
     if (rc == 0)
         rc = yr_buf_append_str(&out, YR_STR("]}"));
+    if (rc < 0)
+        yr_gw_send_error(g, YR_E_INTERNAL, "model list too large", NULL, NULL, YR_STR_NULL);
+    else
+        yr_gw_send_json(g, 200, (yr_str_t){out.data, out.len}, NULL, 0);
+    yr_buf_free(&out);
+}
+
+/* GET /v1beta/models and /v1beta/models/{model} (Gemini clients): the
+ * models the calling key may use, as Gemini Model resources. */
+static void handle_gemini_models(yr_gw_req_t *g)
+{
+    const yr_config_t *cfg = g->cfg;
+    const yr_key_policy_t *pol = g->identity.key ? &g->identity.key->policy : NULL;
+    yr_gem_req_info_t info;
+    int one = yr_gem_parse_model_path(g->http->path, &info);
+    yr_buf_t out;
+    yr_buf_init(&out, 16 * 1024 * 1024);
+    int rc = 0;
+    if (one != -ENOENT) {
+        const yr_model_conf_t *m =
+            one == 0 ? yr_config_model(cfg, (yr_str_t){info.model, info.model_len}) : NULL;
+        if (m == NULL || !yr_key_allows_model(pol, yr_str(m->id))) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "The model '%s' does not exist or is not served here",
+                     info.model);
+            yr_buf_free(&out);
+            yr_gw_send_error(g, YR_E_MODEL_NOT_FOUND, msg, NULL, NULL, YR_STR_NULL);
+            return;
+        }
+        rc = yr_gem_model_json(yr_str(m->id), &out);
+    } else {
+        rc = yr_buf_append_str(&out, YR_STR("{\"models\":["));
+        size_t shown = 0;
+        for (size_t i = 0; rc == 0 && i < cfg->nmodels; i++) {
+            const yr_model_conf_t *m = &cfg->models[i];
+            if (!yr_key_allows_model(pol, yr_str(m->id)))
+                continue;
+            if (shown++ > 0)
+                rc = yr_buf_append_str(&out, YR_STR(","));
+            if (rc == 0)
+                rc = yr_gem_model_json(yr_str(m->id), &out);
+        }
+        if (rc == 0)
+            rc = yr_buf_append_str(&out, YR_STR("]}"));
+    }
     if (rc < 0)
         yr_gw_send_error(g, YR_E_INTERNAL, "model list too large", NULL, NULL, YR_STR_NULL);
     else
@@ -187,8 +249,12 @@ static bool authenticates(const yr_http_req_t *req)
     bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     bool post = req->method == HTTP_POST;
     if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions") ||
-        path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens"))
+        path_is(req, "/v1/responses") || path_is(req, "/responses") ||
+        path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens") ||
+        yr_gem_is_target(req->path))
         return post;
+    if (yr_str_has_prefix(req->path, YR_STR("/v1beta/models")))
+        return get;
     if (path_is(req, "/v1/models") || path_is(req, "/models") || path_is(req, "/admin/routes"))
         return get;
     if (path_is(req, "/admin/routes/reset"))
@@ -219,8 +285,13 @@ void yr_gateway_on_head(yr_http_req_t *req)
         yr_http_req_continue(req);
         return;
     }
+    /* Its 401 in the client's shape, and the key where its SDK sends it. */
     if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens"))
-        g->dialect = YR_DIALECT_ANTHROPIC; /* its 401 in Anthropic's shape, x-api-key */
+        g->dialect = YR_DIALECT_ANTHROPIC;
+    else if (path_is(req, "/v1/responses") || path_is(req, "/responses"))
+        g->dialect = YR_DIALECT_RESPONSES;
+    else if (yr_str_has_prefix(req->path, YR_STR("/v1beta/")))
+        g->dialect = YR_DIALECT_GEMINI;
     yr_metrics_add(&g->w->metrics.http_requests, 1);
     g->counted = true;
     yr_gw_authenticate(g, head_authed);
@@ -243,6 +314,13 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_proxy_chat(g);
         return;
     }
+    if (path_is(req, "/v1/responses") || path_is(req, "/responses")) {
+        g->dialect = YR_DIALECT_RESPONSES;
+        if (!post)
+            goto not_allowed;
+        yr_proxy_responses(g);
+        return;
+    }
     if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens")) {
         g->dialect = YR_DIALECT_ANTHROPIC;
         if (!post)
@@ -251,6 +329,20 @@ void yr_gateway_on_request(yr_http_req_t *req)
             yr_proxy_count_tokens(g);
         else
             yr_proxy_messages(g);
+        return;
+    }
+    if (yr_str_has_prefix(req->path, YR_STR("/v1beta/models")) && !yr_gem_is_target(req->path)) {
+        g->dialect = YR_DIALECT_GEMINI;
+        if (!get)
+            goto not_allowed;
+        yr_gw_authenticate(g, handle_gemini_models);
+        return;
+    }
+    if (yr_gem_is_target(req->path)) {
+        g->dialect = YR_DIALECT_GEMINI;
+        if (!post)
+            goto not_allowed;
+        yr_proxy_gemini(g);
         return;
     }
     if (path_is(req, "/health") || path_is(req, "/healthz")) {

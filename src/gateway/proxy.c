@@ -1,5 +1,7 @@
-/* POST /v1/chat/completions, /v1/messages and /v1/messages/count_tokens:
- * one request state machine (gateway/reqstate.h) around a loop of attempts.
+/* POST /v1/chat/completions, /v1/messages, /v1/messages/count_tokens and
+ * the Gemini model methods (/v1beta/models/{model}:generateContent,
+ * :streamGenerateContent, :countTokens): one request state machine
+ * (gateway/reqstate.h) around a loop of attempts.
  *
  *   AUTH      yr_gw_authenticate: the client key -> g->identity
  *   ADMIT     yr_limits_admit: per-key limits
@@ -35,6 +37,8 @@
 
 #include "api/anthropic_in.h"
 #include "api/chat.h"
+#include "api/gemini_in.h"
+#include "api/responses.h"
 #include "api/images.h"
 #include "api/oai_enc.h"
 #include "core/log.h"
@@ -79,6 +83,8 @@ typedef struct chat {
     yr_buf_t oai_body; /* Anthropic client: its request as OpenAI */
     yr_api_error_t *oai_err; /* ... which could not be converted, and why (in the pool) */
     yr_anth_req_info_t ainfo;
+    yr_gem_req_info_t ginfo; /* Gemini client: model and method from the URL */
+    yr_resp_info_t rinfo;    /* Responses client: what the response object echoes */
     const yr_model_conf_t *model;
     yr_route_plan_t plan;
     yr_admission_t *adm;
@@ -108,6 +114,9 @@ typedef struct chat {
     yr_framer_t framer;
     yr_oai_enc_t *oenc;        /* translated answer, OpenAI client */
     yr_anth_enc_t *aenc;       /* translated answer, Anthropic client */
+    yr_gem_enc_t *genc;        /* translated answer, Gemini client */
+    yr_resp_enc_t *renc;       /* translated answer, Responses client */
+    yr_gem_frame_t gframe;     /* passthrough stream to a Gemini client: its framing */
     bool done_seen;
     unsigned events_out; /* upstream messages that produced client output */
     bool event_failed;   /* a malformed event, an error event or a failed client write */
@@ -182,6 +191,34 @@ static enum yr_attempt_outcome metrics_outcome(const yr_attempt_t *a)
     }
 }
 
+static yr_str_t client_body(const chat_t *c);
+
+/* Bytes of the JSON string values of "content", "reasoning_content" and
+ * "arguments" in a passthrough chunk: what the client was sent as text, for
+ * an estimate when the provider never says its usage. Escapes count as
+ * their bytes (close enough for bytes / 4). */
+static uint64_t chunk_text_bytes(yr_str_t d)
+{
+    static const char *const keys[] = {"\"content\":\"", "\"reasoning_content\":\"",
+                                       "\"arguments\":\""};
+    uint64_t n = 0;
+    for (size_t k = 0; k < 3; k++) {
+        size_t kl = strlen(keys[k]);
+        for (size_t i = 0; i + kl <= d.len;) {
+            const char *hit = memmem(d.ptr + i, d.len - i, keys[k], kl);
+            if (hit == NULL)
+                break;
+            size_t j = (size_t)(hit - d.ptr) + kl;
+            while (j < d.len && d.ptr[j] != '"') {
+                j += d.ptr[j] == '\\' ? 2 : 1;
+                n++;
+            }
+            i = j + 1;
+        }
+    }
+    return n;
+}
+
 /* Every attempt ends here, exactly once. */
 static void attempt_end(chat_t *c, yr_outcome_t o)
 {
@@ -192,6 +229,14 @@ static void attempt_end(chat_t *c, yr_outcome_t o)
     a->end_ns = now_ns();
     if (c->cx.usage.present && !a->usage.present)
         a->usage = c->cx.usage; /* passthrough: the dialect read it */
+    if (!a->usage.present && a->out_text_bytes > 0) {
+        /* A stream the provider never gave usage for (cut, cancelled, or a
+         * passthrough without include_usage): what the client got is
+         * accounted, estimated at 4 bytes a token. */
+        a->usage.prompt_tokens = (int64_t)client_body(c).len / 4;
+        a->usage.completion_tokens = (int64_t)((a->out_text_bytes + 3) / 4);
+        a->usage_estimated = true;
+    }
     yr_metrics_attempt(&c->g->w->metrics, a->route->provider->name, metrics_outcome(a));
     yr_peer_free(&c->plan, a, yr_health_now_ms());
     if (a->retry_after_ms > c->max_retry_ms)
@@ -256,6 +301,7 @@ static void record_usage(chat_t *c, int status, uint64_t end_ns)
             row.upstream_model = yr_str(a->route->model);
             row.upstream_status = a->status;
             row.cancelled = o == YR_OUT_CANCELLED;
+            row.usage_estimated = a->usage_estimated;
             row.error_class = o == YR_OUT_OK ? YR_STR_NULL : yr_str(yr_outcome_name(o));
             row.prompt_tokens = a->usage.prompt_tokens;
             row.completion_tokens = a->usage.completion_tokens;
@@ -325,8 +371,12 @@ static void free_encoders(chat_t *c)
 {
     yr_oai_enc_free(c->oenc);
     yr_anth_enc_free(c->aenc);
+    yr_gem_enc_free(c->genc);
+    yr_resp_enc_free(c->renc);
+    c->renc = NULL;
     c->oenc = NULL;
     c->aenc = NULL;
+    c->genc = NULL;
 }
 
 static void on_pool_cleanup(void *arg)
@@ -350,6 +400,7 @@ static void on_pool_cleanup(void *arg)
         yr_limits_cancel(c->g->w->limits, c->adm);
     yr_metrics_inflight(&c->g->w->metrics, -1);
     yr_chat_free(&c->chat);
+    yr_resp_info_free(&c->rinfo);
     yr_buf_free(&c->upbody);
     yr_buf_free(&c->resp);
     yr_buf_free(&c->out);
@@ -361,7 +412,7 @@ static void on_pool_cleanup(void *arg)
 static void fail_request(chat_t *c, yr_err_t e, const char *msg, const char *param,
                          const char *code)
 {
-    finish(c, yr_err_info(e)->status);
+    finish(c, yr_gw_error_status(c->g, e));
     yr_gw_send_error(c->g, e, msg, param, code, YR_STR_NULL);
 }
 
@@ -504,7 +555,7 @@ static void fail_with_last(chat_t *c)
     yr_log_warn("%s: model %s failed after %zu attempt(s) [%.*s]%s: %s", c->g->id, c->model->id,
                 c->nattempts, (int)h[0].value.len, h[0].value.ptr,
                 c->plan.budget_exhausted ? " (retry budget exhausted)" : "", c->last_msg);
-    finish(c, yr_err_info(c->last_err)->status);
+    finish(c, yr_gw_error_status(c->g, c->last_err));
     yr_gw_send_error_h(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
                        c->last_code[0] ? c->last_code : NULL, ra, h, nh);
 }
@@ -518,6 +569,29 @@ static int encoder_new(chat_t *c, bool stream)
         c->aenc = yr_anth_enc_new((yr_str_t){c->ainfo.model, c->ainfo.model_len},
                                   c->g->request_id, stream, c->ainfo.input_tokens_estimate);
         return c->aenc ? 0 : -ENOMEM;
+    }
+    if (c->dialect == YR_DIALECT_RESPONSES) {
+        yr_resp_enc_opts_t ro = {
+            .id_seed = c->g->request_id,
+            .model = yr_str(c->rinfo.model),
+            .stream = stream,
+            .info = &c->rinfo,
+            .input_tokens_estimate = (int64_t)client_body(c).len / 4,
+        };
+        c->renc = yr_resp_enc_new(&ro);
+        return c->renc ? 0 : -ENOMEM;
+    }
+    if (c->dialect == YR_DIALECT_GEMINI) {
+        yr_gem_enc_opts_t go = {
+            .model = {c->ginfo.model, c->ginfo.model_len},
+            .id_seed = c->g->request_id,
+            .stream = stream,
+            .sse = c->ginfo.sse,
+            .include_thoughts = c->ginfo.include_thoughts,
+            .input_tokens_estimate = c->ginfo.input_tokens_estimate,
+        };
+        c->genc = yr_gem_enc_new(&go);
+        return c->genc ? 0 : -ENOMEM;
     }
     yr_oai_enc_opts_t o = {
         .id_seed = c->g->request_id,
@@ -540,15 +614,24 @@ static int on_event(void *arg, const yr_event_t *ev)
                                      ev->text.ptr, ev->status ? ev->status : 500);
         return -ECANCELED;
     case YR_EV_USAGE: c->att->usage = ev->usage; break;
+    case YR_EV_TOOL_ARGS: c->att->out_text_bytes += ev->text.len; break;
     case YR_EV_TEXT:
     case YR_EV_REASONING:
     case YR_EV_REFUSAL:
+        c->att->out_text_bytes += ev->text.len;
+        if (c->att->first_event_ns == 0)
+            c->att->first_event_ns = now_ns();
+        break;
     case YR_EV_TOOL_START:
         if (c->att->first_event_ns == 0)
             c->att->first_event_ns = now_ns();
         break;
     default: break;
     }
+    if (c->genc)
+        return yr_gem_enc_event(c->genc, ev, &c->out);
+    if (c->renc)
+        return yr_resp_enc_event(c->renc, ev, &c->out);
     return c->aenc ? yr_anth_enc_event(c->aenc, ev, &c->out) : yr_oai_enc_event(c->oenc, ev, &c->out);
 }
 
@@ -564,7 +647,10 @@ static int commit_stream(chat_t *c)
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
     };
     set_state(c, YR_RS_STREAMING);
-    return yr_http_stream_start(c->g->http, 200, h, 5, YR_STR("text/event-stream"));
+    /* Gemini without alt=sse: one JSON array, written as it comes. */
+    bool array = c->dialect == YR_DIALECT_GEMINI && !c->ginfo.sse;
+    return yr_http_stream_start(c->g->http, 200, h, 5,
+                                array ? YR_STR("application/json") : YR_STR("text/event-stream"));
 }
 
 static int on_frame(const yr_frame_t *m, void *arg)
@@ -572,10 +658,24 @@ static int on_frame(const yr_frame_t *m, void *arg)
     chat_t *c = arg;
     bool done = false;
     size_t had = c->out.len;
-    int rc = c->pass ? c->kind->dialect->pass_event(&c->cx, m, &c->out, &done)
+    int rc;
+    if (c->pass && c->dialect == YR_DIALECT_GEMINI && !c->ginfo.sse) {
+        /* The provider's SSE relayed, re-framed as the client's JSON array. */
+        yr_buf_t sse;
+        yr_buf_init(&sse, YR_SSE_MAX_EVENT * 2);
+        rc = c->kind->dialect->pass_event(&c->cx, m, &sse, &done);
+        if (rc == 0)
+            rc = yr_gem_frame_sse(&c->gframe, (yr_str_t){sse.data ? sse.data : "", sse.len},
+                                  &c->out);
+        yr_buf_free(&sse);
+    } else {
+        rc = c->pass ? c->kind->dialect->pass_event(&c->cx, m, &c->out, &done)
                      : c->kind->dialect->event(&c->cx, m, on_event, c, &done);
+    }
     if (rc < 0)
         return rc == -EINVAL ? -EPROTO : rc;
+    if (c->pass)
+        c->att->out_text_bytes += chunk_text_bytes(m->data);
     if (c->out.len > had) {
         c->events_out++;
         if (c->att->first_event_ns == 0)
@@ -623,6 +723,22 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *msg, yr_outcome_t o)
         rc = yr_buf_append_str(&ev, YR_STR("event: error\ndata: "));
         if (rc == 0)
             rc = yr_anth_error_body(e, yr_str(m), c->g->request_id, &ev);
+    } else if (c->dialect == YR_DIALECT_RESPONSES && c->renc != NULL) {
+        /* response.failed with the error: never a silent completed */
+        char m[700];
+        snprintf(m, sizeof(m), "%s (request id: %.*s)", msg, (int)c->g->request_id.len,
+                 c->g->request_id.ptr);
+        rc = yr_resp_enc_fail(c->renc, e, yr_str(m), &ev);
+        goto write;
+    } else if (c->dialect == YR_DIALECT_GEMINI) {
+        /* A chunk with an error object (the SDK raises on it), in the
+         * client's framing; nothing follows it. */
+        char m[700];
+        snprintf(m, sizeof(m), "%s (request id: %.*s)", msg, (int)c->g->request_id.len,
+                 c->g->request_id.ptr);
+        rc = c->genc ? yr_gem_enc_error(c->genc, e, yr_str(m), &ev)
+                     : yr_gem_frame_error(&c->gframe, e, yr_str(m), &ev);
+        goto write;
     } else {
         rc = yr_buf_append_str(&ev, YR_STR("data: "));
         if (rc == 0)
@@ -631,6 +747,7 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *msg, yr_outcome_t o)
     }
     if (rc == 0)
         rc = yr_buf_append_str(&ev, YR_STR("\n\n"));
+write:
     if (rc == 0 && yr_http_stream_write(c->g->http, ev.data, ev.len) < 0)
         rc = -ECONNRESET;
     yr_buf_free(&ev);
@@ -746,6 +863,13 @@ static void relay_response(chat_t *c)
 static void stream_done(chat_t *c, enum yr_up_error err)
 {
     if (err == YR_UP_OK && c->done_seen && !yr_framer_partial(&c->framer)) {
+        if (c->pass && c->dialect == YR_DIALECT_GEMINI) {
+            /* The closing "]" of a JSON-array stream (nothing for SSE). */
+            yr_buf_reset(&c->out);
+            if (yr_gem_frame_end(&c->gframe, &c->out) == 0 && c->out.len > 0 &&
+                yr_http_stream_write(c->g->http, c->out.data, c->out.len) < 0)
+                yr_log_debug("%s: client write failed at the end", c->g->id);
+        }
         attempt_end(c, YR_OUT_OK);
         finish(c, 200);
         yr_http_stream_end(c->g->http, false);
@@ -913,6 +1037,7 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
     yr_framer_free(&c->framer);
     yr_framer_init(&c->framer, c->kind->transport->framing, YR_SSE_MAX_EVENT);
     c->done_seen = c->event_failed = false;
+    c->gframe = (yr_gem_frame_t){.sse = c->ginfo.sse};
     c->events_out = 0;
     c->event_rc = 0;
     free_encoders(c);
@@ -1469,4 +1594,118 @@ void yr_proxy_count_tokens(yr_gw_req_t *g)
         return;
     c->count_tokens = true;
     yr_gw_authenticate(g, count_authed);
+}
+
+/* ---- POST /v1beta/models/{model}:{method} (Gemini clients) ------------------------- */
+
+/* countTokens for a model none of whose routes can count: an estimate. */
+static void gemini_count_locally(chat_t *c)
+{
+    int64_t tokens;
+    yr_api_error_t err;
+    yr_str_t body = client_body(c);
+    if (yr_gem_count_tokens_estimate(body.ptr, body.len, &tokens, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    char out[64];
+    int n = snprintf(out, sizeof(out), "{\"totalTokens\":%lld}", (long long)tokens);
+    yr_http_header_t h[1] = {{YR_STR("x-yourouter-estimate"), YR_STR("true")}};
+    finish(c, 200);
+    yr_gw_send_json(c->g, 200, (yr_str_t){out, (size_t)n}, h, 1);
+}
+
+/* countTokens: a Gemini route counts (the client's bytes); others estimate. */
+static void gemini_count(chat_t *c)
+{
+    c->count_tokens = true;
+    c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
+    c->chat.stream = false;
+    yr_api_error_t err;
+    yr_str_t body = client_body(c);
+    if (yr_gem_peek(body.ptr, body.len, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    set_state(c, YR_RS_ADMIT);
+    c->model = yr_config_model(c->g->cfg, c->chat.model);
+    if (c->model == NULL || plan_routes(c) < 0) {
+        if (c->state != YR_RS_DONE)
+            gemini_count_locally(c);
+        return;
+    }
+    attempt_next(c);
+}
+
+static void gemini_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    yr_http_req_t *req = g->http;
+    yr_api_error_t err;
+    if (yr_gem_parse_target(req->path, req->query, &c->ginfo, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    if (c->ginfo.method == YR_GEM_COUNT) {
+        gemini_count(c);
+        return;
+    }
+    yr_str_t body = client_body(c);
+    if (yr_gem_peek(body.ptr, body.len, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    /* As for Anthropic clients: the OpenAI form serves translated routes; a
+     * request it cannot express still goes to Gemini routes untouched. */
+    yr_api_error_t conv = {0};
+    if (yr_gem_request_to_openai(body.ptr, body.len, &c->ginfo, &c->oai_body, &conv) < 0 ||
+        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
+        c->oai_err = yr_palloc(req->pool, sizeof(*c->oai_err));
+        if (c->oai_err == NULL) {
+            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+            return;
+        }
+        *c->oai_err = conv.message[0] ? conv : err;
+    }
+    /* The URL names the model and whether to stream, for every route. */
+    c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
+    c->chat.stream = c->ginfo.stream;
+    admit(c, c->oai_err ? -1 : c->chat.max_tokens); /* maxOutputTokens, when converted */
+}
+
+/* ---- POST /v1/responses ---------------------------------------------------- */
+
+static void responses_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    yr_str_t body = client_body(c);
+    yr_api_error_t err = {0};
+    if (yr_resp_request_to_openai(body.ptr, body.len, &c->rinfo, &c->oai_body, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    if (c->rinfo.has_previous) {
+        fail_request(c, YR_E_INVALID_REQUEST,
+                     "previous_response_id needs stored responses, which this gateway does not "
+                     "keep yet: send the conversation as input items",
+                     "previous_response_id", NULL);
+        return;
+    }
+    if (yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    admit(c, c->chat.max_tokens);
+}
+
+void yr_proxy_responses(yr_gw_req_t *g)
+{
+    if (chat_new(g, YR_DIALECT_RESPONSES) != NULL)
+        yr_gw_authenticate(g, responses_authed);
+}
+
+void yr_proxy_gemini(yr_gw_req_t *g)
+{
+    if (chat_new(g, YR_DIALECT_GEMINI) != NULL)
+        yr_gw_authenticate(g, gemini_authed);
 }

@@ -11,6 +11,11 @@ void yr_proxy_chat(yr_gw_req_t *g);
 void yr_proxy_messages(yr_gw_req_t *g);
 /* POST /v1/messages/count_tokens */
 void yr_proxy_count_tokens(yr_gw_req_t *g);
+/* POST /v1beta/models/{model}:generateContent, :streamGenerateContent,
+ * :countTokens (Gemini clients; g->dialect is YR_DIALECT_GEMINI) */
+void yr_proxy_gemini(yr_gw_req_t *g);
+/* POST /v1/responses: the Responses API over every route (api/responses.h). */
+void yr_proxy_responses(yr_gw_req_t *g);
 
 /* /admin/routes[...]: handled (true), or not an admin route path (false). */
 bool yr_admin_routes(yr_gw_req_t *g);

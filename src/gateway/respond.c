@@ -3,6 +3,7 @@
 
 #include "api/anthropic_in.h"
 #include "api/errors.h"
+#include "api/gemini_in.h"
 #include "gateway/respond.h"
 
 #define MAX_ERROR_BODY 2048
@@ -16,6 +17,15 @@ void yr_gw_send_json(yr_gw_req_t *g, int status, yr_str_t body, const yr_http_he
     for (size_t i = 0; i < nextra && n < 12; i++)
         h[n++] = extra[i];
     yr_http_respond(g->http, status, h, n, YR_STR("application/json"), body);
+}
+
+int yr_gw_error_status(const yr_gw_req_t *g, yr_err_t e)
+{
+    if (g->dialect == YR_DIALECT_GEMINI)
+        return yr_gem_error_status(e);
+    if (g->dialect == YR_DIALECT_ANTHROPIC)
+        return yr_anth_error_status(e);
+    return yr_err_info(e)->status;
 }
 
 void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
@@ -38,6 +48,15 @@ void yr_gw_send_error_h(yr_gw_req_t *g, yr_err_t e, const char *message, const c
                  g->request_id.ptr);
         status = yr_anth_error_status(e);
         if (yr_anth_error_body(e, yr_str(msg), g->request_id, &body) < 0)
+            yr_buf_reset(&body);
+    } else if (g->dialect == YR_DIALECT_GEMINI) {
+        /* Gemini's {"error":{"code","message","status"}}; the message quotes
+         * the request id. */
+        char msg[MAX_ERROR_BODY];
+        snprintf(msg, sizeof(msg), "%s (request id: %.*s)", message, (int)g->request_id.len,
+                 g->request_id.ptr);
+        status = yr_gem_error_status(e);
+        if (yr_gem_error_body(e, yr_str(msg), &body) < 0)
             yr_buf_reset(&body);
     } else if (yr_err_render(&body, e, yr_str(message), param, code, g->request_id) < 0) {
         yr_buf_reset(&body);

@@ -1,5 +1,5 @@
 /* Responses every gateway endpoint sends: JSON with the request id, and the
- * one error envelope (OpenAI's, or Anthropic's for Anthropic clients). After
+ * one error envelope (OpenAI's, or Anthropic's or Gemini's for their clients). After
  * either call the request may be gone: the caller must not touch g again. */
 #ifndef YR_GW_RESPOND_H
 #define YR_GW_RESPOND_H
@@ -8,6 +8,8 @@
 
 void yr_gw_send_error(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
                       const char *code, yr_str_t retry_after);
+/* The HTTP status yr_gw_send_error sends for e to this client. */
+int yr_gw_error_status(const yr_gw_req_t *g, yr_err_t e);
 /* The same, with more response headers (at most 8). */
 void yr_gw_send_error_h(yr_gw_req_t *g, yr_err_t e, const char *message, const char *param,
                         const char *code, yr_str_t retry_after, const yr_http_header_t *more,

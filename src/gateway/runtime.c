@@ -34,6 +34,7 @@ static void worker_close_all(yr_worker_t *w)
      * client closes once those have come back from the store thread. */
     yr_store_client_close(w->store, NULL, NULL);
     w->store = NULL;
+    yr_limits_close(w->limits);
     if (!uv_is_closing((uv_handle_t *)&w->deadline))
         uv_close((uv_handle_t *)&w->deadline, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&w->wake))
@@ -139,6 +140,12 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
         return rc;
     if ((rc = yr_limits_init(&w->limits)) < 0)
         return rc;
+    if (cfg->storage.redis_url != NULL &&
+        (rc = yr_limits_use_redis(w->limits, &w->loop, cfg->storage.redis_url)) < 0) {
+        yr_log_error("storage.redis_url: cannot use it (redis://[user:password@]host[:port][/db];"
+                     " rediss:// needs a hiredis with TLS)");
+        return rc;
+    }
     if ((rc = yr_metrics_init(&w->metrics, rt->labels)) < 0)
         return rc;
     if ((rc = yr_upstream_init(&w->loop, &w->up)) < 0)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "limits/redis.h"
 
 #define WINDOW_S 60
 #define MAX_KEYS 65536 /* keys with counters at once; more: admitted, logged once */
@@ -28,13 +29,29 @@ typedef struct {
 
 struct yr_limits {
     uint64_t admitted;
+    yr_redis_t *redis; /* NULL: this instance counts alone */
+    uint64_t seq;      /* request members in the shared sliding window */
+    uint64_t instance; /* random, so members of two instances never collide */
 };
 
 struct yr_admission {
-    key_state_t *ks;
+    key_state_t *ks; /* counted here (NULL: in Redis) */
     int64_t tokens_reserved;
     int64_t micros_reserved;
+    /* Redis */
+    yr_limits_t *l;
+    int64_t key_id;
+    char member[48];
+    yr_admit_cb cb;
+    void *arg;
+    bool pending, cancelled;
+    bool remote; /* counted in Redis: released there */
+    yr_admit_req_t req; /* for the local fallback when Redis fails mid-way */
+    yr_key_info_t key;
 };
+
+static int admit_local(yr_limits_t *l, const yr_admit_req_t *req, yr_admission_t **adm,
+                       yr_admit_res_t *res);
 
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static key_state_t **table; /* MAX_KEYS * 2 slots, open addressing; entries never freed */
@@ -180,11 +197,9 @@ static int64_t clamp0(int64_t v)
     return v > 0 ? v : 0;
 }
 
-int yr_limits_admit(yr_limits_t *l, const yr_admit_req_t *req, yr_admit_cb cb, void *arg,
-                    yr_admission_t **adm, yr_admit_res_t *res)
+static int admit_local(yr_limits_t *l, const yr_admit_req_t *req, yr_admission_t **adm,
+                       yr_admit_res_t *res)
 {
-    (void)cb;
-    (void)arg;
     *adm = NULL;
     *res = (yr_admit_res_t){.retry_after_ms = -1};
     const yr_key_info_t *k = req->who.key;
@@ -279,15 +294,229 @@ int yr_limits_admit(yr_limits_t *l, const yr_admit_req_t *req, yr_admit_cb cb, v
         return rc;
     }
     l->admitted++;
+    a->l = NULL; /* local */
     *adm = a;
     return 0;
 }
 
+/* ---- shared through Redis ------------------------------------------------ */
+
+/* KEYS: 1 request times (zset), 2 token uses (zset "member:n"), 3 in flight,
+ * 4 tokens reserved, 5 micro-USD reserved, 6..8 spent this day / month /
+ * ever. ARGV: now_ms, rpm, tpm, max_concurrency, estimate, max_cost,
+ * budgets day/month/total, spent at lookup day/month/total, member, seconds
+ * left in the day / month. The same rules as admit_local. Returns {code,
+ * retry_ms, requests in the minute, tokens in the minute, budget}: code 0
+ * admitted, 1 concurrency, 2 rpm, 3 tpm, 4 budget (1..3). */
+static const char admit_lua[] =
+    "local now=tonumber(ARGV[1]) local rpm,tpm,mc=tonumber(ARGV[2]),tonumber(ARGV[3]),"
+    "tonumber(ARGV[4]) local est,cost=tonumber(ARGV[5]),tonumber(ARGV[6])\n"
+    "redis.call('ZREMRANGEBYSCORE',KEYS[1],'-inf',now-60000)\n"
+    "redis.call('ZREMRANGEBYSCORE',KEYS[2],'-inf',now-60000)\n"
+    "local nreq=redis.call('ZCARD',KEYS[1])\n"
+    "local ntok=tonumber(redis.call('GET',KEYS[4]) or '0')\n"
+    "for _,m in ipairs(redis.call('ZRANGE',KEYS[2],0,-1)) do "
+    "ntok=ntok+tonumber(string.match(m,':(%d+)$')) end\n"
+    "local inflight=tonumber(redis.call('GET',KEYS[3]) or '0')\n"
+    "local function oldest(k) local o=redis.call('ZRANGE',k,0,0,'WITHSCORES') "
+    "if o[2] then return tonumber(o[2])+60000-now end return 0 end\n"
+    "if mc>0 and inflight>=mc then return {1,1000,nreq,ntok,0} end\n"
+    "if rpm>0 and nreq>=rpm then return {2,oldest(KEYS[1]),nreq,ntok,0} end\n"
+    "if tpm>0 and ntok>0 and ntok+est>tpm then return {3,oldest(KEYS[2]),nreq,ntok,0} end\n"
+    "local ttl={tonumber(ARGV[14]),tonumber(ARGV[15]),0}\n"
+    "local reserved=tonumber(redis.call('GET',KEYS[5]) or '0')\n"
+    "for i=1,3 do local cap=tonumber(ARGV[6+i]) if cap>0 then\n"
+    " if ttl[i]>0 then redis.call('SET',KEYS[5+i],ARGV[9+i],'NX','EX',ttl[i]+60)\n"
+    " else redis.call('SET',KEYS[5+i],ARGV[9+i],'NX') end\n"
+    " local committed=tonumber(redis.call('GET',KEYS[5+i]))+reserved\n"
+    " if committed>=cap or (inflight>0 and committed+cost>cap) then\n"
+    "  if committed>=cap then return {4,ttl[i]*1000,nreq,ntok,i} end return {4,1000,nreq,ntok,i} end\n"
+    "end end\n"
+    "redis.call('ZADD',KEYS[1],now,ARGV[13]) redis.call('PEXPIRE',KEYS[1],61000)\n"
+    "redis.call('INCR',KEYS[3]) redis.call('EXPIRE',KEYS[3],600)\n"
+    "redis.call('INCRBY',KEYS[4],est) redis.call('EXPIRE',KEYS[4],600)\n"
+    "redis.call('INCRBY',KEYS[5],cost) redis.call('EXPIRE',KEYS[5],600)\n"
+    "return {0,0,nreq+1,ntok+est,0}\n";
+
+/* KEYS as above. ARGV: now_ms, estimate, reserved cost, tokens used, cost,
+ * member. An in-flight count that crashed with its instance decays in 10
+ * minutes (the keys' expiry). */
+static const char release_lua[] =
+    "local function dec(k,v) if redis.call('DECRBY',k,v)<0 then redis.call('SET',k,0) end end\n"
+    "dec(KEYS[3],1) dec(KEYS[4],tonumber(ARGV[2])) dec(KEYS[5],tonumber(ARGV[3]))\n"
+    "local used=tonumber(ARGV[4]) if used>0 then "
+    "redis.call('ZADD',KEYS[2],tonumber(ARGV[1]),ARGV[6]..':'..used) "
+    "redis.call('PEXPIRE',KEYS[2],61000) end\n"
+    "local c=tonumber(ARGV[5]) if c>0 then for i=1,3 do "
+    "if redis.call('EXISTS',KEYS[5+i])==1 then redis.call('INCRBY',KEYS[5+i],c) end end end\n"
+    "return 0\n";
+
+int yr_limits_use_redis(yr_limits_t *l, uv_loop_t *loop, const char *url)
+{
+    unsigned char r[8];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f == NULL || fread(r, 1, sizeof(r), f) != sizeof(r)) {
+        if (f != NULL)
+            fclose(f);
+        return -EIO;
+    }
+    fclose(f);
+    memcpy(&l->instance, r, sizeof(r));
+    return yr_redis_init(loop, url, &l->redis);
+}
+
+void yr_limits_close(yr_limits_t *l)
+{
+    if (l != NULL && l->redis != NULL) {
+        yr_redis_close(l->redis);
+        l->redis = NULL;
+    }
+}
+
+typedef struct {
+    char keys[8][96];
+    char argv[16][48];
+    const char *args[24];
+} rargs_t;
+
+static void redis_keys(rargs_t *a, int64_t key_id, int64_t now_s)
+{
+    static const char *const names[5] = {"req", "tok", "inf", "tres", "bres"};
+    for (int i = 0; i < 5; i++)
+        snprintf(a->keys[i], sizeof(a->keys[i]), "yr:k:%lld:%s", (long long)key_id, names[i]);
+    snprintf(a->keys[5], sizeof(a->keys[5]), "yr:k:%lld:spent:d%lld", (long long)key_id,
+             (long long)yr_limits_day(now_s));
+    snprintf(a->keys[6], sizeof(a->keys[6]), "yr:k:%lld:spent:m%lld", (long long)key_id,
+             (long long)yr_limits_month(now_s));
+    snprintf(a->keys[7], sizeof(a->keys[7]), "yr:k:%lld:spent:t", (long long)key_id);
+    for (int i = 0; i < 8; i++)
+        a->args[i] = a->keys[i];
+}
+
+static void on_admit_reply(void *arg, int status, const int64_t *v, size_t n)
+{
+    yr_admission_t *a = arg;
+    a->pending = false;
+    yr_admit_res_t res = {.retry_after_ms = -1};
+    if (a->cancelled) {
+        if (status == 0 && n >= 1 && v[0] == 0)
+            yr_limits_release(a->l, a, NULL, 0); /* admitted for nobody: give it back */
+        else
+            free(a);
+        return;
+    }
+    if (status < 0 || n < 5) {
+        /* Redis failed under this request: count it here instead */
+        yr_admission_t *local = NULL;
+        a->req.who.key = &a->key;
+        int rc = admit_local(a->l, &a->req, &local, &res);
+        if (rc == 0 && local != NULL) {
+            a->ks = local->ks;
+            a->tokens_reserved = local->tokens_reserved;
+            a->micros_reserved = local->micros_reserved;
+            free(local);
+        }
+        yr_admit_cb cb = a->cb;
+        void *cbarg = a->arg;
+        a->remote = false;
+        if (rc != 0)
+            free(a); /* refused: the caller never releases it */
+        cb(cbarg, rc, &res);
+        return;
+    }
+    const yr_key_policy_t *p = &a->key.policy;
+    int64_t code = v[0];
+    if (p->rpm > 0)
+        res.requests = (yr_limit_state_t){p->rpm, p->rpm > v[2] ? p->rpm - v[2] : 0,
+                                          v[1] > 0 ? v[1] : 0};
+    if (p->tpm > 0)
+        res.tokens = (yr_limit_state_t){p->tpm, p->tpm > v[3] ? p->tpm - v[3] : 0,
+                                        v[1] > 0 ? v[1] : 0};
+    static const char *const budgets[] = {"budget_day", "budget_month", "budget_total"};
+    static const char *const names[] = {NULL, "concurrency", "rpm", "tpm"};
+    int rc = 0;
+    if (code != 0) {
+        rc = -EAGAIN;
+        res.limit = code == 4 && v[4] >= 1 && v[4] <= 3 ? budgets[v[4] - 1]
+                    : code >= 1 && code <= 3             ? names[code]
+                                                         : "rate";
+        res.retry_after_ms = v[1] > 0 ? v[1] : -1;
+        if (code == 2)
+            res.requests.remaining = 0;
+        if (code == 3)
+            res.tokens.remaining = 0;
+    }
+    yr_admit_cb cb = a->cb;
+    void *cbarg = a->arg;
+    if (rc != 0)
+        free(a);
+    else
+        a->l->admitted++;
+    cb(cbarg, rc, &res);
+}
+
+int yr_limits_admit(yr_limits_t *l, const yr_admit_req_t *req, yr_admit_cb cb, void *arg,
+                    yr_admission_t **adm, yr_admit_res_t *res)
+{
+    const yr_key_info_t *k = req->who.key;
+    if (l->redis == NULL || !yr_redis_ready(l->redis) || cb == NULL || req->who.master ||
+        k == NULL)
+        return admit_local(l, req, adm, res);
+    const yr_key_policy_t *p = &k->policy;
+    if (p->rpm <= 0 && p->tpm <= 0 && p->max_concurrency <= 0 && p->budget_micros[0] <= 0 &&
+        p->budget_micros[1] <= 0 && p->budget_micros[2] <= 0)
+        return admit_local(l, req, adm, res);
+    yr_admission_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_s = ts.tv_sec, now_ms = now_s * 1000 + ts.tv_nsec / 1000000;
+    *a = (yr_admission_t){.l = l, .key_id = k->id, .cb = cb, .arg = arg, .pending = true,
+                          .remote = true, .req = *req, .key = *k};
+    a->tokens_reserved = clamp0(req->input_tokens) + (req->max_tokens > 0 ? req->max_tokens : 0);
+    a->micros_reserved = clamp0(req->max_cost_micros);
+    snprintf(a->member, sizeof(a->member), "%016llx.%llu", (unsigned long long)l->instance,
+             (unsigned long long)++l->seq);
+    rargs_t ra;
+    redis_keys(&ra, k->id, now_s);
+    const int64_t nums[] = {now_ms,
+                            p->rpm,
+                            p->tpm,
+                            p->max_concurrency,
+                            a->tokens_reserved,
+                            a->micros_reserved,
+                            p->budget_micros[0],
+                            p->budget_micros[1],
+                            p->budget_micros[2],
+                            k->spent_micros[0],
+                            k->spent_micros[1],
+                            k->spent_micros[2]};
+    for (int i = 0; i < 12; i++) {
+        snprintf(ra.argv[i], sizeof(ra.argv[i]), "%lld", (long long)nums[i]);
+        ra.args[8 + i] = ra.argv[i];
+    }
+    ra.args[20] = a->member;
+    snprintf(ra.argv[12], sizeof(ra.argv[12]), "%lld",
+             (long long)yr_limits_window_left_s(YR_BUDGET_DAY, now_s));
+    snprintf(ra.argv[13], sizeof(ra.argv[13]), "%lld",
+             (long long)yr_limits_window_left_s(YR_BUDGET_MONTH, now_s));
+    ra.args[21] = ra.argv[12];
+    ra.args[22] = ra.argv[13];
+    if (yr_redis_eval(l->redis, admit_lua, 8, ra.args, 23, on_admit_reply, a) < 0) {
+        free(a);
+        return admit_local(l, req, adm, res);
+    }
+    *adm = a;
+    *res = (yr_admit_res_t){.retry_after_ms = -1};
+    return 1;
+}
+
 void yr_limits_cancel(yr_limits_t *l, yr_admission_t *adm)
 {
-    /* Admission is synchronous here: nothing is ever pending. */
     (void)l;
-    (void)adm;
+    if (adm != NULL && adm->pending)
+        adm->cancelled = true; /* the reply frees it (and gives back what it got) */
 }
 
 void yr_limits_release(yr_limits_t *l, yr_admission_t *adm, const yr_usage_t *used,
@@ -296,7 +525,33 @@ void yr_limits_release(yr_limits_t *l, yr_admission_t *adm, const yr_usage_t *us
     (void)l;
     if (adm == NULL)
         return;
+    if (adm->remote) {
+        /* counted in Redis: settle there, fire and forget (lost if Redis is
+         * away: the reservations expire with their keys) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        rargs_t ra;
+        redis_keys(&ra, adm->key_id, ts.tv_sec);
+        int64_t tokens =
+            used != NULL ? clamp0(used->prompt_tokens) + clamp0(used->completion_tokens) : 0;
+        const int64_t nums[] = {(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                                adm->tokens_reserved, adm->micros_reserved, tokens,
+                                clamp0(cost_micros)};
+        for (int i = 0; i < 5; i++) {
+            snprintf(ra.argv[i], sizeof(ra.argv[i]), "%lld", (long long)nums[i]);
+            ra.args[8 + i] = ra.argv[i];
+        }
+        ra.args[13] = adm->member;
+        if (yr_redis_eval(adm->l->redis, release_lua, 8, ra.args, 14, NULL, NULL) < 0)
+            yr_log_debug("limits: a release did not reach redis");
+        free(adm);
+        return;
+    }
     key_state_t *ks = adm->ks;
+    if (ks == NULL) { /* nothing was counted (a key without limits) */
+        free(adm);
+        return;
+    }
     int64_t now_s = (int64_t)time(NULL);
     pthread_mutex_lock(&ks->mu);
     ks->inflight--;

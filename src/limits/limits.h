@@ -31,6 +31,7 @@
 #include "api/events.h"
 #include "auth/auth.h"
 #include "core/buf.h"
+#include <uv.h>
 
 typedef struct yr_limits yr_limits_t;
 typedef struct yr_admission yr_admission_t;
@@ -62,6 +63,13 @@ typedef void (*yr_admit_cb)(void *arg, int rc, const yr_admit_res_t *res);
 /* One per worker; owned by the caller. The counters behind it are shared. */
 __attribute__((warn_unused_result)) int yr_limits_init(yr_limits_t **out);
 void yr_limits_free(yr_limits_t *l);
+/* Shares the counters through Redis at url (storage.redis_url); on l's
+ * loop. While Redis is away admission falls back to this instance's
+ * counters (fail open, bounded by the same limits per instance). */
+__attribute__((warn_unused_result)) int yr_limits_use_redis(yr_limits_t *l, uv_loop_t *loop,
+                                                            const char *url);
+/* Closes the Redis connection (on the loop, before it stops). */
+void yr_limits_close(yr_limits_t *l);
 
 /* *adm is what release/cancel take (may be NULL when nothing was reserved). */
 __attribute__((warn_unused_result)) int yr_limits_admit(yr_limits_t *l, const yr_admit_req_t *req,

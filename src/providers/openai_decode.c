@@ -178,6 +178,8 @@ static int read_stop_seq(reader_t *r, int choice, int fr, yr_str_t *out)
 typedef struct {
     uint32_t index;
     yr_str_t id, name, args;
+    yr_str_t signature; /* extra_content.google.thought_signature (Google's
+                         * OpenAI-compatible endpoint), or empty */
 } call_t;
 
 typedef struct {
@@ -253,6 +255,11 @@ static int read_call(reader_t *r, int tc, uint32_t pos, bool stream, call_t *out
     if (read_key_str(r, tc, "id", &out->id) < 0 || read_key_str(r, fn, "name", &out->name) < 0 ||
         out->id.len > YR_OPENAI_TOOL_STR_MAX || out->name.len > YR_OPENAI_TOOL_STR_MAX)
         return -EINVAL;
+    /* Lenient: a signature of another shape is not ours to judge. */
+    int sig = yr_json_get(d, yr_json_get(d, yr_json_get(d, tc, "extra_content"), "google"),
+                          "thought_signature");
+    if (yr_json_type(d, sig) != YR_JT_STRING || read_str(r, sig, &out->signature) < 0)
+        out->signature = YR_STR_NULL;
     if (!stream) {
         if (present(r, type) && !yr_json_str_eq(d, type, "function"))
             return -EINVAL;
@@ -437,8 +444,11 @@ int yr_openai_decode_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, voi
     for (uint32_t i = 0; rc == 0 && i < m.ncalls; i++) {
         const call_t *c = &m.calls[i];
         rc = emit(fn, arg,
-                  (yr_event_t){
-                      .type = YR_EV_TOOL_START, .index = c->index, .id = c->id, .name = c->name});
+                  (yr_event_t){.type = YR_EV_TOOL_START,
+                               .index = c->index,
+                               .id = c->id,
+                               .name = c->name,
+                               .signature = c->signature});
         if (rc == 0)
             rc = c->args.len
                      ? emit(fn, arg,
@@ -533,7 +543,8 @@ static int stream_call(stream_t *st, const call_t *c, yr_ev_fn fn, void *arg)
               (yr_event_t){.type = YR_EV_TOOL_START,
                            .index = c->index,
                            .id = {t->id, t->id_len},
-                           .name = {t->name, t->name_len}});
+                           .name = {t->name, t->name_len},
+                           .signature = c->signature});
     /* What was held goes with this fragment, as one. */
     if (rc == 0 && args.len > 0)
         rc = emit(fn, arg, (yr_event_t){.type = YR_EV_TOOL_ARGS, .index = c->index, .text = args});

@@ -34,6 +34,8 @@ typedef struct {
     int64_t retry_after_ms; /* the provider's hint, -1: none */
     yr_head_info_t head;    /* what process_header read */
     yr_usage_t usage;
+    bool usage_estimated;   /* the provider sent none: estimated from bytes (docs/accounting.md) */
+    uint64_t out_text_bytes; /* text the client was sent (content, reasoning, tool arguments) */
     uint64_t start_ns, head_ns, first_event_ns, end_ns; /* uv_hrtime; 0: never */
 } yr_attempt_t;
 

@@ -58,6 +58,7 @@ struct yr_store_backend {
 };
 
 extern const yr_store_backend_t yr_store_sqlite;
+extern const yr_store_backend_t yr_store_postgres; /* target: the whole postgres:// url */
 
 /* snprintf into err when err is not NULL (errlen may be 0). */
 void yr_store_set_err(char *err, size_t errlen, const char *fmt, ...)

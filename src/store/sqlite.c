@@ -92,6 +92,11 @@ static const char *const migrations[] = {
     "ALTER TABLE usage ADD COLUMN error_class TEXT;"
     "CREATE UNIQUE INDEX usage_request_attempt ON usage(request_id, attempt);"
     "CREATE INDEX usage_created ON usage(created_ms);",
+
+    /* 5: whether the tokens of a row are the provider's or an estimate (a
+     * stream it never reported usage for: cut, cancelled, or passthrough
+     * without include_usage). */
+    "ALTER TABLE usage ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -170,9 +175,9 @@ static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_USAGE] = "INSERT INTO usage (request_id, key_id, model_id, provider, upstream_model,"
                    " status, outcome, prompt_tokens, completion_tokens, cached_tokens,"
                    " cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, created_ms,"
-                   " attempt, upstream_status, cost_micros, stream, cancelled, error_class)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                   " ?16, ?17, ?18, ?19, ?20, ?21)",
+                   " attempt, upstream_status, cost_micros, stream, cancelled, error_class,"
+                   " usage_estimated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                   " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
     /* IMMEDIATE: take the write lock (or wait for it) before the first
      * insert, not half way through a batch. */
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -714,6 +719,7 @@ static int insert_usage(sq_t *s, const yr_usage_row_t *r)
     sqlite3_bind_int(st, 19, r->stream);
     sqlite3_bind_int(st, 20, r->cancelled);
     bind_str(st, 21, r->error_class);
+    sqlite3_bind_int(st, 22, r->usage_estimated);
     int src = sqlite3_step(st);
     int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "write usage");
     stmt_done(st);

@@ -61,8 +61,9 @@ static int parse_url(const char *url, const yr_store_backend_t **be, const char 
     }
     if (yr_str_has_prefix(u, YR_STR("postgres://")) ||
         yr_str_has_prefix(u, YR_STR("postgresql://"))) {
-        yr_store_set_err(err, errlen, "postgres storage is not available in this build yet");
-        return -ENOTSUP;
+        *be = &yr_store_postgres;
+        *target = url; /* libpq takes the url itself */
+        return 0;
     }
     const char *colon = strchr(url, ':');
     size_t slen = colon != NULL ? (size_t)(colon - url) : 0;

@@ -98,6 +98,7 @@ typedef struct {
     bool stream;
     bool cancelled;         /* the client went away during this attempt */
     yr_str_t error_class;   /* the attempt's outcome when it failed; empty when ok */
+    bool usage_estimated;   /* tokens estimated (the provider reported none) */
 } yr_usage_row_t;
 
 /* Usage totals of one group (a model, vendor, key name or day). */
@@ -194,7 +195,8 @@ typedef struct {
     uint64_t ops_rejected;  /* submits refused: queue full or stopping */
     uint64_t usage_written; /* rows committed */
     uint64_t usage_dropped; /* rows refused: queue full, out of memory, stopped */
-    uint64_t usage_failed;  /* rows lost to a failed write transaction */
+    uint64_t usage_failed;  /* rows lost: still failing when the store stopped */
+    uint64_t usage_retries; /* batches tried again after a failed write */
 } yr_store_stats_t;
 
 /* Opens url (as yr_store_open, on the calling thread, so a bad url or schema

@@ -171,22 +171,30 @@ static void run_ops(yr_store_thread_t *t, yr_store_op_t *list)
     }
 }
 
-/* Writes a batch taken off the queue in one transaction and frees it.
- * Returns how many rows were committed (all or none). */
-static size_t write_usage(yr_store_thread_t *t, usage_node_t *list)
+/* Writes a batch taken off the queue in one transaction: 0 or the error
+ * (the batch stays the caller's). */
+static int write_usage(yr_store_thread_t *t, usage_node_t *list)
 {
     size_t n = 0;
     for (usage_node_t *u = list; u != NULL && n < YR_USAGE_BATCH_MAX; u = u->next)
         t->batch[n++] = u->row;
-    int rc = yr_store_usage_write(t->db, t->batch, n);
-    if (rc != 0)
-        yr_log_error("store: usage batch of %zu rows lost: %s", n, strerror(-rc));
+    return yr_store_usage_write(t->db, t->batch, n);
+}
+
+static void free_usage(usage_node_t *list)
+{
     while (list != NULL) {
         usage_node_t *next = list->next;
         free(list);
         list = next;
     }
-    return rc == 0 ? n : 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Takes up to YR_USAGE_BATCH_MAX rows off the queue; t->mu is held. */
@@ -207,13 +215,37 @@ static usage_node_t *take_usage(yr_store_thread_t *t, size_t *n)
     return head;
 }
 
+/* A failed batch goes back to the front of the queue and is tried again
+ * after a backoff (100 ms doubling to 2 s): a database that is restarting
+ * loses no row (writes are idempotent per request and attempt). Rows queued
+ * meanwhile wait behind it, bounded by YR_USAGE_QUEUE_MAX (beyond: dropped
+ * and counted). Only a stop gives up, after YR_USAGE_STOP_RETRY_MS. */
+#define YR_USAGE_STOP_RETRY_MS 5000
+
 static void *store_main(void *arg)
 {
     yr_store_thread_t *t = arg;
+    int64_t retry_at = 0, backoff = 0, stop_deadline = 0;
     pthread_mutex_lock(&t->mu);
     for (;;) {
-        while (t->ops_head == NULL && t->usage_head == NULL && !t->stopping)
-            pthread_cond_wait(&t->work, &t->mu);
+        while (t->ops_head == NULL && !t->stopping &&
+               (t->usage_head == NULL || mono_ms() < retry_at)) {
+            if (t->usage_head == NULL) {
+                pthread_cond_wait(&t->work, &t->mu);
+            } else {
+                int64_t at = retry_at;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                int64_t wait = at - mono_ms();
+                ts.tv_sec += wait / 1000;
+                ts.tv_nsec += (long)(wait % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&t->work, &t->mu, &ts);
+            }
+        }
         if (t->ops_head != NULL) {
             yr_store_op_t *list = t->ops_head;
             t->ops_head = t->ops_tail = NULL;
@@ -233,12 +265,47 @@ static void *store_main(void *arg)
                 yr_log_warn(
                     "store: %llu usage rows were dropped (queue full, out of memory or stopping)",
                     (unsigned long long)dropped);
-            size_t ok = write_usage(t, batch);
+            if (t->stopping && retry_at > 0 && stop_deadline == 0)
+                stop_deadline = mono_ms() + YR_USAGE_STOP_RETRY_MS;
+            int rc = write_usage(t, batch);
             pthread_mutex_lock(&t->mu);
-            t->stats.usage_written += ok;
-            t->stats.usage_failed += n - ok;
-            t->usage_done += n;
-            pthread_cond_broadcast(&t->written);
+            if (rc == 0 || (stop_deadline != 0 && mono_ms() >= stop_deadline)) {
+                if (rc != 0)
+                    yr_log_error("store: stopping: usage batch of %zu rows lost: %s", n,
+                                 strerror(-rc));
+                else if (backoff != 0)
+                    yr_log_info("store: usage writes work again");
+                t->stats.usage_written += rc == 0 ? n : 0;
+                t->stats.usage_failed += rc == 0 ? 0 : n;
+                t->usage_done += n;
+                retry_at = backoff = 0;
+                pthread_mutex_unlock(&t->mu);
+                free_usage(batch);
+                pthread_mutex_lock(&t->mu);
+                pthread_cond_broadcast(&t->written);
+                continue;
+            }
+            /* back to the front of the queue, tried again later */
+            usage_node_t *last = batch;
+            while (last->next != NULL)
+                last = last->next;
+            last->next = t->usage_head;
+            t->usage_head = batch;
+            if (t->usage_tail == NULL)
+                t->usage_tail = last;
+            t->nusage += n;
+            t->stats.usage_retries++;
+            if (backoff == 0)
+                yr_log_error("store: usage batch of %zu rows not written (%s): retrying", n,
+                             strerror(-rc));
+            backoff = backoff == 0 ? 100 : backoff * 2 > 2000 ? 2000 : backoff * 2;
+            retry_at = mono_ms() + backoff;
+            if (t->stopping) { /* no waiting on the condition now: pace the retries */
+                pthread_mutex_unlock(&t->mu);
+                struct timespec ts = {0, 50 * 1000000};
+                nanosleep(&ts, NULL);
+                pthread_mutex_lock(&t->mu);
+            }
             continue;
         }
         break; /* stopping, and both queues are empty */
@@ -569,7 +636,7 @@ static yr_str_t put_str(char **p, yr_str_t s)
 static usage_node_t *usage_copy(const yr_usage_row_t *row)
 {
     size_t n = cut(row->request_id) + cut(row->model_id) + cut(row->provider) +
-               cut(row->upstream_model) + cut(row->outcome);
+               cut(row->upstream_model) + cut(row->outcome) + cut(row->error_class);
     usage_node_t *u = malloc(sizeof(*u) + n);
     if (u == NULL)
         return NULL;
@@ -581,6 +648,7 @@ static usage_node_t *usage_copy(const yr_usage_row_t *row)
     u->row.provider = put_str(&p, row->provider);
     u->row.upstream_model = put_str(&p, row->upstream_model);
     u->row.outcome = put_str(&p, row->outcome);
+    u->row.error_class = put_str(&p, row->error_class);
     if (u->row.created_ms == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

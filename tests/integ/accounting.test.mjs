@@ -17,12 +17,14 @@ before(async () => {
       openai: { base_url: sim.url },
       backup: { base_url: sim.url },
       anthropic: { kind: 'anthropic', base_url: anth.base, api_key: 'sk-ant-x' },
+      google: { kind: 'gemini', base_url: anth.base, api_key: 'g-key' },
     },
     models: [
       { id: 'gpt-4o', routes: [{ provider: 'openai' }] },
       { id: 'gpt-4o-mini', routes: [{ provider: 'openai' }] },
       { id: 'failover', routes: [{ provider: 'openai', model: 'gpt-4o' }, { provider: 'backup', model: 'gpt-4o-mini' }] },
       { id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
+      { id: 'flash', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
     ],
   }));
 });
@@ -138,9 +140,11 @@ test('RPM is exact at the boundary, with OpenAI\'s x-ratelimit headers', async (
 test('budget race: 50 concurrent requests against a budget for about 10', async () => {
   // max_tokens 100 on gpt-4o ($10 per 1M output) reserves ~$0.001 each
   const c = await admin('POST', '/admin/keys', { name: 'budget', budgets: { daily: 0.0105 } });
-  await sim.script(Array.from({ length: 50 }, () => ({ headers_delay_ms: 150 })));
-  const rs = await Promise.all(Array.from({ length: 50 }, () =>
-    chat(gw, hi('gpt-4o', { max_tokens: 100 }), { key: c.json.key })));
+  // each really costs its reservation: the prompt estimate and all of max_tokens
+  const body = hi('gpt-4o', { max_tokens: 100 });
+  const usage = { prompt_tokens: Math.floor(Buffer.byteLength(JSON.stringify(body)) / 4), completion_tokens: 100 };
+  await sim.script(Array.from({ length: 50 }, () => ({ headers_delay_ms: 150, usage })));
+  const rs = await Promise.all(Array.from({ length: 50 }, () => chat(gw, body, { key: c.json.key })));
   const ok = rs.filter((r) => r.status === 200).length;
   const refused = rs.filter((r) => r.status === 429);
   assert.equal(ok + refused.length, 50);
@@ -208,4 +212,92 @@ test('the CLI shares the store: keys create with limits, show, update, usage tot
   assert.equal(api.status, 200);
   assert.equal(api.json.data.find((x) => x.group === 'cli-made').requests, 1);
   assert.equal((await admin('GET', '/admin/usage?by=colour')).status, 400);
+});
+
+test('TPM counts the tokens requests really used', async () => {
+  const c = await admin('POST', '/admin/keys', { name: 'tpm', tpm: 500 });
+  await sim.script([{ usage: { prompt_tokens: 300, completion_tokens: 150 } }]);
+  assert.equal((await chat(gw, hi('gpt-4o'), { key: c.json.key })).status, 200);
+  // 450 of 500 used in this minute: one more small request may not fit its estimate
+  const r = await chat(gw, hi('gpt-4o', { max_tokens: 100 }), { key: c.json.key });
+  assert.equal(r.status, 429);
+  assert.equal(r.headers.get('x-ratelimit-limit-tokens'), '500');
+  assert.equal(r.headers.get('x-ratelimit-remaining-tokens'), '0');
+});
+
+test('a key\'s concurrency cap', async () => {
+  const c = await admin('POST', '/admin/keys', { name: 'conc1', max_concurrency: 1 });
+  await sim.script([{ headers_delay_ms: 300 }]);
+  const first = chat(gw, hi('gpt-4o'), { key: c.json.key });
+  await sim.wait({ requests: 1 });
+  const second = await chat(gw, hi('gpt-4o'), { key: c.json.key });
+  assert.equal(second.status, 429);
+  assert.match(second.json.error.message, /concurrency/);
+  assert.equal((await first).status, 200);
+  assert.equal((await chat(gw, hi('gpt-4o'), { key: c.json.key })).status, 200);
+});
+
+test('OpenAI cached prompt tokens are priced at the cached rate', async () => {
+  await sim.script([{ usage: { prompt_tokens: 10000, completion_tokens: 1000, prompt_tokens_details: { cached_tokens: 8000 } } }]);
+  const r = await chat(gw, hi('gpt-4o'));
+  assert.equal(r.status, 200);
+  const [row] = await rowsFor(r.headers.get('x-request-id'));
+  assert.equal(row.prompt_tokens, 10000);
+  assert.equal(row.cached_tokens, 8000);
+  // 2k x $2.50 + 8k x $1.25 + 1k x $10 per 1M = 0.005 + 0.010 + 0.010
+  assert.equal(row.cost_micros, 25000);
+  assert.equal(row.usage_estimated, 0);
+});
+
+test('a cancelled stream records its partial usage', async () => {
+  await sim.script([{ text: 'one two three four five six seven eight', chunks: 8, chunk_delay_ms: 100 }]);
+  const ac = new AbortController();
+  const r = await fetch(`${gw.url}/chat/completions`, {
+    method: 'POST', signal: ac.signal,
+    headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(hi('gpt-4o', { stream: true })),
+  });
+  const id = r.headers.get('x-request-id');
+  const reader = r.body.getReader();
+  let got = '';
+  while ((got.match(/data: /g) || []).length < 4) { // the role chunk and three pieces of text
+    const { value, done } = await reader.read();
+    assert.ok(!done, 'the stream is still going');
+    got += new TextDecoder().decode(value);
+  }
+  ac.abort();
+  await sim.wait({ aborted: 1 });
+  const [row] = await rowsFor(id);
+  assert.equal(row.outcome, 'client_abort');
+  assert.equal(row.cancelled, 1);
+  assert.equal(row.usage_estimated, 1);
+  assert.ok(row.completion_tokens >= 2 && row.completion_tokens < 10, JSON.stringify(row));
+  assert.ok(row.prompt_tokens > 0);
+  assert.ok(row.cost_micros > 0);
+});
+
+test('SQL injection strings are only ever a 401, 404 or 400', async () => {
+  for (const k of ["' OR 1=1 --", "x'; DROP TABLE api_keys; --", 'yr-" OR ""="'])
+    assert.equal((await chat(gw, hi('gpt-4o'), { key: k })).status, 401);
+  assert.equal((await admin('GET', `/admin/keys/${encodeURIComponent("' OR 1=1 --")}`)).status, 404);
+  assert.equal((await admin('GET', `/admin/usage?key=${encodeURIComponent("x' OR '1'='1")}`)).status, 404);
+  assert.equal((await admin('GET', `/admin/usage?by=${encodeURIComponent('model; DROP TABLE usage')}`)).status, 400);
+  assert.equal((await admin('POST', '/admin/keys', { name: "a'); DROP TABLE api_keys; --" })).status, 400);
+  // and everything is still there
+  assert.equal((await admin('GET', '/admin/keys')).status, 200);
+  assert.ok(db('SELECT count(*) AS n FROM usage')[0].n > 0);
+});
+
+test('Gemini: cached tokens inside the prompt, thoughts as reasoning and priced as output', async () => {
+  await anth.script([{ usage: { promptTokenCount: 20000, cachedContentTokenCount: 15000, candidatesTokenCount: 400, thoughtsTokenCount: 600 } }]);
+  const r = await chat(gw, hi('flash'));
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.equal(r.json.usage.prompt_tokens, 20000);
+  assert.equal(r.json.usage.completion_tokens, 1000);
+  assert.equal(r.json.usage.completion_tokens_details.reasoning_tokens, 600);
+  assert.equal(r.json.usage.prompt_tokens_details.cached_tokens, 15000);
+  const [row] = await rowsFor(r.headers.get('x-request-id'));
+  assert.deepEqual([row.prompt_tokens, row.cached_tokens, row.completion_tokens, row.reasoning_tokens], [20000, 15000, 1000, 600]);
+  // 5k x $0.30 + 15k x $0.075 + 1k x $2.50 per 1M = 1500 + 1125 + 2500 micro-USD
+  assert.equal(row.cost_micros, 5125);
 });

@@ -39,6 +39,12 @@ models:
   - id: capped
     max_wait_ms: 150
     routes: [{provider: a, model: cap-a, max_concurrency: 1}]
+  - id: probing
+    failure_threshold: 2
+    cooldown_ms: 300
+    routes: [{provider: a, model: p-a}, {provider: b, model: p-b}, {provider: b, model: p-b2}]
+  - id: onebad
+    routes: [{provider: a, model: ob-a}, {provider: b, model: ob-b}]
   - id: amp
     retries: 2
     routes: [{provider: a, model: amp-a}, {provider: b, model: amp-b}]
@@ -217,6 +223,48 @@ test('route health survives a config reload that keeps the route', async () => {
   const r = await chat(gw, ask('m'));
   assert.equal(r.headers.get('x-yourouter-attempts'), 'b/up-b=ok:200');
   assert.equal((await a.requests()).length, 1);
+});
+
+test('one route of three failing: ejected after the threshold, no traffic while cooling, probed and re-admitted', async () => {
+  await a.script([{ status: 502 }, { status: 503 }]);
+  for (let i = 0; i < 2; i++) assert.equal((await chat(gw, ask('probing'))).status, 200);
+  let [h] = (await gw.routes()).filter((x) => x.upstream_model === 'p-a');
+  assert.equal(h.circuit, 'open');
+  for (let i = 0; i < 5; i++) {
+    const r = await chat(gw, ask('probing'));
+    assert.equal(r.status, 200);
+    assert.ok(!r.headers.get('x-yourouter-attempts').includes('p-a'), 'no traffic during the cool-down');
+  }
+  assert.equal((await a.requests()).length, 2);
+  // the cool-down is a time: wait for the route layer to call it over
+  const t0 = Date.now();
+  while (Date.now() - t0 < 3000) {
+    [h] = (await gw.routes()).filter((x) => x.upstream_model === 'p-a');
+    if (h.circuit === 'half_open') break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(h.circuit, 'half_open');
+  const probe = await chat(gw, ask('probing'));
+  assert.equal(probe.headers.get('x-yourouter-attempts'), 'a/p-a=ok:200', 'the probe goes to the recovered route');
+  [h] = (await gw.routes()).filter((x) => x.upstream_model === 'p-a');
+  assert.equal(h.circuit, 'closed');
+  assert.equal((await chat(gw, ask('probing'))).headers.get('x-yourouter-provider'), 'a', 're-admitted');
+});
+
+test('a 100 % failing route under load: upstream attempts per client request <= 1.2', async (t) => {
+  const N = 120;
+  await a.script(Array.from({ length: N }, () => ({ status: 500 })));
+  let next = 0;
+  const statuses = [];
+  await Promise.all([0, 1, 2, 3].map(async () => {
+    while (next < N) { next++; statuses.push((await chat(gw, ask('onebad'))).status); }
+  }));
+  const upstream = (await a.stats()).requests + (await b.stats()).requests;
+  const amp = upstream / N;
+  t.diagnostic(`one failing route of two: ${upstream} upstream attempts for ${N} requests = ${amp.toFixed(2)}x`);
+  console.log(`# amplification with one dead route of two: ${amp.toFixed(3)}x (${(await a.stats()).requests} to the dead one)`);
+  assert.ok(statuses.every((s) => s === 200), 'every client request served');
+  assert.ok(amp <= 1.2, `${amp}`);
 });
 
 // Last: it spends the process's retry budget.

@@ -272,10 +272,15 @@ test('unauthenticated uploads: 401 on the head, no 100 Continue, no body buffere
   const ok = rawRequest(g.port, head(`Authorization: Bearer ${MASTER_KEY}\r\n`, 'Expect: 100-continue\r\n'));
   assert.match(await readUntil(ok, (b) => b.includes('\r\n\r\n')), /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
   ok.destroy();
-  // Anthropic clients get theirs in Anthropic's shape.
+  // Anthropic clients get theirs in Anthropic's shape; every body endpoint
+  // answers on the head.
   r = parse(await rawExchange(head('').replace('/v1/chat/completions', '/v1/messages'), null, g.port));
   assert.equal(r.status, 401);
   assert.equal(JSON.parse(r.body).type, 'error');
+  for (const path of ['/v1/responses', '/v1/messages/count_tokens', '/v1beta/models/gpt-4o:generateContent']) {
+    r = await rawExchange(head('', 'Expect: 100-continue\r\n').replace('/v1/chat/completions', path), null, g.port);
+    assert.match(r, /^HTTP\/1\.1 401 /, path);
+  }
 
   // 40 clients each announcing 32 MiB without a key and sending 4 MiB of it
   // at once: each gets its 401 while still uploading (the body used to be

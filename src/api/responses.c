@@ -1,0 +1,751 @@
+/* responses.h: the Responses API over the chat model. */
+#include "api/responses.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ITEMS 4096
+
+static int fail(yr_api_error_t *err, yr_err_t e, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(yr_api_error_t *err, yr_err_t e, const char *param, const char *fmt, ...)
+{
+    err->err = e;
+    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+void yr_resp_info_free(yr_resp_info_t *info)
+{
+    json_decref(info->echo);
+    info->echo = NULL;
+}
+
+/* One content part of an input message -> a chat content part. */
+static int convert_part(json_t *p, json_t *parts, const char *where, yr_api_error_t *err)
+{
+    const char *type = json_string_value(json_object_get(p, "type"));
+    char param[96];
+    snprintf(param, sizeof(param), "%s.type", where);
+    if (type == NULL)
+        return fail(err, YR_E_INVALID_REQUEST, param, "a content part needs a type");
+    if (strcmp(type, "input_text") == 0 || strcmp(type, "output_text") == 0 ||
+        strcmp(type, "text") == 0) {
+        json_t *t = json_object_get(p, "text");
+        if (!json_is_string(t)) {
+            snprintf(param, sizeof(param), "%s.text", where);
+            return fail(err, YR_E_INVALID_REQUEST, param, "text must be a string");
+        }
+        return json_array_append_new(parts, json_pack("{s:s, s:O}", "type", "text", "text", t));
+    }
+    if (strcmp(type, "input_image") == 0) {
+        json_t *url = json_object_get(p, "image_url");
+        if (!json_is_string(url)) {
+            snprintf(param, sizeof(param), "%s.image_url", where);
+            return fail(err, YR_E_INVALID_REQUEST, param,
+                        "input_image needs an image_url (file_id uploads are not supported)");
+        }
+        json_t *img = json_pack("{s:O}", "url", url);
+        json_t *detail = json_object_get(p, "detail");
+        if (json_is_string(detail))
+            json_object_set(img, "detail", detail);
+        return json_array_append_new(parts,
+                                     json_pack("{s:s, s:o}", "type", "image_url", "image_url", img));
+    }
+    if (strcmp(type, "refusal") == 0)
+        return 0; /* a past refusal: nothing to send again */
+    return fail(err, YR_E_INVALID_REQUEST, param, "content part type '%.40s' is not supported",
+                type);
+}
+
+/* The message's content as chat content: a string stays a string. */
+static json_t *convert_content(json_t *content, const char *where, yr_api_error_t *err, int *rc)
+{
+    *rc = 0;
+    if (json_is_string(content))
+        return json_incref(content);
+    if (!json_is_array(content)) {
+        char param[96];
+        snprintf(param, sizeof(param), "%s.content", where);
+        *rc = fail(err, YR_E_INVALID_REQUEST, param, "content must be a string or an array");
+        return NULL;
+    }
+    json_t *parts = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(content, i, p)
+    {
+        char w[96];
+        snprintf(w, sizeof(w), "%s.content[%zu]", where, i);
+        if ((*rc = convert_part(p, parts, w, err)) != 0) {
+            json_decref(parts);
+            return NULL;
+        }
+    }
+    return parts;
+}
+
+/* The last assistant message of msgs when it holds tool calls only, to
+ * append consecutive function_call items to; else a new one. */
+static json_t *assistant_for_calls(json_t *msgs)
+{
+    size_t n = json_array_size(msgs);
+    json_t *last = n ? json_array_get(msgs, n - 1) : NULL;
+    const char *role = json_string_value(json_object_get(last, "role"));
+    if (last != NULL && role != NULL && strcmp(role, "assistant") == 0 &&
+        json_is_array(json_object_get(last, "tool_calls")))
+        return last;
+    json_t *m = json_pack("{s:s, s:n, s:[]}", "role", "assistant", "content", "tool_calls");
+    json_array_append_new(msgs, m);
+    return m;
+}
+
+static int convert_input(json_t *input, json_t *msgs, yr_api_error_t *err)
+{
+    if (json_is_string(input))
+        return json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "user", "content",
+                                                     input));
+    if (!json_is_array(input))
+        return fail(err, YR_E_INVALID_REQUEST, "input", "input must be a string or an array");
+    if (json_array_size(input) > MAX_ITEMS)
+        return fail(err, YR_E_INVALID_REQUEST, "input", "at most %d input items", MAX_ITEMS);
+    size_t i;
+    json_t *it;
+    json_array_foreach(input, i, it)
+    {
+        char where[48];
+        snprintf(where, sizeof(where), "input[%zu]", i);
+        if (!json_is_object(it))
+            return fail(err, YR_E_INVALID_REQUEST, where, "an input item must be an object");
+        const char *type = json_string_value(json_object_get(it, "type"));
+        const char *role = json_string_value(json_object_get(it, "role"));
+        if (type == NULL || strcmp(type, "message") == 0) {
+            if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0 &&
+                                 strcmp(role, "system") != 0 && strcmp(role, "developer") != 0)) {
+                char param[64];
+                snprintf(param, sizeof(param), "%s.role", where);
+                return fail(err, YR_E_INVALID_REQUEST, param,
+                            "role must be user, assistant, system or developer");
+            }
+            int rc;
+            json_t *content = convert_content(json_object_get(it, "content"), where, err, &rc);
+            if (rc != 0)
+                return rc;
+            json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", role, "content", content));
+        } else if (strcmp(type, "function_call") == 0) {
+            json_t *call_id = json_object_get(it, "call_id"), *name = json_object_get(it, "name");
+            json_t *args = json_object_get(it, "arguments");
+            if (!json_is_string(call_id) || !json_is_string(name))
+                return fail(err, YR_E_INVALID_REQUEST, where,
+                            "a function_call item needs call_id and name");
+            json_t *m = assistant_for_calls(msgs);
+            json_array_append_new(
+                json_object_get(m, "tool_calls"),
+                json_pack("{s:O, s:s, s:{s:O, s:s}}", "id", call_id, "type", "function",
+                          "function", "name", name, "arguments",
+                          json_is_string(args) ? json_string_value(args) : "{}"));
+        } else if (strcmp(type, "function_call_output") == 0) {
+            json_t *call_id = json_object_get(it, "call_id"), *out = json_object_get(it, "output");
+            if (!json_is_string(call_id))
+                return fail(err, YR_E_INVALID_REQUEST, where,
+                            "a function_call_output item needs call_id");
+            char *text = json_is_string(out) ? NULL : json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+            json_array_append_new(
+                msgs, json_pack("{s:s, s:O, s:s}", "role", "tool", "tool_call_id", call_id,
+                                "content", json_is_string(out) ? json_string_value(out)
+                                           : text != NULL      ? text
+                                                               : ""));
+            free(text);
+        } else if (strcmp(type, "reasoning") == 0 || strcmp(type, "item_reference") == 0) {
+            /* reasoning carried by the client: routes here need none of it;
+             * item references need the store (not yet) */
+            if (strcmp(type, "item_reference") == 0)
+                return fail(err, YR_E_INVALID_REQUEST, where,
+                            "item_reference needs stored responses, which are not supported yet");
+        } else {
+            return fail(err, YR_E_INVALID_REQUEST, where, "input item type '%.40s' is not supported",
+                        type);
+        }
+    }
+    return 0;
+}
+
+static int convert_tools(json_t *tools, json_t *out, yr_resp_info_t *info, yr_api_error_t *err)
+{
+    size_t i;
+    json_t *t;
+    size_t off = 0;
+    json_array_foreach(tools, i, t)
+    {
+        const char *type = json_string_value(json_object_get(t, "type"));
+        if (type != NULL && strcmp(type, "function") == 0) {
+            json_t *name = json_object_get(t, "name");
+            if (!json_is_string(name)) {
+                char param[48];
+                snprintf(param, sizeof(param), "tools[%zu].name", i);
+                return fail(err, YR_E_INVALID_REQUEST, param, "a function tool needs a name");
+            }
+            json_t *fn = json_pack("{s:O}", "name", name);
+            static const char *const keys[] = {"description", "parameters", "strict"};
+            for (size_t k = 0; k < 3; k++) {
+                json_t *v = json_object_get(t, keys[k]);
+                if (v != NULL && !json_is_null(v))
+                    json_object_set(fn, keys[k], v);
+            }
+            json_array_append_new(out, json_pack("{s:s, s:o}", "type", "function", "function", fn));
+        } else if (type != NULL) {
+            /* built-in tools (web_search, file_search, ...) run at OpenAI:
+             * dropped here and named in x-yourouter-dropped-tools */
+            int n = snprintf(info->dropped_tools + off, sizeof(info->dropped_tools) - off, "%s%s",
+                             off ? "," : "", type);
+            if (n > 0 && (size_t)n < sizeof(info->dropped_tools) - off)
+                off += (size_t)n;
+        }
+    }
+    return 0;
+}
+
+int yr_resp_request_to_openai(const char *body, size_t len, yr_resp_info_t *info, yr_buf_t *out,
+                              yr_api_error_t *err)
+{
+    memset(info, 0, sizeof(*info));
+    info->store = true;
+    info->max_output_tokens = -1;
+    json_error_t je;
+    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (req == NULL || !json_is_object(req)) {
+        json_decref(req);
+        return fail(err, YR_E_INVALID_JSON, NULL, "the body must be a JSON object");
+    }
+    int rc = 0;
+    json_t *chat = json_object(), *msgs = json_array();
+    json_t *model = json_object_get(req, "model");
+    if (!json_is_string(model) || json_string_length(model) == 0 ||
+        json_string_length(model) >= sizeof(info->model)) {
+        rc = fail(err, YR_E_INVALID_REQUEST, "model", "model is required");
+        goto out;
+    }
+    snprintf(info->model, sizeof(info->model), "%s", json_string_value(model));
+    json_object_set(chat, "model", model);
+    info->stream = json_is_true(json_object_get(req, "stream"));
+    json_t *store = json_object_get(req, "store");
+    info->store = store == NULL || json_is_null(store) || json_is_true(store);
+    json_t *prev = json_object_get(req, "previous_response_id");
+    info->has_previous = json_is_string(prev);
+    json_t *instructions = json_object_get(req, "instructions");
+    if (json_is_string(instructions))
+        json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "system", "content",
+                                              instructions));
+    json_t *input = json_object_get(req, "input");
+    if (input == NULL) {
+        rc = fail(err, YR_E_INVALID_REQUEST, "input", "input is required");
+        goto out;
+    }
+    if ((rc = convert_input(input, msgs, err)) != 0)
+        goto out;
+    if (json_array_size(msgs) == 0) {
+        rc = fail(err, YR_E_INVALID_REQUEST, "input", "input has no messages");
+        goto out;
+    }
+    json_object_set(chat, "messages", msgs);
+    json_t *tools = json_object_get(req, "tools");
+    if (json_is_array(tools) && json_array_size(tools) > 0) {
+        json_t *ct = json_array();
+        rc = convert_tools(tools, ct, info, err);
+        if (rc == 0 && json_array_size(ct) > 0)
+            json_object_set(chat, "tools", ct);
+        json_decref(ct);
+        if (rc != 0)
+            goto out;
+    }
+    json_t *tc = json_object_get(req, "tool_choice");
+    if (json_is_string(tc) && json_object_get(chat, "tools") != NULL) {
+        json_object_set(chat, "tool_choice", tc);
+    } else if (json_is_object(tc) && json_object_get(chat, "tools") != NULL) {
+        const char *t = json_string_value(json_object_get(tc, "type"));
+        json_t *name = json_object_get(tc, "name");
+        if (t != NULL && strcmp(t, "function") == 0 && json_is_string(name))
+            json_object_set_new(chat, "tool_choice",
+                                json_pack("{s:s, s:{s:O}}", "type", "function", "function",
+                                          "name", name));
+    }
+    static const char *const same[] = {"temperature", "top_p", "parallel_tool_calls", "user"};
+    for (size_t k = 0; k < 4; k++) {
+        json_t *v = json_object_get(req, same[k]);
+        if (v != NULL && !json_is_null(v))
+            json_object_set(chat, same[k], v);
+    }
+    json_t *mot = json_object_get(req, "max_output_tokens");
+    if (json_is_integer(mot)) {
+        info->max_output_tokens = json_integer_value(mot);
+        json_object_set(chat, "max_completion_tokens", mot);
+    }
+    json_t *effort = json_object_get(json_object_get(req, "reasoning"), "effort");
+    if (json_is_string(effort))
+        json_object_set(chat, "reasoning_effort", effort);
+    json_t *fmt = json_object_get(json_object_get(req, "text"), "format");
+    const char *ft = json_string_value(json_object_get(fmt, "type"));
+    if (ft != NULL && strcmp(ft, "json_schema") == 0) {
+        json_t *js = json_pack("{s:O, s:O}", "name",
+                               json_object_get(fmt, "name") ? json_object_get(fmt, "name")
+                                                            : json_string("response"),
+                               "schema",
+                               json_object_get(fmt, "schema") ? json_object_get(fmt, "schema")
+                                                              : json_object());
+        json_t *strict = json_object_get(fmt, "strict");
+        if (json_is_boolean(strict))
+            json_object_set(js, "strict", strict);
+        json_object_set_new(chat, "response_format",
+                            json_pack("{s:s, s:o}", "type", "json_schema", "json_schema", js));
+    } else if (ft != NULL && strcmp(ft, "json_object") == 0) {
+        json_object_set_new(chat, "response_format", json_pack("{s:s}", "type", "json_object"));
+    }
+    if (info->stream) {
+        json_object_set_new(chat, "stream", json_true());
+        json_object_set_new(chat, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    }
+    /* what the response object repeats back */
+    info->echo = json_object();
+    static const char *const echo[] = {"instructions", "tools",  "tool_choice", "temperature",
+                                       "top_p",        "text",   "reasoning",   "metadata",
+                                       "parallel_tool_calls", "max_output_tokens",
+                                       "previous_response_id", "user"};
+    for (size_t k = 0; k < sizeof(echo) / sizeof(echo[0]); k++) {
+        json_t *v = json_object_get(req, echo[k]);
+        if (v != NULL)
+            json_object_set(info->echo, echo[k], v);
+    }
+    char *s = json_dumps(chat, JSON_COMPACT);
+    if (s == NULL) {
+        rc = fail(err, YR_E_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    size_t had = out->len;
+    if (yr_buf_append_str(out, yr_str(s)) < 0) {
+        out->len = had;
+        rc = fail(err, YR_E_TOO_LARGE, NULL, "the converted request is too large");
+        rc = -E2BIG;
+    }
+    free(s);
+out:
+    json_decref(msgs);
+    json_decref(chat);
+    json_decref(req);
+    if (rc != 0)
+        yr_resp_info_free(info);
+    return rc;
+}
+
+/* ---- the encoder ------------------------------------------------------------ */
+
+typedef enum { IT_MESSAGE, IT_REASONING, IT_CALL } item_kind_t;
+
+typedef struct {
+    item_kind_t kind;
+    char id[48];
+    uint32_t tool_index; /* IT_CALL: the event stream's index */
+    char call_id[128];
+    char name[128];
+    yr_buf_t text; /* message text, reasoning summary, or call arguments */
+    char signature_seen;
+    bool done;
+} item_t;
+
+struct yr_resp_enc {
+    char id[64];
+    char model[256];
+    bool stream;
+    const yr_resp_info_t *info;
+    int64_t created;
+    int64_t input_estimate;
+    uint64_t seq;
+    item_t items[64];
+    size_t nitems;
+    int open; /* the item receiving text deltas (message or reasoning), -1: none */
+    yr_finish_t finish;
+    yr_usage_t usage;
+    bool started, ended, failed;
+    uint64_t counter;
+};
+
+yr_resp_enc_t *yr_resp_enc_new(const yr_resp_enc_opts_t *o)
+{
+    yr_resp_enc_t *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    snprintf(e->id, sizeof(e->id), "resp_%.*s", (int)(o->id_seed.len > 40 ? 40 : o->id_seed.len),
+             o->id_seed.ptr);
+    for (char *c = e->id + 5; *c; c++) /* req_... -> resp_req... : keep it [A-Za-z0-9_] */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+            *c = '_';
+    snprintf(e->model, sizeof(e->model), "%.*s", (int)o->model.len, o->model.ptr);
+    e->stream = o->stream;
+    e->info = o->info;
+    e->created = (int64_t)time(NULL);
+    e->input_estimate = o->input_tokens_estimate;
+    e->open = -1;
+    return e;
+}
+
+void yr_resp_enc_free(yr_resp_enc_t *e)
+{
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < e->nitems; i++)
+        yr_buf_free(&e->items[i].text);
+    free(e);
+}
+
+static const char *item_prefix(item_kind_t k)
+{
+    return k == IT_MESSAGE ? "msg" : k == IT_REASONING ? "rs" : "fc";
+}
+
+static item_t *item_new(yr_resp_enc_t *e, item_kind_t k)
+{
+    if (e->nitems >= sizeof(e->items) / sizeof(e->items[0]))
+        return NULL;
+    item_t *it = &e->items[e->nitems++];
+    memset(it, 0, sizeof(*it));
+    it->kind = k;
+    snprintf(it->id, sizeof(it->id), "%s_%s_%llu", item_prefix(k), e->id + 5,
+             (unsigned long long)++e->counter);
+    yr_buf_init(&it->text, 16u << 20);
+    return it;
+}
+
+static json_t *usage_json(const yr_resp_enc_t *e)
+{
+    int64_t in = e->usage.present ? e->usage.prompt_tokens : e->input_estimate;
+    int64_t out = e->usage.completion_tokens;
+    return json_pack("{s:I, s:{s:I}, s:I, s:{s:I}, s:I}", "input_tokens", (json_int_t)in,
+                     "input_tokens_details", "cached_tokens", (json_int_t)e->usage.cached_tokens,
+                     "output_tokens", (json_int_t)out, "output_tokens_details",
+                     "reasoning_tokens", (json_int_t)e->usage.reasoning_tokens, "total_tokens",
+                     (json_int_t)(in + out));
+}
+
+static json_t *item_json(const item_t *it, bool final)
+{
+    const char *status = final || it->done ? "completed" : "in_progress";
+    yr_str_t t = {it->text.data ? it->text.data : "", it->text.len};
+    switch (it->kind) {
+    case IT_MESSAGE: {
+        json_t *content = json_array();
+        if (final || it->done)
+            json_array_append_new(content, json_pack("{s:s, s:s%, s:[]}", "type", "output_text",
+                                                     "text", t.ptr, t.len, "annotations"));
+        return json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "message", "id", it->id, "status",
+                         status, "role", "assistant", "content", content);
+    }
+    case IT_REASONING: {
+        json_t *summary = json_array();
+        if ((final || it->done) && t.len > 0)
+            json_array_append_new(summary,
+                                  json_pack("{s:s, s:s%}", "type", "summary_text", "text", t.ptr,
+                                            t.len));
+        return json_pack("{s:s, s:s, s:o}", "type", "reasoning", "id", it->id, "summary",
+                         summary);
+    }
+    case IT_CALL:
+        return json_pack("{s:s, s:s, s:s, s:s, s:s%, s:s}", "type", "function_call", "id", it->id,
+                         "call_id", it->call_id, "name", it->name, "arguments",
+                         final || it->done ? t.ptr : "", final || it->done ? t.len : 0,
+                         "status", status);
+    }
+    return json_null();
+}
+
+/* status: completed, incomplete, in_progress or failed. */
+static json_t *response_json(const yr_resp_enc_t *e, const char *status, json_t *error)
+{
+    json_t *output = json_array();
+    if (strcmp(status, "in_progress") != 0)
+        for (size_t i = 0; i < e->nitems; i++)
+            json_array_append_new(output, item_json(&e->items[i], true));
+    json_t *r = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:o}", "id", e->id, "object",
+                          "response", "created_at", (json_int_t)e->created, "status", status,
+                          "model", e->model, "output", output, "error",
+                          error != NULL ? error : json_null(), "incomplete_details",
+                          strcmp(status, "incomplete") == 0
+                              ? json_pack("{s:s}", "reason",
+                                          e->finish == YR_FINISH_CONTENT_FILTER
+                                              ? "content_filter"
+                                              : "max_output_tokens")
+                              : json_null());
+    /* the request's settings, as OpenAI repeats them */
+    json_t *echo = e->info != NULL ? e->info->echo : NULL;
+    json_object_set_new(r, "instructions", json_null());
+    json_object_set_new(r, "tools", json_array());
+    json_object_set_new(r, "tool_choice", json_string("auto"));
+    json_object_set_new(r, "parallel_tool_calls", json_true());
+    json_object_set_new(r, "temperature", json_real(1.0));
+    json_object_set_new(r, "top_p", json_real(1.0));
+    json_object_set_new(r, "max_output_tokens", json_null());
+    json_object_set_new(r, "previous_response_id", json_null());
+    json_object_set_new(r, "reasoning", json_pack("{s:n, s:n}", "effort", "summary"));
+    json_object_set_new(r, "text", json_pack("{s:{s:s}}", "format", "type", "text"));
+    json_object_set_new(r, "metadata", json_object());
+    json_object_set_new(r, "truncation", json_string("disabled"));
+    json_object_set_new(r, "user", json_null());
+    json_object_set_new(r, "store", json_boolean(e->info != NULL && e->info->store));
+    const char *key;
+    json_t *v;
+    json_object_foreach(echo, key, v) json_object_set(r, key, v);
+    if (strcmp(status, "in_progress") != 0)
+        json_object_set_new(r, "usage", usage_json(e));
+    else
+        json_object_set_new(r, "usage", json_null());
+    return r;
+}
+
+/* Appends `event: TYPE\ndata: {...,"type","sequence_number"}\n\n`; takes data. */
+static int emit(yr_resp_enc_t *e, const char *type, json_t *data, yr_buf_t *out)
+{
+    if (data == NULL)
+        return -ENOMEM;
+    json_object_set_new(data, "type", json_string(type));
+    json_object_set_new(data, "sequence_number", json_integer((json_int_t)e->seq++));
+    char *s = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    if (s == NULL)
+        return -ENOMEM;
+    int rc = yr_buf_printf(out, "event: %s\ndata: %s\n\n", type, s);
+    free(s);
+    return rc;
+}
+
+static int close_open(yr_resp_enc_t *e, yr_buf_t *out)
+{
+    if (e->open < 0)
+        return 0;
+    item_t *it = &e->items[e->open];
+    size_t idx = (size_t)e->open;
+    e->open = -1;
+    it->done = true;
+    if (!e->stream)
+        return 0;
+    yr_str_t t = {it->text.data ? it->text.data : "", it->text.len};
+    int rc = 0;
+    if (it->kind == IT_MESSAGE) {
+        rc = emit(e, "response.output_text.done",
+                  json_pack("{s:s, s:I, s:i, s:s%}", "item_id", it->id, "output_index",
+                            (json_int_t)idx, "content_index", 0, "text", t.ptr, t.len),
+                  out);
+        if (rc == 0)
+            rc = emit(e, "response.content_part.done",
+                      json_pack("{s:s, s:I, s:i, s:{s:s, s:s%, s:[]}}", "item_id", it->id,
+                                "output_index", (json_int_t)idx, "content_index", 0, "part",
+                                "type", "output_text", "text", t.ptr, t.len, "annotations"),
+                      out);
+    } else {
+        rc = emit(e, "response.reasoning_summary_text.done",
+                  json_pack("{s:s, s:I, s:i, s:s%}", "item_id", it->id, "output_index",
+                            (json_int_t)idx, "summary_index", 0, "text", t.ptr, t.len),
+                  out);
+        if (rc == 0)
+            rc = emit(e, "response.reasoning_summary_part.done",
+                      json_pack("{s:s, s:I, s:i, s:{s:s, s:s%}}", "item_id", it->id,
+                                "output_index", (json_int_t)idx, "summary_index", 0, "part",
+                                "type", "summary_text", "text", t.ptr, t.len),
+                      out);
+    }
+    if (rc == 0)
+        rc = emit(e, "response.output_item.done",
+                  json_pack("{s:I, s:o}", "output_index", (json_int_t)idx, "item",
+                            item_json(it, true)),
+                  out);
+    return rc;
+}
+
+/* A text or reasoning delta: into the open item of that kind, or a new one. */
+static int text_delta(yr_resp_enc_t *e, item_kind_t k, yr_str_t d, yr_buf_t *out)
+{
+    int rc = 0;
+    if (e->open >= 0 && e->items[e->open].kind != k)
+        rc = close_open(e, out);
+    if (rc != 0)
+        return rc;
+    if (e->open < 0) {
+        item_t *it = item_new(e, k);
+        if (it == NULL)
+            return -E2BIG;
+        e->open = (int)(e->nitems - 1);
+        if (e->stream) {
+            rc = emit(e, "response.output_item.added",
+                      json_pack("{s:i, s:o}", "output_index", e->open, "item", item_json(it, false)),
+                      out);
+            if (rc == 0 && k == IT_MESSAGE)
+                rc = emit(e, "response.content_part.added",
+                          json_pack("{s:s, s:i, s:i, s:{s:s, s:s, s:[]}}", "item_id", it->id,
+                                    "output_index", e->open, "content_index", 0, "part", "type",
+                                    "output_text", "text", "", "annotations"),
+                          out);
+            if (rc == 0 && k == IT_REASONING)
+                rc = emit(e, "response.reasoning_summary_part.added",
+                          json_pack("{s:s, s:i, s:i, s:{s:s, s:s}}", "item_id", it->id,
+                                    "output_index", e->open, "summary_index", 0, "part", "type",
+                                    "summary_text", "text", ""),
+                          out);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    item_t *it = &e->items[e->open];
+    if (d.len == 0)
+        return 0;
+    if (yr_buf_append(&it->text, d.ptr, d.len) < 0)
+        return -E2BIG;
+    if (!e->stream)
+        return 0;
+    if (k == IT_MESSAGE)
+        return emit(e, "response.output_text.delta",
+                    json_pack("{s:s, s:i, s:i, s:s%}", "item_id", it->id, "output_index", e->open,
+                              "content_index", 0, "delta", d.ptr, d.len),
+                    out);
+    return emit(e, "response.reasoning_summary_text.delta",
+                json_pack("{s:s, s:i, s:i, s:s%}", "item_id", it->id, "output_index", e->open,
+                          "summary_index", 0, "delta", d.ptr, d.len),
+                out);
+}
+
+static item_t *call_of(yr_resp_enc_t *e, uint32_t index, size_t *idx)
+{
+    for (size_t i = 0; i < e->nitems; i++) {
+        if (e->items[i].kind == IT_CALL && e->items[i].tool_index == index) {
+            *idx = i;
+            return &e->items[i];
+        }
+    }
+    return NULL;
+}
+
+int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
+{
+    if (e->ended || e->failed)
+        return -EINVAL;
+    size_t had = out->len;
+    int rc = 0;
+    if (!e->started && ev->type != YR_EV_ERROR) {
+        e->started = true;
+        if (e->stream) {
+            rc = emit(e, "response.created",
+                      json_pack("{s:o}", "response", response_json(e, "in_progress", NULL)), out);
+            if (rc == 0)
+                rc = emit(e, "response.in_progress",
+                          json_pack("{s:o}", "response", response_json(e, "in_progress", NULL)),
+                          out);
+        }
+    }
+    switch (ev->type) {
+    case YR_EV_START:
+        if (ev->usage.present)
+            e->usage = ev->usage;
+        break;
+    case YR_EV_TEXT:
+    case YR_EV_REFUSAL: rc = rc ? rc : text_delta(e, IT_MESSAGE, ev->text, out); break;
+    case YR_EV_REASONING:
+        if (!ev->redacted)
+            rc = rc ? rc : text_delta(e, IT_REASONING, ev->text, out);
+        break;
+    case YR_EV_TOOL_START: {
+        if (rc == 0)
+            rc = close_open(e, out);
+        item_t *it = rc == 0 ? item_new(e, IT_CALL) : NULL;
+        if (rc == 0 && it == NULL)
+            rc = -E2BIG;
+        if (rc != 0)
+            break;
+        it->tool_index = ev->index;
+        snprintf(it->call_id, sizeof(it->call_id), "%.*s", (int)ev->id.len, ev->id.ptr);
+        snprintf(it->name, sizeof(it->name), "%.*s", (int)ev->name.len, ev->name.ptr);
+        if (e->stream)
+            rc = emit(e, "response.output_item.added",
+                      json_pack("{s:I, s:o}", "output_index", (json_int_t)(e->nitems - 1), "item",
+                                item_json(it, false)),
+                      out);
+        break;
+    }
+    case YR_EV_TOOL_ARGS: {
+        size_t idx;
+        item_t *it = call_of(e, ev->index, &idx);
+        if (it == NULL) {
+            rc = -EINVAL;
+            break;
+        }
+        if (rc == 0 && yr_buf_append(&it->text, ev->text.ptr, ev->text.len) < 0)
+            rc = -E2BIG;
+        if (rc == 0 && e->stream && ev->text.len > 0)
+            rc = emit(e, "response.function_call_arguments.delta",
+                      json_pack("{s:s, s:I, s:s%}", "item_id", it->id, "output_index",
+                                (json_int_t)idx, "delta", ev->text.ptr, ev->text.len),
+                      out);
+        break;
+    }
+    case YR_EV_TOOL_END: {
+        size_t idx;
+        item_t *it = call_of(e, ev->index, &idx);
+        if (it == NULL || it->done)
+            break;
+        it->done = true;
+        yr_str_t t = {it->text.data ? it->text.data : "", it->text.len};
+        if (rc == 0 && e->stream)
+            rc = emit(e, "response.function_call_arguments.done",
+                      json_pack("{s:s, s:I, s:s%}", "item_id", it->id, "output_index",
+                                (json_int_t)idx, "arguments", t.ptr, t.len),
+                      out);
+        if (rc == 0 && e->stream)
+            rc = emit(e, "response.output_item.done",
+                      json_pack("{s:I, s:o}", "output_index", (json_int_t)idx, "item",
+                                item_json(it, true)),
+                      out);
+        break;
+    }
+    case YR_EV_FINISH: e->finish = ev->finish; break;
+    case YR_EV_USAGE: e->usage = ev->usage; break;
+    case YR_EV_END: {
+        if (rc == 0)
+            rc = close_open(e, out);
+        e->ended = true;
+        bool incomplete = e->finish == YR_FINISH_LENGTH || e->finish == YR_FINISH_CONTENT_FILTER;
+        const char *status = incomplete ? "incomplete" : "completed";
+        if (rc != 0)
+            break;
+        if (e->stream) {
+            rc = emit(e, incomplete ? "response.incomplete" : "response.completed",
+                      json_pack("{s:o}", "response", response_json(e, status, NULL)), out);
+        } else {
+            json_t *r = response_json(e, status, NULL);
+            char *s = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL;
+            json_decref(r);
+            rc = s != NULL ? yr_buf_append_str(out, yr_str(s)) : -ENOMEM;
+            free(s);
+        }
+        break;
+    }
+    case YR_EV_ERROR: rc = -EINVAL; break;
+    }
+    if (rc != 0)
+        out->len = had;
+    return rc;
+}
+
+int yr_resp_enc_fail(yr_resp_enc_t *e, yr_err_t err, yr_str_t message, yr_buf_t *out)
+{
+    e->failed = true;
+    const yr_err_info_t *info = yr_err_info(err);
+    json_t *error = json_pack("{s:s, s:s%}", "code", info->code ? info->code : "server_error",
+                              "message", message.ptr, message.len);
+    return emit(e, "response.failed", json_pack("{s:o}", "response", response_json(e, "failed", error)),
+                out);
+}
