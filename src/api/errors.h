@@ -16,6 +16,9 @@ typedef enum {
     YR_E_METHOD_NOT_ALLOWED,
     YR_E_TOO_LARGE,
     YR_E_HEADERS_TOO_LARGE,
+    YR_E_REQUEST_TIMEOUT,    /* the client was too slow sending its request: 408 */
+    YR_E_HTTP_VERSION,       /* not HTTP/1.0 or 1.1: 505 */
+    YR_E_OVERLOADED,         /* the gateway's own limits (connections, body memory): 503 */
     YR_E_RATE_LIMITED,       /* upstream 429 */
     YR_E_UPSTREAM_BAD_REQUEST, /* upstream 4xx relayed */
     YR_E_UPSTREAM_ERROR,     /* upstream 5xx / bad response: 502 */

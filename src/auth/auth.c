@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TOKEN_LEN 512
+#define MAX_TOKEN_LEN YR_AUTH_MAX_TOKEN
 
 typedef struct {
     unsigned char hash[YR_KEY_HASH_LEN];

@@ -18,6 +18,9 @@
 #include "store/store.h"
 
 #define YR_AUTH_TTL_MS 500
+#define YR_AUTH_MAX_TOKEN 512 /* bytes; a longer token can never be valid */
+#define YR_STR_VALUE_(x) #x
+#define YR_STR_VALUE(x) YR_STR_VALUE_(x)
 #define YR_AUTH_CACHE_SLOTS 1024
 
 typedef struct {

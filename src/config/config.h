@@ -105,6 +105,12 @@ typedef struct yr_config {
         uint64_t max_body_bytes;      /* default 32 MiB */
         uint32_t shutdown_timeout_ms; /* default 30000 */
         uint32_t idle_timeout_ms;     /* keep-alive idle; default 60000 */
+        uint32_t linger_ms;           /* lingering close after a refused body; default 5000 */
+        uint32_t header_timeout_ms;   /* a whole request head; default 10000 */
+        uint32_t body_timeout_ms;     /* longest gap in a body, grace of the rate; default 30000 */
+        uint64_t body_min_rate;       /* bytes/s a body averages after the grace; default 1 KiB */
+        uint32_t max_connections;     /* per worker; default 0 = from RLIMIT_NOFILE */
+        uint64_t max_body_memory;     /* all in-flight bodies of a worker; default 256 MiB */
         const char *log_level;        /* debug|info|warn|error|off; default info */
     } server;
     struct {

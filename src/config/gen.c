@@ -81,6 +81,12 @@ static const restart_row_t restart_only[] = {
     {"server.workers", CFG(server.workers), R_U32},
     {"server.max_body_bytes", CFG(server.max_body_bytes), R_U64},
     {"server.idle_timeout_ms", CFG(server.idle_timeout_ms), R_U32},
+    {"server.linger_ms", CFG(server.linger_ms), R_U32},
+    {"server.header_timeout_ms", CFG(server.header_timeout_ms), R_U32},
+    {"server.body_timeout_ms", CFG(server.body_timeout_ms), R_U32},
+    {"server.body_min_rate", CFG(server.body_min_rate), R_U64},
+    {"server.max_connections", CFG(server.max_connections), R_U32},
+    {"server.max_body_memory", CFG(server.max_body_memory), R_U64},
     {"storage.url", CFG(storage.url), R_STR},
     {"storage.redis_url", CFG(storage.redis_url), R_STR},
 };

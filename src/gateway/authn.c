@@ -17,6 +17,20 @@ typedef struct {
     yr_gw_authed_fn next;
 } authn_t;
 
+/* Why h (an Authorization or x-api-key value) carries no usable key. */
+static const char *token_problem(yr_str_t h)
+{
+    if (h.len == 0)
+        return "missing API key: send 'Authorization: Bearer <key>'"
+               " (or x-api-key on /v1/messages, x-goog-api-key on /v1beta)";
+    bool bearer = h.len >= 7 && yr_str_ieq((yr_str_t){h.ptr, 7}, YR_STR("Bearer "));
+    yr_str_t rest = bearer ? yr_str_trim((yr_str_t){h.ptr + 7, h.len - 7}) : h;
+    if (bearer && rest.len > YR_AUTH_MAX_TOKEN)
+        return "the API key is too long to be valid (at most " YR_STR_VALUE(YR_AUTH_MAX_TOKEN)
+               " bytes): check the Authorization header";
+    return "the Authorization header must be 'Bearer <key>'";
+}
+
 /* The token the client sent, or YR_STR_NULL after sending the 401. */
 static yr_str_t client_token(yr_gw_req_t *g)
 {
@@ -35,11 +49,7 @@ static yr_str_t client_token(yr_gw_req_t *g)
             h = token;
     }
     if (token.len == 0)
-        yr_gw_send_error(g, YR_E_UNAUTHORIZED,
-                         h.len ? "the Authorization header must be 'Bearer <key>'"
-                               : "missing API key: send 'Authorization: Bearer <key>'"
-                                 " (or x-api-key on /v1/messages, x-goog-api-key on /v1beta)",
-                         NULL, NULL, YR_STR_NULL);
+        yr_gw_send_error(g, YR_E_UNAUTHORIZED, token_problem(h), NULL, NULL, YR_STR_NULL);
     return token;
 }
 
@@ -88,6 +98,10 @@ static void on_pool_cleanup(void *data)
 
 void yr_gw_authenticate(yr_gw_req_t *g, yr_gw_authed_fn next)
 {
+    if (g->authed) {
+        next(g); /* at the head (yr_gateway_on_head), with g->identity set */
+        return;
+    }
     yr_str_t token = client_token(g);
     if (token.len == 0)
         return;

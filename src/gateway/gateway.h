@@ -73,6 +73,7 @@ int yr_gateway_run(yr_config_t *cfg, const char *config_path);
 
 /* The HTTP entry point of a worker (handler.c). */
 void yr_gateway_on_request(yr_http_req_t *req);
+void yr_gateway_on_head(yr_http_req_t *req);
 void yr_gateway_on_http_error(yr_http_req_t *req, int status, const char *code,
                               const char *message);
 
@@ -87,6 +88,8 @@ typedef struct {
     yr_identity_t identity; /* set by yr_gw_authenticate */
     void *chat; /* proxy.c's state, when this is a chat request */
     yr_dialect_t dialect; /* the error format this client expects */
+    bool authed;  /* authenticated at the head: yr_gw_authenticate answers at once */
+    bool counted; /* in http_requests already */
 } yr_gw_req_t;
 
 #endif

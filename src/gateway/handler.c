@@ -26,8 +26,12 @@ static uint64_t rng_next(uint64_t s[2])
     return s[1] + y;
 }
 
+/* The request's gateway state: made at the head (yr_gateway_on_head) or,
+ * for a request without a body, when it is complete. */
 static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
 {
+    if (req->data != NULL)
+        return req->data;
     yr_worker_t *w = yr_http_server_ctx(req->server);
     yr_gw_req_t *g = yr_pcalloc(req->pool, sizeof(*g));
     if (g == NULL)
@@ -55,10 +59,17 @@ void yr_gateway_on_http_error(yr_http_req_t *req, int status, const char *code,
         yr_http_respond(req, 500, NULL, 0, YR_STR("text/plain"), YR_STR("out of memory"));
         return;
     }
-    yr_err_t e = status == 413 ? YR_E_TOO_LARGE
-                 : status == 431 ? YR_E_HEADERS_TOO_LARGE
-                                 : YR_E_INVALID_REQUEST;
-    yr_gw_send_error(g, e, message, NULL, code, YR_STR_NULL);
+    yr_err_t e;
+    switch (status) {
+    case 408: e = YR_E_REQUEST_TIMEOUT; break;
+    case 413: e = YR_E_TOO_LARGE; break;
+    case 431: e = YR_E_HEADERS_TOO_LARGE; break;
+    case 503: e = YR_E_OVERLOADED; break;
+    case 505: e = YR_E_HTTP_VERSION; break;
+    default: e = YR_E_INVALID_REQUEST; break;
+    }
+    /* The server's own 503s are momentary (memory or connections full). */
+    yr_gw_send_error(g, e, message, NULL, code, status == 503 ? YR_STR("1") : YR_STR_NULL);
 }
 
 static void handle_health(yr_gw_req_t *g)
@@ -179,9 +190,111 @@ static void handle_gemini_models(yr_gw_req_t *g)
     yr_buf_free(&out);
 }
 
+/* Length of the UTF-8 sequence at s[i] (1..4), or 0 when it is not a valid
+ * one (RFC 3629: no overlongs, surrogates or code points past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t i, size_t len)
+{
+    unsigned char c = s[i];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0 || len - i < n)
+        return 0;
+    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (s[i + 1] < lo || s[i + 1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if ((s[i + k] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* The client's path for an error message: at most max bytes, cut between
+ * characters (never inside one, or the JSON body would not be UTF-8), with
+ * bytes that are not UTF-8 shown as '?'. Writes a NUL-terminated string. */
+static void path_for_message(yr_str_t path, char *out, size_t cap, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)path.ptr;
+    size_t o = 0;
+    if (max > cap - 4)
+        max = cap - 4;
+    for (size_t i = 0; i < path.len;) {
+        size_t n = utf8_seq(p, i, path.len);
+        size_t w = n ? n : 1;
+        if (o + w > max) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (n)
+            memcpy(out + o, p + i, n);
+        else
+            out[o] = '?';
+        o += w;
+        i += w;
+    }
+    out[o] = '\0';
+}
+
 static bool path_is(const yr_http_req_t *req, const char *p)
 {
     return yr_str_eq(req->path, yr_str(p));
+}
+
+/* Whether the endpoint req is for authenticates its caller: it must match
+ * the dispatch in yr_gateway_on_request (and the admin handlers). */
+static bool authenticates(const yr_http_req_t *req)
+{
+    bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+    bool post = req->method == HTTP_POST;
+    if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions") ||
+        path_is(req, "/v1/responses") || path_is(req, "/responses") ||
+        path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens") ||
+        yr_gem_is_target(req->path))
+        return post;
+    if (yr_str_has_prefix(req->path, YR_STR("/v1beta/models")))
+        return get;
+    if (path_is(req, "/v1/models") || path_is(req, "/models") || path_is(req, "/admin/routes"))
+        return get;
+    if (path_is(req, "/admin/routes/reset"))
+        return post;
+    return path_is(req, "/admin/usage") || path_is(req, "/admin/keys") ||
+           yr_str_has_prefix(req->path, YR_STR("/admin/keys/"));
+}
+
+static void head_authed(yr_gw_req_t *g)
+{
+    g->authed = true;
+    yr_http_req_continue(g->http);
+}
+
+/* A head that announces a body: an endpoint that authenticates does it now,
+ * before 100 Continue and before a byte of the body is buffered, so a
+ * client without a valid key costs no body memory (issue 8). The lookup may
+ * be async (the store thread); the body is read once it succeeded, and the
+ * handler's own yr_gw_authenticate then answers at once. */
+void yr_gateway_on_head(yr_http_req_t *req)
+{
+    yr_gw_req_t *g = gw_req_new(req);
+    if (g == NULL) {
+        yr_http_respond(req, 500, NULL, 0, YR_STR("text/plain"), YR_STR("out of memory"));
+        return;
+    }
+    if (!authenticates(req)) {
+        yr_http_req_continue(req);
+        return;
+    }
+    /* Its 401 in the client's shape, and the key where its SDK sends it. */
+    if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens"))
+        g->dialect = YR_DIALECT_ANTHROPIC;
+    else if (path_is(req, "/v1/responses") || path_is(req, "/responses"))
+        g->dialect = YR_DIALECT_RESPONSES;
+    else if (yr_str_has_prefix(req->path, YR_STR("/v1beta/")))
+        g->dialect = YR_DIALECT_GEMINI;
+    yr_metrics_add(&g->w->metrics.http_requests, 1);
+    g->counted = true;
+    yr_gw_authenticate(g, head_authed);
 }
 
 void yr_gateway_on_request(yr_http_req_t *req)
@@ -191,7 +304,8 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_http_respond(req, 500, NULL, 0, YR_STR("text/plain"), YR_STR("out of memory"));
         return;
     }
-    yr_metrics_add(&g->w->metrics.http_requests, 1);
+    if (!g->counted)
+        yr_metrics_add(&g->w->metrics.http_requests, 1);
     bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     bool post = req->method == HTTP_POST;
     if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions")) {
@@ -256,14 +370,15 @@ void yr_gateway_on_request(yr_http_req_t *req)
     }
     if (yr_admin_routes(g) || yr_admin_keys(g))
         return;
-    char msg[256];
-    snprintf(msg, sizeof(msg), "no route for %.*s %.*s", (int)req->method_name.len,
-             req->method_name.ptr, (int)(req->path.len > 128 ? 128 : req->path.len),
-             req->path.ptr);
+    char msg[256], path[160];
+    path_for_message(req->path, path, sizeof(path), 128);
+    snprintf(msg, sizeof(msg), "no route for %.*s %s", (int)req->method_name.len,
+             req->method_name.ptr, path);
     yr_gw_send_error(g, YR_E_NOT_FOUND, msg, NULL, NULL, YR_STR_NULL);
     return;
 not_allowed:
-    snprintf(msg, sizeof(msg), "method %.*s is not allowed on %.*s", (int)req->method_name.len,
-             req->method_name.ptr, (int)req->path.len, req->path.ptr);
+    path_for_message(req->path, path, sizeof(path), 128);
+    snprintf(msg, sizeof(msg), "method %.*s is not allowed on %s", (int)req->method_name.len,
+             req->method_name.ptr, path);
     yr_gw_send_error(g, YR_E_METHOD_NOT_ALLOWED, msg, NULL, NULL, YR_STR_NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +99,22 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Client connections per worker. By default half the open-file limit, shared
+ * by the workers: the other half is for upstream connections, the store and
+ * the process itself, so a flood of clients is refused with a 503 before
+ * accept() fails for want of a descriptor. */
+static size_t max_connections(const yr_config_t *cfg)
+{
+    if (cfg->server.max_connections > 0)
+        return cfg->server.max_connections;
+    struct rlimit rl;
+    uint64_t nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
+    uint64_t per = nofile > 128 ? (nofile - 64) / 2 / cfg->server.workers : 16;
+    return per < 16 ? 16 : per;
+}
+
 static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t port)
 {
     const yr_config_t *cfg = rt->gen->cfg;
@@ -136,10 +153,23 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
     yr_http_opts_t opts = {
         .max_body = cfg->server.max_body_bytes,
         .idle_timeout_ms = cfg->server.idle_timeout_ms,
+        .linger_ms = cfg->server.linger_ms,
+        .header_timeout_ms = cfg->server.header_timeout_ms,
+        .body_timeout_ms = cfg->server.body_timeout_ms,
+        .body_min_rate = (uint32_t)cfg->server.body_min_rate,
+        .max_conns = max_connections(cfg),
+        /* Never below one body of the largest size, or it could not pass. */
+        .max_body_memory = cfg->server.max_body_memory > cfg->server.max_body_bytes
+                               ? cfg->server.max_body_memory
+                               : cfg->server.max_body_bytes,
+        .on_head = yr_gateway_on_head,
         .on_request = yr_gateway_on_request,
         .on_error = yr_gateway_on_http_error,
         .ctx = w,
     };
+    if (id == 0)
+        yr_log_info("at most %zu client connections per worker (server.max_connections%s)",
+                    opts.max_conns, cfg->server.max_connections ? "" : ": from the open-file limit");
     rc = yr_http_listen(&w->loop, cfg->server.listen_host, port, true, &opts, &w->http);
     if (rc < 0) {
         yr_log_error("cannot listen on %s:%u: %s", cfg->server.listen_host, (unsigned)port,

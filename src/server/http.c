@@ -2,9 +2,15 @@
  *
  * A connection is a small state machine:
  *   IDLE     waiting for (the rest of) a request head; the idle timer runs
+ *   HEAD     a head with a body is complete; opts.on_head decides whether
+ *            the body is read (nothing is read meanwhile)
  *   BODY     head parsed, reading the body
  *   HANDLING the handler owns the request; the parser is paused and any
  *            pipelined bytes wait in conn->leftover
+ *   LINGER   the last response is written and our side shut down; what the
+ *            client still sends is read and dropped, for a bounded time and
+ *            size, so that closing does not reset the connection before the
+ *            client read the response (nginx's lingering close)
  *   CLOSING  uv_close() was called
  * A request ends when its response is queued and every write completed; then
  * its pool is destroyed and the connection either closes or goes back to IDLE
@@ -27,8 +33,13 @@
 #define READ_BUF_SIZE (64 * 1024)
 #define MAX_LEFTOVER (256 * 1024)  /* pipelined bytes held while handling */
 #define REQ_POOL_BLOCK 4096
+#define DEFAULT_LINGER_MS 5000
+#define LINGER_MIN_BYTES (64u * 1024 * 1024)
+#define REFUSED_LINGER_MS 1000 /* lingering while over max_conns */
 
-enum conn_state { CONN_IDLE, CONN_BODY, CONN_HANDLING, CONN_CLOSING };
+enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSING };
+enum head_scan_state { SCAN_START, SCAN_LINE, SCAN_LF, SCAN_DONE }; /* see head_scan */
+enum limit_kind { LIMIT_HEADER, LIMIT_BODY, LIMIT_EVICT, LIMIT_CONNS, LIMIT_MEMORY, LIMIT__COUNT };
 
 typedef struct {
     uint32_t name_off, name_len, val_off, val_len;
@@ -49,15 +60,31 @@ struct yr_http_conn {
     bool in_value;
     bool head_too_large;
     size_t url_len;
-    int early_status; /* 413 / 431 detected inside a parser callback */
+    int early_status; /* 413 / 431 / 505 detected inside a parser callback */
+    uint8_t scan;     /* obs-fold scanner over the head's bytes (head_scan) */
     bool message_done;
+    bool client_close; /* the client asked to close after this request */
+    bool no_linger;    /* close outright after the response (timed out, refused) */
+    bool head_done;    /* the parser paused at the end of a head for opts.on_head */
+    size_t body_charged; /* of the worker's body_bytes, by this request */
+    bool head_started; /* a head began (or the connection is new): its deadline runs */
+    uint64_t head_deadline_ms; /* uv_now() by which the head must be complete */
+    uint64_t body_start_ms;    /* uv_now() at the end of the head */
+    uint64_t body_received;    /* body bytes so far */
+    uint64_t idle_since_ms;    /* uv_now() when it last became IDLE (eviction order) */
+    uint64_t linger_bytes; /* dropped while lingering */
+    uv_shutdown_t shut;
     yr_buf_t leftover;
+    size_t left_off; /* leftover bytes before this were parsed already */
     bool reading;
     /* response state */
     bool responded;
     bool response_done;
     bool chunked;
     bool close_after;
+    bool head_said_close; /* the response head carried Connection: close */
+    bool close_next;      /* the server wants out, but told the client too late:
+                           * the next response says so, then the connection ends */
     bool abort_after_writes; /* yr_http_abort: drop the connection when flushed */
     size_t writes_inflight;
     size_t bytes_pending;
@@ -76,6 +103,9 @@ struct yr_http_server {
     bool shutting_down;
     bool listener_closed;
     bool shutdown_reported;
+    size_t body_bytes; /* body buffers of all requests on this worker (max_body_memory) */
+    uint64_t limit_logged_ms[LIMIT__COUNT]; /* log_limit */
+    uint64_t limit_hits[LIMIT__COUNT];
     void (*on_shutdown)(yr_http_server_t *);
     char readbuf[READ_BUF_SIZE]; /* one read at a time per loop */
 };
@@ -89,9 +119,10 @@ typedef struct {
 
 static const http_parser_settings parser_settings;
 static void conn_close(yr_http_conn_t *c);
-static void conn_feed(yr_http_conn_t *c, const char *data, size_t len);
+static void conn_feed(yr_http_conn_t *c, const char *data, size_t len, bool from_leftover);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_update_reading(yr_http_conn_t *c);
 
 const char *yr_http_status_text(int status)
 {
@@ -118,6 +149,7 @@ const char *yr_http_status_text(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     case 529: return "Site Overloaded";
     default: return "Unknown";
     }
@@ -174,6 +206,10 @@ static void req_destroy(yr_http_conn_t *c)
         return;
     c->req = NULL;
     c->server->inflight--;
+    /* Uncharged when the request leaves its connection; a held request's
+     * body lives a little longer, until its last release. */
+    c->server->body_bytes -= c->body_charged;
+    c->body_charged = 0;
     if (req->holds > 0) {
         req->conn = NULL;
         return;
@@ -212,15 +248,121 @@ static void conn_close(yr_http_conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
-static void on_idle_timeout(uv_timer_t *t)
+/* ---- limits: deadlines, connections, the log ---------------------------- */
+
+/* Under attack a limit is hit thousands of times a second: one line per
+ * limit per second per worker, saying how many it stands for. */
+static void log_limit(yr_http_server_t *s, enum limit_kind k, const char *what)
 {
-    conn_close(t->data);
+    uint64_t now = uv_now(s->loop);
+    if (s->limit_logged_ms[k] != 0 && now - s->limit_logged_ms[k] < 1000) {
+        s->limit_hits[k]++;
+        return;
+    }
+    if (s->limit_hits[k] > 0)
+        yr_log_warn("http: %s (and %llu more times since the last such line)", what,
+                    (unsigned long long)s->limit_hits[k]);
+    else
+        yr_log_warn("http: %s", what);
+    s->limit_logged_ms[k] = now;
+    s->limit_hits[k] = 0;
 }
 
+static uint32_t idle_ms(const yr_http_server_t *s)
+{
+    return s->opts.idle_timeout_ms ? s->opts.idle_timeout_ms : 60000;
+}
+
+static uint32_t header_ms(const yr_http_server_t *s)
+{
+    return s->opts.header_timeout_ms ? s->opts.header_timeout_ms : idle_ms(s);
+}
+
+static uint32_t body_ms(const yr_http_server_t *s)
+{
+    return s->opts.body_timeout_ms ? s->opts.body_timeout_ms : idle_ms(s);
+}
+
+static void conn_early_error(yr_http_conn_t *c, int status, const char *code, const char *msg);
+
+/* One timer per connection; what it means depends on the state. */
+static void on_conn_timer(uv_timer_t *t)
+{
+    yr_http_conn_t *c = t->data;
+    yr_http_server_t *s = c->server;
+    switch (c->state) {
+    case CONN_IDLE:
+        if (c->head_started)
+            log_limit(s, LIMIT_HEADER, "closed a connection whose request head was not complete "
+                                       "within server.header_timeout_ms");
+        conn_close(c);
+        break;
+    case CONN_BODY:
+        log_limit(s, LIMIT_BODY, "answered 408 to a request body that arrived too slowly "
+                                 "(server.body_timeout_ms / server.body_min_rate)");
+        c->no_linger = true; /* a client this slow does not get more time */
+        conn_early_error(c, 408, "request_timeout", "the request body arrived too slowly");
+        break;
+    default: conn_close(c); break;
+    }
+}
+
+/* IDLE without a head begun: the keep-alive wait (idle_timeout_ms). Once a
+ * head has begun (or the connection is new), the whole head must arrive
+ * within header_timeout_ms of that: bytes do not push the deadline, so a
+ * client sending a byte a second cannot hold the connection. */
 static void conn_arm_idle(yr_http_conn_t *c)
 {
-    uint32_t ms = c->server->opts.idle_timeout_ms ? c->server->opts.idle_timeout_ms : 60000;
-    uv_timer_start(&c->timer, on_idle_timeout, ms, 0);
+    yr_http_server_t *s = c->server;
+    uint64_t now = uv_now(s->loop);
+    uint64_t due = c->head_started ? c->head_deadline_ms : now + idle_ms(s);
+    uv_timer_start(&c->timer, on_conn_timer, due > now ? due - now : 0, 0);
+}
+
+static void conn_head_begins(yr_http_conn_t *c)
+{
+    if (c->head_started)
+        return;
+    c->head_started = true;
+    c->head_deadline_ms = uv_now(c->server->loop) + header_ms(c->server);
+    conn_arm_idle(c);
+}
+
+/* A body must keep coming (no gap over body_timeout_ms, nginx's
+ * client_body_timeout) and, past that grace, average body_min_rate: each
+ * byte received buys 1/min_rate s (Apache mod_reqtimeout's MinRate). */
+static void conn_arm_body(yr_http_conn_t *c)
+{
+    yr_http_server_t *s = c->server;
+    uint64_t now = uv_now(s->loop);
+    uint64_t due = now + body_ms(s);
+    if (s->opts.body_min_rate > 0) {
+        uint64_t earned = c->body_received * 1000 / s->opts.body_min_rate;
+        uint64_t by_rate = c->body_start_ms + body_ms(s) + earned;
+        if (by_rate < due)
+            due = by_rate;
+    }
+    uv_timer_start(&c->timer, on_conn_timer, due > now ? due - now : 0, 0);
+}
+
+/* Reads while the bytes a read may bring have somewhere to go. While a
+ * request is being handled, pipelined bytes wait in leftover: reading stops
+ * before one more read could overflow it (the kernel's buffers, then TCP,
+ * push back on the client) and resumes once the requests waiting in it
+ * were answered and it drained. */
+static void conn_update_reading(yr_http_conn_t *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    bool want = c->state == CONN_HANDLING ? c->leftover.len + READ_BUF_SIZE <= MAX_LEFTOVER
+                                          : c->state != CONN_HEAD;
+    if (want && !c->reading) {
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    } else if (!want && c->reading) {
+        c->reading = false;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -339,6 +481,7 @@ static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
             rc = yr_buf_append_str(out, YR_STR("Transfer-Encoding: chunked\r\n"));
     }
     if (rc == 0) {
+        c->head_said_close = c->close_after;
         if (c->close_after)
             rc = yr_buf_append_str(out, YR_STR("Connection: close\r\n\r\n"));
         else if (req->http_minor == 0)
@@ -352,7 +495,10 @@ static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
 static bool should_close(yr_http_req_t *req)
 {
     yr_http_conn_t *c = req->conn;
-    return !req->keep_alive || c->server->shutting_down || c->early_status != 0;
+    /* A response sent before the body was read ends the connection: the
+     * rest of the body is not a request. */
+    return !req->keep_alive || c->server->shutting_down || c->early_status != 0 ||
+           !c->message_done || c->close_next;
 }
 
 void yr_http_respond(yr_http_req_t *req, int status, const yr_http_header_t *headers,
@@ -432,8 +578,17 @@ void yr_http_stream_end(yr_http_req_t *req, bool close_after)
     if (c == NULL || !c->responded || c->response_done)
         return;
     c->response_done = true;
-    if (close_after)
+    if (close_after && !c->head_said_close && c->chunked && !c->server->shutting_down) {
+        /* The head promised keep-alive (an interrupted stream ends here,
+         * and its 200 went out first). A client may already be sending its
+         * next request on this connection: closing now would reset that
+         * request. So the response still ends cleanly, the next one is
+         * answered with Connection: close, and then the connection ends;
+         * an idle client is closed after linger_ms. */
+        c->close_next = true;
+    } else if (close_after) {
         c->close_after = true;
+    }
     int rc = 0;
     if (c->chunked && req->method != HTTP_HEAD) {
         yr_str_t part = YR_STR("0\r\n\r\n");
@@ -482,30 +637,113 @@ static void respond_error(yr_http_req_t *req, int status, const char *code, cons
     yr_http_respond(req, status, NULL, 0, YR_STR("text/plain"), yr_str(msg));
 }
 
-static void conn_request_finished(yr_http_conn_t *c)
+/* Parsed bytes leave leftover in bulk, not one request at a time: copying
+ * the rest after each of thousands of small pipelined requests was
+ * quadratic. */
+static void leftover_compact(yr_http_conn_t *c)
 {
-    bool close = c->close_after;
-    req_destroy(c);
-    c->responded = c->response_done = c->chunked = c->close_after = false;
-    c->message_done = false;
-    if (close || c->server->shutting_down) {
+    yr_buf_t *b = &c->leftover;
+    if (c->left_off >= b->len) {
+        yr_buf_free(b); /* an idle connection keeps no buffer */
+        c->left_off = 0;
+    } else if (c->left_off >= READ_BUF_SIZE && c->state == CONN_HANDLING) {
+        memmove(b->data, b->data + c->left_off, b->len - c->left_off);
+        b->len -= c->left_off;
+        c->left_off = 0;
+    }
+}
+
+static void on_shutdown_done(uv_shutdown_t *sr, int status)
+{
+    yr_http_conn_t *c = sr->data;
+    if (status < 0 && status != UV_ECANCELED && c->state == CONN_LINGER)
+        conn_close(c);
+}
+
+static uint32_t linger_ms(const yr_http_server_t *s)
+{
+    return s->opts.linger_ms ? s->opts.linger_ms : DEFAULT_LINGER_MS;
+}
+
+static void on_linger_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+/* How much a lingering connection drops before it closes anyway: enough for
+ * the largest body a client may try to send us twice over. */
+static uint64_t linger_max_bytes(const yr_http_server_t *s)
+{
+    uint64_t twice = 2 * (uint64_t)s->opts.max_body;
+    return twice > LINGER_MIN_BYTES ? twice : LINGER_MIN_BYTES;
+}
+
+/* Closes after the last response without resetting it: shuts our side down
+ * (the FIN follows the queued response) and drops what the client still
+ * sends until it closes, linger_ms passed or linger_max_bytes arrived. A
+ * client uploading a body we refused thus reads our answer instead of an
+ * ECONNRESET. */
+static void conn_linger(yr_http_conn_t *c)
+{
+    yr_http_server_t *s = c->server;
+    c->state = CONN_LINGER;
+    c->linger_bytes = 0;
+    yr_buf_free(&c->leftover); /* never parsed now: it counts as dropped */
+    c->left_off = 0;
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown_done) < 0) {
         conn_close(c);
         return;
     }
-    c->state = CONN_IDLE;
-    conn_arm_idle(c);
-    http_parser_pause(&c->parser, 0);
-    if (c->leftover.len > 0) {
-        /* Parse what was pipelined behind the finished request. */
-        yr_buf_t pending = c->leftover;
-        yr_buf_init(&c->leftover, MAX_LEFTOVER);
-        conn_feed(c, pending.data, pending.len);
-        yr_buf_free(&pending);
-    }
-    if (c->state != CONN_CLOSING && !c->reading) {
+    /* A refused connection beyond max_conns holds its descriptor briefly. */
+    uint32_t ms = linger_ms(s);
+    if (s->opts.max_conns > 0 && s->nconns > s->opts.max_conns && ms > REFUSED_LINGER_MS)
+        ms = REFUSED_LINGER_MS;
+    uv_timer_start(&c->timer, on_linger_timeout, ms, 0);
+    if (!c->reading) {
         c->reading = true;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }
+}
+
+static void conn_request_finished(yr_http_conn_t *c)
+{
+    bool close = c->close_after;
+    /* Unless the client itself said this was its last request and sent
+     * nothing more, it may still be writing: closing outright would reset
+     * the connection, and the reset can destroy the response in flight. */
+    bool linger = !c->message_done || c->leftover.len > c->left_off || c->parser.nread > 0 ||
+                  (!c->client_close && !c->server->shutting_down);
+    req_destroy(c);
+    c->responded = c->response_done = c->chunked = c->close_after = false;
+    c->message_done = false;
+    c->scan = SCAN_START;
+    if (close || c->server->shutting_down) {
+        if (linger && !c->no_linger)
+            conn_linger(c);
+        else
+            conn_close(c);
+        return;
+    }
+    c->state = CONN_IDLE;
+    c->head_started = false;
+    c->idle_since_ms = uv_now(c->server->loop);
+    bool pipelined = c->leftover.len > c->left_off;
+    if (pipelined)
+        conn_head_begins(c);
+    else if (c->close_next)
+        uv_timer_start(&c->timer, on_linger_timeout, linger_ms(c->server), 0);
+    else
+        conn_arm_idle(c);
+    http_parser_pause(&c->parser, 0);
+    if (pipelined) /* parse what was pipelined behind the finished request */
+        conn_feed(c, c->leftover.data + c->left_off, c->leftover.len - c->left_off, true);
+    if (c->state == CONN_CLOSING)
+        return;
+    if (c->state == CONN_BODY)
+        conn_arm_body(c);
+    leftover_compact(c);
+    conn_update_reading(c);
 }
 
 static int req_begin(yr_http_conn_t *c)
@@ -534,6 +772,7 @@ static int req_begin(yr_http_conn_t *c)
     c->head_too_large = false;
     c->url_len = 0;
     c->early_status = 0;
+    c->client_close = false;
     return 0;
 }
 
@@ -601,12 +840,62 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Charges body memory to the worker: the buffer grows by n bytes at most.
+ * 0, 413 (past max_body) or 503 (past max_body_memory, or the allocation
+ * failed: the client may retry, and the process never dies of it). */
+static int body_reserve(yr_http_conn_t *c, size_t n)
+{
+    yr_http_server_t *s = c->server;
+    yr_buf_t *b = &c->req->body;
+    size_t before = b->cap;
+    int rc = yr_buf_reserve(b, n);
+    if (rc == -E2BIG)
+        return 413;
+    c->body_charged += b->cap - before;
+    s->body_bytes += b->cap - before;
+    if (rc < 0 || (s->opts.max_body_memory > 0 && s->body_bytes > s->opts.max_body_memory)) {
+        log_limit(s, LIMIT_MEMORY, "answered 503 to a request body: the bodies in flight on "
+                                   "this worker would pass server.max_body_memory");
+        return 503;
+    }
+    return 0;
+}
+
+/* The body may come: reserve what its Content-Length announces, answer an
+ * Expect: 100-continue, start the body's clock. 0 or an error status. */
+static int body_begin(yr_http_conn_t *c)
+{
+    http_parser *p = &c->parser;
+    yr_http_req_t *req = c->req;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0) {
+        int status = body_reserve(c, (size_t)p->content_length);
+        if (status != 0)
+            return status;
+    }
+    yr_str_t expect = yr_http_req_header(req, YR_STR("expect"));
+    if (expect.len > 0 && yr_str_ieq(expect, YR_STR("100-continue")) && req->http_minor >= 1) {
+        /* The client waits for this before sending a large body. */
+        yr_str_t cont = YR_STR("HTTP/1.1 100 Continue\r\n\r\n");
+        if (conn_write(c, &cont, 1) < 0)
+            return 503;
+    }
+    c->state = CONN_BODY;
+    c->body_start_ms = uv_now(c->server->loop);
+    c->body_received = 0;
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     yr_http_conn_t *c = p->data;
     yr_http_req_t *req = c->req;
     if (c->early_status)
         return 0;
+    if (p->http_major != 1 || p->http_minor > 1) {
+        c->early_status = 505;
+        http_parser_pause(p, 1);
+        return 0;
+    }
     /* The head buffer no longer grows: slices into it stay valid. */
     const char *base = c->head.data ? c->head.data : "";
     req->target = (yr_str_t){base, c->url_len};
@@ -631,26 +920,27 @@ static int on_headers_complete(http_parser *p)
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
     req->keep_alive = http_should_keep_alive(p) != 0;
+    c->client_close = !req->keep_alive;
     req->start_ns = uv_hrtime();
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->server->opts.max_body) {
         c->early_status = 413;
         http_parser_pause(p, 1);
         return 0;
     }
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0 &&
-        yr_buf_reserve(&req->body, (size_t)p->content_length) < 0) {
-        c->early_status = 413;
+    bool has_body = (p->flags & F_CHUNKED) ||
+                    ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+    if (has_body && c->server->opts.on_head != NULL) {
+        /* The handler judges the head before a byte of the body is read
+         * or 100 Continue sent (yr_http_req_continue). */
+        c->head_done = true;
         http_parser_pause(p, 1);
         return 0;
     }
-    yr_str_t expect = yr_http_req_header(req, YR_STR("expect"));
-    if (expect.len > 0 && yr_str_ieq(expect, YR_STR("100-continue")) && req->http_minor >= 1) {
-        /* The client waits for this before sending a large body. */
-        yr_str_t cont = YR_STR("HTTP/1.1 100 Continue\r\n\r\n");
-        if (conn_write(c, &cont, 1) < 0)
-            return -1;
+    int status = body_begin(c);
+    if (status != 0) {
+        c->early_status = status;
+        http_parser_pause(p, 1);
     }
-    c->state = CONN_BODY;
     return 0;
 }
 
@@ -659,8 +949,12 @@ static int on_body(http_parser *p, const char *at, size_t len)
     yr_http_conn_t *c = p->data;
     if (c->early_status)
         return 0;
-    if (yr_buf_append(&c->req->body, at, len) < 0) {
-        c->early_status = 413;
+    c->body_received += len;
+    int status = body_reserve(c, len);
+    if (status == 0 && yr_buf_append(&c->req->body, at, len) < 0)
+        status = 503; /* cannot happen after the reserve */
+    if (status != 0) {
+        c->early_status = status;
         http_parser_pause(p, 1);
     }
     return 0;
@@ -685,6 +979,47 @@ static const http_parser_settings parser_settings = {
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
+
+/* The head is complete and the body unread: the handler decides (at once or
+ * later) to read it (yr_http_req_continue) or to answer without it. Nothing
+ * is read meanwhile: body bytes wait in the kernel, not in our memory. */
+static void conn_head_ready(yr_http_conn_t *c)
+{
+    c->state = CONN_HEAD;
+    uv_timer_stop(&c->timer);
+    conn_update_reading(c);
+    yr_http_req_t *req = c->req;
+    yr_http_req_hold(req);
+    c->server->opts.on_head(req);
+    yr_http_req_release(req);
+}
+
+void yr_http_req_continue(yr_http_req_t *req)
+{
+    yr_http_conn_t *c = req->conn;
+    if (c == NULL || c->state != CONN_HEAD || c->responded)
+        return;
+    c->head_done = false;
+    int status = body_begin(c);
+    if (status == 413) {
+        conn_early_error(c, 413, "request_too_large", "request body is larger than the limit");
+        return;
+    }
+    if (status != 0) {
+        conn_early_error(c, 503, "server_overloaded",
+                         "the gateway holds too many request bodies right now, retry shortly");
+        return;
+    }
+    http_parser_pause(&c->parser, 0);
+    if (c->leftover.len > c->left_off)
+        conn_feed(c, c->leftover.data + c->left_off, c->leftover.len - c->left_off, true);
+    if (c->state == CONN_CLOSING)
+        return;
+    if (c->state == CONN_BODY)
+        conn_arm_body(c);
+    leftover_compact(c);
+    conn_update_reading(c);
+}
 
 static void conn_dispatch(yr_http_conn_t *c)
 {
@@ -715,11 +1050,57 @@ static void conn_early_error(yr_http_conn_t *c, int status, const char *code, co
     yr_http_req_release(req);
 }
 
-static void conn_feed(yr_http_conn_t *c, const char *data, size_t len)
+/* http-parser joins a header line that starts with a space or tab to the
+ * previous value (obsolete line folding). RFC 9112 5.2 lets a server refuse
+ * it with a 400, which we do: no proxy before or after us may read such a
+ * head the same way. So the head's bytes are scanned for a line start
+ * followed by SP/HTAB until the empty line that ends the head. */
+static bool head_scan(yr_http_conn_t *c, const char *data, size_t len)
 {
+    for (size_t i = 0; i < len && c->scan != SCAN_DONE; i++) {
+        char ch = data[i];
+        switch (c->scan) {
+        case SCAN_START: /* empty lines before the request line are allowed */
+            if (ch != '\r' && ch != '\n')
+                c->scan = SCAN_LINE;
+            break;
+        case SCAN_LINE:
+            if (ch == '\n')
+                c->scan = SCAN_LF;
+            break;
+        default: /* SCAN_LF: at the start of a header line */
+            if (ch == ' ' || ch == '\t')
+                return false;
+            c->scan = ch == '\r' || ch == '\n' ? SCAN_DONE : SCAN_LINE;
+            break;
+        }
+    }
+    return true;
+}
+
+/* Parses bytes: from a read, or (from_leftover) the unparsed rest of
+ * leftover, whose offset moves past what the parser took before a request
+ * is dispatched (the handler may end it and parse further at once). */
+static void conn_feed(yr_http_conn_t *c, const char *data, size_t len, bool from_leftover)
+{
+    if (c->scan != SCAN_DONE && !head_scan(c, data, len)) {
+        conn_early_error(c, 400, "invalid_request",
+                         "obsolete header line folding is not accepted");
+        return;
+    }
     size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
+    if (c->early_status == 505) {
+        conn_early_error(c, 505, "http_version_not_supported",
+                         "only HTTP/1.0 and HTTP/1.1 are supported");
+        return;
+    }
     if (c->early_status == 413) {
         conn_early_error(c, 413, "request_too_large", "request body is larger than the limit");
+        return;
+    }
+    if (c->early_status == 503) {
+        conn_early_error(c, 503, "server_overloaded",
+                         "the gateway holds too many request bodies right now, retry shortly");
         return;
     }
     if (c->early_status == 431) {
@@ -731,8 +1112,18 @@ static void conn_feed(yr_http_conn_t *c, const char *data, size_t len)
         conn_early_error(c, 400, "invalid_request", "malformed HTTP request");
         return;
     }
+    if (from_leftover)
+        c->left_off += n;
+    if (c->head_done) {
+        if (!from_leftover && n < len && yr_buf_append(&c->leftover, data + n, len - n) < 0) {
+            conn_close(c);
+            return;
+        }
+        conn_head_ready(c);
+        return;
+    }
     if (c->message_done) {
-        if (n < len && yr_buf_append(&c->leftover, data + n, len - n) < 0) {
+        if (!from_leftover && n < len && yr_buf_append(&c->leftover, data + n, len - n) < 0) {
             conn_close(c);
             return;
         }
@@ -757,31 +1148,58 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->state == CONN_CLOSING)
         return;
+    if (c->state == CONN_LINGER) {
+        c->linger_bytes += (uint64_t)nread;
+        if (c->linger_bytes > linger_max_bytes(c->server))
+            conn_close(c);
+        return;
+    }
+    if (c->state == CONN_HANDLING && !c->message_done)
+        return; /* the rest of a body refused early (413, 400, ...): dropped */
     if (c->state == CONN_HANDLING) {
         /* Pipelined bytes wait until the current response is done. When too
          * many arrive, stop reading (TCP pushes back on the client). */
         if (yr_buf_append(&c->leftover, buf->base, (size_t)nread) < 0) {
-            conn_close(c);
+            conn_close(c); /* cannot happen: reading stopped before it could */
             return;
         }
-        if (c->leftover.len > MAX_LEFTOVER / 2) {
-            uv_read_stop(stream);
-            c->reading = false;
-        }
+        conn_update_reading(c);
         return;
     }
-    if (c->state == CONN_BODY || c->parser.nread > 0)
-        conn_arm_idle(c); /* a slow upload is fine while bytes keep coming */
-    conn_feed(c, buf->base, (size_t)nread);
+    if (c->state == CONN_IDLE)
+        conn_head_begins(c); /* the first byte starts the head's clock */
+    conn_feed(c, buf->base, (size_t)nread, false);
+    if (c->state == CONN_BODY)
+        conn_arm_body(c);
 }
 
 /* ---- listening ------------------------------------------------------------ */
+
+/* At max_conns a new connection takes the place of the one that has been
+ * waiting longest without a request being handled: an idle keep-alive
+ * connection or an unfinished head (nginx reuses connections the same
+ * way). So slow clients crowd out each other, not a client that has a
+ * request ready. False when every connection is busy. */
+static bool conn_evict(yr_http_server_t *s)
+{
+    yr_http_conn_t *victim = NULL;
+    for (yr_http_conn_t *c = s->conns; c != NULL; c = c->next)
+        if (c->state == CONN_IDLE && (victim == NULL || c->idle_since_ms <= victim->idle_since_ms))
+            victim = c;
+    if (victim == NULL)
+        return false;
+    log_limit(s, LIMIT_EVICT, "server.max_connections reached: closed the connection idle "
+                              "the longest to make room");
+    conn_close(victim);
+    return true;
+}
 
 static void on_connection(uv_stream_t *listener, int status)
 {
     yr_http_server_t *s = listener->data;
     if (status < 0 || s->shutting_down)
         return;
+    bool full = s->opts.max_conns > 0 && s->nconns >= s->opts.max_conns && !conn_evict(s);
     yr_http_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return;
@@ -806,9 +1224,19 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     c->state = CONN_IDLE;
-    conn_arm_idle(c);
+    c->idle_since_ms = uv_now(s->loop);
+    conn_head_begins(c); /* the first head is due header_timeout_ms after accept */
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (full) {
+        /* Accepted only to say no, clearly, and close. */
+        log_limit(s, LIMIT_CONNS, "refused a connection with 503: server.max_connections "
+                                  "reached and none was idle");
+        /* It lingers like any refusal: closing on the request the client
+         * sent meanwhile would reset the 503 away. */
+        conn_early_error(c, 503, "too_many_connections",
+                         "the gateway has too many open connections, retry shortly");
+    }
 }
 
 static int resolve_host(const char *host, uint16_t port, struct sockaddr_storage *ss)
@@ -914,7 +1342,7 @@ void yr_http_server_shutdown(yr_http_server_t *s, void (*done)(yr_http_server_t 
     yr_http_conn_t *c = s->conns;
     while (c != NULL) {
         yr_http_conn_t *next = c->next;
-        if (c->state == CONN_IDLE && c->req == NULL)
+        if ((c->state == CONN_IDLE && c->req == NULL) || c->state == CONN_LINGER)
             conn_close(c);
         c = next;
     }

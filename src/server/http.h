@@ -69,6 +69,20 @@ typedef void (*yr_http_error_fn)(yr_http_req_t *req, int status, const char *cod
 typedef struct {
     size_t max_body;          /* bytes; larger bodies get 413 */
     uint32_t idle_timeout_ms; /* keep-alive idle and slow-head limit; 0 = 60 s */
+    uint32_t linger_ms;       /* lingering close, at most; 0 = 5 s */
+    uint32_t header_timeout_ms; /* a whole head, from its first byte (from accept for
+                                 * a new connection); 0 = idle_timeout_ms */
+    uint32_t body_timeout_ms;   /* longest gap in a body, and the grace before
+                                 * body_min_rate applies; 0 = idle_timeout_ms */
+    uint32_t body_min_rate;     /* bytes/s a body must average after the grace; 0 = none */
+    size_t max_conns;           /* open connections; 0 = no limit */
+    size_t max_body_memory;     /* body buffers of all requests in flight; 0 = no cap
+                                 * (past it: 503) */
+    /* Optional: a head announcing a body is complete, the body unread and
+     * no 100 Continue sent. The handler calls yr_http_req_continue (now or
+     * later) to have the body read, or responds at once: the body is then
+     * never buffered and the connection closes after the response. */
+    yr_http_req_fn on_head;
     yr_http_req_fn on_request;  /* head and body complete */
     yr_http_error_fn on_error;  /* may be NULL: plain-text errors */
     void *ctx;                  /* yr_http_server_ctx() */
@@ -101,6 +115,10 @@ void yr_http_req_hold(yr_http_req_t *req);
 void yr_http_req_release(yr_http_req_t *req);
 /* True once the connection is gone (the response ended or the client left). */
 bool yr_http_req_gone(const yr_http_req_t *req);
+
+/* After opts.on_head: read the body (then on_request runs). A no-op once
+ * the request was answered or its connection is gone. */
+void yr_http_req_continue(yr_http_req_t *req);
 
 /* Case-insensitive header lookup; YR_STR_NULL when absent. */
 yr_str_t yr_http_req_header(const yr_http_req_t *req, yr_str_t name);

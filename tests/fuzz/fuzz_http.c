@@ -6,7 +6,10 @@
  * libuv would deliver reads. The handler touches every slice of the request
  * (so ASan sees stale pointers), and answers in different ways by path:
  * immediately, streamed, later from a timer, or never (the request is then
- * aborted by an EOF). Build and run from the repository root:
+ * aborted by an EOF). With data[0] & 0x20 a head hook (opts.on_head)
+ * refuses, delays or passes each head with a body, and checks that nothing
+ * of the body was read before its verdict. Bytes are only delivered while
+ * the server reads, as libuv would. Build and run from the repository root:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc
  *         tests/fuzz/fuzz_http.c src/core/buf.c src/core/pool.c src/core/log.c
@@ -201,6 +204,50 @@ static void on_fz_request(yr_http_req_t *req)
     }
 }
 
+/* opts.on_head (when data[0] & 0x20): the second byte of the path says
+ * whether the head is refused at once ('d'), judged on the next loop
+ * iteration ('w', like an async key lookup) or let through now. */
+static yr_http_req_t *fz_head_later;
+static uv_timer_t fz_head_timer;
+
+static void on_fz_head_abort(yr_http_req_t *req)
+{
+    if (req != fz_head_later)
+        abort();
+    fz_head_later = NULL;
+    uv_timer_stop(&fz_head_timer);
+}
+
+static void on_fz_head_timer(uv_timer_t *t)
+{
+    yr_http_req_t *req = fz_head_later;
+    (void)t;
+    if (req == NULL)
+        abort();
+    fz_head_later = NULL;
+    req->on_abort = NULL;
+    touch_head(req);
+    yr_http_req_continue(req);
+}
+
+static void on_fz_head(yr_http_req_t *req)
+{
+    if (req->body.len != 0 || fz_head_later != NULL)
+        abort(); /* a body read before the verdict, or a second head */
+    touch_head(req);
+    char kind = req->path.len > 1 ? req->path.ptr[1] : '\0';
+    if (kind == 'd') {
+        expect_response(req);
+        yr_http_respond(req, 401, NULL, 0, YR_STR("text/plain"), YR_STR("denied"));
+    } else if (kind == 'w') {
+        fz_head_later = req;
+        req->on_abort = on_fz_head_abort;
+        uv_timer_start(&fz_head_timer, on_fz_head_timer, 0, 0);
+    } else {
+        yr_http_req_continue(req);
+    }
+}
+
 static void on_fz_error(yr_http_req_t *req, int status, const char *code, const char *message)
 {
     (void)message;
@@ -217,6 +264,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (uv_loop_init(&fz_loop) != 0)
         abort();
     uv_timer_init(&fz_loop, &fz_timer);
+    uv_timer_init(&fz_loop, &fz_head_timer);
     fz_srv = calloc(1, sizeof(*fz_srv));
     fz_srv->loop = &fz_loop;
     fz_srv->opts.max_body = FUZZ_MAX_BODY;
@@ -290,6 +338,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t seed = data[0] * 2654435761u + data[1];
     bool answer_held = data[0] & 0x80;
     fz_srv->opts.on_error = (data[0] & 0x40) ? on_fz_error : NULL;
+    fz_srv->opts.on_head = (data[0] & 0x20) ? on_fz_head : NULL;
     const char *in = (const char *)data + 1;
     size_t n = size - 1;
 
@@ -301,7 +350,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     http_parser_init(&fz_rp, HTTP_RESPONSE);
     yr_http_conn_t *c = fz_conn_open();
     size_t off = 0;
+    int stalls = 0;
     while (off < n && conn_alive() == c) {
+        if (!c->reading) {
+            /* libuv delivers nothing while the server does not read (a
+             * head awaiting its verdict, a full pipelining buffer). */
+            pump();
+            if (++stalls > 16)
+                break;
+            continue;
+        }
+        stalls = 0;
         seed = seed * 1103515245u + 12345u;
         size_t step = (data[0] & 7) == 0 ? n - off : 1 + (seed >> 16) % (1u << (data[0] & 7) * 2);
         if (step > n - off)

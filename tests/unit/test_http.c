@@ -1302,6 +1302,103 @@ static void test_idle_timeout_closes_slow_head(void **state)
     assert_true(c->in.len == 0);
 }
 
+/* ---- opts.on_head: the handler judges a head before its body is read ---------- */
+
+static struct {
+    yr_http_req_t *held; /* waiting for the test to decide */
+    int heads;
+    size_t body_len_at_head;
+} H;
+
+static void on_head(yr_http_req_t *req)
+{
+    H.heads++;
+    H.body_len_at_head = req->body.len;
+    if (path_is(req, "/deny")) {
+        yr_http_respond(req, 401, NULL, 0, YR_STR("text/plain"), YR_STR("no"));
+        return;
+    }
+    yr_http_req_hold(req); /* decided later, like an async key lookup */
+    H.held = req;
+}
+
+static bool heads_at_least(void *arg)
+{
+    return H.heads >= *(int *)arg;
+}
+
+typedef struct {
+    client_t *c;
+    size_t n;
+} want_in_t;
+
+static bool input_has(void *arg)
+{
+    want_in_t *w = arg;
+    return w->c->in.len >= w->n;
+}
+
+static void server_start_with_head(void)
+{
+    server_stop();
+    yr_http_opts_t o = {.max_body = MAX_BODY, .on_head = on_head, .on_request = on_request,
+                        .on_error = on_error, .ctx = &T};
+    assert_int_equal(yr_http_listen(&T.loop, "127.0.0.1", 0, false, &o, &T.srv), 0);
+    T.port = yr_http_server_port(T.srv);
+}
+
+static void test_on_head_continue_later(void **state)
+{
+    (void)state;
+    server_start_with_head();
+    client_t *c = client_connect();
+    /* Head and the first body bytes in one packet, then the rest. */
+    client_send_str(c, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\nabc");
+    pump_until(heads_at_least, &(int){1}, "the head hook");
+    assert_int_equal(H.body_len_at_head, 0);
+    pump_a_little();
+    assert_int_equal(T.requests, 0);
+    assert_int_equal(c->in.len, 0); /* no 100 Continue before the handler said yes */
+    client_send_str(c, "def");
+    pump_a_little();
+    assert_int_equal(T.requests, 0);
+    yr_http_req_t *req = H.held;
+    H.held = NULL;
+    yr_http_req_continue(req);
+    yr_http_req_release(req);
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    pump_until(input_has, &(want_in_t){c, sizeof(cont) - 1}, "100 Continue");
+    assert_memory_equal(c->in.data, cont, sizeof(cont) - 1);
+    c->consumed = sizeof(cont) - 1;
+    resp_t r;
+    read_response(c, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "abcdef");
+    resp_free(&r);
+    /* A request without a body skips the hook; the connection is reused. */
+    client_send_str(c, "GET /hello HTTP/1.1\r\n\r\n");
+    read_response(c, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_int_equal(H.heads, 1);
+}
+
+static void test_on_head_answer_without_body(void **state)
+{
+    (void)state;
+    server_start_with_head();
+    client_t *c = client_connect();
+    client_send_str(c, "POST /deny HTTP/1.1\r\nContent-Length: 100\r\n\r\nsome of it");
+    resp_t r;
+    read_response(c, &r);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strcasestr(r.head, "connection: close"));
+    resp_free(&r);
+    client_send_str(c, "more of the body"); /* dropped while lingering */
+    expect_closed(c);
+    assert_int_equal(T.requests, 0);
+}
+
 /* Graceful shutdown while two requests are in flight, then the deadline
  * passes and kill_all drops both: done must run exactly once, and only when
  * no server handle is left (the caller may free the server in it). */
@@ -1387,6 +1484,8 @@ static void run_forked(void (*body)(void **), const char *name)
     X(test_chunked_request_body_small_writes)                                                      \
     X(test_chunked_request_with_trailer)                                                           \
     X(test_idle_timeout_closes_slow_head)                                                          \
+    X(test_on_head_continue_later)                                                                 \
+    X(test_on_head_answer_without_body)                                                            \
     X(test_shutdown_done_runs_once)
 
 #define FORKED_WRAPPER(name)                                                                       \
