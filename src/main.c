@@ -6,10 +6,9 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "gateway/gateway.h"
 #include "store/keys_cli.h"
-
-#define YR_VERSION "0.1.0"
 
 static void usage(FILE *f)
 {
@@ -111,8 +110,11 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("yourouter %s (%s)\n", YR_VERSION, curl_version());
-        return 0;
+        if (argc != 0) {
+            usage(stderr);
+            return 2;
+        }
+        return yr_version_print(stdout) == 0 ? 0 : 1;
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);

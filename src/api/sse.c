@@ -94,6 +94,11 @@ int yr_sse_feed(yr_sse_parser_t *p, const char *buf, size_t n, yr_sse_fn fn, voi
             return yr_buf_append(&p->line, buf + start, n - start);
         }
         yr_str_t line = {buf + start, i - start};
+        /* A line that arrived whole is held to the cap a split one meets in
+         * p->line, whatever its field (comments too): the outcome must not
+         * depend on where the network cut the stream. */
+        if (line.len > p->line.max)
+            return -E2BIG;
         if (p->line.len > 0) {
             int rc = yr_buf_append(&p->line, line.ptr, line.len);
             if (rc < 0)

@@ -29,7 +29,9 @@ typedef struct {
 void yr_sse_init(yr_sse_parser_t *p, size_t max_event);
 void yr_sse_free(yr_sse_parser_t *p);
 /* Feeds bytes; calls fn for every complete event. Returns 0, fn's non-zero
- * value, or -E2BIG when an event exceeds the cap. */
+ * value, or -E2BIG when an event exceeds the cap or a line (any field,
+ * comments included) exceeds it by more than a field name, however the
+ * bytes were split across feeds. */
 __attribute__((warn_unused_result)) int yr_sse_feed(yr_sse_parser_t *p, const char *buf, size_t n,
                                                      yr_sse_fn fn, void *arg);
 /* True when bytes of an unfinished event are buffered. */

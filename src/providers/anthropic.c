@@ -136,9 +136,15 @@ static int image_block(yr_call_ctx_t *cx, const json_t *part, size_t mi, size_t 
         json_decref(source);
         return rc;
     }
+    /* Until it is set into b, source is ours to release (tests/torture
+     * found it leaked when json_object() or the "type" failed). */
     json_t *b = json_object();
-    if (b == NULL || yr_tr_set_new(b, "type", json_string("image")) < 0 ||
-        yr_tr_set_new(b, "source", source) < 0) {
+    if (b == NULL || yr_tr_set_new(b, "type", json_string("image")) < 0) {
+        json_decref(source);
+        json_decref(b);
+        return -ENOMEM;
+    }
+    if (yr_tr_set_new(b, "source", source) < 0) {
         json_decref(b);
         return -ENOMEM;
     }
@@ -297,8 +303,12 @@ static int convert_tool_call(conv_t *c, const json_t *tc, size_t mi, size_t k, j
         return rc;
     json_t *b = json_object();
     if (b == NULL || yr_tr_set_new(b, "type", json_string("tool_use")) < 0 ||
-        json_object_set(b, "id", id) < 0 || json_object_set(b, "name", name) < 0 ||
-        yr_tr_set_new(b, "input", input) < 0) {
+        json_object_set(b, "id", id) < 0 || json_object_set(b, "name", name) < 0) {
+        json_decref(input); /* not handed over yet (tests/torture) */
+        json_decref(b);
+        return -ENOMEM;
+    }
+    if (yr_tr_set_new(b, "input", input) < 0) {
         json_decref(b);
         return -ENOMEM;
     }

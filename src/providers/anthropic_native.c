@@ -111,9 +111,10 @@ int yr_anth_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out, b
         else if (yr_str_eq(name, YR_STR("message_stop")))
             *done = true;
     }
-    json_decref(root);
     if (rc < 0)
-        return rc;
+        goto out;
+    /* name may point into root (a message without an event: line): root
+     * is released only after it was copied out. */
     rc = yr_buf_append_str(out, YR_STR("event: "));
     if (rc == 0)
         rc = yr_buf_append_str(out, name);
@@ -123,6 +124,8 @@ int yr_anth_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out, b
         rc = yr_buf_append_str(out, ev->data);
     if (rc == 0)
         rc = yr_buf_append_str(out, YR_STR("\n\n"));
+out:
+    json_decref(root);
     return rc;
 }
 

@@ -30,6 +30,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("OPENAI_API_KEY", "sk-fuzz", 0);
     setenv("ANTHROPIC_API_KEY", "sk-fuzz", 0);
     setenv("GEMINI_API_KEY", "sk-fuzz", 0);
+    /* What the examples/ seeds read (corpus/config/). */
+    setenv("OPENAI_API_KEY_2", "sk-fuzz-2", 0);
+    setenv("YOUROUTER_PG_URL", "postgres://u:p@127.0.0.1/yr", 0);
+    setenv("YOUROUTER_REDIS_URL", "redis://127.0.0.1:6379", 0);
     return 0;
 }
 

@@ -1214,10 +1214,33 @@ static void test_parse_error(void **state)
     assert_string_equal(err.code, "");
 }
 
+/* Found by fuzz_anthropic_decode: a passthrough stream message without an
+ * "event:" line takes its name from the data's "type", which pointed into
+ * the parsed JSON after it was freed (a use-after-free into the client's
+ * bytes). The name comes out intact, re-framed with an event: line. */
+static void test_pass_event_without_event_line(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new("{" M ",\"messages\":[" U "],\"stream\":true}");
+    yr_buf_t out;
+    yr_buf_init(&out, 1 << 16);
+    bool done = false;
+    static const char data[] = "{\"type\":\"message_stop\"}";
+    yr_frame_t m = {.data = yr_str(data)};
+    assert_int_equal(yr_dialect_anthropic.pass_event(&f->cx, &m, &out, &done), 0);
+    assert_true(done);
+    static const char want[] = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    assert_int_equal(out.len, sizeof(want) - 1);
+    assert_memory_equal(out.data, want, sizeof(want) - 1);
+    yr_buf_free(&out);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_table),
+        cmocka_unit_test(test_pass_event_without_event_line),
         cmocka_unit_test(test_rejection_messages_name_the_vendor),
         cmocka_unit_test(test_request_head),
         cmocka_unit_test(test_body_cap),

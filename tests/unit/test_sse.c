@@ -239,6 +239,44 @@ static void test_partial(void **state)
     yr_sse_free(&p);
 }
 
+/* Found by fuzz_framing: a comment line longer than the cap was accepted
+ * when it arrived in one read and refused when it was split; now it is
+ * refused both ways (tests/fuzz/corpus/framing/long-line-split). */
+static void test_long_comment_same_whole_or_split(void **state)
+{
+    (void)state;
+    char line[101];
+    memset(line, 'c', sizeof(line));
+    line[0] = ':';
+    line[100] = '\n';
+    for (size_t cut = 0; cut < 2; cut++) {
+        yr_sse_parser_t p;
+        yr_sse_init(&p, 64);
+        collector_t c;
+        collector_init(&c);
+        int rc = 0;
+        if (cut)
+            rc = yr_sse_feed(&p, line, 40, on_event, &c);
+        if (rc == 0)
+            rc = yr_sse_feed(&p, line + (cut ? 40 : 0), sizeof(line) - (cut ? 40 : 0), on_event,
+                             &c);
+        assert_int_equal(rc, -E2BIG);
+        assert_int_equal(c.count, 0);
+        yr_sse_free(&p);
+    }
+    /* A comment within the cap still passes whole. */
+    yr_sse_parser_t p;
+    yr_sse_init(&p, 64);
+    collector_t c;
+    collector_init(&c);
+    char ok[62];
+    memset(ok, 'c', sizeof(ok));
+    ok[0] = ':';
+    ok[61] = '\n';
+    assert_int_equal(yr_sse_feed(&p, ok, sizeof(ok), on_event, &c), 0);
+    yr_sse_free(&p);
+}
+
 static void test_cap_exceeded(void **state)
 {
     (void)state;
@@ -409,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_openai_stream),
         cmocka_unit_test(test_multiline_data_and_event_names),
         cmocka_unit_test(test_comments_and_unknown_fields),
+        cmocka_unit_test(test_long_comment_same_whole_or_split),
         cmocka_unit_test(test_field_without_space_and_colons),
         cmocka_unit_test(test_blank_lines_without_data_dispatch_nothing),
         cmocka_unit_test(test_partial),

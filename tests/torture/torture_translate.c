@@ -1,0 +1,307 @@
+/* Allocation-failure torture for the translators, in the style of curl's
+ * torture tests: run one translation with the Nth allocation failing, for
+ * N = 1, 2, 3, ... until a run completes without reaching N (every
+ * allocation of that path has then been failed once). Every run where a
+ * failure was injected must return an error, and under ASan nothing may
+ * crash or leak (LeakSanitizer checks at exit).
+ *
+ * malloc, calloc and realloc are wrapped at link time
+ * (-Wl,--wrap=..., tests/CMakeLists.txt), which reaches every call made by
+ * the gateway's own code; jansson allocates inside libjansson, so its
+ * allocator is replaced with json_set_alloc_funcs. Allocations made inside
+ * other libraries (libc's strdup) are not failed.
+ *
+ * One exemption, jansson's own: its parser ignores a failed growth of the
+ * token buffer (lex_save drops the byte), so json_loadb may *succeed* on
+ * a truncated string when an allocation inside it failed. We cannot fix
+ * the library; json_loadb and json_loads are wrapped too (--wrap), and a
+ * run whose only injected failure happened inside them may succeed. Those
+ * runs are counted and printed, not hidden.
+ *
+ * Paths:
+ *   request  an OpenAI chat request (messages, a tool, an image data URL)
+ *            -> parse -> the Anthropic route's request body;
+ *   stream   an Anthropic event stream (text, a tool call, usage) ->
+ *            the Anthropic decoder -> the OpenAI chunk encoder. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/chat.h"
+#include "api/oai_enc.h"
+#include "providers/provider.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+static bool armed;        /* count only inside the translation */
+static unsigned long nth; /* the allocation to fail; 0 = none */
+static unsigned long count;
+static bool injected;
+static bool in_loader;       /* inside jansson's json_loadb / json_loads */
+static bool injected_loader; /* the injected failure was inside the loader */
+
+json_t *__real_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *error);
+json_t *__real_json_loads(const char *input, size_t flags, json_error_t *error);
+json_t *__wrap_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *error);
+json_t *__wrap_json_loads(const char *input, size_t flags, json_error_t *error);
+
+json_t *__wrap_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *error)
+{
+    in_loader = true;
+    json_t *v = __real_json_loadb(buf, len, flags, error);
+    in_loader = false;
+    return v;
+}
+
+json_t *__wrap_json_loads(const char *input, size_t flags, json_error_t *error)
+{
+    in_loader = true;
+    json_t *v = __real_json_loads(input, flags, error);
+    in_loader = false;
+    return v;
+}
+
+/* The sanitizers' (weak: absent in a build without them): print the
+ * current stack; check for leaks now, so a leak is pinned to the N that
+ * caused it (nonzero when it found some). */
+__attribute__((weak)) void __sanitizer_print_stack_trace(void);
+__attribute__((weak)) int __lsan_do_recoverable_leak_check(void);
+static unsigned long trace_at; /* YR_TORTURE_TRACE=N: where the Nth allocation is */
+
+static bool fail_now(void)
+{
+    if (!armed || nth == 0)
+        return false;
+    if (++count != nth)
+        return false;
+    injected = true;
+    injected_loader = in_loader;
+    if (trace_at == nth) {
+        armed = false;
+        fprintf(stderr, "allocation %lu fails here:\n", nth);
+        if (__sanitizer_print_stack_trace != NULL)
+            __sanitizer_print_stack_trace();
+        armed = true;
+    }
+    return true;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    return fail_now() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+    return fail_now() ? NULL : __real_calloc(k, n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    return fail_now() ? NULL : __real_realloc(p, n);
+}
+
+static void *json_alloc(size_t n)
+{
+    return fail_now() ? NULL : __real_malloc(n);
+}
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s (N=%lu)\n", __FILE__, __LINE__, #c, nth);     \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static const char request_body[] =
+    "{\"model\":\"claude\",\"max_tokens\":256,\"temperature\":0.5,\"stream\":true,"
+    "\"stop\":[\"END\"],\"messages\":["
+    "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"What is in this image?\"},"
+    "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBORw0KGgo=\"}}]},"
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":"
+    "\"function\",\"function\":{\"name\":\"look\",\"arguments\":\"{\\\"zoom\\\":2}\"}}]},"
+    "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"a cat\"}],"
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"look\",\"description\":\"Look\","
+    "\"parameters\":{\"type\":\"object\",\"properties\":{\"zoom\":{\"type\":\"integer\"}}}}}]}";
+
+static yr_provider_conf_t provider = {
+    .name = "anthropic",
+    .kind = YR_KIND_ANTHROPIC,
+    .base_url = "https://api.anthropic.com",
+    .api_key = "sk-ant-torture",
+    .connect_timeout_ms = 5000,
+    .first_byte_timeout_ms = 120000,
+    .timeout_ms = 600000,
+    .anthropic_version = "2023-06-01",
+    .default_max_tokens = 4096,
+};
+static yr_route_conf_t route = {.provider = &provider, .model = "claude-x"};
+
+/* request: parse + build. Returns the first error, or 0; *body_ok says the
+ * built body was a JSON object (checked unarmed). */
+static int run_request(bool *body_ok)
+{
+    yr_chat_req_t chat;
+    yr_api_error_t err;
+    yr_buf_t body;
+    yr_buf_init(&body, 1 << 20);
+    yr_pool_t *pool = NULL;
+    int rc = yr_chat_parse(request_body, sizeof(request_body) - 1, &chat, &err);
+    if (rc == 0)
+        rc = yr_chat_load_root(&chat);
+    if (rc == 0 && (pool = yr_pool_create(4096)) == NULL)
+        rc = -ENOMEM;
+    yr_upstream_req_t up = {0};
+    if (rc == 0) {
+        yr_call_ctx_t cx = {
+            .pool = pool, .chat = &chat, .route = &route, .request_id = YR_STR("req-t")};
+        const char *path = NULL;
+        const char *const *extra = NULL;
+        rc = yr_dialect_anthropic.build(&cx, YR_STR(""), &body, &up, &path, &extra);
+    }
+    armed = false;
+    *body_ok = false;
+    if (rc == 0) {
+        json_t *v = json_loadb(up.body, up.body_len, 0, NULL);
+        *body_ok = json_is_object(v) && json_object_get(v, "messages") != NULL;
+        json_decref(v);
+    }
+    yr_pool_destroy(pool);
+    yr_chat_free(&chat);
+    yr_buf_free(&body);
+    return rc;
+}
+
+static const char *const stream_events[] = {
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
+    "\"assistant\",\"content\":[],\"model\":\"claude-x\",\"stop_reason\":null,"
+    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}",
+    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\","
+    "\"text\":\"\"}}",
+    "{\"type\":\"ping\"}",
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+    "\"text\":\"Hello\"}}",
+    "{\"type\":\"content_block_stop\",\"index\":0}",
+    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
+    "\"id\":\"toolu_1\",\"name\":\"look\",\"input\":{}}}",
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+    "\"partial_json\":\"{\\\"zoom\\\":\"}}",
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+    "\"partial_json\":\"2}\"}}",
+    "{\"type\":\"content_block_stop\",\"index\":1}",
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
+    "\"usage\":{\"output_tokens\":12}}",
+    "{\"type\":\"message_stop\"}",
+};
+
+static int to_enc(void *arg, const yr_event_t *ev)
+{
+    void **a = arg;
+    return ev->type == YR_EV_ERROR ? 0 : yr_oai_enc_event(a[0], ev, a[1]);
+}
+
+/* stream: decode + encode. *done says the stream reached its end. */
+static int run_stream(const yr_chat_req_t *chat, bool *done)
+{
+    yr_buf_t out;
+    yr_buf_init(&out, 1 << 20);
+    yr_pool_t *pool = yr_pool_create(4096);
+    yr_oai_enc_opts_t o = {.id_seed = YR_STR("req-t"), .stream = true, .include_usage = true};
+    void *arg[2] = {yr_oai_enc_new(&o), &out};
+    int rc = pool == NULL || arg[0] == NULL ? -ENOMEM : 0;
+    *done = false;
+    yr_call_ctx_t cx = {.pool = pool, .chat = chat, .route = &route, .request_id = YR_STR("req-t")};
+    for (size_t i = 0; rc == 0 && i < sizeof(stream_events) / sizeof(stream_events[0]); i++) {
+        yr_frame_t m = {.data = yr_str(stream_events[i])};
+        rc = yr_dialect_anthropic.event(&cx, &m, to_enc, arg, done);
+    }
+    armed = false;
+    yr_oai_enc_free(arg[0]);
+    yr_pool_destroy(pool);
+    yr_buf_free(&out);
+    return rc;
+}
+
+typedef struct {
+    unsigned long runs, enomem, einval, other, swallowed;
+} stats_t;
+
+/* A failed allocation is never a silent success: the run must return an
+ * error, except when jansson's loader swallowed it (see the top). */
+static void account(stats_t *s, int rc)
+{
+    s->runs++;
+    CHECK(__lsan_do_recoverable_leak_check == NULL || __lsan_do_recoverable_leak_check() == 0);
+    if (rc == 0) {
+        CHECK(injected_loader);
+        s->swallowed++;
+    } else if (rc == -ENOMEM) {
+        s->enomem++;
+    } else if (rc == -EINVAL) { /* reported as the client's or upstream's fault */
+        s->einval++;
+    } else {
+        s->other++;
+    }
+}
+
+static void report(const char *path, const stats_t *s)
+{
+    printf("%s: %lu allocations, each failed once: %lu -ENOMEM, %lu -EINVAL, %lu other errors, "
+           "%lu swallowed inside jansson's loader\n",
+           path, s->runs, s->enomem, s->einval, s->other, s->swallowed);
+}
+
+int main(void)
+{
+    json_set_alloc_funcs(json_alloc, free);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* LeakSanitizer exits without flushing */
+    const char *t = getenv("YR_TORTURE_TRACE");
+    trace_at = t ? strtoul(t, NULL, 10) : 0;
+    stats_t rs = {0}, ss = {0};
+
+    for (nth = 1;; nth++) {
+        CHECK(nth < 100000);
+        count = 0;
+        injected = injected_loader = false;
+        armed = true;
+        bool body_ok;
+        int rc = run_request(&body_ok);
+        if (!injected) {
+            CHECK(rc == 0 && body_ok); /* every allocation was failed once */
+            break;
+        }
+        account(&rs, rc);
+    }
+    report("request", &rs);
+
+    yr_chat_req_t chat;
+    yr_api_error_t err;
+    nth = 0;
+    CHECK(yr_chat_parse(request_body, sizeof(request_body) - 1, &chat, &err) == 0);
+    for (nth = 1;; nth++) {
+        CHECK(nth < 100000);
+        count = 0;
+        injected = injected_loader = false;
+        armed = true;
+        bool done;
+        int rc = run_stream(&chat, &done);
+        if (!injected) {
+            CHECK(rc == 0 && done);
+            break;
+        }
+        account(&ss, rc);
+    }
+    yr_chat_free(&chat);
+    report("stream", &ss);
+    return 0;
+}
