@@ -260,6 +260,19 @@ static int64_t ms_since(uint64_t start_ns, uint64_t t_ns)
     return t_ns >= start_ns && t_ns != 0 ? (int64_t)((t_ns - start_ns) / 1000000u) : -1;
 }
 
+/* A route's price: its config's, else the built-in table's by its model. */
+static bool route_price(const yr_route_conf_t *r, yr_price_t *p)
+{
+    if (r->has_price) {
+        *p = (yr_price_t){.input = r->price_input,
+                          .output = r->price_output,
+                          .cache_read = r->price_cache_read,
+                          .cache_write = r->price_cache_write};
+        return true;
+    }
+    return yr_price_builtin(r->model, p);
+}
+
 /* What an attempt cost: micro-USD by its route's price; 0 when it used
  * nothing, -1 when it used tokens of a model without a known price. */
 static int64_t attempt_cost(const yr_attempt_t *a)
@@ -268,7 +281,7 @@ static int64_t attempt_cost(const yr_attempt_t *a)
     if (u->prompt_tokens <= 0 && u->completion_tokens <= 0)
         return 0;
     yr_price_t p;
-    return yr_price_builtin(a->route->model, &p) ? yr_cost_micros(&p, u) : -1;
+    return route_price(a->route, &p) ? yr_cost_micros(&p, u) : -1;
 }
 
 /* One usage row per upstream attempt ((request id, attempt) is unique), or
@@ -1365,7 +1378,7 @@ static int64_t max_cost(const chat_t *c, int64_t input_tokens, int64_t max_token
                     .completion_tokens = max_tokens > 0 ? max_tokens : 4096};
     for (size_t i = 0; i < c->model->nroutes; i++) {
         yr_price_t p;
-        if (yr_price_builtin(c->model->routes[i].model, &p)) {
+        if (route_price(&c->model->routes[i], &p)) {
             int64_t v = yr_cost_micros(&p, &u);
             most = v > most ? v : most;
         }
