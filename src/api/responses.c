@@ -76,7 +76,7 @@ static json_t *input_as_items(json_t *input)
 static int convert_part(json_t *p, json_t *parts, const char *where, yr_api_error_t *err)
 {
     const char *type = json_string_value(json_object_get(p, "type"));
-    char param[96];
+    char param[192];
     snprintf(param, sizeof(param), "%s.type", where);
     if (type == NULL)
         return fail(err, YR_E_INVALID_REQUEST, param, "a content part needs a type");
@@ -116,7 +116,7 @@ static json_t *convert_content(json_t *content, const char *where, yr_api_error_
     if (json_is_string(content))
         return json_incref(content);
     if (!json_is_array(content)) {
-        char param[96];
+        char param[192];
         snprintf(param, sizeof(param), "%s.content", where);
         *rc = fail(err, YR_E_INVALID_REQUEST, param, "content must be a string or an array");
         return NULL;
@@ -126,7 +126,7 @@ static json_t *convert_content(json_t *content, const char *where, yr_api_error_
     json_t *p;
     json_array_foreach(content, i, p)
     {
-        char w[96];
+        char w[160];
         snprintf(w, sizeof(w), "%s.content[%zu]", where, i);
         if ((*rc = convert_part(p, parts, w, err)) != 0) {
             json_decref(parts);
@@ -173,7 +173,7 @@ static int convert_input(json_t *input, json_t *msgs, yr_api_error_t *err)
         if (type == NULL || strcmp(type, "message") == 0) {
             if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0 &&
                                  strcmp(role, "system") != 0 && strcmp(role, "developer") != 0)) {
-                char param[64];
+                char param[96];
                 snprintf(param, sizeof(param), "%s.role", where);
                 return fail(err, YR_E_INVALID_REQUEST, param,
                             "role must be user, assistant, system or developer");
@@ -417,7 +417,7 @@ typedef enum { IT_MESSAGE, IT_REASONING, IT_CALL } item_kind_t;
 
 typedef struct {
     item_kind_t kind;
-    char id[48];
+    char id[96];
     uint32_t tool_index; /* IT_CALL: the event stream's index */
     char call_id[128];
     char name[128];
@@ -485,7 +485,9 @@ static item_t *item_new(yr_resp_enc_t *e, item_kind_t k)
     item_t *it = &e->items[e->nitems++];
     memset(it, 0, sizeof(*it));
     it->kind = k;
-    snprintf(it->id, sizeof(it->id), "%s_%s_%llu", item_prefix(k), e->id + 5,
+    char base[64];
+    snprintf(base, sizeof(base), "%s", e->id + 5);
+    snprintf(it->id, sizeof(it->id), "%s_%s_%llu", item_prefix(k), base,
              (unsigned long long)++e->counter);
     yr_buf_init(&it->text, 16u << 20);
     return it;
@@ -736,8 +738,11 @@ int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
         it->tool_index = ev->index;
         if (ev->id.len > 0)
             snprintf(it->call_id, sizeof(it->call_id), "%.*s", (int)ev->id.len, ev->id.ptr);
-        else /* providers without call ids (Gemini): stable ones per response */
-            snprintf(it->call_id, sizeof(it->call_id), "call_%s_%u", e->id + 5, ev->index);
+        else { /* providers without call ids (Gemini): stable ones per response */
+            char base[64];
+            snprintf(base, sizeof(base), "%s", e->id + 5);
+            snprintf(it->call_id, sizeof(it->call_id), "call_%s_%u", base, ev->index);
+        }
         snprintf(it->name, sizeof(it->name), "%.*s", (int)ev->name.len, ev->name.ptr);
         if (e->stream)
             rc = emit(e, "response.output_item.added",
