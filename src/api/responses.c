@@ -424,6 +424,7 @@ typedef struct {
     yr_buf_t text; /* message text, reasoning summary, or call arguments */
     char signature_seen;
     bool done;
+    bool incomplete; /* the answer was cut (max_output_tokens, content filter) */
 } item_t;
 
 struct yr_resp_enc {
@@ -512,10 +513,12 @@ static json_t *item_json(const item_t *it, bool final)
     case IT_MESSAGE: {
         json_t *content = json_array();
         if (final || it->done)
-            json_array_append_new(content, json_pack("{s:s, s:s%, s:[]}", "type", "output_text",
-                                                     "text", t.ptr, t.len, "annotations"));
+            json_array_append_new(content,
+                                  json_pack("{s:s, s:s%, s:[], s:[]}", "type", "output_text",
+                                            "text", t.ptr, t.len, "annotations", "logprobs"));
         return json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "message", "id", it->id, "status",
-                         status, "role", "assistant", "content", content);
+                         it->incomplete ? "incomplete" : status, "role", "assistant", "content",
+                         content);
     }
     case IT_REASONING: {
         json_t *summary = json_array();
@@ -608,14 +611,16 @@ static int close_open(yr_resp_enc_t *e, yr_buf_t *out)
     int rc = 0;
     if (it->kind == IT_MESSAGE) {
         rc = emit(e, "response.output_text.done",
-                  json_pack("{s:s, s:I, s:i, s:s%}", "item_id", it->id, "output_index",
-                            (json_int_t)idx, "content_index", 0, "text", t.ptr, t.len),
+                  json_pack("{s:s, s:I, s:i, s:s%, s:[]}", "item_id", it->id, "output_index",
+                            (json_int_t)idx, "content_index", 0, "text", t.ptr, t.len,
+                            "logprobs"),
                   out);
         if (rc == 0)
             rc = emit(e, "response.content_part.done",
-                      json_pack("{s:s, s:I, s:i, s:{s:s, s:s%, s:[]}}", "item_id", it->id,
+                      json_pack("{s:s, s:I, s:i, s:{s:s, s:s%, s:[], s:[]}}", "item_id", it->id,
                                 "output_index", (json_int_t)idx, "content_index", 0, "part",
-                                "type", "output_text", "text", t.ptr, t.len, "annotations"),
+                                "type", "output_text", "text", t.ptr, t.len, "annotations",
+                                "logprobs"),
                       out);
     } else {
         rc = emit(e, "response.reasoning_summary_text.done",
@@ -656,9 +661,9 @@ static int text_delta(yr_resp_enc_t *e, item_kind_t k, yr_str_t d, yr_buf_t *out
                       out);
             if (rc == 0 && k == IT_MESSAGE)
                 rc = emit(e, "response.content_part.added",
-                          json_pack("{s:s, s:i, s:i, s:{s:s, s:s, s:[]}}", "item_id", it->id,
-                                    "output_index", e->open, "content_index", 0, "part", "type",
-                                    "output_text", "text", "", "annotations"),
+                          json_pack("{s:s, s:i, s:i, s:{s:s, s:s, s:[], s:[]}}", "item_id",
+                                    it->id, "output_index", e->open, "content_index", 0, "part",
+                                    "type", "output_text", "text", "", "annotations", "logprobs"),
                           out);
             if (rc == 0 && k == IT_REASONING)
                 rc = emit(e, "response.reasoning_summary_part.added",
@@ -679,8 +684,8 @@ static int text_delta(yr_resp_enc_t *e, item_kind_t k, yr_str_t d, yr_buf_t *out
         return 0;
     if (k == IT_MESSAGE)
         return emit(e, "response.output_text.delta",
-                    json_pack("{s:s, s:i, s:i, s:s%}", "item_id", it->id, "output_index", e->open,
-                              "content_index", 0, "delta", d.ptr, d.len),
+                    json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", it->id, "output_index",
+                              e->open, "content_index", 0, "delta", d.ptr, d.len, "logprobs"),
                     out);
     return emit(e, "response.reasoning_summary_text.delta",
                 json_pack("{s:s, s:i, s:i, s:s%}", "item_id", it->id, "output_index", e->open,
@@ -789,10 +794,30 @@ int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
     case YR_EV_FINISH: e->finish = ev->finish; break;
     case YR_EV_USAGE: e->usage = ev->usage; break;
     case YR_EV_END: {
+        bool incomplete = e->finish == YR_FINISH_LENGTH || e->finish == YR_FINISH_CONTENT_FILTER;
+        if (incomplete && e->open >= 0 && e->items[e->open].kind == IT_MESSAGE)
+            e->items[e->open].incomplete = true;
         if (rc == 0)
             rc = close_open(e, out);
+        /* calls the provider never ended: ended now, so no item is left open */
+        for (size_t i = 0; rc == 0 && i < e->nitems; i++) {
+            item_t *it = &e->items[i];
+            if (it->kind != IT_CALL || it->done)
+                continue;
+            it->done = true;
+            yr_str_t t = {it->text.data ? it->text.data : "", it->text.len};
+            if (e->stream)
+                rc = emit(e, "response.function_call_arguments.done",
+                          json_pack("{s:s, s:I, s:s%}", "item_id", it->id, "output_index",
+                                    (json_int_t)i, "arguments", t.ptr, t.len),
+                          out);
+            if (rc == 0 && e->stream)
+                rc = emit(e, "response.output_item.done",
+                          json_pack("{s:I, s:o}", "output_index", (json_int_t)i, "item",
+                                    item_json(it, true)),
+                          out);
+        }
         e->ended = true;
-        bool incomplete = e->finish == YR_FINISH_LENGTH || e->finish == YR_FINISH_CONTENT_FILTER;
         const char *status = incomplete ? "incomplete" : "completed";
         if (rc != 0)
             break;
@@ -830,9 +855,9 @@ const char *yr_resp_enc_id(const yr_resp_enc_t *e)
 int yr_resp_enc_fail(yr_resp_enc_t *e, yr_err_t err, yr_str_t message, yr_buf_t *out)
 {
     e->failed = true;
-    const yr_err_info_t *info = yr_err_info(err);
-    json_t *error = json_pack("{s:s, s:s%}", "code", info->code ? info->code : "server_error",
-                              "message", message.ptr, message.len);
+    /* OpenAI's Responses error codes: server_error or rate_limit_exceeded */
+    const char *code = err == YR_E_RATE_LIMITED ? "rate_limit_exceeded" : "server_error";
+    json_t *error = json_pack("{s:s, s:s%}", "code", code, "message", message.ptr, message.len);
     return emit(e, "response.failed", json_pack("{s:o}", "response", response_json(e, "failed", error)),
                 out);
 }

@@ -2,6 +2,7 @@
 #include "limits/price.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -25,6 +26,8 @@ static const entry_t table[] = {
     {"gpt-5", {M(1.25), M(10.00), M(0.125), 0, 0, 0, 0, 0}},
     {"o4-mini", {M(1.10), M(4.40), M(0.275), 0, 0, 0, 0, 0}},
     {"o3-mini", {M(1.10), M(4.40), M(0.55), 0, 0, 0, 0, 0}},
+    {"o3-pro", {M(20.00), M(80.00), M(20.00), 0, 0, 0, 0, 0}},
+    {"o1-mini", {M(1.10), M(4.40), M(0.55), 0, 0, 0, 0, 0}},
     {"o3", {M(2.00), M(8.00), M(0.50), 0, 0, 0, 0, 0}},
     {"o1", {M(15.00), M(60.00), M(7.50), 0, 0, 0, 0, 0}},
     /* Anthropic: cache reads 0.1x input, 5-minute cache writes 1.25x */
@@ -108,7 +111,8 @@ int64_t yr_cost_micros(const yr_price_t *p, const yr_usage_t *u)
     __int128 sum = (__int128)fresh * in + (__int128)cached * read +
                    (__int128)(written - written_1h) * write + (__int128)written_1h * write_1h +
                    (__int128)nonneg(u->completion_tokens) * out;
-    return (int64_t)((sum + 500000) / 1000000);
+    __int128 micros = (sum + 500000) / 1000000;
+    return micros > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)micros; /* absurd counts saturate */
 }
 
 int64_t yr_price_parse(const char *s)
