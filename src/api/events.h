@@ -69,6 +69,7 @@ typedef struct {
     int64_t completion_tokens;
     int64_t cached_tokens;      /* prompt tokens read from the provider's cache */
     int64_t cache_write_tokens; /* prompt tokens written to it (Anthropic) */
+    int64_t cache_write_1h_tokens; /* ... of which written for 1 hour (priced higher) */
     int64_t reasoning_tokens;   /* completion tokens spent reasoning */
     bool present;
 } yr_usage_t;

@@ -76,7 +76,7 @@ static json_t *input_as_items(json_t *input)
 static int convert_part(json_t *p, json_t *parts, const char *where, yr_api_error_t *err)
 {
     const char *type = json_string_value(json_object_get(p, "type"));
-    char param[96];
+    char param[192];
     snprintf(param, sizeof(param), "%s.type", where);
     if (type == NULL)
         return fail(err, YR_E_INVALID_REQUEST, param, "a content part needs a type");
@@ -116,7 +116,7 @@ static json_t *convert_content(json_t *content, const char *where, yr_api_error_
     if (json_is_string(content))
         return json_incref(content);
     if (!json_is_array(content)) {
-        char param[96];
+        char param[192];
         snprintf(param, sizeof(param), "%s.content", where);
         *rc = fail(err, YR_E_INVALID_REQUEST, param, "content must be a string or an array");
         return NULL;
@@ -126,7 +126,7 @@ static json_t *convert_content(json_t *content, const char *where, yr_api_error_
     json_t *p;
     json_array_foreach(content, i, p)
     {
-        char w[96];
+        char w[160];
         snprintf(w, sizeof(w), "%s.content[%zu]", where, i);
         if ((*rc = convert_part(p, parts, w, err)) != 0) {
             json_decref(parts);
@@ -173,7 +173,7 @@ static int convert_input(json_t *input, json_t *msgs, yr_api_error_t *err)
         if (type == NULL || strcmp(type, "message") == 0) {
             if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0 &&
                                  strcmp(role, "system") != 0 && strcmp(role, "developer") != 0)) {
-                char param[64];
+                char param[96];
                 snprintf(param, sizeof(param), "%s.role", where);
                 return fail(err, YR_E_INVALID_REQUEST, param,
                             "role must be user, assistant, system or developer");
@@ -417,13 +417,14 @@ typedef enum { IT_MESSAGE, IT_REASONING, IT_CALL } item_kind_t;
 
 typedef struct {
     item_kind_t kind;
-    char id[48];
+    char id[96];
     uint32_t tool_index; /* IT_CALL: the event stream's index */
     char call_id[128];
     char name[128];
     yr_buf_t text; /* message text, reasoning summary, or call arguments */
     char signature_seen;
     bool done;
+    bool incomplete; /* the answer was cut (max_output_tokens, content filter) */
 } item_t;
 
 struct yr_resp_enc {
@@ -485,7 +486,9 @@ static item_t *item_new(yr_resp_enc_t *e, item_kind_t k)
     item_t *it = &e->items[e->nitems++];
     memset(it, 0, sizeof(*it));
     it->kind = k;
-    snprintf(it->id, sizeof(it->id), "%s_%s_%llu", item_prefix(k), e->id + 5,
+    char base[64];
+    snprintf(base, sizeof(base), "%s", e->id + 5);
+    snprintf(it->id, sizeof(it->id), "%s_%s_%llu", item_prefix(k), base,
              (unsigned long long)++e->counter);
     yr_buf_init(&it->text, 16u << 20);
     return it;
@@ -510,10 +513,12 @@ static json_t *item_json(const item_t *it, bool final)
     case IT_MESSAGE: {
         json_t *content = json_array();
         if (final || it->done)
-            json_array_append_new(content, json_pack("{s:s, s:s%, s:[]}", "type", "output_text",
-                                                     "text", t.ptr, t.len, "annotations"));
+            json_array_append_new(content,
+                                  json_pack("{s:s, s:s%, s:[], s:[]}", "type", "output_text",
+                                            "text", t.ptr, t.len, "annotations", "logprobs"));
         return json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "message", "id", it->id, "status",
-                         status, "role", "assistant", "content", content);
+                         it->incomplete ? "incomplete" : status, "role", "assistant", "content",
+                         content);
     }
     case IT_REASONING: {
         json_t *summary = json_array();
@@ -606,14 +611,16 @@ static int close_open(yr_resp_enc_t *e, yr_buf_t *out)
     int rc = 0;
     if (it->kind == IT_MESSAGE) {
         rc = emit(e, "response.output_text.done",
-                  json_pack("{s:s, s:I, s:i, s:s%}", "item_id", it->id, "output_index",
-                            (json_int_t)idx, "content_index", 0, "text", t.ptr, t.len),
+                  json_pack("{s:s, s:I, s:i, s:s%, s:[]}", "item_id", it->id, "output_index",
+                            (json_int_t)idx, "content_index", 0, "text", t.ptr, t.len,
+                            "logprobs"),
                   out);
         if (rc == 0)
             rc = emit(e, "response.content_part.done",
-                      json_pack("{s:s, s:I, s:i, s:{s:s, s:s%, s:[]}}", "item_id", it->id,
+                      json_pack("{s:s, s:I, s:i, s:{s:s, s:s%, s:[], s:[]}}", "item_id", it->id,
                                 "output_index", (json_int_t)idx, "content_index", 0, "part",
-                                "type", "output_text", "text", t.ptr, t.len, "annotations"),
+                                "type", "output_text", "text", t.ptr, t.len, "annotations",
+                                "logprobs"),
                       out);
     } else {
         rc = emit(e, "response.reasoning_summary_text.done",
@@ -654,9 +661,9 @@ static int text_delta(yr_resp_enc_t *e, item_kind_t k, yr_str_t d, yr_buf_t *out
                       out);
             if (rc == 0 && k == IT_MESSAGE)
                 rc = emit(e, "response.content_part.added",
-                          json_pack("{s:s, s:i, s:i, s:{s:s, s:s, s:[]}}", "item_id", it->id,
-                                    "output_index", e->open, "content_index", 0, "part", "type",
-                                    "output_text", "text", "", "annotations"),
+                          json_pack("{s:s, s:i, s:i, s:{s:s, s:s, s:[], s:[]}}", "item_id",
+                                    it->id, "output_index", e->open, "content_index", 0, "part",
+                                    "type", "output_text", "text", "", "annotations", "logprobs"),
                           out);
             if (rc == 0 && k == IT_REASONING)
                 rc = emit(e, "response.reasoning_summary_part.added",
@@ -677,8 +684,8 @@ static int text_delta(yr_resp_enc_t *e, item_kind_t k, yr_str_t d, yr_buf_t *out
         return 0;
     if (k == IT_MESSAGE)
         return emit(e, "response.output_text.delta",
-                    json_pack("{s:s, s:i, s:i, s:s%}", "item_id", it->id, "output_index", e->open,
-                              "content_index", 0, "delta", d.ptr, d.len),
+                    json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", it->id, "output_index",
+                              e->open, "content_index", 0, "delta", d.ptr, d.len, "logprobs"),
                     out);
     return emit(e, "response.reasoning_summary_text.delta",
                 json_pack("{s:s, s:i, s:i, s:s%}", "item_id", it->id, "output_index", e->open,
@@ -736,8 +743,11 @@ int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
         it->tool_index = ev->index;
         if (ev->id.len > 0)
             snprintf(it->call_id, sizeof(it->call_id), "%.*s", (int)ev->id.len, ev->id.ptr);
-        else /* providers without call ids (Gemini): stable ones per response */
-            snprintf(it->call_id, sizeof(it->call_id), "call_%s_%u", e->id + 5, ev->index);
+        else { /* providers without call ids (Gemini): stable ones per response */
+            char base[64];
+            snprintf(base, sizeof(base), "%s", e->id + 5);
+            snprintf(it->call_id, sizeof(it->call_id), "call_%s_%u", base, ev->index);
+        }
         snprintf(it->name, sizeof(it->name), "%.*s", (int)ev->name.len, ev->name.ptr);
         if (e->stream)
             rc = emit(e, "response.output_item.added",
@@ -784,10 +794,30 @@ int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev, yr_buf_t *out)
     case YR_EV_FINISH: e->finish = ev->finish; break;
     case YR_EV_USAGE: e->usage = ev->usage; break;
     case YR_EV_END: {
+        bool incomplete = e->finish == YR_FINISH_LENGTH || e->finish == YR_FINISH_CONTENT_FILTER;
+        if (incomplete && e->open >= 0 && e->items[e->open].kind == IT_MESSAGE)
+            e->items[e->open].incomplete = true;
         if (rc == 0)
             rc = close_open(e, out);
+        /* calls the provider never ended: ended now, so no item is left open */
+        for (size_t i = 0; rc == 0 && i < e->nitems; i++) {
+            item_t *it = &e->items[i];
+            if (it->kind != IT_CALL || it->done)
+                continue;
+            it->done = true;
+            yr_str_t t = {it->text.data ? it->text.data : "", it->text.len};
+            if (e->stream)
+                rc = emit(e, "response.function_call_arguments.done",
+                          json_pack("{s:s, s:I, s:s%}", "item_id", it->id, "output_index",
+                                    (json_int_t)i, "arguments", t.ptr, t.len),
+                          out);
+            if (rc == 0 && e->stream)
+                rc = emit(e, "response.output_item.done",
+                          json_pack("{s:I, s:o}", "output_index", (json_int_t)i, "item",
+                                    item_json(it, true)),
+                          out);
+        }
         e->ended = true;
-        bool incomplete = e->finish == YR_FINISH_LENGTH || e->finish == YR_FINISH_CONTENT_FILTER;
         const char *status = incomplete ? "incomplete" : "completed";
         if (rc != 0)
             break;
@@ -825,9 +855,9 @@ const char *yr_resp_enc_id(const yr_resp_enc_t *e)
 int yr_resp_enc_fail(yr_resp_enc_t *e, yr_err_t err, yr_str_t message, yr_buf_t *out)
 {
     e->failed = true;
-    const yr_err_info_t *info = yr_err_info(err);
-    json_t *error = json_pack("{s:s, s:s%}", "code", info->code ? info->code : "server_error",
-                              "message", message.ptr, message.len);
+    /* OpenAI's Responses error codes: server_error or rate_limit_exceeded */
+    const char *code = err == YR_E_RATE_LIMITED ? "rate_limit_exceeded" : "server_error";
+    json_t *error = json_pack("{s:s, s:s%}", "code", code, "message", message.ptr, message.len);
     return emit(e, "response.failed", json_pack("{s:o}", "response", response_json(e, "failed", error)),
                 out);
 }

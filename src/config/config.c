@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #endif
 #include "config/config.h"
+#include "limits/price.h"
 #include "upstream/fetch.h"
 
 #include <arpa/inet.h>
@@ -208,11 +209,12 @@ static const setting_t model_rows[] = {
 };
 
 #define RTE(f) offsetof(yr_route_conf_t, f)
-enum { ROUTE_PROVIDER, ROUTE_MODEL };
+enum { ROUTE_PROVIDER, ROUTE_MODEL, ROUTE_PRICE };
 static const setting_t route_rows[] = {
     [ROUTE_PROVIDER] = {.name = "provider", .type = T_CUSTOM, .flags = F_REQUIRED},
     [ROUTE_MODEL] = {.name = "model", .type = T_STR, .max = CFG_MAX_MODEL,
                      .check = check_model_name, .offset = RTE(model)},
+    [ROUTE_PRICE] = {.name = "price", .type = T_CUSTOM},
     {.name = "api_key", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 4096,
      .check = check_token, .offset = RTE(api_key)},
     {.name = "weight", .type = T_U32, .min = 0, .max = 1000000, .def_num = 1,
@@ -1199,6 +1201,59 @@ out:
     return rc;
 }
 
+/* routes[].price: {input, output, cache_read, cache_write} in USD per
+ * million tokens; input and output required, the cache prices default to
+ * the input price. */
+static int parse_price(parse_t *p, yaml_node_t *v, yr_route_conf_t *r)
+{
+    static const char *const keys[] = {"input", "output", "cache_read", "cache_write"};
+    int64_t *dst[] = {&r->price_input, &r->price_output, &r->price_cache_read,
+                      &r->price_cache_write};
+    size_t saved = path_push(p, "price", 5);
+    int rc = 0;
+    bool seen[4] = {false};
+    if (v->type != YAML_MAPPING_NODE) {
+        rc = fail_type(p, v, "a mapping with input, output, cache_read, cache_write");
+        goto out;
+    }
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; rc == 0 && pr < v->data.mapping.pairs.top;
+         pr++) {
+        scalar_t k, val;
+        rc = get_scalar(p, node_at(p, pr->key), false, &k);
+        size_t i = 0;
+        while (rc == 0 && i < 4 && strcmp(k.s, keys[i]) != 0)
+            i++;
+        if (rc == 0 && i == 4)
+            rc = fail(p, k.line, "unknown key%s (expected one of input, output, cache_read, "
+                                 "cache_write)",
+                      shown(p, &k));
+        if (rc == 0) {
+            size_t inner = path_push(p, keys[i], strlen(keys[i]));
+            rc = get_scalar(p, node_at(p, pr->value), false, &val);
+            int64_t micros = rc == 0 ? yr_price_parse(val.s) : -1;
+            if (rc == 0 && micros < 0)
+                rc = fail(p, val.line, "must be USD per million tokens, such as 2.50");
+            if (rc == 0) {
+                *dst[i] = micros;
+                seen[i] = true;
+            }
+            path_pop(p, inner);
+        }
+    }
+    if (rc == 0 && (!seen[0] || !seen[1]))
+        rc = fail(p, line_of(v), "input and output are required");
+    if (rc == 0) {
+        r->has_price = true;
+        if (!seen[2])
+            r->price_cache_read = r->price_input;
+        if (!seen[3])
+            r->price_cache_write = r->price_input;
+    }
+out:
+    path_pop(p, saved);
+    return rc;
+}
+
 static int parse_route(parse_t *p, yaml_node_t *v, yr_model_conf_t *m, yr_route_conf_t *r)
 {
     yaml_node_t *custom[NROWS(route_rows)] = {0};
@@ -1224,6 +1279,8 @@ static int parse_route(parse_t *p, yaml_node_t *v, yr_model_conf_t *m, yr_route_
         return rc;
     if (r->model == NULL)
         r->model = m->id;
+    if (custom[ROUTE_PRICE] != NULL && (rc = parse_price(p, custom[ROUTE_PRICE], r)) < 0)
+        return rc;
     bool own_key = r->api_key != NULL;
     for (size_t j = 0; r != &m->routes[j]; j++) {
         const yr_route_conf_t *o = &m->routes[j];

@@ -45,6 +45,10 @@ typedef struct {
     const char *api_key; /* this route's own key, or NULL: the provider's (yr_route_key) */
     uint32_t weight;     /* strategy weighted; default 1 */
     uint32_t max_concurrency; /* in flight on this route, all workers; 0 = no cap */
+    /* routes[].price: micro-USD per million tokens; has_price false: the
+     * built-in table (limits/price.c) decides. */
+    bool has_price;
+    int64_t price_input, price_output, price_cache_read, price_cache_write;
     /* Per-route overrides of the provider's timeouts; 0: the provider's. */
     uint32_t connect_timeout_ms, first_byte_timeout_ms, timeout_ms;
 } yr_route_conf_t;

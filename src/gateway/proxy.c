@@ -121,6 +121,7 @@ typedef struct chat {
     bool done_seen;
     unsigned events_out; /* upstream messages that produced client output */
     bool event_failed;   /* a malformed event, an error event or a failed client write */
+    bool client_gone;    /* writing to the client failed: it left (not the route's fault) */
     int event_rc;        /* why: -EPROTO, -ECANCELED (provider error event), -E2BIG, ... */
 
     /* the last failure, reported when every route failed */
@@ -260,6 +261,19 @@ static int64_t ms_since(uint64_t start_ns, uint64_t t_ns)
     return t_ns >= start_ns && t_ns != 0 ? (int64_t)((t_ns - start_ns) / 1000000u) : -1;
 }
 
+/* A route's price: its config's, else the built-in table's by its model. */
+static bool route_price(const yr_route_conf_t *r, yr_price_t *p)
+{
+    if (r->has_price) {
+        *p = (yr_price_t){.input = r->price_input,
+                          .output = r->price_output,
+                          .cache_read = r->price_cache_read,
+                          .cache_write = r->price_cache_write};
+        return true;
+    }
+    return yr_price_builtin(r->model, p);
+}
+
 /* What an attempt cost: micro-USD by its route's price; 0 when it used
  * nothing, -1 when it used tokens of a model without a known price. */
 static int64_t attempt_cost(const yr_attempt_t *a)
@@ -268,7 +282,7 @@ static int64_t attempt_cost(const yr_attempt_t *a)
     if (u->prompt_tokens <= 0 && u->completion_tokens <= 0)
         return 0;
     yr_price_t p;
-    return yr_price_builtin(a->route->model, &p) ? yr_cost_micros(&p, u) : -1;
+    return route_price(a->route, &p) ? yr_cost_micros(&p, u) : -1;
 }
 
 /* One usage row per upstream attempt ((request id, attempt) is unique), or
@@ -548,6 +562,14 @@ static void fail_with_last(chat_t *c)
         c->last_err = YR_E_UPSTREAM_UNAVAILABLE;
         snprintf(c->last_msg, sizeof(c->last_msg),
                  "the gateway's retry budget is exhausted (providers are failing)");
+    } else if (c->last_msg[0] == '\0') {
+        /* no attempt could be made and nothing failed: out of time, or every
+         * route was taken by other requests at that moment */
+        bool late = now_ns() >= c->deadline_ns;
+        c->last_err = late ? YR_E_UPSTREAM_TIMEOUT : YR_E_UPSTREAM_UNAVAILABLE;
+        snprintf(c->last_msg, sizeof(c->last_msg), "%s",
+                 late ? "the request's deadline passed before a route could be tried"
+                      : "no route of this model could take the request");
     }
     yr_str_t ra = yr_str(c->retry_after);
     if (c->last_err == YR_E_RATE_LIMITED && c->max_retry_ms > 0) {
@@ -777,8 +799,10 @@ static int stream_data(chat_t *c, const char *p, size_t n)
                      YR_SSE_MAX_EVENT);
         else if (rc == -EPROTO)
             snprintf(c->last_msg, sizeof(c->last_msg), "malformed event in the stream");
-        else
+        else {
             snprintf(c->last_msg, sizeof(c->last_msg), "client write failed");
+            c->client_gone = true;
+        }
         return YR_UP_ABORT;
     }
     return YR_UP_CONTINUE;
@@ -947,6 +971,17 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
 static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
 {
     int status = yr_upstream_status(call);
+    if (c->client_gone) {
+        /* the client left while we wrote to it: cancelled, not a route failure */
+        bool streaming = c->state == YR_RS_STREAMING;
+        attempt_end(c, YR_OUT_CANCELLED);
+        finish(c, 499);
+        if (streaming)
+            yr_http_stream_end(c->g->http, true);
+        else
+            yr_http_respond(c->g->http, 499, NULL, 0, YR_STR("text/plain"), YR_STR(""));
+        return;
+    }
     if (c->state == YR_RS_STREAMING) {
         stream_done(c, err);
         return;
@@ -1362,10 +1397,12 @@ static int64_t max_cost(const chat_t *c, int64_t input_tokens, int64_t max_token
 {
     int64_t most = 0;
     yr_usage_t u = {.prompt_tokens = input_tokens,
-                    .completion_tokens = max_tokens > 0 ? max_tokens : 4096};
+                    .completion_tokens = max_tokens <= 0        ? 4096
+                                         : max_tokens > 100000000 ? 100000000
+                                                                  : max_tokens};
     for (size_t i = 0; i < c->model->nroutes; i++) {
         yr_price_t p;
-        if (yr_price_builtin(c->model->routes[i].model, &p)) {
+        if (route_price(&c->model->routes[i], &p)) {
             int64_t v = yr_cost_micros(&p, &u);
             most = v > most ? v : most;
         }
@@ -1398,7 +1435,8 @@ static void admit(chat_t *c, int64_t max_tokens)
                          .model = c->chat.model,
                          .max_tokens = max_tokens,
                          .input_tokens = input,
-                         .max_cost_micros = max_cost(c, input, max_tokens)};
+                         .max_cost_micros = max_cost(c, input, max_tokens),
+                         .deadline_ms = c->model->timeout_ms};
     yr_admit_res_t res;
     int rc = yr_limits_admit(c->g->w->limits, &ar, on_admitted, c, &c->adm, &res);
     if (rc == 1) {

@@ -197,6 +197,17 @@ static int64_t clamp0(int64_t v)
     return v > 0 ? v : 0;
 }
 
+#define MAX_ESTIMATE 100000000 /* tokens: no request can use more; keeps the sums exact */
+
+/* Tokens a request may use: its prompt estimate and max_tokens, capped. */
+static int64_t estimate(const yr_admit_req_t *req)
+{
+    int64_t in = clamp0(req->input_tokens), out = clamp0(req->max_tokens);
+    in = in > MAX_ESTIMATE ? MAX_ESTIMATE : in;
+    out = out > MAX_ESTIMATE ? MAX_ESTIMATE : out;
+    return in + out;
+}
+
 static int admit_local(yr_limits_t *l, const yr_admit_req_t *req, yr_admission_t **adm,
                        yr_admit_res_t *res)
 {
@@ -224,7 +235,7 @@ static int admit_local(yr_limits_t *l, const yr_admit_req_t *req, yr_admission_t
     yr_admission_t *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
-    int64_t est = clamp0(req->input_tokens) + (req->max_tokens > 0 ? req->max_tokens : 0);
+    int64_t est = estimate(req);
     int rc = 0;
     pthread_mutex_lock(&ks->mu);
     int64_t oldest_req, oldest_tok;
@@ -301,54 +312,56 @@ static int admit_local(yr_limits_t *l, const yr_admit_req_t *req, yr_admission_t
 
 /* ---- shared through Redis ------------------------------------------------ */
 
-/* KEYS: 1 request times (zset), 2 token uses (zset "member:n"), 3 in flight,
- * 4 tokens reserved, 5 micro-USD reserved, 6..8 spent this day / month /
- * ever. ARGV: now_ms, rpm, tpm, max_concurrency, estimate, max_cost,
- * budgets day/month/total, spent at lookup day/month/total, member, seconds
- * left in the day / month. The same rules as admit_local. Returns {code,
- * retry_ms, requests in the minute, tokens in the minute, budget}: code 0
- * admitted, 1 concurrency, 2 rpm, 3 tpm, 4 budget (1..3). */
+/* KEYS: 1 request times (zset), 2 token uses (zset "member:n"), 3 requests
+ * in flight (zset of "member:tokens:micros" scored by when the entry
+ * expires: the request's deadline, so a release lost to an outage or a
+ * crashed instance stops counting then), 4..6 spent this day / month /
+ * ever. ARGV: now_ms, rpm, tpm, max_concurrency, estimate, max_cost, budgets
+ * day/month/total, spent at lookup day/month/total, member, seconds left in
+ * the day / month, the in-flight entry's expiry (ms). The same rules as
+ * admit_local. Returns {code, retry_ms, requests in the minute, tokens in
+ * the minute, budget}: code 0 admitted, 1 concurrency, 2 rpm, 3 tpm, 4
+ * budget (1..3). */
 static const char admit_lua[] =
     "local now=tonumber(ARGV[1]) local rpm,tpm,mc=tonumber(ARGV[2]),tonumber(ARGV[3]),"
     "tonumber(ARGV[4]) local est,cost=tonumber(ARGV[5]),tonumber(ARGV[6])\n"
     "redis.call('ZREMRANGEBYSCORE',KEYS[1],'-inf',now-60000)\n"
     "redis.call('ZREMRANGEBYSCORE',KEYS[2],'-inf',now-60000)\n"
+    "redis.call('ZREMRANGEBYSCORE',KEYS[3],'-inf',now)\n"
     "local nreq=redis.call('ZCARD',KEYS[1])\n"
-    "local ntok=tonumber(redis.call('GET',KEYS[4]) or '0')\n"
+    "local inf=redis.call('ZRANGE',KEYS[3],0,-1)\n"
+    "local inflight=#inf local ntok,reserved=0,0\n"
+    "for _,m in ipairs(inf) do local t,c=string.match(m,':(%d+):(%d+)$') "
+    "ntok=ntok+tonumber(t) reserved=reserved+tonumber(c) end\n"
     "for _,m in ipairs(redis.call('ZRANGE',KEYS[2],0,-1)) do "
     "ntok=ntok+tonumber(string.match(m,':(%d+)$')) end\n"
-    "local inflight=tonumber(redis.call('GET',KEYS[3]) or '0')\n"
     "local function oldest(k) local o=redis.call('ZRANGE',k,0,0,'WITHSCORES') "
     "if o[2] then return tonumber(o[2])+60000-now end return 0 end\n"
     "if mc>0 and inflight>=mc then return {1,1000,nreq,ntok,0} end\n"
     "if rpm>0 and nreq>=rpm then return {2,oldest(KEYS[1]),nreq,ntok,0} end\n"
     "if tpm>0 and ntok>0 and ntok+est>tpm then return {3,oldest(KEYS[2]),nreq,ntok,0} end\n"
     "local ttl={tonumber(ARGV[14]),tonumber(ARGV[15]),0}\n"
-    "local reserved=tonumber(redis.call('GET',KEYS[5]) or '0')\n"
     "for i=1,3 do local cap=tonumber(ARGV[6+i]) if cap>0 then\n"
-    " if ttl[i]>0 then redis.call('SET',KEYS[5+i],ARGV[9+i],'NX','EX',ttl[i]+60)\n"
-    " else redis.call('SET',KEYS[5+i],ARGV[9+i],'NX') end\n"
-    " local committed=tonumber(redis.call('GET',KEYS[5+i]))+reserved\n"
+    " if ttl[i]>0 then redis.call('SET',KEYS[3+i],ARGV[9+i],'NX','EX',ttl[i]+60)\n"
+    " else redis.call('SET',KEYS[3+i],ARGV[9+i],'NX') end\n"
+    " local committed=tonumber(redis.call('GET',KEYS[3+i]))+reserved\n"
     " if committed>=cap or (inflight>0 and committed+cost>cap) then\n"
     "  if committed>=cap then return {4,ttl[i]*1000,nreq,ntok,i} end return {4,1000,nreq,ntok,i} end\n"
     "end end\n"
     "redis.call('ZADD',KEYS[1],now,ARGV[13]) redis.call('PEXPIRE',KEYS[1],61000)\n"
-    "redis.call('INCR',KEYS[3]) redis.call('EXPIRE',KEYS[3],600)\n"
-    "redis.call('INCRBY',KEYS[4],est) redis.call('EXPIRE',KEYS[4],600)\n"
-    "redis.call('INCRBY',KEYS[5],cost) redis.call('EXPIRE',KEYS[5],600)\n"
+    "redis.call('ZADD',KEYS[3],tonumber(ARGV[16]),ARGV[13]..':'..est..':'..cost)\n"
+    "redis.call('PEXPIREAT',KEYS[3],tonumber(ARGV[16]))\n"
     "return {0,0,nreq+1,ntok+est,0}\n";
 
-/* KEYS as above. ARGV: now_ms, estimate, reserved cost, tokens used, cost,
- * member. An in-flight count that crashed with its instance decays in 10
- * minutes (the keys' expiry). */
+/* KEYS as above. ARGV: now_ms, the in-flight entry ("member:tokens:micros"),
+ * tokens used, cost, member. */
 static const char release_lua[] =
-    "local function dec(k,v) if redis.call('DECRBY',k,v)<0 then redis.call('SET',k,0) end end\n"
-    "dec(KEYS[3],1) dec(KEYS[4],tonumber(ARGV[2])) dec(KEYS[5],tonumber(ARGV[3]))\n"
-    "local used=tonumber(ARGV[4]) if used>0 then "
-    "redis.call('ZADD',KEYS[2],tonumber(ARGV[1]),ARGV[6]..':'..used) "
+    "redis.call('ZREM',KEYS[3],ARGV[2])\n"
+    "local used=tonumber(ARGV[3]) if used>0 then "
+    "redis.call('ZADD',KEYS[2],tonumber(ARGV[1]),ARGV[5]..':'..used) "
     "redis.call('PEXPIRE',KEYS[2],61000) end\n"
-    "local c=tonumber(ARGV[5]) if c>0 then for i=1,3 do "
-    "if redis.call('EXISTS',KEYS[5+i])==1 then redis.call('INCRBY',KEYS[5+i],c) end end end\n"
+    "local c=tonumber(ARGV[4]) if c>0 then for i=1,3 do "
+    "if redis.call('EXISTS',KEYS[3+i])==1 then redis.call('INCRBY',KEYS[3+i],c) end end end\n"
     "return 0\n";
 
 int yr_limits_use_redis(yr_limits_t *l, uv_loop_t *loop, const char *url)
@@ -374,22 +387,24 @@ void yr_limits_close(yr_limits_t *l)
 }
 
 typedef struct {
-    char keys[8][96];
+    char keys[6][96];
     char argv[16][48];
+    char entry[112];
     const char *args[24];
 } rargs_t;
 
+/* The key's Redis keys; the {id} hash tag keeps them in one cluster slot. */
 static void redis_keys(rargs_t *a, int64_t key_id, int64_t now_s)
 {
-    static const char *const names[5] = {"req", "tok", "inf", "tres", "bres"};
-    for (int i = 0; i < 5; i++)
-        snprintf(a->keys[i], sizeof(a->keys[i]), "yr:k:%lld:%s", (long long)key_id, names[i]);
-    snprintf(a->keys[5], sizeof(a->keys[5]), "yr:k:%lld:spent:d%lld", (long long)key_id,
+    static const char *const names[3] = {"req", "tok", "inf"};
+    for (int i = 0; i < 3; i++)
+        snprintf(a->keys[i], sizeof(a->keys[i]), "yr:k:{%lld}:%s", (long long)key_id, names[i]);
+    snprintf(a->keys[3], sizeof(a->keys[3]), "yr:k:{%lld}:spent:d%lld", (long long)key_id,
              (long long)yr_limits_day(now_s));
-    snprintf(a->keys[6], sizeof(a->keys[6]), "yr:k:%lld:spent:m%lld", (long long)key_id,
+    snprintf(a->keys[4], sizeof(a->keys[4]), "yr:k:{%lld}:spent:m%lld", (long long)key_id,
              (long long)yr_limits_month(now_s));
-    snprintf(a->keys[7], sizeof(a->keys[7]), "yr:k:%lld:spent:t", (long long)key_id);
-    for (int i = 0; i < 8; i++)
+    snprintf(a->keys[5], sizeof(a->keys[5]), "yr:k:{%lld}:spent:t", (long long)key_id);
+    for (int i = 0; i < 6; i++)
         a->args[i] = a->keys[i];
 }
 
@@ -474,7 +489,7 @@ int yr_limits_admit(yr_limits_t *l, const yr_admit_req_t *req, yr_admit_cb cb, v
     int64_t now_s = ts.tv_sec, now_ms = now_s * 1000 + ts.tv_nsec / 1000000;
     *a = (yr_admission_t){.l = l, .key_id = k->id, .cb = cb, .arg = arg, .pending = true,
                           .remote = true, .req = *req, .key = *k};
-    a->tokens_reserved = clamp0(req->input_tokens) + (req->max_tokens > 0 ? req->max_tokens : 0);
+    a->tokens_reserved = estimate(req);
     a->micros_reserved = clamp0(req->max_cost_micros);
     snprintf(a->member, sizeof(a->member), "%016llx.%llu", (unsigned long long)l->instance,
              (unsigned long long)++l->seq);
@@ -494,16 +509,20 @@ int yr_limits_admit(yr_limits_t *l, const yr_admit_req_t *req, yr_admit_cb cb, v
                             k->spent_micros[2]};
     for (int i = 0; i < 12; i++) {
         snprintf(ra.argv[i], sizeof(ra.argv[i]), "%lld", (long long)nums[i]);
-        ra.args[8 + i] = ra.argv[i];
+        ra.args[6 + i] = ra.argv[i];
     }
-    ra.args[20] = a->member;
+    ra.args[18] = a->member;
     snprintf(ra.argv[12], sizeof(ra.argv[12]), "%lld",
              (long long)yr_limits_window_left_s(YR_BUDGET_DAY, now_s));
     snprintf(ra.argv[13], sizeof(ra.argv[13]), "%lld",
              (long long)yr_limits_window_left_s(YR_BUDGET_MONTH, now_s));
-    ra.args[21] = ra.argv[12];
-    ra.args[22] = ra.argv[13];
-    if (yr_redis_eval(l->redis, admit_lua, 8, ra.args, 23, on_admit_reply, a) < 0) {
+    /* the in-flight entry stops counting at the request's deadline */
+    int64_t deadline_ms = req->deadline_ms > 0 ? req->deadline_ms : 600000;
+    snprintf(ra.argv[14], sizeof(ra.argv[14]), "%lld", (long long)(now_ms + deadline_ms + 5000));
+    ra.args[19] = ra.argv[12];
+    ra.args[20] = ra.argv[13];
+    ra.args[21] = ra.argv[14];
+    if (yr_redis_eval(l->redis, admit_lua, 6, ra.args, 22, on_admit_reply, a) < 0) {
         free(a);
         return admit_local(l, req, adm, res);
     }
@@ -534,15 +553,18 @@ void yr_limits_release(yr_limits_t *l, yr_admission_t *adm, const yr_usage_t *us
         redis_keys(&ra, adm->key_id, ts.tv_sec);
         int64_t tokens =
             used != NULL ? clamp0(used->prompt_tokens) + clamp0(used->completion_tokens) : 0;
-        const int64_t nums[] = {(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-                                adm->tokens_reserved, adm->micros_reserved, tokens,
-                                clamp0(cost_micros)};
-        for (int i = 0; i < 5; i++) {
-            snprintf(ra.argv[i], sizeof(ra.argv[i]), "%lld", (long long)nums[i]);
-            ra.args[8 + i] = ra.argv[i];
-        }
-        ra.args[13] = adm->member;
-        if (yr_redis_eval(adm->l->redis, release_lua, 8, ra.args, 14, NULL, NULL) < 0)
+        snprintf(ra.argv[0], sizeof(ra.argv[0]), "%lld",
+                 (long long)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
+        snprintf(ra.entry, sizeof(ra.entry), "%s:%lld:%lld", adm->member,
+                 (long long)adm->tokens_reserved, (long long)adm->micros_reserved);
+        snprintf(ra.argv[1], sizeof(ra.argv[1]), "%lld", (long long)tokens);
+        snprintf(ra.argv[2], sizeof(ra.argv[2]), "%lld", (long long)clamp0(cost_micros));
+        ra.args[6] = ra.argv[0];
+        ra.args[7] = ra.entry;
+        ra.args[8] = ra.argv[1];
+        ra.args[9] = ra.argv[2];
+        ra.args[10] = adm->member;
+        if (yr_redis_eval(adm->l->redis, release_lua, 6, ra.args, 11, NULL, NULL) < 0)
             yr_log_debug("limits: a release did not reach redis");
         free(adm);
         return;

@@ -42,6 +42,7 @@ typedef struct {
     int64_t max_tokens;   /* the request's output bound (-1: none), for TPM */
     int64_t input_tokens; /* an estimate of the prompt, for TPM */
     int64_t max_cost_micros; /* what the request may cost at most, for budgets (0: unknown) */
+    int64_t deadline_ms;     /* the request's time limit; a lost release stops counting after */
 } yr_admit_req_t;
 
 /* A limit's state as OpenAI's x-ratelimit-* headers say it. */

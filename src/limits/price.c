@@ -2,6 +2,7 @@
 #include "limits/price.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,32 +16,35 @@ typedef struct {
 /* Longest prefix wins, so order does not matter; keep families together. */
 static const entry_t table[] = {
     /* OpenAI (cached input at the published discount) */
-    {"gpt-4o-mini", {M(0.15), M(0.60), M(0.075), 0, 0, 0, 0}},
-    {"gpt-4o", {M(2.50), M(10.00), M(1.25), 0, 0, 0, 0}},
-    {"gpt-4.1-nano", {M(0.10), M(0.40), M(0.025), 0, 0, 0, 0}},
-    {"gpt-4.1-mini", {M(0.40), M(1.60), M(0.10), 0, 0, 0, 0}},
-    {"gpt-4.1", {M(2.00), M(8.00), M(0.50), 0, 0, 0, 0}},
-    {"gpt-5-nano", {M(0.05), M(0.40), M(0.005), 0, 0, 0, 0}},
-    {"gpt-5-mini", {M(0.25), M(2.00), M(0.025), 0, 0, 0, 0}},
-    {"gpt-5", {M(1.25), M(10.00), M(0.125), 0, 0, 0, 0}},
-    {"o4-mini", {M(1.10), M(4.40), M(0.275), 0, 0, 0, 0}},
-    {"o3-mini", {M(1.10), M(4.40), M(0.55), 0, 0, 0, 0}},
-    {"o3", {M(2.00), M(8.00), M(0.50), 0, 0, 0, 0}},
-    {"o1", {M(15.00), M(60.00), M(7.50), 0, 0, 0, 0}},
+    {"gpt-4o-mini", {M(0.15), M(0.60), M(0.075), 0, 0, 0, 0, 0}},
+    {"gpt-4o", {M(2.50), M(10.00), M(1.25), 0, 0, 0, 0, 0}},
+    {"gpt-4.1-nano", {M(0.10), M(0.40), M(0.025), 0, 0, 0, 0, 0}},
+    {"gpt-4.1-mini", {M(0.40), M(1.60), M(0.10), 0, 0, 0, 0, 0}},
+    {"gpt-4.1", {M(2.00), M(8.00), M(0.50), 0, 0, 0, 0, 0}},
+    {"gpt-5-nano", {M(0.05), M(0.40), M(0.005), 0, 0, 0, 0, 0}},
+    {"gpt-5-mini", {M(0.25), M(2.00), M(0.025), 0, 0, 0, 0, 0}},
+    {"gpt-5", {M(1.25), M(10.00), M(0.125), 0, 0, 0, 0, 0}},
+    {"o4-mini", {M(1.10), M(4.40), M(0.275), 0, 0, 0, 0, 0}},
+    {"o3-mini", {M(1.10), M(4.40), M(0.55), 0, 0, 0, 0, 0}},
+    {"o3-pro", {M(20.00), M(80.00), M(20.00), 0, 0, 0, 0, 0}},
+    {"o1-mini", {M(1.10), M(4.40), M(0.55), 0, 0, 0, 0, 0}},
+    {"o3", {M(2.00), M(8.00), M(0.50), 0, 0, 0, 0, 0}},
+    {"o1", {M(15.00), M(60.00), M(7.50), 0, 0, 0, 0, 0}},
     /* Anthropic: cache reads 0.1x input, 5-minute cache writes 1.25x */
-    {"claude-opus-4", {M(15.00), M(75.00), M(1.50), M(18.75), 0, 0, 0}},
-    {"claude-sonnet-4", {M(3.00), M(15.00), M(0.30), M(3.75), 200000, M(6.00), M(22.50)}},
-    {"claude-3-7-sonnet", {M(3.00), M(15.00), M(0.30), M(3.75), 0, 0, 0}},
-    {"claude-3-5-sonnet", {M(3.00), M(15.00), M(0.30), M(3.75), 0, 0, 0}},
-    {"claude-haiku-4", {M(1.00), M(5.00), M(0.10), M(1.25), 0, 0, 0}},
-    {"claude-3-5-haiku", {M(0.80), M(4.00), M(0.08), M(1.00), 0, 0, 0}},
-    {"claude-3-haiku", {M(0.25), M(1.25), M(0.03), M(0.30), 0, 0, 0}},
+    /* Anthropic: 1-hour cache writes 2x input */
+    {"claude-opus-4", {M(15.00), M(75.00), M(1.50), M(18.75), M(30.00), 0, 0, 0}},
+    {"claude-sonnet-4", {M(3.00), M(15.00), M(0.30), M(3.75), M(6.00), 200000, M(6.00), M(22.50)}},
+    {"claude-3-7-sonnet", {M(3.00), M(15.00), M(0.30), M(3.75), M(6.00), 0, 0, 0}},
+    {"claude-3-5-sonnet", {M(3.00), M(15.00), M(0.30), M(3.75), M(6.00), 0, 0, 0}},
+    {"claude-haiku-4", {M(1.00), M(5.00), M(0.10), M(1.25), M(2.00), 0, 0, 0}},
+    {"claude-3-5-haiku", {M(0.80), M(4.00), M(0.08), M(1.00), M(1.60), 0, 0, 0}},
+    {"claude-3-haiku", {M(0.25), M(1.25), M(0.03), M(0.30), M(0.50), 0, 0, 0}},
     /* Google Gemini (prompts over 200k tokens at the long-context price) */
-    {"gemini-2.5-pro", {M(1.25), M(10.00), M(0.31), 0, 200000, M(2.50), M(15.00)}},
-    {"gemini-2.5-flash-lite", {M(0.10), M(0.40), M(0.025), 0, 0, 0, 0}},
-    {"gemini-2.5-flash", {M(0.30), M(2.50), M(0.075), 0, 0, 0, 0}},
-    {"gemini-2.0-flash", {M(0.10), M(0.40), M(0.025), 0, 0, 0, 0}},
-    {"gemini-3-pro", {M(2.00), M(12.00), M(0.20), 0, 200000, M(4.00), M(18.00)}},
+    {"gemini-2.5-pro", {M(1.25), M(10.00), M(0.31), 0, 0, 200000, M(2.50), M(15.00)}},
+    {"gemini-2.5-flash-lite", {M(0.10), M(0.40), M(0.025), 0, 0, 0, 0, 0}},
+    {"gemini-2.5-flash", {M(0.30), M(2.50), M(0.075), 0, 0, 0, 0, 0}},
+    {"gemini-2.0-flash", {M(0.10), M(0.40), M(0.025), 0, 0, 0, 0, 0}},
+    {"gemini-3-pro", {M(2.00), M(12.00), M(0.20), 0, 0, 200000, M(4.00), M(18.00)}},
 };
 
 static const char *skip_namespace(const char *m)
@@ -89,6 +93,9 @@ static int64_t nonneg(int64_t v)
 int64_t yr_cost_micros(const yr_price_t *p, const yr_usage_t *u)
 {
     int64_t cached = nonneg(u->cached_tokens), written = nonneg(u->cache_write_tokens);
+    int64_t written_1h = nonneg(u->cache_write_1h_tokens);
+    if (written_1h > written)
+        written_1h = written;
     int64_t prompt = nonneg(u->prompt_tokens);
     int64_t fresh = nonneg(prompt - cached - written);
     int64_t in = p->input, out = p->output;
@@ -99,10 +106,13 @@ int64_t yr_cost_micros(const yr_price_t *p, const yr_usage_t *u)
     /* Cache prices default to the input price when the table has none. */
     int64_t read = p->cache_read > 0 ? p->cache_read : in;
     int64_t write = p->cache_write > 0 ? p->cache_write : in;
+    int64_t write_1h = p->cache_write_1h > 0 ? p->cache_write_1h : write;
     /* tokens x micro-USD per million / 1e6, rounded half up, in 128 bits */
-    __int128 sum = (__int128)fresh * in + (__int128)cached * read + (__int128)written * write +
+    __int128 sum = (__int128)fresh * in + (__int128)cached * read +
+                   (__int128)(written - written_1h) * write + (__int128)written_1h * write_1h +
                    (__int128)nonneg(u->completion_tokens) * out;
-    return (int64_t)((sum + 500000) / 1000000);
+    __int128 micros = (sum + 500000) / 1000000;
+    return micros > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)micros; /* absurd counts saturate */
 }
 
 int64_t yr_price_parse(const char *s)

@@ -16,6 +16,7 @@
 typedef struct {
     /* micro-USD per million tokens (= USD per token x 1e12) */
     int64_t input, output, cache_read, cache_write;
+    int64_t cache_write_1h; /* Anthropic's 1-hour cache writes; 0: cache_write */
     /* Above this many prompt tokens (0: no tier), the long-context prices. */
     int64_t long_threshold;
     int64_t long_input, long_output;

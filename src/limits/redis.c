@@ -26,6 +26,7 @@ struct yr_redis {
     uv_timer_t retry;
     char host[256];
     int port;
+    char user[128];
     char password[256];
     int db;
     size_t inflight; /* commands sent, replies not yet seen */
@@ -51,11 +52,31 @@ static int parse_url(yr_redis_t *r, const char *url)
     if (at != NULL) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *pw = colon != NULL ? colon + 1 : p;
-        size_t n = (size_t)(at - pw);
-        if (n >= sizeof(r->password))
-            return -EINVAL;
-        memcpy(r->password, pw, n);
-        r->password[n] = '\0';
+        if (colon != NULL && colon > p) { /* redis://user:password@ (an ACL user) */
+            size_t ul = (size_t)(colon - p);
+            if (ul >= sizeof(r->user))
+                return -EINVAL;
+            memcpy(r->user, p, ul);
+            r->user[ul] = '\0';
+        }
+        /* percent-decoded, as in any URL */
+        size_t o = 0;
+        for (const char *c = pw; c < at; c++) {
+            if (o + 1 >= sizeof(r->password))
+                return -EINVAL;
+            if (*c == '%' && at - c > 2) {
+                char hex[3] = {c[1], c[2], 0};
+                char *end;
+                long v = strtol(hex, &end, 16);
+                if (*end != '\0')
+                    return -EINVAL;
+                r->password[o++] = (char)v;
+                c += 2;
+            } else {
+                r->password[o++] = *c;
+            }
+        }
+        r->password[o] = '\0';
         p = at + 1;
     }
     size_t hl = strcspn(p, ":/");
@@ -118,14 +139,18 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
 static void on_setup(redisAsyncContext *ac, void *reply, void *priv)
 {
-    yr_redis_t *r = priv;
+    yr_redis_t *r = ac->data;
     redisReply *rep = reply;
+    if (r == NULL)
+        return;
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
         yr_log_error("redis %s:%d: %s", r->host, r->port,
                      rep != NULL ? "AUTH or SELECT refused" : "no answer");
         redisAsyncDisconnect(ac);
         return;
     }
+    if (priv == NULL)
+        return; /* AUTH or SELECT: PING decides */
     if (!r->ready) {
         r->ready = true;
         if (r->said_down)
@@ -142,11 +167,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     /* AUTH and SELECT go first; PING marks the connection ready. */
-    if (r->password[0] != '\0')
-        redisAsyncCommand(r->ac, on_setup, r, "AUTH %s", r->password);
+    if (r->password[0] != '\0' && r->user[0] != '\0')
+        redisAsyncCommand(r->ac, on_setup, NULL, "AUTH %s %s", r->user, r->password);
+    else if (r->password[0] != '\0')
+        redisAsyncCommand(r->ac, on_setup, NULL, "AUTH %s", r->password);
     if (r->db != 0)
-        redisAsyncCommand(r->ac, on_setup, r, "SELECT %d", r->db);
-    redisAsyncCommand(r->ac, on_setup, r, "PING");
+        redisAsyncCommand(r->ac, on_setup, NULL, "SELECT %d", r->db);
+    redisAsyncCommand(r->ac, on_setup, r, "PING"); /* its answer marks the connection ready */
 }
 
 static void connect_now(yr_redis_t *r)
@@ -215,13 +242,14 @@ static void on_watch(uv_timer_t *t)
     if (uv_now(r->loop) - r->head->sent_ms < REPLY_TIMEOUT_MS)
         return;
     redisAsyncContext *ac = r->ac;
+    if (!r->said_down)
+        yr_log_warn("redis %s:%d: no answer within %d ms: reconnecting", r->host, r->port,
+                    REPLY_TIMEOUT_MS);
     r->ac = NULL;
     r->ready = false;
-    redisAsyncFree(ac); /* the disconnect callback logs and schedules the reconnect */
-    if (!r->said_down)
-        went_down(r, "no answer within 500 ms");
-    else
-        schedule_retry(r);
+    redisAsyncFree(ac); /* answers every pending command with NULL; the disconnect callback
+                           logs the outage and schedules the reconnect */
+    schedule_retry(r);
 }
 
 void yr_redis_close(yr_redis_t *r)

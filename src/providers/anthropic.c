@@ -55,6 +55,7 @@ typedef struct {
     size_t block_out; /* bytes of arguments/content streamed for the open tool block */
     char stop_reason[48];
     int64_t input_tokens, cache_read, cache_creation, output_tokens;
+    int64_t cache_1h; /* usage.cache_creation.ephemeral_1h_input_tokens */
 } anth_state_t;
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -921,6 +922,7 @@ static yr_usage_t usage_of(const anth_state_t *st)
         .completion_tokens = st->output_tokens,
         .cached_tokens = st->cache_read,
         .cache_write_tokens = st->cache_creation,
+        .cache_write_1h_tokens = st->cache_1h,
         .present = true,
     };
 }
@@ -939,6 +941,12 @@ static void read_usage_counts(anth_state_t *st, const json_t *u, bool only_prese
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (!only_present || json_object_get(u, fields[i].key) != NULL)
             *(int64_t *)((char *)st + fields[i].off) = yr_tr_int_field(u, fields[i].key);
+    /* the write's split by lifetime, when the API gives it */
+    const json_t *cc = json_object_get(u, "cache_creation");
+    if (json_is_object(cc))
+        st->cache_1h = yr_tr_int_field(cc, "ephemeral_1h_input_tokens");
+    else if (!only_present)
+        st->cache_1h = 0;
 }
 
 static char *dump_compact(const json_t *v)

@@ -70,6 +70,12 @@ static void read_usage(yr_call_ctx_t *cx, json_t *usage)
                                   json_integer_value(cc);
     if (json_is_integer(cr))
         cx->usage.cached_tokens = json_integer_value(cr);
+    if (json_is_integer(cc))
+        cx->usage.cache_write_tokens = json_integer_value(cc);
+    json_t *split = json_object_get(usage, "cache_creation");
+    json_t *h1 = json_object_get(split, "ephemeral_1h_input_tokens");
+    if (json_is_integer(h1))
+        cx->usage.cache_write_1h_tokens = json_integer_value(h1);
     if (json_is_integer(outp))
         cx->usage.completion_tokens = json_integer_value(outp);
     cx->usage.present = true;

@@ -231,7 +231,7 @@ static void cool(yr_route_health_t *h, int64_t until_ms)
 
 void yr_health_done(yr_route_health_t *h, const yr_health_policy_t *pol, yr_outcome_t o,
                     int64_t retry_after_ms, int64_t ttfb_ms, const yr_head_info_t *head,
-                    int64_t now_ms)
+                    int64_t head_ms, int64_t now_ms)
 {
     if (retry_after_ms > YR_HEALTH_MAX_HINT_MS)
         retry_after_ms = YR_HEALTH_MAX_HINT_MS;
@@ -242,13 +242,13 @@ void yr_health_done(yr_route_health_t *h, const yr_health_policy_t *pol, yr_outc
     bool probe = h->circuit == YR_CIRCUIT_HALF_OPEN && h->probe_busy;
     if (head != NULL && head->remaining_requests >= 0) {
         h->remaining_requests = head->remaining_requests;
-        h->reset_requests_at_ms = now_ms + (head->reset_requests_ms >= 0 ? head->reset_requests_ms
-                                                                           : 1000);
+        h->reset_requests_at_ms = head_ms + (head->reset_requests_ms >= 0 ? head->reset_requests_ms
+                                                                            : 1000);
     }
     if (head != NULL && head->remaining_tokens >= 0) {
         h->remaining_tokens = head->remaining_tokens;
-        h->reset_tokens_at_ms = now_ms + (head->reset_tokens_ms >= 0 ? head->reset_tokens_ms
-                                                                       : 1000);
+        h->reset_tokens_at_ms = head_ms + (head->reset_tokens_ms >= 0 ? head->reset_tokens_ms
+                                                                        : 1000);
     }
     switch (o) {
     case YR_OUT_OK:
@@ -401,6 +401,15 @@ void yr_health_each(void (*fn)(void *arg, const char *key, yr_route_health_t *h)
         if (table[i] != NULL)
             fn(arg, table[i]->key, table[i]);
     pthread_mutex_unlock(&table_mu);
+}
+
+void yr_retry_budget_refund(int64_t now_ms)
+{
+    pthread_mutex_lock(&budget_mu);
+    size_t i = budget_bucket(now_ms);
+    if (budget[i].retries > 0)
+        budget[i].retries--;
+    pthread_mutex_unlock(&budget_mu);
 }
 
 void yr_health_reset_all(void)

@@ -80,7 +80,7 @@ yr_take_t yr_health_take(yr_route_health_t *h, int64_t now_ms, uint32_t max_conc
  * first byte (-1: none) and the head's rate-limit headroom (may be NULL). */
 void yr_health_done(yr_route_health_t *h, const yr_health_policy_t *pol, yr_outcome_t o,
                     int64_t retry_after_ms, int64_t ttfb_ms, const yr_head_info_t *head,
-                    int64_t now_ms);
+                    int64_t head_ms, int64_t now_ms);
 
 /* The retry budget, one for the process: every request counts one, every
  * attempt after a request's first spends one retry; retries may be at most
@@ -91,6 +91,8 @@ void yr_health_done(yr_route_health_t *h, const yr_health_policy_t *pol, yr_outc
 void yr_retry_budget_request(int64_t now_ms);
 /* Spends one retry; false when the budget is exhausted (nothing spent). */
 bool yr_retry_budget_spend(int64_t now_ms);
+/* Gives back a retry spent for an attempt that was not made after all. */
+void yr_retry_budget_refund(int64_t now_ms);
 
 /* Forgets what every route learnt (cool-downs, circuits, failures, latency,
  * headroom) and the retry budget; in-flight counts stay. An operator's "the

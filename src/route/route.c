@@ -216,8 +216,12 @@ const yr_route_conf_t *yr_peer_get(yr_route_plan_t *plan, int64_t now_ms, uint64
         if (s->health != NULL) {
             int64_t ready_at;
             if (yr_health_take(s->health, now_ms, plan->routes[pick]->max_concurrency, force,
-                               &ready_at) != YR_TAKE_OK)
+                               &ready_at) != YR_TAKE_OK) {
+                if (plan->attempts > 0)
+                    yr_retry_budget_refund(now_ms); /* no attempt was made */
+                plan->busy = true;
                 continue; /* lost a race: look again */
+            }
         }
         s->taken = true;
         s->tries++;
@@ -281,8 +285,10 @@ void yr_peer_free(yr_route_plan_t *plan, const yr_attempt_t *a, int64_t now_ms)
             int64_t ttfb = first != 0 && first >= a->start_ns
                                ? (int64_t)((first - a->start_ns) / 1000000u)
                                : -1;
+            /* the head's reset times count from when the head arrived */
+            int64_t head_ms = a->head_ns != 0 ? (int64_t)(a->head_ns / 1000000u) : now_ms;
             yr_health_done(s->health, &pol, a->outcome, a->retry_after_ms, ttfb,
-                           a->head_ns != 0 ? &a->head : NULL, now_ms);
+                           a->head_ns != 0 ? &a->head : NULL, head_ms, now_ms);
         }
         /* Tried again by this request only for a transient failure of its
          * own (never quota, auth or a rate limit with a hint: the hint is

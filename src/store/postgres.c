@@ -260,7 +260,10 @@ static PGresult *run(pg_t *s, int q, const params_t *p, const char *what, int *r
     if (state != NULL && strcmp(state, "23505") == 0) {
         *rc = -EEXIST; /* unique violation: the active-name index */
     } else {
-        yr_log_error("store: %s: %s", what, PQresultErrorMessage(r));
+        /* the primary message and the SQLSTATE only: DETAIL lines quote values */
+        const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        yr_log_error("store: %s: %s (SQLSTATE %s)", what, primary ? primary : "error",
+                     state ? state : "?");
         *rc = -EIO;
     }
     PQclear(r);
@@ -379,10 +382,21 @@ static int pg_open(const char *url, yr_store_t **out, char *err, size_t errlen)
         yr_store_set_err(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    s->conn = PQconnectdb(url);
     int rc = 0;
+    /* A url libpq cannot parse: its message may quote the bad part (a
+     * password), so say only that it is invalid. */
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &perr);
+    PQfreemem(perr);
+    if (opts == NULL) {
+        yr_store_set_err(err, errlen, "postgres: the storage url is not a valid postgres:// url");
+        free(s);
+        return -EINVAL;
+    }
+    PQconninfoFree(opts);
+    s->conn = PQconnectdb(url);
     if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
-        /* libpq's message names host and port, never the password */
+        /* a connection failure names host and port, never the password */
         yr_store_set_err(err, errlen, "postgres: cannot connect: %s",
                          s->conn ? PQerrorMessage(s->conn) : "out of memory");
         rc = -ECONNREFUSED;
@@ -657,6 +671,11 @@ static int pg_response_get(yr_store_t *base, const char *id, int64_t key_id, cha
         *input_items = strdup(PQgetvalue(r, 0, 0));
         *response = strdup(PQgetvalue(r, 0, 1));
         rc = *input_items && *response ? 0 : -ENOMEM;
+        if (rc != 0) {
+            free(*input_items);
+            free(*response);
+            *input_items = *response = NULL;
+        }
     }
     PQclear(r);
     return rc;

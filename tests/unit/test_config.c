@@ -293,7 +293,7 @@ static const struct {
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
      "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
-     "api_key, weight, max_concurrency, connect_timeout_ms, first_byte_timeout_ms, timeout_ms)"},
+     "price, api_key, weight, max_concurrency, connect_timeout_ms, first_byte_timeout_ms, timeout_ms)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    strategy: fastest\n"
      "    routes:\n      - provider: a\n",
      "cfg.yaml:4: models[0].strategy: unknown strategy 'fastest': one of priority, weighted, "
@@ -843,7 +843,7 @@ static void test_routing_settings(void **state)
                                "    headroom: false\n"
                                "    routes:\n"
                                "      - {provider: a, weight: 5, max_concurrency: 10}\n"
-                               "      - {provider: a, api_key: key-a2}\n"
+                               "      - {provider: a, api_key: key-a2, price: {input: 1.5, output: '6'}}\n"
                                "      - {provider: b}\n"
                                "  - id: d\n"
                                "    routes: [{provider: b}]\n");
@@ -862,6 +862,11 @@ static void test_routing_settings(void **state)
     assert_null(m->routes[0].api_key);
     assert_string_equal(yr_route_key(&m->routes[0]), "key-a");
     assert_string_equal(yr_route_key(&m->routes[1]), "key-a2"); /* two keys, two routes */
+    assert_true(m->routes[1].has_price);
+    assert_int_equal(m->routes[1].price_input, 1500000);
+    assert_int_equal(m->routes[1].price_output, 6000000);
+    assert_int_equal(m->routes[1].price_cache_read, 1500000); /* defaults to input */
+    assert_false(m->routes[0].has_price);
     assert_null(yr_route_key(&m->routes[2]));
     /* the defaults */
     const yr_model_conf_t *d = &cfg->models[1];

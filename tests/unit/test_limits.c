@@ -212,6 +212,11 @@ static void test_costs_follow_each_providers_token_rules(void **state)
                      .cache_write_tokens = 20000, .completion_tokens = 1000};
     /* 10k x 3 + 50k x 0.30 + 20k x 3.75 + 1k x 15 = 0.03 + 0.015 + 0.075 + 0.015 */
     assert_int_equal(yr_cost_micros(&p, &u), 135000);
+    /* 1-hour cache writes at 2x input, the rest of the writes at 1.25x */
+    u = (yr_usage_t){.prompt_tokens = 30000, .cache_write_tokens = 30000,
+                     .cache_write_1h_tokens = 10000};
+    assert_true(yr_price_builtin("claude-sonnet-4-5", &p));
+    assert_int_equal(yr_cost_micros(&p, &u), 20000 * 3750 / 1000 + 10000 * 6000 / 1000);
     /* Gemini: reasoning is part of completion, priced as output */
     assert_true(yr_price_builtin("models/gemini-2.5-flash", &p));
     u = (yr_usage_t){.prompt_tokens = 1000, .completion_tokens = 300, .reasoning_tokens = 200};

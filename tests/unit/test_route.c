@@ -416,7 +416,7 @@ static void test_strategies(void **state)
         int64_t at;
         assert_int_equal(yr_health_take(h, 0, 0, false, &at), YR_TAKE_OK);
         yr_health_policy_t pol = {.failure_threshold = 5, .cooldown_ms = 1000};
-        yr_health_done(h, &pol, YR_OUT_OK, -1, ttfb[i], NULL, 0);
+        yr_health_done(h, &pol, YR_OUT_OK, -1, ttfb[i], NULL, 0, 0);
     }
     int fastest = 0;
     for (int i = 0; i < 200; i++) {
