@@ -1694,3 +1694,41 @@ const char *yr_provider_kind_name(yr_provider_kind_t kind)
 {
     return (unsigned)kind < YR_KIND__COUNT ? kind_names[kind] : "unknown";
 }
+
+/* Replaces every occurrence of secret in s (NUL-terminated, cap bytes) with
+ * "[redacted]", cutting the tail when the text would outgrow cap. */
+static void redact_one(char *s, size_t cap, const char *secret)
+{
+    static const char mark[] = "[redacted]";
+    const size_t mlen = sizeof(mark) - 1;
+    size_t slen = secret != NULL ? strlen(secret) : 0;
+    if (slen < YR_REDACT_MIN_LEN)
+        return; /* too short to tell from ordinary text */
+    char *p = s;
+    while ((p = strstr(p, secret)) != NULL) {
+        size_t off = (size_t)(p - s);
+        size_t tail = strlen(p + slen);
+        if (off + mlen >= cap) { /* not even the mark fits: cut here */
+            s[off] = '\0';
+            return;
+        }
+        if (off + mlen + tail >= cap)
+            tail = cap - 1 - off - mlen;
+        memmove(p + mlen, p + slen, tail);
+        memcpy(p, mark, mlen);
+        p[mlen + tail] = '\0';
+        p += mlen;
+    }
+}
+
+void yr_config_redact(const yr_config_t *cfg, char *s, size_t cap)
+{
+    if (cfg == NULL || s == NULL || cap == 0)
+        return;
+    redact_one(s, cap, cfg->server.master_key);
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        redact_one(s, cap, cfg->providers[i].api_key);
+    for (size_t i = 0; i < cfg->nmodels; i++)
+        for (size_t j = 0; j < cfg->models[i].nroutes; j++)
+            redact_one(s, cap, cfg->models[i].routes[j].api_key);
+}

@@ -146,4 +146,13 @@ const yr_provider_conf_t *yr_config_provider(const yr_config_t *cfg, yr_str_t na
 const char *yr_provider_kind_name(yr_provider_kind_t kind);
 const char *yr_strategy_name(yr_strategy_t s);
 
+/* Secrets shorter than this are not redacted (they would match ordinary
+ * words); config validation keeps real keys far longer. */
+#define YR_REDACT_MIN_LEN 6
+/* Replaces, in the NUL-terminated text s (cap bytes), every configured
+ * secret (server.master_key, every provider's and route's api_key) with
+ * "[redacted]". For text that came from an upstream (error messages,
+ * params, codes) before it reaches a client or a log. */
+void yr_config_redact(const yr_config_t *cfg, char *s, size_t cap);
+
 #endif

@@ -375,6 +375,21 @@ static void fail_request(chat_t *c, yr_err_t e, const char *msg, const char *par
 
 /* ---- the last failure ---------------------------------------------------- */
 
+/* Upstream text (an error's message, param, code) may echo a configured key
+ * back (a provider quoting the key it refused): it is redacted before it is
+ * logged or relayed. */
+static void scrub(const chat_t *c, char *s, size_t cap)
+{
+    yr_config_redact(c->g->cfg, s, cap);
+}
+
+static void scrub_last(chat_t *c)
+{
+    scrub(c, c->last_msg, sizeof(c->last_msg));
+    scrub(c, c->last_param, sizeof(c->last_param));
+    scrub(c, c->last_code, sizeof(c->last_code));
+}
+
 static void record_failure(chat_t *c, yr_err_t e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -386,6 +401,7 @@ static void record_failure(chat_t *c, yr_err_t e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->last_msg, sizeof(c->last_msg), fmt, ap);
     va_end(ap);
+    scrub(c, c->last_msg, sizeof(c->last_msg));
     yr_log_warn("%s: route %s/%s failed: %s", c->g->id, c->att->route->provider->name,
                 c->att->route->model, c->last_msg);
 }
@@ -414,6 +430,7 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
                        perr.message[0] ? perr.message : yr_http_status_text(status));
         snprintf(c->last_param, sizeof(c->last_param), "%s", perr.param);
         snprintf(c->last_code, sizeof(c->last_code), "%s", perr.code);
+        scrub_last(c);
     } else if (e == YR_E_RATE_LIMITED) {
         record_failure(c, e, "%s is rate limiting requests: %s", vendor,
                        perr.message[0] ? perr.message : "too many requests");
@@ -502,6 +519,7 @@ static void fail_with_last(chat_t *c)
         snprintf(c->last_msg, sizeof(c->last_msg),
                  "the gateway's retry budget is exhausted (providers are failing)");
     }
+    scrub_last(c);
     yr_str_t ra = yr_str(c->retry_after);
     if (c->last_err == YR_E_RATE_LIMITED && c->max_retry_ms > 0) {
         snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)((c->max_retry_ms + 999) / 1000));
@@ -644,8 +662,11 @@ static int flush_out(chat_t *c)
 
 /* Sends an SSE error event after the 200 was committed, then ends the
  * stream: the client sees an explicit failure, never a silent truncation. */
-static void stream_fail(chat_t *c, yr_err_t e, const char *msg, yr_outcome_t o)
+static void stream_fail(chat_t *c, yr_err_t e, const char *why, yr_outcome_t o)
 {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", why);
+    scrub(c, msg, sizeof(msg));
     attempt_end(c, o);
     yr_log_warn("%s: stream from %s failed after the first byte: %s", c->g->id, vendor_name(c),
                 msg);
@@ -695,16 +716,18 @@ static int stream_data(chat_t *c, const char *p, size_t n)
     if (rc < 0) {
         c->event_failed = true;
         c->event_rc = rc;
-        if (rc == -ECANCELED)
+        if (rc == -ECANCELED) {
             snprintf(c->last_msg, sizeof(c->last_msg), "%s reported an error mid-stream: %.400s",
                      vendor_name(c), c->cx.error.message);
-        else if (rc == -E2BIG)
+            scrub(c, c->last_msg, sizeof(c->last_msg));
+        } else if (rc == -E2BIG) {
             snprintf(c->last_msg, sizeof(c->last_msg), "an event was larger than %d bytes",
                      YR_SSE_MAX_EVENT);
-        else if (rc == -EPROTO)
+        } else if (rc == -EPROTO) {
             snprintf(c->last_msg, sizeof(c->last_msg), "malformed event in the stream");
-        else
+        } else {
             snprintf(c->last_msg, sizeof(c->last_msg), "client write failed");
+        }
         return YR_UP_ABORT;
     }
     return YR_UP_CONTINUE;

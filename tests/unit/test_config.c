@@ -1039,10 +1039,36 @@ static void test_restart_settings_kept(void **state)
     yr_config_free(next);
 }
 
+/* Upstream text that echoes a configured secret loses it (issue 8 #8). */
+static void test_redact_secrets(void **state)
+{
+    (void)state;
+    yr_config_t *cfg = load_ok("server:\n  master_key: mk-MASTER-0123456789\n"
+                               "providers:\n  openai:\n    kind: openai\n"
+                               "    base_url: http://127.0.0.1:1\n    api_key: sk-PROV-abcdef123456\n"
+                               "models:\n  - id: m\n    routes:\n      - provider: openai\n"
+                               "        api_key: sk-ROUTE-zyxwvu987654\n");
+    char s[128];
+    snprintf(s, sizeof(s), "bad key sk-PROV-abcdef123456, sk-ROUTE-zyxwvu987654 and "
+                           "mk-MASTER-0123456789sk-PROV-abcdef123456!");
+    yr_config_redact(cfg, s, sizeof(s));
+    assert_string_equal(s, "bad key [redacted], [redacted] and [redacted][redacted]!");
+    /* A short buffer is cut, never overrun, and never keeps half a key. */
+    char t[16];
+    snprintf(t, sizeof(t), "k=sk-PROV-abcde");
+    yr_config_redact(cfg, t, sizeof(t));
+    assert_string_equal(t, "k=sk-PROV-abcde"); /* not the whole key: left */
+    char v[40] = "x mk-MASTER-0123456789 yyyyyyyyyyyyyyy";
+    yr_config_redact(cfg, v, 14);
+    assert_string_equal(v, "x [redacted] ");
+    yr_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_spec_example, clear_env),
+        cmocka_unit_test_setup(test_redact_secrets, clear_env),
         cmocka_unit_test_setup(test_defaults_applied, clear_env),
         cmocka_unit_test_setup(test_every_setting, clear_env),
         cmocka_unit_test_setup(test_anchors, clear_env),
