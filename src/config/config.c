@@ -144,6 +144,8 @@ static const setting_t provider_rows[] = {
      .offset = PRV(connect_timeout_ms)},
     {.name = "first_byte_timeout_ms", .type = T_U32, .min = 1, .max = 3600000,
      .def_num = 120000, .offset = PRV(first_byte_timeout_ms)},
+    {.name = "idle_timeout_ms", .type = T_U32, .min = 1, .max = 3600000, .def_num = 30000,
+     .offset = PRV(idle_timeout_ms)},
     {.name = "timeout_ms", .type = T_U32, .min = 1, .max = 86400000, .def_num = 600000,
      .offset = PRV(timeout_ms)},
     /* kind: anthropic — the anthropic-version header, and max_tokens for
@@ -211,6 +213,8 @@ static const setting_t route_rows[] = {
      .offset = RTE(connect_timeout_ms)},
     {.name = "first_byte_timeout_ms", .type = T_U32, .min = 1, .max = 3600000,
      .offset = RTE(first_byte_timeout_ms)},
+    {.name = "idle_timeout_ms", .type = T_U32, .min = 1, .max = 3600000,
+     .offset = RTE(idle_timeout_ms)},
     {.name = "timeout_ms", .type = T_U32, .min = 1, .max = 86400000, .offset = RTE(timeout_ms)},
 };
 /* clang-format on */

@@ -28,6 +28,7 @@ typedef struct {
     const char *api_key;  /* may be NULL (e.g. a local vLLM) */
     uint32_t connect_timeout_ms;    /* default 5000 */
     uint32_t first_byte_timeout_ms; /* default 120000: headers must arrive by then */
+    uint32_t idle_timeout_ms;       /* default 30000: longest silence after the head */
     uint32_t timeout_ms;            /* whole transfer; default 600000 */
     const char *anthropic_version;  /* anthropic-version header; default 2023-06-01 */
     uint32_t default_max_tokens;    /* max_tokens when the client set none; default 4096 */
@@ -46,7 +47,7 @@ typedef struct {
     uint32_t weight;     /* strategy weighted; default 1 */
     uint32_t max_concurrency; /* in flight on this route, all workers; 0 = no cap */
     /* Per-route overrides of the provider's timeouts; 0: the provider's. */
-    uint32_t connect_timeout_ms, first_byte_timeout_ms, timeout_ms;
+    uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms;
 } yr_route_conf_t;
 
 /* The key a call on r authenticates with (may be NULL: no auth header). */

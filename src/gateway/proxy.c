@@ -828,6 +828,11 @@ static void stream_done(chat_t *c, enum yr_up_error err)
         yr_http_stream_end(c->g->http, false);
     } else if (c->event_failed) {
         stream_fail(c, YR_E_UPSTREAM_ERROR, c->last_msg, YR_OUT_BAD_RESPONSE);
+    } else if (err == YR_UP_EIDLE) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s sent nothing for %u ms mid-stream", vendor_name(c),
+                 (unsigned)c->ureq.idle_timeout_ms);
+        stream_fail(c, YR_E_UPSTREAM_TIMEOUT, why, YR_OUT_TIMEOUT);
     } else {
         stream_fail(c, YR_E_UPSTREAM_ERROR,
                     err == YR_UP_OK ? "the upstream stream ended before it was complete"
@@ -857,6 +862,13 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     if (err == YR_UP_ETIMEDOUT) {
         record_failure(c, YR_E_UPSTREAM_TIMEOUT, "%s did not answer within %u ms", vendor,
                        (unsigned)c->ureq.first_byte_timeout_ms);
+        return YR_OUT_TIMEOUT;
+    }
+    if (err == YR_UP_EIDLE) {
+        /* Silent after its head, before the client saw anything: a timeout
+         * like no head at all, so another route may answer. */
+        record_failure(c, YR_E_UPSTREAM_TIMEOUT, "%s sent nothing for %u ms", vendor,
+                       (unsigned)c->ureq.idle_timeout_ms);
         return YR_OUT_TIMEOUT;
     }
     if (c->event_failed && c->event_rc == -ECANCELED) {
@@ -956,6 +968,8 @@ static int attempt_send(chat_t *c)
             c->ureq.timeout_ms = (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left);
         if (c->ureq.first_byte_timeout_ms > c->ureq.timeout_ms)
             c->ureq.first_byte_timeout_ms = c->ureq.timeout_ms;
+        if (c->ureq.idle_timeout_ms > c->ureq.timeout_ms)
+            c->ureq.idle_timeout_ms = c->ureq.timeout_ms;
     }
     if (rc == 0)
         rc = yr_upstream_start(c->g->w->up, &c->ureq, &up_cbs, c, &c->call);

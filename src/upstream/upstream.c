@@ -52,7 +52,9 @@ struct yr_upstream_call {
     shard_t *sh;
     CURL *easy;
     struct curl_slist *headers;
-    uv_timer_t fb_timer; /* first-byte timeout */
+    uv_timer_t fb_timer; /* first-byte timeout, then the idle timeout */
+    uint32_t idle_ms;    /* 0: no idle timeout */
+    uint64_t last_data;  /* loop time of the last body byte (or the head) */
     const yr_upstream_cbs_t *cbs;
     void *data;
     int status;
@@ -322,6 +324,25 @@ static void on_first_byte_timeout(uv_timer_t *t)
     call_finish(call, YR_UP_ETIMEDOUT);
 }
 
+/* Between body bytes: re-armed lazily (a write only records the time; the
+ * timer, when it fires early, sleeps the rest), so a busy stream costs no
+ * timer operation per chunk. A paused call is not idle: the owner holds it. */
+static void on_idle_timeout(uv_timer_t *t)
+{
+    yr_upstream_call_t *call = t->data;
+    uint64_t now = uv_now(call->up->loop);
+    if (call->paused)
+        call->last_data = now;
+    uint64_t quiet = now - call->last_data;
+    if (quiet < call->idle_ms) {
+        uv_timer_start(&call->fb_timer, on_idle_timeout, call->idle_ms - quiet, 0);
+        return;
+    }
+    snprintf(call->errbuf, sizeof(call->errbuf), "no data from the upstream for %u ms",
+             (unsigned)call->idle_ms);
+    call_finish(call, YR_UP_EIDLE);
+}
+
 static void capture(char *dst, size_t cap, size_t *len, const char *v, size_t n)
 {
     while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
@@ -396,6 +417,10 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata
         if (call->status >= 200 && !call->head_done && !redirect) {
             call->head_done = true;
             uv_timer_stop(&call->fb_timer);
+            if (call->idle_ms > 0) {
+                call->last_data = uv_now(call->up->loop);
+                uv_timer_start(&call->fb_timer, on_idle_timeout, call->idle_ms, 0);
+            }
             if (call->cbs->on_head != NULL && call->cbs->on_head(call, call->data) != 0)
                 return 0;
         }
@@ -417,6 +442,8 @@ static size_t on_curl_write(char *p, size_t size, size_t nmemb, void *userdata)
 {
     yr_upstream_call_t *call = userdata;
     size_t n = size * nmemb;
+    if (call->idle_ms > 0)
+        call->last_data = uv_now(call->up->loop);
     int rc = call->cbs->on_data(call, p, n, call->data);
     if (rc == YR_UP_PAUSE) {
         call->paused = true;
@@ -527,6 +554,7 @@ int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
     call->up = up;
     call->cbs = cbs;
     call->data = data;
+    call->idle_ms = req->idle_timeout_ms;
     call->easy = easy_get(up);
     if (call->easy == NULL) {
         free(call);

@@ -6,15 +6,25 @@ import assert from 'node:assert/strict';
 import { startSim, startGateway, config, chat, sseData, MASTER_KEY } from './lib.mjs';
 
 const PROV_KEY = 'sk-prov-SECRET-' + 'p'.repeat(20);
-let sim, gw;
+const ANTH_KEY = 'sk-ant-SECRET-' + 'a'.repeat(20);
+const IDLE_MS = 400;
+let sim, anth, gw;
 before(async () => {
   sim = await startSim(['--require-key', PROV_KEY]);
+  anth = await startSim(['--require-key', ANTH_KEY]);
   gw = await startGateway(config({
-    providers: { openai: { base_url: sim.url, api_key: PROV_KEY } },
-    models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }],
+    providers: {
+      openai: { base_url: sim.url, api_key: PROV_KEY, idle_timeout_ms: IDLE_MS },
+      anthropic: { kind: 'anthropic', base_url: anth.base, api_key: ANTH_KEY, idle_timeout_ms: IDLE_MS },
+    },
+    models: [
+      { id: 'gpt-4o', routes: [{ provider: 'openai' }] },
+      { id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
+      { id: 'claude-then-gpt', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }, { provider: 'openai', model: 'gpt-4o' }] },
+    ],
   }));
 });
-after(async () => { await gw.stop(); await sim.stop(); gw.cleanup(); });
+after(async () => { await gw.stop(); await sim.stop(); await anth.stop(); gw.cleanup(); });
 
 const msgs = [{ role: 'user', content: 'hi' }];
 
@@ -41,4 +51,30 @@ test('a mid-stream error event that echoes the key is redacted', async () => {
   assert.equal(r.status, 502, r.text);
   assert.ok(!r.text.includes(PROV_KEY), r.text);
   assert.match(r.text, /boom \[redacted\]/);
+});
+
+// Issue 8 #10: an upstream that sends its head (and an opening event) and
+// then nothing is a timeout after idle_timeout_ms, not after timeout_ms.
+test('an upstream silent after its head fails over after the idle timeout', async () => {
+  await gw.resetRoutes();
+  await anth.script([{ chunk_delay_ms: 5000 }]);
+  const t0 = Date.now();
+  const r = await chat(gw, { model: 'claude-then-gpt', messages: [{ role: 'user', content: 'Reply with exactly: backup' }], stream: true });
+  const ms = Date.now() - t0;
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers.get('x-yourouter-attempts'), /anthropic\/claude-sonnet-4-20250514=timeout:200, openai\/gpt-4o=ok:200/);
+  const text = sseData(r.text).filter((d) => d !== '[DONE]').map((d) => JSON.parse(d).choices[0]?.delta?.content ?? '').join('');
+  assert.equal(text, 'backup');
+  assert.ok(ms >= IDLE_MS && ms < 3000, `took ${ms} ms`);
+});
+
+test('with no route left, an idle upstream is a 504 upstream_timeout', async () => {
+  await gw.resetRoutes();
+  await anth.script([{ chunk_delay_ms: 5000 }]);
+  const t0 = Date.now();
+  const r = await chat(gw, { model: 'claude', messages: msgs, stream: true });
+  assert.ok(Date.now() - t0 < 3000);
+  assert.equal(r.status, 504, r.text);
+  assert.equal(r.json.error.code, 'upstream_timeout');
+  assert.match(r.json.error.message, /sent nothing for 400 ms/);
 });

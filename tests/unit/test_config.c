@@ -128,6 +128,7 @@ static void test_spec_example(void **state)
     assert_string_equal(gg->api_key, "gm-key");
     assert_int_equal(oa->connect_timeout_ms, 5000);
     assert_int_equal(oa->first_byte_timeout_ms, 120000);
+    assert_int_equal(oa->idle_timeout_ms, 30000);
     assert_int_equal(oa->timeout_ms, 600000);
 
     assert_int_equal(cfg->nmodels, 3);
@@ -197,6 +198,7 @@ static void test_every_setting(void **state)
                                "    base_url: http://127.0.0.1:8000/v1///\n"
                                "    api_key: ${YR_TEST_EMPTY}\n"
                                "    connect_timeout_ms: 1\n"
+                               "    idle_timeout_ms: 1500\n"
                                "    first_byte_timeout_ms: 2000\n"
                                "    timeout_ms: 3000\n"
                                "  claude:\n"
@@ -224,6 +226,7 @@ static void test_every_setting(void **state)
     assert_null(local->api_key);
     assert_int_equal(local->connect_timeout_ms, 1);
     assert_int_equal(local->first_byte_timeout_ms, 2000);
+    assert_int_equal(local->idle_timeout_ms, 1500);
     assert_int_equal(local->timeout_ms, 3000);
     const yr_provider_conf_t *claude = &cfg->providers[1];
     assert_string_equal(claude->base_url, "https://api.anthropic.com"); /* kind default */
@@ -288,11 +291,11 @@ static const struct {
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, log_level)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
      "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, base_url, "
-     "api_key, connect_timeout_ms, first_byte_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
+     "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
      "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
-     "api_key, weight, max_concurrency, connect_timeout_ms, first_byte_timeout_ms, timeout_ms)"},
+     "api_key, weight, max_concurrency, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    strategy: fastest\n"
      "    routes:\n      - provider: a\n",
      "cfg.yaml:4: models[0].strategy: unknown strategy 'fastest': one of priority, weighted, "
