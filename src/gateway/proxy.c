@@ -633,7 +633,10 @@ static int on_frame(const yr_frame_t *m, void *arg)
         return rc == -EINVAL ? -EPROTO : rc;
     if (c->out.len > had) {
         c->events_out++;
-        if (c->att->first_event_ns == 0)
+        /* The first content: translated answers mark it in on_event;
+         * passthrough dialects that can tell in cx.content_seen. */
+        bool content = c->pass && (!c->kind->dialect->pass_marks_content || c->cx.content_seen);
+        if (content && c->att->first_event_ns == 0)
             c->att->first_event_ns = now_ns();
     }
     if (done)
@@ -641,17 +644,31 @@ static int on_frame(const yr_frame_t *m, void *arg)
     return 0;
 }
 
-/* For providers that report overload right after their opening event
- * (Anthropic: overloaded_error after message_start), the 200 is committed
- * with the second event, not the first: holding that one content-free event
- * keeps failover possible without delaying any content. Others commit at
- * once, so time to first byte is the provider's. */
+/* Whether the 200 must wait: a failure before the client saw any content
+ * fails over, whatever the dialect. So the opening events that carry none
+ * (OpenAI's role chunk, Anthropic's message_start) are held until the first
+ * content (a translated answer's TEXT, TOOL_START, ...; a passthrough
+ * dialect's cx.content_seen) or the end; holding them delays no content.
+ * Passthrough dialects that cannot tell content apart hold their first
+ * event when they report overload right after it (hold_first_event:
+ * Anthropic's overloaded_error after message_start). The held bytes stay
+ * under half of c->out's cap: past that the stream commits. */
+static bool hold_output(const chat_t *c)
+{
+    if (c->state != YR_RS_ATTEMPT || c->done_seen || c->out.len >= YR_SSE_MAX_EVENT)
+        return false;
+    const yr_dialect_ops_t *d = c->kind->dialect;
+    if (d->hold_first_event && c->events_out < 2)
+        return true;
+    bool knows_content = !c->pass || d->pass_marks_content;
+    return knows_content && c->att->first_event_ns == 0;
+}
+
 static int flush_out(chat_t *c)
 {
     if (c->out.len == 0)
         return 0;
-    if (c->state == YR_RS_ATTEMPT && c->kind->dialect->hold_first_event && c->events_out < 2 &&
-        !c->done_seen)
+    if (hold_output(c))
         return 0;
     if (c->state == YR_RS_ATTEMPT && commit_stream(c) < 0)
         return -ECONNRESET;
@@ -699,6 +716,11 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *why, yr_outcome_t o)
     if (rc == 0)
         rc = yr_buf_append_str(&ev, YR_STR("\n\n"));
 write:
+    /* Events decoded before the failing one, in the same upstream read,
+     * are still waiting: the client gets them first. */
+    if (c->out.len > 0 && yr_http_stream_write(c->g->http, c->out.data, c->out.len) < 0)
+        rc = -ECONNRESET;
+    yr_buf_reset(&c->out);
     if (rc == 0 && yr_http_stream_write(c->g->http, ev.data, ev.len) < 0)
         rc = -ECONNRESET;
     yr_buf_free(&ev);

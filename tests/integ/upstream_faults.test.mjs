@@ -15,10 +15,12 @@ before(async () => {
   gw = await startGateway(config({
     providers: {
       openai: { base_url: sim.url, api_key: PROV_KEY, idle_timeout_ms: IDLE_MS },
+      backup: { base_url: sim.url, api_key: PROV_KEY, idle_timeout_ms: IDLE_MS },
       anthropic: { kind: 'anthropic', base_url: anth.base, api_key: ANTH_KEY, idle_timeout_ms: IDLE_MS },
     },
     models: [
       { id: 'gpt-4o', routes: [{ provider: 'openai' }] },
+      { id: 'gpt-twice', routes: [{ provider: 'openai', model: 'gpt-4o' }, { provider: 'backup', model: 'gpt-4o' }] },
       { id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
       { id: 'claude-then-gpt', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }, { provider: 'openai', model: 'gpt-4o' }] },
     ],
@@ -77,4 +79,52 @@ test('with no route left, an idle upstream is a 504 upstream_timeout', async () 
   assert.equal(r.status, 504, r.text);
   assert.equal(r.json.error.code, 'upstream_timeout');
   assert.match(r.json.error.message, /sent nothing for 400 ms/);
+});
+
+const sse = (...events) => events.map((e) => `data: ${typeof e === 'string' ? e : JSON.stringify(e)}\n\n`).join('');
+const chunk = (delta, finish = null) => ({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o', choices: [{ index: 0, delta, finish_reason: finish }] });
+const deltas = (r) => sseData(r.text).filter((d) => d !== '[DONE]').map((d) => JSON.parse(d));
+const textOf = (r) => deltas(r).map((d) => d.choices?.[0]?.delta?.content ?? '').join('');
+
+// Issue 8 #12: OpenAI and Anthropic agree: a cut before any content reached
+// the client fails over.
+test('a cut right after the opening OpenAI chunk fails over', async () => {
+  await gw.resetRoutes();
+  await sim.script([{ cut_after: 1 }]);
+  const r = await chat(gw, { model: 'gpt-twice', messages: [{ role: 'user', content: 'Reply with exactly: second' }], stream: true });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers.get('x-yourouter-attempts'), /^openai\/gpt-4o=(stream_cut|bad_response):200, backup\/gpt-4o=ok:200$/);
+  assert.equal(textOf(r), 'second');
+  assert.equal(deltas(r).filter((d) => d.choices?.[0]?.delta?.role).length, 1, 'one opening chunk, the second route\'s');
+  assert.ok(r.text.endsWith('data: [DONE]\n\n'));
+});
+
+// Known bug (a): an in-band {"error":...} chunk was relayed as an answer.
+test('an in-band OpenAI error chunk before any content fails over', async () => {
+  await gw.resetRoutes();
+  const err = { error: { message: `overloaded, key ${PROV_KEY}`, type: 'server_error', param: null, code: null } };
+  await sim.script([{ body: sse(chunk({ role: 'assistant', content: '' }), err), content_type: 'text/event-stream' }]);
+  const r = await chat(gw, { model: 'gpt-twice', messages: [{ role: 'user', content: 'Reply with exactly: fine' }], stream: true });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers.get('x-yourouter-attempts'), /^openai\/gpt-4o=server_error:500, backup\/gpt-4o=ok:200$/);
+  assert.equal(textOf(r), 'fine');
+  assert.ok(!r.text.includes('overloaded'), r.text);
+});
+
+test('an in-band OpenAI error chunk after content ends the stream with an error event', async () => {
+  await gw.resetRoutes();
+  const err = { error: { message: `overloaded, key ${PROV_KEY}`, type: 'server_error', param: null, code: null } };
+  // Content the size of several upstream reads, so that it reaches the client
+  // before the error chunk arrives.
+  const big = 'x'.repeat(9000);
+  await sim.script([{ body: sse(chunk({ role: 'assistant', content: '' }), chunk({ content: big }), chunk({ content: big }), err), content_type: 'text/event-stream' }]);
+  const r = await chat(gw, { model: 'gpt-twice', messages: msgs, stream: true });
+  assert.equal(r.status, 200, r.text);
+  const ev = deltas(r);
+  assert.equal(textOf(r).length, 2 * big.length, 'both content chunks');
+  const last = ev[ev.length - 1];
+  assert.equal(last.error.code, 'stream_interrupted');
+  assert.match(last.error.message, /reported an error mid-stream: overloaded, key \[redacted\]/);
+  assert.ok(!r.text.includes(PROV_KEY) && !r.text.includes('data: [DONE]'));
+  assert.equal(ev.filter((d) => d.error).length, 1, 'the upstream\'s own error chunk is not relayed');
 });
