@@ -45,6 +45,10 @@ typedef struct yr_worker {
     uint64_t rng[2];
     pthread_t thread;
     bool stopping;
+    /* The proxy's requests in flight on this worker (gateway/proxy.c links
+     * them: chat_t.next/prev), so the shutdown deadline can end each one
+     * explicitly (yr_proxy_shutdown). Worker thread only. */
+    struct chat *chats;
 } yr_worker_t;
 
 struct yr_runtime {

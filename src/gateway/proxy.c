@@ -72,6 +72,7 @@ typedef struct {
 
 typedef struct chat {
     yr_gw_req_t *g;
+    struct chat *next, *prev; /* the worker's requests in flight (w->chats) */
     yr_reqstate_t state;
     yr_dialect_t dialect; /* the client's */
     bool count_tokens;    /* POST /v1/messages/count_tokens */
@@ -337,9 +338,22 @@ static void free_encoders(chat_t *c)
     c->genc = NULL;
 }
 
+static void chat_unlink(chat_t *c)
+{
+    yr_worker_t *w = c->g->w;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else if (w->chats == c)
+        w->chats = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
 static void on_pool_cleanup(void *arg)
 {
     chat_t *c = arg;
+    chat_unlink(c);
     cancel_fetches(c); /* before the JSON tree they write into goes away */
     stop_backoff(c);
     if (c->cred_wait != NULL) {
@@ -1317,6 +1331,10 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     c->max_retry_ms = -1;
     c->deadline_ns = req->start_ns + (uint64_t)REQUEST_DEADLINE_MS * 1000000u;
     g->chat = c;
+    c->next = g->w->chats;
+    if (c->next != NULL)
+        c->next->prev = c;
+    g->w->chats = c;
     /* Translation can grow a body (tool-result wrappers, default schemas). */
     yr_buf_init(&c->upbody, req->body.len * 2 + 64 * 1024);
     yr_buf_init(&c->resp, MAX_UPSTREAM_BODY);
@@ -1666,4 +1684,46 @@ void yr_proxy_gemini(yr_gw_req_t *g)
 {
     if (chat_new(g, YR_DIALECT_GEMINI) != NULL)
         yr_gw_authenticate(g, gemini_authed);
+}
+
+/* ---- shutdown ---------------------------------------------------------------- */
+
+static void shutdown_one(chat_t *c)
+{
+    static const char why[] = "the gateway is shutting down and its shutdown deadline passed";
+    if (c->state == YR_RS_STREAMING) {
+        if (c->call != NULL) {
+            yr_upstream_cancel(c->call);
+            c->call = NULL;
+        }
+        stream_fail(c, YR_E_SHUTTING_DOWN, why, YR_OUT_CANCELLED);
+        return;
+    }
+    if (c->state != YR_RS_ATTEMPT && c->state != YR_RS_BACKOFF && c->state != YR_RS_FETCHING)
+        return; /* authenticating or admitting: the connection close ends it */
+    cancel_fetches(c);
+    stop_backoff(c);
+    if (c->cred_wait != NULL) {
+        c->kind->transport->cancel_credentials(c->cred_wait);
+        c->cred_wait = NULL;
+    }
+    if (c->call != NULL) {
+        yr_upstream_cancel(c->call);
+        c->call = NULL;
+    }
+    attempt_end(c, YR_OUT_CANCELLED);
+    fail_request(c, YR_E_SHUTTING_DOWN, why, NULL, "shutting_down");
+}
+
+void yr_proxy_shutdown(yr_worker_t *w)
+{
+    chat_t *c = w->chats;
+    while (c != NULL) {
+        chat_t *next = c->next; /* c may be gone after its release */
+        yr_http_req_t *req = c->g->http;
+        yr_http_req_hold(req);
+        shutdown_one(c);
+        yr_http_req_release(req);
+        c = next;
+    }
 }

@@ -14,6 +14,12 @@ void yr_proxy_count_tokens(yr_gw_req_t *g);
 /* POST /v1beta/models/{model}:generateContent, :streamGenerateContent,
  * :countTokens (Gemini clients; g->dialect is YR_DIALECT_GEMINI) */
 void yr_proxy_gemini(yr_gw_req_t *g);
+/* The shutdown deadline passed: every proxied request still running on w
+ * ends now, explicitly: a stream with the error event of its client's
+ * dialect (never a silent stop), a request whose answer has not started
+ * with a 503. Requests still authenticating or waiting for admission are
+ * left to the connection close. */
+void yr_proxy_shutdown(yr_worker_t *w);
 
 /* /admin/routes[...]: handled (true), or not an admin route path (false). */
 bool yr_admin_routes(yr_gw_req_t *g);
