@@ -131,6 +131,7 @@ typedef struct chat {
      * limited) */
     struct {
         bool set;
+        int rank; /* failure_rank of the attempt it came from */
         yr_err_t err;
         char msg[512], param[96], code[64];
     } other;
@@ -189,6 +190,24 @@ static enum yr_attempt_outcome metrics_outcome(const yr_attempt_t *a)
     }
 }
 
+/* How much a failure tells the client: what the provider said (an HTTP
+ * error or an error event, with its words) beats a malformed answer or a
+ * timeout, which beat a connection that failed or broke. The final error is
+ * the most telling non-429 failure (the later one among equals). */
+static int failure_rank(const yr_attempt_t *a, yr_outcome_t o)
+{
+    switch (o) {
+    case YR_OUT_CLIENT_ERROR:
+    case YR_OUT_AUTH:
+    case YR_OUT_QUOTA:
+    case YR_OUT_OVERLOADED:
+    case YR_OUT_SERVER_ERROR: return 3;
+    case YR_OUT_TIMEOUT:
+    case YR_OUT_BAD_RESPONSE: return a->status >= 400 ? 3 : 2;
+    default: return 1;
+    }
+}
+
 /* Every attempt ends here, exactly once. */
 static void attempt_end(chat_t *c, yr_outcome_t o)
 {
@@ -204,8 +223,9 @@ static void attempt_end(chat_t *c, yr_outcome_t o)
     if (a->retry_after_ms > c->max_retry_ms)
         c->max_retry_ms = a->retry_after_ms;
     if (o != YR_OUT_OK && o != YR_OUT_RATE_LIMITED && o != YR_OUT_CANCELLED &&
-        c->last_msg[0] != '\0') {
+        c->last_msg[0] != '\0' && (!c->other.set || failure_rank(a, o) >= c->other.rank)) {
         c->other.set = true;
+        c->other.rank = failure_rank(a, o);
         c->other.err = c->last_err;
         snprintf(c->other.msg, sizeof(c->other.msg), "%s", c->last_msg);
         snprintf(c->other.param, sizeof(c->other.param), "%s", c->last_param);
@@ -521,7 +541,9 @@ static void fail_with_last(chat_t *c)
                            yr_str(ra_buf), NULL, 0);
         return;
     }
-    if (c->other.set && c->last_err == YR_E_RATE_LIMITED) {
+    if (c->other.set) {
+        /* The most telling failure that was not a rate limit (the last
+         * attempt's, unless an earlier one said more). */
         c->last_err = c->other.err;
         snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->other.msg);
         snprintf(c->last_param, sizeof(c->last_param), "%s", c->other.param);
@@ -535,7 +557,9 @@ static void fail_with_last(chat_t *c)
     }
     scrub_last(c);
     yr_str_t ra = yr_str(c->retry_after);
-    if (c->last_err == YR_E_RATE_LIMITED && c->max_retry_ms > 0) {
+    if (c->max_retry_ms > 0) {
+        /* The longest hint any attempt was given, whatever the final error:
+         * a 429's Retry-After must not be lost to a later route's 5xx. */
         snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)((c->max_retry_ms + 999) / 1000));
         ra = yr_str(ra_buf);
     }
@@ -891,8 +915,12 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     if (err == YR_UP_OK)
         return record_http_failure(c, call, status);
     if (err == YR_UP_ECONNECT) {
-        record_failure(c, YR_E_UPSTREAM_ERROR, "could not reach %s: %s", vendor,
-                       yr_upstream_error_text(call));
+        if (status > 0) /* a status line came: the head itself failed */
+            record_failure(c, YR_E_UPSTREAM_ERROR, "%s sent a response the gateway cannot read: %s",
+                           vendor, yr_upstream_error_text(call));
+        else
+            record_failure(c, YR_E_UPSTREAM_ERROR, "could not reach %s: %s", vendor,
+                           yr_upstream_error_text(call));
         return YR_OUT_CONNECT;
     }
     if (err == YR_UP_ETIMEDOUT) {

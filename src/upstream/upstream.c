@@ -312,8 +312,19 @@ static void check_done(shard_t *sh)
         yr_upstream_call_t *call = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
         CURLcode rc = msg->data.result;
-        if (call != NULL)
-            call_finish(call, classify(call, rc));
+        if (call == NULL)
+            continue;
+        if (rc != CURLE_OK && call->errbuf[0] == '\0') {
+            /* curl does not always word a failure (a response head over its
+             * limits ends with an empty buffer): the reason is never empty. */
+            if (!call->head_done && call->status > 0)
+                snprintf(call->errbuf, sizeof(call->errbuf),
+                         "the response head is too large or malformed (curl: %s)",
+                         curl_easy_strerror(rc));
+            else
+                snprintf(call->errbuf, sizeof(call->errbuf), "%s", curl_easy_strerror(rc));
+        }
+        call_finish(call, classify(call, rc));
     }
 }
 

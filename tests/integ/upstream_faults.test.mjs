@@ -3,6 +3,8 @@
 // a client forever with silence, hide an in-band error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
 import { startSim, startGateway, config, chat, sseData, MASTER_KEY } from './lib.mjs';
 
 const PROV_KEY = 'sk-prov-SECRET-' + 'p'.repeat(20);
@@ -16,10 +18,12 @@ before(async () => {
     providers: {
       openai: { base_url: sim.url, api_key: PROV_KEY, idle_timeout_ms: IDLE_MS },
       backup: { base_url: sim.url, api_key: PROV_KEY, idle_timeout_ms: IDLE_MS },
+      dead: { base_url: 'http://127.0.0.1:1/v1', api_key: PROV_KEY },
       anthropic: { kind: 'anthropic', base_url: anth.base, api_key: ANTH_KEY, idle_timeout_ms: IDLE_MS },
     },
     models: [
       { id: 'gpt-4o', routes: [{ provider: 'openai' }] },
+      { id: 'gpt-then-dead', routes: [{ provider: 'openai', model: 'gpt-4o' }, { provider: 'dead', model: 'gpt-4o' }] },
       { id: 'gpt-twice', routes: [{ provider: 'openai', model: 'gpt-4o' }, { provider: 'backup', model: 'gpt-4o' }] },
       { id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
       { id: 'claude-then-gpt', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }, { provider: 'openai', model: 'gpt-4o' }] },
@@ -127,4 +131,46 @@ test('an in-band OpenAI error chunk after content ends the stream with an error 
   assert.match(last.error.message, /reported an error mid-stream: overloaded, key \[redacted\]/);
   assert.ok(!r.text.includes(PROV_KEY) && !r.text.includes('data: [DONE]'));
   assert.equal(ev.filter((d) => d.error).length, 1, 'the upstream\'s own error chunk is not relayed');
+});
+
+// Known bug (c): the final error after failover is the most telling one,
+// and carries the longest retry hint any attempt got.
+test('after failover the final error keeps an earlier 429\'s Retry-After', async () => {
+  await gw.resetRoutes();
+  await sim.script([{ status: 429, retry_after: 7 }, { status: 500, error_message: 'backend exploded' }]);
+  const r = await chat(gw, { model: 'gpt-twice', messages: msgs });
+  assert.equal(r.status, 502, r.text);
+  assert.match(r.json.error.message, /backend exploded/);
+  assert.equal(r.headers.get('retry-after'), '7');
+});
+
+test('a provider\'s own words beat a later route\'s connection failure', async () => {
+  await gw.resetRoutes();
+  await sim.script([{ status: 500, error_message: 'backend exploded' }]);
+  const r = await chat(gw, { model: 'gpt-then-dead', messages: msgs });
+  assert.equal(r.status, 502, r.text);
+  assert.match(r.headers.get('x-yourouter-attempts'), /openai\/gpt-4o=server_error:500, dead\/gpt-4o=connect_error:0/);
+  assert.match(r.json.error.message, /openai returned HTTP 500: backend exploded/);
+});
+
+// Issue 8 #12: a response head too large for the client gets a real reason.
+test('an upstream with a 1 MiB header is an error that says why', async (t) => {
+  const srv = net.createServer((sock) => {
+    sock.once('data', () => {
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Huge: ${'h'.repeat(1 << 20)}\r\nContent-Length: 2\r\n\r\n{}`);
+      sock.end();
+    });
+    sock.on('error', () => {});
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => srv.close());
+  const g2 = await startGateway(config({
+    providers: { huge: { base_url: `http://127.0.0.1:${srv.address().port}/v1` } },
+    models: [{ id: 'gpt-4o', routes: [{ provider: 'huge' }] }],
+  }));
+  t.after(async () => { await g2.stop(); g2.cleanup(); });
+  const r = await chat(g2, { model: 'gpt-4o', messages: msgs });
+  assert.equal(r.status, 502, r.text);
+  assert.match(r.json.error.message, /^huge sent a response the gateway cannot read: the response head is too large or malformed \(curl: .+\) \(request id/, r.json.error.message);
 });
