@@ -175,6 +175,10 @@ static const setting_t images_rows[] = {
      .offset = CFG(images.max_per_request)},
     {.name = "allow_http", .type = T_BOOL, .offset = CFG(images.allow_http)},
     [IMAGES_ALLOW] = {.name = "allow", .type = T_CUSTOM},
+    {.name = "max_request_bytes", .type = T_BYTES, .min = 1024, .max = 1u << 30,
+     .def_num = 20u << 20, .offset = CFG(images.max_request_bytes)},
+    {.name = "max_worker_bytes", .type = T_BYTES, .min = 1024, .max = 4ull << 30,
+     .def_num = 64u << 20, .offset = CFG(images.max_worker_bytes)},
 };
 
 #define MDL(f) offsetof(yr_model_conf_t, f)

@@ -117,6 +117,8 @@ typedef struct yr_config {
         uint32_t timeout_ms;   /* default 10000 */
         uint32_t max_redirects; /* default 3; 0 = none followed */
         uint32_t max_per_request; /* default 8 */
+        uint64_t max_request_bytes; /* all images of one request; default 20 MiB */
+        uint64_t max_worker_bytes;  /* image bytes being fetched per worker; default 64 MiB */
         bool allow_http;       /* default false: https only */
         const char **allow;    /* exceptions to the SSRF guard (CIDR[:port]) */
         size_t nallow;

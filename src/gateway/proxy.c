@@ -93,6 +93,7 @@ typedef struct chat {
     image_slot_t *images; /* in the pool */
     size_t nimages, images_pending;
     yr_fetch_policy_t image_policy;
+    yr_fetch_budget_t image_budget; /* all images of this request */
 
     /* attempts */
     yr_attempt_t *attempts; /* in the pool, max_attempts of them */
@@ -1263,9 +1264,19 @@ static void image_done(image_slot_t *slot, const yr_fetch_result_t *res)
             snprintf(param, sizeof(param), "messages[%zu].content[%zu].image_url.url", mi, pi);
         cancel_fetches(c);
         bool internal = res->status == YR_FETCH_EINTERNAL || rc == -ENOMEM;
-        fail_request(c, internal ? YR_E_INTERNAL : YR_E_INVALID_REQUEST,
+        bool big = res->status == YR_FETCH_ETOOBIG;
+        if (big && res->over == &c->g->w->image_bytes) {
+            /* Not this request's fault: the worker is busy fetching. */
+            cancel_fetches(c);
+            finish(c, yr_gw_error_status(c->g, YR_E_UPSTREAM_UNAVAILABLE));
+            yr_gw_send_error(c->g, YR_E_UPSTREAM_UNAVAILABLE, res->reason, NULL,
+                             "image_fetch_busy", YR_STR("1"));
+            return;
+        }
+        fail_request(c, internal ? YR_E_INTERNAL : big ? YR_E_TOO_LARGE : YR_E_INVALID_REQUEST,
                      res->reason ? res->reason : "could not fetch the image",
-                     param[0] ? param : NULL, internal ? NULL : "image_fetch_failed");
+                     param[0] ? param : NULL,
+                     internal ? NULL : big ? "image_too_large" : "image_fetch_failed");
         return;
     }
     if (c->images_pending == 0) {
@@ -1322,6 +1333,20 @@ static int fetch_images(chat_t *c)
         .nallow = cfg->images.nallow,
         .allow_http = cfg->images.allow_http,
     };
+    /* Amplification caps: a small request naming many large images must not
+     * become a huge upstream body, nor many of them a worker's memory. */
+    c->image_budget = (yr_fetch_budget_t){
+        .cap = cfg->images.max_request_bytes,
+        .what = "the images of this request",
+        .setting = "images.max_request_bytes",
+    };
+    yr_fetch_budget_t *wb = &c->g->w->image_bytes;
+    wb->cap = cfg->images.max_worker_bytes; /* the newest generation's */
+    wb->release = true;
+    wb->what = "the images this gateway worker is fetching";
+    wb->setting = "images.max_worker_bytes";
+    c->image_policy.budgets[0] = &c->image_budget;
+    c->image_policy.budgets[1] = wb;
     c->images = yr_pcalloc(c->g->http->pool, n * sizeof(*c->images));
     if (c->images == NULL) {
         fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
