@@ -30,6 +30,9 @@
  * may send holds the request (yr_http_req_hold) while it runs, so a send
  * that ends the request never frees the chat_t under the code using it. */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +62,9 @@
 #define STREAM_HIGH_WATER (256 * 1024)       /* pause upstream above this */
 #define STREAM_LOW_WATER (64 * 1024)         /* resume below this */
 #define MAX_ATTEMPTS 64                      /* per request, whatever the policy says */
+/* A request body at least this large leaves the heap holding its DOM,
+ * translation and buffers after it ends: see trim_after(). */
+#define TRIM_AFTER_BODY (1u << 20)
 /* One deadline for all attempts of a request (the default whole-transfer
  * timeout of a provider); the resilient-routing issue makes it a setting. */
 #define REQUEST_DEADLINE_MS (600u * 1000)
@@ -359,6 +365,22 @@ static void free_encoders(chat_t *c)
     c->genc = NULL;
 }
 
+/* After a large request, once the worker has no other proxied request in
+ * flight, the free memory of the heap goes back to the OS: glibc keeps it
+ * otherwise (its mmap threshold grows with every large free, so the next big
+ * buffers come from the heap too), and six 8 MB translated requests left the
+ * process at several times its idle size. Only then: malloc_trim walks the
+ * heap, which is worth it only when a lot was freed. */
+static void trim_after(const chat_t *c)
+{
+#ifdef __GLIBC__
+    if (c->g->http->body.len >= TRIM_AFTER_BODY && c->g->w->chats == NULL)
+        malloc_trim(0);
+#else
+    (void)c;
+#endif
+}
+
 static void chat_unlink(chat_t *c)
 {
     yr_worker_t *w = c->g->w;
@@ -399,6 +421,7 @@ static void on_pool_cleanup(void *arg)
     yr_buf_free(&c->oai_body);
     free_encoders(c);
     yr_framer_free(&c->framer);
+    trim_after(c);
 }
 
 static void fail_request(chat_t *c, yr_err_t e, const char *msg, const char *param,
