@@ -157,6 +157,8 @@ static const setting_t provider_rows[] = {
      .offset = PRV(connect_timeout_ms)},
     {.name = "first_byte_timeout_ms", .type = T_U32, .min = 1, .max = 3600000,
      .def_num = 120000, .offset = PRV(first_byte_timeout_ms)},
+    {.name = "idle_timeout_ms", .type = T_U32, .min = 1, .max = 3600000, .def_num = 30000,
+     .offset = PRV(idle_timeout_ms)},
     {.name = "timeout_ms", .type = T_U32, .min = 1, .max = 86400000, .def_num = 600000,
      .offset = PRV(timeout_ms)},
     /* kind: anthropic — the anthropic-version header, and max_tokens for
@@ -186,6 +188,10 @@ static const setting_t images_rows[] = {
      .offset = CFG(images.max_per_request)},
     {.name = "allow_http", .type = T_BOOL, .offset = CFG(images.allow_http)},
     [IMAGES_ALLOW] = {.name = "allow", .type = T_CUSTOM},
+    {.name = "max_request_bytes", .type = T_BYTES, .min = 1024, .max = 1u << 30,
+     .def_num = 20u << 20, .offset = CFG(images.max_request_bytes)},
+    {.name = "max_worker_bytes", .type = T_BYTES, .min = 1024, .max = 4ull << 30,
+     .def_num = 64u << 20, .offset = CFG(images.max_worker_bytes)},
 };
 
 #define MDL(f) offsetof(yr_model_conf_t, f)
@@ -225,6 +231,8 @@ static const setting_t route_rows[] = {
      .offset = RTE(connect_timeout_ms)},
     {.name = "first_byte_timeout_ms", .type = T_U32, .min = 1, .max = 3600000,
      .offset = RTE(first_byte_timeout_ms)},
+    {.name = "idle_timeout_ms", .type = T_U32, .min = 1, .max = 3600000,
+     .offset = RTE(idle_timeout_ms)},
     {.name = "timeout_ms", .type = T_U32, .min = 1, .max = 86400000, .offset = RTE(timeout_ms)},
 };
 /* clang-format on */
@@ -1762,4 +1770,42 @@ const char *yr_strategy_name(yr_strategy_t s)
 const char *yr_provider_kind_name(yr_provider_kind_t kind)
 {
     return (unsigned)kind < YR_KIND__COUNT ? kind_names[kind] : "unknown";
+}
+
+/* Replaces every occurrence of secret in s (NUL-terminated, cap bytes) with
+ * "[redacted]", cutting the tail when the text would outgrow cap. */
+static void redact_one(char *s, size_t cap, const char *secret)
+{
+    static const char mark[] = "[redacted]";
+    const size_t mlen = sizeof(mark) - 1;
+    size_t slen = secret != NULL ? strlen(secret) : 0;
+    if (slen < YR_REDACT_MIN_LEN)
+        return; /* too short to tell from ordinary text */
+    char *p = s;
+    while ((p = strstr(p, secret)) != NULL) {
+        size_t off = (size_t)(p - s);
+        size_t tail = strlen(p + slen);
+        if (off + mlen >= cap) { /* not even the mark fits: cut here */
+            s[off] = '\0';
+            return;
+        }
+        if (off + mlen + tail >= cap)
+            tail = cap - 1 - off - mlen;
+        memmove(p + mlen, p + slen, tail);
+        memcpy(p, mark, mlen);
+        p[mlen + tail] = '\0';
+        p += mlen;
+    }
+}
+
+void yr_config_redact(const yr_config_t *cfg, char *s, size_t cap)
+{
+    if (cfg == NULL || s == NULL || cap == 0)
+        return;
+    redact_one(s, cap, cfg->server.master_key);
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        redact_one(s, cap, cfg->providers[i].api_key);
+    for (size_t i = 0; i < cfg->nmodels; i++)
+        for (size_t j = 0; j < cfg->models[i].nroutes; j++)
+            redact_one(s, cap, cfg->models[i].routes[j].api_key);
 }

@@ -28,6 +28,7 @@ typedef struct {
     const char *api_key;  /* may be NULL (e.g. a local vLLM) */
     uint32_t connect_timeout_ms;    /* default 5000 */
     uint32_t first_byte_timeout_ms; /* default 120000: headers must arrive by then */
+    uint32_t idle_timeout_ms;       /* default 30000: longest silence after the head */
     uint32_t timeout_ms;            /* whole transfer; default 600000 */
     const char *anthropic_version;  /* anthropic-version header; default 2023-06-01 */
     uint32_t default_max_tokens;    /* max_tokens when the client set none; default 4096 */
@@ -50,7 +51,7 @@ typedef struct {
     bool has_price;
     int64_t price_input, price_output, price_cache_read, price_cache_write;
     /* Per-route overrides of the provider's timeouts; 0: the provider's. */
-    uint32_t connect_timeout_ms, first_byte_timeout_ms, timeout_ms;
+    uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms;
 } yr_route_conf_t;
 
 /* The key a call on r authenticates with (may be NULL: no auth header). */
@@ -126,6 +127,8 @@ typedef struct yr_config {
         uint32_t timeout_ms;   /* default 10000 */
         uint32_t max_redirects; /* default 3; 0 = none followed */
         uint32_t max_per_request; /* default 8 */
+        uint64_t max_request_bytes; /* all images of one request; default 20 MiB */
+        uint64_t max_worker_bytes;  /* image bytes being fetched per worker; default 64 MiB */
         bool allow_http;       /* default false: https only */
         const char **allow;    /* exceptions to the SSRF guard (CIDR[:port]) */
         size_t nallow;
@@ -155,5 +158,14 @@ const yr_model_conf_t *yr_config_model(const yr_config_t *cfg, yr_str_t id);
 const yr_provider_conf_t *yr_config_provider(const yr_config_t *cfg, yr_str_t name);
 const char *yr_provider_kind_name(yr_provider_kind_t kind);
 const char *yr_strategy_name(yr_strategy_t s);
+
+/* Secrets shorter than this are not redacted (they would match ordinary
+ * words); config validation keeps real keys far longer. */
+#define YR_REDACT_MIN_LEN 6
+/* Replaces, in the NUL-terminated text s (cap bytes), every configured
+ * secret (server.master_key, every provider's and route's api_key) with
+ * "[redacted]". For text that came from an upstream (error messages,
+ * params, codes) before it reaches a client or a log. */
+void yr_config_redact(const yr_config_t *cfg, char *s, size_t cap);
 
 #endif

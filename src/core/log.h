@@ -3,13 +3,20 @@
 #ifndef YR_LOG_H
 #define YR_LOG_H
 
+#include <stddef.h>
+
 enum yr_log_level { YR_LOG_DEBUG, YR_LOG_INFO, YR_LOG_WARN, YR_LOG_ERROR, YR_LOG_OFF };
 
 void yr_log_set_level(enum yr_log_level level);
 enum yr_log_level yr_log_get_level(void);
 /* Parses "debug|info|warn|error|off"; returns 0 or -1. */
 int yr_log_parse_level(const char *s, enum yr_log_level *out);
+/* Every line is escaped (yr_log_escape) before it is written. */
 void yr_log(enum yr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copies in[0..n) to out (cap bytes, NUL-terminated) with LF, CR and tab as
+ * \n, \r, \t and other control bytes (ESC, DEL, ...) as \xNN; cut at
+ * an escape boundary when out is full. Returns the length written. */
+size_t yr_log_escape(const char *in, size_t n, char *out, size_t cap);
 
 /* Debug lines sit on hot paths: their arguments are not even evaluated
  * unless debug logging is on. */

@@ -18,6 +18,7 @@
 #include "metrics/metrics.h"
 #include "server/http.h"
 #include "store/store.h"
+#include "upstream/fetch.h"
 #include "upstream/upstream.h"
 
 typedef struct yr_runtime yr_runtime_t;
@@ -45,6 +46,12 @@ typedef struct yr_worker {
     uint64_t rng[2];
     pthread_t thread;
     bool stopping;
+    /* The proxy's requests in flight on this worker (gateway/proxy.c links
+     * them: chat_t.next/prev), so the shutdown deadline can end each one
+     * explicitly (yr_proxy_shutdown). Worker thread only. */
+    struct chat *chats;
+    /* Image bytes being fetched on this worker (images.max_worker_bytes). */
+    yr_fetch_budget_t image_bytes;
 } yr_worker_t;
 
 struct yr_runtime {

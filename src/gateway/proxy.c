@@ -31,6 +31,9 @@
  * that ends the request never frees the chat_t under the code using it. */
 #include <errno.h>
 #include <http_parser.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +64,9 @@
 #define STREAM_HIGH_WATER (256 * 1024)       /* pause upstream above this */
 #define STREAM_LOW_WATER (64 * 1024)         /* resume below this */
 #define MAX_ATTEMPTS 64                      /* per request, whatever the policy says */
+/* A request body at least this large leaves the heap holding its DOM,
+ * translation and buffers after it ends: see trim_after(). */
+#define TRIM_AFTER_BODY (1u << 20)
 /* One deadline for all attempts of a request (the default whole-transfer
  * timeout of a provider); the resilient-routing issue makes it a setting. */
 #define REQUEST_DEADLINE_MS (600u * 1000)
@@ -74,6 +80,7 @@ typedef struct {
 
 typedef struct chat {
     yr_gw_req_t *g;
+    struct chat *next, *prev; /* the worker's requests in flight (w->chats) */
     yr_reqstate_t state;
     yr_dialect_t dialect; /* the client's */
     bool count_tokens;    /* POST /v1/messages/count_tokens */
@@ -95,6 +102,7 @@ typedef struct chat {
     image_slot_t *images; /* in the pool */
     size_t nimages, images_pending;
     yr_fetch_policy_t image_policy;
+    yr_fetch_budget_t image_budget; /* all images of this request */
 
     /* attempts */
     yr_attempt_t *attempts; /* in the pool, max_attempts of them */
@@ -135,6 +143,7 @@ typedef struct chat {
      * limited) */
     struct {
         bool set;
+        int rank; /* failure_rank of the attempt it came from */
         yr_err_t err;
         char msg[512], param[96], code[64];
     } other;
@@ -222,6 +231,24 @@ static uint64_t chunk_text_bytes(yr_str_t d)
     return n;
 }
 
+/* How much a failure tells the client: what the provider said (an HTTP
+ * error or an error event, with its words) beats a malformed answer or a
+ * timeout, which beat a connection that failed or broke. The final error is
+ * the most telling non-429 failure (the later one among equals). */
+static int failure_rank(const yr_attempt_t *a, yr_outcome_t o)
+{
+    switch (o) {
+    case YR_OUT_CLIENT_ERROR:
+    case YR_OUT_AUTH:
+    case YR_OUT_QUOTA:
+    case YR_OUT_OVERLOADED:
+    case YR_OUT_SERVER_ERROR: return 3;
+    case YR_OUT_TIMEOUT:
+    case YR_OUT_BAD_RESPONSE: return a->status >= 400 ? 3 : 2;
+    default: return 1;
+    }
+}
+
 /* Every attempt ends here, exactly once. */
 static void attempt_end(chat_t *c, yr_outcome_t o)
 {
@@ -245,8 +272,9 @@ static void attempt_end(chat_t *c, yr_outcome_t o)
     if (a->retry_after_ms > c->max_retry_ms)
         c->max_retry_ms = a->retry_after_ms;
     if (o != YR_OUT_OK && o != YR_OUT_RATE_LIMITED && o != YR_OUT_CANCELLED &&
-        c->last_msg[0] != '\0') {
+        c->last_msg[0] != '\0' && (!c->other.set || failure_rank(a, o) >= c->other.rank)) {
         c->other.set = true;
+        c->other.rank = failure_rank(a, o);
         c->other.err = c->last_err;
         snprintf(c->other.msg, sizeof(c->other.msg), "%s", c->last_msg);
         snprintf(c->other.param, sizeof(c->other.param), "%s", c->last_param);
@@ -397,9 +425,38 @@ static void free_encoders(chat_t *c)
     c->genc = NULL;
 }
 
+/* After a large request, once the worker has no other proxied request in
+ * flight, the free memory of the heap goes back to the OS: glibc keeps it
+ * otherwise (its mmap threshold grows with every large free, so the next big
+ * buffers come from the heap too), and six 8 MB translated requests left the
+ * process at several times its idle size. Only then: malloc_trim walks the
+ * heap, which is worth it only when a lot was freed. */
+static void trim_after(const chat_t *c)
+{
+#ifdef __GLIBC__
+    if (c->g->http->body.len >= TRIM_AFTER_BODY && c->g->w->chats == NULL)
+        malloc_trim(0);
+#else
+    (void)c;
+#endif
+}
+
+static void chat_unlink(chat_t *c)
+{
+    yr_worker_t *w = c->g->w;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else if (w->chats == c)
+        w->chats = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
 static void on_pool_cleanup(void *arg)
 {
     chat_t *c = arg;
+    chat_unlink(c);
     cancel_fetches(c); /* before the JSON tree they write into goes away */
     stop_backoff(c);
     if (c->cred_wait != NULL) {
@@ -425,6 +482,7 @@ static void on_pool_cleanup(void *arg)
     yr_buf_free(&c->oai_body);
     free_encoders(c);
     yr_framer_free(&c->framer);
+    trim_after(c);
 }
 
 static void fail_request(chat_t *c, yr_err_t e, const char *msg, const char *param,
@@ -435,6 +493,21 @@ static void fail_request(chat_t *c, yr_err_t e, const char *msg, const char *par
 }
 
 /* ---- the last failure ---------------------------------------------------- */
+
+/* Upstream text (an error's message, param, code) may echo a configured key
+ * back (a provider quoting the key it refused): it is redacted before it is
+ * logged or relayed. */
+static void scrub(const chat_t *c, char *s, size_t cap)
+{
+    yr_config_redact(c->g->cfg, s, cap);
+}
+
+static void scrub_last(chat_t *c)
+{
+    scrub(c, c->last_msg, sizeof(c->last_msg));
+    scrub(c, c->last_param, sizeof(c->last_param));
+    scrub(c, c->last_code, sizeof(c->last_code));
+}
 
 static void record_failure(chat_t *c, yr_err_t e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -447,6 +520,7 @@ static void record_failure(chat_t *c, yr_err_t e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->last_msg, sizeof(c->last_msg), fmt, ap);
     va_end(ap);
+    scrub(c, c->last_msg, sizeof(c->last_msg));
     yr_log_warn("%s: route %s/%s failed: %s", c->g->id, c->att->route->provider->name,
                 c->att->route->model, c->last_msg);
 }
@@ -475,6 +549,7 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
                        perr.message[0] ? perr.message : yr_http_status_text(status));
         snprintf(c->last_param, sizeof(c->last_param), "%s", perr.param);
         snprintf(c->last_code, sizeof(c->last_code), "%s", perr.code);
+        scrub_last(c);
     } else if (e == YR_E_RATE_LIMITED) {
         record_failure(c, e, "%s is rate limiting requests: %s", vendor,
                        perr.message[0] ? perr.message : "too many requests");
@@ -551,7 +626,9 @@ static void fail_with_last(chat_t *c)
                            yr_str(ra_buf), NULL, 0);
         return;
     }
-    if (c->other.set && c->last_err == YR_E_RATE_LIMITED) {
+    if (c->other.set) {
+        /* The most telling failure that was not a rate limit (the last
+         * attempt's, unless an earlier one said more). */
         c->last_err = c->other.err;
         snprintf(c->last_msg, sizeof(c->last_msg), "%s", c->other.msg);
         snprintf(c->last_param, sizeof(c->last_param), "%s", c->other.param);
@@ -571,8 +648,11 @@ static void fail_with_last(chat_t *c)
                  late ? "the request's deadline passed before a route could be tried"
                       : "no route of this model could take the request");
     }
+    scrub_last(c);
     yr_str_t ra = yr_str(c->retry_after);
-    if (c->last_err == YR_E_RATE_LIMITED && c->max_retry_ms > 0) {
+    if (c->max_retry_ms > 0) {
+        /* The longest hint any attempt was given, whatever the final error:
+         * a 429's Retry-After must not be lost to a later route's 5xx. */
         snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)((c->max_retry_ms + 999) / 1000));
         ra = yr_str(ra_buf);
     }
@@ -704,7 +784,10 @@ static int on_frame(const yr_frame_t *m, void *arg)
         c->att->out_text_bytes += chunk_text_bytes(m->data);
     if (c->out.len > had) {
         c->events_out++;
-        if (c->att->first_event_ns == 0)
+        /* The first content: translated answers mark it in on_event;
+         * passthrough dialects that can tell in cx.content_seen. */
+        bool content = c->pass && (!c->kind->dialect->pass_marks_content || c->cx.content_seen);
+        if (content && c->att->first_event_ns == 0)
             c->att->first_event_ns = now_ns();
     }
     if (done)
@@ -712,17 +795,31 @@ static int on_frame(const yr_frame_t *m, void *arg)
     return 0;
 }
 
-/* For providers that report overload right after their opening event
- * (Anthropic: overloaded_error after message_start), the 200 is committed
- * with the second event, not the first: holding that one content-free event
- * keeps failover possible without delaying any content. Others commit at
- * once, so time to first byte is the provider's. */
+/* Whether the 200 must wait: a failure before the client saw any content
+ * fails over, whatever the dialect. So the opening events that carry none
+ * (OpenAI's role chunk, Anthropic's message_start) are held until the first
+ * content (a translated answer's TEXT, TOOL_START, ...; a passthrough
+ * dialect's cx.content_seen) or the end; holding them delays no content.
+ * Passthrough dialects that cannot tell content apart hold their first
+ * event when they report overload right after it (hold_first_event:
+ * Anthropic's overloaded_error after message_start). The held bytes stay
+ * under half of c->out's cap: past that the stream commits. */
+static bool hold_output(const chat_t *c)
+{
+    if (c->state != YR_RS_ATTEMPT || c->done_seen || c->out.len >= YR_SSE_MAX_EVENT)
+        return false;
+    const yr_dialect_ops_t *d = c->kind->dialect;
+    if (d->hold_first_event && c->events_out < 2)
+        return true;
+    bool knows_content = !c->pass || d->pass_marks_content;
+    return knows_content && c->att->first_event_ns == 0;
+}
+
 static int flush_out(chat_t *c)
 {
     if (c->out.len == 0)
         return 0;
-    if (c->state == YR_RS_ATTEMPT && c->kind->dialect->hold_first_event && c->events_out < 2 &&
-        !c->done_seen)
+    if (hold_output(c))
         return 0;
     if (c->state == YR_RS_ATTEMPT && commit_stream(c) < 0)
         return -ECONNRESET;
@@ -733,8 +830,11 @@ static int flush_out(chat_t *c)
 
 /* Sends an SSE error event after the 200 was committed, then ends the
  * stream: the client sees an explicit failure, never a silent truncation. */
-static void stream_fail(chat_t *c, yr_err_t e, const char *msg, yr_outcome_t o)
+static void stream_fail(chat_t *c, yr_err_t e, const char *why, yr_outcome_t o)
 {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", why);
+    scrub(c, msg, sizeof(msg));
     attempt_end(c, o);
     yr_log_warn("%s: stream from %s failed after the first byte: %s", c->g->id, vendor_name(c),
                 msg);
@@ -774,6 +874,11 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *msg, yr_outcome_t o)
     if (rc == 0)
         rc = yr_buf_append_str(&ev, YR_STR("\n\n"));
 write:
+    /* Events decoded before the failing one, in the same upstream read,
+     * are still waiting: the client gets them first. */
+    if (c->out.len > 0 && yr_http_stream_write(c->g->http, c->out.data, c->out.len) < 0)
+        rc = -ECONNRESET;
+    yr_buf_reset(&c->out);
     if (rc == 0 && yr_http_stream_write(c->g->http, ev.data, ev.len) < 0)
         rc = -ECONNRESET;
     yr_buf_free(&ev);
@@ -791,15 +896,16 @@ static int stream_data(chat_t *c, const char *p, size_t n)
     if (rc < 0) {
         c->event_failed = true;
         c->event_rc = rc;
-        if (rc == -ECANCELED)
+        if (rc == -ECANCELED) {
             snprintf(c->last_msg, sizeof(c->last_msg), "%s reported an error mid-stream: %.400s",
                      vendor_name(c), c->cx.error.message);
-        else if (rc == -E2BIG)
+            scrub(c, c->last_msg, sizeof(c->last_msg));
+        } else if (rc == -E2BIG) {
             snprintf(c->last_msg, sizeof(c->last_msg), "an event was larger than %d bytes",
                      YR_SSE_MAX_EVENT);
-        else if (rc == -EPROTO)
+        } else if (rc == -EPROTO) {
             snprintf(c->last_msg, sizeof(c->last_msg), "malformed event in the stream");
-        else {
+        } else {
             snprintf(c->last_msg, sizeof(c->last_msg), "client write failed");
             c->client_gone = true;
         }
@@ -903,6 +1009,11 @@ static void stream_done(chat_t *c, enum yr_up_error err)
         yr_http_stream_end(c->g->http, false);
     } else if (c->event_failed) {
         stream_fail(c, YR_E_UPSTREAM_ERROR, c->last_msg, YR_OUT_BAD_RESPONSE);
+    } else if (err == YR_UP_EIDLE) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s sent nothing for %u ms mid-stream", vendor_name(c),
+                 (unsigned)c->ureq.idle_timeout_ms);
+        stream_fail(c, YR_E_UPSTREAM_TIMEOUT, why, YR_OUT_TIMEOUT);
     } else {
         stream_fail(c, YR_E_UPSTREAM_ERROR,
                     err == YR_UP_OK ? "the upstream stream ended before it was complete"
@@ -925,13 +1036,24 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     if (err == YR_UP_OK)
         return record_http_failure(c, call, status);
     if (err == YR_UP_ECONNECT) {
-        record_failure(c, YR_E_UPSTREAM_ERROR, "could not reach %s: %s", vendor,
-                       yr_upstream_error_text(call));
+        if (status > 0) /* a status line came: the head itself failed */
+            record_failure(c, YR_E_UPSTREAM_ERROR, "%s sent a response the gateway cannot read: %s",
+                           vendor, yr_upstream_error_text(call));
+        else
+            record_failure(c, YR_E_UPSTREAM_ERROR, "could not reach %s: %s", vendor,
+                           yr_upstream_error_text(call));
         return YR_OUT_CONNECT;
     }
     if (err == YR_UP_ETIMEDOUT) {
         record_failure(c, YR_E_UPSTREAM_TIMEOUT, "%s did not answer within %u ms", vendor,
                        (unsigned)c->ureq.first_byte_timeout_ms);
+        return YR_OUT_TIMEOUT;
+    }
+    if (err == YR_UP_EIDLE) {
+        /* Silent after its head, before the client saw anything: a timeout
+         * like no head at all, so another route may answer. */
+        record_failure(c, YR_E_UPSTREAM_TIMEOUT, "%s sent nothing for %u ms", vendor,
+                       (unsigned)c->ureq.idle_timeout_ms);
         return YR_OUT_TIMEOUT;
     }
     if (c->event_failed && c->event_rc == -ECANCELED) {
@@ -1042,6 +1164,8 @@ static int attempt_send(chat_t *c)
             c->ureq.timeout_ms = (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left);
         if (c->ureq.first_byte_timeout_ms > c->ureq.timeout_ms)
             c->ureq.first_byte_timeout_ms = c->ureq.timeout_ms;
+        if (c->ureq.idle_timeout_ms > c->ureq.timeout_ms)
+            c->ureq.idle_timeout_ms = c->ureq.timeout_ms;
     }
     if (rc == 0)
         rc = yr_upstream_start(c->g->w->up, &c->ureq, &up_cbs, c, &c->call);
@@ -1271,9 +1395,19 @@ static void image_done(image_slot_t *slot, const yr_fetch_result_t *res)
             snprintf(param, sizeof(param), "messages[%zu].content[%zu].image_url.url", mi, pi);
         cancel_fetches(c);
         bool internal = res->status == YR_FETCH_EINTERNAL || rc == -ENOMEM;
-        fail_request(c, internal ? YR_E_INTERNAL : YR_E_INVALID_REQUEST,
+        bool big = res->status == YR_FETCH_ETOOBIG;
+        if (big && res->over == &c->g->w->image_bytes) {
+            /* Not this request's fault: the worker is busy fetching. */
+            cancel_fetches(c);
+            finish(c, yr_gw_error_status(c->g, YR_E_UPSTREAM_UNAVAILABLE));
+            yr_gw_send_error(c->g, YR_E_UPSTREAM_UNAVAILABLE, res->reason, NULL,
+                             "image_fetch_busy", YR_STR("1"));
+            return;
+        }
+        fail_request(c, internal ? YR_E_INTERNAL : big ? YR_E_TOO_LARGE : YR_E_INVALID_REQUEST,
                      res->reason ? res->reason : "could not fetch the image",
-                     param[0] ? param : NULL, internal ? NULL : "image_fetch_failed");
+                     param[0] ? param : NULL,
+                     internal ? NULL : big ? "image_too_large" : "image_fetch_failed");
         return;
     }
     if (c->images_pending == 0) {
@@ -1330,6 +1464,20 @@ static int fetch_images(chat_t *c)
         .nallow = cfg->images.nallow,
         .allow_http = cfg->images.allow_http,
     };
+    /* Amplification caps: a small request naming many large images must not
+     * become a huge upstream body, nor many of them a worker's memory. */
+    c->image_budget = (yr_fetch_budget_t){
+        .cap = cfg->images.max_request_bytes,
+        .what = "the images of this request",
+        .setting = "images.max_request_bytes",
+    };
+    yr_fetch_budget_t *wb = &c->g->w->image_bytes;
+    wb->cap = cfg->images.max_worker_bytes; /* the newest generation's */
+    wb->release = true;
+    wb->what = "the images this gateway worker is fetching";
+    wb->setting = "images.max_worker_bytes";
+    c->image_policy.budgets[0] = &c->image_budget;
+    c->image_policy.budgets[1] = wb;
     c->images = yr_pcalloc(c->g->http->pool, n * sizeof(*c->images));
     if (c->images == NULL) {
         fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
@@ -1367,6 +1515,10 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     c->max_retry_ms = -1;
     c->deadline_ns = req->start_ns + (uint64_t)REQUEST_DEADLINE_MS * 1000000u;
     g->chat = c;
+    c->next = g->w->chats;
+    if (c->next != NULL)
+        c->next->prev = c;
+    g->w->chats = c;
     /* Translation can grow a body (tool-result wrappers, default schemas). */
     yr_buf_init(&c->upbody, req->body.len * 2 + 64 * 1024);
     yr_buf_init(&c->resp, MAX_UPSTREAM_BODY);
@@ -1915,4 +2067,46 @@ void yr_proxy_gemini(yr_gw_req_t *g)
 {
     if (chat_new(g, YR_DIALECT_GEMINI) != NULL)
         yr_gw_authenticate(g, gemini_authed);
+}
+
+/* ---- shutdown ---------------------------------------------------------------- */
+
+static void shutdown_one(chat_t *c)
+{
+    static const char why[] = "the gateway is shutting down and its shutdown deadline passed";
+    if (c->state == YR_RS_STREAMING) {
+        if (c->call != NULL) {
+            yr_upstream_cancel(c->call);
+            c->call = NULL;
+        }
+        stream_fail(c, YR_E_SHUTTING_DOWN, why, YR_OUT_CANCELLED);
+        return;
+    }
+    if (c->state != YR_RS_ATTEMPT && c->state != YR_RS_BACKOFF && c->state != YR_RS_FETCHING)
+        return; /* authenticating or admitting: the connection close ends it */
+    cancel_fetches(c);
+    stop_backoff(c);
+    if (c->cred_wait != NULL) {
+        c->kind->transport->cancel_credentials(c->cred_wait);
+        c->cred_wait = NULL;
+    }
+    if (c->call != NULL) {
+        yr_upstream_cancel(c->call);
+        c->call = NULL;
+    }
+    attempt_end(c, YR_OUT_CANCELLED);
+    fail_request(c, YR_E_SHUTTING_DOWN, why, NULL, "shutting_down");
+}
+
+void yr_proxy_shutdown(yr_worker_t *w)
+{
+    chat_t *c = w->chats;
+    while (c != NULL) {
+        chat_t *next = c->next; /* c may be gone after its release */
+        yr_http_req_t *req = c->g->http;
+        yr_http_req_hold(req);
+        shutdown_one(c);
+        yr_http_req_release(req);
+        c = next;
+    }
 }

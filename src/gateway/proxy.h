@@ -18,6 +18,12 @@ void yr_proxy_gemini(yr_gw_req_t *g);
 void yr_proxy_responses(yr_gw_req_t *g);
 /* GET/DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items. */
 void yr_proxy_responses_stored(yr_gw_req_t *g);
+/* The shutdown deadline passed: every proxied request still running on w
+ * ends now, explicitly: a stream with the error event of its client's
+ * dialect (never a silent stop), a request whose answer has not started
+ * with a 503. Requests still authenticating or waiting for admission are
+ * left to the connection close. */
+void yr_proxy_shutdown(yr_worker_t *w);
 
 /* /admin/routes[...]: handled (true), or not an admin route path (false). */
 bool yr_admin_routes(yr_gw_req_t *g);

@@ -17,6 +17,7 @@
 
 #include "config/gen.h"
 #include "core/log.h"
+#include "gateway/proxy.h"
 #include "gateway/gateway.h"
 
 static void on_handle_closed(uv_handle_t *h)
@@ -49,12 +50,27 @@ static void on_http_drained(yr_http_server_t *s)
     worker_close_all(w);
 }
 
+/* How long the error events written at the deadline get to reach their
+ * clients before the connections are closed regardless. */
+#define SHUTDOWN_FLUSH_MS 1000
+
+static void on_flush_deadline(uv_timer_t *t)
+{
+    yr_worker_t *w = t->data;
+    yr_log_warn("worker %zu: closing %zu connections", w->id, yr_http_server_active(w->http));
+    yr_http_server_kill_all(w->http);
+}
+
+/* Streams still running end with an explicit error event (never a silent
+ * stop), answers not started with a 503; the connections close once those
+ * are written (on_http_drained), or after SHUTDOWN_FLUSH_MS. */
 static void on_deadline(uv_timer_t *t)
 {
     yr_worker_t *w = t->data;
-    yr_log_warn("worker %zu: shutdown deadline reached, closing %zu connections", w->id,
+    yr_log_warn("worker %zu: shutdown deadline reached, ending %zu connections", w->id,
                 yr_http_server_active(w->http));
-    yr_http_server_kill_all(w->http);
+    uv_timer_start(&w->deadline, on_flush_deadline, SHUTDOWN_FLUSH_MS, 0);
+    yr_proxy_shutdown(w); /* may drain the server: then the timer is closed */
 }
 
 static void on_wake(uv_async_t *a)

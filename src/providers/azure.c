@@ -308,4 +308,5 @@ const yr_dialect_ops_t yr_dialect_azure = {
     .pass_build = yr_openai_build,
     .pass_response = yr_openai_pass_response,
     .pass_event = azure_pass_event,
+    .pass_marks_content = true,
 };

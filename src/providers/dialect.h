@@ -59,6 +59,11 @@ typedef struct yr_dialect_ops {
     /* Validates one message and re-frames it into out; *done at the
      * terminal one; -ECANCELED for an in-band error (cx->perr filled). */
     int (*pass_event)(struct yr_call_ctx *cx, const yr_frame_t *m, yr_buf_t *out, bool *done);
+    /* pass_event sets cx->content_seen at the first message that carries
+     * content (text, a tool call, a finish): messages before it (an opening
+     * chunk) are held back, so a failure right after them still fails over.
+     * false: every relayed message counts as content. */
+    bool pass_marks_content;
 } yr_dialect_ops_t;
 
 extern const yr_dialect_ops_t yr_dialect_openai;

@@ -101,6 +101,55 @@ static bool has_usage_object(yr_str_t s)
     return false;
 }
 
+/* The HTTP status an in-band error stands for: a numeric code, else its
+ * type (as the decoder reads it, openai_decode.c). */
+static int inband_status(const yr_provider_error_t *e)
+{
+    uint64_t n;
+    if (yr_str_to_u64(yr_str(e->code), 599, &n) == 0 && n >= 400)
+        return (int)n;
+    if (strstr(e->type, "rate_limit") != NULL || strcmp(e->code, "rate_limit_exceeded") == 0)
+        return 429;
+    if (strstr(e->type, "overloaded") != NULL)
+        return 529;
+    if (strcmp(e->type, "invalid_request_error") == 0)
+        return 400;
+    return 500;
+}
+
+/* Whether a string token holds more than "" (null and absent do not). */
+static bool nonempty_str(const yr_jdoc_t *d, int tok)
+{
+    return tok >= 0 && yr_json_type(d, tok) == YR_JT_STRING && d->toks[tok].end > d->toks[tok].start;
+}
+
+/* Whether a chunk carries something the client must see as an answer:
+ * text, reasoning, a refusal, a tool call or a finish. The opening chunk
+ * (role, content "") and usage-only chunks do not. */
+static bool chunk_has_content(const yr_jdoc_t *d)
+{
+    int choices = yr_json_get(d, 0, "choices");
+    if (choices < 0 || yr_json_type(d, choices) != YR_JT_ARRAY)
+        return false;
+    for (uint32_t i = 0; i < d->toks[choices].size; i++) {
+        int ch = yr_json_at(d, choices, i);
+        int fin = yr_json_get(d, ch, "finish_reason");
+        if (fin >= 0 && yr_json_type(d, fin) != YR_JT_NULL)
+            return true;
+        int delta = yr_json_get(d, ch, "delta");
+        if (delta < 0 || yr_json_type(d, delta) != YR_JT_OBJECT)
+            continue;
+        int calls = yr_json_get(d, delta, "tool_calls");
+        if (nonempty_str(d, yr_json_get(d, delta, "content")) ||
+            nonempty_str(d, yr_json_get(d, delta, "refusal")) ||
+            nonempty_str(d, yr_json_get(d, delta, "reasoning_content")) ||
+            nonempty_str(d, yr_json_get(d, delta, "reasoning")) ||
+            (calls >= 0 && yr_json_type(d, calls) == YR_JT_ARRAY && d->toks[calls].size > 0))
+            return true;
+    }
+    return false;
+}
+
 int yr_openai_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out, bool *done)
 {
     if (yr_str_eq(ev->data, YR_STR("[DONE]"))) {
@@ -113,6 +162,32 @@ int yr_openai_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out,
     yr_str_t t = yr_str_trim(ev->data);
     if (t.len == 0 || t.ptr[0] != '{' || yr_json_validate(ev->data.ptr, ev->data.len) < 0)
         return -EINVAL;
+    /* Tokens only for the first chunks (until one has content, which
+     * commits the stream) and for a chunk that may be an error. */
+    bool maybe_error = memmem(ev->data.ptr, ev->data.len, "\"error\"", 7) != NULL;
+    if (!cx->content_seen || maybe_error) {
+        yr_jdoc_t d;
+        int rc = yr_json_parse(&d, ev->data.ptr, ev->data.len, false);
+        bool inband = rc == 0 && yr_json_get(&d, 0, "error") >= 0 &&
+                      yr_json_get(&d, 0, "choices") < 0;
+        if (rc == 0 && !inband && !cx->content_seen)
+            cx->content_seen = chunk_has_content(&d);
+        yr_json_free(&d);
+        if (rc < 0)
+            return rc == -ENOMEM ? rc : -EINVAL;
+        if (inband) {
+            /* {"error": {...}} instead of a chunk (vLLM, proxies, OpenAI
+             * itself on overload): a provider failure, never relayed as an
+             * answer. Before the client saw content it fails over. */
+            yr_provider_error_t e;
+            yr_openai_parse_error(ev->data, &e);
+            yr_provider_inband_error(cx, e.type[0] ? e.type : e.code,
+                                     e.message[0] ? e.message : "error event", inband_status(&e));
+            snprintf(cx->error.param, sizeof(cx->error.param), "%s", e.param);
+            snprintf(cx->error_code, sizeof(cx->error_code), "%s", e.code);
+            return -ECANCELED;
+        }
+    }
     /* Usage comes only when asked for (stream_options.include_usage). */
     if (cx->chat->include_usage && has_usage_object(ev->data) &&
         check_object(cx, ev->data, false) < 0)
@@ -162,4 +237,5 @@ const yr_dialect_ops_t yr_dialect_openai = {
     .pass_build = yr_openai_build,
     .pass_response = yr_openai_pass_response,
     .pass_event = yr_openai_pass_event,
+    .pass_marks_content = true,
 };

@@ -48,6 +48,8 @@ typedef struct yr_call_ctx {
     yr_str_t client_version;     /* e.g. the client's anthropic-version */
     yr_str_t client_beta;        /* e.g. the client's anthropic-beta */
     bool count_tokens;
+    /* Passthrough: a relayed message carried content (pass_marks_content). */
+    bool content_seen;
 } yr_call_ctx_t;
 
 typedef struct {

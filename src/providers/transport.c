@@ -61,6 +61,7 @@ void yr_transport_timeouts(const yr_provider_conf_t *p, yr_upstream_req_t *out)
 {
     out->connect_timeout_ms = p->connect_timeout_ms;
     out->first_byte_timeout_ms = p->first_byte_timeout_ms;
+    out->idle_timeout_ms = p->idle_timeout_ms;
     out->timeout_ms = p->timeout_ms;
 }
 
@@ -70,6 +71,8 @@ void yr_transport_route_timeouts(const yr_route_conf_t *r, yr_upstream_req_t *ou
         out->connect_timeout_ms = r->connect_timeout_ms;
     if (r->first_byte_timeout_ms > 0)
         out->first_byte_timeout_ms = r->first_byte_timeout_ms;
+    if (r->idle_timeout_ms > 0)
+        out->idle_timeout_ms = r->idle_timeout_ms;
     if (r->timeout_ms > 0)
         out->timeout_ms = r->timeout_ms;
 }

@@ -433,6 +433,8 @@ struct yr_fetch {
     enum fetch_state state;
     uv_timer_t timer; /* the total timeout, or the deferred report */
     yr_buf_t body;    /* capped at pol.max_bytes */
+    uint64_t charged; /* bytes charged to pol.budgets */
+    const yr_fetch_budget_t *over; /* the budget that refused, or NULL */
     int status;       /* the first failure recorded, 0 while none */
     int http_status;
     const char *image_type;
@@ -476,9 +478,49 @@ static void on_timer_closed(uv_handle_t *h)
     free(f);
 }
 
+/* Whether n more body bytes fit every budget (else the failure is
+ * recorded); charge() takes them from every budget, or from none. */
+static bool fits(yr_fetch_t *f, uint64_t n)
+{
+    for (size_t i = 0; i < 2; i++) {
+        const yr_fetch_budget_t *b = f->pol.budgets[i];
+        if (b != NULL && b->cap > 0 && (b->used > b->cap || n > b->cap - b->used)) {
+            if (f->status == 0)
+                f->over = b;
+            fail(f, YR_FETCH_ETOOBIG,
+                 "the image at host '%s' would take %s past %llu bytes (%s)", f->host, b->what,
+                 (unsigned long long)b->cap, b->setting);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool charge(yr_fetch_t *f, size_t n)
+{
+    if (!fits(f, n))
+        return false;
+    for (size_t i = 0; i < 2; i++)
+        if (f->pol.budgets[i] != NULL)
+            f->pol.budgets[i]->used += n;
+    f->charged += n;
+    return true;
+}
+
+static void uncharge(yr_fetch_t *f)
+{
+    for (size_t i = 0; i < 2; i++) {
+        yr_fetch_budget_t *b = f->pol.budgets[i];
+        if (b != NULL && b->release)
+            b->used -= f->charged < b->used ? f->charged : b->used;
+    }
+    f->charged = 0;
+}
+
 /* Frees the fetch once its timer has closed (on a later loop turn). */
 static void release(yr_fetch_t *f)
 {
+    uncharge(f);
     yr_buf_free(&f->body);
     uv_timer_stop(&f->timer);
     uv_close((uv_handle_t *)&f->timer, on_timer_closed);
@@ -491,6 +533,7 @@ static void finish(yr_fetch_t *f)
         .status = f->status,
         .http_status = f->http_status,
         .reason = f->status == 0 ? "" : f->reason,
+        .over = f->over,
     };
     if (f->status == 0) {
         res.content_type = f->image_type;
@@ -551,6 +594,14 @@ static int on_head(yr_upstream_call_t *call, void *data)
         fail(f, YR_FETCH_EHTTP, "the image host '%s' answered HTTP %d", f->host, f->http_status);
         return YR_UP_ABORT; /* no need for the error page */
     }
+    /* A length that cannot fit a budget is refused before its first byte. */
+    uint64_t len;
+    yr_str_t cl = yr_upstream_header(call, "content-length");
+    if (cl.len > 0 && yr_str_to_u64(cl, UINT64_MAX, &len) == 0 && len > 0 &&
+        len <= f->pol.max_bytes) {
+        if (!fits(f, len))
+            return YR_UP_ABORT; /* charged byte by byte as they come */
+    }
     return YR_UP_CONTINUE;
 }
 
@@ -568,6 +619,13 @@ static void not_an_image(yr_fetch_t *f, yr_upstream_call_t *call)
 static int on_data(yr_upstream_call_t *call, const char *p, size_t n, void *data)
 {
     yr_fetch_t *f = data;
+    if (f->body.len + n > f->pol.max_bytes) {
+        fail(f, YR_FETCH_ETOOBIG, "the image at host '%s' is larger than %llu bytes", f->host,
+             (unsigned long long)f->pol.max_bytes);
+        return YR_UP_ABORT;
+    }
+    if (!charge(f, n))
+        return YR_UP_ABORT; /* before keeping more: the cap is never passed */
     int rc = yr_buf_append(&f->body, p, n);
     if (rc == -E2BIG) {
         fail(f, YR_FETCH_ETOOBIG, "the image at host '%s' is larger than %llu bytes", f->host,

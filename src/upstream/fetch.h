@@ -30,8 +30,25 @@
 #define YR_FETCH_MAX_TIMEOUT_MS 600000u /* longer timeouts are cut to this */
 #define YR_FETCH_MAX_REASON 320         /* bytes of yr_fetch_result_t.reason, NUL included */
 
+/* A cap shared by several fetches: every body byte a fetch receives is
+ * charged to its budgets before it is kept, and a fetch that would take a
+ * budget past its cap fails (YR_FETCH_ETOOBIG, the reason naming what). A
+ * budget with release set gets a fetch's bytes back when the fetch ends (the
+ * bytes in flight on a worker); without, charges stay (all images of one
+ * request, which live on in the request). Owned by the caller, single
+ * thread; must outlive every fetch charged to it. */
+typedef struct {
+    uint64_t cap;     /* 0: no cap */
+    uint64_t used;
+    bool release;
+    const char *what; /* e.g. "the images of one request" */
+    const char *setting; /* the config key that sets cap, for the reason */
+} yr_fetch_budget_t;
+
 typedef struct {
     uint64_t max_bytes;     /* body cap; 0 = YR_FETCH_DEFAULT_MAX_BYTES */
+    /* Shared caps (NULL: none), charged in this order. Borrowed. */
+    yr_fetch_budget_t *budgets[2];
     uint32_t timeout_ms;    /* the whole fetch, redirects included; 0 = default */
     uint32_t max_redirects; /* 0 = default (3); capped at YR_FETCH_MAX_REDIRECTS */
     bool no_redirects;      /* follow none (max_redirects is then ignored) */
@@ -71,6 +88,8 @@ typedef struct {
     /* Always set: "" on success, else one sentence for the client that names
      * the URL's host (never credentials, path or query). */
     const char *reason;
+    /* YR_FETCH_ETOOBIG because of a budget: that one (else NULL). */
+    const yr_fetch_budget_t *over;
 } yr_fetch_result_t;
 
 typedef struct yr_fetch yr_fetch_t;

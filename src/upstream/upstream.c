@@ -52,7 +52,9 @@ struct yr_upstream_call {
     shard_t *sh;
     CURL *easy;
     struct curl_slist *headers;
-    uv_timer_t fb_timer; /* first-byte timeout */
+    uv_timer_t fb_timer; /* first-byte timeout, then the idle timeout */
+    uint32_t idle_ms;    /* 0: no idle timeout */
+    uint64_t last_data;  /* loop time of the last body byte (or the head) */
     const yr_upstream_cbs_t *cbs;
     void *data;
     int status;
@@ -310,8 +312,19 @@ static void check_done(shard_t *sh)
         yr_upstream_call_t *call = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
         CURLcode rc = msg->data.result;
-        if (call != NULL)
-            call_finish(call, classify(call, rc));
+        if (call == NULL)
+            continue;
+        if (rc != CURLE_OK && call->errbuf[0] == '\0') {
+            /* curl does not always word a failure (a response head over its
+             * limits ends with an empty buffer): the reason is never empty. */
+            if (!call->head_done && call->status > 0)
+                snprintf(call->errbuf, sizeof(call->errbuf),
+                         "the response head is too large or malformed (curl: %s)",
+                         curl_easy_strerror(rc));
+            else
+                snprintf(call->errbuf, sizeof(call->errbuf), "%s", curl_easy_strerror(rc));
+        }
+        call_finish(call, classify(call, rc));
     }
 }
 
@@ -320,6 +333,25 @@ static void on_first_byte_timeout(uv_timer_t *t)
     yr_upstream_call_t *call = t->data;
     snprintf(call->errbuf, sizeof(call->errbuf), "no response head within the timeout");
     call_finish(call, YR_UP_ETIMEDOUT);
+}
+
+/* Between body bytes: re-armed lazily (a write only records the time; the
+ * timer, when it fires early, sleeps the rest), so a busy stream costs no
+ * timer operation per chunk. A paused call is not idle: the owner holds it. */
+static void on_idle_timeout(uv_timer_t *t)
+{
+    yr_upstream_call_t *call = t->data;
+    uint64_t now = uv_now(call->up->loop);
+    if (call->paused)
+        call->last_data = now;
+    uint64_t quiet = now - call->last_data;
+    if (quiet < call->idle_ms) {
+        uv_timer_start(&call->fb_timer, on_idle_timeout, call->idle_ms - quiet, 0);
+        return;
+    }
+    snprintf(call->errbuf, sizeof(call->errbuf), "no data from the upstream for %u ms",
+             (unsigned)call->idle_ms);
+    call_finish(call, YR_UP_EIDLE);
 }
 
 static void capture(char *dst, size_t cap, size_t *len, const char *v, size_t n)
@@ -396,6 +428,10 @@ static size_t on_curl_header(char *p, size_t size, size_t nitems, void *userdata
         if (call->status >= 200 && !call->head_done && !redirect) {
             call->head_done = true;
             uv_timer_stop(&call->fb_timer);
+            if (call->idle_ms > 0) {
+                call->last_data = uv_now(call->up->loop);
+                uv_timer_start(&call->fb_timer, on_idle_timeout, call->idle_ms, 0);
+            }
             if (call->cbs->on_head != NULL && call->cbs->on_head(call, call->data) != 0)
                 return 0;
         }
@@ -417,6 +453,8 @@ static size_t on_curl_write(char *p, size_t size, size_t nmemb, void *userdata)
 {
     yr_upstream_call_t *call = userdata;
     size_t n = size * nmemb;
+    if (call->idle_ms > 0)
+        call->last_data = uv_now(call->up->loop);
     int rc = call->cbs->on_data(call, p, n, call->data);
     if (rc == YR_UP_PAUSE) {
         call->paused = true;
@@ -527,6 +565,7 @@ int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
     call->up = up;
     call->cbs = cbs;
     call->data = data;
+    call->idle_ms = req->idle_timeout_ms;
     call->easy = easy_get(up);
     if (call->easy == NULL) {
         free(call);

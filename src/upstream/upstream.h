@@ -30,6 +30,7 @@ enum yr_up_error {
     YR_UP_ETRANSFER = -3, /* the connection broke or timed out mid-response */
     YR_UP_EABORTED = -4,  /* the owner returned YR_UP_ABORT */
     YR_UP_EINTERNAL = -5,
+    YR_UP_EIDLE = -6, /* the head came, then nothing for idle_timeout_ms */
 };
 
 typedef struct {
@@ -48,6 +49,9 @@ typedef struct {
     const char *const *headers; /* "Name: value" lines, NULL-terminated */
     uint32_t connect_timeout_ms;
     uint32_t first_byte_timeout_ms;
+    /* 0: none. After the head, the longest silence between two body bytes
+     * (time the owner keeps the call paused does not count). */
+    uint32_t idle_timeout_ms;
     uint32_t timeout_ms;
 
     /* Optional; all zero = a POST to a provider, as above. */

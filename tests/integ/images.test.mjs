@@ -20,6 +20,18 @@ async function imageServer() {
       res.end(Buffer.alloc(2 * 1024 * 1024));
       return;
     }
+    if (req.url === '/mid.png') { // 600 KB, no Content-Length (chunked)
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.write(PNG);
+      res.end(Buffer.alloc(600 * 1024));
+      return;
+    }
+    if (req.url === '/mid-len.png') { // 600 KB with its Content-Length
+      const body = Buffer.concat([PNG, Buffer.alloc(600 * 1024)]);
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': body.length });
+      res.end(body);
+      return;
+    }
     if (req.url === '/slow.png') { setTimeout(() => { res.writeHead(200, { 'content-type': 'image/png' }); res.end(PNG); }, 3000).unref(); return; }
     if (req.url === '/page.html') { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<html></html>'); return; }
     res.writeHead(200, { 'content-type': 'application/octet-stream' }); // sniffed, not trusted
@@ -49,6 +61,7 @@ images:
   allow_http: true
   timeout_ms: 500
   max_bytes: 1MiB
+  max_request_bytes: 1MiB
   allow:
     - 127.0.0.1/32:${allowed.port}
 providers:
@@ -120,7 +133,8 @@ test('refused: the cloud metadata address and non-http schemes', async () => {
 
 test('caps: size, time and content type', async () => {
   let r = await ask(`http://127.0.0.1:${allowed.port}/big.png`);
-  assert.equal(r.status, 400);
+  assert.equal(r.status, 413);
+  assert.equal(r.json.error.code, 'image_too_large');
   assert.match(r.json.error.message, /larger than/);
   r = await ask(`http://127.0.0.1:${allowed.port}/slow.png`);
   assert.equal(r.status, 400);
@@ -140,4 +154,21 @@ test('data: URLs are not fetched and pass as they are', async () => {
   const r = await ask(`data:image/png;base64,${PNG.toString('base64')}`);
   assert.equal(r.status, 200, r.text);
   assert.equal(allowed.hits + other.hits, 0);
+});
+
+// Issue 8 #5: image inlining amplifies a small request into a large upstream
+// body; the bytes of all images of one request are capped, checked before
+// more are kept, and the answer is a 413 that says which limit.
+test('the images of one request are capped in total (images.max_request_bytes)', async () => {
+  const img = (path) => ({ type: 'image_url', image_url: { url: `http://127.0.0.1:${allowed.port}${path}` } });
+  const many = (paths) => chat(gw, { model: 'claude', messages: [{ role: 'user', content: [{ type: 'text', text: 'What are these?' }, ...paths.map(img)] }] });
+  let r = await many(['/mid.png']);
+  assert.equal(r.status, 200, r.text);
+  for (const paths of [['/mid.png', '/mid.png'], ['/mid-len.png', '/mid-len.png', '/mid-len.png']]) {
+    r = await many(paths);
+    assert.equal(r.status, 413, r.text);
+    assert.equal(r.json.error.code, 'image_too_large');
+    assert.match(r.json.error.message, /the images of this request past 1048576 bytes \(images\.max_request_bytes\)/);
+  }
+  assert.equal((await sim.requests()).length, 1, 'only the request within the cap went upstream');
 });

@@ -70,6 +70,59 @@ test('SIGTERM: in-flight streams finish, new connections are refused, exit 0', a
   await assert.rejects(fetch(`${gw.base}/health`), 'no longer accepting');
 });
 
+// Issue 8 #7: a stream still running at shutdown_timeout_ms ends with the
+// error event of its client's dialect, never a silent stop.
+test('SIGTERM: streams still running at the deadline end with an explicit error event', async (t) => {
+  const sim = await startSim();
+  const gw = await startGateway(config({
+    providers: { openai: { base_url: sim.url }, anthropic: { kind: 'anthropic', base_url: sim.base } },
+    models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }, { id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-x' }] }],
+    server: { shutdown_timeout_ms: 300, workers: 1 },
+  }));
+  t.after(async () => { await sim.stop(); gw.cleanup(); });
+  const slow = { text: 'a'.repeat(200), chunks: 50, chunk_delay_ms: 100 };
+  const open = async (path, body, headers = {}) => {
+    const r = await fetch(`${gw.base}${path}`, {
+      method: 'POST', headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+    assert.equal(r.status, 200);
+    const reader = r.body.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    // Wrapped: an async function returning a promise would wait for it.
+    return { rest: (async () => {
+      let text = first;
+      for (;;) { const { value, done } = await reader.read(); if (done) break; text += new TextDecoder().decode(value); }
+      return text;
+    })() };
+  };
+  const oai = await open('/v1/chat/completions', { ...hello, stream: true, x_sim: slow });
+  const anth = await open('/v1/messages', { model: 'claude', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'hi' }], x_sim: slow },
+    { 'anthropic-version': '2023-06-01' });
+  // One that has not started its answer yet: a 503, not a reset.
+  const pending = fetch(`${gw.url}/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...hello, x_sim: { hang: true } }),
+  });
+  await sim.wait({ requests: 3 });
+  const t0 = Date.now();
+  gw.proc.kill('SIGTERM');
+  const exited = once(gw.proc, 'exit');
+  const [oText, aText, p] = await Promise.all([oai.rest, anth.rest, pending]);
+  const ms = Date.now() - t0;
+  const last = JSON.parse(sseData(oText).at(-1));
+  assert.equal(last.error.type, 'server_error', oText.slice(-300));
+  assert.match(last.error.message, /shutting down/);
+  assert.ok(!oText.includes('[DONE]'));
+  assert.match(aText, /event: error\ndata: \{"type":"error","error":\{"type":"[a-z_]+","message":"[^"]*shutting down/, aText.slice(-300));
+  assert.ok(!aText.includes('message_stop'));
+  assert.equal(p.status, 503);
+  assert.equal((await p.json()).error.code, 'shutting_down');
+  assert.ok(ms < 3000, `took ${ms} ms`);
+  const [code] = await exited;
+  assert.equal(code, 0);
+});
+
 test('a client that stops reading pauses the upstream instead of growing memory', async (t) => {
   const sim = await startSim();
   // ASan keeps freed memory in quarantine (256 MB by default): keep it small

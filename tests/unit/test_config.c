@@ -128,6 +128,7 @@ static void test_spec_example(void **state)
     assert_string_equal(gg->api_key, "gm-key");
     assert_int_equal(oa->connect_timeout_ms, 5000);
     assert_int_equal(oa->first_byte_timeout_ms, 120000);
+    assert_int_equal(oa->idle_timeout_ms, 30000);
     assert_int_equal(oa->timeout_ms, 600000);
 
     assert_int_equal(cfg->nmodels, 3);
@@ -197,6 +198,7 @@ static void test_every_setting(void **state)
                                "    base_url: http://127.0.0.1:8000/v1///\n"
                                "    api_key: ${YR_TEST_EMPTY}\n"
                                "    connect_timeout_ms: 1\n"
+                               "    idle_timeout_ms: 1500\n"
                                "    first_byte_timeout_ms: 2000\n"
                                "    timeout_ms: 3000\n"
                                "  claude:\n"
@@ -224,6 +226,7 @@ static void test_every_setting(void **state)
     assert_null(local->api_key);
     assert_int_equal(local->connect_timeout_ms, 1);
     assert_int_equal(local->first_byte_timeout_ms, 2000);
+    assert_int_equal(local->idle_timeout_ms, 1500);
     assert_int_equal(local->timeout_ms, 3000);
     const yr_provider_conf_t *claude = &cfg->providers[1];
     assert_string_equal(claude->base_url, "https://api.anthropic.com"); /* kind default */
@@ -289,11 +292,11 @@ static const struct {
      "body_timeout_ms, body_min_rate, max_body_memory, max_connections, log_level)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
      "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, base_url, "
-     "api_key, connect_timeout_ms, first_byte_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
+     "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
      "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
-     "price, api_key, weight, max_concurrency, connect_timeout_ms, first_byte_timeout_ms, timeout_ms)"},
+     "price, api_key, weight, max_concurrency, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    strategy: fastest\n"
      "    routes:\n      - provider: a\n",
      "cfg.yaml:4: models[0].strategy: unknown strategy 'fastest': one of priority, weighted, "
@@ -1045,10 +1048,36 @@ static void test_restart_settings_kept(void **state)
     yr_config_free(next);
 }
 
+/* Upstream text that echoes a configured secret loses it (issue 8 #8). */
+static void test_redact_secrets(void **state)
+{
+    (void)state;
+    yr_config_t *cfg = load_ok("server:\n  master_key: mk-MASTER-0123456789\n"
+                               "providers:\n  openai:\n    kind: openai\n"
+                               "    base_url: http://127.0.0.1:1\n    api_key: sk-PROV-abcdef123456\n"
+                               "models:\n  - id: m\n    routes:\n      - provider: openai\n"
+                               "        api_key: sk-ROUTE-zyxwvu987654\n");
+    char s[128];
+    snprintf(s, sizeof(s), "bad key sk-PROV-abcdef123456, sk-ROUTE-zyxwvu987654 and "
+                           "mk-MASTER-0123456789sk-PROV-abcdef123456!");
+    yr_config_redact(cfg, s, sizeof(s));
+    assert_string_equal(s, "bad key [redacted], [redacted] and [redacted][redacted]!");
+    /* A short buffer is cut, never overrun, and never keeps half a key. */
+    char t[16];
+    snprintf(t, sizeof(t), "k=sk-PROV-abcde");
+    yr_config_redact(cfg, t, sizeof(t));
+    assert_string_equal(t, "k=sk-PROV-abcde"); /* not the whole key: left */
+    char v[40] = "x mk-MASTER-0123456789 yyyyyyyyyyyyyyy";
+    yr_config_redact(cfg, v, 14);
+    assert_string_equal(v, "x [redacted] ");
+    yr_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_spec_example, clear_env),
+        cmocka_unit_test_setup(test_redact_secrets, clear_env),
         cmocka_unit_test_setup(test_defaults_applied, clear_env),
         cmocka_unit_test_setup(test_every_setting, clear_env),
         cmocka_unit_test_setup(test_anchors, clear_env),

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/pool.h"
 
 /* ---- pool ------------------------------------------------------------------ */
@@ -470,10 +471,30 @@ static void test_json_str_cap(void **state)
     yr_buf_free(&b);
 }
 
+/* Control bytes in a log line are escaped: no forged lines, no terminal
+ * escapes (issue 8 #8). */
+static void test_log_escape(void **state)
+{
+    (void)state;
+    char out[64];
+    const char in[] = "a\r\n2026 error forged\x1b[31m\x7f\t\xc3\xa9";
+    size_t n = yr_log_escape(in, sizeof(in) - 1, out, sizeof(out));
+    assert_string_equal(out, "a\\r\\n2026 error forged\\x1b[31m\\x7f\\t\xc3\xa9");
+    assert_int_equal(n, strlen(out));
+    /* Full: cut at an escape boundary, never half of one. */
+    char small[6];
+    n = yr_log_escape("ab\ncd", 5, small, sizeof(small));
+    assert_string_equal(small, "ab\\nc");
+    n = yr_log_escape("abcd\x1b", 5, small, sizeof(small));
+    assert_string_equal(small, "abcd");
+    assert_int_equal(n, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_alignment_and_used),
+        cmocka_unit_test(test_log_escape),
         cmocka_unit_test(test_pool_many_blocks_distinct),
         cmocka_unit_test(test_pool_big_allocation_keeps_tail),
         cmocka_unit_test(test_pool_overflow_sizes),
