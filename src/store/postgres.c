@@ -69,9 +69,11 @@ static const char *const migrations[] = {
     "  UNIQUE (request_id, attempt));"
     "CREATE INDEX usage_key_created ON usage(key_id, created_ms);"
     "CREATE INDEX usage_created ON usage(created_ms);",
+    /* 2 */
     "ALTER TABLE usage ADD COLUMN usage_estimated BOOLEAN NOT NULL DEFAULT false;",
-    "CREATE TABLE responses (id TEXT PRIMARY KEY, key_id BIGINT NOT NULL,"
-    " created_ms BIGINT NOT NULL, input_items TEXT NOT NULL, response TEXT NOT NULL);",
+    /* 3 */
+    ("CREATE TABLE responses (id TEXT PRIMARY KEY, key_id BIGINT NOT NULL,"
+     " created_ms BIGINT NOT NULL, input_items TEXT NOT NULL, response TEXT NOT NULL);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
