@@ -70,6 +70,7 @@
 /* One deadline for all attempts of a request (the default whole-transfer
  * timeout of a provider); the resilient-routing issue makes it a setting. */
 #define REQUEST_DEADLINE_MS (600u * 1000)
+#define OFFLOAD_BYTES (256 * 1024) /* translate bodies this large on the thread pool */
 
 struct chat;
 typedef struct {
@@ -116,6 +117,9 @@ typedef struct chat {
     const char *path;
     const char *const *extra;
     uv_timer_t *backoff;       /* malloc'ed; closed and freed by its close callback */
+    uv_work_t *work;           /* a large translation on the thread pool; malloc'ed, freed
+                                * when it comes back (the request is held meanwhile) */
+    int work_rc;
     yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
     yr_buf_t upbody;           /* upstream request body when rewritten */
     yr_buf_t resp;             /* upstream response (non-stream) or error body */
@@ -1183,6 +1187,95 @@ static void on_credentials(void *arg, int rc)
     yr_http_req_release(req);
 }
 
+/* The dialect turns the request into the route's body. Pure over c's
+ * request and buffers (it may run on the thread pool, see offload_build). */
+static int build_body(chat_t *c)
+{
+    yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
+                       ? client_body(c)
+                       : (yr_str_t){c->oai_body.data, c->oai_body.len};
+    return c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
+                                                  &c->extra)
+                   : c->kind->dialect->build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
+                                             &c->extra);
+}
+
+/* The body is built (rc from build_body): credentials, then the call. 0
+ * when in flight (or waiting for credentials); else the attempt was ended
+ * and -1 returned. */
+static int attempt_built(chat_t *c, int rc)
+{
+    if (rc == -EINVAL) {
+        record_failure(c, YR_E_INVALID_REQUEST, "%s", c->cx.error.message);
+        snprintf(c->last_param, sizeof(c->last_param), "%s", c->cx.error.param);
+        attempt_end(c, YR_OUT_CLIENT_ERROR);
+        return -1;
+    }
+    if (rc == 0 && c->kind->transport->credentials != NULL) {
+        rc = c->kind->transport->credentials(&c->cx, on_credentials, c, &c->cred_wait);
+        if (rc == 1)
+            return 0; /* attempt_send runs when they are there */
+    }
+    return rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc);
+}
+
+/* Translating a large request (a full JSON tree of a multi-megabyte body)
+ * takes long enough to stall every other request of the worker, so it runs
+ * on libuv's thread pool. Only that thread touches the request meanwhile:
+ * the request is held (a client that leaves only detaches it), no timer of
+ * it runs, and the loop resumes it in on_built. */
+static void build_work(uv_work_t *w)
+{
+    chat_t *c = w->data;
+    c->work_rc = 0;
+    if (c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0)
+        c->work_rc = -ENOMEM;
+    if (c->work_rc == 0)
+        c->work_rc = build_body(c);
+}
+
+static void on_built(uv_work_t *w, int status)
+{
+    chat_t *c = w->data;
+    free(w);
+    c->work = NULL;
+    yr_http_req_t *req = c->g->http;
+    if (status == UV_ECANCELED || yr_http_req_gone(req)) {
+        /* the loop is closing, or the client left while we translated */
+        attempt_end(c, YR_OUT_CANCELLED);
+        yr_http_req_release(req); /* the pool cleanup finishes the request (499) */
+        return;
+    }
+    if (c->work_rc == -ENOMEM && c->chat.root == NULL && c->kind->dialect->needs_tree) {
+        record_failure(c, YR_E_INTERNAL, "could not parse the request");
+        attempt_end(c, YR_OUT_CONNECT);
+        attempt_next(c);
+    } else if (attempt_built(c, c->work_rc) < 0) {
+        attempt_next(c);
+    }
+    yr_http_req_release(req);
+}
+
+static int offload_build(chat_t *c)
+{
+    c->work = malloc(sizeof(*c->work));
+    if (c->work != NULL)
+        c->work->data = c; /* before it is queued: a pool thread may take it at once */
+    yr_http_req_hold(c->g->http);
+    if (c->work == NULL || uv_queue_work(&c->g->w->loop, c->work, build_work, on_built) != 0) {
+        yr_http_req_release(c->g->http);
+        free(c->work);
+        c->work = NULL;
+        if (c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0) {
+            record_failure(c, YR_E_INTERNAL, "could not parse the request");
+            attempt_end(c, YR_OUT_CONNECT);
+            return -1;
+        }
+        return attempt_built(c, build_body(c)); /* in place, then */
+    }
+    return 0;
+}
+
 /* Starts an attempt on route r. Returns 0 when the call is in flight (or
  * waits for credentials); otherwise the attempt was ended (and recorded)
  * and -1 returned. */
@@ -1222,11 +1315,6 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
         attempt_end(c, YR_OUT_CLIENT_ERROR);
         return -1;
     }
-    if (!c->pass && c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0) {
-        record_failure(c, YR_E_INTERNAL, "could not parse the request");
-        attempt_end(c, YR_OUT_CONNECT);
-        return -1;
-    }
     if (!c->pass && c->chat.stream && encoder_new(c, true) < 0) {
         record_failure(c, YR_E_INTERNAL, "out of memory");
         attempt_end(c, YR_OUT_CONNECT);
@@ -1235,25 +1323,14 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
     c->ureq = (yr_upstream_req_t){0};
     c->path = NULL;
     c->extra = NULL;
-    yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
-                       ? client_body(c)
-                       : (yr_str_t){c->oai_body.data, c->oai_body.len};
-    int rc = c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
-                                                    &c->extra)
-                     : c->kind->dialect->build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
-                                               &c->extra);
-    if (rc == -EINVAL) {
-        record_failure(c, YR_E_INVALID_REQUEST, "%s", c->cx.error.message);
-        snprintf(c->last_param, sizeof(c->last_param), "%s", c->cx.error.param);
-        attempt_end(c, YR_OUT_CLIENT_ERROR);
+    if (!c->pass && client_body(c).len >= OFFLOAD_BYTES)
+        return offload_build(c);
+    if (!c->pass && c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0) {
+        record_failure(c, YR_E_INTERNAL, "could not parse the request");
+        attempt_end(c, YR_OUT_CONNECT);
         return -1;
     }
-    if (rc == 0 && c->kind->transport->credentials != NULL) {
-        rc = c->kind->transport->credentials(&c->cx, on_credentials, c, &c->cred_wait);
-        if (rc == 1)
-            return 0; /* attempt_send runs when they are there */
-    }
-    return rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc);
+    return attempt_built(c, build_body(c));
 }
 
 static void on_backoff(uv_timer_t *t)
