@@ -25,6 +25,7 @@ struct yr_route_health {
     int64_t cool_until_ms; /* Retry-After, quota */
     int64_t open_until_ms; /* circuit */
     bool probe_busy;
+    uint64_t probe_seq; /* the probe in flight is the attempt holding this token */
     uint32_t inflight;
     uint32_t consecutive_failures;
     uint32_t ejections;
@@ -156,10 +157,11 @@ void yr_health_view(yr_route_health_t *h, int64_t now_ms, yr_health_view_t *out)
 }
 
 yr_take_t yr_health_take(yr_route_health_t *h, int64_t now_ms, uint32_t max_concurrency,
-                         bool force, int64_t *ready_ms)
+                         bool force, int64_t *ready_ms, uint64_t *probe)
 {
     yr_take_t t = YR_TAKE_OK;
     *ready_ms = 0;
+    *probe = 0;
     pthread_mutex_lock(&h->mu);
     advance(h, now_ms);
     if (h->cool_until_ms > now_ms) {
@@ -174,8 +176,12 @@ yr_take_t yr_health_take(yr_route_health_t *h, int64_t now_ms, uint32_t max_conc
         t = YR_TAKE_BUSY;
     } else {
         h->inflight++;
-        if (h->circuit == YR_CIRCUIT_HALF_OPEN)
+        /* the half-open probe, or a forced pick of an ejected route (every
+         * route was ejected): this attempt's verdict decides the circuit */
+        if (h->circuit != YR_CIRCUIT_CLOSED && !h->probe_busy) {
             h->probe_busy = true;
+            *probe = ++h->probe_seq;
+        }
         if (h->remaining_requests > 0)
             h->remaining_requests--; /* this attempt uses one: the next request sees it */
     }
@@ -231,7 +237,7 @@ static void cool(yr_route_health_t *h, int64_t until_ms)
 
 void yr_health_done(yr_route_health_t *h, const yr_health_policy_t *pol, yr_outcome_t o,
                     int64_t retry_after_ms, int64_t ttfb_ms, const yr_head_info_t *head,
-                    int64_t head_ms, int64_t now_ms)
+                    int64_t head_ms, uint64_t probe_token, int64_t now_ms)
 {
     if (retry_after_ms > YR_HEALTH_MAX_HINT_MS)
         retry_after_ms = YR_HEALTH_MAX_HINT_MS;
@@ -239,7 +245,10 @@ void yr_health_done(yr_route_health_t *h, const yr_health_policy_t *pol, yr_outc
     advance(h, now_ms);
     if (h->inflight > 0)
         h->inflight--;
-    bool probe = h->circuit == YR_CIRCUIT_HALF_OPEN && h->probe_busy;
+    /* only the attempt that took the probe decides: an older one still in
+     * flight when the circuit went half open says nothing of now */
+    bool probe = probe_token != 0 && probe_token == h->probe_seq && h->probe_busy &&
+                 h->circuit != YR_CIRCUIT_CLOSED;
     if (head != NULL && head->remaining_requests >= 0) {
         h->remaining_requests = head->remaining_requests;
         h->reset_requests_at_ms = head_ms + (head->reset_requests_ms >= 0 ? head->reset_requests_ms

@@ -72,15 +72,16 @@ void yr_health_view(yr_route_health_t *h, int64_t now_ms, yr_health_view_t *out)
 
 /* Takes a slot on h for one attempt. force skips the circuit (the last route
  * standing) but never a cool-down or the concurrency cap. *ready_ms is when
- * a COOLING/OPEN route may be tried again (BUSY: 0, unknown). */
+ * a COOLING/OPEN route may be tried again (BUSY: 0, unknown). *probe is
+ * nonzero when this attempt is the circuit's probe: pass it to done. */
 yr_take_t yr_health_take(yr_route_health_t *h, int64_t now_ms, uint32_t max_concurrency,
-                         bool force, int64_t *ready_ms);
+                         bool force, int64_t *ready_ms, uint64_t *probe);
 
 /* An attempt that took a slot ended: outcome, retry hint (-1: none), time to
  * first byte (-1: none) and the head's rate-limit headroom (may be NULL). */
 void yr_health_done(yr_route_health_t *h, const yr_health_policy_t *pol, yr_outcome_t o,
                     int64_t retry_after_ms, int64_t ttfb_ms, const yr_head_info_t *head,
-                    int64_t head_ms, int64_t now_ms);
+                    int64_t head_ms, uint64_t probe, int64_t now_ms);
 
 /* The retry budget, one for the process: every request counts one, every
  * attempt after a request's first spends one retry; retries may be at most

@@ -216,7 +216,7 @@ const yr_route_conf_t *yr_peer_get(yr_route_plan_t *plan, int64_t now_ms, uint64
         if (s->health != NULL) {
             int64_t ready_at;
             if (yr_health_take(s->health, now_ms, plan->routes[pick]->max_concurrency, force,
-                               &ready_at) != YR_TAKE_OK) {
+                               &ready_at, &s->probe) != YR_TAKE_OK) {
                 if (plan->attempts > 0)
                     yr_retry_budget_refund(now_ms); /* no attempt was made */
                 plan->busy = true;
@@ -288,7 +288,8 @@ void yr_peer_free(yr_route_plan_t *plan, const yr_attempt_t *a, int64_t now_ms)
             /* the head's reset times count from when the head arrived */
             int64_t head_ms = a->head_ns != 0 ? (int64_t)(a->head_ns / 1000000u) : now_ms;
             yr_health_done(s->health, &pol, a->outcome, a->retry_after_ms, ttfb,
-                           a->head_ns != 0 ? &a->head : NULL, head_ms, now_ms);
+                           a->head_ns != 0 ? &a->head : NULL, head_ms, s->probe, now_ms);
+            s->probe = 0;
         }
         /* Tried again by this request only for a transient failure of its
          * own (never quota, auth or a rate limit with a hint: the hint is

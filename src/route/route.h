@@ -48,6 +48,7 @@ typedef struct {
     int64_t not_before_ms;          /* backoff before its next try */
     bool done;                      /* not to be tried again by this request */
     bool taken;                     /* an attempt holds a slot on it */
+    uint64_t probe;                 /* ... as its circuit's probe (health.h) */
 } yr_plan_slot_t;
 
 typedef struct {

@@ -277,6 +277,49 @@ static void test_circuit_opens_probes_and_closes(void **state)
     yr_pool_destroy(f.pool);
 }
 
+static void test_only_the_probe_decides(void **state)
+{
+    (void)state;
+    cfg_fx_t f;
+    cfg_fx(&f);
+    f.m.failure_threshold = 1;
+    f.m.cooldown_ms = 1000;
+    yr_route_plan_t old, p, probe;
+    plan(&f, &old);
+    assert_ptr_equal(get(&old, 0), &f.r[0]); /* in flight before the ejection */
+    plan(&f, &p);
+    assert_ptr_equal(get(&p, 0), &f.r[0]);
+    done(&p, &f.r[0], YR_OUT_SERVER_ERROR, 500, -1, 10); /* ejected until 1010 */
+    plan(&f, &probe);
+    assert_ptr_equal(get(&probe, 1010), &f.r[0]); /* the half-open probe */
+    done(&old, &f.r[0], YR_OUT_OK, 200, -1, 1020); /* the old attempt ends well: no verdict */
+    yr_health_view_t v;
+    yr_health_view(yr_health_of(&f.r[0]), 1020, &v);
+    assert_int_equal(v.circuit, YR_CIRCUIT_HALF_OPEN);
+    done(&probe, &f.r[0], YR_OUT_OK, 200, -1, 1030); /* the probe's does */
+    yr_health_view(yr_health_of(&f.r[0]), 1030, &v);
+    assert_int_equal(v.circuit, YR_CIRCUIT_CLOSED);
+    /* every route ejected: the forced pick is a probe too, and its success closes */
+    yr_health_reset_all();
+    for (int i = 0; i < 3; i++) {
+        plan(&f, &p);
+        const yr_route_conf_t *r = &f.r[i == 0 ? 0 : i + 1];
+        yr_route_health_t *h = yr_health_of(r);
+        int64_t at;
+        uint64_t tok;
+        assert_int_equal(yr_health_take(h, 0, 0, false, &at, &tok), YR_TAKE_OK);
+        yr_health_policy_t pol = {.failure_threshold = 1, .cooldown_ms = 10000};
+        yr_health_done(h, &pol, YR_OUT_SERVER_ERROR, -1, -1, NULL, 0, tok, 0);
+    }
+    plan(&f, &p);
+    const yr_route_conf_t *forced = get(&p, 100);
+    assert_ptr_equal(forced, &f.r[0]);
+    done(&p, forced, YR_OUT_OK, 200, -1, 110);
+    yr_health_view(yr_health_of(&f.r[0]), 110, &v);
+    assert_int_equal(v.circuit, YR_CIRCUIT_CLOSED);
+    yr_pool_destroy(f.pool);
+}
+
 static void test_last_route_is_never_ejected(void **state)
 {
     (void)state;
@@ -414,9 +457,10 @@ static void test_strategies(void **state)
     for (int i = 0; i < 3; i++) {
         yr_route_health_t *h = yr_health_of(order[i]);
         int64_t at;
-        assert_int_equal(yr_health_take(h, 0, 0, false, &at), YR_TAKE_OK);
+        uint64_t probe;
+        assert_int_equal(yr_health_take(h, 0, 0, false, &at, &probe), YR_TAKE_OK);
         yr_health_policy_t pol = {.failure_threshold = 5, .cooldown_ms = 1000};
-        yr_health_done(h, &pol, YR_OUT_OK, -1, ttfb[i], NULL, 0, 0);
+        yr_health_done(h, &pol, YR_OUT_OK, -1, ttfb[i], NULL, 0, probe, 0);
     }
     int fastest = 0;
     for (int i = 0; i < 200; i++) {
@@ -582,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_holds_across_requests),
         cmocka_unit_test(test_all_cooling_waits_or_fails_fast),
         cmocka_unit_test(test_circuit_opens_probes_and_closes),
+        cmocka_unit_test(test_only_the_probe_decides),
         cmocka_unit_test(test_last_route_is_never_ejected),
         cmocka_unit_test(test_every_route_ejected_still_serves),
         cmocka_unit_test(test_retries_of_one_route_back_off),
