@@ -37,6 +37,11 @@ typedef struct {
      * deployment in the body's model) or a date such as 2024-10-21[-preview]
      * (POST .../openai/deployments/{model}/chat/completions?api-version=..). */
     const char *api_version;
+    /* Responses clients on this provider: "native" (its upstream speaks
+     * /v1/responses: passthrough), "translate" (through chat completions),
+     * or "auto" (native for kind openai at https://api.openai.com). Read with
+     * yr_provider_responses_native. */
+    const char *responses;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 
@@ -133,11 +138,19 @@ typedef struct yr_config {
         const char **allow;    /* exceptions to the SSRF guard (CIDR[:port]) */
         size_t nallow;
     } images;
+    struct {                   /* the Responses API (docs/responses.md) */
+        const char *secret;    /* seals provider state in encrypted_content; NULL: the
+                                  master key (with a domain prefix) */
+        uint32_t retention_days; /* stored responses older than this are purged; 0: kept */
+    } responses;
     yr_provider_conf_t *providers;
     size_t nproviders;
     yr_model_conf_t *models;
     size_t nmodels;
 } yr_config_t;
+
+/* Whether Responses clients get a passthrough on provider p. */
+bool yr_provider_responses_native(const yr_provider_conf_t *p);
 
 /* Loads and validates a YAML file. On success returns 0 and *out (owned by
  * the caller, free with yr_config_free). On failure returns a negative code

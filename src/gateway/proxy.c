@@ -53,6 +53,7 @@
 #include "gateway/respond.h"
 #include "limits/limits.h"
 #include "providers/framing.h"
+#include "providers/openai_responses.h"
 #include "providers/provider.h"
 #include "limits/price.h"
 #include "route/health.h"
@@ -94,6 +95,8 @@ typedef struct chat {
     yr_anth_req_info_t ainfo;
     yr_gem_req_info_t ginfo; /* Gemini client: model and method from the URL */
     yr_resp_info_t rinfo;    /* Responses client: what the response object echoes */
+    unsigned char rkey[32];  /* ... the key that seals provider state (resp_state.h) */
+    yr_resp_secret_t rsecret;
     const yr_model_conf_t *model;
     yr_route_plan_t plan;
     yr_admission_t *adm;
@@ -687,6 +690,7 @@ static int encoder_new(chat_t *c, bool stream)
             .stream = stream,
             .info = &c->rinfo,
             .input_tokens_estimate = (int64_t)client_body(c).len / 4,
+            .secret = c->rsecret,
         };
         c->renc = yr_resp_enc_new(&ro);
         return c->renc ? 0 : -ENOMEM;
@@ -747,19 +751,30 @@ static int on_event(void *arg, const yr_event_t *ev)
 
 /* ---- streaming ------------------------------------------------------------- */
 
+/* x-yourouter-dropped: the built-in tools of a Responses request that a
+ * translated route could not run (passthrough routes run them). */
+static size_t dropped_header(const chat_t *c, yr_http_header_t *h)
+{
+    if (c->dialect != YR_DIALECT_RESPONSES || c->pass || c->rinfo.dropped_tools[0] == '\0')
+        return 0;
+    *h = (yr_http_header_t){YR_STR("x-yourouter-dropped"), yr_str(c->rinfo.dropped_tools)};
+    return 1;
+}
+
 static int commit_stream(chat_t *c)
 {
-    yr_http_header_t h[5] = {
+    yr_http_header_t h[6] = {
         {YR_STR("x-request-id"), c->g->request_id},
         {YR_STR("Cache-Control"), YR_STR("no-cache")},
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
     };
+    size_t nh = 5 + dropped_header(c, &h[5]);
     set_state(c, YR_RS_STREAMING);
     /* Gemini without alt=sse: one JSON array, written as it comes. */
     bool array = c->dialect == YR_DIALECT_GEMINI && !c->ginfo.sse;
-    return yr_http_stream_start(c->g->http, 200, h, 5,
+    return yr_http_stream_start(c->g->http, 200, h, nh,
                                 array ? YR_STR("application/json") : YR_STR("text/event-stream"));
 }
 
@@ -853,6 +868,14 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *why, yr_outcome_t o)
         rc = yr_buf_append_str(&ev, YR_STR("event: error\ndata: "));
         if (rc == 0)
             rc = yr_anth_error_body(e, yr_str(m), c->g->request_id, &ev);
+    } else if (c->dialect == YR_DIALECT_RESPONSES && c->pass) {
+        char m[700];
+        snprintf(m, sizeof(m), "%s (request id: %.*s)", msg, (int)c->g->request_id.len,
+                 c->g->request_id.ptr);
+        rc = yr_oai_resp_pass_failed(&c->cx,
+                                     e == YR_E_RATE_LIMITED ? "rate_limit_exceeded" : "server_error",
+                                     yr_str(m), &ev);
+        goto write;
     } else if (c->dialect == YR_DIALECT_RESPONSES && c->renc != NULL) {
         /* response.failed with the error: never a silent completed */
         char m[700];
@@ -988,13 +1011,14 @@ static void relay_response(chat_t *c)
         return;
     }
     attempt_end(c, YR_OUT_OK);
-    yr_http_header_t h[3] = {
+    yr_http_header_t h[4] = {
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
     };
+    size_t nh = 3 + dropped_header(c, &h[3]);
     finish(c, 200);
-    yr_gw_send_json(c->g, 200, client, h, 3);
+    yr_gw_send_json(c->g, 200, client, h, nh);
 }
 
 /* A stream that was already committed ended. */
@@ -1194,6 +1218,8 @@ static int build_body(chat_t *c)
     yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
                        ? client_body(c)
                        : (yr_str_t){c->oai_body.data, c->oai_body.len};
+    if (c->pass && c->dialect == YR_DIALECT_RESPONSES && c->rinfo.pass_body != NULL)
+        raw = yr_str(c->rinfo.pass_body); /* the stored conversation inlined */
     return c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
                                                   &c->extra)
                    : c->kind->dialect->build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
@@ -1284,7 +1310,7 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
     yr_attempt_t *a = &c->attempts[c->nattempts++];
     *a = (yr_attempt_t){.route = r, .start_ns = now_ns(), .retry_after_ms = -1};
     c->att = a;
-    c->kind = yr_provider_kind(r->provider->kind);
+    c->kind = yr_provider_kind_for(r->provider, c->dialect);
     c->pass = c->kind->dialect->native_client == c->dialect;
     yr_buf_reset(&c->upbody);
     yr_buf_reset(&c->resp);
@@ -1986,11 +2012,26 @@ static void stored_put_done(void *arg, int status)
 /* store: true: the response and what it answered, for the key that made it. */
 static void store_response(chat_t *c)
 {
-    const char *final = c->renc != NULL ? yr_resp_enc_final(c->renc) : NULL;
+    /* A passthrough's response is the upstream's, under its id: ours to
+     * continue from on any route, whatever the upstream keeps. */
+    const char *final = c->pass       ? yr_oai_resp_pass_final(&c->cx)
+                        : c->renc != NULL ? yr_resp_enc_final(c->renc)
+                                          : NULL;
     if (final == NULL || c->rinfo.items == NULL)
         return;
     stored_t st = {.op = 1, .key_id = c->g->identity.key_id};
-    snprintf(st.id, sizeof(st.id), "%s", yr_resp_enc_id(c->renc));
+    if (c->pass) {
+        json_t *r = json_loads(final, 0, NULL);
+        const char *id = json_string_value(json_object_get(r, "id"));
+        bool ok = id != NULL && strlen(id) < sizeof(st.id);
+        if (ok)
+            snprintf(st.id, sizeof(st.id), "%s", id);
+        json_decref(r);
+        if (!ok)
+            return;
+    } else {
+        snprintf(st.id, sizeof(st.id), "%s", yr_resp_enc_id(c->renc));
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     st.created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -2006,15 +2047,44 @@ static void store_response(chat_t *c)
 }
 
 /* The request, converted with the conversation it continues (or none). */
+/* The key that seals and opens provider state in encrypted_content. */
+static void responses_secret(chat_t *c)
+{
+    const yr_config_t *cfg = c->g->cfg;
+    const char *m = cfg->responses.secret ? cfg->responses.secret : cfg->server.master_key;
+    c->rsecret = (yr_resp_secret_t){0};
+    if (m == NULL || m[0] == '\0')
+        return; /* nothing to key it with: no state is sealed (docs/responses.md) */
+    yr_resp_secret_derive(m, c->rkey);
+    c->rsecret = (yr_resp_secret_t){c->rkey, sizeof(c->rkey)};
+}
+
+/* The request, converted with the conversation it continues (or none). A
+ * request the translation cannot express still goes to Responses upstreams
+ * (passthrough) as it is; translated routes report why not (oai_err). */
 static void responses_convert(chat_t *c, const char *prev_items, const char *prev_response)
 {
     yr_str_t body = client_body(c);
     yr_api_error_t err = {0};
-    if (yr_resp_request_to_openai(body.ptr, body.len, prev_items, prev_response, &c->rinfo,
-                                  &c->oai_body, &err) < 0 ||
-        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
+    responses_secret(c);
+    int rc = yr_resp_request_to_openai(body.ptr, body.len, prev_items, prev_response,
+                                       &c->rsecret, &c->rinfo, &c->oai_body, &err);
+    if (rc == 0)
+        rc = yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err);
+    if (rc < 0 && c->rinfo.model[0] == '\0') {
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
+    }
+    if (rc < 0) {
+        c->oai_err = yr_palloc(c->g->http->pool, sizeof(*c->oai_err));
+        if (c->oai_err == NULL) {
+            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+            return;
+        }
+        *c->oai_err = err;
+        c->chat.model = yr_str(c->rinfo.model);
+        c->chat.stream = c->rinfo.stream;
+        c->chat.max_tokens = c->rinfo.max_output_tokens;
     }
     admit(c, c->chat.max_tokens);
 }

@@ -1,5 +1,6 @@
 /* The provider kinds: which dialect over which transport. */
 #include "providers/provider.h"
+#include "providers/openai_responses.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +19,16 @@ const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind)
         if (kinds[i].kind == kind)
             return &kinds[i];
     return NULL;
+}
+
+const yr_provider_kind_ops_t *yr_provider_kind_for(const yr_provider_conf_t *p,
+                                                   yr_dialect_t client)
+{
+    static const yr_provider_kind_ops_t responses = {YR_KIND_OPENAI, &yr_dialect_openai_responses,
+                                                     &yr_transport_bearer};
+    if (client == YR_DIALECT_RESPONSES && yr_provider_responses_native(p))
+        return &responses;
+    return yr_provider_kind(p->kind);
 }
 
 bool yr_provider_callable(yr_provider_kind_t kind)

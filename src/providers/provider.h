@@ -60,6 +60,11 @@ typedef struct {
 
 /* The dialect x transport of a kind; NULL when this build cannot call it. */
 const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind);
+/* The kind a client of dialect client gets on provider p: its kind's, or
+ * the Responses passthrough for a Responses client on a provider whose
+ * upstream speaks /v1/responses. NULL when this build cannot call it. */
+const yr_provider_kind_ops_t *yr_provider_kind_for(const yr_provider_conf_t *p,
+                                                   yr_dialect_t client);
 /* Same, as a predicate (for route plans). */
 bool yr_provider_callable(yr_provider_kind_t kind);
 
