@@ -52,6 +52,7 @@
 #include "gateway/reqstate.h"
 #include "gateway/respond.h"
 #include "limits/limits.h"
+#include "providers/embeddings.h"
 #include "providers/framing.h"
 #include "providers/openai_responses.h"
 #include "providers/provider.h"
@@ -994,6 +995,8 @@ static void relay_response(chat_t *c)
     int rc;
     if (c->pass) {
         rc = c->kind->dialect->pass_response(&c->cx, body);
+        if (rc == 0 && c->cx.pass_out.len > 0)
+            client = c->cx.pass_out; /* the dialect translated it (embeddings from Gemini) */
     } else {
         yr_buf_reset(&c->out);
         c->out.max = MAX_UPSTREAM_BODY;
@@ -1419,6 +1422,8 @@ static bool counts_natively(const yr_route_conf_t *r, void *arg)
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
         return false;
+    if (c->dialect == YR_DIALECT_EMBEDDINGS)
+        return yr_provider_embed_kind(r->provider->kind) != NULL;
     const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
     return !c->count_tokens || (k != NULL && k->dialect->native_client == c->dialect);
 }
@@ -2208,6 +2213,36 @@ static void stored_authed(yr_gw_req_t *g)
 void yr_proxy_responses_stored(yr_gw_req_t *g)
 {
     yr_gw_authenticate(g, stored_authed);
+}
+
+/* ---- POST /v1/embeddings ------------------------------------------------------ */
+
+/* Routed like chat: the model and that the body is one; the route's
+ * dialect (providers/embeddings.c) passes it through or translates it. */
+static void embeddings_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    yr_str_t body = client_body(c);
+    yr_api_error_t err;
+    char *model = yr_palloc(g->http->pool, 256);
+    if (model == NULL) {
+        fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    if (yr_embed_peek(body.ptr, body.len, model, 256, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    c->chat.model = yr_str(model);
+    c->chat.stream = false;
+    c->chat.max_tokens = 0;
+    admit(c, 0);
+}
+
+void yr_proxy_embeddings(yr_gw_req_t *g)
+{
+    if (chat_new(g, YR_DIALECT_EMBEDDINGS) != NULL)
+        yr_gw_authenticate(g, embeddings_authed);
 }
 
 void yr_proxy_gemini(yr_gw_req_t *g)

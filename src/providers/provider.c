@@ -1,5 +1,6 @@
 /* The provider kinds: which dialect over which transport. */
 #include "providers/provider.h"
+#include "providers/embeddings.h"
 #include "providers/openai_responses.h"
 
 #include <errno.h>
@@ -28,6 +29,8 @@ const yr_provider_kind_ops_t *yr_provider_kind_for(const yr_provider_conf_t *p,
                                                      &yr_transport_bearer};
     if (client == YR_DIALECT_RESPONSES && yr_provider_responses_native(p))
         return &responses;
+    if (client == YR_DIALECT_EMBEDDINGS)
+        return yr_provider_embed_kind(p->kind);
     return yr_provider_kind(p->kind);
 }
 

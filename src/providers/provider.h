@@ -50,6 +50,9 @@ typedef struct yr_call_ctx {
     bool count_tokens;
     /* Passthrough: a relayed message carried content (pass_marks_content). */
     bool content_seen;
+    /* Passthrough: the body the client gets when pass_response rewrote the
+     * answer (embeddings from Gemini), in the pool; empty: the upstream's. */
+    yr_str_t pass_out;
 } yr_call_ctx_t;
 
 typedef struct {
