@@ -375,7 +375,7 @@ static json_t *response_json(const sim_exchange_t *x, const char *status)
     }
     const json_t *b = x->body;
     json_t *r = json_pack(
-        "{s:s, s:s, s:I, s:s, s:n, s:o, s:s%, s:o, s:b, s:O?, s:O, s:O, s:s, s:b, s:o}", "id", id,
+        "{s:s, s:s, s:I, s:s, s:n, s:o, s:s%, s:o, s:b, s:O?, s:o, s:o, s:s, s:b, s:o}", "id", id,
         "object", "response", "created_at", (json_int_t)x->created, "status", status, "error",
         "incomplete_details",
         strcmp(status, "incomplete") == 0 ? json_pack("{s:s}", "reason", "max_output_tokens")
@@ -383,8 +383,10 @@ static json_t *response_json(const sim_exchange_t *x, const char *status)
         "model", x->prompt.model.ptr, x->prompt.model.len, "output", output,
         "parallel_tool_calls", !json_is_false(json_object_get(b, "parallel_tool_calls")),
         "instructions", json_object_get(b, "instructions"), "tools",
-        json_object_get(b, "tools") ? json_object_get(b, "tools") : json_array(), "tool_choice",
-        json_object_get(b, "tool_choice") ? json_object_get(b, "tool_choice") : json_string("auto"),
+        json_object_get(b, "tools") ? json_incref(json_object_get(b, "tools")) : json_array(),
+        "tool_choice",
+        json_object_get(b, "tool_choice") ? json_incref(json_object_get(b, "tool_choice"))
+                                          : json_string("auto"),
         "truncation", "disabled", "store", !json_is_false(json_object_get(b, "store")), "usage",
         final ? usage_json(x) : json_null());
     if (r != NULL && json_object_get(r, "instructions") == NULL)
