@@ -1542,8 +1542,9 @@ static int fetch_images(chat_t *c)
     bool wanted = false;
     for (size_t i = 0; i < c->plan.n && !wanted; i++) {
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
-        const yr_dialect_ops_t *d = yr_provider_kind(p->kind)->dialect;
-        wanted = (p->inline_images || d->inline_images) && d->native_client != c->dialect;
+        const yr_provider_kind_ops_t *k = yr_provider_kind_for(p, c->dialect);
+        const yr_dialect_ops_t *d = k != NULL ? k->dialect : NULL;
+        wanted = d != NULL && (p->inline_images || d->inline_images) && d->native_client != c->dialect;
     }
     if (!wanted || c->oai_err != NULL)
         return 0;
