@@ -1461,6 +1461,14 @@ static int plan_routes(chat_t *c)
                      "vendor_not_allowed");
         return -EINVAL;
     }
+    if (c->dialect == YR_DIALECT_EMBEDDINGS && c->plan.unsupported == 0) {
+        snprintf(msg, sizeof(msg),
+                 "model '%s' has no route that can embed (embeddings need an openai, azure or "
+                 "gemini route)%s",
+                 c->model->id, c->plan.pinned ? " of the vendor asked for" : "");
+        fail_request(c, YR_E_INVALID_REQUEST, msg, "model", "model_not_supported");
+        return -EINVAL;
+    }
     if (c->plan.pinned && c->plan.unsupported == 0) {
         char list[256] = "";
         size_t off = 0;
@@ -1985,6 +1993,7 @@ typedef struct {
     char id[64];
     int64_t key_id;
     int64_t created_ms;
+    int64_t purge_before_ms; /* a put: also delete responses older than this (0: no) */
     char *items, *response;
     int op; /* 0 get, 1 put, 2 delete */
     int want; /* GET: 0 the response, 1 its input items; POST: continue a request */
@@ -1993,9 +2002,13 @@ typedef struct {
 static int stored_run(yr_store_t *s, void *arg)
 {
     stored_t *st = arg;
-    if (st->op == 1)
-        return yr_store_response_put(s, st->id, st->key_id, st->created_ms, st->items,
-                                     st->response);
+    if (st->op == 1) {
+        int rc = yr_store_response_put(s, st->id, st->key_id, st->created_ms, st->items,
+                                       st->response);
+        if (st->purge_before_ms > 0 && yr_store_response_purge(s, st->purge_before_ms) < 0)
+            yr_log_warn("stored responses past responses.retention_days not purged");
+        return rc;
+    }
     if (st->op == 2)
         return yr_store_response_delete(s, st->id, st->key_id);
     return yr_store_response_get(s, st->id, st->key_id, &st->items, &st->response);
@@ -2041,6 +2054,14 @@ static void store_response(chat_t *c)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     st.created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* Retention: each worker purges what is older, at most once an hour
+     * (with its next put), so no timer and no extra thread are needed. */
+    static _Thread_local int64_t last_purge_ms;
+    uint32_t days = c->g->cfg->responses.retention_days;
+    if (days > 0 && st.created_ms - last_purge_ms >= 3600 * 1000) {
+        last_purge_ms = st.created_ms;
+        st.purge_before_ms = st.created_ms - (int64_t)days * 86400 * 1000;
+    }
     st.items = json_dumps(c->rinfo.items, JSON_COMPACT);
     st.response = strdup(final);
     if (st.items == NULL || st.response == NULL ||
