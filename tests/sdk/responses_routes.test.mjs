@@ -18,11 +18,13 @@ before(async () => {
   gw = await startGateway(config({
     providers: {
       openai: { base_url: oai.url, responses: 'native' },
+      chatonly: { base_url: oai.url }, // auto: not api.openai.com, so translated
       anthropic: { kind: 'anthropic', base_url: anth.base, api_key: 'sk-ant-x' },
       google: { kind: 'gemini', base_url: anth.base, api_key: 'g-key' },
     },
     models: [
       { id: 'gpt-4o', routes: [{ provider: 'openai' }] },
+      { id: 'gpt-chat', routes: [{ provider: 'chatonly', model: 'gpt-4o' }] },
       { id: 'gpt-up', routes: [{ provider: 'openai', model: 'gpt-4.1' }] },
       { id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
       { id: 'flash', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
@@ -274,6 +276,27 @@ test('translated: namespace tools are flattened to qualified names and mapped ba
     await client.responses.create({ model, input: [{ role: 'user', content: 'Find Ada' }, call, { type: 'function_call_output', call_id: call.call_id, output: 'found' }], tools });
     assert.ok(JSON.stringify((await anth.requests()).at(-1).body).includes('crm__lookup'));
   }
+});
+
+test('translated: a refusal is a refusal content part, also streamed', async () => {
+  const msg = { role: 'assistant', content: null, refusal: 'I cannot help with that.' };
+  await oai.script([{ body: JSON.stringify({ id: 'chatcmpl-r', object: 'chat.completion', created: 1, model: 'gpt-4o',
+    choices: [{ index: 0, message: msg, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 } }), content_type: 'application/json' }]);
+  const r = await client.responses.create({ model: 'gpt-chat', input: 'something bad' });
+  assert.equal((await oai.requests())[0].path, '/v1/chat/completions', 'auto: a compatible server is translated');
+  assert.deepEqual(r.output[0].content, [{ type: 'refusal', refusal: 'I cannot help with that.' }]);
+  assert.equal(r.output_text, '');
+  const chunk = (delta, fin = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o', choices: [{ index: 0, delta, finish_reason: fin }] })}\n\n`;
+  await oai.script([{ body: chunk({ role: 'assistant', content: null, refusal: '' }) + chunk({ refusal: 'No ' }) + chunk({ refusal: 'way.' }) + chunk({}, 'stop') + 'data: [DONE]\n\n', content_type: 'text/event-stream' }]);
+  const stream = client.responses.stream({ model: 'gpt-chat', input: 'something bad' });
+  const types = [];
+  let deltas = '';
+  for await (const ev of stream) { types.push(ev.type); if (ev.type === 'response.refusal.delta') deltas += ev.delta; }
+  assert.equal(deltas, 'No way.');
+  assert.ok(types.includes('response.refusal.done'));
+  const final = await stream.finalResponse();
+  assert.equal(final.output[0].content[0].type, 'refusal');
+  assert.equal(final.output[0].content[0].refusal, 'No way.');
 });
 
 test('translated: fields a route has no use for are accepted and ignored', async () => {
