@@ -7,7 +7,6 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { startSim, startGateway, config, MASTER_KEY } from '../integ/lib.mjs';
 
@@ -307,35 +306,33 @@ test('translated: fields a route has no use for are accepted and ignored', async
 });
 
 test('responses.retention_days: stored responses older than it are purged', async () => {
-  const g = await startGateway(config({
+  const yaml = config({
     server: { workers: 1 },
     providers: { anthropic: { kind: 'anthropic', base_url: anth.base, api_key: 'sk-ant-x' } },
     models: [{ id: 'claude', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] }],
-  }) + 'responses:\n  retention_days: 2\n');
+  }) + 'responses:\n  retention_days: 2\n';
+  const g = await startGateway(yaml); // creates the database
+  await g.stop();
+  const sql = (q) => {
+    const r = spawnSync('sqlite3', ['-json', join(g.dir, 'yourouter.db'), q], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout || '[]');
+  };
+  const row = (id, ms) => `('${id}', 0, ${ms}, '[]', '{"id":"${id}","object":"response","output":[]}')`;
+  sql(`INSERT INTO responses (id, key_id, created_ms, input_items, response) VALUES ${row('resp_old', Date.now() - 3 * 86400e3)}, ${row('resp_recent', Date.now() - 86400e3)}`);
+  const g2 = await startGateway(yaml, { dir: g.dir });
   try {
-    const c = new OpenAI({ apiKey: MASTER_KEY, baseURL: g.url, maxRetries: 0 });
+    const c = new OpenAI({ apiKey: MASTER_KEY, baseURL: g2.url, maxRetries: 0 });
+    assert.equal((await c.responses.retrieve('resp_old')).id, 'resp_old', 'not purged before a put');
     const kept = await c.responses.create({ model: 'claude', input: 'Reply with exactly: kept' });
-    const sql = (q) => {
-      const r = spawnSync('sqlite3', ['-json', join(g.dir, 'yourouter.db'), q], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      return JSON.parse(r.stdout || '[]');
-    };
-    const old = Date.now() - 3 * 86400 * 1000;
-    const recent = Date.now() - 1 * 86400 * 1000;
-    sql(`INSERT INTO responses (id, key_id, created_ms, input_items, response) VALUES ('resp_old', 0, ${old}, '[]', '{"id":"resp_old","object":"response","output":[]}'), ('resp_recent', 0, ${recent}, '[]', '{"id":"resp_recent","object":"response","output":[]}')`);
-    assert.equal((await c.responses.retrieve('resp_old')).id, 'resp_old');
-    // the worker purged with its first put (before the rows above existed): restart it to purge again
-    await g.stop();
-    const g2 = await startGateway(readFileSync(g.cfgPath, 'utf8'), { dir: g.dir });
-    const c2 = new OpenAI({ apiKey: MASTER_KEY, baseURL: g2.url, maxRetries: 0 });
-    await c2.responses.create({ model: 'claude', input: 'Reply with exactly: again' });
+    // the purge runs on the store thread right after this put
     for (let i = 0; i < 400 && sql(`SELECT id FROM responses WHERE id = 'resp_old'`).length > 0; i++)
       await new Promise((r) => setTimeout(r, 5));
-    await assert.rejects(c2.responses.retrieve('resp_old'), (e) => e instanceof OpenAI.NotFoundError);
-    assert.equal((await c2.responses.retrieve('resp_recent')).id, 'resp_recent');
-    assert.equal((await c2.responses.retrieve(kept.id)).id, kept.id);
-    await g2.stop();
+    await assert.rejects(c.responses.retrieve('resp_old'), (e) => e instanceof OpenAI.NotFoundError);
+    assert.equal((await c.responses.retrieve('resp_recent')).id, 'resp_recent');
+    assert.equal((await c.responses.retrieve(kept.id)).id, kept.id);
   } finally {
+    await g2.stop();
     g.cleanup();
   }
 });
