@@ -601,12 +601,11 @@ int yr_resp_request_to_openai(const char *body, size_t len, const char *prev_ite
     json_t *fmt = json_object_get(json_object_get(req, "text"), "format");
     const char *ft = json_string_value(json_object_get(fmt, "type"));
     if (ft != NULL && strcmp(ft, "json_schema") == 0) {
-        json_t *js = json_pack("{s:O, s:O}", "name",
-                               json_object_get(fmt, "name") ? json_object_get(fmt, "name")
-                                                            : json_string("response"),
-                               "schema",
-                               json_object_get(fmt, "schema") ? json_object_get(fmt, "schema")
-                                                              : json_object());
+        /* "o": steals the reference, so a default made here is not leaked */
+        json_t *name = json_object_get(fmt, "name"), *schema = json_object_get(fmt, "schema");
+        json_t *js = json_pack("{s:o, s:o}", "name",
+                               name ? json_incref(name) : json_string("response"), "schema",
+                               schema ? json_incref(schema) : json_object());
         json_t *strict = json_object_get(fmt, "strict");
         if (json_is_boolean(strict))
             json_object_set(js, "strict", strict);
