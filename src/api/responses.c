@@ -456,10 +456,11 @@ static void put_echo(json_t *req, yr_resp_info_t *info)
 
 /* With previous_response_id, a Responses upstream gets the whole
  * conversation (the gateway's store has it, the upstream may not):
- * previous_response_id removed, input = every item without its ids (they
- * are ours or another account's), reasoning items left out (their
- * encrypted_content is another route's). */
-static char *pass_body_of(json_t *req, json_t *items)
+ * previous_response_id removed, input = the stored items without their ids
+ * (they are ours or another account's) and without reasoning items (their
+ * encrypted_content is another route's), then this request's items as the
+ * client sent them (from index nprev on). */
+static char *pass_body_of(json_t *req, json_t *items, size_t nprev)
 {
     json_t *copy = json_deep_copy(req);
     json_t *in = json_array();
@@ -468,6 +469,10 @@ static char *pass_body_of(json_t *req, json_t *items)
     json_array_foreach(items, i, it)
     {
         const char *t = json_string_value(json_object_get(it, "type"));
+        if (i >= nprev) {
+            json_array_append(in, it);
+            continue;
+        }
         if (t != NULL && strcmp(t, "reasoning") == 0)
             continue;
         json_t *c = json_copy(it);
@@ -539,6 +544,7 @@ int yr_resp_request_to_openai(const char *body, size_t len, const char *prev_ite
         json_decref(pi);
         json_decref(pr);
     }
+    size_t nprev = json_array_size(info->items);
     json_t *mine = input_as_items(input);
     if (mine != NULL)
         json_array_extend(info->items, mine);
@@ -547,7 +553,7 @@ int yr_resp_request_to_openai(const char *body, size_t len, const char *prev_ite
         rc = fail(err, YR_E_INVALID_REQUEST, "input", "at most %d input items", MAX_ITEMS);
         goto out;
     }
-    if (prev_items != NULL && (info->pass_body = pass_body_of(req, info->items)) == NULL) {
+    if (prev_items != NULL && (info->pass_body = pass_body_of(req, info->items, nprev)) == NULL) {
         rc = fail(err, YR_E_INTERNAL, NULL, "out of memory");
         goto out;
     }
