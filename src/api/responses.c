@@ -454,12 +454,32 @@ static void put_echo(json_t *req, yr_resp_info_t *info)
     }
 }
 
+/* A reasoning item whose encrypted_content this gateway sealed (for a
+ * translated route): meaningless to a Responses upstream, which would refuse
+ * it as unverifiable. */
+static bool ours(json_t *it)
+{
+    const char *t = json_string_value(json_object_get(it, "type"));
+    const char *enc = json_string_value(json_object_get(it, "encrypted_content"));
+    return t != NULL && strcmp(t, "reasoning") == 0 && enc != NULL && strncmp(enc, "yr1.", 4) == 0;
+}
+
+static bool any_ours(json_t *items, size_t from)
+{
+    for (size_t i = from; i < json_array_size(items); i++)
+        if (ours(json_array_get(items, i)))
+            return true;
+    return false;
+}
+
 /* With previous_response_id, a Responses upstream gets the whole
  * conversation (the gateway's store has it, the upstream may not):
  * previous_response_id removed, input = the stored items without their ids
  * (they are ours or another account's) and without reasoning items (their
  * encrypted_content is another route's), then this request's items as the
- * client sent them (from index nprev on). */
+ * client sent them (from index nprev on), but for reasoning this gateway
+ * sealed. Also used without previous_response_id when the input holds such
+ * reasoning (a conversation moved from a translated route). */
 static char *pass_body_of(json_t *req, json_t *items, size_t nprev)
 {
     json_t *copy = json_deep_copy(req);
@@ -469,7 +489,7 @@ static char *pass_body_of(json_t *req, json_t *items, size_t nprev)
     json_array_foreach(items, i, it)
     {
         const char *t = json_string_value(json_object_get(it, "type"));
-        if (i >= nprev) {
+        if (i >= nprev && !ours(it)) {
             json_array_append(in, it);
             continue;
         }
@@ -553,7 +573,8 @@ int yr_resp_request_to_openai(const char *body, size_t len, const char *prev_ite
         rc = fail(err, YR_E_INVALID_REQUEST, "input", "at most %d input items", MAX_ITEMS);
         goto out;
     }
-    if (prev_items != NULL && (info->pass_body = pass_body_of(req, info->items, nprev)) == NULL) {
+    if ((prev_items != NULL || any_ours(info->items, nprev)) &&
+        (info->pass_body = pass_body_of(req, info->items, nprev)) == NULL) {
         rc = fail(err, YR_E_INTERNAL, NULL, "out of memory");
         goto out;
     }

@@ -212,6 +212,21 @@ test('anthropic: the stateless tool loop carries the thinking blocks in encrypte
   assert.ok(!fb.includes('forged'), 'a forged signature never reaches the provider');
 });
 
+test('a stateless conversation moved from Anthropic to the passthrough: the sealed reasoning stays behind', async () => {
+  await anth.script([{ tool_calls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] }]);
+  const opts = { store: false, include: ['reasoning.encrypted_content'], tools: weather };
+  const input = [{ role: 'user', content: 'Weather in Oslo?' }];
+  const first = await client.responses.create({ ...opts, model: 'claude', reasoning: { effort: 'low' }, input });
+  const call = first.output.find((o) => o.type === 'function_call');
+  assert.ok(first.output.some((o) => o.type === 'reasoning' && /^yr1\./.test(o.encrypted_content)));
+  const second = await client.responses.create({ ...opts, model: 'gpt-4o', input: [...input, ...first.output,
+    { type: 'function_call_output', call_id: call.call_id, output: '{"temp_c": 3}' }, { role: 'user', content: 'Reply with exactly: moved' }] });
+  assert.equal(second.output_text, 'moved');
+  const body = (await oai.requests()).at(-1).body;
+  assert.ok(!JSON.stringify(body).includes('yr1.'), 'OpenAI never gets the gateway\'s sealed state');
+  assert.ok(body.input.some((i) => i.type === 'function_call' && i.call_id === call.call_id));
+});
+
 test('gemini: the stateless tool loop carries the thought signature in encrypted_content', async () => {
   const opts = { model: 'g3', store: false, include: ['reasoning.encrypted_content'], tools: weather };
   const input = [{ role: 'user', content: 'Weather in Lima?' }];
