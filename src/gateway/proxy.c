@@ -203,6 +203,7 @@ static enum yr_attempt_outcome metrics_outcome(const yr_attempt_t *a)
     case YR_OUT_BAD_RESPONSE: return YR_ATT_BAD_RESPONSE;
     case YR_OUT_STREAM_CUT: return YR_ATT_STREAM_CUT;
     case YR_OUT_CANCELLED: return YR_ATT_CANCELLED;
+    case YR_OUT_INTERNAL: return YR_ATT_INTERNAL;
     default: return YR_ATT_CONNECT;
     }
 }
@@ -242,6 +243,7 @@ static uint64_t chunk_text_bytes(yr_str_t d)
 static int failure_rank(const yr_attempt_t *a, yr_outcome_t o)
 {
     switch (o) {
+    case YR_OUT_INTERNAL: return 4; /* the gateway's own failure says it all */
     case YR_OUT_CLIENT_ERROR:
     case YR_OUT_AUTH:
     case YR_OUT_QUOTA:
@@ -909,6 +911,9 @@ static int stream_data(chat_t *c, const char *p, size_t n)
                      YR_SSE_MAX_EVENT);
         } else if (rc == -EPROTO) {
             snprintf(c->last_msg, sizeof(c->last_msg), "malformed event in the stream");
+        } else if (rc == -ENOMEM) {
+            snprintf(c->last_msg, sizeof(c->last_msg),
+                     "the gateway ran out of memory translating the stream");
         } else {
             snprintf(c->last_msg, sizeof(c->last_msg), "client write failed");
             c->client_gone = true;
@@ -979,6 +984,12 @@ static void relay_response(chat_t *c)
             rc = c->kind->dialect->response(&c->cx, body, on_event, c);
         client = (yr_str_t){c->out.data ? c->out.data : "", c->out.len};
     }
+    if (rc == -ENOMEM) {
+        record_failure(c, YR_E_INTERNAL, "the gateway ran out of memory translating the answer");
+        attempt_end(c, YR_OUT_INTERNAL);
+        attempt_next(c);
+        return;
+    }
     if (rc < 0) {
         record_failure(c, YR_E_UPSTREAM_ERROR,
                        "%s returned a response that is not a valid chat completion",
@@ -1011,6 +1022,8 @@ static void stream_done(chat_t *c, enum yr_up_error err)
         attempt_end(c, YR_OUT_OK);
         finish(c, 200);
         yr_http_stream_end(c->g->http, false);
+    } else if (c->event_failed && c->event_rc == -ENOMEM) {
+        stream_fail(c, YR_E_INTERNAL, c->last_msg, YR_OUT_INTERNAL);
     } else if (c->event_failed) {
         stream_fail(c, YR_E_UPSTREAM_ERROR, c->last_msg, YR_OUT_BAD_RESPONSE);
     } else if (err == YR_UP_EIDLE) {
@@ -1083,6 +1096,10 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
         }
         return retry ? o : YR_OUT_CLIENT_ERROR;
     }
+    if (c->event_failed && c->event_rc == -ENOMEM) {
+        record_failure(c, YR_E_INTERNAL, "the gateway ran out of memory translating the answer");
+        return YR_OUT_INTERNAL;
+    }
     if (c->event_failed) {
         char why[512];
         snprintf(why, sizeof(why), "%s", c->last_msg);
@@ -1151,8 +1168,28 @@ static int attempt_failed_to_start(chat_t *c, int rc)
 {
     record_failure(c, YR_E_INTERNAL, "could not start the call to %s: %s", vendor_name(c),
                    strerror(rc < 0 ? -rc : rc));
-    attempt_end(c, YR_OUT_CONNECT);
+    /* out of memory is the gateway's trouble, not a strike on the route */
+    attempt_end(c, rc == -ENOMEM ? YR_OUT_INTERNAL : YR_OUT_CONNECT);
     return -1;
+}
+
+/* The request's JSON tree, for dialects that translate from it. The body
+ * was validated already, so a failure is memory, or JSON that jansson
+ * refuses (a \u0000 in a string, an integer beyond 64 bits): then the
+ * request cannot be translated, a 400 (attempt_built). */
+static int load_tree(chat_t *c)
+{
+    if (!c->kind->dialect->needs_tree)
+        return 0;
+    int rc = yr_chat_load_root(&c->chat);
+    if (rc == -EINVAL) {
+        snprintf(c->cx.error.message, sizeof(c->cx.error.message),
+                 "the request holds JSON that cannot be translated for vendor '%s' (a \\u0000 "
+                 "character in a string, or an integer beyond 64 bits)",
+                 vendor_name(c));
+        c->cx.error.param[0] = '\0';
+    }
+    return rc;
 }
 
 /* The body is built and the credentials are there: URL, auth, send. */
@@ -1205,6 +1242,11 @@ static int build_body(chat_t *c)
  * and -1 returned. */
 static int attempt_built(chat_t *c, int rc)
 {
+    if (rc == -ENOMEM) {
+        record_failure(c, YR_E_INTERNAL, "the gateway ran out of memory translating the request");
+        attempt_end(c, YR_OUT_INTERNAL);
+        return -1;
+    }
     if (rc == -EINVAL) {
         record_failure(c, YR_E_INVALID_REQUEST, "%s", c->cx.error.message);
         snprintf(c->last_param, sizeof(c->last_param), "%s", c->cx.error.param);
@@ -1227,9 +1269,7 @@ static int attempt_built(chat_t *c, int rc)
 static void build_work(uv_work_t *w)
 {
     chat_t *c = w->data;
-    c->work_rc = 0;
-    if (c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0)
-        c->work_rc = -ENOMEM;
+    c->work_rc = load_tree(c);
     if (c->work_rc == 0)
         c->work_rc = build_body(c);
 }
@@ -1246,13 +1286,8 @@ static void on_built(uv_work_t *w, int status)
         yr_http_req_release(req); /* the pool cleanup finishes the request (499) */
         return;
     }
-    if (c->work_rc == -ENOMEM && c->chat.root == NULL && c->kind->dialect->needs_tree) {
-        record_failure(c, YR_E_INTERNAL, "could not parse the request");
-        attempt_end(c, YR_OUT_CONNECT);
+    if (attempt_built(c, c->work_rc) < 0)
         attempt_next(c);
-    } else if (attempt_built(c, c->work_rc) < 0) {
-        attempt_next(c);
-    }
     yr_http_req_release(req);
 }
 
@@ -1266,12 +1301,8 @@ static int offload_build(chat_t *c)
         yr_http_req_release(c->g->http);
         free(c->work);
         c->work = NULL;
-        if (c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0) {
-            record_failure(c, YR_E_INTERNAL, "could not parse the request");
-            attempt_end(c, YR_OUT_CONNECT);
-            return -1;
-        }
-        return attempt_built(c, build_body(c)); /* in place, then */
+        int rc = load_tree(c);
+        return attempt_built(c, rc < 0 ? rc : build_body(c)); /* in place, then */
     }
     return 0;
 }
@@ -1325,12 +1356,8 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
     c->extra = NULL;
     if (!c->pass && client_body(c).len >= OFFLOAD_BYTES)
         return offload_build(c);
-    if (!c->pass && c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0) {
-        record_failure(c, YR_E_INTERNAL, "could not parse the request");
-        attempt_end(c, YR_OUT_CONNECT);
-        return -1;
-    }
-    return attempt_built(c, build_body(c));
+    int rc = c->pass ? 0 : load_tree(c);
+    return attempt_built(c, rc < 0 ? rc : build_body(c));
 }
 
 static void on_backoff(uv_timer_t *t)
@@ -1517,8 +1544,14 @@ static int fetch_images(chat_t *c)
     if (!wanted || c->oai_err != NULL)
         return 0;
     const yr_config_t *cfg = c->g->cfg;
-    if (yr_chat_load_root(&c->chat) < 0) {
-        fail_request(c, YR_E_INTERNAL, "could not parse the request", NULL, NULL);
+    int lrc = yr_chat_load_root(&c->chat);
+    if (lrc < 0) {
+        fail_request(c, lrc == -ENOMEM ? YR_E_INTERNAL : YR_E_INVALID_REQUEST,
+                     lrc == -ENOMEM ? "out of memory"
+                                    : "the request holds JSON that cannot be translated (a "
+                                      "\\u0000 character in a string, or an integer beyond 64 "
+                                      "bits)",
+                     NULL, NULL);
         return -1;
     }
     size_t max = cfg->images.max_per_request;
