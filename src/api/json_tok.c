@@ -674,7 +674,7 @@ int yr_json_load(const char *js, size_t len, size_t flags, json_t **out)
 {
     json_error_t jerr;
     memset(&jerr, 0, sizeof(jerr)); /* jansson leaves it unset on some failures */
-    *out = json_loadb(js ? js : "", len, flags, &jerr);
+    *out = json_loadb(js ? js : "", len, flags | JSON_DECODE_ANY, &jerr);
     if (*out != NULL)
         return 0;
     switch (json_error_code(&jerr)) {

@@ -61,8 +61,9 @@ void yr_json_free(yr_jdoc_t *d);
  * Returns 0, -EINVAL or -E2BIG. */
 __attribute__((warn_unused_result)) int yr_json_validate(const char *js, size_t len);
 
-/* jansson's json_loadb, with its failures told apart: 0 with *out (the
- * caller's reference); -ENOMEM when it ran out of memory, which jansson
+/* jansson's json_loadb, with its failures told apart: 0 with *out (any
+ * JSON value, JSON_DECODE_ANY: the caller checks its type; the caller's
+ * reference); -ENOMEM when it ran out of memory, which jansson
  * often reports as a syntax error (then js is checked with
  * yr_json_validate: valid text means the failure was memory); -EINVAL
  * when the text is not JSON or is JSON jansson refuses (\u0000, integers
