@@ -117,9 +117,10 @@ typedef struct chat {
     const char *path;
     const char *const *extra;
     uv_timer_t *backoff;       /* malloc'ed; closed and freed by its close callback */
-    uv_work_t *work;           /* a large translation on the thread pool; malloc'ed, freed
+    struct offload *work;      /* CPU work on the thread pool (offload); malloc'ed, freed
                                 * when it comes back (the request is held meanwhile) */
     int work_rc;
+    yr_api_error_t work_err;   /* why a request could not be read (its parse offloaded) */
     yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
     yr_buf_t upbody;           /* upstream request body when rewritten */
     yr_buf_t resp;             /* upstream response (non-stream) or error body */
@@ -1261,50 +1262,96 @@ static int attempt_built(chat_t *c, int rc)
     return rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc);
 }
 
-/* Translating a large request (a full JSON tree of a multi-megabyte body)
- * takes long enough to stall every other request of the worker, so it runs
- * on libuv's thread pool. Only that thread touches the request meanwhile:
- * the request is held (a client that leaves only detaches it), no timer of
- * it runs, and the loop resumes it in on_built. */
-static void build_work(uv_work_t *w)
+/* ---- CPU work off the loop ------------------------------------------------------------------ */
+
+/* Reading (validating, converting) or translating a large request (a full
+ * JSON tree of a multi-megabyte body) takes long enough to stall every
+ * other request of the worker: 40 ms to validate 8 MB, 200 ms for its
+ * tree. So it runs on libuv's thread pool. Only that thread touches the
+ * request meanwhile: the request is held (a client that leaves only
+ * detaches it), no timer of it runs, and the loop resumes it in done. */
+typedef void (*offload_work_fn)(chat_t *c);
+/* Back on the loop; gone: the client left (or the loop is closing) and the
+ * request will be finished by its pool cleanup. */
+typedef void (*offload_done_fn)(chat_t *c, bool gone);
+
+struct offload {
+    uv_work_t w;
+    chat_t *c;
+    offload_work_fn work;
+    offload_done_fn done;
+};
+
+static void offload_run(uv_work_t *w)
 {
-    chat_t *c = w->data;
+    struct offload *o = w->data;
+    o->work(o->c);
+}
+
+static void offload_back(uv_work_t *w, int status)
+{
+    struct offload *o = w->data;
+    chat_t *c = o->c;
+    offload_done_fn done = o->done;
+    free(o);
+    c->work = NULL;
+    yr_http_req_t *req = c->g->http;
+    done(c, status == UV_ECANCELED || yr_http_req_gone(req));
+    yr_http_req_release(req);
+}
+
+/* Queues work(c) on the thread pool and done(c, gone) after it. 0, or -1
+ * when it could not be queued (nothing ran: the caller works in place). */
+static int offload(chat_t *c, offload_work_fn work, offload_done_fn done)
+{
+    struct offload *o = malloc(sizeof(*o));
+    if (o == NULL)
+        return -1;
+    *o = (struct offload){.c = c, .work = work, .done = done};
+    o->w.data = o; /* before it is queued: a pool thread may take it at once */
+    c->work = o;
+    yr_http_req_hold(c->g->http);
+    if (uv_queue_work(&c->g->w->loop, &o->w, offload_run, offload_back) != 0) {
+        yr_http_req_release(c->g->http);
+        free(o);
+        c->work = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs work then done, on the thread pool when the body is large. */
+static void offload_if_large(chat_t *c, size_t len, offload_work_fn work, offload_done_fn done)
+{
+    if (len >= OFFLOAD_BYTES && offload(c, work, done) == 0)
+        return;
+    work(c);
+    done(c, false);
+}
+
+static void build_work(chat_t *c)
+{
     c->work_rc = load_tree(c);
     if (c->work_rc == 0)
         c->work_rc = build_body(c);
 }
 
-static void on_built(uv_work_t *w, int status)
+static void built(chat_t *c, bool gone)
 {
-    chat_t *c = w->data;
-    free(w);
-    c->work = NULL;
-    yr_http_req_t *req = c->g->http;
-    if (status == UV_ECANCELED || yr_http_req_gone(req)) {
-        /* the loop is closing, or the client left while we translated */
-        attempt_end(c, YR_OUT_CANCELLED);
-        yr_http_req_release(req); /* the pool cleanup finishes the request (499) */
+    if (gone) {
+        attempt_end(c, YR_OUT_CANCELLED); /* the pool cleanup finishes the request (499) */
         return;
     }
     if (attempt_built(c, c->work_rc) < 0)
         attempt_next(c);
-    yr_http_req_release(req);
 }
 
 static int offload_build(chat_t *c)
 {
-    c->work = malloc(sizeof(*c->work));
-    if (c->work != NULL)
-        c->work->data = c; /* before it is queued: a pool thread may take it at once */
-    yr_http_req_hold(c->g->http);
-    if (c->work == NULL || uv_queue_work(&c->g->w->loop, c->work, build_work, on_built) != 0) {
-        yr_http_req_release(c->g->http);
-        free(c->work);
-        c->work = NULL;
-        int rc = load_tree(c);
-        return attempt_built(c, rc < 0 ? rc : build_body(c)); /* in place, then */
-    }
-    return 0;
+    if (offload(c, build_work, built) == 0)
+        return 0;
+    int rc = load_tree(c); /* in place, then */
+    return attempt_built(c, rc < 0 ? rc : build_body(c));
 }
 
 /* Starts an attempt on route r. Returns 0 when the call is in flight (or
@@ -1786,16 +1833,29 @@ static void on_admitted(void *arg, int rc, const yr_admit_res_t *res)
 
 /* ---- POST /v1/chat/completions ---------------------------------------------- */
 
+/* The request read; fails it with c->work_err when it could not be. */
+static void request_read(chat_t *c, bool gone)
+{
+    if (gone)
+        return;
+    if (c->work_rc < 0) {
+        yr_api_error_t *e = &c->work_err;
+        fail_request(c, e->err, e->message, e->param[0] ? e->param : NULL, NULL);
+        return;
+    }
+    admit(c, c->oai_err ? -1 : c->chat.max_tokens);
+}
+
+static void chat_read(chat_t *c)
+{
+    yr_str_t body = client_body(c);
+    c->work_rc = yr_chat_parse(body.ptr, body.len, &c->chat, &c->work_err);
+}
+
 static void chat_authed(yr_gw_req_t *g)
 {
     chat_t *c = g->chat;
-    yr_str_t body = client_body(c);
-    yr_api_error_t err;
-    if (yr_chat_parse(body.ptr, body.len, &c->chat, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
-    }
-    admit(c, c->chat.max_tokens);
+    offload_if_large(c, client_body(c).len, chat_read, request_read);
 }
 
 void yr_proxy_chat(yr_gw_req_t *g)
@@ -1814,34 +1874,44 @@ static int peek_messages(chat_t *c, yr_api_error_t *err)
     return yr_anth_peek(body.ptr, body.len, &c->ainfo, err);
 }
 
-static void messages_authed(yr_gw_req_t *g)
+/* A request the OpenAI form cannot express (why: e) still goes to routes
+ * of the client's own dialect untouched. 0, or -ENOMEM with work_err set. */
+static int keep_oai_err(chat_t *c, const yr_api_error_t *e)
 {
-    chat_t *c = g->chat;
-    yr_str_t body = client_body(c);
-    yr_api_error_t err;
-    if (peek_messages(c, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
+    c->oai_err = yr_palloc(c->g->http->pool, sizeof(*c->oai_err));
+    if (c->oai_err == NULL) {
+        c->work_err = (yr_api_error_t){.err = YR_E_INTERNAL};
+        snprintf(c->work_err.message, sizeof(c->work_err.message), "out of memory");
+        return -ENOMEM;
     }
+    *c->oai_err = *e;
+    return 0;
+}
+
+static void messages_read(chat_t *c)
+{
+    yr_str_t body = client_body(c);
+    if ((c->work_rc = peek_messages(c, &c->work_err)) < 0)
+        return;
     /* The OpenAI form serves translated routes; a request it cannot express
      * still goes to Anthropic routes untouched (oai_err says why not). */
     yr_anth_req_info_t info;
-    yr_api_error_t conv = {0};
+    yr_api_error_t conv = {0}, err;
     if (yr_anth_request_to_openai(body.ptr, body.len, &c->oai_body, &info, &conv) == 0 &&
         yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) == 0) {
         c->ainfo = info;
-    } else {
-        c->oai_err = yr_palloc(c->g->http->pool, sizeof(*c->oai_err));
-        if (c->oai_err == NULL) {
-            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
-            return;
-        }
-        *c->oai_err = conv.message[0] ? conv : err;
-        c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
-        c->chat.stream = c->ainfo.stream;
-        c->chat.max_tokens = -1;
+        return; /* the OpenAI form of the request carries its max_tokens */
     }
-    admit(c, c->chat.max_tokens); /* the OpenAI form of the request carries its max_tokens */
+    c->work_rc = keep_oai_err(c, conv.message[0] ? &conv : &err);
+    c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
+    c->chat.stream = c->ainfo.stream;
+    c->chat.max_tokens = -1;
+}
+
+static void messages_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    offload_if_large(c, client_body(c).len, messages_read, request_read);
 }
 
 void yr_proxy_messages(yr_gw_req_t *g)
@@ -1941,6 +2011,23 @@ static void gemini_count(chat_t *c)
     attempt_next(c);
 }
 
+static void gemini_read(chat_t *c)
+{
+    yr_str_t body = client_body(c);
+    if ((c->work_rc = yr_gem_peek(body.ptr, body.len, &c->work_err)) < 0)
+        return;
+    /* As for Anthropic clients: the OpenAI form serves translated routes; a
+     * request it cannot express still goes to Gemini routes untouched. */
+    yr_api_error_t conv = {0}, err;
+    if (yr_gem_request_to_openai(body.ptr, body.len, &c->ginfo, &c->oai_body, &conv) < 0 ||
+        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0)
+        c->work_rc = keep_oai_err(c, conv.message[0] ? &conv : &err);
+    /* The URL names the model and whether to stream, for every route;
+     * maxOutputTokens, when converted, is the OpenAI form's max_tokens. */
+    c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
+    c->chat.stream = c->ginfo.stream;
+}
+
 static void gemini_authed(yr_gw_req_t *g)
 {
     chat_t *c = g->chat;
@@ -1954,27 +2041,7 @@ static void gemini_authed(yr_gw_req_t *g)
         gemini_count(c);
         return;
     }
-    yr_str_t body = client_body(c);
-    if (yr_gem_peek(body.ptr, body.len, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
-    }
-    /* As for Anthropic clients: the OpenAI form serves translated routes; a
-     * request it cannot express still goes to Gemini routes untouched. */
-    yr_api_error_t conv = {0};
-    if (yr_gem_request_to_openai(body.ptr, body.len, &c->ginfo, &c->oai_body, &conv) < 0 ||
-        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
-        c->oai_err = yr_palloc(req->pool, sizeof(*c->oai_err));
-        if (c->oai_err == NULL) {
-            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
-            return;
-        }
-        *c->oai_err = conv.message[0] ? conv : err;
-    }
-    /* The URL names the model and whether to stream, for every route. */
-    c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
-    c->chat.stream = c->ginfo.stream;
-    admit(c, c->oai_err ? -1 : c->chat.max_tokens); /* maxOutputTokens, when converted */
+    offload_if_large(c, client_body(c).len, gemini_read, request_read);
 }
 
 /* ---- POST /v1/responses ---------------------------------------------------- */
@@ -2184,6 +2251,8 @@ void yr_proxy_gemini(yr_gw_req_t *g)
 static void shutdown_one(chat_t *c)
 {
     static const char why[] = "the gateway is shutting down and its shutdown deadline passed";
+    if (c->work != NULL)
+        return; /* a pool thread has the request: it ends when the work comes back, gone */
     if (c->state == YR_RS_STREAMING) {
         if (c->call != NULL) {
             yr_upstream_cancel(c->call);
