@@ -189,6 +189,7 @@ int yr_chat_parse(const char *body, size_t len, yr_chat_req_t *out, yr_api_error
                   d.err ? d.err : "too many values");
     else
         rc = check_request(out, &d, err);
+    out->nvalues = d.ntoks;
     yr_json_free(&d);
     return rc;
 }

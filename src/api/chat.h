@@ -19,6 +19,7 @@ typedef struct {
     size_t len;
     yr_buf_t model_buf;
     bool rewritten; /* root was changed (images inlined): body is stale */
+    uint32_t nvalues; /* JSON values in the body (what its tree will cost) */
 } yr_chat_req_t;
 
 typedef struct {

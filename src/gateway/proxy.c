@@ -120,6 +120,7 @@ typedef struct chat {
     struct offload *work;      /* CPU work on the thread pool (offload); malloc'ed, freed
                                 * when it comes back (the request is held meanwhile) */
     int work_rc;
+    uint64_t tree_charged;     /* charged to the worker's tree_bytes (charge_tree) */
     yr_api_error_t work_err;   /* why a request could not be read (its parse offloaded) */
     yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
     yr_buf_t upbody;           /* upstream request body when rewritten */
@@ -481,6 +482,7 @@ static void on_pool_cleanup(void *arg)
     if (c->admitting)
         yr_limits_cancel(c->g->w->limits, c->adm);
     yr_metrics_inflight(&c->g->w->metrics, -1);
+    c->g->w->tree_bytes -= c->tree_charged;
     yr_chat_free(&c->chat);
     yr_resp_info_free(&c->rinfo);
     yr_buf_free(&c->upbody);
@@ -663,7 +665,7 @@ static void fail_with_last(chat_t *c)
         snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)((c->max_retry_ms + 999) / 1000));
         ra = yr_str(ra_buf);
     }
-    if (c->last_err == YR_E_RATE_LIMITED && ra.len == 0)
+    if ((c->last_err == YR_E_RATE_LIMITED || c->last_err == YR_E_OVERLOADED) && ra.len == 0)
         ra = YR_STR("1");
     yr_log_warn("%s: model %s failed after %zu attempt(s) [%.*s]%s: %s", c->g->id, c->model->id,
                 c->nattempts, (int)h[0].value.len, h[0].value.ptr,
@@ -1174,6 +1176,60 @@ static int attempt_failed_to_start(chat_t *c, int rc)
     return -1;
 }
 
+/* What translating a request takes, measured (a Release build, 8 MB
+ * bodies): the client's tree ~120 bytes per JSON value, kept as long as the
+ * request (failover re-translates from it); the provider's tree ~180 bytes
+ * per value, freed once dumped; the body, its translation and the dump's
+ * buffer. A conversation of 90,000 short messages (8.2 MB, 450,000 values)
+ * peaks at ~150 MB; one 8 MB string at ~20 MB. */
+#define TREE_BYTES_PER_VALUE 300
+
+/* Charges the request's translation to its worker before its tree is
+ * built, so that the trees of all translations in flight on a worker stay
+ * within server.max_translation_memory: past it a request gets 503 with
+ * Retry-After (or 413 when it alone is larger), never an allocation
+ * failure. 0, or -1 with *e and msg set. Kept until the request ends. */
+static int charge_tree(chat_t *c, yr_err_t *e, char *msg, size_t cap)
+{
+    if (c->tree_charged > 0)
+        return 0;
+    uint64_t est = 3 * (uint64_t)client_body(c).len +
+                   (uint64_t)c->chat.nvalues * TREE_BYTES_PER_VALUE;
+    uint64_t limit = c->g->cfg->server.max_translation_memory;
+    yr_worker_t *w = c->g->w;
+    if (est > limit) {
+        *e = YR_E_TOO_LARGE;
+        snprintf(msg, cap,
+                 "the request is too large to translate: it would take about %llu MiB, and "
+                 "server.max_translation_memory allows %llu MiB",
+                 (unsigned long long)(est >> 20), (unsigned long long)(limit >> 20));
+        return -1;
+    }
+    if (w->tree_bytes + est > limit) {
+        *e = YR_E_OVERLOADED;
+        snprintf(msg, cap, "the gateway is translating too many large requests right now "
+                           "(server.max_translation_memory), retry shortly");
+        return -1;
+    }
+    w->tree_bytes += est;
+    c->tree_charged = est;
+    return 0;
+}
+
+/* charge_tree for an attempt; -1 when the attempt was ended for it. */
+static int attempt_charge_tree(chat_t *c)
+{
+    yr_err_t e;
+    char msg[256];
+    if (!c->kind->dialect->needs_tree || charge_tree(c, &e, msg, sizeof(msg)) == 0)
+        return 0;
+    record_failure(c, e, "%s", msg);
+    if (e == YR_E_OVERLOADED)
+        snprintf(c->retry_after, sizeof(c->retry_after), "1");
+    attempt_end(c, YR_OUT_INTERNAL); /* the gateway's limit: no route would do better */
+    return -1;
+}
+
 /* The request's JSON tree, for dialects that translate from it. The body
  * was validated already, so a failure is memory, or JSON that jansson
  * refuses (a \u0000 in a string, an integer beyond 64 bits): then the
@@ -1401,6 +1457,8 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
     c->ureq = (yr_upstream_req_t){0};
     c->path = NULL;
     c->extra = NULL;
+    if (!c->pass && attempt_charge_tree(c) < 0)
+        return -1;
     if (!c->pass && client_body(c).len >= OFFLOAD_BYTES)
         return offload_build(c);
     int rc = c->pass ? 0 : load_tree(c);
@@ -1591,6 +1649,14 @@ static int fetch_images(chat_t *c)
     if (!wanted || c->oai_err != NULL)
         return 0;
     const yr_config_t *cfg = c->g->cfg;
+    yr_err_t te;
+    char tmsg[256];
+    if (charge_tree(c, &te, tmsg, sizeof(tmsg)) < 0) {
+        finish(c, yr_gw_error_status(c->g, te));
+        yr_gw_send_error(c->g, te, tmsg, NULL, NULL,
+                         te == YR_E_OVERLOADED ? YR_STR("1") : YR_STR_NULL);
+        return -1;
+    }
     int lrc = yr_chat_load_root(&c->chat);
     if (lrc < 0) {
         fail_request(c, lrc == -ENOMEM ? YR_E_INTERNAL : YR_E_INVALID_REQUEST,
