@@ -233,8 +233,10 @@ void yr_catalog_preset_names(char *buf, size_t cap)
         if (!presets[i].selectable)
             continue;
         int n = snprintf(buf + off, cap - off, "%s%s", off ? ", " : "", presets[i].name);
-        if (n < 0 || (size_t)n >= cap - off)
+        if (n < 0 || (size_t)n >= cap - off) {
+            buf[off] = '\0'; /* whole names only */
             break;
+        }
         off += (size_t)n;
     }
 }
