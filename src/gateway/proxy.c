@@ -1230,6 +1230,29 @@ static int fit_request(chat_t *c, yr_str_t *raw)
     return 0;
 }
 
+/* A native passthrough (an Anthropic or Gemini client on its own kind of
+ * provider) gets the same fit in its own spelling, planned from the
+ * request's OpenAI form. 0 or -ENOMEM. */
+static int fit_native(chat_t *c, yr_str_t *raw)
+{
+    yr_model_info_t info;
+    yr_fit_t f;
+    if (c->count_tokens || c->oai_err != NULL)
+        return 0; /* nothing to fit, or no OpenAI form to plan from */
+    yr_catalog_route_info(c->att->route, &info);
+    if (!yr_fit_plan(&info, &c->chat, &f))
+        return 0;
+    yr_buf_reset(&c->fitted);
+    int rc = c->dialect == YR_DIALECT_ANTHROPIC ? yr_fit_anthropic_bytes(&f, *raw, &c->fitted)
+             : c->dialect == YR_DIALECT_GEMINI  ? yr_fit_gemini_bytes(&f, *raw, &c->fitted)
+                                                : 0;
+    if (rc < 0)
+        return -ENOMEM;
+    if (rc == 1)
+        *raw = (yr_str_t){c->fitted.data, c->fitted.len};
+    return 0;
+}
+
 /* The dialect turns the request into the route's body. Pure over c's
  * request and buffers (it may run on the thread pool, see offload_build). */
 static int build_body(chat_t *c)
@@ -1237,9 +1260,8 @@ static int build_body(chat_t *c)
     yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
                        ? client_body(c)
                        : (yr_str_t){c->oai_body.data, c->oai_body.len};
-    /* Native passthrough (Anthropic, Gemini clients on their own provider)
-     * is the provider's to judge: only the OpenAI form is fitted. */
-    if ((!c->pass || c->dialect == YR_DIALECT_OPENAI) && fit_request(c, &raw) < 0)
+    if ((!c->pass || c->dialect == YR_DIALECT_OPENAI ? fit_request(c, &raw)
+                                                        : fit_native(c, &raw)) < 0)
         return -ENOMEM;
     return c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
                                                   &c->extra)

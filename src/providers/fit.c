@@ -66,6 +66,93 @@ int yr_fit_bytes(const yr_fit_t *f, yr_str_t raw, yr_buf_t *out)
     return yr_json_edit_top(raw.ptr, raw.len, keys, vals, n, out);
 }
 
+#define NATIVE_MIN_BUDGET 1024 /* Anthropic's least thinking budget */
+
+static bool clamps(const yr_fit_t *f)
+{
+    return f->clamp_max_tokens || f->clamp_max_completion_tokens;
+}
+
+int yr_fit_anthropic_bytes(const yr_fit_t *f, yr_str_t raw, yr_buf_t *out)
+{
+    yr_jdoc_t d;
+    if (yr_json_parse(&d, raw.ptr, raw.len, false) < 0 || yr_json_type(&d, 0) != YR_JT_OBJECT) {
+        yr_json_free(&d);
+        return 0; /* the provider says what is wrong with it */
+    }
+    const char *keys[2];
+    yr_str_t vals[2];
+    char num[24], th[96];
+    size_t n = 0;
+    int64_t max = -1, budget = -1;
+    bool has_max = yr_json_int(&d, yr_json_get(&d, 0, "max_tokens"), &max);
+    if (has_max && clamps(f) && max > f->max_output) {
+        max = f->max_output;
+        keys[n] = "max_tokens";
+        vals[n++] = (yr_str_t){num, (size_t)snprintf(num, sizeof(num), "%lld", (long long)max)};
+    }
+    int t = yr_json_get(&d, 0, "thinking");
+    bool enabled = t >= 0 && yr_json_str_eq(&d, yr_json_get(&d, t, "type"), "enabled") &&
+                   yr_json_int(&d, yr_json_get(&d, t, "budget_tokens"), &budget);
+    if (t >= 0 && (f->drop_effort || (enabled && has_max && budget >= max &&
+                                      max / 2 < NATIVE_MIN_BUDGET))) {
+        keys[n] = "thinking";
+        vals[n++] = YR_STR_NULL;
+    } else if (enabled && has_max && budget >= max) {
+        keys[n] = "thinking";
+        vals[n++] = (yr_str_t){th, (size_t)snprintf(th, sizeof(th),
+                                                     "{\"type\":\"enabled\",\"budget_tokens\":%lld}",
+                                                     (long long)(max / 2))};
+    }
+    yr_json_free(&d);
+    if (n == 0)
+        return 0;
+    int rc = yr_json_edit_top(raw.ptr, raw.len, keys, vals, n, out);
+    return rc < 0 ? rc : 1;
+}
+
+int yr_fit_gemini_bytes(const yr_fit_t *f, yr_str_t raw, yr_buf_t *out)
+{
+    yr_jdoc_t d;
+    if (yr_json_parse(&d, raw.ptr, raw.len, false) < 0 || yr_json_type(&d, 0) != YR_JT_OBJECT) {
+        yr_json_free(&d);
+        return 0;
+    }
+    int gc = yr_json_get(&d, 0, "generationConfig");
+    const char *keys[2];
+    yr_str_t vals[2];
+    char num[24];
+    size_t n = 0;
+    int64_t max;
+    if (yr_json_type(&d, gc) == YR_JT_OBJECT) {
+        if (clamps(f) && yr_json_int(&d, yr_json_get(&d, gc, "maxOutputTokens"), &max) &&
+            max > f->max_output) {
+            keys[n] = "maxOutputTokens";
+            vals[n++] = (yr_str_t){num, (size_t)snprintf(num, sizeof(num), "%lld",
+                                                         (long long)f->max_output)};
+        }
+        if (f->drop_effort && yr_json_get(&d, gc, "thinkingConfig") >= 0) {
+            keys[n] = "thinkingConfig";
+            vals[n++] = YR_STR_NULL;
+        }
+    }
+    yr_str_t inner = n > 0 ? (yr_str_t){raw.ptr + d.toks[gc].start,
+                                        d.toks[gc].end - d.toks[gc].start}
+                           : YR_STR_NULL;
+    yr_json_free(&d);
+    if (n == 0)
+        return 0;
+    yr_buf_t gen;
+    yr_buf_init(&gen, inner.len + 64);
+    int rc = yr_json_edit_top(inner.ptr, inner.len, keys, vals, n, &gen);
+    const char *outer[1] = {"generationConfig"};
+    yr_str_t v[1] = {{gen.data, gen.len}};
+    if (rc == 0)
+        rc = yr_json_edit_top(raw.ptr, raw.len, outer, v, 1, out);
+    yr_buf_free(&gen);
+    return rc < 0 ? rc : 1;
+}
+
 static const char *const saved_keys[3] = {"max_tokens", "max_completion_tokens",
                                           "reasoning_effort"};
 

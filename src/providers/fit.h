@@ -20,6 +20,7 @@
 #include <stdbool.h>
 
 #include "api/chat.h"
+#include "api/json_tok.h"
 #include "providers/catalog.h"
 
 typedef struct {
@@ -42,6 +43,20 @@ unsigned yr_fit_lacks(const yr_model_info_t *info, unsigned uses);
  * every other byte kept). 0 or a buffer error. */
 __attribute__((warn_unused_result)) int yr_fit_bytes(const yr_fit_t *f, yr_str_t raw,
                                                       yr_buf_t *out);
+
+/* The same fit for a native passthrough body (an Anthropic client on an
+ * Anthropic route, a Gemini client on a Gemini route), whose plan was made
+ * from the request's OpenAI form. Anthropic: max_tokens clamped; thinking
+ * dropped when the model has no reasoning, and a budget_tokens the clamp
+ * left at or above max_tokens lowered to half of it (at least 1024, else
+ * thinking goes). Gemini: generationConfig.maxOutputTokens clamped,
+ * generationConfig.thinkingConfig dropped. A reasoning_effort mapping has
+ * no native spelling and is left to the provider. Returns 1 when out holds
+ * the fitted body, 0 when the body fits as it is, or a buffer error. */
+__attribute__((warn_unused_result)) int yr_fit_anthropic_bytes(const yr_fit_t *f, yr_str_t raw,
+                                                                yr_buf_t *out);
+__attribute__((warn_unused_result)) int yr_fit_gemini_bytes(const yr_fit_t *f, yr_str_t raw,
+                                                             yr_buf_t *out);
 
 /* The client's own values of the fields a fit changes, kept so that every
  * attempt fits the request as the client sent it, not as the previous

@@ -47,6 +47,14 @@ providers:
     kind: openai
     preset: deepseek
     base_url: ${sim.base}/deepseek
+  anthropic:
+    kind: anthropic
+    base_url: ${sim.base}
+    api_key: sk-ant-test-0123456789
+  google:
+    kind: gemini
+    base_url: ${sim.base}
+    api_key: g-test-0123456789
   local:
     kind: openai
     preset: vllm
@@ -80,6 +88,20 @@ models:
     routes:
       - provider: local
         model: my-model
+  - id: haiku
+    routes:
+      - provider: anthropic
+        model: claude-3-5-haiku-20241022
+  - id: mixed
+    routes:
+      - provider: anthropic
+        model: claude-3-5-haiku-20241022
+      - provider: local
+        model: my-model
+  - id: flash
+    routes:
+      - provider: google
+        model: gemini-2.0-flash
   - id: finetune
     routes:
       - provider: local
@@ -171,6 +193,49 @@ test('an Anthropic client with thinking, on a model without reasoning: thinking 
   assert.ok(!('reasoning_effort' in r.body));
   const max = r.body.max_completion_tokens ?? r.body.max_tokens;
   assert.equal(max, 32768);
+});
+
+test('native passthrough is fitted too: an Anthropic client on an Anthropic route', async () => {
+  const res = await fetch(`${gw.base}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': MASTER_KEY, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'haiku', max_tokens: 64000, thinking: { type: 'enabled', budget_tokens: 8000 }, messages: user('hi') }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  const r = await lastRequest();
+  assert.equal(r.path, '/v1/messages');
+  assert.equal(r.body.model, 'claude-3-5-haiku-20241022');
+  assert.equal(r.body.max_tokens, 8192, "claude-3-5-haiku's output limit");
+  assert.ok(!('thinking' in r.body), 'Claude 3.5 Haiku does not think');
+});
+
+test('native passthrough is fitted too: a Gemini client on a Gemini route', async () => {
+  const res = await fetch(`${gw.base}/v1beta/models/flash:generateContent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-goog-api-key': MASTER_KEY },
+    body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
+      generationConfig: { temperature: 0.5, maxOutputTokens: 60000, thinkingConfig: { thinkingBudget: 1024 } } }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  const r = await lastRequest();
+  assert.match(r.path, /\/models\/gemini-2\.0-flash:generateContent$/);
+  assert.deepEqual(r.body.generationConfig, { temperature: 0.5, maxOutputTokens: 8192 });
+});
+
+test('each attempt is fitted to its own model, from what the client sent', async () => {
+  await sim.script([{ status: 500 }, { text: 'ok' }]);
+  const { response } = await client.chat.completions.create({
+    model: 'mixed', messages: user('hi'), max_tokens: 64000, reasoning_effort: 'high',
+  }).withResponse();
+  assert.equal(response.headers.get('x-yourouter-attempts'),
+    'anthropic/claude-3-5-haiku-20241022=server_error:500, local/my-model=ok:200');
+  const [first, second] = await sim.requests();
+  assert.equal(first.path, '/v1/messages');
+  assert.equal(first.body.max_tokens, 8192, 'translated to Anthropic, clamped');
+  assert.ok(!('thinking' in first.body));
+  assert.equal(second.path, '/vllm/v1/chat/completions');
+  assert.equal(second.body.max_tokens, 64000, 'the next model knows no limit: the client\'s value');
+  assert.equal(second.body.reasoning_effort, 'high');
 });
 
 test('a local preset sends no key; a model the catalog does not know is assumed capable', async () => {

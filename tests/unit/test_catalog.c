@@ -365,6 +365,40 @@ static void test_edit_top(void **state)
     yr_buf_free(&out);
 }
 
+static void test_fit_native(void **state)
+{
+    (void)state;
+    yr_buf_t out;
+    yr_buf_init(&out, 1 << 16);
+    yr_fit_t f = {.max_output = 8192, .clamp_max_tokens = true};
+    /* Anthropic: max_tokens clamped, a budget at or above it halved */
+    const char *a = "{\"model\":\"x\",\"max_tokens\":64000,\"thinking\":{\"type\":\"enabled\","
+                    "\"budget_tokens\":10000},\"messages\":[]}";
+    assert_int_equal(yr_fit_anthropic_bytes(&f, yr_str(a), &out), 1);
+    assert_string_equal(out.data, "{\"model\":\"x\",\"max_tokens\":8192,\"thinking\":{\"type\":"
+                                  "\"enabled\",\"budget_tokens\":4096},\"messages\":[]}");
+    /* a model without reasoning: thinking goes */
+    yr_buf_reset(&out);
+    f.drop_effort = true;
+    assert_int_equal(yr_fit_anthropic_bytes(&f, yr_str(a), &out), 1);
+    assert_string_equal(out.data, "{\"model\":\"x\",\"max_tokens\":8192,\"messages\":[]}");
+    /* nothing to do */
+    yr_buf_reset(&out);
+    yr_fit_t none = {.max_output = 8192, .clamp_max_tokens = true};
+    assert_int_equal(yr_fit_anthropic_bytes(&none, yr_str("{\"max_tokens\":100}"), &out), 0);
+    /* Gemini: inside generationConfig, every other byte kept */
+    const char *g = "{\"contents\":[], \"generationConfig\": {\"temperature\": 0.50, "
+                    "\"maxOutputTokens\": 60000, \"thinkingConfig\": {\"thinkingBudget\": 1024}}, "
+                    "\"safetySettings\": []}";
+    yr_buf_reset(&out);
+    assert_int_equal(yr_fit_gemini_bytes(&f, yr_str(g), &out), 1);
+    assert_string_equal(out.data, "{\"contents\":[],\"generationConfig\": {\"temperature\": 0.50,"
+                                  "\"maxOutputTokens\": 8192},\"safetySettings\": []}");
+    yr_buf_reset(&out);
+    assert_int_equal(yr_fit_gemini_bytes(&f, yr_str("{\"contents\":[]}"), &out), 0);
+    yr_buf_free(&out);
+}
+
 /* ---- config ------------------------------------------------------------------------- */
 
 static void test_config_errors(void **state)
@@ -439,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup(test_fit_bytes, clear_env),
         cmocka_unit_test_setup(test_fit_tree_restores, clear_env),
         cmocka_unit_test_setup(test_edit_top, clear_env),
+        cmocka_unit_test_setup(test_fit_native, clear_env),
         cmocka_unit_test_setup(test_config_errors, clear_env),
         cmocka_unit_test_setup(test_config_overrides_win, clear_env),
     };
