@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { startSim, startGateway, MASTER_KEY } from './lib.mjs';
+import { writeFileSync } from 'node:fs';
+import { startSim, startGateway, MASTER_KEY, YR_BIN } from './lib.mjs';
 
 let sim, gw, client;
 
@@ -337,4 +338,12 @@ test('cost from the catalog prices: usage rows and the admin usage API', async (
   assert.equal(u.status, 200);
   const chat = (await u.json()).data.find((x) => x.group === 'chat');
   assert.ok(chat.cost_usd >= 1.38, JSON.stringify(chat));
+});
+
+test('yourouter check names an unknown preset and the known ones', () => {
+  const bad = join(gw.dir, 'bad-preset.yaml');
+  writeFileSync(bad, 'providers:\n  g:\n    kind: openai\n    preset: grok\n');
+  const r = spawnSync(YR_BIN, ['check', '--config', bad], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /bad-preset\.yaml:4: providers\.g\.preset: unknown preset 'grok' \(known: openai, groq, deepseek, mistral, xai, openrouter, together, fireworks, cerebras, ollama, vllm\)/);
 });
