@@ -134,7 +134,8 @@ static unsigned scan_uses(const yr_jdoc_t *d, int messages, yr_chat_req_t *out)
     if (yr_json_type(d, tools) == YR_JT_ARRAY && d->toks[tools].size > 0)
         uses |= YR_USES_TOOLS;
     int rf = yr_json_get(d, 0, "response_format");
-    if (yr_json_type(d, rf) == YR_JT_OBJECT && yr_json_str_eq(d, yr_json_get(d, rf, "type"), "json_schema"))
+    if (yr_json_type(d, rf) == YR_JT_OBJECT &&
+        yr_json_str_eq(d, yr_json_get(d, rf, "type"), "json_schema"))
         uses |= YR_USES_JSON_SCHEMA;
     int re = yr_json_get(d, 0, "reasoning_effort");
     if (re >= 0 && yr_json_type(d, re) != YR_JT_NULL)

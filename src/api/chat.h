@@ -66,8 +66,8 @@ __attribute__((warn_unused_result)) int yr_json_replace_top_string(const char *j
  * valid JSON object. Returns 0 or a buffer error (-EINVAL when not an
  * object). */
 __attribute__((warn_unused_result)) int yr_json_edit_top(const char *json, size_t len,
-                                                          const char *const *keys,
-                                                          const yr_str_t *values, size_t n,
-                                                          yr_buf_t *out);
+                                                         const char *const *keys,
+                                                         const yr_str_t *values, size_t n,
+                                                         yr_buf_t *out);
 
 #endif

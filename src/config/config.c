@@ -1151,8 +1151,8 @@ static int preset_defaults(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
 
 /* A sequence of names (capabilities, reasoning_effort values) as bits:
  * names[i] is bit i. */
-static int parse_name_bits(parse_t *p, yaml_node_t *v, const char *key,
-                           const char *const *names, size_t n, uint8_t *out)
+static int parse_name_bits(parse_t *p, yaml_node_t *v, const char *key, const char *const *names,
+                           size_t n, uint8_t *out)
 {
     size_t saved = path_push(p, key, strlen(key));
     int rc = 0;

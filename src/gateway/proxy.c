@@ -81,6 +81,12 @@ typedef struct {
     yr_fetch_t *f; /* in flight, or NULL */
 } image_slot_t;
 
+/* A route the request could not use, and the capability its model lacks. */
+typedef struct {
+    const yr_route_conf_t *route;
+    unsigned cap; /* YR_CAP_* */
+} skip_t;
+
 typedef struct chat {
     yr_gw_req_t *g;
     struct chat *next, *prev; /* the worker's requests in flight (w->chats) */
@@ -157,10 +163,7 @@ typedef struct chat {
     char *attempts_hdr;   /* x-yourouter-attempts, in the pool */
     /* Routes left out because their model lacks a capability the request
      * uses (in the pool, one per route of the model at most). */
-    struct {
-        const yr_route_conf_t *route;
-        unsigned cap; /* YR_CAP_* */
-    } *skipped;
+    skip_t *skipped;
     size_t nskipped;
     /* Fitting the request to each attempt's model (providers/fit.h). */
     yr_fit_saved_t fit_saved; /* the client's values in chat.root */
@@ -610,8 +613,8 @@ static yr_str_t attempts_header(chat_t *c)
         }
         for (size_t i = 0; i < c->nattempts && off + 1 < cap; i++) {
             const yr_attempt_t *a = &c->attempts[i];
-            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=%s:%d",
-                             i || c->nskipped ? ", " : "",
+            const char *sep = i > 0 || c->nskipped > 0 ? ", " : "";
+            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=%s:%d", sep,
                              a->route->provider->name, a->route->model,
                              a->end_ns ? yr_outcome_name(a->outcome) : "ok", a->status);
             if (n < 0 || (size_t)n >= cap - off) {
@@ -1260,8 +1263,8 @@ static int build_body(chat_t *c)
     yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
                        ? client_body(c)
                        : (yr_str_t){c->oai_body.data, c->oai_body.len};
-    if ((!c->pass || c->dialect == YR_DIALECT_OPENAI ? fit_request(c, &raw)
-                                                        : fit_native(c, &raw)) < 0)
+    bool openai_form = !c->pass || c->dialect == YR_DIALECT_OPENAI;
+    if ((openai_form ? fit_request(c, &raw) : fit_native(c, &raw)) < 0)
         return -ENOMEM;
     return c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
                                                   &c->extra)
@@ -1494,10 +1497,12 @@ static bool counts_natively(const yr_route_conf_t *r, void *arg)
 static void fail_unservable(chat_t *c)
 {
     unsigned cap = c->skipped[0].cap;
-    const char *what = cap == YR_CAP_VISION ? "images" : cap == YR_CAP_TOOLS ? "tools"
-                                                                             : "a JSON schema";
-    const char *param = cap == YR_CAP_VISION ? "messages" : cap == YR_CAP_TOOLS ? "tools"
-                                                                                : "response_format";
+    const char *what = cap == YR_CAP_VISION  ? "images"
+                       : cap == YR_CAP_TOOLS ? "tools"
+                                             : "a JSON schema";
+    const char *param = cap == YR_CAP_VISION  ? "messages"
+                        : cap == YR_CAP_TOOLS ? "tools"
+                                              : "response_format";
     char msg[512];
     snprintf(msg, sizeof(msg),
              "model '%s' cannot serve this request: it uses %s, and no route of it has a model "

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define M(usd) ((int64_t)((usd) * 1000000.0 + 0.5)) /* USD/1M tokens -> micro-USD/1M */
+#define M(usd) ((int64_t)((usd)*1000000.0 + 0.5)) /* USD/1M tokens -> micro-USD/1M */
 
 #define T YR_CAP_TOOLS
 #define V YR_CAP_VISION
@@ -256,7 +256,7 @@ const yr_catalog_preset_t *yr_catalog_of_kind(yr_provider_kind_t kind)
  * region and vendor prefixes, Vertex's "publishers/X/models/". */
 static const char *skip_namespace(const char *m)
 {
-    static const char *const prefixes[] = {"models/", "us.",     "eu.",       "apac.",
+    static const char *const prefixes[] = {"models/", "us.",        "eu.",    "apac.",
                                            "global.", "anthropic.", "google."};
     for (bool again = true; again;) {
         again = false;

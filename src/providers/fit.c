@@ -94,15 +94,15 @@ int yr_fit_anthropic_bytes(const yr_fit_t *f, yr_str_t raw, yr_buf_t *out)
     int t = yr_json_get(&d, 0, "thinking");
     bool enabled = t >= 0 && yr_json_str_eq(&d, yr_json_get(&d, t, "type"), "enabled") &&
                    yr_json_int(&d, yr_json_get(&d, t, "budget_tokens"), &budget);
-    if (t >= 0 && (f->drop_effort || (enabled && has_max && budget >= max &&
-                                      max / 2 < NATIVE_MIN_BUDGET))) {
+    if (t >= 0 &&
+        (f->drop_effort || (enabled && has_max && budget >= max && max / 2 < NATIVE_MIN_BUDGET))) {
         keys[n] = "thinking";
         vals[n++] = YR_STR_NULL;
     } else if (enabled && has_max && budget >= max) {
         keys[n] = "thinking";
         vals[n++] = (yr_str_t){th, (size_t)snprintf(th, sizeof(th),
-                                                     "{\"type\":\"enabled\",\"budget_tokens\":%lld}",
-                                                     (long long)(max / 2))};
+                                                    "{\"type\":\"enabled\",\"budget_tokens\":%lld}",
+                                                    (long long)(max / 2))};
     }
     yr_json_free(&d);
     if (n == 0)
@@ -128,17 +128,17 @@ int yr_fit_gemini_bytes(const yr_fit_t *f, yr_str_t raw, yr_buf_t *out)
         if (clamps(f) && yr_json_int(&d, yr_json_get(&d, gc, "maxOutputTokens"), &max) &&
             max > f->max_output) {
             keys[n] = "maxOutputTokens";
-            vals[n++] = (yr_str_t){num, (size_t)snprintf(num, sizeof(num), "%lld",
-                                                         (long long)f->max_output)};
+            vals[n++] = (yr_str_t){
+                num, (size_t)snprintf(num, sizeof(num), "%lld", (long long)f->max_output)};
         }
         if (f->drop_effort && yr_json_get(&d, gc, "thinkingConfig") >= 0) {
             keys[n] = "thinkingConfig";
             vals[n++] = YR_STR_NULL;
         }
     }
-    yr_str_t inner = n > 0 ? (yr_str_t){raw.ptr + d.toks[gc].start,
-                                        d.toks[gc].end - d.toks[gc].start}
-                           : YR_STR_NULL;
+    yr_str_t inner = n > 0
+                         ? (yr_str_t){raw.ptr + d.toks[gc].start, d.toks[gc].end - d.toks[gc].start}
+                         : YR_STR_NULL;
     yr_json_free(&d);
     if (n == 0)
         return 0;

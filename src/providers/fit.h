@@ -24,10 +24,10 @@
 #include "providers/catalog.h"
 
 typedef struct {
-    int64_t max_output;   /* > 0: clamp the max-tokens fields to this */
+    int64_t max_output; /* > 0: clamp the max-tokens fields to this */
     bool clamp_max_tokens, clamp_max_completion_tokens;
-    bool drop_effort;     /* remove reasoning_effort */
-    yr_str_t effort;      /* .ptr: send this reasoning_effort instead */
+    bool drop_effort; /* remove reasoning_effort */
+    yr_str_t effort;  /* .ptr: send this reasoning_effort instead */
 } yr_fit_t;
 
 /* What must change in chat for a model described by info. Returns true
@@ -42,7 +42,7 @@ unsigned yr_fit_lacks(const yr_model_info_t *info, unsigned uses);
 /* The OpenAI body text raw with f applied, into out (yr_json_edit_top:
  * every other byte kept). 0 or a buffer error. */
 __attribute__((warn_unused_result)) int yr_fit_bytes(const yr_fit_t *f, yr_str_t raw,
-                                                      yr_buf_t *out);
+                                                     yr_buf_t *out);
 
 /* The same fit for a native passthrough body (an Anthropic client on an
  * Anthropic route, a Gemini client on a Gemini route), whose plan was made
@@ -54,9 +54,9 @@ __attribute__((warn_unused_result)) int yr_fit_bytes(const yr_fit_t *f, yr_str_t
  * no native spelling and is left to the provider. Returns 1 when out holds
  * the fitted body, 0 when the body fits as it is, or a buffer error. */
 __attribute__((warn_unused_result)) int yr_fit_anthropic_bytes(const yr_fit_t *f, yr_str_t raw,
-                                                                yr_buf_t *out);
+                                                               yr_buf_t *out);
 __attribute__((warn_unused_result)) int yr_fit_gemini_bytes(const yr_fit_t *f, yr_str_t raw,
-                                                             yr_buf_t *out);
+                                                            yr_buf_t *out);
 
 /* The client's own values of the fields a fit changes, kept so that every
  * attempt fits the request as the client sent it, not as the previous
@@ -69,7 +69,7 @@ typedef struct {
 /* The parsed request root with the client's values restored and f applied
  * (f NULL: only restored). 0 or -ENOMEM. */
 __attribute__((warn_unused_result)) int yr_fit_tree(const yr_fit_t *f, json_t *root,
-                                                     yr_fit_saved_t *saved);
+                                                    yr_fit_saved_t *saved);
 void yr_fit_saved_free(yr_fit_saved_t *saved);
 
 #endif
