@@ -41,7 +41,7 @@
 #define CFG_MAX_SHOWN 64          /* characters of a value quoted in a message */
 #define CFG_MAX_KEY_SHOWN 64      /* characters of one key in a path */
 #define CFG_MAX_ENV_NAME 128
-#define CFG_MAX_ROWS 16
+#define CFG_MAX_ROWS 32
 #define CFG_MAX_NAME 64   /* provider (vendor) names */
 #define CFG_MAX_MODEL 256 /* model ids and upstream model names */
 
@@ -146,10 +146,15 @@ static const setting_t storage_rows[] = {
      .check = check_redis_url, .offset = CFG(storage.redis_url)},
 };
 
-enum { PROVIDER_KIND, PROVIDER_PRESET = 11, PROVIDER_MODELS }; /* preset: after api_version */
+enum { PROVIDER_KIND, PROVIDER_PRESET, PROVIDER_MODELS };
 static const setting_t provider_rows[] = {
     [PROVIDER_KIND] = {.name = "kind", .type = T_KIND, .flags = F_REQUIRED, .names = kind_names,
                        .offset = PRV(kind)},
+    /* kind openai: a provider of the catalog (providers/catalog.h): its
+     * base_url, the variable of its key and its models, each overridable. */
+    [PROVIDER_PRESET] = {.name = "preset", .type = T_CUSTOM},
+    /* what the config says of this provider's models, over the catalog */
+    [PROVIDER_MODELS] = {.name = "models", .type = T_CUSTOM},
     /* Defaults to kind_base_urls[kind]; required for the other kinds. */
     {.name = "base_url", .type = T_STR, .max = 2048, .check = check_http_url,
      .offset = PRV(base_url)},
@@ -176,14 +181,7 @@ static const setting_t provider_rows[] = {
      * (the classic deployments API with ?api-version=). */
     {.name = "api_version", .type = T_STR, .max = 32, .def_str = "v1",
      .check = check_api_version, .offset = PRV(api_version)},
-    /* kind openai: a provider of the catalog (providers/catalog.h): its
-     * base_url, the variable of its key and its models, each overridable. */
-    [PROVIDER_PRESET] = {.name = "preset", .type = T_CUSTOM},
-    /* what the config says of this provider's models, over the catalog */
-    [PROVIDER_MODELS] = {.name = "models", .type = T_CUSTOM},
 };
-_Static_assert(PROVIDER_MODELS + 1 == sizeof(provider_rows) / sizeof(provider_rows[0]),
-               "preset and models are the last provider rows");
 
 #define OVR(f) offsetof(yr_model_override_t, f)
 enum { OVR_CAPS, OVR_EFFORTS, OVR_PRICE };
