@@ -1833,25 +1833,36 @@ static int env_setting(parse_t *p, const char *var, check_fn check, const char *
     return *dst != NULL ? 0 : fail_oom(p);
 }
 
+/* One provider of the zero-config default, with the rows' defaults. */
+static yr_provider_conf_t *default_provider(parse_t *p, const char *name, yr_provider_kind_t kind,
+                                            const char *base_url)
+{
+    yr_config_t *cfg = p->cfg;
+    yr_provider_conf_t *pc = &cfg->providers[cfg->nproviders];
+    if (apply_defaults(cfg->pool, provider_rows, NROWS(provider_rows), pc) < 0)
+        return NULL;
+    pc->index = cfg->nproviders;
+    pc->kind = kind;
+    pc->name = yr_pstrndup(cfg->pool, name, strlen(name));
+    pc->base_url = yr_pstrndup(cfg->pool, base_url, strlen(base_url));
+    return pc->name != NULL && pc->base_url != NULL ? pc : NULL;
+}
+
 static int default_providers(parse_t *p)
 {
     yr_config_t *cfg = p->cfg;
-    cfg->providers = palloc_array(cfg->pool, NVENDORS, sizeof(*cfg->providers));
+    cfg->providers =
+        palloc_array(cfg->pool, NVENDORS + yr_catalog_npresets(), sizeof(*cfg->providers));
     if (cfg->providers == NULL)
         return fail_oom(p);
     for (size_t i = 0; i < NVENDORS; i++) {
         if (env_value(builtin_vendors[i].key_env) == NULL &&
             env_value(builtin_vendors[i].url_env) == NULL)
             continue;
-        yr_provider_conf_t *pc = &cfg->providers[cfg->nproviders];
-        if (apply_defaults(cfg->pool, provider_rows, NROWS(provider_rows), pc) < 0)
-            return fail_oom(p);
-        pc->index = cfg->nproviders;
-        pc->kind = builtin_vendors[i].kind;
-        pc->name = yr_pstrndup(cfg->pool, builtin_vendors[i].name, strlen(builtin_vendors[i].name));
-        pc->base_url =
-            yr_pstrndup(cfg->pool, kind_base_urls[pc->kind], strlen(kind_base_urls[pc->kind]));
-        if (pc->name == NULL || pc->base_url == NULL)
+        yr_provider_kind_t kind = builtin_vendors[i].kind;
+        yr_provider_conf_t *pc = default_provider(p, builtin_vendors[i].name, kind,
+                                                  kind_base_urls[kind]);
+        if (pc == NULL)
             return fail_oom(p);
         int rc = env_setting(p, builtin_vendors[i].key_env, check_token, &pc->api_key);
         if (rc == 0)
@@ -1860,36 +1871,90 @@ static int default_providers(parse_t *p)
             return rc;
         cfg->nproviders++;
     }
+    /* The catalog's other hosted providers, each when its key is set
+     * (GROQ_API_KEY, ...): named like the preset. OpenAI is above. */
+    for (size_t i = 0; i < yr_catalog_npresets(); i++) {
+        const yr_catalog_preset_t *ps = yr_catalog_preset_at(i);
+        if (ps->key_env == NULL || yr_config_provider(cfg, yr_str(ps->name)) != NULL ||
+            env_value(ps->key_env) == NULL)
+            continue;
+        yr_provider_conf_t *pc = default_provider(p, ps->name, YR_KIND_OPENAI, ps->base_url);
+        if (pc == NULL)
+            return fail_oom(p);
+        pc->preset = ps;
+        int rc = env_setting(p, ps->key_env, check_token, &pc->api_key);
+        if (rc < 0)
+            return rc;
+        cfg->nproviders++;
+    }
+    return 0;
+}
+
+/* A model of the zero-config default with room for nroutes routes. */
+static yr_model_conf_t *default_model(parse_t *p, const char *id, size_t nroutes)
+{
+    yr_config_t *cfg = p->cfg;
+    yr_model_conf_t *m = &cfg->models[cfg->nmodels];
+    if (apply_defaults(cfg->pool, model_rows, NROWS(model_rows), m) < 0)
+        return NULL;
+    m->index = cfg->nmodels;
+    m->id = yr_pstrndup(cfg->pool, id, strlen(id));
+    m->routes = palloc_array(cfg->pool, nroutes, sizeof(*m->routes));
+    m->retry_on = YR_RETRY_DEFAULT;
+    if (m->id == NULL || m->routes == NULL)
+        return NULL;
+    cfg->nmodels++;
+    return m;
+}
+
+/* A route of m to pc, the model id as the upstream name. */
+static int default_route(parse_t *p, yr_model_conf_t *m, const yr_provider_conf_t *pc)
+{
+    yr_route_conf_t *r = &m->routes[m->nroutes];
+    if (apply_defaults(p->cfg->pool, route_rows, NROWS(route_rows), r) < 0)
+        return -ENOMEM;
+    r->provider = pc;
+    r->model = m->id;
+    m->nroutes++;
     return 0;
 }
 
 static int default_models(parse_t *p)
 {
     yr_config_t *cfg = p->cfg;
-    cfg->models = palloc_array(cfg->pool, NBUILTIN_MODELS, sizeof(*cfg->models));
+    size_t cap = NBUILTIN_MODELS, npreset = 0;
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        if (cfg->providers[i].preset != NULL) {
+            cap += cfg->providers[i].preset->nmodels;
+            npreset++;
+        }
+    }
+    cfg->models = palloc_array(cfg->pool, cap, sizeof(*cfg->models));
     if (cfg->models == NULL)
         return fail_oom(p);
     for (size_t i = 0; i < NBUILTIN_MODELS; i++) {
         const yr_provider_conf_t *pc = yr_config_provider(cfg, yr_str(builtin_models[i].vendor));
         if (pc == NULL)
             continue;
-        yr_model_conf_t *m = &cfg->models[cfg->nmodels];
-        m->index = cfg->nmodels;
-        m->id = yr_pstrndup(cfg->pool, builtin_models[i].id, strlen(builtin_models[i].id));
-        m->routes = yr_pcalloc(cfg->pool, sizeof(*m->routes));
-        if (m->id == NULL || m->routes == NULL)
+        yr_model_conf_t *m = default_model(p, builtin_models[i].id, 1);
+        if (m == NULL || default_route(p, m, pc) < 0)
             return fail_oom(p);
-        if (apply_defaults(cfg->pool, model_rows, NROWS(model_rows), m) < 0 ||
-            apply_defaults(cfg->pool, route_rows, NROWS(route_rows), &m->routes[0]) < 0)
-            return fail_oom(p);
-        m->id = yr_pstrndup(cfg->pool, builtin_models[i].id, strlen(builtin_models[i].id));
-        m->retry_on = YR_RETRY_DEFAULT;
-        m->routes[0].provider = pc;
-        m->routes[0].model = m->id;
-        if (m->id == NULL)
-            return fail_oom(p);
-        m->nroutes = 1;
-        cfg->nmodels++;
+    }
+    /* Every model of a preset provider, by its id; a model several of them
+     * serve gets a route to each, in the catalog's order. */
+    size_t first_preset_model = cfg->nmodels;
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        const yr_provider_conf_t *pc = &cfg->providers[i];
+        for (size_t k = 0; pc->preset != NULL && k < pc->preset->nmodels; k++) {
+            const char *id = pc->preset->models[k].id;
+            yr_model_conf_t *m = (yr_model_conf_t *)yr_config_model(cfg, yr_str(id));
+            if (m != NULL && m->index < first_preset_model)
+                continue; /* a built-in model keeps its vendor */
+            if (m == NULL && (m = default_model(p, id, npreset)) == NULL)
+                return fail_oom(p);
+            if (default_route(p, m, pc) < 0)
+                return fail_oom(p);
+        }
     }
     return 0;
 }

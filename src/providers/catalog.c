@@ -215,6 +215,16 @@ const yr_catalog_preset_t *yr_catalog_preset(yr_str_t name)
     return NULL;
 }
 
+size_t yr_catalog_npresets(void)
+{
+    return P_ANTHROPIC; /* the kinds' own tables come last */
+}
+
+const yr_catalog_preset_t *yr_catalog_preset_at(size_t i)
+{
+    return i < yr_catalog_npresets() ? &presets[i] : NULL;
+}
+
 static const yr_catalog_preset_t *preset_named(const char *name)
 {
     for (size_t i = 0; i < NPRESETS; i++)

@@ -68,6 +68,10 @@ typedef struct yr_catalog_preset {
 
 /* The preset called name (selectable ones only); NULL when unknown. */
 const yr_catalog_preset_t *yr_catalog_preset(yr_str_t name);
+/* The selectable presets, in order: yr_catalog_preset_at(i) for i below
+ * yr_catalog_npresets() (the zero-config default walks them). */
+size_t yr_catalog_npresets(void);
+const yr_catalog_preset_t *yr_catalog_preset_at(size_t i);
 /* "openai, groq, ..." into buf (cap bytes, NUL-terminated): for messages. */
 void yr_catalog_preset_names(char *buf, size_t cap);
 /* The table a provider without a preset uses: its kind's (openai and azure:

@@ -20,8 +20,15 @@
 static int clear_env(void **state)
 {
     (void)state;
-    unsetenv("GROQ_API_KEY");
-    unsetenv("DEEPSEEK_API_KEY");
+    static const char *const vars[] = {
+        "GROQ_API_KEY",      "DEEPSEEK_API_KEY", "TOGETHER_API_KEY",   "MISTRAL_API_KEY",
+        "XAI_API_KEY",       "OPENROUTER_API_KEY", "FIREWORKS_API_KEY", "CEREBRAS_API_KEY",
+        "OPENAI_API_KEY",    "OPENAI_BASE_URL",  "ANTHROPIC_API_KEY",  "ANTHROPIC_BASE_URL",
+        "GEMINI_API_KEY",    "GEMINI_BASE_URL",  "YOUROUTER_MASTER_KEY", "YOUROUTER_LISTEN",
+        "YOUROUTER_DB_URL",
+    };
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
     return 0;
 }
 
@@ -461,6 +468,45 @@ static void test_config_overrides_win(void **state)
     yr_config_free(cfg);
 }
 
+/* Without a config file: a preset's provider for each key that is set,
+ * serving the preset's models by their ids. */
+static void test_zero_config(void **state)
+{
+    (void)state;
+    setenv("GROQ_API_KEY", "gsk-zero-config", 1);
+    setenv("TOGETHER_API_KEY", "tgp-zero-config", 1);
+    setenv("ANTHROPIC_API_KEY", "sk-ant-zero-config", 1);
+    yr_config_t *cfg = NULL;
+    char err[256];
+    assert_int_equal(yr_config_default(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg->nproviders, 3);
+    const yr_provider_conf_t *groq = yr_config_provider(cfg, YR_STR("groq"));
+    assert_non_null(groq);
+    assert_string_equal(groq->preset->name, "groq");
+    assert_string_equal(groq->base_url, "https://api.groq.com/openai/v1");
+    assert_string_equal(groq->api_key, "gsk-zero-config");
+    assert_null(yr_config_model(cfg, YR_STR("gpt-4o"))); /* no OpenAI key */
+    assert_non_null(yr_config_model(cfg, YR_STR("claude-sonnet-4-20250514")));
+    const yr_model_conf_t *m = yr_config_model(cfg, YR_STR("llama-3.3-70b-versatile"));
+    assert_non_null(m);
+    assert_int_equal(m->nroutes, 1);
+    assert_ptr_equal(m->routes[0].provider, groq);
+    assert_string_equal(m->routes[0].model, "llama-3.3-70b-versatile");
+    /* served by both: a route to each, failover included */
+    m = yr_config_model(cfg, YR_STR("openai/gpt-oss-120b"));
+    assert_non_null(m);
+    assert_int_equal(m->nroutes, 2);
+    assert_string_equal(m->routes[0].provider->name, "groq");
+    assert_string_equal(m->routes[1].provider->name, "together");
+    assert_int_equal(m->retry_on, YR_RETRY_DEFAULT);
+    yr_config_free(cfg);
+    /* a bad key is named by its variable, never shown */
+    setenv("GROQ_API_KEY", "bad key", 1);
+    assert_true(yr_config_default(&cfg, err, sizeof(err)) < 0);
+    assert_string_equal(err, "(environment): GROQ_API_KEY: must be printable ASCII without spaces "
+                             "or control characters");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +522,7 @@ int main(void)
         cmocka_unit_test_setup(test_fit_native, clear_env),
         cmocka_unit_test_setup(test_config_errors, clear_env),
         cmocka_unit_test_setup(test_config_overrides_win, clear_env),
+        cmocka_unit_test_setup(test_zero_config, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
