@@ -1480,7 +1480,7 @@ static bool route_can_serve(chat_t *c, const yr_route_conf_t *r)
 /* A route this request may use: its key allows the vendor, its model has
  * the capabilities the request uses, and for count_tokens only the
  * provider's own API can count. */
-static bool counts_natively(const yr_route_conf_t *r, void *arg)
+static bool route_usable(const yr_route_conf_t *r, void *arg)
 {
     chat_t *c = arg;
     const yr_key_info_t *key = c->g->identity.key;
@@ -1520,7 +1520,7 @@ static int plan_routes(chat_t *c)
 {
     yr_str_t vendor = yr_http_req_header(c->g->http, YR_STR("vendor"));
     if (yr_route_plan(&c->plan, c->g->http->pool, c->model, vendor, yr_provider_callable,
-                      counts_natively, c) < 0) {
+                      route_usable, c) < 0) {
         fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
         return -ENOMEM;
     }

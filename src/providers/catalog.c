@@ -76,6 +76,14 @@ static const yr_catalog_model_t gemini_models[] = {
     {"gemini-2.0-flash-lite", 1048576, 8192,  T | V | J, 0, P(0.075, 0.30, 0.075)},
 };
 
+/* Kind bedrock: Amazon's own models (Claude is found in Anthropic's table
+ * by its name under "us.anthropic."); Nova Micro takes text only. */
+static const yr_catalog_model_t bedrock_models[] = {
+    {"amazon.nova-pro", 300000, 10000, T | V | J, 0, P(0.80, 3.20, 0.20)},
+    {"amazon.nova-lite", 300000, 10000, T | V | J, 0, P(0.06, 0.24, 0.015)},
+    {"amazon.nova-micro", 128000, 10000, T | J, 0, P(0.035, 0.14, 0.00875)},
+};
+
 /* Groq: reasoning_effort only on gpt-oss (qwen3 takes none/default, which
  * the catalog does not map: dropped). */
 static const yr_catalog_model_t groq_models[] = {
@@ -193,9 +201,11 @@ static const yr_catalog_preset_t presets[] = {
      TABLE(anthropic_models)},
     {"gemini",     "https://generativelanguage.googleapis.com", "GEMINI_API_KEY", false, false, false,
      TABLE(gemini_models)},
+    {"bedrock",    "",                                      NULL, false, false, false,
+     TABLE(bedrock_models)},
 };
 #define NPRESETS (sizeof(presets) / sizeof(presets[0]))
-enum { P_OPENAI = 0, P_ANTHROPIC = NPRESETS - 2, P_GEMINI = NPRESETS - 1 };
+enum { P_OPENAI = 0, P_ANTHROPIC = NPRESETS - 3, P_GEMINI = NPRESETS - 2, P_BEDROCK = NPRESETS - 1 };
 
 /* An aggregator's "vendor/model" ids: the vendor's table knows the model. */
 static const struct {
@@ -326,7 +336,11 @@ static const yr_catalog_model_t *route_row(const yr_route_conf_t *r)
     const yr_catalog_preset_t *p = pc->preset ? pc->preset : yr_catalog_of_kind(pc->kind);
     if (p != NULL)
         return yr_catalog_find(p, r->model);
-    const yr_catalog_model_t *m = yr_catalog_find(&presets[P_ANTHROPIC], r->model);
+    const yr_catalog_model_t *m = NULL;
+    if (pc->kind == YR_KIND_BEDROCK)
+        m = yr_catalog_find(&presets[P_BEDROCK], r->model);
+    if (m == NULL)
+        m = yr_catalog_find(&presets[P_ANTHROPIC], r->model);
     return m != NULL ? m : yr_catalog_find(&presets[P_GEMINI], r->model);
 }
 

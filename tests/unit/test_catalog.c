@@ -153,7 +153,9 @@ static const char groq_yaml[] =
     "        model: us.anthropic.claude-3-5-haiku-20241022-v1:0\n"
     "      - provider: groq\n"
     "        model: openai/gpt-oss-20b\n"
-    "        price: {input: 9, output: 9}\n";
+    "        price: {input: 9, output: 9}\n"
+    "      - provider: b\n"
+    "        model: us.amazon.nova-micro-v1:0\n";
 
 static void test_route_info(void **state)
 {
@@ -206,6 +208,12 @@ static void test_route_info(void **state)
 
     assert_true(yr_catalog_route_price(&r[5], &p)); /* routes[].price wins */
     assert_int_equal(p.input, 9000000);
+
+    yr_catalog_route_info(&r[6], &info); /* Amazon's own, text only */
+    assert_true(info.known);
+    assert_false(info.caps & YR_CAP_VISION);
+    assert_true(yr_catalog_route_price(&r[6], &p));
+    assert_int_equal(p.input, 35000);
     yr_config_free(cfg);
 }
 
