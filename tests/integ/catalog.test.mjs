@@ -196,6 +196,15 @@ test('an Anthropic client with thinking, on a model without reasoning: thinking 
   assert.equal(max, 32768);
 });
 
+test('a Responses client is fitted the same way', async () => {
+  const r0 = await client.responses.create({ model: 'chat', input: 'hi', max_output_tokens: 64000, reasoning: { effort: 'high' }, store: false });
+  assert.equal(r0.status, 'completed');
+  const r = await lastRequest();
+  assert.equal(r.path, '/openai/v1/chat/completions');
+  assert.equal(r.body.max_completion_tokens ?? r.body.max_tokens, 32768);
+  assert.ok(!('reasoning_effort' in r.body));
+});
+
 test('native passthrough is fitted too: an Anthropic client on an Anthropic route', async () => {
   const res = await fetch(`${gw.base}/v1/messages`, {
     method: 'POST',
