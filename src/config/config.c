@@ -1184,8 +1184,12 @@ out:
 
 static int parse_override(parse_t *p, yaml_node_t *v, yr_model_override_t *o)
 {
-    static const char *const caps[] = {"tools", "vision", "json_schema", "reasoning"};
-    static const char *const efforts[] = {"none", "minimal", "low", "medium", "high"};
+    const char *caps[4], *efforts[5]; /* bit i is names[i], as the catalog spells them */
+    for (unsigned i = 0; i < 5; i++) {
+        if (i < 4)
+            caps[i] = yr_cap_name(1u << i);
+        efforts[i] = yr_effort_name(1u << i);
+    }
     yaml_node_t *custom[NROWS(override_rows)] = {0};
     int rc = parse_table(p, v, line_of(v), override_rows, NROWS(override_rows), o, custom);
     if (rc == 0 && custom[OVR_CAPS] != NULL) {
