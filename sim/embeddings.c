@@ -88,7 +88,8 @@ static int with_param(sim_error_t *err, const char *param)
 
 /* A 400 in OpenAI's shape (sim_error_set checks the format). */
 #define bad(err, param, ...)                                                                       \
-    (sim_error_set((err), 400, "invalid_request_error", NULL, __VA_ARGS__), with_param((err), (param)))
+    (sim_error_set((err), 400, "invalid_request_error", NULL, __VA_ARGS__),                        \
+     with_param((err), (param)))
 
 static emb_req_t *req_of(sim_exchange_t *x, size_t n)
 {
@@ -107,8 +108,10 @@ static int one_input(emb_req_t *r, size_t i, const json_t *v, sim_error_t *err)
 {
     if (json_is_string(v)) {
         if (json_string_length(v) == 0)
-            return bad(err, "input", "'$.input' is invalid. Please check the API reference: "
-                       "https://platform.openai.com/docs/api-reference.%s", "");
+            return bad(err, "input",
+                       "'$.input' is invalid. Please check the API reference: "
+                       "https://platform.openai.com/docs/api-reference.%s",
+                       "");
         r->len[i] = json_string_length(v);
         r->hash[i] = fnv1a(json_string_value(v), json_string_length(v), 0xcbf29ce484222325ull);
         r->tokens += (r->len[i] + 3) / 4;
@@ -131,8 +134,10 @@ static int one_input(emb_req_t *r, size_t i, const json_t *v, sim_error_t *err)
         r->tokens += r->len[i];
         return 0;
     }
-    return bad(err, "input", "'$.input' is invalid. Please check the API reference: "
-               "https://platform.openai.com/docs/api-reference.%s", "");
+    return bad(err, "input",
+               "'$.input' is invalid. Please check the API reference: "
+               "https://platform.openai.com/docs/api-reference.%s",
+               "");
 }
 
 static int oe_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
@@ -149,8 +154,8 @@ static int oe_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
         p->model = (yr_str_t){json_string_value(model), json_string_length(model)};
     const json_t *in = json_object_get(body, "input");
     /* a string, an array of strings, an array of tokens, an array of arrays of tokens */
-    bool list = json_is_array(in) && json_array_size(in) > 0 &&
-                !json_is_integer(json_array_get(in, 0));
+    bool list =
+        json_is_array(in) && json_array_size(in) > 0 && !json_is_integer(json_array_get(in, 0));
     size_t n = list ? json_array_size(in) : 1;
     if (in == NULL || n > MAX_INPUTS)
         return bad(err, "input", "'input' is required and takes at most 2048 items.%s", "");
@@ -167,14 +172,18 @@ static int oe_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
     if (dims != NULL) {
         if (!json_is_integer(dims) || json_integer_value(dims) < 1 ||
             json_integer_value(dims) > MAX_DIMS)
-            return bad(err, "dimensions", "Invalid 'dimensions': expected an integer from 1 to "
-                       "4096.%s", "");
+            return bad(err, "dimensions",
+                       "Invalid 'dimensions': expected an integer from 1 to "
+                       "4096.%s",
+                       "");
         r->dims = (size_t)json_integer_value(dims);
     }
     const char *fmt = json_string_value(json_object_get(body, "encoding_format"));
     if (fmt != NULL && strcmp(fmt, "float") != 0 && strcmp(fmt, "base64") != 0)
-        return bad(err, "encoding_format", "Invalid value: '%s'. Supported values are: 'float' "
-                   "and 'base64'.", fmt);
+        return bad(err, "encoding_format",
+                   "Invalid value: '%s'. Supported values are: 'float' "
+                   "and 'base64'.",
+                   fmt);
     r->base64 = fmt != NULL && strcmp(fmt, "base64") == 0;
     p->prompt_bytes = r->tokens * 4;
     return 0;
@@ -212,8 +221,8 @@ static int oe_render(sim_exchange_t *x, yr_buf_t *b)
     int rc = yr_buf_append_str(b, YR_STR("{\"object\":\"list\",\"data\":["));
     for (size_t i = 0; rc == 0 && i < r->n; i++) {
         vector(v, r->dims, r->len[i], r->hash[i]);
-        rc = yr_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":",
-                           i ? "," : "", i);
+        rc = yr_buf_printf(
+            b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
         if (rc == 0)
             rc = r->base64 ? append_base64(b, v, r->dims) : append_floats(b, v, r->dims);
         if (rc == 0)
@@ -222,7 +231,8 @@ static int oe_render(sim_exchange_t *x, yr_buf_t *b)
     if (rc == 0)
         rc = yr_buf_append_str(b, YR_STR("],\"model\":"));
     if (rc == 0)
-        rc = yr_buf_append_json_str(b, x->prompt.model.ptr ? x->prompt.model : YR_STR("deployment"));
+        rc =
+            yr_buf_append_json_str(b, x->prompt.model.ptr ? x->prompt.model : YR_STR("deployment"));
     if (rc == 0)
         rc = yr_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%llu,\"total_tokens\":%llu}}",
                            (unsigned long long)r->tokens, (unsigned long long)r->tokens);
@@ -288,8 +298,8 @@ static int ge_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
     p->model = model;
     bool batch = has_suffix(x->req->path, YR_STR(":batchEmbedContents"));
     const json_t *reqs = json_object_get(body, "requests");
-    if (batch && (!json_is_array(reqs) || json_array_size(reqs) == 0 ||
-                  json_array_size(reqs) > 100))
+    if (batch &&
+        (!json_is_array(reqs) || json_array_size(reqs) == 0 || json_array_size(reqs) > 100))
         return gbad(err, "* BatchEmbedContentsRequest.requests: between 1 and 100 requests%s", "");
     size_t n = batch ? json_array_size(reqs) : 1;
     emb_req_t *r = req_of(x, n);

@@ -49,8 +49,8 @@ static int with_param(sim_error_t *err, const char *param)
 
 /* The text of a message's content (a string, or input_text/output_text
  * parts), appended to acc ("\n"-joined); its bytes counted. */
-static int content_text(const json_t *content, const char *where, yr_buf_t *acc,
-                        uint64_t *bytes, size_t *images, sim_error_t *err)
+static int content_text(const json_t *content, const char *where, yr_buf_t *acc, uint64_t *bytes,
+                        size_t *images, sim_error_t *err)
 {
     if (json_is_string(content)) {
         *bytes += json_string_length(content);
@@ -58,8 +58,8 @@ static int content_text(const json_t *content, const char *where, yr_buf_t *acc,
                    : 0;
     }
     if (!json_is_array(content))
-        return bad(err, where, "invalid_type", "Invalid type for '%s': expected a string or an array.",
-                   where);
+        return bad(err, where, "invalid_type",
+                   "Invalid type for '%s': expected a string or an array.", where);
     size_t i;
     const json_t *p;
     json_array_foreach(content, i, p)
@@ -73,12 +73,14 @@ static int content_text(const json_t *content, const char *where, yr_buf_t *acc,
             *bytes += json_string_length(text);
             if (acc != NULL && acc->len > 0 && yr_buf_append(acc, "\n", 1) < 0)
                 return -ENOMEM;
-            if (acc != NULL && yr_buf_append(acc, json_string_value(text), json_string_length(text)) < 0)
+            if (acc != NULL &&
+                yr_buf_append(acc, json_string_value(text), json_string_length(text)) < 0)
                 return -ENOMEM;
         } else if (t != NULL && strcmp(t, "input_image") == 0) {
             (*images)++;
         } else if (t == NULL || (strcmp(t, "refusal") != 0 && strcmp(t, "input_file") != 0)) {
-            return bad(err, where, "invalid_value", "Invalid value: '%s'. Supported values are: "
+            return bad(err, where, "invalid_value",
+                       "Invalid value: '%s'. Supported values are: "
                        "'input_text', 'input_image', 'output_text', 'refusal', and 'input_file'.",
                        t ? t : "null");
         }
@@ -257,8 +259,8 @@ static int rs_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
     }
     const json_t *stream = json_object_get(body, "stream");
     if (rc == 0 && stream != NULL && !json_is_null(stream) && !json_is_boolean(stream))
-        return bad(err, "stream", "invalid_type", "Invalid type for 'stream': expected a boolean.%s",
-                   "");
+        return bad(err, "stream", "invalid_type",
+                   "Invalid type for 'stream': expected a boolean.%s", "");
     p->stream = json_is_true(stream);
     p->include_usage = true;
     return rc;
@@ -268,7 +270,8 @@ static int rs_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
 
 static bool reasoning_on(const sim_exchange_t *x)
 {
-    const char *e = json_string_value(json_object_get(json_object_get(x->body, "reasoning"), "effort"));
+    const char *e =
+        json_string_value(json_object_get(json_object_get(x->body, "reasoning"), "effort"));
     return e != NULL && strcmp(e, "none") != 0;
 }
 
@@ -281,8 +284,10 @@ static bool wants_enc(const sim_exchange_t *x)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(json_object_get(x->body, "include"), i, v) if (
-        json_is_string(v) && strcmp(json_string_value(v), "reasoning.encrypted_content") == 0) return true;
+    json_array_foreach(json_object_get(x->body, "include"), i,
+                       v) if (json_is_string(v) &&
+                              strcmp(json_string_value(v), "reasoning.encrypted_content") ==
+                                  0) return true;
     return false;
 }
 
@@ -297,9 +302,10 @@ static json_t *usage_json(const sim_exchange_t *x)
     json_int_t rt = reasoning_on(x) ? REASONING_TOKENS : 0;
     json_int_t in = (json_int_t)(x->prompt.prompt_bytes / 4 ? x->prompt.prompt_bytes / 4 : 1);
     json_int_t out = (json_int_t)r->completion_tokens + rt;
-    json_t *u = json_pack("{s:I, s:{s:i}, s:I, s:{s:I}, s:I}", "input_tokens", in,
-                          "input_tokens_details", "cached_tokens", 0, "output_tokens", out,
-                          "output_tokens_details", "reasoning_tokens", rt, "total_tokens", in + out);
+    json_t *u =
+        json_pack("{s:I, s:{s:i}, s:I, s:{s:I}, s:I}", "input_tokens", in, "input_tokens_details",
+                  "cached_tokens", 0, "output_tokens", out, "output_tokens_details",
+                  "reasoning_tokens", rt, "total_tokens", in + out);
     if (u != NULL && json_is_object(r->usage_override))
         json_object_update(u, r->usage_override);
     return u;
@@ -315,7 +321,8 @@ static json_t *reasoning_item(const sim_exchange_t *x, bool done)
         yr_str_t u = x->prompt.last_user_text;
         snprintf(text, sizeof(text), "Thinking about %.*s", (int)sim_utf8_floor(u.ptr, u.len, 60),
                  u.ptr ? u.ptr : "");
-        json_array_append_new(summary, json_pack("{s:s, s:s}", "type", "summary_text", "text", text));
+        json_array_append_new(summary,
+                              json_pack("{s:s, s:s}", "type", "summary_text", "text", text));
     }
     json_t *it = json_pack("{s:s, s:s, s:o}", "type", "reasoning", "id", id, "summary", summary);
     if (done && wants_enc(x)) {
@@ -334,9 +341,9 @@ static json_t *message_item(const sim_exchange_t *x, bool done)
     json_t *content = json_array();
     if (done)
         json_array_append_new(content, json_pack("{s:s, s:s%, s:[], s:[]}", "type", "output_text",
-                                                 "text", r->text.ptr ? r->text.ptr : "", r->text.len,
-                                                 "annotations", "logprobs"));
-    const char *status = !done ? "in_progress"
+                                                 "text", r->text.ptr ? r->text.ptr : "",
+                                                 r->text.len, "annotations", "logprobs"));
+    const char *status = !done                            ? "in_progress"
                          : r->finish == SIM_FINISH_LENGTH ? "incomplete"
                                                           : "completed";
     return json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "message", "id", id, "status", status,
@@ -349,9 +356,9 @@ static json_t *call_item(const sim_exchange_t *x, size_t k, bool done)
     char id[64];
     snprintf(id, sizeof(id), "fc_%s_%zu", x->id + 9, k);
     return json_pack("{s:s, s:s, s:s%, s:s%, s:s%, s:s}", "type", "function_call", "id", id,
-                     "call_id", c->id.ptr, c->id.len, "name", c->name.ptr, c->name.len,
-                     "arguments", done ? c->arguments.ptr : "", done ? c->arguments.len : 0,
-                     "status", done ? "completed" : "in_progress");
+                     "call_id", c->id.ptr, c->id.len, "name", c->name.ptr, c->name.len, "arguments",
+                     done ? c->arguments.ptr : "", done ? c->arguments.len : 0, "status",
+                     done ? "completed" : "in_progress");
 }
 
 static const char *status_of(const sim_exchange_t *x)
@@ -380,9 +387,9 @@ static json_t *response_json(const sim_exchange_t *x, const char *status)
         "incomplete_details",
         strcmp(status, "incomplete") == 0 ? json_pack("{s:s}", "reason", "max_output_tokens")
                                           : json_null(),
-        "model", x->prompt.model.ptr, x->prompt.model.len, "output", output,
-        "parallel_tool_calls", !json_is_false(json_object_get(b, "parallel_tool_calls")),
-        "instructions", json_object_get(b, "instructions"), "tools",
+        "model", x->prompt.model.ptr, x->prompt.model.len, "output", output, "parallel_tool_calls",
+        !json_is_false(json_object_get(b, "parallel_tool_calls")), "instructions",
+        json_object_get(b, "instructions"), "tools",
         json_object_get(b, "tools") ? json_incref(json_object_get(b, "tools")) : json_array(),
         "tool_choice",
         json_object_get(b, "tool_choice") ? json_incref(json_object_get(b, "tool_choice"))
@@ -392,9 +399,10 @@ static json_t *response_json(const sim_exchange_t *x, const char *status)
     if (r != NULL && json_object_get(r, "instructions") == NULL)
         json_object_set_new(r, "instructions", json_null());
     if (r != NULL)
-        json_object_set_new(r, "text", json_object_get(b, "text")
-                                           ? json_incref(json_object_get(b, "text"))
-                                           : json_pack("{s:{s:s}}", "format", "type", "text"));
+        json_object_set_new(r, "text",
+                            json_object_get(b, "text")
+                                ? json_incref(json_object_get(b, "text"))
+                                : json_pack("{s:{s:s}}", "format", "type", "text"));
     return r;
 }
 
@@ -446,7 +454,8 @@ static void text_events(sim_exchange_t *x, json_t *events, size_t oi)
     const char *id = json_string_value(json_object_get(item, "id"));
     char iid[64];
     snprintf(iid, sizeof(iid), "%s", id);
-    ev(events, "response.output_item.added", json_pack("{s:I, s:o}", "output_index", (json_int_t)oi, "item", item));
+    ev(events, "response.output_item.added",
+       json_pack("{s:I, s:o}", "output_index", (json_int_t)oi, "item", item));
     ev(events, "response.content_part.added",
        json_pack("{s:s, s:I, s:i, s:{s:s, s:s, s:[], s:[]}}", "item_id", iid, "output_index",
                  (json_int_t)oi, "content_index", 0, "part", "type", "output_text", "text", "",
@@ -484,7 +493,8 @@ static void reasoning_events(sim_exchange_t *x, json_t *events, size_t oi)
         const char *text = json_string_value(json_object_get(sum, "text"));
         ev(events, "response.reasoning_summary_part.added",
            json_pack("{s:s, s:I, s:i, s:{s:s, s:s}}", "item_id", iid, "output_index",
-                     (json_int_t)oi, "summary_index", 0, "part", "type", "summary_text", "text", ""));
+                     (json_int_t)oi, "summary_index", 0, "part", "type", "summary_text", "text",
+                     ""));
         ev(events, "response.reasoning_summary_text.delta",
            json_pack("{s:s, s:I, s:i, s:s}", "item_id", iid, "output_index", (json_int_t)oi,
                      "summary_index", 0, "delta", text));
@@ -546,9 +556,10 @@ static void build_events(sim_exchange_t *x, rs_stream_t *st)
         while (json_array_size(events) > at)
             json_array_remove(events, json_array_size(events) - 1);
         json_t *r = response_json(x, "failed");
-        json_object_set_new(r, "error", json_pack("{s:s%, s:s}", "code", b->stream_error.ptr,
-                                                  b->stream_error.len, "message",
-                                                  "The model failed to produce a response."));
+        json_object_set_new(r, "error",
+                            json_pack("{s:s%, s:s}", "code", b->stream_error.ptr,
+                                      b->stream_error.len, "message",
+                                      "The model failed to produce a response."));
         json_object_set_new(r, "usage", json_null());
         ev(events, "response.failed", json_pack("{s:o}", "response", r));
     }
@@ -602,5 +613,6 @@ const sim_dialect_t sim_dialect_responses = {
     .stream_next = rs_stream_next,
     .stream_events = rs_stream_events,
     .stream_content_type = YR_STR("text/event-stream"),
-    .malformed_event = YR_STR("event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\n\n"),
+    .malformed_event = YR_STR(
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\n\n"),
 };

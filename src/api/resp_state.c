@@ -16,7 +16,8 @@ static int mac(const yr_resp_secret_t *s, const char *json, size_t len, unsigned
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_HMAC, NULL, s->key, s->key_len);
     size_t outlen = MAC_LEN;
-    int rc = md != NULL && pk != NULL && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pk) == 1 &&
+    int rc = md != NULL && pk != NULL &&
+                     EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pk) == 1 &&
                      EVP_DigestSignUpdate(md, PREFIX, PREFIX_LEN) == 1 &&
                      EVP_DigestSignUpdate(md, json, len) == 1 &&
                      EVP_DigestSignFinal(md, out, &outlen) == 1 && outlen == MAC_LEN
@@ -57,7 +58,8 @@ char *yr_resp_state_seal(const yr_resp_secret_t *s, const json_t *state)
     if (out == NULL)
         goto done;
     memcpy(out, PREFIX, PREFIX_LEN);
-    int n = EVP_EncodeBlock((unsigned char *)out + PREFIX_LEN, (const unsigned char *)json, (int)len);
+    int n =
+        EVP_EncodeBlock((unsigned char *)out + PREFIX_LEN, (const unsigned char *)json, (int)len);
     size_t off = PREFIX_LEN + (size_t)n;
     out[off++] = '.';
     n = EVP_EncodeBlock((unsigned char *)out + off, m, MAC_LEN);

@@ -270,7 +270,8 @@ static int convert_input(conv_t *cv, json_t *input, json_t *msgs, yr_api_error_t
                             "a function_call item needs call_id and name");
             json_t *m = assistant_for_calls(msgs);
             take_thinking(cv, m);
-            json_array_append_new(json_object_get(m, "tool_calls"), tool_call_of(cv, it, call_id, name));
+            json_array_append_new(json_object_get(m, "tool_calls"),
+                                  tool_call_of(cv, it, call_id, name));
         } else if (strcmp(type, "function_call_output") == 0) {
             json_t *call_id = json_object_get(it, "call_id"), *out = json_object_get(it, "output");
             if (!json_is_string(call_id))
@@ -582,8 +583,8 @@ int yr_resp_request_to_openai(const char *body, size_t len, const char *prev_ite
     size_t k;
     json_t *v;
     json_array_foreach(inc, k, v) if (json_is_string(v) &&
-                                      strcmp(json_string_value(v), "reasoning.encrypted_content") == 0)
-        info->include_enc = true;
+                                      strcmp(json_string_value(v), "reasoning.encrypted_content") ==
+                                          0) info->include_enc = true;
     put_echo(req, info);
     /* From here on the request is readable: a failure is only that this
      * translation cannot express it (a Responses upstream may still take it). */

@@ -18,8 +18,8 @@
 #include "providers/openai_decode.h"
 #include "providers/provider.h"
 
-#define MAX_INPUTS 2048   /* OpenAI's limit per request */
-#define GEMINI_BATCH 100  /* batchEmbedContents' limit */
+#define MAX_INPUTS 2048  /* OpenAI's limit per request */
+#define GEMINI_BATCH 100 /* batchEmbedContents' limit */
 #define MAX_DIMS 65536
 
 static int reject(yr_call_ctx_t *cx, const char *param, const char *msg)
@@ -128,8 +128,9 @@ static int ge_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upst
     bool list = json_is_array(in);
     size_t n = list ? json_array_size(in) : 1;
     if (n == 0 || n > GEMINI_BATCH) {
-        rc = reject(cx, "input", n == 0 ? "input must not be empty"
-                                        : "at most 100 inputs per request on Gemini routes");
+        rc = reject(cx, "input",
+                    n == 0 ? "input must not be empty"
+                           : "at most 100 inputs per request on Gemini routes");
         goto out;
     }
     char model[512];
@@ -146,7 +147,8 @@ static int ge_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upst
             break;
         }
         st->estimate += (int64_t)(json_string_length(v) + 3) / 4;
-        json_t *r = json_pack("{s:s, s:{s:[{s:O}]}}", "model", model, "content", "parts", "text", v);
+        json_t *r =
+            json_pack("{s:s, s:{s:[{s:O}]}}", "model", model, "content", "parts", "text", v);
         if (r != NULL && json_is_integer(dims))
             json_object_set(r, "outputDimensionality", dims);
         if (json_array_append_new(reqs, r) < 0)
@@ -224,8 +226,8 @@ static int ge_response(yr_call_ctx_t *cx, yr_str_t body)
         if (rc == 0 && !json_is_array(values))
             rc = -EINVAL;
         if (rc == 0)
-            rc = yr_buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":",
-                               i ? "," : "", i);
+            rc = yr_buf_printf(
+                &b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
         if (rc == 0)
             rc = append_vector(&b, values, st->base64);
         if (rc == 0)
@@ -289,8 +291,7 @@ int yr_embed_peek(const char *body, size_t len, char *model, size_t cap, yr_api_
         err->err = YR_E_INVALID_JSON;
         snprintf(err->message, sizeof(err->message), "the body must be a JSON object");
         rc = -EINVAL;
-    } else if (!json_is_string(m) || json_string_length(m) == 0 ||
-               json_string_length(m) >= cap) {
+    } else if (!json_is_string(m) || json_string_length(m) == 0 || json_string_length(m) >= cap) {
         err->err = YR_E_INVALID_REQUEST;
         snprintf(err->param, sizeof(err->param), "model");
         snprintf(err->message, sizeof(err->message), "model is required");

@@ -17,9 +17,9 @@
 #include "providers/provider.h"
 
 typedef struct {
-    int64_t seq;          /* the last sequence_number relayed */
-    json_t *created;      /* response.created's response (for response.failed); owned */
-    char *final;          /* the response as it ended (pool) */
+    int64_t seq;     /* the last sequence_number relayed */
+    json_t *created; /* response.created's response (for response.failed); owned */
+    char *final;     /* the response as it ended (pool) */
 } rpass_t;
 
 static void on_state_cleanup(void *arg)
@@ -206,8 +206,8 @@ int yr_oai_resp_pass_failed(yr_call_ctx_t *cx, const char *code, yr_str_t messag
     if (r == NULL)
         return -ENOMEM;
     json_object_set_new(r, "status", json_string("failed"));
-    json_object_set_new(r, "error", json_pack("{s:s, s:s%}", "code", code, "message",
-                                              message.ptr, message.len));
+    json_object_set_new(
+        r, "error", json_pack("{s:s, s:s%}", "code", code, "message", message.ptr, message.len));
     json_t *ev = json_pack("{s:s, s:I, s:o}", "type", "response.failed", "sequence_number",
                            (json_int_t)(st->seq + 1), "response", r);
     char *s = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;

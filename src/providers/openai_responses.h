@@ -9,8 +9,7 @@ extern const yr_dialect_ops_t yr_dialect_openai_responses;
 /* A passthrough stream that failed after it started: response.failed (the
  * response as response.created announced it, status failed, the error),
  * numbered after the last event relayed, appended to out. */
-__attribute__((warn_unused_result)) int yr_oai_resp_pass_failed(yr_call_ctx_t *cx,
-                                                                const char *code,
+__attribute__((warn_unused_result)) int yr_oai_resp_pass_failed(yr_call_ctx_t *cx, const char *code,
                                                                 yr_str_t message, yr_buf_t *out);
 
 /* The response object as the upstream ended it (the body, or

@@ -59,8 +59,8 @@ static void seal_and_open(void **st)
 static json_t *encode(const yr_resp_info_t *info, const yr_event_t *evs, size_t n, bool client,
                       json_t **client_out)
 {
-    yr_resp_enc_opts_t o = {.id_seed = YR_STR("req_1"), .model = YR_STR("m"), .info = info,
-                            .secret = s1};
+    yr_resp_enc_opts_t o = {
+        .id_seed = YR_STR("req_1"), .model = YR_STR("m"), .info = info, .secret = s1};
     yr_resp_enc_t *e = yr_resp_enc_new(&o);
     yr_buf_t out;
     yr_buf_init(&out, 1 << 20);
@@ -97,9 +97,9 @@ static void anthropic_thinking_sealed(void **st)
     const char *enc = json_string_value(json_object_get(rs, "encrypted_content"));
     assert_non_null(enc);
     json_t *state = yr_resp_state_open(&s1, enc, strlen(enc));
-    json_t *want = json_pack("[{s:s, s:s, s:s}, {s:s, s:s}]", "type", "thinking", "thinking",
-                             "Let me think.", "signature", "SIG", "type", "redacted_thinking",
-                             "data", "OPAQUE");
+    json_t *want =
+        json_pack("[{s:s, s:s, s:s}, {s:s, s:s}]", "type", "thinking", "thinking", "Let me think.",
+                  "signature", "SIG", "type", "redacted_thinking", "data", "OPAQUE");
     assert_true(json_equal(json_object_get(state, "b"), want));
     /* the client did not ask: not in its copy */
     json_t *crs = json_array_get(json_object_get(client, "output"), 0);
@@ -117,7 +117,9 @@ static void gemini_signature_namespace_refusal(void **st)
     yr_event_t evs[] = {
         {.type = YR_EV_START},
         {.type = YR_EV_REFUSAL, .text = YR_STR("no")},
-        {.type = YR_EV_TOOL_START, .index = 0, .name = YR_STR("crm__lookup"),
+        {.type = YR_EV_TOOL_START,
+         .index = 0,
+         .name = YR_STR("crm__lookup"),
          .signature = YR_STR("GSIG")},
         {.type = YR_EV_TOOL_END, .index = 0},
         {.type = YR_EV_END},
@@ -125,7 +127,8 @@ static void gemini_signature_namespace_refusal(void **st)
     json_t *r = encode(&info, evs, sizeof(evs) / sizeof(evs[0]), false, NULL);
     json_t *out = json_object_get(r, "output");
     assert_int_equal(json_array_size(out), 3);
-    json_t *msg = json_array_get(out, 0), *rs = json_array_get(out, 1), *fc = json_array_get(out, 2);
+    json_t *msg = json_array_get(out, 0), *rs = json_array_get(out, 1),
+           *fc = json_array_get(out, 2);
     json_t *part = json_array_get(json_object_get(msg, "content"), 0);
     assert_string_equal(json_string_value(json_object_get(part, "type")), "refusal");
     assert_string_equal(json_string_value(json_object_get(part, "refusal")), "no");
@@ -157,29 +160,29 @@ static void sealed_reasoning_restored(void **st)
 {
     (void)st;
     json_t *state = json_pack("{s:i, s:[{s:s, s:s, s:s}], s:{s:s}}", "v", 1, "b", "type",
-                              "thinking", "thinking", "t", "signature", "S1", "s", "call_9",
-                              "G9");
+                              "thinking", "thinking", "t", "signature", "S1", "s", "call_9", "G9");
     char *sealed = yr_resp_state_seal(&s1, state);
     char body[2048];
-    snprintf(body, sizeof(body),
-             "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
-             "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[],\"encrypted_content\":\"%s\"},"
-             "{\"type\":\"function_call\",\"call_id\":\"call_9\",\"name\":\"f\",\"namespace\":\"ns\","
-             "\"arguments\":\"{}\"},{\"type\":\"web_search_call\",\"id\":\"ws_1\"},"
-             "{\"type\":\"function_call_output\",\"call_id\":\"call_9\",\"output\":\"ok\"}],"
-             "\"prompt_cache_key\":\"x\",\"service_tier\":\"auto\"}",
-             sealed);
+    snprintf(
+        body, sizeof(body),
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+        "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[],\"encrypted_content\":\"%s\"},"
+        "{\"type\":\"function_call\",\"call_id\":\"call_9\",\"name\":\"f\",\"namespace\":\"ns\","
+        "\"arguments\":\"{}\"},{\"type\":\"web_search_call\",\"id\":\"ws_1\"},"
+        "{\"type\":\"function_call_output\",\"call_id\":\"call_9\",\"output\":\"ok\"}],"
+        "\"prompt_cache_key\":\"x\",\"service_tier\":\"auto\"}",
+        sealed);
     yr_resp_info_t info;
     json_t *chat = convert(body, 0, &info);
     json_t *asst = json_array_get(json_object_get(chat, "messages"), 1);
     assert_true(json_equal(json_object_get(asst, "thinking_blocks"), json_object_get(state, "b")));
     json_t *tc = json_array_get(json_object_get(asst, "tool_calls"), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(tc, "function"), "name")),
+                        "ns__f");
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(tc, "function"), "name")), "ns__f");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(tc, "extra_content"), "google"),
-                            "thought_signature")),
-                        "G9");
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(tc, "extra_content"), "google"), "thought_signature")),
+        "G9");
     assert_int_equal(json_array_size(json_object_get(chat, "messages")), 3);
     json_decref(chat);
     yr_resp_info_free(&info);
@@ -191,21 +194,22 @@ static void tools_flattened_dropped_refused(void **st)
 {
     (void)st;
     yr_resp_info_t info;
-    json_t *chat = convert("{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"},"
-                           "{\"type\":\"namespace\",\"name\":\"crm\",\"description\":\"d\",\"tools\":"
-                           "[{\"type\":\"function\",\"name\":\"a\"},{\"type\":\"custom\",\"name\":\"c\"}]}],"
-                           "\"tool_choice\":{\"type\":\"function\",\"name\":\"a\",\"namespace\":\"crm\"}}",
-                           0, &info);
+    json_t *chat =
+        convert("{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"},"
+                "{\"type\":\"namespace\",\"name\":\"crm\",\"description\":\"d\",\"tools\":"
+                "[{\"type\":\"function\",\"name\":\"a\"},{\"type\":\"custom\",\"name\":\"c\"}]}],"
+                "\"tool_choice\":{\"type\":\"function\",\"name\":\"a\",\"namespace\":\"crm\"}}",
+                0, &info);
     assert_string_equal(info.dropped_tools, "web_search,custom");
     json_t *tools = json_object_get(chat, "tools");
     assert_int_equal(json_array_size(tools), 1);
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_array_get(tools, 0), "function"), "name")),
                         "crm__a");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(chat, "tool_choice"), "function"),
-                            "name")),
-                        "crm__a");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(chat, "tool_choice"), "function"), "name")),
+        "crm__a");
     json_decref(chat);
     yr_resp_info_free(&info);
     /* a choice that needs a built-in tool: readable (model set), not translatable */
@@ -232,29 +236,33 @@ static void passthrough_events(void **st)
     yr_buf_t out;
     yr_buf_init(&out, 1 << 20);
     bool done = false;
-    assert_int_equal(relay(&cx, "{\"type\":\"response.created\",\"sequence_number\":0,"
-                                "\"response\":{\"id\":\"resp_1\",\"output\":[]}}",
+    assert_int_equal(relay(&cx,
+                           "{\"type\":\"response.created\",\"sequence_number\":0,"
+                           "\"response\":{\"id\":\"resp_1\",\"output\":[]}}",
                            &out, &done),
                      0);
     assert_false(cx.content_seen);
     assert_int_equal(relay(&cx, "{not json", &out, &done), -EINVAL);
     /* a failure before content fails over */
     yr_call_ctx_t cx2 = {.pool = pool};
-    assert_int_equal(relay(&cx2, "{\"type\":\"response.failed\",\"response\":{\"error\":"
-                                 "{\"code\":\"rate_limit_exceeded\",\"message\":\"slow\"}}}",
+    assert_int_equal(relay(&cx2,
+                           "{\"type\":\"response.failed\",\"response\":{\"error\":"
+                           "{\"code\":\"rate_limit_exceeded\",\"message\":\"slow\"}}}",
                            &out, &done),
                      -ECANCELED);
     assert_int_equal(cx2.error_status, 429);
-    assert_int_equal(relay(&cx, "{\"type\":\"response.output_text.delta\",\"sequence_number\":1,"
-                                "\"delta\":\"hi\"}",
+    assert_int_equal(relay(&cx,
+                           "{\"type\":\"response.output_text.delta\",\"sequence_number\":1,"
+                           "\"delta\":\"hi\"}",
                            &out, &done),
                      0);
     assert_true(cx.content_seen);
-    assert_int_equal(relay(&cx, "{\"type\":\"response.completed\",\"sequence_number\":2,"
-                                "\"response\":{\"id\":\"resp_1\",\"output\":[],\"usage\":"
-                                "{\"input_tokens\":5,\"output_tokens\":7,\"input_tokens_details\":"
-                                "{\"cached_tokens\":2},\"output_tokens_details\":"
-                                "{\"reasoning_tokens\":3}}}}",
+    assert_int_equal(relay(&cx,
+                           "{\"type\":\"response.completed\",\"sequence_number\":2,"
+                           "\"response\":{\"id\":\"resp_1\",\"output\":[],\"usage\":"
+                           "{\"input_tokens\":5,\"output_tokens\":7,\"input_tokens_details\":"
+                           "{\"cached_tokens\":2},\"output_tokens_details\":"
+                           "{\"reasoning_tokens\":3}}}}",
                            &out, &done),
                      0);
     assert_true(done);
