@@ -111,6 +111,16 @@ test('embeddings: errors in OpenAI shape; token arrays on Gemini; a route kind t
     (e) => e instanceof OpenAI.BadRequestError && e.code === 'model_not_supported' && /embed/.test(e.message));
 });
 
+test('embeddings: cost by the built-in embedding prices', async () => {
+  const input = 'x'.repeat(200000); // 50k tokens
+  for (const [model, per] of [['emb-openai', 0.02], ['emb-gemini', 0.15]]) {
+    const { data: r, response } = await client.embeddings.create({ model, input, encoding_format: 'float' }).withResponse();
+    const [row] = await usageRows(response.headers.get('x-request-id'));
+    assert.equal(row.prompt_tokens, r.usage.prompt_tokens);
+    assert.equal(row.cost_micros, Math.round(r.usage.prompt_tokens * per), model);
+  }
+});
+
 test('embeddings: a failing route fails over like chat', async () => {
   await oai.script([{ status: 503 }, { status: 503 }, { status: 503 }]);
   const { data: r, response } = await client.embeddings.create({ model: 'emb-fallback', input: ['ab', 'abc'], encoding_format: 'float' }).withResponse();
