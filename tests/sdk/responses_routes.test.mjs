@@ -86,6 +86,26 @@ test('passthrough: responses.stream relays the upstream events as they are', asy
   assert.equal(final.output[0].type, 'reasoning');
 });
 
+test('passthrough: a streamed function call, and the usage of response.completed in the usage row', async () => {
+  await oai.script([{ tool_calls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] }]);
+  const { data: stream, response } = await client.responses.create({ model: 'gpt-4o', input: 'Weather in Oslo?', tools: weather, stream: true }).withResponse();
+  let args = '';
+  let completed;
+  for await (const ev of stream) {
+    if (ev.type === 'response.function_call_arguments.delta') args += ev.delta;
+    if (ev.type === 'response.completed') completed = ev.response;
+  }
+  assert.deepEqual(JSON.parse(args), { city: 'Oslo' });
+  const rows = await usageRows(response.headers.get('x-request-id'));
+  assert.equal(rows.at(-1).prompt_tokens, completed.usage.input_tokens);
+  assert.equal(rows.at(-1).completion_tokens, completed.usage.output_tokens);
+  assert.equal(rows.at(-1).usage_estimated, 0);
+  assert.equal(rows.at(-1).stream, 1);
+  // the stored copy is the upstream's final response
+  const got = await client.responses.retrieve(completed.id);
+  assert.equal(got.output.find((o) => o.type === 'function_call').arguments, args);
+});
+
 test('passthrough: a tool loop with previous_response_id; the conversation is inlined from the store', async () => {
   const first = await client.responses.create({ model: 'gpt-4o', input: 'Weather in Rome?', tools: weather, tool_choice: 'required' });
   const call = first.output.find((o) => o.type === 'function_call');
