@@ -14,6 +14,7 @@
 #include "gateway/proxy.h"
 #include "gateway/respond.h"
 #include "limits/limits.h"
+#include "obs/obs.h"
 
 static uint64_t rng_next(uint64_t s[2])
 {
@@ -89,6 +90,7 @@ static void handle_metrics(yr_gw_req_t *g)
     if (rt->store != NULL)
         yr_store_stats(rt->store, &st);
     if (yr_metrics_render(rt->all_metrics, rt->nworkers, &out) < 0 ||
+        yr_obs_render(rt->all_obs, rt->nworkers, g->cfg, &out) < 0 ||
         yr_buf_printf(&out,
                       "# HELP yourouter_usage_rows_total Usage rows, by what became of them.\n"
                       "# TYPE yourouter_usage_rows_total counter\n"
@@ -98,10 +100,14 @@ static void handle_metrics(yr_gw_req_t *g)
                       "# HELP yourouter_usage_write_retries_total Usage batches written again"
                       " after a failed write.\n"
                       "# TYPE yourouter_usage_write_retries_total counter\n"
-                      "yourouter_usage_write_retries_total %llu\n",
+                      "yourouter_usage_write_retries_total %llu\n"
+                      "# HELP yourouter_usage_queue_depth Usage rows waiting to be written.\n"
+                      "# TYPE yourouter_usage_queue_depth gauge\n"
+                      "yourouter_usage_queue_depth %llu\n",
                       (unsigned long long)st.usage_written, (unsigned long long)st.usage_dropped,
                       (unsigned long long)st.usage_failed,
-                      (unsigned long long)st.usage_retries) < 0) {
+                      (unsigned long long)st.usage_retries,
+                      (unsigned long long)st.usage_depth) < 0) {
         yr_buf_free(&out);
         yr_gw_send_error(g, YR_E_INTERNAL, "metrics rendering failed", NULL, NULL, YR_STR_NULL);
         return;
