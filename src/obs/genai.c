@@ -291,7 +291,10 @@ static int render_hist(yr_obs_t *const *all, size_t nw, uint64_t k, int h, const
         rc = yr_buf_printf(out, "%s_bucket", d->name);
         if (rc == 0)
             rc = render_labels(out, l, k, tt);
-        if (rc == 0 && i < d->nb)
+        if (rc == 0 && i < d->nb && d->scale == 1) /* exact: token counts */
+            rc = yr_buf_printf(out, ",le=\"%llu\"} %llu\n", (unsigned long long)d->bounds[i],
+                               (unsigned long long)cum);
+        else if (rc == 0 && i < d->nb)
             rc = yr_buf_printf(out, ",le=\"%g\"} %llu\n", (double)d->bounds[i] / d->scale,
                                (unsigned long long)cum);
         else if (rc == 0)
