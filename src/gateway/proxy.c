@@ -910,7 +910,7 @@ static int on_frame(const yr_frame_t *m, void *arg)
         return rc == -EINVAL ? -EPROTO : rc;
     if (c->pass)
         c->att->out_text_bytes += chunk_text_bytes(m->data);
-    if (c->pass && c->trace.span_id != 0)
+    if (c->pass && c->trace.span_id != 0 && yr_obs_tracing(c->g->w->obs))
         peek_answer(c, m->data);
     if (c->out.len > had) {
         c->events_out++;
@@ -1114,7 +1114,7 @@ static void relay_response(chat_t *c)
         return;
     }
     attempt_end(c, YR_OUT_OK);
-    if (c->pass && c->trace.span_id != 0)
+    if (c->pass && c->trace.span_id != 0 && yr_obs_tracing(c->g->w->obs))
         peek_answer(c, body);
     yr_http_header_t h[4] = {
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
