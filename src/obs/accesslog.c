@@ -105,13 +105,13 @@ void yr_obs_log_record(yr_obs_t *o, const yr_obs_req_t *r)
     char route[512];
     put_str(&b, &rc, "route",
             last && yr_metrics_route_name(last->route, route, sizeof(route)) ? yr_str(route)
-                                                                            : YR_STR_NULL);
+                                                                             : YR_STR_NULL);
     put_int(&b, &rc, "attempts", (int64_t)r->nattempts, true);
     if (rc == 0)
         rc = yr_buf_append_str(&b, YR_STR(",\"outcomes\":["));
     for (size_t i = 0; rc == 0 && i < r->nattempts && i < 16; i++)
-        rc = yr_buf_printf(&b, "%s\"%s:%d\"", i ? "," : "",
-                           yr_outcome_name(r->attempts[i].outcome), r->attempts[i].status);
+        rc = yr_buf_printf(&b, "%s\"%s:%d\"", i ? "," : "", yr_outcome_name(r->attempts[i].outcome),
+                           r->attempts[i].status);
     if (rc == 0)
         rc = yr_buf_append_str(&b, YR_STR("]"));
     put_int(&b, &rc, "status", r->status, true);

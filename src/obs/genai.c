@@ -27,9 +27,11 @@ typedef struct {
 } hist_def_t;
 
 static const hist_def_t hist_defs[H__COUNT] = {
-    [H_TOK_IN] = {"gen_ai_client_token_usage", "Number of input and output tokens used.", 14,
-                  {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
-                   16777216, 67108864},
+    [H_TOK_IN] = {"gen_ai_client_token_usage",
+                  "Number of input and output tokens used.",
+                  14,
+                  {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
+                   67108864},
                   1},
     [H_DUR] = {"gen_ai_server_request_duration",
                "Generative AI server request duration such as time-to-last byte or last output "
@@ -48,8 +50,8 @@ static const hist_def_t hist_defs[H__COUNT] = {
                 "Time per output token generated after the first token for successful "
                 "responses, in seconds.",
                 13,
-                {10000, 25000, 50000, 75000, 100000, 150000, 200000, 300000, 400000, 500000,
-                 750000, 1000000, 2500000},
+                {10000, 25000, 50000, 75000, 100000, 150000, 200000, 300000, 400000, 500000, 750000,
+                 1000000, 2500000},
                 1e6},
 };
 
@@ -70,11 +72,26 @@ static uint64_t series_key(yr_obs_op_t op, unsigned kind, unsigned sc, uint32_t 
            (uint64_t)model << 20 | route;
 }
 
-static unsigned key_op(uint64_t k) { return (unsigned)(k >> 56 & 0x7f); }
-static unsigned key_kind(uint64_t k) { return (unsigned)(k >> 48 & 0xff); }
-static unsigned key_sc(uint64_t k) { return (unsigned)(k >> 40 & 0xff); }
-static uint32_t key_model(uint64_t k) { return (uint32_t)(k >> 20 & 0xfffff); }
-static uint32_t key_route(uint64_t k) { return (uint32_t)(k & 0xfffff); }
+static unsigned key_op(uint64_t k)
+{
+    return (unsigned)(k >> 56 & 0x7f);
+}
+static unsigned key_kind(uint64_t k)
+{
+    return (unsigned)(k >> 48 & 0xff);
+}
+static unsigned key_sc(uint64_t k)
+{
+    return (unsigned)(k >> 40 & 0xff);
+}
+static uint32_t key_model(uint64_t k)
+{
+    return (uint32_t)(k >> 20 & 0xfffff);
+}
+static uint32_t key_route(uint64_t k)
+{
+    return (uint32_t)(k & 0xfffff);
+}
 
 static size_t key_hash(uint64_t k)
 {
@@ -181,10 +198,9 @@ void yr_obs_genai_record(yr_obs_t *o, const yr_obs_req_t *r)
         uint64_t out = a->usage.completion_tokens > 0 ? (uint64_t)a->usage.completion_tokens : 0;
         tin += in;
         tout += out;
-        genai_series_t *s =
-            genai ? series_get(o, series_key(r->op, a->route->provider->kind, sc, model,
-                                             route_slot(o, a)))
-                  : NULL;
+        genai_series_t *s = genai ? series_get(o, series_key(r->op, a->route->provider->kind, sc,
+                                                             model, route_slot(o, a)))
+                                  : NULL;
         if (s != NULL) {
             observe(s, H_TOK_IN, in);
             observe(s, H_TOK_OUT, out);
@@ -194,9 +210,9 @@ void yr_obs_genai_record(yr_obs_t *o, const yr_obs_req_t *r)
     if (!genai)
         return;
     const yr_attempt_t *last = r->nattempts > 0 ? &r->attempts[r->nattempts - 1] : NULL;
-    genai_series_t *s = series_get(
-        o, series_key(r->op, last ? last->route->provider->kind : NONE_KIND, sc, model,
-                      route_slot(o, last)));
+    genai_series_t *s =
+        series_get(o, series_key(r->op, last ? last->route->provider->kind : NONE_KIND, sc, model,
+                                 route_slot(o, last)));
     if (s == NULL)
         return;
     observe(s, H_DUR, r->end_ns > r->start_ns ? (r->end_ns - r->start_ns) / 1000 : 0);
@@ -324,8 +340,7 @@ static int render_genai(yr_obs_t *const *all, size_t nw, yr_buf_t *out)
     int rc = 0;
     for (size_t f = 0; rc == 0 && f < 4; f++) {
         const hist_def_t *d = &hist_defs[families[f]];
-        rc = yr_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", d->name, d->help,
-                           d->name);
+        rc = yr_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", d->name, d->help, d->name);
         for (size_t i = 0; rc == 0 && i < nk; i++) {
             if (families[f] == H_TOK_IN) {
                 rc = render_hist(all, nw, keys[i], H_TOK_IN, "input", out);
@@ -415,20 +430,21 @@ static int render_lag(yr_obs_t *const *all, size_t nw, yr_buf_t *out)
                                    all[w]->worker_id, (unsigned long long)cum);
         }
         if (rc == 0)
-            rc = yr_buf_printf(
-                out,
-                "yourouter_event_loop_lag_seconds_sum{worker=\"%zu\"} %.6f\n"
-                "yourouter_event_loop_lag_seconds_count{worker=\"%zu\"} %llu\n",
-                all[w]->worker_id,
-                (double)atomic_load_explicit(&c->lag_sum_us, memory_order_relaxed) / 1e6,
-                all[w]->worker_id, (unsigned long long)cum);
+            rc = yr_buf_printf(out,
+                               "yourouter_event_loop_lag_seconds_sum{worker=\"%zu\"} %.6f\n"
+                               "yourouter_event_loop_lag_seconds_count{worker=\"%zu\"} %llu\n",
+                               all[w]->worker_id,
+                               (double)atomic_load_explicit(&c->lag_sum_us, memory_order_relaxed) /
+                                   1e6,
+                               all[w]->worker_id, (unsigned long long)cum);
     }
     static const struct {
         const char *name, *help;
         size_t off;
         double scale;
     } gauges[] = {
-        {"yourouter_event_loop_lag_max_seconds", "The worst lag of each worker in the last 10-20 s.",
+        {"yourouter_event_loop_lag_max_seconds",
+         "The worst lag of each worker in the last 10-20 s.",
          offsetof(yr_obs_counters_t, lag_max_us), 1e6},
         {"yourouter_connections", "Open client connections of each worker.",
          offsetof(yr_obs_counters_t, connections), 1},
@@ -436,8 +452,8 @@ static int render_lag(yr_obs_t *const *all, size_t nw, yr_buf_t *out)
          offsetof(yr_obs_counters_t, upstream_active), 1},
     };
     for (size_t g = 0; rc == 0 && g < sizeof(gauges) / sizeof(gauges[0]); g++) {
-        rc = yr_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name,
-                           gauges[g].help, gauges[g].name);
+        rc = yr_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help,
+                           gauges[g].name);
         for (size_t w = 0; rc == 0 && w < nw; w++) {
             uint64_t v = atomic_load_explicit(
                 (const _Atomic uint64_t *)((const char *)&all[w]->c + gauges[g].off),
@@ -460,8 +476,7 @@ static int render_counters(yr_obs_t *const *all, size_t nw, yr_buf_t *out)
         (unsigned long long)SUM(retries));
     for (size_t i = 0; rc == 0 && i < YR_OBS_NLIMITS; i++)
         rc = yr_buf_printf(out, "yourouter_limit_rejections_total{limit=\"%s\"} %llu\n",
-                           yr_obs_limit_names[i],
-                           (unsigned long long)SUM(limit_rejections[i]));
+                           yr_obs_limit_names[i], (unsigned long long)SUM(limit_rejections[i]));
     if (rc == 0)
         rc = yr_buf_printf(
             out,
@@ -545,8 +560,7 @@ static int render_routes(const yr_metrics_labels_t *l, const yr_config_t *cfg, y
                 const yr_route_conf_t *r = &cfg->models[m].routes[j];
                 char buf[512];
                 const char *name = yr_metrics_route_name(r, buf, sizeof(buf));
-                size_t slot = name ? yr_metrics_slot((yr_metrics_labels_t *)l, YR_LABEL_ROUTE,
-                                                     name)
+                size_t slot = name ? yr_metrics_slot((yr_metrics_labels_t *)l, YR_LABEL_ROUTE, name)
                                    : nslots - 1;
                 if (slot == nslots - 1 || seen[slot])
                     continue;

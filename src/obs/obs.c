@@ -54,15 +54,14 @@ int yr_obs_init(yr_obs_t **out, size_t worker_id, uv_loop_t *loop, struct yr_ups
     o->log_fd = log_fd;
     o->key_names = cfg->observability.metrics_key_names;
     if (o->key_names) {
-        o->key_series = calloc(yr_metrics_nslots(YR_LABEL_KEY) * KEY__COUNT,
-                               sizeof(*o->key_series));
+        o->key_series =
+            calloc(yr_metrics_nslots(YR_LABEL_KEY) * KEY__COUNT, sizeof(*o->key_series));
         if (o->key_series == NULL)
             goto fail;
     }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    o->unix_offset_ns =
-        (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t)uv_hrtime();
+    o->unix_offset_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t)uv_hrtime();
     if (yr_obs_trace_init(o, cfg) < 0)
         goto fail;
     *out = o;

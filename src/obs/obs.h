@@ -85,12 +85,12 @@ typedef struct yr_obs yr_obs_t;
 
 /* Per-worker counters read by /metrics (single writer: the worker). */
 typedef struct {
-    _Atomic uint64_t retries;                   /* attempts after a request's first */
+    _Atomic uint64_t retries; /* attempts after a request's first */
     _Atomic uint64_t limit_rejections[YR_OBS_NLIMITS];
     _Atomic uint64_t lag_buckets[YR_OBS_LAG_BUCKETS + 1];
     _Atomic uint64_t lag_sum_us, lag_count;
-    _Atomic uint64_t lag_max_us;   /* the worst of the last two 10 s windows */
-    _Atomic uint64_t connections;  /* sampled by the lag timer */
+    _Atomic uint64_t lag_max_us;  /* the worst of the last two 10 s windows */
+    _Atomic uint64_t connections; /* sampled by the lag timer */
     _Atomic uint64_t upstream_active;
     _Atomic uint64_t spans_queued, spans_exported, spans_dropped, spans_failed;
     _Atomic uint64_t export_calls, export_failures;

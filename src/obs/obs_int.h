@@ -39,7 +39,7 @@ struct yr_obs {
     uv_loop_t *loop;
     yr_upstream_t *up;
     const struct yr_http_server *http; /* its connection count is sampled */
-    yr_metrics_labels_t *labels; /* shared, not owned */
+    yr_metrics_labels_t *labels;       /* shared, not owned */
     bool key_names;
     int log_fd; /* -1: no access log; shared by the process, not owned */
     yr_obs_counters_t c;

@@ -91,8 +91,8 @@ int yr_obs_trace_init(yr_obs_t *o, const yr_config_t *cfg)
     q->timeout_ms = cfg->observability.otlp_timeout_ms;
     q->interval_ms = cfg->observability.otlp_interval_ms;
     q->url = endpoint_url(ep);
-    q->service = strdup(cfg->observability.service_name ? cfg->observability.service_name
-                                                        : "yourouter");
+    q->service =
+        strdup(cfg->observability.service_name ? cfg->observability.service_name : "yourouter");
     q->spans = calloc(q->cap, sizeof(*q->spans));
     yr_buf_init(&q->body, (size_t)q->batch * SPAN_MAX_BYTES + 4096);
     return q->url && q->service && q->spans ? 0 : -ENOMEM;
@@ -514,8 +514,8 @@ static void record_attempt(yr_obs_t *o, const yr_obs_req_t *r, size_t i, bool la
     attr_str(&e, "gen_ai.operation.name", yr_obs_op_name(r->op));
     attr_str(&e, "gen_ai.provider.name", yr_obs_provider_name(a->route->provider->kind));
     attr_str(&e, "gen_ai.request.model", a->route->model);
-    server_of(a->route->provider->base_url ? a->route->provider->base_url : "", host,
-              sizeof(host), &port);
+    server_of(a->route->provider->base_url ? a->route->provider->base_url : "", host, sizeof(host),
+              &port);
     attr_str(&e, "server.address", host);
     if (host[0] != '\0')
         attr_int(&e, "server.port", port);
@@ -549,7 +549,8 @@ void yr_obs_trace_record(yr_obs_t *o, const yr_obs_req_t *r)
         et = err;
     }
     char model[200];
-    snprintf(model, sizeof(model), "%.*s", (int)(r->client_model.len < 199 ? r->client_model.len : 199),
+    snprintf(model, sizeof(model), "%.*s",
+             (int)(r->client_model.len < 199 ? r->client_model.len : 199),
              r->client_model.ptr ? r->client_model.ptr : "");
     if (model[0] == '\0' && r->model != NULL)
         snprintf(model, sizeof(model), "%s", r->model->id);

@@ -48,9 +48,8 @@ static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
     char err[256];
-    assert_int_equal(yr_config_load_string("t.yaml", cfg_yaml, strlen(cfg_yaml), &f->cfg, err,
-                                           sizeof(err)),
-                     0);
+    assert_int_equal(
+        yr_config_load_string("t.yaml", cfg_yaml, strlen(cfg_yaml), &f->cfg, err, sizeof(err)), 0);
     assert_int_equal(yr_metrics_labels_new(&f->labels), 0);
     yr_metrics_labels_add_config(f->labels, f->cfg);
     assert_int_equal(pipe(f->pipefd), 0);
@@ -102,13 +101,13 @@ static void test_traceparent(void **state)
     assert_int_equal(t.flags, 0);
 
     static const char *const bad[] = {
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* uppercase */
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero parent */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version ff */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* uppercase */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero parent */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version ff */
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* 00 with more */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",   /* short */
-        "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01", /* separators */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",      /* short */
+        "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",   /* separators */
         "",
     };
     /* Tracing is off here: an invalid header leaves the request untraced. */
@@ -168,10 +167,12 @@ static void test_genai_sums_workers(void **state)
     a.usage.prompt_tokens = 20;
     yr_obs_request_end(f->o[1], &r);
     /* A failover: the first attempt (gemini) failed without usage. */
-    yr_attempt_t two[2] = {{.route = r1, .outcome = YR_OUT_SERVER_ERROR, .status = 500},
-                           {.route = r0, .outcome = YR_OUT_OK, .status = 200,
-                            .usage = {.present = true, .prompt_tokens = 1,
-                                      .completion_tokens = 1}}};
+    yr_attempt_t two[2] = {
+        {.route = r1, .outcome = YR_OUT_SERVER_ERROR, .status = 500},
+        {.route = r0,
+         .outcome = YR_OUT_OK,
+         .status = 200,
+         .usage = {.present = true, .prompt_tokens = 1, .completion_tokens = 1}}};
     r = req_of(f, two, 2, 200, false);
     yr_obs_request_end(f->o[1], &r);
     /* Every route failed. */
@@ -215,8 +216,10 @@ static void test_genai_sums_workers(void **state)
                                 "\"m1\",route=\"oai/up-1\",status_class=\"2xx\"} 0.100000\n"));
     assert_null(strstr(txt, "gen_ai_operation_name=\"count_tokens\""));
     assert_non_null(strstr(txt, "yourouter_retries_total 2\n"));
-    assert_non_null(strstr(txt, "yourouter_key_requests_total{key=\"team-a\",status_class=\"2xx\"} 4\n"));
-    assert_non_null(strstr(txt, "yourouter_key_tokens_total{key=\"team-a\",gen_ai_token_type=\"input\"} 31\n"));
+    assert_non_null(
+        strstr(txt, "yourouter_key_requests_total{key=\"team-a\",status_class=\"2xx\"} 4\n"));
+    assert_non_null(
+        strstr(txt, "yourouter_key_tokens_total{key=\"team-a\",gen_ai_token_type=\"input\"} 31\n"));
     assert_null(strstr(txt, "SECRET"));
     free(txt);
 }
