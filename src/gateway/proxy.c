@@ -158,8 +158,8 @@ typedef struct chat {
 
     /* observability (obs/obs.h) */
     yr_trace_ctx_t trace;
-    uint64_t up_ns;         /* upstream time of the attempts that ended */
-    int64_t overhead_ms;    /* as sent in x-yourouter-overhead-ms; -1: not sent */
+    uint64_t up_ns;      /* upstream time of the attempts that ended */
+    int64_t overhead_ms; /* as sent in x-yourouter-overhead-ms; -1: not sent */
     char overhead_hdr[24];
     /* what the successful answer said, for its span */
     char resp_id[128], resp_model[128], finish[32];
@@ -397,7 +397,7 @@ static void observe_request(chat_t *c, int status, uint64_t end)
         et = last != NULL && last->outcome != YR_OUT_OK ? yr_outcome_name(last->outcome) : err;
     }
     yr_obs_req_t r = {
-        .op = c->count_tokens                    ? YR_OBS_OP_COUNT_TOKENS
+        .op = c->count_tokens                   ? YR_OBS_OP_COUNT_TOKENS
               : c->dialect == YR_DIALECT_GEMINI ? YR_OBS_OP_GENERATE_CONTENT
                                                 : YR_OBS_OP_CHAT,
         .cfg = c->g->cfg,
@@ -802,7 +802,8 @@ static int on_event(void *arg, const yr_event_t *ev)
         return -ECANCELED;
     case YR_EV_USAGE: c->att->usage = ev->usage; break;
     case YR_EV_START:
-        snprintf(c->resp_id, sizeof(c->resp_id), "%.*s", (int)ev->id.len, ev->id.ptr ? ev->id.ptr : "");
+        snprintf(c->resp_id, sizeof(c->resp_id), "%.*s", (int)ev->id.len,
+                 ev->id.ptr ? ev->id.ptr : "");
         snprintf(c->resp_model, sizeof(c->resp_model), "%.*s", (int)ev->name.len,
                  ev->name.ptr ? ev->name.ptr : "");
         break;
