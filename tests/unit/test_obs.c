@@ -289,6 +289,34 @@ static void test_access_log_line(void **state)
     assert_null(strstr(line, "SECRET"));
 }
 
+/* ---- the config section ------------------------------------------------------------ */
+
+static void test_config_section(void **state)
+{
+    (void)state;
+    char err[256];
+    yr_config_t *cfg;
+    assert_int_equal(yr_config_load_string("d.yaml", "", 0, &cfg, err, sizeof(err)), 0);
+    assert_null(cfg->observability.otlp_endpoint);
+    assert_string_equal(cfg->observability.access_log, "off");
+    assert_string_equal(cfg->observability.service_name, "yourouter");
+    assert_int_equal(cfg->observability.otlp_queue, 4096);
+    assert_int_equal(cfg->observability.otlp_batch, 512);
+    assert_int_equal(cfg->observability.otlp_interval_ms, 1000);
+    assert_int_equal(cfg->observability.otlp_timeout_ms, 2000);
+    assert_false(cfg->observability.metrics_key_names);
+    yr_config_free(cfg);
+    static const char bad_url[] = "observability:\n  otlp_endpoint: ftp://user:pw@x/\n";
+    assert_true(yr_config_load_string("b.yaml", bad_url, strlen(bad_url), &cfg, err, sizeof(err)) <
+                0);
+    assert_non_null(strstr(err, "b.yaml:2: observability.otlp_endpoint"));
+    assert_null(strstr(err, "pw")); /* the URL may hold credentials: never quoted */
+    static const char bad_queue[] = "observability:\n  otlp_queue: 0\n";
+    assert_true(
+        yr_config_load_string("q.yaml", bad_queue, strlen(bad_queue), &cfg, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "q.yaml:2: observability.otlp_queue"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +324,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_genai_sums_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_and_unrouted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_log_line, setup, teardown),
+        cmocka_unit_test(test_config_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
