@@ -534,7 +534,7 @@ static int render_memory(yr_buf_t *out)
 
 /* Route health, by "vendor/upstream_model" of the running config (a route
  * listed under several models, or with two keys, is shown once: the first). */
-static int render_routes(const yr_metrics_labels_t *l, const yr_config_t *cfg, yr_buf_t *out)
+static int render_routes(yr_metrics_labels_t *l, const yr_config_t *cfg, yr_buf_t *out)
 {
     if (cfg == NULL)
         return 0;
@@ -543,25 +543,27 @@ static int render_routes(const yr_metrics_labels_t *l, const yr_config_t *cfg, y
     if (seen == NULL)
         return -ENOMEM;
     int64_t now = yr_health_now_ms();
-    static const char *const fam[4][2] = {
-        {"yourouter_route_circuit_state", "gauge"},
-        {"yourouter_route_circuit_openings_total", "counter"},
-        {"yourouter_route_inflight", "gauge"},
-        {"yourouter_route_consecutive_failures", "gauge"},
+    static const char *const fam[4][3] = {
+        {"yourouter_route_circuit_state", "gauge",
+         "Circuit of each route: 0 closed, 1 open, 2 half open, 3 cooling down after a retry "
+         "hint."},
+        {"yourouter_route_circuit_openings_total", "counter",
+         "Times each route's circuit opened (ejections)."},
+        {"yourouter_route_inflight", "gauge", "Attempts in flight on each route, all workers."},
+        {"yourouter_route_consecutive_failures", "gauge",
+         "Failures of each route since its last success."},
     };
-    int rc = yr_buf_append_str(
-        out, YR_STR("# HELP yourouter_route_circuit_state Circuit of each route: 0 closed, 1 "
-                    "open, 2 half open; 3 cooling down after a retry hint.\n"));
+    int rc = 0;
     for (int f = 0; rc == 0 && f < 4; f++) {
         memset(seen, 0, nslots);
-        rc = yr_buf_printf(out, "# TYPE %s %s\n", fam[f][0], fam[f][1]);
+        rc = yr_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2], fam[f][0],
+                           fam[f][1]);
         for (size_t m = 0; rc == 0 && m < cfg->nmodels; m++)
             for (size_t j = 0; rc == 0 && j < cfg->models[m].nroutes; j++) {
                 const yr_route_conf_t *r = &cfg->models[m].routes[j];
                 char buf[512];
                 const char *name = yr_metrics_route_name(r, buf, sizeof(buf));
-                size_t slot = name ? yr_metrics_slot((yr_metrics_labels_t *)l, YR_LABEL_ROUTE, name)
-                                   : nslots - 1;
+                size_t slot = name ? yr_metrics_slot(l, YR_LABEL_ROUTE, name) : nslots - 1;
                 if (slot == nslots - 1 || seen[slot])
                     continue;
                 seen[slot] = 1;
