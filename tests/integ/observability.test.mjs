@@ -253,6 +253,33 @@ describe('/metrics after scripted traffic', () => {
   });
 });
 
+describe('/metrics: route health', () => {
+  let sim, gw;
+  before(async () => {
+    sim = await startSim();
+    gw = await startGateway(config({
+      providers: { simoai: { base_url: sim.url } },
+      models: [{ id: 'm-circ', routes: [{ provider: 'simoai', model: 'up-flaky' }, { provider: 'simoai', model: 'up-steady' }] }],
+    }).replace('  - id: m-circ\n', '  - id: m-circ\n    failure_threshold: 1\n    cooldown_ms: 60000\n'));
+  });
+  after(async () => { await gw.stop(); await sim.stop(); gw.cleanup(); });
+
+  test('a failing route\'s circuit opens and the opening is counted', async () => {
+    let prom = await scrape(gw);
+    assert.equal(sample(prom, 'yourouter_route_circuit_state', { route: 'simoai/up-flaky' }), 0);
+    assert.equal((await sim.script([{ status: 500 }])).status, 200);
+    const r = await chat(gw, { model: 'm-circ', messages: user() });
+    assert.equal(r.status, 200, r.text);
+    prom = await scrape(gw);
+    assert.equal(sample(prom, 'yourouter_route_circuit_state', { route: 'simoai/up-flaky' }), 1);
+    assert.equal(sample(prom, 'yourouter_route_circuit_openings_total', { route: 'simoai/up-flaky' }), 1);
+    assert.equal(sample(prom, 'yourouter_route_consecutive_failures', { route: 'simoai/up-flaky' }), 1);
+    assert.equal(sample(prom, 'yourouter_route_circuit_state', { route: 'simoai/up-steady' }), 0);
+    assert.equal(sample(prom, 'yourouter_retries_total'), 1);
+    assert.equal(prom.types.yourouter_route_circuit_openings_total, 'counter');
+  });
+});
+
 // ---- traces --------------------------------------------------------------------
 
 describe('OTLP trace export', () => {
