@@ -85,7 +85,9 @@ static void handle_metrics(yr_gw_req_t *g)
 {
     yr_runtime_t *rt = g->w->rt;
     yr_buf_t out;
-    yr_buf_init(&out, 16 * 1024 * 1024);
+    /* A cap, not an allocation: the GenAI histograms are ~16 KB per label
+     * combination, and a large config can have a few thousand. */
+    yr_buf_init(&out, 64 * 1024 * 1024);
     yr_store_stats_t st = {0};
     if (rt->store != NULL)
         yr_store_stats(rt->store, &st);
