@@ -29,6 +29,18 @@ static uint64_t rng_next(uint64_t s[2])
 
 /* The request's gateway state: made at the head (yr_gateway_on_head) or,
  * for a request without a body, when it is complete. */
+/* A request the proxy did not take ends: its access log line (proxied
+ * requests log theirs in the proxy's finish). */
+static void on_req_end(void *arg)
+{
+    yr_gw_req_t *g = arg;
+    if (g->chat != NULL)
+        return;
+    const yr_key_info_t *key = g->identity.key;
+    yr_obs_http_end(g->w->obs, g->request_id, g->http->method_name, g->http->path,
+                    g->http->status, g->http->start_ns, uv_hrtime(), key ? key->name : NULL);
+}
+
 static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
 {
     if (req->data != NULL)
@@ -47,6 +59,9 @@ static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
      * reads the config. */
     g->cfg = yr_cfg_gen_pin(w->gen, req->pool);
     if (g->cfg == NULL)
+        return NULL;
+    if (w->obs != NULL && yr_obs_logging(w->obs) &&
+        yr_pool_cleanup_add(req->pool, on_req_end, g) < 0)
         return NULL;
     req->data = g;
     return g;

@@ -70,15 +70,55 @@ static int64_t ms_between(uint64_t a, uint64_t b)
     return b >= a ? (int64_t)((b - a) / 1000000u) : 0;
 }
 
-void yr_obs_log_record(yr_obs_t *o, const yr_obs_req_t *r)
+static void timestamp(char *ts, size_t cap)
 {
-    char ts[40];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
-    size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + tl, sizeof(ts) - tl, ".%03ldZ", now.tv_nsec / 1000000);
+    size_t tl = strftime(ts, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + tl, cap - tl, ".%03ldZ", now.tv_nsec / 1000000);
+}
+
+/* Ends the line and writes it in one write(2). */
+static void emit(yr_obs_t *o, yr_buf_t *b, int rc)
+{
+    if (rc == 0)
+        rc = yr_buf_append_str(b, YR_STR("}\n"));
+    if (rc == 0 && write(o->log_fd, b->data, b->len) == (ssize_t)b->len)
+        obs_add(&o->c.log_lines, 1);
+    else
+        obs_add(&o->c.log_failures, 1);
+    yr_buf_free(b);
+}
+
+void yr_obs_http_end(yr_obs_t *o, yr_str_t request_id, yr_str_t method, yr_str_t path,
+                     int status, uint64_t start_ns, uint64_t end_ns, const char *key_name)
+{
+    if (o->log_fd < 0)
+        return;
+    char ts[40];
+    timestamp(ts, sizeof(ts));
+    if (path.len > 256)
+        path.len = 256;
+    if (method.len > 16)
+        method.len = 16;
+    yr_buf_t b;
+    yr_buf_init(&b, LINE_MAX_BYTES);
+    int rc = yr_buf_printf(&b, "{\"ts\":\"%s\"", ts);
+    put_str(&b, &rc, "request_id", request_id);
+    put_str(&b, &rc, "method", method);
+    put_str(&b, &rc, "path", path);
+    put_str(&b, &rc, "key", key_name ? yr_str(key_name) : YR_STR_NULL);
+    put_int(&b, &rc, "status", status, status > 0);
+    put_int(&b, &rc, "latency_ms", ms_between(start_ns, end_ns), true);
+    emit(o, &b, rc);
+}
+
+void yr_obs_log_record(yr_obs_t *o, const yr_obs_req_t *r)
+{
+    char ts[40];
+    timestamp(ts, sizeof(ts));
 
     const yr_attempt_t *last = r->nattempts > 0 ? &r->attempts[r->nattempts - 1] : NULL;
     int64_t in = 0, out = 0, cached = 0, reasoning = 0;
@@ -131,11 +171,5 @@ void yr_obs_log_record(yr_obs_t *o, const yr_obs_req_t *r)
             snprintf(tid + 2 * i, 3, "%02x", r->trace->trace_id[i]);
         put_str(&b, &rc, "trace_id", yr_str(tid));
     }
-    if (rc == 0)
-        rc = yr_buf_append_str(&b, YR_STR("}\n"));
-    if (rc == 0 && write(o->log_fd, b.data, b.len) == (ssize_t)b.len)
-        obs_add(&o->c.log_lines, 1);
-    else
-        obs_add(&o->c.log_failures, 1);
-    yr_buf_free(&b);
+    emit(o, &b, rc);
 }

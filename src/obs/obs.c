@@ -148,6 +148,11 @@ void yr_obs_request_end(yr_obs_t *o, const yr_obs_req_t *r)
         yr_obs_trace_record(o, r);
 }
 
+bool yr_obs_logging(const yr_obs_t *o)
+{
+    return o->log_fd >= 0;
+}
+
 void yr_obs_limit_rejected(yr_obs_t *o, const char *limit)
 {
     size_t i = 0;

@@ -117,6 +117,13 @@ yr_obs_counters_t *yr_obs_counters(yr_obs_t *o);
 
 /* The request ended (called exactly once per proxied request). */
 void yr_obs_request_end(yr_obs_t *o, const yr_obs_req_t *r);
+/* Whether an access log is written (observability.access_log is not off). */
+bool yr_obs_logging(const yr_obs_t *o);
+/* A request the proxy did not handle (401 at the head, /v1/models, admin,
+ * /health, /metrics, 404s) ended: one access log line with its method,
+ * path (never the query) and status. key_name may be NULL. */
+void yr_obs_http_end(yr_obs_t *o, yr_str_t request_id, yr_str_t method, yr_str_t path,
+                     int status, uint64_t start_ns, uint64_t end_ns, const char *key_name);
 /* A key was refused by one of its limits ("rpm", "tpm", "concurrency",
  * "budget_day", ...). */
 void yr_obs_limit_rejected(yr_obs_t *o, const char *limit);

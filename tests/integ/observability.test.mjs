@@ -455,6 +455,20 @@ describe('JSON access log to a file', () => {
     assert.equal(le.status, 400);
     assert.equal(le.key, null);
     assert.equal(le.attempts, 0);
+    // Requests the proxy does not handle get a line too: method, path (never
+    // the query, where a Gemini client may put its key), status.
+    const bad = await chat(gw, { model: 'm1', messages: user() }, { key: 'sk-not-a-key-' + 'z'.repeat(20) });
+    assert.equal(bad.status, 401);
+    const g = await fetch(`${gw.base}/v1beta/models?pageSize=50`, { headers: { 'x-goog-api-key': key } });
+    assert.equal(g.status, 200);
+    const all = lines(logPath);
+    const l401 = all.find((x) => x.request_id === bad.headers.get('x-request-id'));
+    assert.deepEqual([l401.method, l401.path, l401.status, l401.key], ['POST', '/v1/chat/completions', 401, null]);
+    const lg = all.find((x) => x.request_id === g.headers.get('x-request-id'));
+    assert.deepEqual([lg.method, lg.path, lg.status, lg.key], ['GET', '/v1beta/models', 200, 'log-team']);
+    assert.ok(lg.latency_ms >= 0);
+    const text2 = readFileSync(logPath, 'utf8');
+    assert.ok(!text2.includes(key) && !text2.includes('sk-not-a-key'), 'no key in the log');
   });
 
   test('SIGUSR1 reopens the file after a rename (rotation)', async () => {
