@@ -92,8 +92,8 @@ static void emit(yr_obs_t *o, yr_buf_t *b, int rc)
     yr_buf_free(b);
 }
 
-void yr_obs_http_end(yr_obs_t *o, yr_str_t request_id, yr_str_t method, yr_str_t path,
-                     int status, uint64_t start_ns, uint64_t end_ns, const char *key_name)
+void yr_obs_http_end(yr_obs_t *o, yr_str_t request_id, yr_str_t method, yr_str_t path, int status,
+                     uint64_t start_ns, uint64_t end_ns, const char *key_name)
 {
     if (o->log_fd < 0)
         return;

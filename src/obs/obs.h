@@ -122,8 +122,8 @@ bool yr_obs_logging(const yr_obs_t *o);
 /* A request the proxy did not handle (401 at the head, /v1/models, admin,
  * /health, /metrics, 404s) ended: one access log line with its method,
  * path (never the query) and status. key_name may be NULL. */
-void yr_obs_http_end(yr_obs_t *o, yr_str_t request_id, yr_str_t method, yr_str_t path,
-                     int status, uint64_t start_ns, uint64_t end_ns, const char *key_name);
+void yr_obs_http_end(yr_obs_t *o, yr_str_t request_id, yr_str_t method, yr_str_t path, int status,
+                     uint64_t start_ns, uint64_t end_ns, const char *key_name);
 /* A key was refused by one of its limits ("rpm", "tpm", "concurrency",
  * "budget_day", ...). */
 void yr_obs_limit_rejected(yr_obs_t *o, const char *limit);
