@@ -384,8 +384,8 @@ static int64_t overhead_ms(const chat_t *c, uint64_t now)
 static void observe_request(chat_t *c, int status, uint64_t end)
 {
     const yr_key_info_t *key = c->g->identity.key;
-    int64_t cost = 0;
-    for (size_t i = 0; i < c->nattempts; i++) {
+    int64_t cost = 0; /* only the access log shows it: no price lookups otherwise */
+    for (size_t i = 0; yr_obs_logging(c->g->w->obs) && i < c->nattempts; i++) {
         int64_t ac = attempt_cost(&c->attempts[i]);
         cost = ac < 0 || cost < 0 ? -1 : cost + ac;
     }
