@@ -540,6 +540,15 @@ void yr_obs_trace_record(yr_obs_t *o, const yr_obs_req_t *r)
 {
     if (o->tq == NULL || !(r->trace->flags & 1))
         return; /* not exporting, or the client's trace is not sampled */
+    size_t nspans = 1;
+    for (size_t i = 0; i < r->nattempts; i++)
+        nspans += r->attempts[i].span_id != 0;
+    if (o->tq->len + nspans > o->tq->cap) {
+        /* A collector that keeps up never gets here: no encoding for spans
+         * that would be dropped anyway. */
+        obs_add(&o->c.spans_dropped, nspans);
+        return;
+    }
     const yr_attempt_t *last = r->nattempts > 0 ? &r->attempts[r->nattempts - 1] : NULL;
     bool ok = r->status >= 200 && r->status < 300;
     char err[16];
