@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { readFileSync, renameSync, existsSync } from 'node:fs';
+import { readFileSync, renameSync, existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { startSim, startGateway, config, chat, sseData, MASTER_KEY } from './lib.mjs';
 
@@ -422,6 +422,16 @@ describe('JSON access log to a file', () => {
   after(async () => { await gw.stop(); await sim.stop(); gw.cleanup(); });
 
   const lines = (p) => (existsSync(p) ? readFileSync(p, 'utf8') : '').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  // A request the proxy does not handle is logged when its pool goes, just
+  // after its response: wait for the file to change rather than sleep.
+  const lineFor = (id, p = logPath) => new Promise((resolve, reject) => {
+    const find = () => lines(p).find((x) => x.request_id === id);
+    const w = watch(gw.dir, () => { const l = find(); if (l) done(l); });
+    const t = setTimeout(() => { w.close(); reject(new Error(`no log line for ${id}`)); }, 5000);
+    const done = (l) => { clearTimeout(t); w.close(); resolve(l); };
+    const l = find();
+    if (l) done(l);
+  });
 
   test('one line per request with its metadata, never its content', async () => {
     const secretPrompt = 'PROMPT-TEXT-' + 'q'.repeat(10);
@@ -461,10 +471,9 @@ describe('JSON access log to a file', () => {
     assert.equal(bad.status, 401);
     const g = await fetch(`${gw.base}/v1beta/models?pageSize=50`, { headers: { 'x-goog-api-key': key } });
     assert.equal(g.status, 200);
-    const all = lines(logPath);
-    const l401 = all.find((x) => x.request_id === bad.headers.get('x-request-id'));
+    const l401 = await lineFor(bad.headers.get('x-request-id'));
     assert.deepEqual([l401.method, l401.path, l401.status, l401.key], ['POST', '/v1/chat/completions', 401, null]);
-    const lg = all.find((x) => x.request_id === g.headers.get('x-request-id'));
+    const lg = await lineFor(g.headers.get('x-request-id'));
     assert.deepEqual([lg.method, lg.path, lg.status, lg.key], ['GET', '/v1beta/models', 200, 'log-team']);
     assert.ok(lg.latency_ms >= 0);
     const text2 = readFileSync(logPath, 'utf8');
