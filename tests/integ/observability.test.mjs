@@ -288,10 +288,11 @@ describe('OTLP trace export', () => {
     sim = await startSim();
     col = await startCollector();
     gw = await startGateway(obsYaml(config({
-      providers: { simoai: { base_url: sim.url } },
+      providers: { simoai: { base_url: sim.url }, simgem: { kind: 'gemini', base_url: sim.base, api_key: 'g-key-0123456789' } },
       models: [
         { id: 'm1', routes: [{ provider: 'simoai', model: 'up-1' }] },
         { id: 'm2', routes: [{ provider: 'simoai', model: 'up-bad' }, { provider: 'simoai', model: 'up-good' }] },
+        { id: 'm-gem', routes: [{ provider: 'simgem', model: 'gemini-2.5-flash' }] },
       ],
     }), { otlp_endpoint: col.url, otlp_interval_ms: 50, service_name: 'yr-test' }));
   });
@@ -357,6 +358,31 @@ describe('OTLP trace export', () => {
     assert.equal(attr(server, 'gen_ai.response.model'), 'up-1');
     assert.deepEqual(attr(server, 'gen_ai.response.finish_reasons'), ['stop']);
     await col.until(() => col.spans.some((s) => s.parentSpanId === server.spanId));
+  });
+
+  test('a Gemini client on a Gemini route: generate_content, read from the relayed answer', async () => {
+    const traceId = '33333333333333333333333333333333';
+    const r = await fetch(`${gw.base}/v1beta/models/m-gem:generateContent`, {
+      method: 'POST',
+      headers: { 'x-goog-api-key': MASTER_KEY, 'content-type': 'application/json', traceparent: `00-${traceId}-4444444444444444-01` },
+      body: JSON.stringify({ contents: [{ parts: [{ text: 'hi' }] }] }),
+    });
+    const j = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(j));
+    await col.until(() => col.spans.filter((s) => s.traceId === traceId).length >= 2);
+    const server = col.spans.find((s) => s.traceId === traceId && s.kind === 2);
+    const attempt = col.spans.find((s) => s.traceId === traceId && s.kind === 3);
+    assert.equal(server.name, 'generate_content m-gem');
+    assert.equal(attempt.name, 'generate_content gemini-2.5-flash');
+    assert.equal(attr(server, 'gen_ai.provider.name'), 'gcp.gemini');
+    assert.equal(attr(server, 'gen_ai.response.id'), j.responseId);
+    assert.equal(attr(server, 'gen_ai.response.model'), j.modelVersion);
+    assert.deepEqual(attr(server, 'gen_ai.response.finish_reasons'), [j.candidates[0].finishReason]);
+    assert.equal(attr(server, 'gen_ai.usage.input_tokens'), j.usageMetadata.promptTokenCount);
+    const prom = await scrape(gw);
+    const tok = histograms(prom, 'gen_ai_client_token_usage').filter((h) => h.labels.gen_ai_request_model === 'm-gem');
+    assert.ok(tok.length === 2 && tok.every((h) => h.labels.gen_ai_operation_name === 'generate_content' && h.labels.gen_ai_provider_name === 'gcp.gemini'));
+    assert.equal(tok.find((h) => h.labels.gen_ai_token_type === 'input').sum, j.usageMetadata.promptTokenCount);
   });
 
   test('a failed request ends in an error span', async () => {
