@@ -288,11 +288,16 @@ describe('OTLP trace export', () => {
     sim = await startSim();
     col = await startCollector();
     gw = await startGateway(obsYaml(config({
-      providers: { simoai: { base_url: sim.url }, simgem: { kind: 'gemini', base_url: sim.base, api_key: 'g-key-0123456789' } },
+      providers: {
+        simoai: { base_url: sim.url },
+        simgem: { kind: 'gemini', base_url: sim.base, api_key: 'g-key-0123456789' },
+        simant: { kind: 'anthropic', base_url: sim.base },
+      },
       models: [
         { id: 'm1', routes: [{ provider: 'simoai', model: 'up-1' }] },
         { id: 'm2', routes: [{ provider: 'simoai', model: 'up-bad' }, { provider: 'simoai', model: 'up-good' }] },
         { id: 'm-gem', routes: [{ provider: 'simgem', model: 'gemini-2.5-flash' }] },
+        { id: 'm-ant', routes: [{ provider: 'simant', model: 'claude-up' }] },
       ],
     }), { otlp_endpoint: col.url, otlp_interval_ms: 50, service_name: 'yr-test' }));
   });
@@ -383,6 +388,26 @@ describe('OTLP trace export', () => {
     const tok = histograms(prom, 'gen_ai_client_token_usage').filter((h) => h.labels.gen_ai_request_model === 'm-gem');
     assert.ok(tok.length === 2 && tok.every((h) => h.labels.gen_ai_operation_name === 'generate_content' && h.labels.gen_ai_provider_name === 'gcp.gemini'));
     assert.equal(tok.find((h) => h.labels.gen_ai_token_type === 'input').sum, j.usageMetadata.promptTokenCount);
+  });
+
+  test('an Anthropic client streaming from an Anthropic route (relayed events)', async () => {
+    const traceId = '55555555555555555555555555555555';
+    const r = await fetch(`${gw.base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': MASTER_KEY, traceparent: `00-${traceId}-6666666666666666-01` },
+      body: JSON.stringify({ model: 'm-ant', max_tokens: 50, stream: true, messages: user() }),
+    });
+    const text = await r.text();
+    assert.equal(r.status, 200, text);
+    const start = JSON.parse(sseData(text).find((d) => d.includes('"message_start"')));
+    await col.until(() => col.spans.some((s) => s.traceId === traceId && s.kind === 2));
+    const server = col.spans.find((s) => s.traceId === traceId && s.kind === 2);
+    assert.equal(server.name, 'chat m-ant');
+    assert.equal(attr(server, 'gen_ai.provider.name'), 'anthropic');
+    assert.equal(attr(server, 'gen_ai.response.id'), start.message.id);
+    assert.equal(attr(server, 'gen_ai.response.model'), start.message.model);
+    assert.deepEqual(attr(server, 'gen_ai.response.finish_reasons'), ['end_turn']);
+    assert.ok(attr(server, 'gen_ai.usage.output_tokens') > 0);
   });
 
   test('a failed request ends in an error span', async () => {
