@@ -166,6 +166,16 @@ typedef struct yr_config {
                                   master key (with a domain prefix) */
         uint32_t retention_days; /* stored responses older than this are purged; 0: kept */
     } responses;
+    struct {                    /* docs/observability.md; all restart-only */
+        const char *otlp_endpoint; /* OTLP/HTTP JSON traces URL; NULL: no export */
+        uint32_t otlp_timeout_ms;  /* one export call; default 2000 */
+        uint32_t otlp_interval_ms; /* how often a worker exports; default 1000 */
+        uint32_t otlp_queue;       /* spans queued per worker, then dropped; default 4096 */
+        uint32_t otlp_batch;       /* spans per export call; default 512 */
+        const char *service_name;  /* resource service.name; default yourouter */
+        const char *access_log;    /* "off" (default), "stdout" or a file path */
+        bool metrics_key_names;    /* label per-key metrics with key names; default false */
+    } observability;
     yr_provider_conf_t *providers;
     size_t nproviders;
     yr_model_conf_t *models;
