@@ -1176,13 +1176,26 @@ static int attempt_send(chat_t *c)
     return rc == 0 ? 0 : attempt_failed_to_start(c, rc);
 }
 
+/* The transport could not get its credentials (a token exchange failed):
+ * the attempt failed as refused credentials, with the transport's words
+ * (they name the account), and another route may have other ones. */
+static int attempt_no_credentials(chat_t *c, int rc)
+{
+    if (c->cx.error.message[0] == '\0')
+        snprintf(c->cx.error.message, sizeof(c->cx.error.message), "%s",
+                 strerror(rc < 0 ? -rc : rc));
+    record_failure(c, YR_E_UPSTREAM_AUTH, "%s: %s", vendor_name(c), c->cx.error.message);
+    attempt_end(c, YR_OUT_AUTH);
+    return -1;
+}
+
 static void on_credentials(void *arg, int rc)
 {
     chat_t *c = arg;
     c->cred_wait = NULL;
     yr_http_req_t *req = c->g->http;
     yr_http_req_hold(req);
-    if ((rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc)) < 0)
+    if ((rc == 0 ? attempt_send(c) : attempt_no_credentials(c, rc)) < 0)
         attempt_next(c);
     yr_http_req_release(req);
 }
@@ -1215,6 +1228,8 @@ static int attempt_built(chat_t *c, int rc)
         rc = c->kind->transport->credentials(&c->cx, on_credentials, c, &c->cred_wait);
         if (rc == 1)
             return 0; /* attempt_send runs when they are there */
+        if (rc < 0)
+            return attempt_no_credentials(c, rc);
     }
     return rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc);
 }
@@ -1284,7 +1299,7 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
     yr_attempt_t *a = &c->attempts[c->nattempts++];
     *a = (yr_attempt_t){.route = r, .start_ns = now_ns(), .retry_after_ms = -1};
     c->att = a;
-    c->kind = yr_provider_kind(r->provider->kind);
+    c->kind = yr_provider_route_kind(r);
     c->pass = c->kind->dialect->native_client == c->dialect;
     yr_buf_reset(&c->upbody);
     yr_buf_reset(&c->resp);
@@ -1305,6 +1320,7 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
         .client_version = yr_http_req_header(c->g->http, YR_STR("anthropic-version")),
         .client_beta = yr_http_req_header(c->g->http, YR_STR("anthropic-beta")),
         .count_tokens = c->count_tokens,
+        .gcp_tokens = c->g->w->gcp_tokens,
     };
     if (!c->pass && c->oai_err != NULL) {
         /* The client's request has no faithful form for this route. */
@@ -1393,7 +1409,7 @@ static bool counts_natively(const yr_route_conf_t *r, void *arg)
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
         return false;
-    const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
+    const yr_provider_kind_ops_t *k = yr_provider_route_kind(r);
     return !c->count_tokens || (k != NULL && k->dialect->native_client == c->dialect);
 }
 
@@ -1511,7 +1527,7 @@ static int fetch_images(chat_t *c)
     bool wanted = false;
     for (size_t i = 0; i < c->plan.n && !wanted; i++) {
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
-        const yr_dialect_ops_t *d = yr_provider_kind(p->kind)->dialect;
+        const yr_dialect_ops_t *d = yr_provider_route_kind(c->plan.routes[i])->dialect;
         wanted = (p->inline_images || d->inline_images) && d->native_client != c->dialect;
     }
     if (!wanted || c->oai_err != NULL)
