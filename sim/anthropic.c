@@ -712,11 +712,16 @@ static int parse_scalars(sim_prompt_t *p, const json_t *body, bool count_tokens,
 
 static int an_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
 {
+    if (yr_http_req_header(x->req, YR_STR("anthropic-version")).ptr == NULL)
+        return invalid(err, "anthropic-version: header is required");
+    return sim_anthropic_parse_body(x, body, err);
+}
+
+int sim_anthropic_parse_body(sim_exchange_t *x, json_t *body, sim_error_t *err)
+{
     sim_prompt_t *p = &x->prompt;
     memset(p, 0, sizeof(*p));
     p->n = 1;
-    if (yr_http_req_header(x->req, YR_STR("anthropic-version")).ptr == NULL)
-        return invalid(err, "anthropic-version: header is required");
     if (!json_is_object(body))
         return invalid(err, "There was an error parsing the body of your request: it must be a "
                             "JSON object.");
