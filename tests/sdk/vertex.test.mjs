@@ -208,22 +208,39 @@ describe('token expiry', () => {
   before(async () => {
     sim2 = await startSim();
     const sa2 = serviceAccount(sim2);
-    await registerAccount(sim2, sa2, 1); // tokens live one second
+    await registerAccount(sim2, sa2, 2); // tokens live two seconds
     const dir = tmpDir();
     gw2 = await startGateway(vertexConfig(dir, sim2, { vtx: { sa: sa2 } }, [{ id: 'gem', provider: 'vtx', model: GEMINI }]), { dir });
     c2 = new OpenAI({ apiKey: MASTER_KEY, baseURL: gw2.url, maxRetries: 0 });
   });
   after(async () => { await gw2.stop(); await sim2.stop(); gw2.cleanup(); });
 
-  test('an expired token is replaced before it is used', async () => {
+  const bearer = async () => (await sim2.requests()).at(-1).headers.authorization;
+  const sleep = (ms) => new Promise((res) => setTimeout(res, ms)); // what is awaited is the clock
+
+  test('near its end a token still serves, and one refresh starts behind the request', async () => {
     await c2.chat.completions.create({ model: 'gem', messages: [{ role: 'user', content: 'one' }] });
+    const first = await bearer();
     assert.equal((await vertexStats(sim2)).tokens_issued, 1);
-    // The token's second passes (what is awaited here is the clock).
-    await new Promise((res) => setTimeout(res, 1100));
+    await sleep(1200); // in the last half of its life: refresh, without waiting for it
+    await c2.chat.completions.create({ model: 'gem', messages: [{ role: 'user', content: 'two' }] });
+    assert.equal(await bearer(), first, 'served with the current token');
+    for (let i = 0; i < 50 && (await vertexStats(sim2)).tokens_issued < 2; i++) await sleep(20);
+    assert.equal((await vertexStats(sim2)).tokens_issued, 2);
+    await c2.chat.completions.create({ model: 'gem', messages: [{ role: 'user', content: 'three' }] });
+    assert.notEqual(await bearer(), first, 'the next request has the new one');
+    assert.equal((await vertexStats(sim2)).tokens_issued, 2);
+  });
+
+  test('an expired token is replaced before it is used', async () => {
+    const s0 = await vertexStats(sim2);
+    await sleep(2100); // every token the gateway holds has expired
+    const s1 = await vertexStats(sim2);
+    assert.equal(s1.tokens_issued, s0.tokens_issued, 'nothing refreshed while idle');
     const c = await c2.chat.completions.create({ model: 'gem', messages: [{ role: 'user', content: 'Reply with exactly: fresh' }] });
     assert.equal(c.choices[0].message.content, 'fresh');
     const s = await vertexStats(sim2);
-    assert.ok(s.tokens_issued >= 2, JSON.stringify(s));
+    assert.equal(s.tokens_issued, s1.tokens_issued + 1, JSON.stringify(s));
     assert.equal(s.rejected, 0, 'the simulator never saw an expired token');
   });
 });
