@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -18,6 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "config/config.h"
 #include "providers/gcp_auth.h"
 #include "providers/gemini.h"
 #include "providers/vertex.h"
@@ -435,6 +437,89 @@ static void test_gemini_roles(void **state)
     fx_free(f);
 }
 
+/* ---- config ------------------------------------------------------------------------------- */
+
+static yr_config_t *load(const char *yaml, char *err, size_t errlen)
+{
+    yr_config_t *cfg = NULL;
+    err[0] = '\0';
+    if (yr_config_load_string("cfg.yaml", yaml, strlen(yaml), &cfg, err, errlen) < 0)
+        return NULL;
+    return cfg;
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+    char err[512];
+    yr_config_t *cfg = load("providers: {v: {kind: vertex, api_key: tok123, project: p1}}", err,
+                            sizeof(err));
+    assert_non_null(cfg);
+    assert_string_equal(cfg->providers[0].base_url, "https://us-central1-aiplatform.googleapis.com");
+    assert_null(cfg->providers[0].gcp_sa);
+    yr_config_free(cfg);
+    cfg = load("providers: {v: {kind: vertex, api_key: tok123, project: p1, location: global, "
+               "publisher: anthropic}}",
+               err, sizeof(err));
+    assert_non_null(cfg);
+    assert_string_equal(cfg->providers[0].base_url, "https://aiplatform.googleapis.com");
+    assert_string_equal(cfg->providers[0].publisher, "anthropic");
+    yr_config_free(cfg);
+
+    assert_null(load("providers: {v: {kind: vertex, project: p1}}", err, sizeof(err)));
+    assert_non_null(strstr(err, "kind vertex needs credentials"));
+    assert_null(load("providers: {v: {kind: vertex, api_key: tok123}}", err, sizeof(err)));
+    assert_non_null(strstr(err, "needs a project"));
+    assert_null(load("providers: {v: {kind: vertex, api_key: t, project: 'a/b'}}", err, sizeof(err)));
+    assert_non_null(strstr(err, "project"));
+    assert_null(load("providers: {v: {kind: vertex, project: p, credentials_json: 'secret-junk'}}",
+                     err, sizeof(err)));
+    assert_non_null(strstr(err, "cfg.yaml:1: providers.v: the service-account credentials are not"));
+    assert_null(strstr(err, "secret-junk"));
+    assert_null(load("providers: {v: {kind: vertex, project: p, credentials_file: /nonexistent/sa.json}}",
+                     err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot read the file"));
+
+    /* inline JSON: the project comes from the key file */
+    sa_fx_t *f = sa_fx();
+    yr_buf_t y;
+    yr_buf_init(&y, 1 << 16);
+    assert_int_equal(yr_buf_printf(&y, "providers: {v: {kind: vertex, credentials_json: '%s'}}",
+                                   f->json),
+                     0);
+    cfg = load(y.data, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->providers[0].project, "proj-1");
+    assert_string_equal(cfg->providers[0].gcp_sa->client_email, "sa@proj-1.iam.gserviceaccount.com");
+    yr_config_free(cfg);
+    /* ... or from the file GOOGLE_APPLICATION_CREDENTIALS names */
+    char path[] = "/tmp/yr-sa-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, f->json, strlen(f->json)), (ssize_t)strlen(f->json));
+    close(fd);
+    setenv("GOOGLE_APPLICATION_CREDENTIALS", path, 1);
+    cfg = load("providers: {v: {kind: vertex, project: other}}", err, sizeof(err));
+    assert_non_null(cfg);
+    assert_string_equal(cfg->providers[0].project, "other"); /* the config wins */
+    assert_non_null(cfg->providers[0].gcp_sa);
+    yr_config_free(cfg);
+    /* a static token and a service account are exclusive */
+    yr_buf_reset(&y);
+    assert_int_equal(yr_buf_printf(&y, "providers: {v: {kind: vertex, credentials_file: %s, "
+                                       "api_key: t12345}}",
+                                   path),
+                     0);
+    assert_null(load(y.data, err, sizeof(err)));
+    assert_non_null(strstr(err, "exclusive"));
+    unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+    unlink(path);
+    yr_buf_free(&y);
+    sa_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_claude_body),
         cmocka_unit_test(test_gemini_roles),
+        cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
