@@ -42,7 +42,7 @@ export async function vertexStats(sim, path = '/_sim/vertex', method = 'GET') {
 // providers: name -> { sa (written to a file), inline (credentials_json),
 // api_key, location, publisher }; models: [{ id, provider, model }].
 export function vertexConfig(dir, sim, providers, models) {
-  let y = 'server:\n  listen: 127.0.0.1:0\n  master_key: ${YOUROUTER_MASTER_KEY}\n  workers: 1\n' +
+  let y = 'server:\n  listen: 127.0.0.1:0\n  master_key: ${YOUROUTER_MASTER_KEY}\n  workers: 1\n  log_level: debug\n' +
     'storage:\n  url: sqlite://yourouter.db\nproviders:\n';
   for (const [name, p] of Object.entries(providers)) {
     y += `  ${name}:\n    kind: vertex\n    base_url: ${sim.base}\n    location: ${p.location ?? 'us-east5'}\n`;

@@ -161,7 +161,8 @@ test('a bad service account is a clear error naming it', async () => {
   assert.equal(s1.token_requests - s0.token_requests, 1);
   assert.equal(s1.tokens_issued, s0.tokens_issued);
   assert.equal((await sim.stats()).requests, 0, 'nothing reached Vertex without a token');
-  assert.doesNotMatch(gw.stderr(), /PRIVATE KEY|ya29\.sim\./, 'neither the key nor a token is logged');
+  assert.match(gw.stderr(), /access token for service account gateway@/, 'the debug log is on');
+  assert.doesNotMatch(gw.stderr(), /PRIVATE KEY|ya29\.sim\.|eyJhbGciOi/, 'neither the key, an assertion nor a token is logged');
 });
 
 test('Anthropic SDK -> /v1/messages -> Vertex Claude (passthrough): text and stream', async () => {
