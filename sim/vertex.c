@@ -6,7 +6,8 @@
  *        every content must have a role ("user" or "model")
  *   POST …/publishers/anthropic/models/{m}:rawPredict (:streamRawPredict)
  *        the Anthropic dialect, with the model in the path: a body with
- *        "model" is refused, "anthropic_version": "vertex-2023-10-16" is
+ *        "model" is refused (but for …/models/count-tokens:rawPredict, which
+ *        needs it), "anthropic_version": "vertex-2023-10-16" is
  *        required in the body and no anthropic-version header is wanted
  *   POST /token   grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&
  *        assertion=JWT: the RS256 signature is verified against the public
@@ -184,7 +185,11 @@ static int vc_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
     if (!json_is_object(body) || !vertex_path(x->req, "anthropic", &model, &method))
         return vc_invalid(err, "There was an error parsing the body of your request: it must be "
                                "a JSON object.");
-    if (json_object_get(body, "model") != NULL)
+    /* Token counting has one endpoint for every model: that one is in the body. */
+    bool count = yr_str_eq(model, YR_STR("count-tokens"));
+    if (count && !json_is_string(json_object_get(body, "model")))
+        return vc_invalid(err, "model: Field required");
+    if (!count && json_object_get(body, "model") != NULL)
         return vc_invalid(err, "model: Extra inputs are not permitted (the model is in the URL)");
     const char *v = json_string_value(json_object_get(body, "anthropic_version"));
     if (v == NULL)
@@ -197,7 +202,7 @@ static int vc_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
     /* The Messages API form, on a copy: the recorded request stays as sent. */
     json_t *copy = json_deep_copy(body);
     if (copy == NULL || json_object_del(copy, "anthropic_version") < 0 ||
-        json_object_set_new(copy, "model", sim_json_string(model.ptr, model.len)) < 0) {
+        (!count && json_object_set_new(copy, "model", sim_json_string(model.ptr, model.len)) < 0)) {
         json_decref(copy);
         sim_error_set(err, 500, "api_error", NULL, "out of memory");
         return -ENOMEM;

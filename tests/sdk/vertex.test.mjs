@@ -183,6 +183,13 @@ test('Anthropic SDK -> /v1/messages -> Vertex Claude (passthrough): text and str
   r = await lastRequest();
   assert.ok(r.path.endsWith(':streamRawPredict'));
   assert.equal(r.body.stream, true);
+  // token counting: Vertex's one endpoint, the model in the body
+  const n = await anth.messages.countTokens({ model: 'claude', messages: [{ role: 'user', content: 'count these words please' }] });
+  assert.ok(n.input_tokens > 0);
+  r = await lastRequest();
+  assert.equal(r.path, `/v1/projects/${PROJECT}/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict`);
+  assert.equal(r.body.model, CLAUDE);
+  assert.equal(r.body.anthropic_version, 'vertex-2023-10-16');
 });
 
 test('@google/genai -> native Gemini endpoints -> Vertex Gemini (passthrough)', async () => {
