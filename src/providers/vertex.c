@@ -296,6 +296,7 @@ const yr_dialect_ops_t yr_dialect_vertex_anthropic = {
     .native_client = YR_DIALECT_ANTHROPIC,
     .hold_first_event = true,
     .needs_tree = true,
+    .inline_images = true, /* Claude on Vertex takes no image URLs: base64 only */
     .build = vc_build,
     .response = yr_anth_response,
     .event = yr_anth_event,
