@@ -1275,6 +1275,8 @@ static int attempt_send(chat_t *c)
  * (they name the account), and another route may have other ones. */
 static int attempt_no_credentials(chat_t *c, int rc)
 {
+    if (rc == -ENOMEM)
+        return attempt_failed_to_start(c, rc); /* the gateway's trouble */
     if (c->cx.error.message[0] == '\0')
         snprintf(c->cx.error.message, sizeof(c->cx.error.message), "%s",
                  strerror(rc < 0 ? -rc : rc));

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "api/json_tok.h"
 #include "core/log.h"
 
 #define JWT_LIFETIME_S 3600
@@ -94,7 +95,10 @@ int yr_gcp_sa_parse(yr_pool_t *pool, const char *json, size_t len, yr_gcp_sa_t *
     *out = (yr_gcp_sa_t){0};
     if (len > YR_GCP_MAX_SA_JSON)
         return sa_fail(err, errlen, "the service-account JSON is larger than 64 KiB");
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *root = NULL;
+    int lrc = yr_json_load(json, len, JSON_REJECT_DUPLICATES, &root);
+    if (lrc == -ENOMEM)
+        return lrc;
     if (!json_is_object(root)) {
         json_decref(root);
         /* never quote the text: it is a private key */
@@ -214,7 +218,11 @@ int yr_gcp_jwt(const yr_gcp_sa_t *sa, int64_t now, yr_buf_t *out)
 int yr_gcp_token_parse(int status, yr_str_t body, char *token, size_t cap, int64_t *expires_in,
                        char *why, size_t whylen)
 {
-    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
+    json_t *root = NULL;
+    if (yr_json_load(body.ptr ? body.ptr : "", body.len, 0, &root) == -ENOMEM) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
     const char *at = json_string_value(json_object_get(root, "access_token"));
     json_t *exp = json_object_get(root, "expires_in");
     int rc = 0;

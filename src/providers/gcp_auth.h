@@ -64,8 +64,9 @@ __attribute__((warn_unused_result)) int yr_gcp_jwt(const yr_gcp_sa_t *sa, int64_
                                                     yr_buf_t *out);
 
 /* A token endpoint's answer: a 200's access_token (copied into token, cap
- * bytes) and expires_in (seconds; 3600 when absent). 0, or -EINVAL with why
- * filled (the endpoint's error and error_description for an error body). */
+ * bytes) and expires_in (seconds; 3600 when absent). 0, -ENOMEM, or -EINVAL
+ * with why filled (the endpoint's error and error_description for an error
+ * body). */
 int yr_gcp_token_parse(int status, yr_str_t body, char *token, size_t cap, int64_t *expires_in,
                        char *why, size_t whylen);
 

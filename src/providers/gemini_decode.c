@@ -446,14 +446,23 @@ static bool roles_present(yr_str_t raw)
     return ok;
 }
 
-/* body_buf <- raw with "role":"user" on every content that has none. */
-static int add_roles(yr_str_t raw, yr_buf_t *body_buf)
+/* body_buf <- raw with "role":"user" on every content that has none.
+ * -EINVAL (cx->error filled) for a body jansson refuses (an integer past
+ * int64): it cannot be rewritten. */
+static int add_roles(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf)
 {
-    json_t *root = json_loadb(raw.ptr, raw.len, 0, NULL);
+    json_t *root = NULL;
+    int rc = yr_json_load(raw.ptr, raw.len, 0, &root);
+    if (rc == -EINVAL) {
+        snprintf(cx->error.message, sizeof(cx->error.message),
+                 "a content without a role could not be given one: the request holds a value "
+                 "the gateway cannot re-encode (an integer past 64 bits?)");
+        cx->error.param[0] = '\0';
+        cx->error.err = YR_E_INVALID_REQUEST;
+    }
     json_t *contents = json_object_get(root, "contents");
     size_t i;
     json_t *c;
-    int rc = root != NULL ? 0 : -ENOMEM;
     json_array_foreach(contents, i, c)
     {
         const char *role = json_string_value(json_object_get(c, "role"));
@@ -482,7 +491,7 @@ int yr_gemini_pass_build_opts(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_bu
     out->body = raw.ptr;
     out->body_len = raw.len;
     if (opts->role_required && !roles_present(raw)) {
-        int rc = add_roles(raw, body_buf);
+        int rc = add_roles(cx, raw, body_buf);
         if (rc < 0)
             return rc;
         out->body = body_buf->data;
