@@ -113,6 +113,7 @@ typedef struct chat {
     bool pass;                 /* the client speaks the route's dialect */
     yr_upstream_call_t *call;  /* in flight, or NULL */
     yr_cred_wait_t *cred_wait; /* the attempt waits for credentials, or NULL */
+    bool cred_retried;         /* a refused credential was retried (once per request) */
     yr_upstream_req_t ureq;    /* the attempt's request while it waits */
     const char *path;
     const char *const *extra;
@@ -159,6 +160,7 @@ typedef struct chat {
 } chat_t;
 
 static void attempt_next(chat_t *c);
+static int attempt_start(chat_t *c, const yr_route_conf_t *r);
 static void store_response(chat_t *c);
 
 static void set_state(chat_t *c, yr_reqstate_t s)
@@ -1114,6 +1116,20 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     return YR_OUT_STREAM_CUT;
 }
 
+/* A credential the transport's cache still held good was refused (a 401:
+ * a revoked or rotated token, which the transport dropped in
+ * process_header): once per request, the same route again with a fresh
+ * one, before any other route. Its spare attempt slot is allocated in
+ * plan_routes; the route's health learns from the first try only. */
+static bool retry_refused_credential(chat_t *c, yr_outcome_t o, int status)
+{
+    if (o != YR_OUT_AUTH || status != 401 || c->cred_retried || c->cx.access_token == NULL ||
+        c->kind->transport->credentials == NULL || now_ns() >= c->deadline_ns)
+        return false;
+    c->cred_retried = true;
+    return attempt_start(c, c->att->route) == 0;
+}
+
 static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
 {
     int status = yr_upstream_status(call);
@@ -1138,6 +1154,8 @@ static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
     }
     yr_outcome_t o = attempt_failure(c, call, err, status);
     attempt_end(c, o);
+    if (retry_refused_credential(c, o, status))
+        return;
     if (yr_route_may_retry(&c->plan, c->att))
         attempt_next(c);
     else
@@ -1562,7 +1580,8 @@ static int plan_routes(chat_t *c)
         c->max_attempts = c->plan.n * per < MAX_ATTEMPTS ? c->plan.n * per : MAX_ATTEMPTS;
         uint64_t left_ms = c->deadline_ns > now_ns() ? (c->deadline_ns - now_ns()) / 1000000u : 0;
         c->plan.deadline_ms = yr_health_now_ms() + (int64_t)left_ms;
-        c->attempts = yr_pcalloc(c->g->http->pool, c->max_attempts * sizeof(*c->attempts));
+        /* + 1: the retry of a refused credential (retry_refused_credential) */
+        c->attempts = yr_pcalloc(c->g->http->pool, (c->max_attempts + 1) * sizeof(*c->attempts));
         if (c->attempts == NULL) {
             fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
             return -ENOMEM;

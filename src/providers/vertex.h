@@ -18,7 +18,7 @@
  * Auth: Authorization: Bearer, with the provider's api_key (an access token
  * the user manages) or a service-account token from the worker's cache
  * (gcp_auth.h), fetched by the transport's credentials step. A 401 drops the
- * cached token, so the next request fetches a new one. Errors are
+ * cached token (the proxy then retries the request once with a new one). Errors are
  * google.rpc statuses (UNAUTHENTICATED, RESOURCE_EXHAUSTED...) for both
  * publishers, or Anthropic's own error bodies from Claude. */
 #ifndef YR_VERTEX_H

@@ -31,12 +31,14 @@ before(async () => {
     vtxinline: { sa, inline: true, location: 'global' },
     stranger: { sa: stranger },
     cold: { sa: cold },
+    static: { api_key: 'ya29.sim.not-issued', project: PROJECT },
   }, [
     { id: 'gem', provider: 'vtx', model: GEMINI },
     { id: 'claude', provider: 'vtx', model: CLAUDE },
     { id: 'gem-global', provider: 'vtxinline', model: GEMINI },
     { id: 'bad-sa', provider: 'stranger', model: GEMINI },
     { id: 'cold', provider: 'cold', model: GEMINI },
+    { id: 'static-bad', provider: 'static', model: GEMINI },
   ]), { dir });
   client = new OpenAI({ apiKey: MASTER_KEY, baseURL: gw.url, maxRetries: 0 });
 });
@@ -142,15 +144,20 @@ test('tokens are cached per worker: concurrent first requests share one exchange
   assert.equal(s1.tokens_issued - s0.tokens_issued, 1);
 });
 
-test('a refused token (revoked) is dropped: the next request fetches a new one', async () => {
+test('a refused token (revoked) is dropped and the request retried once with a new one', async () => {
   const s0 = await vertexStats(sim);
   await vertexStats(sim, '/_sim/vertex/revoke', 'POST');
-  await assert.rejects(client.chat.completions.create({ model: 'gem', messages: [{ role: 'user', content: 'x' }] }),
-    (e) => e.status === 502 && /credentials/.test(e.message));
-  const c = await client.chat.completions.create({ model: 'gem', messages: [{ role: 'user', content: 'Reply with exactly: again' }] });
+  const { data: c, response } = await client.chat.completions.create({ model: 'gem', messages: [{ role: 'user', content: 'Reply with exactly: again' }] }).withResponse();
   assert.equal(c.choices[0].message.content, 'again');
+  assert.equal(response.headers.get('x-yourouter-attempts'), `vtx/${GEMINI}=auth_failed:401, vtx/${GEMINI}=ok:200`);
   const s1 = await vertexStats(sim);
   assert.equal(s1.tokens_issued - s0.tokens_issued, 1);
+  assert.equal(s1.rejected - s0.rejected, 1);
+  // a static token that is refused is not retried (nothing new to fetch)
+  const reqs0 = (await sim.stats()).requests;
+  await assert.rejects(client.chat.completions.create({ model: 'static-bad', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e.status === 502 && /credentials/.test(e.message));
+  assert.equal((await sim.stats()).requests - reqs0, 1);
 });
 
 test('a bad service account is a clear error naming it', async () => {
