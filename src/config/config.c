@@ -230,6 +230,24 @@ static const setting_t images_rows[] = {
      .def_num = 64u << 20, .offset = CFG(images.max_worker_bytes)},
 };
 
+static const setting_t observability_rows[] = {
+    {.name = "otlp_endpoint", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 2048,
+     .check = check_http_url, .offset = CFG(observability.otlp_endpoint)},
+    {.name = "otlp_timeout_ms", .type = T_U32, .min = 10, .max = 60000, .def_num = 2000,
+     .offset = CFG(observability.otlp_timeout_ms)},
+    {.name = "otlp_interval_ms", .type = T_U32, .min = 10, .max = 60000, .def_num = 1000,
+     .offset = CFG(observability.otlp_interval_ms)},
+    {.name = "otlp_queue", .type = T_U32, .min = 1, .max = 1000000, .def_num = 4096,
+     .offset = CFG(observability.otlp_queue)},
+    {.name = "otlp_batch", .type = T_U32, .min = 1, .max = 10000, .def_num = 512,
+     .offset = CFG(observability.otlp_batch)},
+    {.name = "service_name", .type = T_STR, .max = 128, .def_str = "yourouter",
+     .check = check_token, .offset = CFG(observability.service_name)},
+    {.name = "access_log", .type = T_STR, .max = 4096, .def_str = "off",
+     .offset = CFG(observability.access_log)},
+    {.name = "metrics_key_names", .type = T_BOOL, .offset = CFG(observability.metrics_key_names)},
+};
+
 #define MDL(f) offsetof(yr_model_conf_t, f)
 enum { MODEL_ID, MODEL_ROUTES, MODEL_STRATEGY, MODEL_RETRY_ON };
 static const setting_t model_rows[] = {
@@ -1100,6 +1118,12 @@ static int parse_images(parse_t *p, yaml_node_t *v, size_t key_line)
     return rc;
 }
 
+static int parse_observability(parse_t *p, yaml_node_t *v, size_t key_line)
+{
+    return parse_table(p, v, key_line, observability_rows, NROWS(observability_rows), p->cfg,
+                       NULL);
+}
+
 static size_t value_line(parse_t *p, yaml_node_t *v, const char *key);
 static int parse_price(parse_t *p, yaml_node_t *v, int64_t *const dst[4], bool *has_price);
 
@@ -1736,6 +1760,7 @@ static const struct {
     {"server", parse_server},
     {"storage", parse_storage},
     {"images", parse_images},
+    {"observability", parse_observability},
     {"providers", parse_providers},
     {"models", parse_models},
 };
@@ -1777,7 +1802,8 @@ static yr_config_t *config_new(const char *path)
     cfg->path = yr_pstrndup(pool, path, strlen(path));
     if (cfg->path == NULL || apply_defaults(pool, server_rows, NROWS(server_rows), cfg) < 0 ||
         apply_defaults(pool, storage_rows, NROWS(storage_rows), cfg) < 0 ||
-        apply_defaults(pool, images_rows, NROWS(images_rows), cfg) < 0)
+        apply_defaults(pool, images_rows, NROWS(images_rows), cfg) < 0 ||
+        apply_defaults(pool, observability_rows, NROWS(observability_rows), cfg) < 0)
         goto fail;
     return cfg;
 fail:

@@ -163,6 +163,16 @@ typedef struct yr_config {
         const char **allow;    /* exceptions to the SSRF guard (CIDR[:port]) */
         size_t nallow;
     } images;
+    struct {                    /* docs/observability.md; all restart-only */
+        const char *otlp_endpoint; /* OTLP/HTTP JSON traces URL; NULL: no export */
+        uint32_t otlp_timeout_ms;  /* one export call; default 2000 */
+        uint32_t otlp_interval_ms; /* how often a worker exports; default 1000 */
+        uint32_t otlp_queue;       /* spans queued per worker, then dropped; default 4096 */
+        uint32_t otlp_batch;       /* spans per export call; default 512 */
+        const char *service_name;  /* resource service.name; default yourouter */
+        const char *access_log;    /* "off" (default), "stdout" or a file path */
+        bool metrics_key_names;    /* label per-key metrics with key names; default false */
+    } observability;
     yr_provider_conf_t *providers;
     size_t nproviders;
     yr_model_conf_t *models;

@@ -285,7 +285,7 @@ static const struct {
 } rejects[] = {
     /* unknown keys */
     {"server:\n  listen: 127.0.0.1:1\nlogging: 1\n",
-     "cfg.yaml:3: logging: unknown key (expected one of server, storage, images, providers, models)"},
+     "cfg.yaml:3: logging: unknown key (expected one of server, storage, images, observability, providers, models)"},
     {"server:\n  listen: 127.0.0.1:1\n  lissen: 1\n",
      "cfg.yaml:3: server.lissen: unknown key (expected one of listen, master_key, workers, "
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, linger_ms, header_timeout_ms, "
