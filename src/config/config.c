@@ -145,7 +145,9 @@ static const setting_t storage_rows[] = {
      .check = check_redis_url, .offset = CFG(storage.redis_url)},
 };
 
+enum { PROVIDER_TLS = 0 };
 static const setting_t provider_rows[] = {
+    [PROVIDER_TLS] = {.name = "tls", .type = T_CUSTOM},
     {.name = "kind", .type = T_KIND, .flags = F_REQUIRED, .names = kind_names,
      .offset = PRV(kind)},
     /* Defaults to kind_base_urls[kind]; required for the other kinds. */
@@ -174,6 +176,12 @@ static const setting_t provider_rows[] = {
      * (the classic deployments API with ?api-version=). */
     {.name = "api_version", .type = T_STR, .max = 32, .def_str = "v1",
      .check = check_api_version, .offset = PRV(api_version)},
+};
+
+/* providers.NAME.tls */
+static const setting_t provider_tls_rows[] = {
+    {.name = "ca_file", .type = T_STR, .flags = F_NULLABLE, .max = 4096,
+     .offset = PRV(tls_ca_file)},
 };
 
 enum { IMAGES_ALLOW = 5 };
@@ -1068,12 +1076,62 @@ static int check_azure_endpoint(parse_t *p, yaml_node_t *v, const yr_provider_co
     return rc;
 }
 
+/* A CA file that cannot be read or holds no certificate would only show up
+ * as a TLS failure on the first request: say so at load instead. */
+static int check_ca_file(parse_t *p, yaml_node_t *tls, const char *path)
+{
+    size_t saved = path_push(p, "ca_file", 7);
+    size_t line = value_line(p, tls, "ca_file");
+    int rc = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        rc = fail(p, line, "cannot read the CA file: %s", strerror(errno));
+    } else {
+        /* PEM: a certificate block in the first MiB (bundles are ~200 KB);
+         * the last 26 bytes of a read carry over so a marker split between
+         * two reads is found. */
+        static const char mark[] = "-----BEGIN CERTIFICATE-----";
+        const size_t mlen = sizeof(mark) - 1;
+        char buf[8192];
+        size_t have = 0, total = 0, n;
+        bool found = false;
+        while (!found && total < (1u << 20) &&
+               (n = fread(buf + have, 1, sizeof(buf) - have, f)) > 0) {
+            total += n;
+            have += n;
+            found = memmem(buf, have, mark, mlen) != NULL;
+            if (have >= mlen - 1) {
+                memmove(buf, buf + have - (mlen - 1), mlen - 1);
+                have = mlen - 1;
+            }
+        }
+        fclose(f);
+        if (!found)
+            rc = fail(p, line, "the CA file has no PEM certificate (-----BEGIN CERTIFICATE-----)");
+    }
+    path_pop(p, saved);
+    return rc;
+}
+
+static int parse_provider_tls(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
+{
+    size_t saved = path_push(p, "tls", 3);
+    int rc = parse_table(p, v, line_of(v), provider_tls_rows, NROWS(provider_tls_rows), pc, NULL);
+    if (rc == 0 && pc->tls_ca_file != NULL)
+        rc = check_ca_file(p, v, pc->tls_ca_file);
+    path_pop(p, saved);
+    return rc;
+}
+
 static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
 {
+    yaml_node_t *custom[NROWS(provider_rows)] = {0};
     int rc = apply_defaults(p->cfg->pool, provider_rows, NROWS(provider_rows), pc);
     if (rc < 0)
         return fail_oom(p);
-    rc = parse_table(p, v, key_line, provider_rows, NROWS(provider_rows), pc, NULL);
+    rc = parse_table(p, v, key_line, provider_rows, NROWS(provider_rows), pc, custom);
+    if (rc == 0 && custom[PROVIDER_TLS] != NULL)
+        rc = parse_provider_tls(p, custom[PROVIDER_TLS], pc);
     if (rc == 0 && pc->kind == YR_KIND_AZURE && pc->base_url != NULL)
         rc = check_azure_endpoint(p, v, pc);
     if (rc < 0 || pc->base_url != NULL)

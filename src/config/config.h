@@ -37,6 +37,10 @@ typedef struct {
      * deployment in the body's model) or a date such as 2024-10-21[-preview]
      * (POST .../openai/deployments/{model}/chat/completions?api-version=..). */
     const char *api_version;
+    /* tls.ca_file: PEM bundle that verifies the provider's certificate
+     * instead of the system store (private CAs, corporate proxies); NULL:
+     * the system store. Checked readable at load. */
+    const char *tls_ca_file;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 

@@ -545,6 +545,8 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
      * it the largest per-stream cost (SSE events are a few hundred bytes). */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    if (req->ca_file != NULL && curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file) != CURLE_OK)
+        return -ENOMEM;
     if (req->timeout_ms)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
     if (req->opensocket != NULL) {
