@@ -1,13 +1,24 @@
 /* libcurl multi on libuv. The pattern is curl's multi-uv example plus the
  * pitfalls listed in STACK.md: a 0 ms timer is started (never a re-entrant
- * socket_action), CURL_POLL_REMOVE stops and closes the poll handle and
- * unassigns it, transfers are removed only outside curl callbacks. */
+ * socket_action), transfers are removed only outside curl callbacks.
+ *
+ * One loop registration per connection, not per transfer: curl says
+ * CURL_POLL_REMOVE when a transfer ends, and re-adds the same socket when the
+ * next transfer reuses the connection. Closing the poll handle there cost an
+ * epoll_ctl DEL and an ADD per request (bench/profile measured 3.6 epoll_ctl
+ * per request). So a socket's uv_poll lives until curl closes the socket
+ * (CURLOPT_CLOSESOCKETFUNCTION): REMOVE only marks it unwanted, its epoll
+ * mask stays; an event on an unwanted socket (the server closed an idle
+ * connection) stops the poll then, so a dead idle socket cannot spin the
+ * loop. The sockets are found by descriptor in up->socks. */
 #include "upstream/upstream.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -22,6 +33,8 @@
  * transfer still reuses the same warm connections. */
 #define SHARDS 16
 #define SHARD_SOFT_MAX 256 /* active transfers before the next shard is used */
+
+typedef struct sock_ctx sock_ctx_t;
 
 typedef struct shard {
     yr_upstream_t *up;
@@ -38,14 +51,23 @@ struct yr_upstream {
     CURL *easy_cache[EASY_CACHE_MAX];
     size_t neasy;
     CURLSH *guarded_conns; /* the connection cache of guarded calls (lazily) */
+    sock_ctx_t **socks;    /* by descriptor: every socket curl has open and we poll */
+    size_t nsocks;
     bool closing;
 };
 
-typedef struct {
+struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     shard_t *sh;
-} sock_ctx_t;
+    int wanted;  /* UV_READABLE|UV_WRITABLE curl asked for; 0 after REMOVE */
+    int polling; /* the events the poll handle is started with (0: stopped) */
+    bool inited; /* poll is initialised (a connection socket gets its ctx
+                  * when opened, its poll when curl first wants events) */
+    bool conn;   /* opened by on_curl_opensocket, closed by on_curl_closesocket;
+                  * other sockets (the resolver's wake-up pipe, which curl
+                  * closes without the callback) keep the per-transfer rule */
+};
 
 struct yr_upstream_call {
     yr_upstream_t *up;
@@ -64,6 +86,8 @@ struct yr_upstream_call {
     bool follow;        /* curl follows redirects: a 3xx with Location is not the answer */
     bool location_seen; /* the current response has a non-empty Location */
     bool guarded;       /* uses up->guarded_conns */
+    curl_opensocket_callback guard; /* req->opensocket, called by on_curl_opensocket */
+    void *guard_data;
     char retry_after[32];
     size_t retry_after_len;
     char content_type[128];
@@ -85,6 +109,14 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     sock_ctx_t *ctx = h->data;
     shard_t *sh = ctx->sh;
+    if (ctx->wanted == 0) {
+        /* Idle between transfers and the peer spoke (most likely it closed):
+         * stop watching, or a level-triggered EOF would wake every turn.
+         * curl's liveness check finds out when it next picks the socket. */
+        uv_poll_stop(&ctx->poll);
+        ctx->polling = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -97,15 +129,94 @@ static void on_poll(uv_poll_t *h, int status, int events)
     check_done(sh);
 }
 
+static sock_ctx_t *sock_find(yr_upstream_t *up, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < up->nsocks ? up->socks[fd] : NULL;
+}
+
+static int sock_put(yr_upstream_t *up, curl_socket_t fd, sock_ctx_t *ctx)
+{
+    if ((size_t)fd >= up->nsocks) {
+        size_t n = up->nsocks ? up->nsocks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        sock_ctx_t **ns = realloc(up->socks, n * sizeof(*ns));
+        if (ns == NULL)
+            return -1;
+        memset(ns + up->nsocks, 0, (n - up->nsocks) * sizeof(*ns));
+        up->socks = ns;
+        up->nsocks = n;
+    }
+    up->socks[fd] = ctx;
+    return 0;
+}
+
+/* curl closes a socket: the poll handle goes first (uv_close removes the
+ * descriptor from epoll at once), so a descriptor number the kernel hands
+ * out again never meets a stale watcher. */
+static int on_curl_closesocket(void *userp, curl_socket_t fd)
+{
+    yr_upstream_t *up = userp;
+    sock_ctx_t *ctx = sock_find(up, fd);
+    if (ctx != NULL) {
+        up->socks[fd] = NULL;
+        if (ctx->inited)
+            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        else
+            free(ctx);
+    }
+    return close(fd);
+}
+
+/* Every connection socket of a call is made here (through the call's guard
+ * when it has one), so that its ctx exists before curl registers it. */
+static curl_socket_t on_curl_opensocket(void *clientp, curlsocktype purpose,
+                                        struct curl_sockaddr *addr)
+{
+    yr_upstream_call_t *call = clientp;
+    yr_upstream_t *up = call->up;
+    curl_socket_t fd = call->guard != NULL
+                           ? call->guard(call->guard_data, purpose, addr)
+                           : socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        return fd;
+    sock_ctx_t *ctx = sock_find(up, fd);
+    if (ctx != NULL) { /* a descriptor we never saw closed: drop the old watcher */
+        up->socks[fd] = NULL;
+        if (ctx->inited)
+            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        else
+            free(ctx);
+    }
+    ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL || sock_put(up, fd, ctx) < 0) {
+        free(ctx);
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    ctx->fd = fd;
+    ctx->conn = true;
+    return fd;
+}
+
 static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
 {
+    (void)e;
+    (void)socketp;
     shard_t *sh = userp;
-    sock_ctx_t *ctx = socketp;
+    yr_upstream_t *up = sh->up;
+    sock_ctx_t *ctx = sock_find(up, fd);
     if (what == CURL_POLL_REMOVE) {
-        if (ctx != NULL) {
-            uv_poll_stop(&ctx->poll);
-            curl_multi_assign(sh->multi, fd, NULL);
-            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        if (ctx == NULL)
+            return 0;
+        if (ctx->conn) {
+            ctx->wanted = 0; /* the epoll mask stays until an event or the close */
+        } else {
+            up->socks[fd] = NULL;
+            if (ctx->inited)
+                uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+            else
+                free(ctx);
         }
         return 0;
     }
@@ -114,20 +225,33 @@ static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void
         if (ctx == NULL)
             return -1;
         ctx->fd = fd;
-        ctx->sh = sh;
-        if (uv_poll_init_socket(sh->up->loop, &ctx->poll, fd) < 0) {
+        if (sock_put(up, fd, ctx) < 0) {
             free(ctx);
             return -1;
         }
-        ctx->poll.data = ctx;
-        curl_multi_assign(sh->multi, fd, ctx);
     }
+    if (!ctx->inited) {
+        if (uv_poll_init_socket(up->loop, &ctx->poll, fd) < 0) {
+            if (!ctx->conn) { /* a connection's ctx stays: its close frees it */
+                up->socks[fd] = NULL;
+                free(ctx);
+            }
+            return -1;
+        }
+        ctx->poll.data = ctx;
+        ctx->inited = true;
+    }
+    ctx->sh = sh; /* a connection stays in its shard's cache; set it anyway */
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&ctx->poll, events, on_poll);
+    ctx->wanted = events;
+    if (events != ctx->polling) {
+        uv_poll_start(&ctx->poll, events, on_poll);
+        ctx->polling = events;
+    }
     return 0;
 }
 
@@ -153,8 +277,10 @@ static void on_up_timer_closed(uv_handle_t *h)
 {
     shard_t *sh = h->data;
     yr_upstream_t *up = sh->up;
-    if (--up->timers_open == 0)
+    if (--up->timers_open == 0) {
+        free(up->socks);
         free(up);
+    }
 }
 
 int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out)
@@ -205,6 +331,17 @@ void yr_upstream_close(yr_upstream_t *up)
     if (up->guarded_conns != NULL)
         curl_share_cleanup(up->guarded_conns);
     up->guarded_conns = NULL;
+    /* curl closed its sockets above; anything left is a watcher of ours. */
+    for (size_t fd = 0; fd < up->nsocks; fd++) {
+        sock_ctx_t *ctx = up->socks[fd];
+        if (ctx == NULL)
+            continue;
+        up->socks[fd] = NULL;
+        if (ctx->inited)
+            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        else
+            free(ctx);
+    }
     for (size_t i = 0; i < SHARDS; i++) {
         uv_timer_stop(&up->shards[i].timer);
         uv_close((uv_handle_t *)&up->shards[i].timer, on_up_timer_closed);
@@ -491,8 +628,6 @@ static int set_guard(yr_upstream_t *up, CURL *e, const yr_upstream_req_t *req)
     }
     if (curl_easy_setopt(e, CURLOPT_SHARE, up->guarded_conns) != CURLE_OK)
         return -ENOMEM;
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, req->opensocket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req->opensocket_data);
     curl_easy_setopt(e, CURLOPT_PROXY, ""); /* "" ignores the *_proxy environment too */
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
@@ -523,6 +658,10 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
     curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_curl_opensocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, call);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_closesocket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, call->up);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
@@ -550,6 +689,8 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
     if (req->timeout_ms)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
     if (req->opensocket != NULL) {
+        call->guard = req->opensocket;
+        call->guard_data = req->opensocket_data;
         int rc = set_guard(call->up, e, req);
         if (rc < 0)
             return rc;
