@@ -394,14 +394,19 @@ drain:
         c->req->on_drain(c->req);
 }
 
-/* A response written at once (conn_write's fast path) finishes on the next
- * loop turn, as it would after uv_write's callback: never inside the
- * handler's call. */
+/* A write done at once (conn_write's fast path) completes on the next loop
+ * turn, as it would in uv_write's callback, never inside the handler's call:
+ * the response finishes, or on_drain runs (once for all of the turn's
+ * writes: it checks the pending size anyway). */
 static void on_written_at_once(uv_timer_t *t)
 {
     yr_http_conn_t *c = t->data;
-    if (c->state == CONN_HANDLING && c->response_done && c->writes_inflight == 0)
+    if (c->state != CONN_HANDLING || c->writes_inflight > 0)
+        return; /* a queued write's callback does the same */
+    if (c->response_done)
         conn_request_finished(c);
+    else if (c->req != NULL && c->req->on_drain != NULL)
+        c->req->on_drain(c->req);
 }
 
 /* Writes n slices. When nothing is queued it first tries the socket at once
@@ -430,8 +435,7 @@ static int conn_write(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
         if (w > 0)
             skip = (size_t)w;
         if (skip == total) {
-            if (c->response_done)
-                uv_timer_start(&c->timer, on_written_at_once, 0, 0);
+            uv_timer_start(&c->timer, on_written_at_once, 0, 0);
             return 0;
         }
     }
