@@ -50,6 +50,15 @@ export function headline(res) {
       rows.push([`added latency at c=1, ${k}`, us(yr), `nginx ${us(ng)}`, ratio(r), '≤ 1.5× nginx', verdict(r === null ? (num(yr) && num(ng) && yr <= 0 ? true : null) : r <= 1.5)]);
     }
   }
+  for (const variant of ['plain', 'tls']) {
+    const o = F.o?.[variant];
+    if (!o?.per_peer?.[YR]) continue;
+    const y = o.per_peer[YR], ng = o.per_peer.nginx, dir = o.per_peer.direct;
+    const what = `req/s per core, ${variant === 'tls' ? 'TLS' : 'plain-HTTP'} upstream (direct ${int(dir?.rps)})`;
+    const r = o.yourouter_over_nginx;
+    const res2 = !num(r) ? '–' : o.ratio_valid ? verdict(r >= 0.5) : `**invalid**: ${o.ratio_why}`;
+    rows.push([what, int(y.rps) + (y.invalid ? ` (invalid: ${y.invalid})` : ''), ng ? `nginx ${int(ng.rps)}${ng.invalid ? ` (invalid: ${ng.invalid})` : ''}` : '', ratio(r), '≥ 0.5× nginx', res2]);
+  }
   const b = F.b?.per_peer;
   if (b?.[YR]) {
     const yr = b[YR].max_rps;
@@ -123,6 +132,27 @@ function sectionA(res, key, title) {
   });
   return `### ${title}\n\n${A.rounds} interleaved rounds × ${int(A.requests_per_round)} sequential requests per peer; median of the per-round p50s and p99s.\n\n` +
     table(['peer', 'p50', 'p99', 'added p50', 'added p99', 'yourouter added ÷ peer added (p50 / p99)', 'errors'], rows) + '\n';
+}
+
+function sectionO(res) {
+  const O = res.figures.o;
+  if (!O) return '';
+  if (O.skipped) return `### (o) Overhead: req/s per core against a fast upstream\n\nSkipped: ${O.skipped}.\n`;
+  const parts = [`### (o) Overhead: req/s per core against a fast upstream\n\n\`wrk -t1 -c50\`, ${res.meta.config.o.secs} s per run, ${res.meta.config.o.rounds} interleaved rounds (median of the valid rounds), against \`yr-upstream\` (bench/yr-upstream.c: a fixed 1 KB chat.completion) on core 1 with wrk; the peer alone on core 0. "direct ÷ peer" says whether the upstream was negligible: a ratio between peers counts only when direct is ≥ 3× both (plain) or ≥ 1.3× both (TLS). A run with any non-2xx answer or socket error is invalid and left out.\n`];
+  for (const variant of ['plain', 'tls']) {
+    const o = O[variant];
+    if (!o) continue;
+    const dir = o.per_peer.direct;
+    const rows = ['direct', YR, 'nginx'].filter((p) => o.per_peer[p]).map((p) => {
+      const v = o.per_peer[p];
+      const bad = (v.rounds || []).filter((r) => !r.valid).map((r) => r.why);
+      return [p, v.invalid ? `**invalid** (${v.invalid})` : int(v.rps), int(dir?.rps), p === 'direct' ? '–' : ratio(v.direct_over_peer) + (v.rig_valid ? '' : ` (< ${o.min_ratio}×: upstream not negligible)`),
+        us(v.p99_us), `${v.valid_rounds ?? 0} of ${(v.rounds || []).length}${bad.length ? `; invalid: ${bad.join('; ')}` : ''}`];
+    });
+    parts.push(`\n**${variant === 'tls' ? 'TLS upstream' : 'plain-HTTP upstream'}** — yourouter ÷ nginx: ${ratio(o.yourouter_over_nginx)}${o.ratio_valid === false ? ` (**invalid**: ${o.ratio_why})` : ''}\n`);
+    parts.push(table(['peer', 'req/s', 'direct req/s', 'direct ÷ peer', 'wrk p99', 'valid rounds'], rows));
+  }
+  return parts.join('\n') + '\n';
 }
 
 function sectionB(res) {
@@ -301,6 +331,7 @@ export function renderMarkdown(res) {
     for (const n of notes) out.push(`- ${n}`);
   }
   out.push('\n## Figures\n');
+  out.push(sectionO(res));
   out.push(sectionA(res, 'a', '(a) Added latency at concurrency 1, 0 ms upstream'));
   out.push(sectionA(res, 'a20', '(a′) Added latency at concurrency 1, 20 ms upstream'));
   out.push(sectionB(res));
