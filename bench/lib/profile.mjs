@@ -3,7 +3,7 @@
 // figures hold on a busy machine.
 //
 //   node bench/lib/profile.mjs --build-dir=DIR [--n=N] [--c=C] [--events=E] [--streams=S]
-//                              [--only=syscalls,allocs,rss]
+//                              [--only=syscalls,allocs,rss] [--upstream=sim|fast|tls]
 //
 //   syscalls/request     strace -c -f on the gateway over N non-streamed requests
 //   allocs/request       malloc+calloc+realloc (and free) per request: the
@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh, log, sleep, startProcess, waitForOutput, stopProcess, killAll, rssKb, runLoad } from './util.mjs';
 import { chatBody, BEHAVIOURS } from './workload.mjs';
+import { makePki } from './overhead.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -35,6 +36,9 @@ const C = Number(opt('c', 10));
 const EVENTS = Number(opt('events', 250));
 const STREAMS = Number(opt('streams', 1000));
 const ONLY = new Set(opt('only', 'syscalls,allocs,rss').split(','));
+// the upstream of the non-streamed requests: the simulator, or yr-upstream
+// over plain HTTP (fast) or TLS with a CA made for the run (tls)
+const UPSTREAM = opt('upstream', 'sim');
 const LOAD = path.join(buildDir, 'bench', 'yr-load');
 const PRELOAD = path.join(buildDir, 'bench', 'libyr-alloc-count.so');
 fs.mkdirSync(path.join(root, 'bench', 'out'), { recursive: true });
@@ -56,13 +60,15 @@ async function startSim() {
   return { child, port: Number(m[1]) };
 }
 
-async function startGateway(simPort, env = {}) {
+async function startGateway(up, env = {}) {
+  if (typeof up === 'number') up = { port: up };
   const dir = fs.mkdtempSync(path.join(work, 'gw-'));
   const cfg = path.join(dir, 'yourouter.yaml');
   fs.writeFileSync(cfg, [
     'server:', '  listen: 127.0.0.1:0', '  master_key: bench-master-key-0123456789', '  workers: 1',
     '  log_level: info', 'storage:', `  url: "sqlite://${dir}/yourouter.db"`, 'providers:', '  sim:',
-    '    kind: openai', `    base_url: http://127.0.0.1:${simPort}/v1`, '    api_key: dummy',
+    '    kind: openai', `    base_url: ${up.ca ? 'https' : 'http'}://127.0.0.1:${up.port}/v1`, '    api_key: dummy',
+    ...(up.ca ? ['    tls:', `      ca_file: ${up.ca}`] : []),
     'models:', '  - id: gpt-4o', '    routes:', '      - provider: sim', '',
   ].join('\n'));
   const child = startProcess([path.join(buildDir, 'yourouter'), 'serve', '--config', cfg], { env, cwd: dir });
@@ -116,9 +122,9 @@ const perUnit1 = (calls, units) => {
 };
 const perUnit = (t, units) => ({ loop_thread: perUnit1(t.loop, units), other_threads: perUnit1(t.other, units) });
 
-async function allocRun(simPort, runFn) {
+async function allocRun(up, runFn) {
   const out = path.join(work, `alloc-${Date.now()}-${Math.random()}.json`);
-  const gw = await startGateway(simPort, { LD_PRELOAD: PRELOAD, YR_ALLOC_COUNT_OUT: out });
+  const gw = await startGateway(up, { LD_PRELOAD: PRELOAD, YR_ALLOC_COUNT_OUT: out });
   await load(gw.port, { n: 200, c: 2, body: bodies.fast }); // warm: connections, caches
   await runFn(gw);
   await stopProcess(gw.child, 20000);
@@ -126,17 +132,28 @@ async function allocRun(simPort, runFn) {
   return { allocs: j.malloc + j.calloc + j.realloc + j.memalign, frees: j.free };
 }
 
-const res = { n: N, c: C, events_per_stream: EVENTS, streams: STREAMS };
+const res = { n: N, c: C, events_per_stream: EVENTS, streams: STREAMS, upstream: UPSTREAM };
 const sim = await startSim();
+let fast = null;
+let reqUp = { port: sim.port };
+if (UPSTREAM !== 'sim') {
+  const pki = UPSTREAM === 'tls' ? makePki(path.join(work, 'pki')) : null;
+  fast = startProcess([path.join(buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0', ...(pki ? ['--cert', pki.cert, '--key', pki.key] : [])]);
+  const m = await waitForOutput(fast, /listening on 127\.0\.0\.1:(\d+)/, 10000);
+  reqUp = { port: Number(m[1]), ca: pki?.ca };
+}
 try {
   // ---- syscalls per request / per event
   if (ONLY.has('syscalls')) {
-    const gw = await startGateway(sim.port);
-    await load(gw.port, { n: 2000, c: C, body: bodies.fast });
+    const rgw = await startGateway(reqUp);
+    await load(rgw.port, { n: 2000, c: C, body: bodies.fast });
     let r;
-    const calls = await straced(gw.child.pid, async () => { r = await load(gw.port, { n: N, c: C, body: bodies.fast }); });
+    const calls = await straced(rgw.child.pid, async () => { r = await load(rgw.port, { n: N, c: C, body: bodies.fast }); });
     checkOk(r, 'requests', N);
     res.syscalls_per_request = perUnit(calls, N);
+    await stopProcess(rgw.child, 20000);
+    const gw = await startGateway(sim.port);
+    await load(gw.port, { n: 200, c: 2, body: bodies.fast });
     const ns = Math.max(10, Math.round(N / 10 / EVENTS * 10));
     let rs;
     const scalls = await straced(gw.child.pid, async () => { rs = await load(gw.port, { n: ns, c: Math.min(C, ns), body: bodies.burst, stream: true }); });
@@ -150,15 +167,16 @@ try {
   if (!ONLY.has('allocs')) {
     /* skipped */
   } else if (fs.existsSync(PRELOAD)) {
-    const base = await allocRun(sim.port, async () => {});
-    const withReq = await allocRun(sim.port, async (gw) => checkOk(await load(gw.port, { n: N, c: C, body: bodies.fast }), 'alloc requests', N));
+    const base = await allocRun(reqUp, async () => {});
+    const withReq = await allocRun(reqUp, async (gw) => checkOk(await load(gw.port, { n: N, c: C, body: bodies.fast }), 'alloc requests', N));
     res.allocs_per_request = +((withReq.allocs - base.allocs) / N).toFixed(2);
     res.frees_per_request = +((withReq.frees - base.frees) / N).toFixed(2);
     const ns = Math.max(10, Math.round(N / 10 / EVENTS * 10));
+    const sbase = UPSTREAM === 'sim' ? base : await allocRun(sim.port, async () => {});
     const withStr = await allocRun(sim.port, async (gw) => checkOk(await load(gw.port, { n: ns, c: Math.min(C, ns), body: bodies.burst, stream: true }), 'alloc streams', ns));
     // minus the per-request part, so what remains is per event
-    const evAllocs = withStr.allocs - base.allocs - ns * res.allocs_per_request;
-    res.allocs_per_stream_total = +((withStr.allocs - base.allocs) / ns).toFixed(1);
+    const evAllocs = withStr.allocs - sbase.allocs - ns * res.allocs_per_request;
+    res.allocs_per_stream_total = +((withStr.allocs - sbase.allocs) / ns).toFixed(1);
     res.allocs_per_event = +(evAllocs / (ns * (EVENTS + 3))).toFixed(3);
   } else {
     res.allocs_note = `${PRELOAD} is missing (build the yr-alloc-count target)`;
@@ -177,5 +195,6 @@ try {
   }
 } finally {
   await stopProcess(sim.child);
+  if (fast) await stopProcess(fast);
 }
 console.log(JSON.stringify(res, null, 2));

@@ -73,7 +73,7 @@ struct yr_upstream_call {
     yr_upstream_t *up;
     shard_t *sh;
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers; /* in mem[] */
     uv_timer_t fb_timer; /* first-byte timeout, then the idle timeout */
     uint32_t idle_ms;    /* 0: no idle timeout */
     uint64_t last_data;  /* loop time of the last body byte (or the head) */
@@ -94,6 +94,7 @@ struct yr_upstream_call {
     size_t content_type_len;
     bool has_hints; /* the current response has a routing hint header */
     char errbuf[CURL_ERROR_SIZE];
+    _Alignas(struct curl_slist) char mem[]; /* the header list (headers_build) */
 };
 
 static void check_done(shard_t *sh);
@@ -404,8 +405,7 @@ static void call_release(yr_upstream_call_t *call)
         up->active--;
         call->sh->active--;
     }
-    curl_slist_free_all(call->headers);
-    call->headers = NULL;
+    call->headers = NULL; /* part of the call's allocation */
     uv_timer_stop(&call->fb_timer);
     uv_close((uv_handle_t *)&call->fb_timer, on_call_timer_closed);
 }
@@ -699,10 +699,33 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
     return 0;
 }
 
+/* The header list lives in the call's own allocation (nodes, then the
+ * strings): curl reads CURLOPT_HTTPHEADER without owning it, and
+ * curl_slist_append cost two mallocs per header per request. */
+static struct curl_slist *headers_build(char *mem, const char *const *headers, size_t n)
+{
+    struct curl_slist *nodes = (struct curl_slist *)mem;
+    char *str = mem + (n + 1) * sizeof(*nodes);
+    static char expect[] = "Expect:"; /* no 100-continue round trip */
+    nodes[0] = (struct curl_slist){.data = expect, .next = n > 0 ? &nodes[1] : NULL};
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(headers[i]) + 1;
+        memcpy(str, headers[i], len);
+        nodes[i + 1] = (struct curl_slist){.data = str, .next = i + 1 < n ? &nodes[i + 2] : NULL};
+        str += len;
+    }
+    return nodes;
+}
+
 int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
                       const yr_upstream_cbs_t *cbs, void *data, yr_upstream_call_t **out)
 {
-    yr_upstream_call_t *call = calloc(1, sizeof(*call));
+    size_t nh = 0, hbytes = 0;
+    for (; req->headers != NULL && req->headers[nh] != NULL; nh++)
+        hbytes += strlen(req->headers[nh]) + 1;
+    /* the nodes stay aligned: the call struct ends on a pointer boundary */
+    size_t extra = (nh + 1) * sizeof(struct curl_slist) + hbytes;
+    yr_upstream_call_t *call = calloc(1, sizeof(*call) + extra);
     if (call == NULL)
         return -ENOMEM;
     call->up = up;
@@ -714,25 +737,10 @@ int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
         free(call);
         return -ENOMEM;
     }
-    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
-    for (size_t i = 0; h != NULL && req->headers != NULL && req->headers[i] != NULL; i++) {
-        struct curl_slist *nh = curl_slist_append(h, req->headers[i]);
-        if (nh == NULL) {
-            curl_slist_free_all(h);
-            h = NULL;
-        }
-        h = nh;
-    }
-    if (h == NULL) {
-        curl_easy_cleanup(call->easy);
-        free(call);
-        return -ENOMEM;
-    }
-    call->headers = h;
+    call->headers = headers_build(call->mem, req->headers, nh);
     CURL *e = call->easy;
     int rc = set_options(call, req);
     if (rc < 0) {
-        curl_slist_free_all(call->headers);
         curl_easy_cleanup(e); /* also leaves the share */
         free(call);
         return rc;
@@ -741,7 +749,6 @@ int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
     call->fb_timer.data = call;
     call->sh = pick_shard(up, call->guarded);
     if (curl_multi_add_handle(call->sh->multi, e) != CURLM_OK) {
-        curl_slist_free_all(call->headers);
         curl_easy_cleanup(e);
         call->easy = NULL;
         uv_close((uv_handle_t *)&call->fb_timer, on_call_timer_closed);
