@@ -53,8 +53,24 @@ struct yr_upstream {
     CURLSH *guarded_conns; /* the connection cache of guarded calls (lazily) */
     sock_ctx_t **socks;    /* by descriptor: every socket curl has open and we poll */
     size_t nsocks;
+    bool env_proxy; /* a *_proxy variable was set at start: curl reads them */
     bool closing;
 };
+
+/* The variables libcurl looks at for a proxy (it ignores HTTP_PROXY in
+ * capitals). Checked once: with none set, transfers say "no proxy" and
+ * curl skips its getenv walk on every transfer. */
+static bool proxy_env_set(void)
+{
+    static const char *const vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY",
+                                       "all_proxy",  "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+        if (v != NULL && v[0] != '\0')
+            return true;
+    }
+    return false;
+}
 
 struct sock_ctx {
     uv_poll_t poll;
@@ -290,6 +306,7 @@ int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out)
     if (up == NULL)
         return -ENOMEM;
     up->loop = loop;
+    up->env_proxy = proxy_env_set();
     for (size_t i = 0; i < SHARDS; i++) {
         shard_t *sh = &up->shards[i];
         sh->up = up;
@@ -665,6 +682,8 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (!call->up->env_proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, ""); /* none configured: skip the lookup */
     const char *protocols = req->protocols != NULL ? req->protocols : "http,https";
     if (curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, protocols) != CURLE_OK)
