@@ -25,11 +25,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -1085,8 +1087,17 @@ static int check_ca_file(parse_t *p, yaml_node_t *tls, const char *path)
     size_t saved = path_push(p, "ca_file", 7);
     size_t line = value_line(p, tls, "ca_file");
     int rc = 0;
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
+    /* O_NONBLOCK: a FIFO or a device named here must not hang the load */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
+    if (fd < 0) {
+        rc = fail(p, line, "cannot read the CA file: %s", strerror(errno));
+    } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        rc = fail(p, line, "the CA file is not a regular file");
+    } else if ((f = fdopen(fd, "r")) == NULL) {
+        close(fd);
         rc = fail(p, line, "cannot read the CA file: %s", strerror(errno));
     } else {
         /* PEM: a certificate block in the first MiB (bundles are ~200 KB);

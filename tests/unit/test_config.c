@@ -351,7 +351,7 @@ static const struct {
     {"providers:\n  p:\n    kind: openai\n    tls:\n      ca_file: /nonexistent/ca.pem\n",
      "cfg.yaml:5: providers.p.tls.ca_file: cannot read the CA file: No such file or directory"},
     {"providers:\n  p:\n    kind: openai\n    tls:\n      ca_file: /dev/null\n",
-     "cfg.yaml:5: providers.p.tls.ca_file: the CA file has no PEM certificate"},
+     "cfg.yaml:5: providers.p.tls.ca_file: the CA file is not a regular file"},
     {"providers:\n  p:\n    kind: openai\n    tls:\n      cafile: x\n",
      "cfg.yaml:5: providers.p.tls.cafile: unknown key (expected one of ca_file)"},
     {"providers:\n  p:\n    kind: openai\n    tls: /etc/ssl/ca.pem\n",
@@ -829,6 +829,17 @@ static void test_tls_ca_file(void **state)
     assert_null(cfg->providers[1].tls_ca_file);
     assert_null(cfg->providers[2].tls_ca_file);
     yr_config_free(cfg);
+    /* a regular file without a certificate block */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", f);
+    fclose(f);
+    snprintf(yaml, sizeof(yaml), "providers:\n  a:\n    kind: openai\n    tls: {ca_file: '%s'}\n",
+             path);
+    char err[512];
+    load_fail(yaml, err, sizeof(err));
+    assert_string_equal(err, "cfg.yaml:4: providers.a.tls.ca_file: the CA file has no PEM "
+                             "certificate (-----BEGIN CERTIFICATE-----)");
     unlink(path);
 }
 
