@@ -27,11 +27,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -152,7 +154,7 @@ static const setting_t storage_rows[] = {
      .check = check_redis_url, .offset = CFG(storage.redis_url)},
 };
 
-enum { PROVIDER_KIND, PROVIDER_PRESET, PROVIDER_MODELS };
+enum { PROVIDER_KIND, PROVIDER_PRESET, PROVIDER_MODELS, PROVIDER_TLS };
 static const setting_t provider_rows[] = {
     [PROVIDER_KIND] = {.name = "kind", .type = T_KIND, .flags = F_REQUIRED, .names = kind_names,
                        .offset = PRV(kind)},
@@ -161,6 +163,7 @@ static const setting_t provider_rows[] = {
     [PROVIDER_PRESET] = {.name = "preset", .type = T_CUSTOM},
     /* what the config says of this provider's models, over the catalog */
     [PROVIDER_MODELS] = {.name = "models", .type = T_CUSTOM},
+    [PROVIDER_TLS] = {.name = "tls", .type = T_CUSTOM},
     /* Defaults to kind_base_urls[kind]; required for the other kinds. */
     {.name = "base_url", .type = T_STR, .max = 2048, .check = check_http_url,
      .offset = PRV(base_url)},
@@ -198,6 +201,12 @@ static const setting_t provider_rows[] = {
      .offset = PRV(credentials_file)},
     {.name = "credentials_json", .type = T_STR, .flags = F_NULLABLE | F_SECRET,
      .max = YR_GCP_MAX_SA_JSON, .offset = PRV(credentials_json)},
+};
+
+/* providers.NAME.tls */
+static const setting_t provider_tls_rows[] = {
+    {.name = "ca_file", .type = T_STR, .flags = F_NULLABLE, .max = 4096,
+     .offset = PRV(tls_ca_file)},
 };
 
 #define OVR(f) offsetof(yr_model_override_t, f)
@@ -1274,6 +1283,52 @@ static int parse_preset(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
     return rc;
 }
 
+/* A CA file that cannot be read or holds no certificate would only show up
+ * as a TLS failure on the first request: say so at load instead. */
+static int check_ca_file(parse_t *p, yaml_node_t *tls, const char *path)
+{
+    size_t saved = path_push(p, "ca_file", 7);
+    size_t line = value_line(p, tls, "ca_file");
+    int rc = 0;
+    /* O_NONBLOCK: a FIFO or a device named here must not hang the load */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
+    if (fd < 0) {
+        rc = fail(p, line, "cannot read the CA file: %s", strerror(errno));
+    } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        rc = fail(p, line, "the CA file is not a regular file");
+    } else if ((f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        rc = fail(p, line, "cannot read the CA file: %s", strerror(errno));
+    } else {
+        /* PEM: a certificate block in the first MiB (bundles are ~200 KB);
+         * the last 26 bytes of a read carry over so a marker split between
+         * two reads is found. */
+        static const char mark[] = "-----BEGIN CERTIFICATE-----";
+        const size_t mlen = sizeof(mark) - 1;
+        char buf[8192];
+        size_t have = 0, total = 0, n;
+        bool found = false;
+        while (!found && total < (1u << 20) &&
+               (n = fread(buf + have, 1, sizeof(buf) - have, f)) > 0) {
+            total += n;
+            have += n;
+            found = memmem(buf, have, mark, mlen) != NULL;
+            if (have >= mlen - 1) {
+                memmove(buf, buf + have - (mlen - 1), mlen - 1);
+                have = mlen - 1;
+            }
+        }
+        fclose(f);
+        if (!found)
+            rc = fail(p, line, "the CA file has no PEM certificate (-----BEGIN CERTIFICATE-----)");
+    }
+    path_pop(p, saved);
+    return rc;
+}
+
 /* A preset's defaults for what the provider leaves out: its base_url, and
  * its key from the preset's variable (GROQ_API_KEY ...) when that is set. */
 static int preset_defaults(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
@@ -1404,6 +1459,16 @@ out:
     return rc;
 }
 
+static int parse_provider_tls(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
+{
+    size_t saved = path_push(p, "tls", 3);
+    int rc = parse_table(p, v, line_of(v), provider_tls_rows, NROWS(provider_tls_rows), pc, NULL);
+    if (rc == 0 && pc->tls_ca_file != NULL)
+        rc = check_ca_file(p, v, pc->tls_ca_file);
+    path_pop(p, saved);
+    return rc;
+}
+
 static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
 {
     yaml_node_t *custom[NROWS(provider_rows)] = {0};
@@ -1417,6 +1482,8 @@ static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provid
         rc = parse_overrides(p, custom[PROVIDER_MODELS], pc);
     if (rc == 0 && pc->preset != NULL)
         rc = preset_defaults(p, v, pc);
+    if (rc == 0 && custom[PROVIDER_TLS] != NULL)
+        rc = parse_provider_tls(p, custom[PROVIDER_TLS], pc);
     if (rc == 0 && pc->kind == YR_KIND_AZURE && pc->base_url != NULL)
         rc = check_azure_endpoint(p, v, pc);
     if (rc == 0 && pc->kind == YR_KIND_VERTEX)

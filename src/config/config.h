@@ -66,6 +66,10 @@ typedef struct {
     const struct yr_catalog_preset *preset;
     yr_model_override_t *models;    /* providers.NAME.models, in the config pool */
     size_t nmodels;
+    /* tls.ca_file: PEM bundle that verifies the provider's certificate
+     * instead of the system store (private CAs, corporate proxies); NULL:
+     * the system store. Checked readable at load. */
+    const char *tls_ca_file;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 

@@ -1448,6 +1448,7 @@ static int attempt_send(chat_t *c)
     int rc = c->kind->transport->prepare(&c->cx, c->path, c->extra, &c->ureq);
     if (rc == 0) {
         yr_transport_route_timeouts(c->att->route, &c->ureq);
+        c->ureq.ca_file = c->att->route->provider->tls_ca_file;
         /* no try outlives the request's deadline */
         uint64_t now = now_ns();
         uint64_t left = c->deadline_ns > now ? (c->deadline_ns - now) / 1000000u + 1 : 1;
