@@ -7,6 +7,8 @@
  *   azure       openai      azure       (api-key; deployments or v1 paths)
  *   anthropic   anthropic   anthropic   (x-api-key, anthropic-version)
  *   gemini      gemini      gemini      (x-goog-api-key; the model in the path)
+ *   vertex      gemini      vertex      (OAuth: service-account tokens; publishers/google)
+ *   vertex      anthropic   vertex      (... publishers/anthropic, rawPredict)
  *
  * Both halves are tables of pure functions (nginx's upstream create_request /
  * process_header / input_filter): no sockets, no timers, so each can be
@@ -53,6 +55,11 @@ typedef struct yr_call_ctx {
     /* Passthrough: the body the client gets when pass_response rewrote the
      * answer (embeddings from Gemini), in the pool; empty: the upstream's. */
     yr_str_t pass_out;
+    /* Credentials (transport.h: credentials): the worker's cache of Google
+     * service-account tokens, and the token the credentials step left for
+     * prepare (in pool). */
+    struct yr_gcp_tokens *gcp_tokens;
+    const char *access_token;
 } yr_call_ctx_t;
 
 typedef struct {
@@ -61,13 +68,18 @@ typedef struct {
     const yr_transport_ops_t *transport;
 } yr_provider_kind_ops_t;
 
-/* The dialect x transport of a kind; NULL when this build cannot call it. */
+/* The dialect x transport of a kind; NULL when this build cannot call it.
+ * A kind may speak more than one dialect (vertex: Gemini or Anthropic, by
+ * publisher): this is its first; yr_provider_route_kind says which one a
+ * route speaks. */
 const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind);
-/* The kind a client of dialect client gets on provider p: its kind's, or
- * the Responses passthrough for a Responses client on a provider whose
- * upstream speaks /v1/responses. NULL when this build cannot call it. */
-const yr_provider_kind_ops_t *yr_provider_kind_for(const yr_provider_conf_t *p,
-                                                   yr_dialect_t client);
+const yr_provider_kind_ops_t *yr_provider_route_kind(const yr_route_conf_t *r);
+/* The kind a client of dialect client gets on route r: the route's
+ * (yr_provider_route_kind), or the Responses passthrough for a Responses
+ * client on a provider whose upstream speaks /v1/responses, or the kind's
+ * embeddings dialect for an embeddings client. NULL when this build cannot
+ * call it. */
+const yr_provider_kind_ops_t *yr_provider_kind_for(const yr_route_conf_t *r, yr_dialect_t client);
 /* Same, as a predicate (for route plans). */
 bool yr_provider_callable(yr_provider_kind_t kind);
 
