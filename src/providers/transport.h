@@ -27,7 +27,7 @@ struct yr_call_ctx;
 /* How a streamed body is cut into messages. */
 typedef enum {
     YR_FRAME_SSE = 0,   /* text/event-stream */
-    YR_FRAME_EVENTSTREAM, /* application/vnd.amazon.eventstream (not yet) */
+    YR_FRAME_EVENTSTREAM, /* application/vnd.amazon.eventstream (providers/eventstream.h) */
 } yr_framing_t;
 
 /* What one attempt ended in: the single vocabulary metrics, route health,
