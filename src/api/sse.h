@@ -13,9 +13,6 @@
 typedef struct {
     yr_str_t event; /* "" when the event had no event: line */
     yr_str_t data;
-    /* An AWS eventstream message (providers/framing.c): its :message-type
-     * ("event", "exception", "error"); empty for SSE. */
-    yr_str_t kind;
 } yr_sse_event_t;
 
 /* Return 0 to continue, non-zero to stop parsing (returned by feed). */

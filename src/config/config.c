@@ -19,6 +19,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "config/aws.h"
 #include "config/config.h"
 #include "limits/price.h"
 #include "upstream/fetch.h"
@@ -40,7 +41,7 @@
 #define CFG_MAX_SHOWN 64          /* characters of a value quoted in a message */
 #define CFG_MAX_KEY_SHOWN 64      /* characters of one key in a path */
 #define CFG_MAX_ENV_NAME 128
-#define CFG_MAX_ROWS 16
+#define CFG_MAX_ROWS 32
 #define CFG_MAX_NAME 64   /* provider (vendor) names */
 #define CFG_MAX_MODEL 256 /* model ids and upstream model names */
 
@@ -174,6 +175,18 @@ static const setting_t provider_rows[] = {
      * (the classic deployments API with ?api-version=). */
     {.name = "api_version", .type = T_STR, .max = 32, .def_str = "v1",
      .check = check_api_version, .offset = PRV(api_version)},
+    /* kind: bedrock — the region, and the SigV4 credentials (config/aws.h:
+     * else the AWS_* environment, else a credentials-file profile). */
+    {.name = "region", .type = T_STR, .max = 32, .check = check_token, .offset = PRV(region)},
+    {.name = "aws_access_key_id", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 128,
+     .check = check_token, .offset = PRV(aws_access_key_id)},
+    {.name = "aws_secret_access_key", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 256,
+     .check = check_token, .offset = PRV(aws_secret_access_key)},
+    {.name = "aws_session_token", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 8192,
+     .check = check_token, .offset = PRV(aws_session_token)},
+    {.name = "aws_profile", .type = T_STR, .max = 128, .check = check_token,
+     .offset = PRV(aws_profile)},
+    {.name = "aws_credentials_file", .type = T_STR, .max = 1024, .offset = PRV(aws_credentials_file)},
 };
 
 enum { IMAGES_ALLOW = 5 };
@@ -1068,6 +1081,18 @@ static int check_azure_endpoint(parse_t *p, yaml_node_t *v, const yr_provider_co
     return rc;
 }
 
+/* kind bedrock: region, endpoint and credentials (config/aws.h). */
+static int resolve_aws(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
+{
+    char why[400];
+    int rc = yr_aws_resolve(p->cfg->pool, pc, why, sizeof(why));
+    if (rc == -ENOMEM)
+        return fail_oom(p);
+    if (rc < 0)
+        return fail(p, v->type == YAML_MAPPING_NODE ? line_of(v) : key_line, "%s", why);
+    return 0;
+}
+
 static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
 {
     int rc = apply_defaults(p->cfg->pool, provider_rows, NROWS(provider_rows), pc);
@@ -1076,6 +1101,8 @@ static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provid
     rc = parse_table(p, v, key_line, provider_rows, NROWS(provider_rows), pc, NULL);
     if (rc == 0 && pc->kind == YR_KIND_AZURE && pc->base_url != NULL)
         rc = check_azure_endpoint(p, v, pc);
+    if (rc == 0 && pc->kind == YR_KIND_BEDROCK)
+        rc = resolve_aws(p, v, key_line, pc);
     if (rc < 0 || pc->base_url != NULL)
         return rc;
     const char *def = kind_base_urls[pc->kind];
@@ -1803,8 +1830,11 @@ void yr_config_redact(const yr_config_t *cfg, char *s, size_t cap)
     if (cfg == NULL || s == NULL || cap == 0)
         return;
     redact_one(s, cap, cfg->server.master_key);
-    for (size_t i = 0; i < cfg->nproviders; i++)
+    for (size_t i = 0; i < cfg->nproviders; i++) {
         redact_one(s, cap, cfg->providers[i].api_key);
+        redact_one(s, cap, cfg->providers[i].aws_secret_access_key);
+        redact_one(s, cap, cfg->providers[i].aws_session_token);
+    }
     for (size_t i = 0; i < cfg->nmodels; i++)
         for (size_t j = 0; j < cfg->models[i].nroutes; j++)
             redact_one(s, cap, cfg->models[i].routes[j].api_key);

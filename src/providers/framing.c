@@ -18,6 +18,7 @@ void yr_framer_free(yr_framer_t *f)
 }
 
 typedef struct {
+    yr_framer_t *f;
     yr_frame_fn fn;
     void *arg;
 } es_sink_t;
@@ -27,20 +28,31 @@ static int on_es_message(const yr_es_message_t *m, void *arg)
 {
     const es_sink_t *k = arg;
     yr_str_t type = yr_es_header_str(m, ":message-type");
-    yr_frame_t f = {.kind = type, .data = m->payload};
+    yr_frame_t fr = {.data = m->payload};
+    const char *prefix = NULL;
+    yr_str_t name = YR_STR_NULL;
     if (yr_str_eq(type, YR_STR("event"))) {
-        f.event = yr_es_header_str(m, ":event-type");
-    } else if (yr_str_eq(type, YR_STR("exception"))) {
-        f.event = yr_es_header_str(m, ":exception-type");
+        fr.event = yr_es_header_str(m, ":event-type");
+        if (fr.event.len == 0)
+            return -EPROTO;
+        return k->fn(&fr, k->arg);
+    }
+    if (yr_str_eq(type, YR_STR("exception"))) {
+        prefix = "exception:";
+        name = yr_es_header_str(m, ":exception-type");
     } else if (yr_str_eq(type, YR_STR("error"))) {
-        f.event = yr_es_header_str(m, ":error-code");
-        f.data = yr_es_header_str(m, ":error-message");
+        prefix = "error:";
+        name = yr_es_header_str(m, ":error-code");
+        fr.data = yr_es_header_str(m, ":error-message");
     } else {
         return -EPROTO;
     }
-    if (f.event.len == 0)
-        return -EPROTO;
-    return k->fn(&f, k->arg);
+    char *buf = k->f->es_event;
+    size_t cap = sizeof(k->f->es_event);
+    int n = snprintf(buf, cap, "%s%.*s", prefix, (int)(name.len < cap ? name.len : cap - 1),
+                     name.ptr ? name.ptr : "");
+    fr.event = (yr_str_t){buf, n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1)};
+    return k->fn(&fr, k->arg);
 }
 
 int yr_framer_feed(yr_framer_t *f, const char *p, size_t n, yr_frame_fn fn, void *arg)
@@ -48,7 +60,7 @@ int yr_framer_feed(yr_framer_t *f, const char *p, size_t n, yr_frame_fn fn, void
     switch (f->kind) {
     case YR_FRAME_SSE: return yr_sse_feed(&f->sse, p, n, fn, arg);
     case YR_FRAME_EVENTSTREAM: {
-        es_sink_t k = {fn, arg};
+        es_sink_t k = {f, fn, arg};
         return yr_es_feed(&f->es, p, n, on_es_message, &k);
     }
     default: return -ENOTSUP;

@@ -1,9 +1,11 @@
 /* The framer of a streamed upstream body: cuts raw bytes into the messages
  * a dialect decodes, in the framing its transport names: SSE, or the AWS
- * eventstream (providers/eventstream.h; a message becomes a frame whose
- * kind is its :message-type, event its :event-type (:exception-type for an
- * exception, :error-code for an error) and data its payload (the
- * :error-message for an error)). Bounded: a message larger than the cap is
+ * eventstream (providers/eventstream.h). An eventstream message becomes a
+ * frame whose event is its :event-type and data its payload; an exception
+ * message's event is "exception:" + its :exception-type (data: the
+ * payload), an error message's "error:" + its :error-code (data: its
+ * :error-message), so a dialect cannot take one for an event (event types
+ * have no ':'). Bounded: a message larger than the cap is
  * an error (-E2BIG; the eventstream's cap is YR_ES_MAX_MESSAGE), a corrupt
  * one -EPROTO. Owned by its attempt; yr_framer_free releases it. */
 #ifndef YR_FRAMING_H
@@ -19,6 +21,7 @@ typedef struct {
     yr_framing_t kind;
     yr_sse_parser_t sse;
     yr_es_parser_t es;
+    char es_event[96]; /* the event name of an exception or error frame */
 } yr_framer_t;
 
 void yr_framer_init(yr_framer_t *f, yr_framing_t kind, size_t max_message);

@@ -1,6 +1,8 @@
 /* The provider kinds: which dialect over which transport. */
 #include "providers/provider.h"
 
+#include "providers/bedrock.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,7 @@ static const yr_provider_kind_ops_t kinds[] = {
     {YR_KIND_ANTHROPIC, &yr_dialect_anthropic, &yr_transport_anthropic},
     {YR_KIND_AZURE, &yr_dialect_azure, &yr_transport_azure},
     {YR_KIND_GEMINI, &yr_dialect_gemini, &yr_transport_gemini},
+    {YR_KIND_BEDROCK, &yr_dialect_bedrock, &yr_transport_bedrock},
 };
 
 const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind)

@@ -7,6 +7,8 @@
  *   azure       openai      azure       (api-key; deployments or v1 paths)
  *   anthropic   anthropic   anthropic   (x-api-key, anthropic-version)
  *   gemini      gemini      gemini      (x-goog-api-key; the model in the path)
+ *   bedrock     bedrock     bedrock     (Converse; SigV4 or a Bedrock API key,
+ *                                        eventstream framing)
  *
  * Both halves are tables of pure functions (nginx's upstream create_request /
  * process_header / input_filter): no sockets, no timers, so each can be

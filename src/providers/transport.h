@@ -59,6 +59,9 @@ typedef struct {
     /* Rate-limit headroom the provider announced; -1 when absent. */
     int64_t remaining_requests, remaining_tokens;
     int64_t reset_requests_ms, reset_tokens_ms;
+    /* An error's type when the head carries it rather than the body
+     * (Bedrock's x-amzn-ErrorType); "" when absent. */
+    char error_type[64];
 } yr_head_info_t;
 
 /* A provider's error body, parsed by the dialect. */

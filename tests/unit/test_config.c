@@ -292,7 +292,7 @@ static const struct {
      "body_timeout_ms, body_min_rate, max_body_memory, max_connections, log_level)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
      "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, base_url, "
-     "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
+     "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version, region, aws_access_key_id, aws_secret_access_key, aws_session_token, aws_profile, aws_credentials_file)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
      "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
@@ -898,9 +898,10 @@ static void test_kind_names(void **state)
     assert_string_equal(yr_provider_kind_name(YR_KIND__COUNT), "unknown");
     /* Every kind name is accepted by the loader. */
     for (int k = 0; k < YR_KIND__COUNT; k++) {
-        char yaml[128];
-        snprintf(yaml, sizeof(yaml), "providers: {p: {kind: %s, base_url: 'https://h'}}",
-                 yr_provider_kind_name((yr_provider_kind_t)k));
+        char yaml[160];
+        snprintf(yaml, sizeof(yaml), "providers: {p: {kind: %s, base_url: 'https://h'%s}}",
+                 yr_provider_kind_name((yr_provider_kind_t)k),
+                 k == YR_KIND_BEDROCK ? ", region: us-east-1, api_key: k" : "");
         yr_config_t *cfg = load_ok(yaml);
         assert_int_equal(cfg->providers[0].kind, k);
         yr_config_free(cfg);

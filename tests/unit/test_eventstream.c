@@ -257,8 +257,8 @@ typedef struct {
 static int on_frame(const yr_frame_t *f, void *arg)
 {
     frames_t *fs = arg;
-    snprintf(fs->seen[fs->n++], 64, "%.*s|%.*s|%.*s", (int)f->kind.len, f->kind.ptr,
-             (int)f->event.len, f->event.ptr, (int)f->data.len, f->data.ptr);
+    snprintf(fs->seen[fs->n++], 64, "%.*s|%.*s", (int)f->event.len, f->event.ptr,
+             (int)f->data.len, f->data.ptr);
     return 0;
 }
 
@@ -296,9 +296,9 @@ static void test_framer(void **state)
                          0);
     assert_false(yr_framer_partial(&f));
     assert_int_equal(fs.n, 3);
-    assert_string_equal(fs.seen[0], "event|messageStart|{\"role\":\"assistant\"}");
-    assert_string_equal(fs.seen[1], "exception|throttlingException|{\"message\":\"slow\"}");
-    assert_string_equal(fs.seen[2], "error|InternalError|boom");
+    assert_string_equal(fs.seen[0], "messageStart|{\"role\":\"assistant\"}");
+    assert_string_equal(fs.seen[1], "exception:throttlingException|{\"message\":\"slow\"}");
+    assert_string_equal(fs.seen[2], "error:InternalError|boom");
     /* a message without :message-type is malformed */
     yr_buf_reset(&b);
     yr_es_header_t none = {.name = YR_STR(":event-type"), .type = YR_ES_STRING,
