@@ -112,9 +112,13 @@ static int push_blocks(conv_t *c, const char *role, json_t *blocks)
     return yr_tr_append_new(c->messages, m);
 }
 
+/* Only white space (newlines included): what Bedrock calls blank. */
 static bool blank(yr_str_t s)
 {
-    return yr_str_trim(s).len == 0;
+    for (size_t i = 0; i < s.len; i++)
+        if (!strchr(" \t\r\n\f\v", s.ptr[i]) || s.ptr[i] == '\0')
+            return false;
+    return true;
 }
 
 static int text_block(json_t *blocks, yr_str_t s)
