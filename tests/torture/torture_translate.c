@@ -18,11 +18,11 @@
  * run whose only injected failure happened inside them may succeed. Those
  * runs are counted and printed, not hidden.
  *
- * Paths:
+ * Paths, for each translating target (Anthropic, Bedrock):
  *   request  an OpenAI chat request (messages, a tool, an image data URL)
- *            -> parse -> the Anthropic route's request body;
- *   stream   an Anthropic event stream (text, a tool call, usage) ->
- *            the Anthropic decoder -> the OpenAI chunk encoder. */
+ *            -> parse -> the route's request body;
+ *   stream   the provider's event stream (text, a tool call, usage) ->
+ *            its decoder -> the OpenAI chunk encoder. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -32,6 +32,7 @@
 
 #include "api/chat.h"
 #include "api/oai_enc.h"
+#include "providers/bedrock.h"
 #include "providers/provider.h"
 
 void *__real_malloc(size_t n);
@@ -145,7 +146,31 @@ static yr_provider_conf_t provider = {
     .anthropic_version = "2023-06-01",
     .default_max_tokens = 4096,
 };
-static yr_route_conf_t route = {.provider = &provider, .model = "claude-x"};
+static yr_route_conf_t anth_route = {.provider = &provider, .model = "claude-x"};
+static yr_provider_conf_t br_provider = {
+    .name = "aws",
+    .kind = YR_KIND_BEDROCK,
+    .base_url = "https://bedrock-runtime.us-east-1.amazonaws.com",
+    .region = "us-east-1",
+    .aws_access_key_id = "AKIDTORTURE",
+    .aws_secret_access_key = "secret",
+    .connect_timeout_ms = 5000,
+    .first_byte_timeout_ms = 120000,
+    .timeout_ms = 600000,
+    .default_max_tokens = 4096,
+};
+static yr_route_conf_t br_route = {.provider = &br_provider,
+                                   .model = "us.anthropic.claude-3-5-haiku-20241022-v1:0"};
+
+/* The translating target under test. */
+typedef struct {
+    const char *name;
+    const yr_dialect_ops_t *dialect;
+    const yr_route_conf_t *route;
+    const char *const (*events)[2]; /* {event name, data} */
+    size_t nevents;
+} target_t;
+static const target_t *target;
 
 /* request: parse + build. Returns the first error, or 0; *body_ok says the
  * built body was a JSON object (checked unarmed). */
@@ -164,10 +189,10 @@ static int run_request(bool *body_ok)
     yr_upstream_req_t up = {0};
     if (rc == 0) {
         yr_call_ctx_t cx = {
-            .pool = pool, .chat = &chat, .route = &route, .request_id = YR_STR("req-t")};
+            .pool = pool, .chat = &chat, .route = target->route, .request_id = YR_STR("req-t")};
         const char *path = NULL;
         const char *const *extra = NULL;
-        rc = yr_dialect_anthropic.build(&cx, YR_STR(""), &body, &up, &path, &extra);
+        rc = target->dialect->build(&cx, YR_STR(""), &body, &up, &path, &extra);
     }
     armed = false;
     *body_ok = false;
@@ -182,27 +207,53 @@ static int run_request(bool *body_ok)
     return rc;
 }
 
-static const char *const stream_events[] = {
-    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
-    "\"assistant\",\"content\":[],\"model\":\"claude-x\",\"stop_reason\":null,"
-    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}",
-    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\","
-    "\"text\":\"\"}}",
-    "{\"type\":\"ping\"}",
-    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
-    "\"text\":\"Hello\"}}",
-    "{\"type\":\"content_block_stop\",\"index\":0}",
-    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
-    "\"id\":\"toolu_1\",\"name\":\"look\",\"input\":{}}}",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
-    "\"partial_json\":\"{\\\"zoom\\\":\"}}",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
-    "\"partial_json\":\"2}\"}}",
-    "{\"type\":\"content_block_stop\",\"index\":1}",
-    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
-    "\"usage\":{\"output_tokens\":12}}",
-    "{\"type\":\"message_stop\"}",
+static const char *const anth_events[][2] = {
+    {"", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
+         "\"assistant\",\"content\":[],\"model\":\"claude-x\",\"stop_reason\":null,"
+         "\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}"},
+    {"", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\","
+         "\"text\":\"\"}}"},
+    {"", "{\"type\":\"ping\"}"},
+    {"", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+         "\"text\":\"Hello\"}}"},
+    {"", "{\"type\":\"content_block_stop\",\"index\":0}"},
+    {"", "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
+         "\"id\":\"toolu_1\",\"name\":\"look\",\"input\":{}}}"},
+    {"", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+         "\"partial_json\":\"{\\\"zoom\\\":\"}}"},
+    {"", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+         "\"partial_json\":\"2}\"}}"},
+    {"", "{\"type\":\"content_block_stop\",\"index\":1}"},
+    {"", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
+         "\"usage\":{\"output_tokens\":12}}"},
+    {"", "{\"type\":\"message_stop\"}"},
 };
+
+static const char *const br_events[][2] = {
+    {"messageStart", "{\"role\":\"assistant\"}"},
+    {"contentBlockDelta",
+     "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"text\":\"hm\"}}}"},
+    {"contentBlockDelta",
+     "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"signature\":\"S\"}}}"},
+    {"contentBlockStop", "{\"contentBlockIndex\":0}"},
+    {"contentBlockDelta", "{\"contentBlockIndex\":1,\"delta\":{\"text\":\"Hello\"}}"},
+    {"contentBlockStop", "{\"contentBlockIndex\":1}"},
+    {"contentBlockStart",
+     "{\"contentBlockIndex\":2,\"start\":{\"toolUse\":{\"toolUseId\":\"t1\",\"name\":\"look\"}}}"},
+    {"contentBlockDelta",
+     "{\"contentBlockIndex\":2,\"delta\":{\"toolUse\":{\"input\":\"{\\\"zoom\\\":2}\"}}}"},
+    {"contentBlockStop", "{\"contentBlockIndex\":2}"},
+    {"messageStop", "{\"stopReason\":\"tool_use\"}"},
+    {"metadata", "{\"usage\":{\"inputTokens\":25,\"outputTokens\":12,\"cacheReadInputTokens\":3}}"},
+};
+
+static const target_t targets[] = {
+    {"anthropic", &yr_dialect_anthropic, &anth_route, anth_events,
+     sizeof(anth_events) / sizeof(anth_events[0])},
+    {"bedrock", &yr_dialect_bedrock, &br_route, br_events,
+     sizeof(br_events) / sizeof(br_events[0])},
+};
+
 
 static int to_enc(void *arg, const yr_event_t *ev)
 {
@@ -220,10 +271,11 @@ static int run_stream(const yr_chat_req_t *chat, bool *done)
     void *arg[2] = {yr_oai_enc_new(&o), &out};
     int rc = pool == NULL || arg[0] == NULL ? -ENOMEM : 0;
     *done = false;
-    yr_call_ctx_t cx = {.pool = pool, .chat = chat, .route = &route, .request_id = YR_STR("req-t")};
-    for (size_t i = 0; rc == 0 && i < sizeof(stream_events) / sizeof(stream_events[0]); i++) {
-        yr_frame_t m = {.data = yr_str(stream_events[i])};
-        rc = yr_dialect_anthropic.event(&cx, &m, to_enc, arg, done);
+    yr_call_ctx_t cx = {
+        .pool = pool, .chat = chat, .route = target->route, .request_id = YR_STR("req-t")};
+    for (size_t i = 0; rc == 0 && i < target->nevents; i++) {
+        yr_frame_t m = {.event = yr_str(target->events[i][0]), .data = yr_str(target->events[i][1])};
+        rc = target->dialect->event(&cx, &m, to_enc, arg, done);
     }
     armed = false;
     yr_oai_enc_free(arg[0]);
@@ -256,9 +308,9 @@ static void account(stats_t *s, int rc)
 
 static void report(const char *path, const stats_t *s)
 {
-    printf("%s: %lu allocations, each failed once: %lu -ENOMEM, %lu -EINVAL, %lu other errors, "
+    printf("%s %s: %lu allocations, each failed once: %lu -ENOMEM, %lu -EINVAL, %lu other errors, "
            "%lu swallowed inside jansson's loader\n",
-           path, s->runs, s->enomem, s->einval, s->other, s->swallowed);
+           target->name, path, s->runs, s->enomem, s->einval, s->other, s->swallowed);
 }
 
 int main(void)
@@ -267,41 +319,44 @@ int main(void)
     setvbuf(stdout, NULL, _IOLBF, 0); /* LeakSanitizer exits without flushing */
     const char *t = getenv("YR_TORTURE_TRACE");
     trace_at = t ? strtoul(t, NULL, 10) : 0;
-    stats_t rs = {0}, ss = {0};
+    for (size_t ti = 0; ti < sizeof(targets) / sizeof(targets[0]); ti++) {
+        target = &targets[ti];
+        stats_t rs = {0}, ss = {0};
 
-    for (nth = 1;; nth++) {
-        CHECK(nth < 100000);
-        count = 0;
-        injected = injected_loader = false;
-        armed = true;
-        bool body_ok;
-        int rc = run_request(&body_ok);
-        if (!injected) {
-            CHECK(rc == 0 && body_ok); /* every allocation was failed once */
-            break;
+        for (nth = 1;; nth++) {
+            CHECK(nth < 100000);
+            count = 0;
+            injected = injected_loader = false;
+            armed = true;
+            bool body_ok;
+            int rc = run_request(&body_ok);
+            if (!injected) {
+                CHECK(rc == 0 && body_ok); /* every allocation was failed once */
+                break;
+            }
+            account(&rs, rc);
         }
-        account(&rs, rc);
-    }
-    report("request", &rs);
+        report("request", &rs);
 
-    yr_chat_req_t chat;
-    yr_api_error_t err;
-    nth = 0;
-    CHECK(yr_chat_parse(request_body, sizeof(request_body) - 1, &chat, &err) == 0);
-    for (nth = 1;; nth++) {
-        CHECK(nth < 100000);
-        count = 0;
-        injected = injected_loader = false;
-        armed = true;
-        bool done;
-        int rc = run_stream(&chat, &done);
-        if (!injected) {
-            CHECK(rc == 0 && done);
-            break;
+        yr_chat_req_t chat;
+        yr_api_error_t err;
+        nth = 0;
+        CHECK(yr_chat_parse(request_body, sizeof(request_body) - 1, &chat, &err) == 0);
+        for (nth = 1;; nth++) {
+            CHECK(nth < 100000);
+            count = 0;
+            injected = injected_loader = false;
+            armed = true;
+            bool done;
+            int rc = run_stream(&chat, &done);
+            if (!injected) {
+                CHECK(rc == 0 && done);
+                break;
+            }
+            account(&ss, rc);
         }
-        account(&ss, rc);
+        yr_chat_free(&chat);
+        report("stream", &ss);
     }
-    yr_chat_free(&chat);
-    report("stream", &ss);
     return 0;
 }
