@@ -131,6 +131,27 @@ static yr_str_t header(const yr_http_req_t *req, const char *name)
     return yr_http_req_header(req, yr_str(name));
 }
 
+/* YYYYMMDDTHHMMSSZ -> unix seconds; -1 when malformed. */
+static int64_t amz_time(yr_str_t d)
+{
+    if (d.len != 16 || d.ptr[8] != 'T' || d.ptr[15] != 'Z')
+        return -1;
+    int v[6];
+    static const int at[6] = {0, 4, 6, 9, 11, 13}, len[6] = {4, 2, 2, 2, 2, 2};
+    for (int i = 0; i < 6; i++) {
+        v[i] = 0;
+        for (int k = 0; k < len[i]; k++) {
+            char c = d.ptr[at[i] + k];
+            if (c < '0' || c > '9')
+                return -1;
+            v[i] = v[i] * 10 + (c - '0');
+        }
+    }
+    struct tm tm = {.tm_year = v[0] - 1900, .tm_mon = v[1] - 1, .tm_mday = v[2],
+                    .tm_hour = v[3], .tm_min = v[4], .tm_sec = v[5]};
+    return (int64_t)timegm(&tm);
+}
+
 /* Recomputes the signature of req from the headers it names. */
 static int verify_sigv4(const yr_http_req_t *req, yr_str_t authz, sim_error_t *err)
 {
@@ -166,6 +187,13 @@ static int verify_sigv4(const yr_http_req_t *req, yr_str_t authz, sim_error_t *e
     yr_str_t date = header(req, "x-amz-date");
     if (date.len != 16 || a.date.len != 8 || memcmp(date.ptr, a.date.ptr, 8) != 0)
         goto bad;
+    int64_t t = amz_time(date), now = (int64_t)time(NULL);
+    if (t < 0 || t < now - 15 * 60 || t > now + 15 * 60) { /* the service allows 15 minutes */
+        sim_error_set(err, 403, "InvalidSignatureException", NULL,
+                      "Signature expired: %.16s is now earlier or later than the allowed 15 "
+                      "minutes.", date.ptr);
+        return -EACCES;
+    }
     char hash[65], amz_date[17], region[64], service[32], method[16];
     yr_sha256_hex(req->body.data ? req->body.data : "", req->body.len, hash);
     snprintf(amz_date, sizeof(amz_date), "%.*s", (int)date.len, date.ptr);
