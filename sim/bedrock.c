@@ -269,9 +269,14 @@ static int only_fields(const json_t *obj, const char *const *allowed, const char
     return 0;
 }
 
+/* Only white space, newlines included (the service's "blank"). */
 static bool blank(const json_t *s)
 {
-    return yr_str_trim((yr_str_t){json_string_value(s), json_string_length(s)}).len == 0;
+    const char *p = json_string_value(s);
+    for (size_t i = 0, n = json_string_length(s); i < n; i++)
+        if (p[i] == '\0' || !strchr(" \t\r\n\f\v", p[i]))
+            return false;
+    return true;
 }
 
 typedef struct {
