@@ -966,5 +966,6 @@ const sim_dialect_t sim_dialect_bedrock = {
     .malformed_event = {malformed, sizeof(malformed) - 1},
     .render_models = NULL,
     .error_type_header = "x-amzn-ErrorType",
+    .error_type_suffix = ":http://internal.amazon.com/coral/com.amazon.bedrock/",
     .request_id_header = "x-amzn-RequestId",
 };

@@ -183,9 +183,11 @@ struct sim_dialect {
     void (*filter_error)(yr_str_t category, sim_error_t *err);
     /* A retry-after of N seconds also goes out as retry-after-ms (Azure). */
     bool retry_after_ms;
-    /* Bedrock: the header an error's type goes in (x-amzn-ErrorType), and
-     * a second name for the request id (x-amzn-RequestId); NULL: none. */
+    /* Bedrock: the header an error's type goes in (x-amzn-ErrorType), with
+     * what the service appends to it (":http://internal.amazon.com/..."),
+     * and a second name for the request id (x-amzn-RequestId); NULL: none. */
     const char *error_type_header;
+    const char *error_type_suffix;
     const char *request_id_header;
 };
 

@@ -232,6 +232,12 @@ test('ThrottlingException (429, x-amzn-ErrorType) fails over to the second route
   assert.equal(data.choices[0].message.content, 'moved');
   assert.equal(response.headers.get('x-yourouter-provider'), 'openai');
   assert.match(response.headers.get('x-yourouter-attempts'), /aws\/.*=rate_limited:429/);
+  // the type decides, read from x-amzn-ErrorType up to its ':' (ModelNotReady is overload, not a rate limit)
+  await gw.resetRoutes();
+  await br.script([{ status: 429, error_type: 'ModelNotReadyException' }]);
+  const nr = await client.chat.completions.create({ model: 'claude-then-gpt', messages: user('Reply with exactly: ready') }).withResponse();
+  assert.equal(nr.data.choices[0].message.content, 'ready');
+  assert.match(nr.response.headers.get('x-yourouter-attempts'), /aws\/.*=overloaded:429/);
   await gw.resetRoutes();
   await br.script([{ status: 429, error_message: 'Too many tokens, please wait before trying again.' }]);
   await assert.rejects(client.chat.completions.create({ model: 'claude', messages: user('x') }),
