@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api/json_tok.h"
 #include "providers/bedrock.h"
 #include "providers/sigv4.h"
 #include "providers/translate.h"
@@ -115,9 +116,10 @@ static int emit_end(const sink_t *k, yr_call_ctx_t *cx, yr_br_state_t *st)
 static int emit_tool(const sink_t *k, yr_br_state_t *st, const json_t *use)
 {
     const json_t *input = json_object_get(use, "input");
-    char *args = json_is_object(input) && json_object_size(input) > 0
-                     ? json_dumps(input, JSON_COMPACT)
-                     : NULL;
+    bool has_args = json_is_object(input) && json_object_size(input) > 0;
+    char *args = has_args ? json_dumps(input, JSON_COMPACT) : NULL;
+    if (has_args && args == NULL)
+        return -ENOMEM; /* never "{}" in place of the model's arguments */
     uint32_t index = st->tools++;
     int rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START, .index = index,
                                    .id = yr_tr_jslice(json_object_get(use, "toolUseId")),
@@ -171,10 +173,11 @@ static int br_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg)
     yr_br_state_t *st = yr_bedrock_state(cx);
     if (st == NULL)
         return -ENOMEM;
-    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
-    if (!json_is_object(root) || !valid_answer(root)) {
+    json_t *root;
+    int lrc = yr_json_load(body.ptr, body.len, 0, &root);
+    if (lrc < 0 || !json_is_object(root) || !valid_answer(root)) {
         json_decref(root);
-        return -EINVAL;
+        return lrc < 0 ? lrc : -EINVAL;
     }
     sink_t k = {fn, arg};
     const char *stop = json_string_value(json_object_get(root, "stopReason"));
@@ -317,7 +320,9 @@ static int on_exception(const sink_t *k, yr_call_ctx_t *cx, const yr_frame_t *m,
         snprintf(message, sizeof(message), "%.*s", (int)(m->data.len < 399 ? m->data.len : 399),
                  m->data.ptr ? m->data.ptr : "");
     } else {
-        json_t *root = json_loadb(m->data.ptr ? m->data.ptr : "", m->data.len, 0, NULL);
+        json_t *root = NULL;
+        if (yr_json_load(m->data.ptr, m->data.len, 0, &root) == -ENOMEM)
+            return -ENOMEM;
         const char *msg = json_string_value(json_object_get(root, "message"));
         if (msg == NULL)
             msg = json_string_value(json_object_get(root, "Message"));
@@ -345,10 +350,11 @@ static int br_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_ev_fn fn, void *a
         return on_exception(&k, cx, m, true);
     if (st->finished)
         return 0;
-    json_t *root = json_loadb(m->data.ptr ? m->data.ptr : "", m->data.len, 0, NULL);
-    if (!json_is_object(root)) {
+    json_t *root;
+    int lrc = yr_json_load(m->data.ptr, m->data.len, 0, &root);
+    if (lrc < 0 || !json_is_object(root)) {
         json_decref(root);
-        return -EINVAL;
+        return lrc < 0 ? lrc : -EINVAL;
     }
     yr_str_t t = m->event;
     int rc = 0;

@@ -18,11 +18,16 @@
  * run whose only injected failure happened inside them may succeed. Those
  * runs are counted and printed, not hidden.
  *
- * Paths, for each translating target (Anthropic, Bedrock):
+ * Paths (for the Anthropic, the Gemini and the Bedrock dialect each):
  *   request  an OpenAI chat request (messages, a tool, an image data URL)
  *            -> parse -> the route's request body;
  *   stream   the provider's event stream (text, a tool call, usage) ->
- *            its decoder -> the OpenAI chunk encoder. */
+ *            its decoder -> the OpenAI chunk encoder;
+ *   response (Gemini) a complete answer -> decoder -> OpenAI encoder.
+ * A failed allocation must be reported as -ENOMEM (the gateway answers
+ * 500): -EINVAL would blame the client (a 400) or, decoding, the provider
+ * (a failover and a strike on its route). The exception is jansson's
+ * loader when the failure makes it misread the text (see above). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -146,8 +151,18 @@ static yr_provider_conf_t provider = {
     .anthropic_version = "2023-06-01",
     .default_max_tokens = 4096,
 };
-static yr_route_conf_t anth_route = {.provider = &provider, .model = "claude-x"};
-static yr_provider_conf_t br_provider = {
+static yr_route_conf_t route = {.provider = &provider, .model = "claude-x"};
+static yr_provider_conf_t gprovider = {
+    .name = "gemini",
+    .kind = YR_KIND_GEMINI,
+    .base_url = "https://generativelanguage.googleapis.com",
+    .api_key = "AIza-torture",
+    .connect_timeout_ms = 5000,
+    .first_byte_timeout_ms = 120000,
+    .timeout_ms = 600000,
+};
+static yr_route_conf_t groute = {.provider = &gprovider, .model = "gemini-2.5-flash"};
+static yr_provider_conf_t bprovider = {
     .name = "aws",
     .kind = YR_KIND_BEDROCK,
     .base_url = "https://bedrock-runtime.us-east-1.amazonaws.com",
@@ -159,18 +174,12 @@ static yr_provider_conf_t br_provider = {
     .timeout_ms = 600000,
     .default_max_tokens = 4096,
 };
-static yr_route_conf_t br_route = {.provider = &br_provider,
-                                   .model = "us.anthropic.claude-3-5-haiku-20241022-v1:0"};
+static yr_route_conf_t broute = {.provider = &bprovider,
+                                 .model = "us.anthropic.claude-3-5-haiku-20241022-v1:0"};
 
-/* The translating target under test. */
-typedef struct {
-    const char *name;
-    const yr_dialect_ops_t *dialect;
-    const yr_route_conf_t *route;
-    const char *const (*events)[2]; /* {event name, data} */
-    size_t nevents;
-} target_t;
-static const target_t *target;
+/* The dialect under torture, and its route. */
+static const yr_dialect_ops_t *dialect = &yr_dialect_anthropic;
+static const yr_route_conf_t *cur_route = &route;
 
 /* request: parse + build. Returns the first error, or 0; *body_ok says the
  * built body was a JSON object (checked unarmed). */
@@ -189,16 +198,17 @@ static int run_request(bool *body_ok)
     yr_upstream_req_t up = {0};
     if (rc == 0) {
         yr_call_ctx_t cx = {
-            .pool = pool, .chat = &chat, .route = target->route, .request_id = YR_STR("req-t")};
+            .pool = pool, .chat = &chat, .route = cur_route, .request_id = YR_STR("req-t")};
         const char *path = NULL;
         const char *const *extra = NULL;
-        rc = target->dialect->build(&cx, YR_STR(""), &body, &up, &path, &extra);
+        rc = dialect->build(&cx, YR_STR(""), &body, &up, &path, &extra);
     }
     armed = false;
     *body_ok = false;
     if (rc == 0) {
         json_t *v = json_loadb(up.body, up.body_len, 0, NULL);
-        *body_ok = json_is_object(v) && json_object_get(v, "messages") != NULL;
+        *body_ok = json_is_object(v) && (json_object_get(v, "messages") != NULL ||
+                                         json_object_get(v, "contents") != NULL);
         json_decref(v);
     }
     yr_pool_destroy(pool);
@@ -207,53 +217,77 @@ static int run_request(bool *body_ok)
     return rc;
 }
 
-static const char *const anth_events[][2] = {
-    {"", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
-         "\"assistant\",\"content\":[],\"model\":\"claude-x\",\"stop_reason\":null,"
-         "\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}"},
-    {"", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\","
-         "\"text\":\"\"}}"},
-    {"", "{\"type\":\"ping\"}"},
-    {"", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
-         "\"text\":\"Hello\"}}"},
-    {"", "{\"type\":\"content_block_stop\",\"index\":0}"},
-    {"", "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
-         "\"id\":\"toolu_1\",\"name\":\"look\",\"input\":{}}}"},
-    {"", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
-         "\"partial_json\":\"{\\\"zoom\\\":\"}}"},
-    {"", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
-         "\"partial_json\":\"2}\"}}"},
-    {"", "{\"type\":\"content_block_stop\",\"index\":1}"},
-    {"", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
-         "\"usage\":{\"output_tokens\":12}}"},
-    {"", "{\"type\":\"message_stop\"}"},
+static const char *const anth_events[] = {
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
+    "\"assistant\",\"content\":[],\"model\":\"claude-x\",\"stop_reason\":null,"
+    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}",
+    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\","
+    "\"text\":\"\"}}",
+    "{\"type\":\"ping\"}",
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+    "\"text\":\"Hello\"}}",
+    "{\"type\":\"content_block_stop\",\"index\":0}",
+    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
+    "\"id\":\"toolu_1\",\"name\":\"look\",\"input\":{}}}",
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+    "\"partial_json\":\"{\\\"zoom\\\":\"}}",
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+    "\"partial_json\":\"2}\"}}",
+    "{\"type\":\"content_block_stop\",\"index\":1}",
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
+    "\"usage\":{\"output_tokens\":12}}",
+    "{\"type\":\"message_stop\"}",
+    NULL,
 };
 
-static const char *const br_events[][2] = {
-    {"messageStart", "{\"role\":\"assistant\"}"},
-    {"contentBlockDelta",
-     "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"text\":\"hm\"}}}"},
-    {"contentBlockDelta",
-     "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"signature\":\"S\"}}}"},
-    {"contentBlockStop", "{\"contentBlockIndex\":0}"},
-    {"contentBlockDelta", "{\"contentBlockIndex\":1,\"delta\":{\"text\":\"Hello\"}}"},
-    {"contentBlockStop", "{\"contentBlockIndex\":1}"},
-    {"contentBlockStart",
-     "{\"contentBlockIndex\":2,\"start\":{\"toolUse\":{\"toolUseId\":\"t1\",\"name\":\"look\"}}}"},
-    {"contentBlockDelta",
-     "{\"contentBlockIndex\":2,\"delta\":{\"toolUse\":{\"input\":\"{\\\"zoom\\\":2}\"}}}"},
-    {"contentBlockStop", "{\"contentBlockIndex\":2}"},
-    {"messageStop", "{\"stopReason\":\"tool_use\"}"},
-    {"metadata", "{\"usage\":{\"inputTokens\":25,\"outputTokens\":12,\"cacheReadInputTokens\":3}}"},
+static const char *const gem_events[] = {
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Thinking\","
+    "\"thought\":true}]},\"index\":0}],\"modelVersion\":\"gemini-2.5-flash\"}",
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hello\"}]},"
+    "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":1}}",
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":"
+    "{\"name\":\"look\",\"args\":{\"zoom\":2}},\"thoughtSignature\":\"c2ln\"}]},"
+    "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":9,"
+    "\"candidatesTokenCount\":7,\"totalTokenCount\":16,\"thoughtsTokenCount\":3}}",
+    NULL,
 };
 
-static const target_t targets[] = {
-    {"anthropic", &yr_dialect_anthropic, &anth_route, anth_events,
-     sizeof(anth_events) / sizeof(anth_events[0])},
-    {"bedrock", &yr_dialect_bedrock, &br_route, br_events,
-     sizeof(br_events) / sizeof(br_events[0])},
+static const char gem_full[] =
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hello \"},"
+    "{\"text\":\"there\"},{\"functionCall\":{\"name\":\"look\",\"args\":{\"zoom\":2}}}]},"
+    "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":9,"
+    "\"candidatesTokenCount\":7,\"totalTokenCount\":16},\"modelVersion\":\"gemini-2.5-flash\","
+    "\"responseId\":\"r-1\"}";
+
+/* ConverseStream: eventstream frames (event type, payload). */
+static const char *const br_names[] = {
+    "messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockStop",
+    "contentBlockDelta", "contentBlockStop", "contentBlockStart", "contentBlockDelta",
+    "contentBlockStop", "messageStop", "metadata", NULL,
+};
+static const char *const br_events[] = {
+    "{\"role\":\"assistant\"}",
+    "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"text\":\"hm\"}}}",
+    "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"signature\":\"S\"}}}",
+    "{\"contentBlockIndex\":0}",
+    "{\"contentBlockIndex\":1,\"delta\":{\"text\":\"Hello\"}}",
+    "{\"contentBlockIndex\":1}",
+    "{\"contentBlockIndex\":2,\"start\":{\"toolUse\":{\"toolUseId\":\"t1\",\"name\":\"look\"}}}",
+    "{\"contentBlockIndex\":2,\"delta\":{\"toolUse\":{\"input\":\"{\\\"zoom\\\":2}\"}}}",
+    "{\"contentBlockIndex\":2}",
+    "{\"stopReason\":\"tool_use\"}",
+    "{\"usage\":{\"inputTokens\":25,\"outputTokens\":12,\"cacheReadInputTokens\":3}}",
+    NULL,
 };
 
+static const char br_full[] =
+    "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"Hello\"},"
+    "{\"toolUse\":{\"toolUseId\":\"t1\",\"name\":\"look\",\"input\":{\"zoom\":2}}}]}},"
+    "\"stopReason\":\"tool_use\",\"usage\":{\"inputTokens\":9,\"outputTokens\":7}}";
+
+static const char *const *stream_events = anth_events;
+static const char *const *stream_names = NULL; /* the frames' event names, when they have one */
+static const char *full_answer = gem_full;
 
 static int to_enc(void *arg, const yr_event_t *ev)
 {
@@ -267,15 +301,21 @@ static int run_stream(const yr_chat_req_t *chat, bool *done)
     yr_buf_t out;
     yr_buf_init(&out, 1 << 20);
     yr_pool_t *pool = yr_pool_create(4096);
-    yr_oai_enc_opts_t o = {.id_seed = YR_STR("req-t"), .stream = true, .include_usage = true};
+    yr_oai_enc_opts_t o = {
+        .id_seed = YR_STR("req-t"), .stream = stream_events != NULL, .include_usage = true};
     void *arg[2] = {yr_oai_enc_new(&o), &out};
     int rc = pool == NULL || arg[0] == NULL ? -ENOMEM : 0;
     *done = false;
     yr_call_ctx_t cx = {
-        .pool = pool, .chat = chat, .route = target->route, .request_id = YR_STR("req-t")};
-    for (size_t i = 0; rc == 0 && i < target->nevents; i++) {
-        yr_frame_t m = {.event = yr_str(target->events[i][0]), .data = yr_str(target->events[i][1])};
-        rc = target->dialect->event(&cx, &m, to_enc, arg, done);
+        .pool = pool, .chat = chat, .route = cur_route, .request_id = YR_STR("req-t")};
+    if (stream_events == NULL) { /* a complete answer */
+        rc = rc == 0 ? dialect->response(&cx, yr_str(full_answer), to_enc, arg) : rc;
+        *done = rc == 0;
+    }
+    for (size_t i = 0; rc == 0 && stream_events != NULL && stream_events[i] != NULL; i++) {
+        yr_frame_t m = {.event = stream_names ? yr_str(stream_names[i]) : YR_STR(""),
+                        .data = yr_str(stream_events[i])};
+        rc = dialect->event(&cx, &m, to_enc, arg, done);
     }
     armed = false;
     yr_oai_enc_free(arg[0]);
@@ -308,9 +348,56 @@ static void account(stats_t *s, int rc)
 
 static void report(const char *path, const stats_t *s)
 {
-    printf("%s %s: %lu allocations, each failed once: %lu -ENOMEM, %lu -EINVAL, %lu other errors, "
+    printf("%s: %lu allocations, each failed once: %lu -ENOMEM, %lu -EINVAL, %lu other errors, "
            "%lu swallowed inside jansson's loader\n",
-           target->name, path, s->runs, s->enomem, s->einval, s->other, s->swallowed);
+           path, s->runs, s->enomem, s->einval, s->other, s->swallowed);
+}
+
+static void torture_request(const char *name)
+{
+    stats_t st = {0};
+    for (nth = 1;; nth++) {
+        CHECK(nth < 100000);
+        count = 0;
+        injected = injected_loader = false;
+        armed = true;
+        bool body_ok;
+        int rc = run_request(&body_ok);
+        if (!injected) {
+            CHECK(rc == 0 && body_ok); /* every allocation was failed once */
+            break;
+        }
+        account(&st, rc);
+        /* out of memory is never the client's fault (a 400) */
+        CHECK(rc != -EINVAL || injected_loader);
+    }
+    report(name, &st);
+}
+
+static void torture_decode(const char *name)
+{
+    yr_chat_req_t chat;
+    yr_api_error_t err;
+    nth = 0;
+    CHECK(yr_chat_parse(request_body, sizeof(request_body) - 1, &chat, &err) == 0);
+    stats_t st = {0};
+    for (nth = 1;; nth++) {
+        CHECK(nth < 100000);
+        count = 0;
+        injected = injected_loader = false;
+        armed = true;
+        bool done;
+        int rc = run_stream(&chat, &done);
+        if (!injected) {
+            CHECK(rc == 0 && done);
+            break;
+        }
+        account(&st, rc);
+        /* Decoding: out of memory is never the provider's fault. */
+        CHECK(rc != -EINVAL || injected_loader);
+    }
+    yr_chat_free(&chat);
+    report(name, &st);
 }
 
 int main(void)
@@ -319,44 +406,27 @@ int main(void)
     setvbuf(stdout, NULL, _IOLBF, 0); /* LeakSanitizer exits without flushing */
     const char *t = getenv("YR_TORTURE_TRACE");
     trace_at = t ? strtoul(t, NULL, 10) : 0;
-    for (size_t ti = 0; ti < sizeof(targets) / sizeof(targets[0]); ti++) {
-        target = &targets[ti];
-        stats_t rs = {0}, ss = {0};
 
-        for (nth = 1;; nth++) {
-            CHECK(nth < 100000);
-            count = 0;
-            injected = injected_loader = false;
-            armed = true;
-            bool body_ok;
-            int rc = run_request(&body_ok);
-            if (!injected) {
-                CHECK(rc == 0 && body_ok); /* every allocation was failed once */
-                break;
-            }
-            account(&rs, rc);
-        }
-        report("request", &rs);
+    torture_request("anthropic request");
+    stream_events = anth_events;
+    torture_decode("anthropic stream");
 
-        yr_chat_req_t chat;
-        yr_api_error_t err;
-        nth = 0;
-        CHECK(yr_chat_parse(request_body, sizeof(request_body) - 1, &chat, &err) == 0);
-        for (nth = 1;; nth++) {
-            CHECK(nth < 100000);
-            count = 0;
-            injected = injected_loader = false;
-            armed = true;
-            bool done;
-            int rc = run_stream(&chat, &done);
-            if (!injected) {
-                CHECK(rc == 0 && done);
-                break;
-            }
-            account(&ss, rc);
-        }
-        yr_chat_free(&chat);
-        report("stream", &ss);
-    }
+    dialect = &yr_dialect_gemini;
+    cur_route = &groute;
+    torture_request("gemini request");
+    stream_events = gem_events;
+    torture_decode("gemini stream");
+    stream_events = NULL;
+    torture_decode("gemini response");
+
+    dialect = &yr_dialect_bedrock;
+    cur_route = &broute;
+    torture_request("bedrock request");
+    stream_events = br_events;
+    stream_names = br_names;
+    torture_decode("bedrock stream");
+    stream_events = stream_names = NULL;
+    full_answer = br_full;
+    torture_decode("bedrock response");
     return 0;
 }
