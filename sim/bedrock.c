@@ -48,19 +48,40 @@ int sim_bedrock_credentials(const char *spec)
     return 0;
 }
 
-/* ---- errors ------------------------------------------------------------------------------ */
+/* ---- errors --------------------------------------------------------------------------------- */
 
 static void br_error_defaults(int status, sim_error_t *err)
 {
     const char *type, *msg;
     switch (status) {
-    case 400: type = "ValidationException"; msg = "Malformed input request, please reformat your input and try again."; break;
-    case 403: type = "AccessDeniedException"; msg = "You don't have access to the model with the specified model ID."; break;
-    case 404: type = "ResourceNotFoundException"; msg = "The requested resource could not be found."; break;
-    case 408: type = "ModelTimeoutException"; msg = "Model has timed out in processing the request. Try your request again."; break;
-    case 424: type = "ModelErrorException"; msg = "The model returned an error."; break;
-    case 429: type = "ThrottlingException"; msg = "Too many requests, please wait before trying again."; break;
-    case 503: type = "ServiceUnavailableException"; msg = "Bedrock is unable to process your request."; break;
+    case 400:
+        type = "ValidationException";
+        msg = "Malformed input request, please reformat your input and try again.";
+        break;
+    case 403:
+        type = "AccessDeniedException";
+        msg = "You don't have access to the model with the specified model ID.";
+        break;
+    case 404:
+        type = "ResourceNotFoundException";
+        msg = "The requested resource could not be found.";
+        break;
+    case 408:
+        type = "ModelTimeoutException";
+        msg = "Model has timed out in processing the request. Try your request again.";
+        break;
+    case 424:
+        type = "ModelErrorException";
+        msg = "The model returned an error.";
+        break;
+    case 429:
+        type = "ThrottlingException";
+        msg = "Too many requests, please wait before trying again.";
+        break;
+    case 503:
+        type = "ServiceUnavailableException";
+        msg = "Bedrock is unable to process your request.";
+        break;
     default:
         type = status >= 500 ? "InternalServerException" : "ValidationException";
         msg = status >= 500 ? "The server encountered an internal error." : "Invalid request.";
@@ -147,8 +168,12 @@ static int64_t amz_time(yr_str_t d)
             v[i] = v[i] * 10 + (c - '0');
         }
     }
-    struct tm tm = {.tm_year = v[0] - 1900, .tm_mon = v[1] - 1, .tm_mday = v[2],
-                    .tm_hour = v[3], .tm_min = v[4], .tm_sec = v[5]};
+    struct tm tm = {.tm_year = v[0] - 1900,
+                    .tm_mon = v[1] - 1,
+                    .tm_mday = v[2],
+                    .tm_hour = v[3],
+                    .tm_min = v[4],
+                    .tm_sec = v[5]};
     return (int64_t)timegm(&tm);
 }
 
@@ -191,7 +216,8 @@ static int verify_sigv4(const yr_http_req_t *req, yr_str_t authz, sim_error_t *e
     if (t < 0 || t < now - 15 * 60 || t > now + 15 * 60) { /* the service allows 15 minutes */
         sim_error_set(err, 403, "InvalidSignatureException", NULL,
                       "Signature expired: %.16s is now earlier or later than the allowed 15 "
-                      "minutes.", date.ptr);
+                      "minutes.",
+                      date.ptr);
         return -EACCES;
     }
     char hash[65], amz_date[17], region[64], service[32], method[16];
@@ -200,10 +226,17 @@ static int verify_sigv4(const yr_http_req_t *req, yr_str_t authz, sim_error_t *e
     snprintf(region, sizeof(region), "%.*s", (int)a.region.len, a.region.ptr);
     snprintf(service, sizeof(service), "%.*s", (int)a.service.len, a.service.ptr);
     snprintf(method, sizeof(method), "%.*s", (int)req->method_name.len, req->method_name.ptr);
-    yr_sigv4_req_t r = {.method = method, .path = req->path, .query = req->query,
-                        .headers = hs, .nheaders = n, .payload_hash = hash};
-    yr_sigv4_key_t k = {.access_key = aws_access_key, .secret_key = aws_secret_key,
-                        .region = region, .service = service, .amz_date = amz_date};
+    yr_sigv4_req_t r = {.method = method,
+                        .path = req->path,
+                        .query = req->query,
+                        .headers = hs,
+                        .nheaders = n,
+                        .payload_hash = hash};
+    yr_sigv4_key_t k = {.access_key = aws_access_key,
+                        .secret_key = aws_secret_key,
+                        .region = region,
+                        .service = service,
+                        .amz_date = amz_date};
     yr_sigv4_out_t o;
     yr_sigv4_out_init(&o);
     bool ok = strcmp(service, "bedrock") == 0 && yr_sigv4_sign(&r, &k, &o) == 0 &&
@@ -225,8 +258,7 @@ static int br_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *er
         return 0;
     yr_str_t authz = yr_str_trim(header(req, "authorization"));
     if (authz.ptr == NULL || authz.len == 0) {
-        sim_error_set(err, 403, "AccessDeniedException", NULL,
-                      "Missing Authentication Token");
+        sim_error_set(err, 403, "AccessDeniedException", NULL, "Missing Authentication Token");
         return -EACCES;
     }
     if (yr_str_has_prefix(authz, YR_STR("Bearer "))) {
@@ -244,7 +276,7 @@ static int br_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *er
     return verify_sigv4(req, authz, err);
 }
 
-/* ---- validation ------------------------------------------------------------------------------- */
+/* ---- validation ----------------------------------------------------------------------------- */
 
 static bool in_list(const char *const *list, const char *s)
 {
@@ -262,8 +294,9 @@ static int only_fields(const json_t *obj, const char *const *allowed, const char
     json_object_foreach((json_t *)obj, k, v)
     {
         if (!in_list(allowed, k))
-            return invalid(err, "Malformed input request: #%s: extraneous key [%.64s] is not "
-                                "permitted, please reformat your input and try again.",
+            return invalid(err,
+                           "Malformed input request: #%s: extraneous key [%.64s] is not "
+                           "permitted, please reformat your input and try again.",
                            at, k);
     }
     return 0;
@@ -284,9 +317,9 @@ typedef struct {
     uint64_t bytes;
 } scan_t;
 
-static const char *const block_keys[] = {"text",       "image",         "document", "video",
-                                         "toolUse",    "toolResult",    "guardContent",
-                                         "cachePoint", "reasoningContent", NULL};
+static const char *const block_keys[] = {
+    "text",         "image",      "document",         "video", "toolUse", "toolResult",
+    "guardContent", "cachePoint", "reasoningContent", NULL};
 
 static int check_image(const json_t *img, const char *at, sim_error_t *err)
 {
@@ -294,8 +327,10 @@ static int check_image(const json_t *img, const char *at, sim_error_t *err)
     const char *f = json_string_value(json_object_get(img, "format"));
     const json_t *bytes = json_object_get(json_object_get(img, "source"), "bytes");
     if (f == NULL || !in_list(formats, f))
-        return invalid(err, "The format of the image at %s is not supported. Supported formats: "
-                            "png, jpeg, gif, webp.", at);
+        return invalid(err,
+                       "The format of the image at %s is not supported. Supported formats: "
+                       "png, jpeg, gif, webp.",
+                       at);
     if (!json_is_string(bytes) || json_string_length(bytes) == 0)
         return invalid(err, "The image at %s has no bytes.", at);
     return 0;
@@ -311,13 +346,16 @@ static int check_block(const json_t *b, size_t mi, size_t bi, bool assistant, sc
     const char *k = json_object_iter_key(json_object_iter((json_t *)b));
     const json_t *v = json_object_iter_value(json_object_iter((json_t *)b));
     if (!in_list(block_keys, k))
-        return invalid(err, "Malformed input request: #/%s: extraneous key [%.64s] is not "
-                            "permitted, please reformat your input and try again.",
+        return invalid(err,
+                       "Malformed input request: #/%s: extraneous key [%.64s] is not "
+                       "permitted, please reformat your input and try again.",
                        at, k);
     if (strcmp(k, "text") == 0) {
         if (!json_is_string(v) || blank(v))
-            return invalid(err, "The text field in the ContentBlock object at %s is blank. Add "
-                                "text to the text field, and try again.", at);
+            return invalid(err,
+                           "The text field in the ContentBlock object at %s is blank. Add "
+                           "text to the text field, and try again.",
+                           at);
         s->bytes += json_string_length(v);
     } else if (strcmp(k, "image") == 0) {
         return check_image(v, at, err);
@@ -339,16 +377,20 @@ static int check_block(const json_t *b, size_t mi, size_t bi, bool assistant, sc
             !json_is_array(json_object_get(v, "content")) ||
             (st != NULL && !(json_is_string(st) && (strcmp(json_string_value(st), "success") == 0 ||
                                                     strcmp(json_string_value(st), "error") == 0))))
-            return invalid(err, "toolResult at %s needs toolUseId, content and a status of "
-                                "success or error.", at);
+            return invalid(err,
+                           "toolResult at %s needs toolUseId, content and a status of "
+                           "success or error.",
+                           at);
         size_t i;
         json_t *c;
         json_array_foreach(json_object_get(v, "content"), i, c)
         {
             const json_t *t = json_object_get(c, "text");
             if (t != NULL && (!json_is_string(t) || blank(t)))
-                return invalid(err, "The text field in the ToolResultContentBlock at %s.content.%zu "
-                                    "is blank.", at, i);
+                return invalid(err,
+                               "The text field in the ToolResultContentBlock at %s.content.%zu "
+                               "is blank.",
+                               at, i);
             if (t != NULL)
                 s->bytes += json_string_length(t);
         }
@@ -414,9 +456,11 @@ static int parse_messages(sim_exchange_t *x, const json_t *msgs, scan_t *s, sim_
         prev = role;
         const json_t *content = json_object_get(m, "content");
         if (!json_is_array(content) || json_array_size(content) == 0)
-            return invalid(err, "The content field in the Message object at messages.%zu is "
-                                "empty. Add a ContentBlock object to the content field and try "
-                                "again.", mi);
+            return invalid(err,
+                           "The content field in the Message object at messages.%zu is "
+                           "empty. Add a ContentBlock object to the content field and try "
+                           "again.",
+                           mi);
         bool assistant = role[0] == 'a';
         size_t bi;
         json_t *b;
@@ -447,8 +491,10 @@ static int parse_system(const json_t *sys, scan_t *s, sim_error_t *err)
                            i);
         if (t == NULL && json_object_get(b, "cachePoint") == NULL &&
             json_object_get(b, "guardContent") == NULL)
-            return invalid(err, "system.%zu: a SystemContentBlock holds text, cachePoint or "
-                                "guardContent", i);
+            return invalid(err,
+                           "system.%zu: a SystemContentBlock holds text, cachePoint or "
+                           "guardContent",
+                           i);
         if (t != NULL)
             s->bytes += json_string_length(t);
     }
@@ -502,8 +548,7 @@ static int parse_tools(sim_exchange_t *x, const json_t *tc, const scan_t *s, sim
 
 static int parse_inference(sim_exchange_t *x, const json_t *ic, sim_error_t *err)
 {
-    static const char *const fields[] = {"maxTokens", "temperature", "topP", "stopSequences",
-                                         NULL};
+    static const char *const fields[] = {"maxTokens", "temperature", "topP", "stopSequences", NULL};
     if (ic == NULL)
         return 0;
     if (!json_is_object(ic) || only_fields(ic, fields, "/inferenceConfig", err) < 0)
@@ -516,8 +561,8 @@ static int parse_inference(sim_exchange_t *x, const json_t *ic, sim_error_t *err
     static const char *const unit[] = {"temperature", "topP"};
     for (size_t i = 0; i < 2; i++) {
         const json_t *v = json_object_get(ic, unit[i]);
-        if (v != NULL && (!json_is_number(v) || json_number_value(v) < 0 ||
-                          json_number_value(v) > 1))
+        if (v != NULL &&
+            (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1))
             return invalid(err, "inferenceConfig.%s must be between 0 and 1", unit[i]);
     }
     const json_t *stop = json_object_get(ic, "stopSequences");
@@ -535,8 +580,8 @@ static int parse_inference(sim_exchange_t *x, const json_t *ic, sim_error_t *err
 
 static bool thinking_enabled(const json_t *body)
 {
-    const json_t *th = json_object_get(json_object_get(body, "additionalModelRequestFields"),
-                                       "thinking");
+    const json_t *th =
+        json_object_get(json_object_get(body, "additionalModelRequestFields"), "thinking");
     return yr_str_eq((yr_str_t){json_string_value(json_object_get(th, "type")),
                                 json_string_length(json_object_get(th, "type"))},
                      YR_STR("enabled"));
@@ -546,8 +591,8 @@ static int parse_thinking(const sim_exchange_t *x, const json_t *body, sim_error
 {
     if (!thinking_enabled(body))
         return 0;
-    const json_t *th = json_object_get(json_object_get(body, "additionalModelRequestFields"),
-                                       "thinking");
+    const json_t *th =
+        json_object_get(json_object_get(body, "additionalModelRequestFields"), "thinking");
     const json_t *bt = json_object_get(th, "budget_tokens");
     if (!json_is_integer(bt) || json_integer_value(bt) < 1024)
         return invalid(err, "thinking.budget_tokens: Input should be greater than or equal to "
@@ -573,12 +618,12 @@ static int hexval(char c)
 
 static int br_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
 {
-    static const char *const fields[] = {"messages",         "system",
-                                         "inferenceConfig",  "toolConfig",
-                                         "guardrailConfig",  "additionalModelRequestFields",
-                                         "promptVariables",  "additionalModelResponseFieldPaths",
-                                         "requestMetadata",  "performanceConfig",
-                                         "x_sim",            NULL};
+    static const char *const fields[] = {"messages",        "system",
+                                         "inferenceConfig", "toolConfig",
+                                         "guardrailConfig", "additionalModelRequestFields",
+                                         "promptVariables", "additionalModelResponseFieldPaths",
+                                         "requestMetadata", "performanceConfig",
+                                         "x_sim",           NULL};
     if (!json_is_object(body))
         return invalid(err, "Malformed input request, please reformat your input and try "
                             "again.");
@@ -621,7 +666,7 @@ static int br_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
     return rc;
 }
 
-/* ---- answers ----------------------------------------------------------------------------------- */
+/* ---- answers -------------------------------------------------------------------------------- */
 
 static const char *stop_reason(const sim_reply_t *r)
 {
@@ -723,9 +768,9 @@ static int br_render(sim_exchange_t *x, yr_buf_t *b)
         char sig[65];
         signature(x, sig);
         yr_str_t t = reasoning_text(x);
-        json_array_append_new(content, json_pack("{s:{s:{s:s%, s:s}}}", "reasoningContent",
-                                                 "reasoningText", "text", t.ptr, t.len,
-                                                 "signature", sig));
+        json_array_append_new(content,
+                              json_pack("{s:{s:{s:s%, s:s}}}", "reasoningContent", "reasoningText",
+                                        "text", t.ptr, t.len, "signature", sig));
     }
     if (r->has_text && r->text.len > 0)
         json_array_append_new(content, json_pack("{s:s%}", "text", r->text.ptr, r->text.len));
@@ -738,12 +783,12 @@ static int br_render(sim_exchange_t *x, yr_buf_t *b)
                                         "input", input_json(&r->calls[i])));
     }
     json_t *root = json_pack("{s:{s:{s:s, s:o}}, s:o, s:o, s:{s:i}}", "output", "message", "role",
-                             "assistant", "content", content, "stopReason", stop_json(r),
-                             "usage", usage_json(x), "metrics", "latencyMs", 42);
+                             "assistant", "content", content, "stopReason", stop_json(r), "usage",
+                             usage_json(x), "metrics", "latencyMs", 42);
     return dump(root, b);
 }
 
-/* ---- the stream ------------------------------------------------------------------------------ */
+/* ---- the stream ----------------------------------------------------------------------------- */
 
 enum br_phase {
     BR_START,
@@ -775,9 +820,11 @@ static int message(yr_buf_t *b, const char *kind, const char *name, json_t *v)
     int rc = dump(v, &payload);
     bool ex = strcmp(kind, "exception") == 0;
     yr_es_header_t h[] = {
-        {.name = ex ? YR_STR(":exception-type") : YR_STR(":event-type"), .type = YR_ES_STRING,
+        {.name = ex ? YR_STR(":exception-type") : YR_STR(":event-type"),
+         .type = YR_ES_STRING,
          .bytes = yr_str(name)},
-        {.name = YR_STR(":content-type"), .type = YR_ES_STRING,
+        {.name = YR_STR(":content-type"),
+         .type = YR_ES_STRING,
          .bytes = YR_STR("application/json")},
         {.name = YR_STR(":message-type"), .type = YR_ES_STRING, .bytes = yr_str(kind)},
     };
@@ -818,7 +865,8 @@ static int br_stream_next(sim_exchange_t *x, yr_buf_t *b)
     if (beh->stream_error.len > 0 &&
         x->events >= (uint64_t)(beh->stream_error_after >= 0 ? beh->stream_error_after : 1)) {
         char name[64];
-        snprintf(name, sizeof(name), "%.*s", (int)(beh->stream_error.len < 63 ? beh->stream_error.len : 63),
+        snprintf(name, sizeof(name), "%.*s",
+                 (int)(beh->stream_error.len < 63 ? beh->stream_error.len : 63),
                  beh->stream_error.ptr);
         json_t *v = json_pack("{s:s}", "message",
                               beh->error_message.ptr ? beh->error_message.ptr
@@ -828,7 +876,7 @@ static int br_stream_next(sim_exchange_t *x, yr_buf_t *b)
     for (;;) {
         switch (st->phase) {
         case BR_START:
-            st->phase = thinking_enabled(x->body) ? BR_THINK
+            st->phase = thinking_enabled(x->body)    ? BR_THINK
                         : r->has_text && r->text.len ? BR_TEXT
                         : r->ncalls                  ? BR_CALL_START
                                                      : BR_STOP;
@@ -892,8 +940,8 @@ static int br_stream_next(sim_exchange_t *x, yr_buf_t *b)
             st->phase = BR_CALL_DELTA;
             return message(b, "event", "contentBlockStart",
                            json_pack("{s:I, s:{s:{s:s%, s:s%}}}", "contentBlockIndex",
-                                     (json_int_t)st->block, "start", "toolUse", "toolUseId",
-                                     id.ptr, id.len, "name", c->name.ptr, c->name.len)) < 0
+                                     (json_int_t)st->block, "start", "toolUse", "toolUseId", id.ptr,
+                                     id.len, "name", c->name.ptr, c->name.len)) < 0
                        ? -ENOMEM
                        : SIM_EVENT;
         }
@@ -913,7 +961,8 @@ static int br_stream_next(sim_exchange_t *x, yr_buf_t *b)
                        : SIM_EVENT;
         case BR_STOP:
             st->phase = BR_METADATA;
-            return message(b, "event", "messageStop", json_pack("{s:o}", "stopReason", stop_json(r))) < 0
+            return message(b, "event", "messageStop",
+                           json_pack("{s:o}", "stopReason", stop_json(r))) < 0
                        ? -ENOMEM
                        : SIM_EVENT;
         case BR_METADATA:

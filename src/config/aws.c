@@ -59,7 +59,8 @@ int yr_aws_ini_profile(yr_str_t text, const char *profile, yr_aws_keys_t *out, c
     if (!found)
         return -ENOENT;
     if (out->access_key.len == 0 || out->secret_key.len == 0) {
-        *err = out->access_key.len == 0 ? "has no aws_access_key_id" : "has no aws_secret_access_key";
+        *err =
+            out->access_key.len == 0 ? "has no aws_access_key_id" : "has no aws_secret_access_key";
         return -EINVAL;
     }
     return 0;
@@ -99,8 +100,8 @@ static int from_file(yr_pool_t *pool, yr_provider_conf_t *pc, const char *profil
                      char *err, size_t errlen)
 {
     char home_path[1024];
-    const char *path = pc->aws_credentials_file ? pc->aws_credentials_file
-                                                : env("AWS_SHARED_CREDENTIALS_FILE");
+    const char *path =
+        pc->aws_credentials_file ? pc->aws_credentials_file : env("AWS_SHARED_CREDENTIALS_FILE");
     if (path == NULL) {
         const char *home = env("HOME");
         if (home == NULL)
@@ -187,7 +188,8 @@ int yr_aws_resolve(yr_pool_t *pool, yr_provider_conf_t *pc, char *err, size_t er
         return rc;
     bool have_id = pc->aws_access_key_id != NULL, have_secret = pc->aws_secret_access_key != NULL;
     if (have_id != have_secret) {
-        snprintf(err, errlen, "%s is set without %s", have_id ? "aws_access_key_id" : "aws_secret_access_key",
+        snprintf(err, errlen, "%s is set without %s",
+                 have_id ? "aws_access_key_id" : "aws_secret_access_key",
                  have_id ? "aws_secret_access_key" : "aws_access_key_id");
         return -EINVAL;
     }
@@ -200,8 +202,9 @@ int yr_aws_resolve(yr_pool_t *pool, yr_provider_conf_t *pc, char *err, size_t er
         return dup(pool, yr_str(bearer), &pc->api_key);
     if (env("AWS_ACCESS_KEY_ID") != NULL || env("AWS_SECRET_ACCESS_KEY") != NULL) {
         if (env("AWS_ACCESS_KEY_ID") == NULL || env("AWS_SECRET_ACCESS_KEY") == NULL) {
-            snprintf(err, errlen, "(environment): AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                                  "must be set together");
+            snprintf(err, errlen,
+                     "(environment): AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                     "must be set together");
             return -EINVAL;
         }
         return from_env(pool, pc);

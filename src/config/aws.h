@@ -37,12 +37,12 @@ typedef struct {
 /* The keys of [profile] in INI text. 0, or -ENOENT when the profile is
  * absent, -EINVAL when it lacks one of the two keys (*err says which). */
 __attribute__((warn_unused_result)) int yr_aws_ini_profile(yr_str_t text, const char *profile,
-                                                            yr_aws_keys_t *out, const char **err);
+                                                           yr_aws_keys_t *out, const char **err);
 
 /* Fills pc's region, base_url (when unset: the regional endpoint) and
  * credentials as above. 0, or -EINVAL with why (a sentence, no secret) in
  * err, or -ENOMEM. */
 __attribute__((warn_unused_result)) int yr_aws_resolve(yr_pool_t *pool, yr_provider_conf_t *pc,
-                                                        char *err, size_t errlen);
+                                                       char *err, size_t errlen);
 
 #endif

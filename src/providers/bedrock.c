@@ -39,12 +39,12 @@ static bool present(const json_t *v)
     return v != NULL && !json_is_null(v);
 }
 
-/* ---- model ids and paths ---------------------------------------------------------------- */
+/* ---- model ids and paths -------------------------------------------------------------------- */
 
 static bool unreserved(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 const char *yr_bedrock_path(yr_pool_t *pool, const char *model, bool stream)
@@ -66,7 +66,8 @@ const char *yr_bedrock_path(yr_pool_t *pool, const char *model, bool stream)
 
 bool yr_bedrock_is_claude(const char *model)
 {
-    return model != NULL && (strstr(model, "anthropic.") != NULL || strstr(model, "claude") != NULL);
+    return model != NULL &&
+           (strstr(model, "anthropic.") != NULL || strstr(model, "claude") != NULL);
 }
 
 static bool is_nova(const char *model)
@@ -74,7 +75,7 @@ static bool is_nova(const char *model)
     return model != NULL && strstr(model, "amazon.nova") != NULL;
 }
 
-/* ---- content blocks ------------------------------------------------------------------------ */
+/* ---- content blocks ------------------------------------------------------------------------- */
 
 typedef struct {
     yr_call_ctx_t *cx;
@@ -128,12 +129,11 @@ static int text_block(json_t *blocks, yr_str_t s)
     return yr_tr_append_new(blocks, json_pack("{s:s%}", "text", s.ptr, s.len));
 }
 
-static const char *const br_image_types[] = {"image/png", "image/jpeg", "image/gif",
-                                             "image/webp", NULL};
+static const char *const br_image_types[] = {"image/png", "image/jpeg", "image/gif", "image/webp",
+                                             NULL};
 
 /* image_url (a data: URL by now) -> {"image":{"format","source":{"bytes"}}}. */
-static int image_block(yr_call_ctx_t *cx, const json_t *part, size_t mi, size_t pi,
-                       json_t *blocks)
+static int image_block(yr_call_ctx_t *cx, const json_t *part, size_t mi, size_t pi, json_t *blocks)
 {
     char param[96];
     snprintf(param, sizeof(param), "messages[%zu].content[%zu].image_url.url", mi, pi);
@@ -150,12 +150,12 @@ static int image_block(yr_call_ctx_t *cx, const json_t *part, size_t mi, size_t 
     char media[BR_MAX_MEDIA_TYPE];
     yr_str_t data;
     int rc = yr_tr_data_url(cx, url, param, br_image_types,
-                            "image/png, image/jpeg, image/gif and image/webp", media,
-                            sizeof(media), &data);
+                            "image/png, image/jpeg, image/gif and image/webp", media, sizeof(media),
+                            &data);
     if (rc < 0)
         return rc;
-    return yr_tr_append_new(blocks, json_pack("{s:{s:s, s:{s:s%}}}", "image", "format",
-                                              media + 6, "source", "bytes", data.ptr, data.len));
+    return yr_tr_append_new(blocks, json_pack("{s:{s:s, s:{s:s%}}}", "image", "format", media + 6,
+                                              "source", "bytes", data.ptr, data.len));
 }
 
 /* A part's cache_control (Anthropic's prompt caching, as clients write it
@@ -169,8 +169,7 @@ static int cache_point(const json_t *part, json_t *blocks)
 
 /* A string or an array of parts -> a new array of blocks. images: the role
  * may carry images (user, tool). */
-static int convert_content(conv_t *c, const json_t *content, size_t mi, bool images,
-                           json_t **out)
+static int convert_content(conv_t *c, const json_t *content, size_t mi, bool images, json_t **out)
 {
     json_t *blocks = json_array();
     if (blocks == NULL)
@@ -190,9 +189,9 @@ static int convert_content(conv_t *c, const json_t *content, size_t mi, bool ima
                 rc = yr_tr_reject(c->cx, param, "%s.type must be a string", param);
             } else if (strcmp(type, "text") == 0 || strcmp(type, "refusal") == 0) {
                 json_t *t = json_object_get(part, type);
-                rc = json_is_string(t) ? text_block(blocks, yr_tr_jslice(t))
-                                       : yr_tr_reject(c->cx, param, "%s.%s must be a string",
-                                                      param, type);
+                rc = json_is_string(t)
+                         ? text_block(blocks, yr_tr_jslice(t))
+                         : yr_tr_reject(c->cx, param, "%s.%s must be a string", param, type);
             } else if (strcmp(type, "image_url") == 0 && images) {
                 rc = image_block(c->cx, part, mi, pi, blocks);
             } else {
@@ -218,7 +217,7 @@ static int convert_content(conv_t *c, const json_t *content, size_t mi, bool ima
     return 0;
 }
 
-/* ---- messages -------------------------------------------------------------------------------- */
+/* ---- messages ------------------------------------------------------------------------------- */
 
 static int convert_system(conv_t *c, const json_t *msg, size_t mi)
 {
@@ -242,8 +241,8 @@ static int convert_user(conv_t *c, const json_t *msg, size_t mi)
         char param[48];
         snprintf(param, sizeof(param), "messages[%zu].content", mi);
         return yr_tr_reject(c->cx, param,
-                            "%s is empty; vendor '%s' does not accept empty user messages",
-                            param, vendor(c->cx));
+                            "%s is empty; vendor '%s' does not accept empty user messages", param,
+                            vendor(c->cx));
     }
     return push_blocks(c, "user", blocks);
 }
@@ -267,8 +266,7 @@ static int convert_thinking(const json_t *msg, json_t *blocks)
             b = json_pack("{s:{s:{s:s%, s:s%}}}", "reasoningContent", "reasoningText", "text",
                           text.ptr ? text.ptr : "", text.len, "signature", sig.ptr, sig.len);
         else if (type != NULL && strcmp(type, "redacted_thinking") == 0 && data.len > 0)
-            b = json_pack("{s:{s:s%}}", "reasoningContent", "redactedContent", data.ptr,
-                          data.len);
+            b = json_pack("{s:{s:s%}}", "reasoningContent", "redactedContent", data.ptr, data.len);
         else
             continue; /* unsigned thinking cannot be replayed: Bedrock would refuse it */
         if (yr_tr_append_new(blocks, b) < 0)
@@ -411,13 +409,13 @@ static int convert_messages(conv_t *c, json_t *req)
     return rc;
 }
 
-/* ---- tools --------------------------------------------------------------------------------- */
+/* ---- tools ---------------------------------------------------------------------------------- */
 
 static int tool_spec(json_t *specs, const json_t *name, const json_t *desc, const json_t *params)
 {
     json_t *schema = yr_tr_object_schema(params);
-    json_t *spec = schema ? json_pack("{s:O, s:{s:o}}", "name", name, "inputSchema", "json", schema)
-                          : NULL;
+    json_t *spec =
+        schema ? json_pack("{s:O, s:{s:o}}", "name", name, "inputSchema", "json", schema) : NULL;
     if (spec != NULL && json_is_string(desc) && json_string_length(desc) > 0 &&
         json_object_set(spec, "description", (json_t *)desc) < 0) {
         json_decref(spec);
@@ -468,8 +466,8 @@ static int history_specs(const conv_t *c, json_t *specs)
             json_t *s;
             json_array_foreach(specs, j, s)
             {
-                seen = seen || json_equal(json_object_get(json_object_get(s, "toolSpec"), "name"),
-                                          name);
+                seen = seen ||
+                       json_equal(json_object_get(json_object_get(s, "toolSpec"), "name"), name);
             }
             if (json_is_string(name) && !seen) {
                 int rc = tool_spec(specs, name, NULL, NULL);
@@ -552,7 +550,7 @@ static int put_tools(conv_t *c, const json_t *root, int64_t budget, json_t *req)
     return rc;
 }
 
-/* ---- parameters -------------------------------------------------------------------------- */
+/* ---- parameters ----------------------------------------------------------------------------- */
 
 static int check_unsupported(yr_call_ctx_t *cx, const json_t *root)
 {
@@ -581,8 +579,8 @@ static int put_reasoning(yr_call_ctx_t *cx, const json_t *root, int64_t budget, 
                           (json_int_t)budget);
     } else if (is_nova(model)) {
         const char *e = json_string_value(json_object_get(root, "reasoning_effort"));
-        if (e != NULL && (strcmp(e, "low") == 0 || strcmp(e, "medium") == 0 ||
-                          strcmp(e, "high") == 0))
+        if (e != NULL &&
+            (strcmp(e, "low") == 0 || strcmp(e, "medium") == 0 || strcmp(e, "high") == 0))
             extra = json_pack("{s:{s:s, s:s}}", "reasoningConfig", "type", "enabled",
                               "maxReasoningEffort", e);
         else
@@ -633,7 +631,7 @@ static int put_inference(yr_call_ctx_t *cx, const json_t *root, int64_t budget, 
     return rc;
 }
 
-/* ---- build ----------------------------------------------------------------------------------- */
+/* ---- build ---------------------------------------------------------------------------------- */
 
 int yr_bedrock_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upstream_req_t *out,
                      const char **path, const char *const **extra)

@@ -31,11 +31,11 @@
 /* Per-attempt state (cx->state, in cx->pool): what the transport saw in the
  * head and what the stream decoder keeps between events. */
 typedef struct {
-    char request_id[80];      /* x-amzn-RequestId: the response id */
+    char request_id[80]; /* x-amzn-RequestId: the response id */
     bool started, finished, stopped;
-    uint32_t tools;           /* toolUse blocks so far: the next OpenAI index */
-    int32_t open_tool;        /* the tool index of the open toolUse block, or -1 */
-    size_t tool_args;         /* bytes of input streamed for it */
+    uint32_t tools;                           /* toolUse blocks so far: the next OpenAI index */
+    int32_t open_tool;                        /* the tool index of the open toolUse block, or -1 */
+    size_t tool_args;                         /* bytes of input streamed for it */
     uint16_t tool_of_block[YR_BR_MAX_BLOCKS]; /* tool index + 1, 0: not a tool */
     char stop_reason[48];
     yr_usage_t usage;

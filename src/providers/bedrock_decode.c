@@ -53,7 +53,7 @@ static int emit(const sink_t *k, const yr_event_t *ev)
     return k->fn(k->arg, ev);
 }
 
-/* ---- usage and stop reasons ---------------------------------------------------------------- */
+/* ---- usage and stop reasons ----------------------------------------------------------------- */
 
 /* inputTokens leaves out the cache reads and writes (as Anthropic's
  * input_tokens does); prompt_tokens is all three. */
@@ -121,11 +121,13 @@ static int emit_tool(const sink_t *k, yr_br_state_t *st, const json_t *use)
     if (has_args && args == NULL)
         return -ENOMEM; /* never "{}" in place of the model's arguments */
     uint32_t index = st->tools++;
-    int rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START, .index = index,
+    int rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START,
+                                   .index = index,
                                    .id = yr_tr_jslice(json_object_get(use, "toolUseId")),
                                    .name = yr_tr_jslice(json_object_get(use, "name"))});
     if (rc == 0)
-        rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_ARGS, .index = index,
+        rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_ARGS,
+                                   .index = index,
                                    .text = args ? yr_str(args) : YR_STR("{}")});
     if (rc == 0)
         rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_END, .index = index});
@@ -138,8 +140,8 @@ static int emit_reasoning(const sink_t *k, const json_t *rc_block)
     const json_t *rt = json_object_get(rc_block, "reasoningText");
     yr_str_t redacted = yr_tr_jslice(json_object_get(rc_block, "redactedContent"));
     if (redacted.len > 0)
-        return emit(k, &(yr_event_t){.type = YR_EV_REASONING, .signature = redacted,
-                                     .redacted = true});
+        return emit(
+            k, &(yr_event_t){.type = YR_EV_REASONING, .signature = redacted, .redacted = true});
     yr_str_t text = yr_tr_jslice(json_object_get(rt, "text"));
     yr_str_t sig = yr_tr_jslice(json_object_get(rt, "signature"));
     if (text.len == 0 && sig.len == 0)
@@ -207,7 +209,7 @@ static int br_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg)
     return rc;
 }
 
-/* ---- the stream ------------------------------------------------------------------------------- */
+/* ---- the stream ----------------------------------------------------------------------------- */
 
 static int block_index(const json_t *root, size_t *out)
 {
@@ -225,10 +227,10 @@ static int close_tool(const sink_t *k, yr_br_state_t *st)
     if (st->open_tool < 0)
         return 0;
     uint32_t index = (uint32_t)st->open_tool;
-    int rc = st->tool_args == 0
-                 ? emit(k, &(yr_event_t){.type = YR_EV_TOOL_ARGS, .index = index,
-                                         .text = YR_STR("{}")})
-                 : 0;
+    int rc =
+        st->tool_args == 0
+            ? emit(k, &(yr_event_t){.type = YR_EV_TOOL_ARGS, .index = index, .text = YR_STR("{}")})
+            : 0;
     if (rc == 0)
         rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_END, .index = index});
     st->open_tool = -1;
@@ -253,8 +255,10 @@ static int on_block_start(const sink_t *k, yr_br_state_t *st, const json_t *root
     st->tool_of_block[bi] = (uint16_t)(index + 1);
     st->open_tool = (int32_t)index;
     st->tool_args = 0;
-    return emit(k, &(yr_event_t){.type = YR_EV_TOOL_START, .index = index,
-                                 .id = yr_tr_jslice(id), .name = yr_tr_jslice(name)});
+    return emit(k, &(yr_event_t){.type = YR_EV_TOOL_START,
+                                 .index = index,
+                                 .id = yr_tr_jslice(id),
+                                 .name = yr_tr_jslice(name)});
 }
 
 static int on_block_delta(const sink_t *k, yr_br_state_t *st, const json_t *root)
@@ -288,8 +292,8 @@ static int on_block_delta(const sink_t *k, yr_br_state_t *st, const json_t *root
         yr_str_t sig = yr_tr_jslice(json_object_get(rsn, "signature"));
         yr_str_t red = yr_tr_jslice(json_object_get(rsn, "redactedContent"));
         if (red.len > 0)
-            return emit(k, &(yr_event_t){.type = YR_EV_REASONING, .signature = red,
-                                         .redacted = true});
+            return emit(k,
+                        &(yr_event_t){.type = YR_EV_REASONING, .signature = red, .redacted = true});
         if (t.len == 0 && sig.len == 0)
             return 0;
         return emit(k, &(yr_event_t){.type = YR_EV_REASONING, .text = t, .signature = sig});
@@ -332,7 +336,8 @@ static int on_exception(const sink_t *k, yr_call_ctx_t *cx, const yr_frame_t *m,
     yr_provider_inband_error(cx, type[0] ? type : "InternalServerException", message,
                              yr_bedrock_error_status(type));
     snprintf(cx->error_code, sizeof(cx->error_code), "%s", type);
-    int rc = emit(k, &(yr_event_t){.type = YR_EV_ERROR, .status = cx->error_status,
+    int rc = emit(k, &(yr_event_t){.type = YR_EV_ERROR,
+                                   .status = cx->error_status,
                                    .error_type = yr_str(cx->error_type),
                                    .text = yr_str(cx->error.message)});
     return rc < 0 ? rc : -ECANCELED;
@@ -387,19 +392,19 @@ static int br_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_ev_fn fn, void *a
     return rc;
 }
 
-/* ---- errors ----------------------------------------------------------------------------------- */
+/* ---- errors --------------------------------------------------------------------------------- */
 
 static const struct {
     const char *type; /* compared case-insensitively: exceptions in a stream are camelCase */
     int status;
 } br_errors[] = {
-    {"ThrottlingException", 429},        {"ServiceQuotaExceededException", 429},
-    {"ModelNotReadyException", 429},     {"ServiceUnavailableException", 503},
-    {"ModelTimeoutException", 408},      {"ValidationException", 400},
-    {"AccessDeniedException", 403},      {"UnrecognizedClientException", 403},
-    {"InvalidSignatureException", 403},  {"ExpiredTokenException", 403},
-    {"ResourceNotFoundException", 404},  {"InternalServerException", 500},
-    {"ModelErrorException", 502},        {"ModelStreamErrorException", 502},
+    {"ThrottlingException", 429},       {"ServiceQuotaExceededException", 429},
+    {"ModelNotReadyException", 429},    {"ServiceUnavailableException", 503},
+    {"ModelTimeoutException", 408},     {"ValidationException", 400},
+    {"AccessDeniedException", 403},     {"UnrecognizedClientException", 403},
+    {"InvalidSignatureException", 403}, {"ExpiredTokenException", 403},
+    {"ResourceNotFoundException", 404}, {"InternalServerException", 500},
+    {"ModelErrorException", 502},       {"ModelStreamErrorException", 502},
 };
 
 int yr_bedrock_error_status(const char *type)
@@ -451,13 +456,12 @@ static yr_outcome_t br_classify(int status, const yr_provider_error_t *perr)
         strcasecmp(t, "ExpiredTokenException") == 0)
         return YR_OUT_AUTH;
     if (strcasecmp(t, "ModelStreamErrorException") == 0 ||
-        strcasecmp(t, "ModelErrorException") == 0 ||
-        strcasecmp(t, "InternalServerException") == 0)
+        strcasecmp(t, "ModelErrorException") == 0 || strcasecmp(t, "InternalServerException") == 0)
         return YR_OUT_SERVER_ERROR;
     return yr_transport_classify_status(status, perr);
 }
 
-/* ---- transport --------------------------------------------------------------------------------- */
+/* ---- transport ------------------------------------------------------------------------------ */
 
 /* x-amzn-ErrorType ("ThrottlingException:http://internal.amazon.com/...":
  * the part before ':') and x-amzn-RequestId (the response id). */
@@ -514,7 +518,10 @@ static int sign(yr_call_ctx_t *cx, const yr_upstream_req_t *out, yr_str_t host, 
     size_t nsh = 3;
     if (p->aws_session_token != NULL)
         sh[nsh++] = (yr_sigv4_hdr_t){YR_STR("x-amz-security-token"), yr_str(p->aws_session_token)};
-    yr_sigv4_req_t r = {.method = "POST", .path = yr_str(path), .headers = sh, .nheaders = nsh,
+    yr_sigv4_req_t r = {.method = "POST",
+                        .path = yr_str(path),
+                        .headers = sh,
+                        .nheaders = nsh,
                         .payload_hash = hash};
     yr_sigv4_key_t key = {.access_key = p->aws_access_key_id,
                           .secret_key = p->aws_secret_access_key,
@@ -529,8 +536,7 @@ static int sign(yr_call_ctx_t *cx, const yr_upstream_req_t *out, yr_str_t host, 
     if (rc == 0 && p->aws_session_token != NULL)
         rc = add(cx, h, n, "X-Amz-Security-Token", yr_str(p->aws_session_token));
     if (rc == 0)
-        rc = add(cx, h, n, "Authorization",
-                 (yr_str_t){o.authorization.data, o.authorization.len});
+        rc = add(cx, h, n, "Authorization", (yr_str_t){o.authorization.data, o.authorization.len});
     yr_sigv4_out_free(&o);
     return rc;
 }

@@ -51,8 +51,8 @@ void yr_sigv4_out_free(yr_sigv4_out_t *o)
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 /* RFC 3986 encoding of everything but the unreserved characters (and '/'
@@ -63,7 +63,7 @@ static int encode(yr_buf_t *b, yr_str_t s, bool keep_slash)
         unsigned char c = (unsigned char)s.ptr[i];
         char esc[3] = {'%', "0123456789ABCDEF"[c >> 4], "0123456789ABCDEF"[c & 15]};
         int rc = unreserved(c) || (keep_slash && c == '/') ? yr_buf_append(b, &s.ptr[i], 1)
-                                                            : yr_buf_append(b, esc, 3);
+                                                           : yr_buf_append(b, esc, 3);
         if (rc < 0)
             return rc;
     }
@@ -85,8 +85,7 @@ static int decode(yr_buf_t *b, yr_str_t s)
 {
     for (size_t i = 0; i < s.len; i++) {
         char c = s.ptr[i];
-        if (c == '%' && i + 2 < s.len && hexval(s.ptr[i + 1]) >= 0 &&
-            hexval(s.ptr[i + 2]) >= 0) {
+        if (c == '%' && i + 2 < s.len && hexval(s.ptr[i + 1]) >= 0 && hexval(s.ptr[i + 2]) >= 0) {
             c = (char)(hexval(s.ptr[i + 1]) << 4 | hexval(s.ptr[i + 2]));
             i += 2;
         }
@@ -313,8 +312,8 @@ static int canonical_request(const yr_sigv4_req_t *r, yr_sigv4_out_t *o)
 static int hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
 {
     unsigned int len = 32;
-    return HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out,
-                &len) != NULL
+    return HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &len) !=
+                   NULL
                ? 0
                : -ENOMEM;
 }

@@ -31,12 +31,12 @@ typedef struct {
 
 typedef struct {
     const char *method;
-    yr_str_t path;   /* as sent, without the query */
-    yr_str_t query;  /* after '?', may be empty */
+    yr_str_t path;                 /* as sent, without the query */
+    yr_str_t query;                /* after '?', may be empty */
     const yr_sigv4_hdr_t *headers; /* the headers to sign (host and x-amz-date among them) */
     size_t nheaders;
     const char *payload_hash; /* hex SHA-256 of the body */
-    bool normalize;  /* drop "." / ".." segments and empty segments first */
+    bool normalize;           /* drop "." / ".." segments and empty segments first */
 } yr_sigv4_req_t;
 
 typedef struct {
@@ -61,8 +61,7 @@ void yr_sigv4_out_free(yr_sigv4_out_t *o);
 /* Signs r with k. 0, -EINVAL (too many headers, a bad date), -E2BIG or
  * -ENOMEM. */
 __attribute__((warn_unused_result)) int yr_sigv4_sign(const yr_sigv4_req_t *r,
-                                                      const yr_sigv4_key_t *k,
-                                                      yr_sigv4_out_t *o);
+                                                      const yr_sigv4_key_t *k, yr_sigv4_out_t *o);
 
 /* hex(SHA-256(p, n)) into out (65 bytes, NUL-terminated). */
 void yr_sha256_hex(const void *p, size_t n, char out[65]);
