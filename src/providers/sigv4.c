@@ -318,6 +318,57 @@ static int hmac(const void *key, size_t klen, const char *msg, unsigned char out
                : -ENOMEM;
 }
 
+/* The signing key, HMAC("AWS4"+secret, date) -> region -> service ->
+ * "aws4_request", depends on nothing else: each thread keeps the last one
+ * (keyed by the secret's SHA-256, never the secret itself), so a worker
+ * signing for one provider derives it once a day instead of four HMACs per
+ * request (~12 us of ~40 on the test VM). */
+static int signing_key(const yr_sigv4_key_t *k, const char *date, unsigned char out[32])
+{
+    static __thread struct {
+        bool valid;
+        unsigned char secret_hash[32];
+        char date[9], region[64], service[64];
+        unsigned char key[32];
+    } cache;
+    size_t slen = strlen(k->secret_key);
+    unsigned char sh[32];
+    SHA256((const unsigned char *)k->secret_key, slen, sh);
+    if (cache.valid && CRYPTO_memcmp(cache.secret_hash, sh, 32) == 0 &&
+        strcmp(cache.date, date) == 0 && strcmp(cache.region, k->region) == 0 &&
+        strcmp(cache.service, k->service) == 0) {
+        memcpy(out, cache.key, 32);
+        return 0;
+    }
+    char *seed = malloc(slen + 5);
+    if (seed == NULL)
+        return -ENOMEM;
+    memcpy(seed, "AWS4", 4);
+    memcpy(seed + 4, k->secret_key, slen + 1);
+    unsigned char a[32];
+    int rc = hmac(seed, slen + 4, date, a);
+    OPENSSL_cleanse(seed, slen + 4);
+    free(seed);
+    if (rc == 0)
+        rc = hmac(a, 32, k->region, out);
+    if (rc == 0)
+        rc = hmac(out, 32, k->service, a);
+    if (rc == 0)
+        rc = hmac(a, 32, "aws4_request", out);
+    OPENSSL_cleanse(a, sizeof(a));
+    bool fits =
+        strlen(k->region) < sizeof(cache.region) && strlen(k->service) < sizeof(cache.service);
+    cache.valid = rc == 0 && fits;
+    if (cache.valid) {
+        memcpy(cache.secret_hash, sh, 32);
+        snprintf(cache.date, sizeof(cache.date), "%s", date);
+        snprintf(cache.region, sizeof(cache.region), "%s", k->region);
+        snprintf(cache.service, sizeof(cache.service), "%s", k->service);
+        memcpy(cache.key, out, 32);
+    }
+    return rc;
+}
+
 int yr_sigv4_sign(const yr_sigv4_req_t *r, const yr_sigv4_key_t *k, yr_sigv4_out_t *o)
 {
     if (k->amz_date == NULL || strlen(k->amz_date) != 16 || k->amz_date[8] != 'T')
@@ -338,23 +389,8 @@ int yr_sigv4_sign(const yr_sigv4_req_t *r, const yr_sigv4_key_t *k, yr_sigv4_out
                        date, k->region, k->service, creq_hash);
     if (rc < 0)
         return rc;
-    /* The signing key: HMAC("AWS4"+secret, date) -> region -> service -> "aws4_request". */
-    size_t slen = strlen(k->secret_key);
-    char *seed = malloc(slen + 5);
-    if (seed == NULL)
-        return -ENOMEM;
-    memcpy(seed, "AWS4", 4);
-    memcpy(seed + 4, k->secret_key, slen + 1);
     unsigned char a[32], b[32];
-    rc = hmac(seed, slen + 4, date, a);
-    OPENSSL_cleanse(seed, slen + 4);
-    free(seed);
-    if (rc == 0)
-        rc = hmac(a, 32, k->region, b);
-    if (rc == 0)
-        rc = hmac(b, 32, k->service, a);
-    if (rc == 0)
-        rc = hmac(a, 32, "aws4_request", b);
+    rc = signing_key(k, date, b);
     if (rc == 0)
         rc = hmac(b, 32, o->sts.data, a);
     if (rc == 0) {
