@@ -21,6 +21,23 @@ typedef enum {
     YR_KIND__COUNT
 } yr_provider_kind_t;
 
+/* providers.NAME.models.ID: what the config says of one upstream model of
+ * that provider, over the catalog's (providers/catalog.h). 0 / false:
+ * not given, the catalog's value stays. */
+typedef struct {
+    const char *id;
+    uint32_t context;    /* context_window */
+    uint32_t max_output; /* max_output_tokens */
+    bool has_caps;       /* capabilities: [...] (YR_CAP_* bits) */
+    uint8_t caps;
+    bool has_efforts;    /* reasoning_effort: [...] (YR_EFFORT_* bits) */
+    uint8_t efforts;
+    bool has_price;      /* price: micro-USD per million tokens */
+    int64_t price_input, price_output, price_cache_read, price_cache_write;
+} yr_model_override_t;
+
+struct yr_catalog_preset;
+
 typedef struct {
     const char *name;     /* vendor name: the key under providers: */
     yr_provider_kind_t kind;
@@ -42,6 +59,11 @@ typedef struct {
     const char *region;
     const char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
     const char *aws_profile, *aws_credentials_file;
+    /* kind openai: preset: NAME (providers/catalog.h) gives base_url, the
+     * key's variable and the model catalog; NULL: the kind's own catalog. */
+    const struct yr_catalog_preset *preset;
+    yr_model_override_t *models;    /* providers.NAME.models, in the config pool */
+    size_t nmodels;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 

@@ -52,6 +52,8 @@
 #include "gateway/reqstate.h"
 #include "gateway/respond.h"
 #include "limits/limits.h"
+#include "providers/catalog.h"
+#include "providers/fit.h"
 #include "providers/framing.h"
 #include "providers/provider.h"
 #include "limits/price.h"
@@ -78,6 +80,12 @@ typedef struct {
     json_t *part;  /* the image_url content part, in c->chat.root */
     yr_fetch_t *f; /* in flight, or NULL */
 } image_slot_t;
+
+/* A route the request could not use, and the capability its model lacks. */
+typedef struct {
+    const yr_route_conf_t *route;
+    unsigned cap; /* YR_CAP_* */
+} skip_t;
 
 typedef struct chat {
     yr_gw_req_t *g;
@@ -155,6 +163,13 @@ typedef struct chat {
     } other;
     int64_t max_retry_ms; /* the longest retry hint of any attempt; -1: none */
     char *attempts_hdr;   /* x-yourouter-attempts, in the pool */
+    /* Routes left out because their model lacks a capability the request
+     * uses (in the pool, one per route of the model at most). */
+    skip_t *skipped;
+    size_t nskipped;
+    /* Fitting the request to each attempt's model (providers/fit.h). */
+    yr_fit_saved_t fit_saved; /* the client's values in chat.root */
+    yr_buf_t fitted;          /* the OpenAI text fitted to the route, when it had to be */
     int status; /* final status for metrics */
 } chat_t;
 
@@ -297,17 +312,11 @@ static int64_t ms_since(uint64_t start_ns, uint64_t t_ns)
     return t_ns >= start_ns && t_ns != 0 ? (int64_t)((t_ns - start_ns) / 1000000u) : -1;
 }
 
-/* A route's price: its config's, else the built-in table's by its model. */
+/* A route's price: its config's, else the catalog's, else the built-in
+ * table's by its model (providers/catalog.h). */
 static bool route_price(const yr_route_conf_t *r, yr_price_t *p)
 {
-    if (r->has_price) {
-        *p = (yr_price_t){.input = r->price_input,
-                          .output = r->price_output,
-                          .cache_read = r->price_cache_read,
-                          .cache_write = r->price_cache_write};
-        return true;
-    }
-    return yr_price_builtin(r->model, p);
+    return yr_catalog_route_price(r, p);
 }
 
 /* What an attempt cost: micro-USD by its route's price; 0 when it used
@@ -489,6 +498,8 @@ static void on_pool_cleanup(void *arg)
     yr_buf_free(&c->resp);
     yr_buf_free(&c->out);
     yr_buf_free(&c->oai_body);
+    yr_buf_free(&c->fitted);
+    yr_fit_saved_free(&c->fit_saved);
     free_encoders(c);
     yr_framer_free(&c->framer);
     trim_after(c);
@@ -596,9 +607,21 @@ static yr_str_t attempts_header(chat_t *c)
             return YR_STR_NULL;
         size_t off = 0;
         c->attempts_hdr[0] = '\0';
+        /* routes that could not take the request, and why: skipped:vision */
+        for (size_t i = 0; i < c->nskipped && off + 1 < cap; i++) {
+            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=skipped:%s", i ? ", " : "",
+                             c->skipped[i].route->provider->name, c->skipped[i].route->model,
+                             yr_cap_name(c->skipped[i].cap));
+            if (n < 0 || (size_t)n >= cap - off) {
+                c->attempts_hdr[off] = '\0';
+                break;
+            }
+            off += (size_t)n;
+        }
         for (size_t i = 0; i < c->nattempts && off + 1 < cap; i++) {
             const yr_attempt_t *a = &c->attempts[i];
-            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=%s:%d", i ? ", " : "",
+            const char *sep = i > 0 || c->nskipped > 0 ? ", " : "";
+            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=%s:%d", sep,
                              a->route->provider->name, a->route->model,
                              a->end_ns ? yr_outcome_name(a->outcome) : "ok", a->status);
             if (n < 0 || (size_t)n >= cap - off) {
@@ -619,7 +642,7 @@ static void fail_with_last(chat_t *c)
 {
     char ra_buf[32];
     yr_http_header_t h[1] = {{YR_STR("x-yourouter-attempts"), attempts_header(c)}};
-    size_t nh = c->nattempts > 0 && h[0].value.len > 0 ? 1 : 0;
+    size_t nh = c->nattempts + c->nskipped > 0 && h[0].value.len > 0 ? 1 : 0;
     if (c->nattempts == 0 && (c->plan.retry_in_ms > 0 || c->plan.busy)) {
         char msg[400];
         int64_t s = c->plan.retry_in_ms > 0 ? (c->plan.retry_in_ms + 999) / 1000 : 1;
@@ -1283,6 +1306,52 @@ static void on_credentials(void *arg, int rc)
     yr_http_req_release(req);
 }
 
+/* The one seam every dialect's build passes through: the OpenAI form of
+ * the request (raw, and chat.root when parsed) fitted to the model of the
+ * attempt's route (providers/fit.h): max tokens clamped to its output
+ * limit, reasoning_effort dropped or mapped. Every attempt starts from what
+ * the client sent. 0 or -ENOMEM. */
+static int fit_request(chat_t *c, yr_str_t *raw)
+{
+    yr_model_info_t info;
+    yr_fit_t f;
+    yr_catalog_route_info(c->att->route, &info);
+    bool change = yr_fit_plan(&info, &c->chat, &f);
+    if (c->chat.root != NULL && yr_fit_tree(change ? &f : NULL, c->chat.root, &c->fit_saved) < 0)
+        return -ENOMEM;
+    if (!change)
+        return 0;
+    yr_buf_reset(&c->fitted);
+    int rc = yr_fit_bytes(&f, *raw, &c->fitted);
+    if (rc < 0)
+        return rc == -EINVAL ? 0 : -ENOMEM; /* not an object: the dialect says so */
+    *raw = (yr_str_t){c->fitted.data, c->fitted.len};
+    return 0;
+}
+
+/* A native passthrough (an Anthropic or Gemini client on its own kind of
+ * provider) gets the same fit in its own spelling, planned from the
+ * request's OpenAI form. 0 or -ENOMEM. */
+static int fit_native(chat_t *c, yr_str_t *raw)
+{
+    yr_model_info_t info;
+    yr_fit_t f;
+    if (c->count_tokens || c->oai_err != NULL)
+        return 0; /* nothing to fit, or no OpenAI form to plan from */
+    yr_catalog_route_info(c->att->route, &info);
+    if (!yr_fit_plan(&info, &c->chat, &f))
+        return 0;
+    yr_buf_reset(&c->fitted);
+    int rc = c->dialect == YR_DIALECT_ANTHROPIC ? yr_fit_anthropic_bytes(&f, *raw, &c->fitted)
+             : c->dialect == YR_DIALECT_GEMINI  ? yr_fit_gemini_bytes(&f, *raw, &c->fitted)
+                                                : 0;
+    if (rc < 0)
+        return -ENOMEM;
+    if (rc == 1)
+        *raw = (yr_str_t){c->fitted.data, c->fitted.len};
+    return 0;
+}
+
 /* The dialect turns the request into the route's body. Pure over c's
  * request and buffers (it may run on the thread pool, see offload_build). */
 static int build_body(chat_t *c)
@@ -1290,6 +1359,9 @@ static int build_body(chat_t *c)
     yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
                        ? client_body(c)
                        : (yr_str_t){c->oai_body.data, c->oai_body.len};
+    bool openai_form = !c->pass || c->dialect == YR_DIALECT_OPENAI;
+    if ((openai_form ? fit_request(c, &raw) : fit_native(c, &raw)) < 0)
+        return -ENOMEM;
     return c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
                                                   &c->extra)
                    : c->kind->dialect->build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
@@ -1518,17 +1590,63 @@ static void attempt_next(chat_t *c)
 
 /* ---- routes ------------------------------------------------------------------ */
 
-/* count_tokens: only the provider's own API can count. */
-/* A route this request may use: its key allows the vendor, and for
- * count_tokens only the provider's own API can count. */
-static bool counts_natively(const yr_route_conf_t *r, void *arg)
+/* Whether r's model has what the request uses (images, tools, a JSON
+ * schema); a route that lacks it is skipped and listed with the reason in
+ * x-yourouter-attempts. Models the catalog does not know are capable. */
+static bool route_can_serve(chat_t *c, const yr_route_conf_t *r)
 {
-    const chat_t *c = arg;
+    yr_model_info_t info;
+    yr_catalog_route_info(r, &info);
+    unsigned lacks = yr_fit_lacks(&info, c->chat.uses);
+    if (lacks == 0)
+        return true;
+    if (c->skipped == NULL)
+        c->skipped = yr_pcalloc(c->g->http->pool, c->model->nroutes * sizeof(*c->skipped));
+    if (c->skipped != NULL && c->nskipped < c->model->nroutes) {
+        c->skipped[c->nskipped].route = r;
+        c->skipped[c->nskipped++].cap = lacks;
+    }
+    yr_log_debug("%s: route %s/%s skipped: its model has no %s", c->g->id, r->provider->name,
+                 r->model, yr_cap_name(lacks));
+    return false;
+}
+
+/* A route this request may use: its key allows the vendor, its model has
+ * the capabilities the request uses, and for count_tokens only the
+ * provider's own API can count. */
+static bool route_usable(const yr_route_conf_t *r, void *arg)
+{
+    chat_t *c = arg;
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
         return false;
     const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
-    return !c->count_tokens || (k != NULL && k->dialect->native_client == c->dialect);
+    if (c->count_tokens)
+        return k != NULL && k->dialect->native_client == c->dialect;
+    return route_can_serve(c, r);
+}
+
+/* Every route the request could use lacks a capability it needs: a 400
+ * that names the capability (and which routes lack it, in the header). */
+static void fail_unservable(chat_t *c)
+{
+    unsigned cap = c->skipped[0].cap;
+    const char *what = cap == YR_CAP_VISION  ? "images"
+                       : cap == YR_CAP_TOOLS ? "tools"
+                                             : "a JSON schema";
+    const char *param = cap == YR_CAP_VISION  ? "messages"
+                        : cap == YR_CAP_TOOLS ? "tools"
+                                              : "response_format";
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "model '%s' cannot serve this request: it uses %s, and no route of it has a model "
+             "with the '%s' capability (%s/%s has not)",
+             c->model->id, what, yr_cap_name(cap), c->skipped[0].route->provider->name,
+             c->skipped[0].route->model);
+    yr_http_header_t h[1] = {{YR_STR("x-yourouter-attempts"), attempts_header(c)}};
+    finish(c, yr_gw_error_status(c->g, YR_E_INVALID_REQUEST));
+    yr_gw_send_error_h(c->g, YR_E_INVALID_REQUEST, msg, param, "capability_not_supported",
+                       YR_STR_NULL, h, h[0].value.len > 0 ? 1 : 0);
 }
 
 /* Plans the routes that may serve this request; sends the 400 otherwise. */
@@ -1536,7 +1654,7 @@ static int plan_routes(chat_t *c)
 {
     yr_str_t vendor = yr_http_req_header(c->g->http, YR_STR("vendor"));
     if (yr_route_plan(&c->plan, c->g->http->pool, c->model, vendor, yr_provider_callable,
-                      counts_natively, c) < 0) {
+                      route_usable, c) < 0) {
         fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
         return -ENOMEM;
     }
@@ -1556,6 +1674,10 @@ static int plan_routes(chat_t *c)
     if (c->count_tokens)
         return -EINVAL; /* the caller estimates instead */
     char msg[512];
+    if (c->nskipped > 0) {
+        fail_unservable(c);
+        return -EINVAL;
+    }
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && key->policy.allowed_vendors[0] != '\0' && c->plan.unsupported == 0) {
         snprintf(msg, sizeof(msg), "this key may not use the vendors that serve model '%s'%s",
@@ -1749,6 +1871,7 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     yr_buf_init(&c->resp, MAX_UPSTREAM_BODY);
     yr_buf_init(&c->out, YR_SSE_MAX_EVENT * 2);
     yr_buf_init(&c->oai_body, req->body.len * 2 + 4096);
+    yr_buf_init(&c->fitted, req->body.len * 2 + 4096);
     yr_framer_init(&c->framer, YR_FRAME_SSE, YR_SSE_MAX_EVENT);
     yr_metrics_inflight(&g->w->metrics, 1);
     req->on_drain = on_drain;

@@ -471,6 +471,22 @@ static yr_str_t date_header(void)
     return (yr_str_t){buf, len};
 }
 
+/* A header field a response may carry: no CR, LF or other control byte
+ * (HTAB aside) in its name or value, so that no value, whatever it was
+ * copied from, can split the response or forge a header. */
+static bool header_safe(const yr_http_header_t *h)
+{
+    for (size_t i = 0; i < h->name.len; i++)
+        if ((unsigned char)h->name.ptr[i] <= ' ' || h->name.ptr[i] == 0x7f || h->name.ptr[i] == ':')
+            return false;
+    for (size_t i = 0; i < h->value.len; i++) {
+        unsigned char ch = (unsigned char)h->value.ptr[i];
+        if ((ch < ' ' && ch != '\t') || ch == 0x7f)
+            return false;
+    }
+    return h->name.len > 0;
+}
+
 static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
                       const yr_http_header_t *headers, size_t nheaders, yr_str_t content_type,
                       long long content_length)
@@ -489,6 +505,10 @@ static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
     if (rc == 0)
         rc = yr_buf_append_str(out, date_header());
     for (size_t i = 0; rc == 0 && i < nheaders; i++) {
+        if (!header_safe(&headers[i])) {
+            yr_log_warn("http: dropped a response header with a control character in it");
+            continue;
+        }
         rc = yr_buf_append_str(out, headers[i].name);
         if (rc == 0)
             rc = yr_buf_append_str(out, YR_STR(": "));

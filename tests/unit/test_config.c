@@ -291,7 +291,7 @@ static const struct {
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, linger_ms, header_timeout_ms, "
      "body_timeout_ms, body_min_rate, max_body_memory, max_translation_memory, max_connections, log_level)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
-     "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, base_url, "
+     "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, preset, models, base_url, "
      "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version, region, aws_access_key_id, aws_secret_access_key, aws_session_token, aws_profile, aws_credentials_file)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
