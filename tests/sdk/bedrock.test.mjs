@@ -55,10 +55,14 @@ models:
     routes:
       - provider: aws-apikey
         model: ${MODEL}
+  - id: claude-sonnet
+    routes:
+      - provider: aws
+        model: us.anthropic.claude-sonnet-4-20250514-v1:0
   - id: nova
     routes:
       - provider: aws
-        model: amazon.nova-lite-v1:0
+        model: us.amazon.nova-2-lite-v1:0
   - id: wrong
     routes:
       - provider: aws-wrong
@@ -197,10 +201,10 @@ test('images: a remote URL is fetched by the gateway and sent as bytes; a data U
 });
 
 test('reasoning_effort: Claude thinking in additionalModelRequestFields, reasoning back in reasoning_content', async () => {
-  const c = await client.chat.completions.create({ model: 'claude', reasoning_effort: 'low', max_tokens: 500, messages: user('Reply with exactly: thought') });
+  const c = await client.chat.completions.create({ model: 'claude-sonnet', reasoning_effort: 'low', max_tokens: 500, messages: user('Reply with exactly: thought') });
   assert.equal(c.choices[0].message.content, 'thought');
   assert.match(c.choices[0].message.reasoning_content, /^Reasoning about: Reply with exactly/);
-  const s = await collect(await client.chat.completions.create({ model: 'claude', stream: true, reasoning_effort: 'low', messages: user('Reply with exactly: again') }));
+  const s = await collect(await client.chat.completions.create({ model: 'claude-sonnet', stream: true, reasoning_effort: 'low', messages: user('Reply with exactly: again') }));
   assert.equal(s.content, 'again');
   assert.match(s.reasoning, /^Reasoning about:/);
   const reqs = await br.requests();
@@ -209,6 +213,9 @@ test('reasoning_effort: Claude thinking in additionalModelRequestFields, reasoni
   assert.equal(reqs[1].body.inferenceConfig.maxTokens, 4096);
   await client.chat.completions.create({ model: 'nova', reasoning_effort: 'medium', messages: user('x') });
   assert.deepEqual((await br.requests())[2].body.additionalModelRequestFields, { reasoningConfig: { type: 'enabled', maxReasoningEffort: 'medium' } });
+  // a model without reasoning (the catalog: Claude 3.5 Haiku) gets no thinking at all
+  await client.chat.completions.create({ model: 'claude', reasoning_effort: 'high', messages: user('x') });
+  assert.equal((await br.requests())[3].body.additionalModelRequestFields, undefined);
 });
 
 test('a Bedrock API key goes as Authorization: Bearer, unsigned', async () => {
