@@ -59,11 +59,22 @@ typedef struct {
     const char *region;
     const char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
     const char *aws_profile, *aws_credentials_file;
+    /* kind vertex (providers/vertex.c): the project and location in every
+     * path, the publisher (google | anthropic; NULL: "anthropic" for route
+     * models named claude*, else "google"), and the service account whose
+     * tokens authorise the calls (NULL with a static api_key). */
+    const char *project, *location, *publisher;
+    const char *credentials_file, *credentials_json;
+    const struct yr_gcp_sa *gcp_sa; /* parsed, in the config pool */
     /* kind openai: preset: NAME (providers/catalog.h) gives base_url, the
      * key's variable and the model catalog; NULL: the kind's own catalog. */
     const struct yr_catalog_preset *preset;
     yr_model_override_t *models;    /* providers.NAME.models, in the config pool */
     size_t nmodels;
+    /* tls.ca_file: PEM bundle that verifies the provider's certificate
+     * instead of the system store (private CAs, corporate proxies); NULL:
+     * the system store. Checked readable at load. */
+    const char *tls_ca_file;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 
@@ -161,6 +172,16 @@ typedef struct yr_config {
         const char **allow;    /* exceptions to the SSRF guard (CIDR[:port]) */
         size_t nallow;
     } images;
+    struct {                    /* docs/observability.md; all restart-only */
+        const char *otlp_endpoint; /* OTLP/HTTP JSON traces URL; NULL: no export */
+        uint32_t otlp_timeout_ms;  /* one export call; default 2000 */
+        uint32_t otlp_interval_ms; /* how often a worker exports; default 1000 */
+        uint32_t otlp_queue;       /* spans queued per worker, then dropped; default 4096 */
+        uint32_t otlp_batch;       /* spans per export call; default 512 */
+        const char *service_name;  /* resource service.name; default yourouter */
+        const char *access_log;    /* "off" (default), "stdout" or a file path */
+        bool metrics_key_names;    /* label per-key metrics with key names; default false */
+    } observability;
     yr_provider_conf_t *providers;
     size_t nproviders;
     yr_model_conf_t *models;

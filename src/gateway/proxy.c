@@ -52,6 +52,7 @@
 #include "gateway/reqstate.h"
 #include "gateway/respond.h"
 #include "limits/limits.h"
+#include "obs/obs.h"
 #include "providers/catalog.h"
 #include "providers/fit.h"
 #include "providers/framing.h"
@@ -121,6 +122,7 @@ typedef struct chat {
     bool pass;                 /* the client speaks the route's dialect */
     yr_upstream_call_t *call;  /* in flight, or NULL */
     yr_cred_wait_t *cred_wait; /* the attempt waits for credentials, or NULL */
+    bool cred_retried;         /* a refused credential was retried (once per request) */
     yr_upstream_req_t ureq;    /* the attempt's request while it waits */
     const char *path;
     const char *const *extra;
@@ -171,9 +173,18 @@ typedef struct chat {
     yr_fit_saved_t fit_saved; /* the client's values in chat.root */
     yr_buf_t fitted;          /* the OpenAI text fitted to the route, when it had to be */
     int status; /* final status for metrics */
+
+    /* observability (obs/obs.h) */
+    yr_trace_ctx_t trace;
+    uint64_t up_ns;      /* upstream time of the attempts that ended */
+    int64_t overhead_ms; /* as sent in x-yourouter-overhead-ms; -1: not sent */
+    char overhead_hdr[24];
+    /* what the successful answer said, for its span */
+    char resp_id[128], resp_model[128], finish[32];
 } chat_t;
 
 static void attempt_next(chat_t *c);
+static int attempt_start(chat_t *c, const yr_route_conf_t *r);
 static void store_response(chat_t *c);
 
 static void set_state(chat_t *c, yr_reqstate_t s)
@@ -376,6 +387,59 @@ static void record_usage(chat_t *c, int status, uint64_t end_ns)
     }
 }
 
+/* Time spent in the gateway itself: the request's time so far minus the
+ * upstream time of its attempts (send to done), in ms. */
+static int64_t overhead_ms(const chat_t *c, uint64_t now)
+{
+    uint64_t total = now - c->g->http->start_ns;
+    return total > c->up_ns ? (int64_t)((total - c->up_ns) / 1000000u) : 0;
+}
+
+/* The request's view for metrics, the access log and its spans. */
+static void observe_request(chat_t *c, int status, uint64_t end)
+{
+    const yr_key_info_t *key = c->g->identity.key;
+    int64_t cost = 0; /* only the access log shows it: no price lookups otherwise */
+    for (size_t i = 0; yr_obs_logging(c->g->w->obs) && i < c->nattempts; i++) {
+        int64_t ac = attempt_cost(&c->attempts[i]);
+        cost = ac < 0 || cost < 0 ? -1 : cost + ac;
+    }
+    const yr_attempt_t *last = c->nattempts > 0 ? &c->attempts[c->nattempts - 1] : NULL;
+    char err[16];
+    const char *et = NULL;
+    if (status >= 400) {
+        snprintf(err, sizeof(err), "%d", status);
+        et = last != NULL && last->outcome != YR_OUT_OK ? yr_outcome_name(last->outcome) : err;
+    }
+    yr_obs_req_t r = {
+        .op = c->count_tokens                   ? YR_OBS_OP_COUNT_TOKENS
+              : c->dialect == YR_DIALECT_GEMINI ? YR_OBS_OP_GENERATE_CONTENT
+                                                : YR_OBS_OP_CHAT,
+        .cfg = c->g->cfg,
+        .model = c->model,
+        .client_model = c->chat.model.len > 0 ? c->chat.model
+                        : c->model != NULL    ? yr_str(c->model->id)
+                                              : YR_STR_NULL,
+        .attempts = c->attempts,
+        .nattempts = c->nattempts,
+        .status = status,
+        .stream = c->chat.stream,
+        .start_ns = c->g->http->start_ns,
+        .end_ns = end,
+        .request_id = c->g->request_id,
+        .key_name = key != NULL ? key->name : NULL,
+        .key_id = c->g->identity.key_id,
+        .cost_micros = cost,
+        .trace = &c->trace,
+        .response_id = c->resp_id,
+        .response_model = c->resp_model,
+        .finish_reason = c->finish,
+        .error_type = et,
+        .overhead_ms = c->overhead_ms >= 0 ? c->overhead_ms : overhead_ms(c, end),
+    };
+    yr_obs_request_end(c->g->w->obs, &r);
+}
+
 /* The request ends here, exactly once. */
 static void finish(chat_t *c, int status)
 {
@@ -402,6 +466,7 @@ static void finish(chat_t *c, int status)
         c->adm = NULL;
     }
     record_usage(c, status, end);
+    observe_request(c, status, end);
     if (c->dialect == YR_DIALECT_RESPONSES && status == 200 && c->rinfo.store)
         store_response(c);
 }
@@ -596,6 +661,19 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     return retryable ? o : YR_OUT_CLIENT_ERROR;
 }
 
+/* x-yourouter-overhead-ms: the gateway's own time. A streamed answer says
+ * it when its head goes out: the time until the current attempt was sent,
+ * minus the attempts before it (their upstream time is not ours). */
+static yr_str_t overhead_header(chat_t *c, bool streaming)
+{
+    uint64_t now = now_ns();
+    if (streaming && c->att != NULL && c->att->send_ns != 0)
+        now = c->att->send_ns;
+    c->overhead_ms = overhead_ms(c, now);
+    snprintf(c->overhead_hdr, sizeof(c->overhead_hdr), "%lld", (long long)c->overhead_ms);
+    return yr_str(c->overhead_hdr);
+}
+
 /* x-yourouter-attempts: every attempt as provider/model=outcome:status,
  * in order ("openai/gpt-4o=rate_limited:429, backup/mini=ok:200"). */
 static yr_str_t attempts_header(chat_t *c)
@@ -641,8 +719,9 @@ static yr_str_t attempts_header(chat_t *c)
 static void fail_with_last(chat_t *c)
 {
     char ra_buf[32];
-    yr_http_header_t h[1] = {{YR_STR("x-yourouter-attempts"), attempts_header(c)}};
-    size_t nh = c->nattempts + c->nskipped > 0 && h[0].value.len > 0 ? 1 : 0;
+    yr_http_header_t h[2] = {{YR_STR("x-yourouter-overhead-ms"), overhead_header(c, false)},
+                             {YR_STR("x-yourouter-attempts"), attempts_header(c)}};
+    size_t nh = c->nattempts + c->nskipped > 0 && h[1].value.len > 0 ? 2 : 1;
     if (c->nattempts == 0 && (c->plan.retry_in_ms > 0 || c->plan.busy)) {
         char msg[400];
         int64_t s = c->plan.retry_in_ms > 0 ? (c->plan.retry_in_ms + 999) / 1000 : 1;
@@ -693,7 +772,7 @@ static void fail_with_last(chat_t *c)
     if ((c->last_err == YR_E_RATE_LIMITED || c->last_err == YR_E_OVERLOADED) && ra.len == 0)
         ra = YR_STR("1");
     yr_log_warn("%s: model %s failed after %zu attempt(s) [%.*s]%s: %s", c->g->id, c->model->id,
-                c->nattempts, (int)h[0].value.len, h[0].value.ptr,
+                c->nattempts, (int)h[1].value.len, h[1].value.ptr,
                 c->plan.budget_exhausted ? " (retry budget exhausted)" : "", c->last_msg);
     finish(c, yr_gw_error_status(c->g, c->last_err));
     yr_gw_send_error_h(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
@@ -754,6 +833,15 @@ static int on_event(void *arg, const yr_event_t *ev)
                                      ev->text.ptr, ev->status ? ev->status : 500);
         return -ECANCELED;
     case YR_EV_USAGE: c->att->usage = ev->usage; break;
+    case YR_EV_START:
+        snprintf(c->resp_id, sizeof(c->resp_id), "%.*s", (int)ev->id.len,
+                 ev->id.ptr ? ev->id.ptr : "");
+        snprintf(c->resp_model, sizeof(c->resp_model), "%.*s", (int)ev->name.len,
+                 ev->name.ptr ? ev->name.ptr : "");
+        break;
+    case YR_EV_FINISH:
+        snprintf(c->finish, sizeof(c->finish), "%s", yr_finish_openai(ev->finish));
+        break;
     case YR_EV_TOOL_ARGS: c->att->out_text_bytes += ev->text.len; break;
     case YR_EV_TEXT:
     case YR_EV_REASONING:
@@ -779,18 +867,57 @@ static int on_event(void *arg, const yr_event_t *ev)
 
 static int commit_stream(chat_t *c)
 {
-    yr_http_header_t h[5] = {
+    yr_http_header_t h[6] = {
         {YR_STR("x-request-id"), c->g->request_id},
         {YR_STR("Cache-Control"), YR_STR("no-cache")},
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
+        {YR_STR("x-yourouter-overhead-ms"), overhead_header(c, true)},
     };
     set_state(c, YR_RS_STREAMING);
     /* Gemini without alt=sse: one JSON array, written as it comes. */
     bool array = c->dialect == YR_DIALECT_GEMINI && !c->ginfo.sse;
-    return yr_http_stream_start(c->g->http, 200, h, 5,
+    return yr_http_stream_start(c->g->http, 200, h, 6,
                                 array ? YR_STR("application/json") : YR_STR("text/event-stream"));
+}
+
+/* The first string value of "key": in d, into out (cap bytes) unless
+ * out already holds one (last: the last value wins). Escapes stay as
+ * they are: these are ids, model names and finish reasons. */
+static void peek_value(yr_str_t d, const char *key, char *out, size_t cap, bool last)
+{
+    if (out[0] != '\0' && !last)
+        return;
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl <= d.len;) {
+        const char *hit = memmem(d.ptr + i, d.len - i, key, kl);
+        if (hit == NULL)
+            return;
+        size_t j = (size_t)(hit - d.ptr) + kl, k = j;
+        while (k < d.len && d.ptr[k] != '"')
+            k += d.ptr[k] == '\\' ? 2 : 1;
+        if (k < d.len && k > j) {
+            snprintf(out, cap, "%.*s", (int)(k - j), d.ptr + j);
+            if (!last)
+                return;
+        }
+        i = k + 1;
+    }
+}
+
+/* A passthrough answer is relayed, not decoded: for its span, its id,
+ * model and finish reason are read from the bytes (traced requests only;
+ * OpenAI, Anthropic and Gemini spellings). */
+static void peek_answer(chat_t *c, yr_str_t d)
+{
+    peek_value(d, "\"id\":\"", c->resp_id, sizeof(c->resp_id), false);
+    peek_value(d, "\"responseId\":\"", c->resp_id, sizeof(c->resp_id), false);
+    peek_value(d, "\"model\":\"", c->resp_model, sizeof(c->resp_model), false);
+    peek_value(d, "\"modelVersion\":\"", c->resp_model, sizeof(c->resp_model), false);
+    peek_value(d, "\"finish_reason\":\"", c->finish, sizeof(c->finish), true);
+    peek_value(d, "\"stop_reason\":\"", c->finish, sizeof(c->finish), true);
+    peek_value(d, "\"finishReason\":\"", c->finish, sizeof(c->finish), true);
 }
 
 static int on_frame(const yr_frame_t *m, void *arg)
@@ -816,6 +943,8 @@ static int on_frame(const yr_frame_t *m, void *arg)
         return rc == -EINVAL ? -EPROTO : rc;
     if (c->pass)
         c->att->out_text_bytes += chunk_text_bytes(m->data);
+    if (c->pass && c->trace.span_id != 0 && yr_obs_tracing(c->g->w->obs))
+        peek_answer(c, m->data);
     if (c->out.len > had) {
         c->events_out++;
         /* The first content: translated answers mark it in on_event;
@@ -1027,13 +1156,16 @@ static void relay_response(chat_t *c)
         return;
     }
     attempt_end(c, YR_OUT_OK);
-    yr_http_header_t h[3] = {
+    if (c->pass && c->trace.span_id != 0 && yr_obs_tracing(c->g->w->obs))
+        peek_answer(c, body);
+    yr_http_header_t h[4] = {
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
+        {YR_STR("x-yourouter-overhead-ms"), overhead_header(c, false)},
     };
     finish(c, 200);
-    yr_gw_send_json(c->g, 200, client, h, 3);
+    yr_gw_send_json(c->g, 200, client, h, 4);
 }
 
 /* A stream that was already committed ended. */
@@ -1139,6 +1271,20 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     return YR_OUT_STREAM_CUT;
 }
 
+/* A credential the transport's cache still held good was refused (a 401:
+ * a revoked or rotated token, which the transport dropped in
+ * process_header): once per request, the same route again with a fresh
+ * one, before any other route. Its spare attempt slot is allocated in
+ * plan_routes; the route's health learns from the first try only. */
+static bool retry_refused_credential(chat_t *c, yr_outcome_t o, int status)
+{
+    if (o != YR_OUT_AUTH || status != 401 || c->cred_retried || c->cx.access_token == NULL ||
+        c->kind->transport->credentials == NULL || now_ns() >= c->deadline_ns)
+        return false;
+    c->cred_retried = true;
+    return attempt_start(c, c->att->route) == 0;
+}
+
 static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
 {
     int status = yr_upstream_status(call);
@@ -1163,6 +1309,8 @@ static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
     }
     yr_outcome_t o = attempt_failure(c, call, err, status);
     attempt_end(c, o);
+    if (retry_refused_credential(c, o, status))
+        return;
     if (yr_route_may_retry(&c->plan, c->att))
         attempt_next(c);
     else
@@ -1173,6 +1321,8 @@ static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *dat
 {
     chat_t *c = data;
     c->call = NULL; /* the call ends here */
+    if (c->att != NULL && c->att->send_ns != 0)
+        c->up_ns += now_ns() - c->att->send_ns;
     yr_http_req_t *req = c->g->http;
     yr_http_req_hold(req);
     up_done(c, call, err);
@@ -1199,6 +1349,26 @@ static int attempt_failed_to_start(chat_t *c, int rc)
     /* out of memory is the gateway's trouble, not a strike on the route */
     attempt_end(c, rc == -ENOMEM ? YR_OUT_INTERNAL : YR_OUT_CONNECT);
     return -1;
+}
+
+/* The attempt's W3C traceparent (its own span as the parent of whatever
+ * the provider records), after the transport's headers. */
+static int add_traceparent(chat_t *c)
+{
+    size_t n = 0;
+    while (c->ureq.headers != NULL && c->ureq.headers[n] != NULL)
+        n++;
+    const char **h = yr_palloc(c->g->http->pool, (n + 2) * sizeof(*h));
+    char *line = yr_palloc(c->g->http->pool, 80);
+    if (h == NULL || line == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        h[i] = c->ureq.headers[i];
+    yr_obs_traceparent(&c->trace, c->att->span_id, line, 80);
+    h[n] = line;
+    h[n + 1] = NULL;
+    c->ureq.headers = h;
+    return 0;
 }
 
 /* What translating a request takes, measured (a Release build, 8 MB
@@ -1280,6 +1450,7 @@ static int attempt_send(chat_t *c)
     int rc = c->kind->transport->prepare(&c->cx, c->path, c->extra, &c->ureq);
     if (rc == 0) {
         yr_transport_route_timeouts(c->att->route, &c->ureq);
+        c->ureq.ca_file = c->att->route->provider->tls_ca_file;
         /* no try outlives the request's deadline */
         uint64_t now = now_ns();
         uint64_t left = c->deadline_ns > now ? (c->deadline_ns - now) / 1000000u + 1 : 1;
@@ -1290,9 +1461,27 @@ static int attempt_send(chat_t *c)
         if (c->ureq.idle_timeout_ms > c->ureq.timeout_ms)
             c->ureq.idle_timeout_ms = c->ureq.timeout_ms;
     }
+    if (rc == 0 && c->att->span_id != 0)
+        rc = add_traceparent(c);
+    c->att->send_ns = now_ns();
     if (rc == 0)
         rc = yr_upstream_start(c->g->w->up, &c->ureq, &up_cbs, c, &c->call);
     return rc == 0 ? 0 : attempt_failed_to_start(c, rc);
+}
+
+/* The transport could not get its credentials (a token exchange failed):
+ * the attempt failed as refused credentials, with the transport's words
+ * (they name the account), and another route may have other ones. */
+static int attempt_no_credentials(chat_t *c, int rc)
+{
+    if (rc == -ENOMEM)
+        return attempt_failed_to_start(c, rc); /* the gateway's trouble */
+    if (c->cx.error.message[0] == '\0')
+        snprintf(c->cx.error.message, sizeof(c->cx.error.message), "%s",
+                 strerror(rc < 0 ? -rc : rc));
+    record_failure(c, YR_E_UPSTREAM_AUTH, "%s: %s", vendor_name(c), c->cx.error.message);
+    attempt_end(c, YR_OUT_AUTH);
+    return -1;
 }
 
 static void on_credentials(void *arg, int rc)
@@ -1301,7 +1490,7 @@ static void on_credentials(void *arg, int rc)
     c->cred_wait = NULL;
     yr_http_req_t *req = c->g->http;
     yr_http_req_hold(req);
-    if ((rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc)) < 0)
+    if ((rc == 0 ? attempt_send(c) : attempt_no_credentials(c, rc)) < 0)
         attempt_next(c);
     yr_http_req_release(req);
 }
@@ -1388,6 +1577,8 @@ static int attempt_built(chat_t *c, int rc)
         rc = c->kind->transport->credentials(&c->cx, on_credentials, c, &c->cred_wait);
         if (rc == 1)
             return 0; /* attempt_send runs when they are there */
+        if (rc < 0)
+            return attempt_no_credentials(c, rc);
     }
     return rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc);
 }
@@ -1490,9 +1681,13 @@ static int offload_build(chat_t *c)
 static int attempt_start(chat_t *c, const yr_route_conf_t *r)
 {
     yr_attempt_t *a = &c->attempts[c->nattempts++];
-    *a = (yr_attempt_t){.route = r, .start_ns = now_ns(), .retry_after_ms = -1};
+    *a = (yr_attempt_t){.route = r,
+                        .start_ns = now_ns(),
+                        .retry_after_ms = -1,
+                        .span_id = yr_obs_span_id(c->g->w->obs, &c->trace)};
     c->att = a;
-    c->kind = yr_provider_kind(r->provider->kind);
+    c->resp_id[0] = c->resp_model[0] = c->finish[0] = '\0';
+    c->kind = yr_provider_route_kind(r);
     c->pass = c->kind->dialect->native_client == c->dialect;
     yr_buf_reset(&c->upbody);
     yr_buf_reset(&c->resp);
@@ -1513,6 +1708,7 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
         .client_version = yr_http_req_header(c->g->http, YR_STR("anthropic-version")),
         .client_beta = yr_http_req_header(c->g->http, YR_STR("anthropic-beta")),
         .count_tokens = c->count_tokens,
+        .gcp_tokens = c->g->w->gcp_tokens,
     };
     if (!c->pass && c->oai_err != NULL) {
         /* The client's request has no faithful form for this route. */
@@ -1620,7 +1816,7 @@ static bool route_usable(const yr_route_conf_t *r, void *arg)
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
         return false;
-    const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
+    const yr_provider_kind_ops_t *k = yr_provider_route_kind(r);
     if (c->count_tokens)
         return k != NULL && k->dialect->native_client == c->dialect;
     return route_can_serve(c, r);
@@ -1664,7 +1860,8 @@ static int plan_routes(chat_t *c)
         c->max_attempts = c->plan.n * per < MAX_ATTEMPTS ? c->plan.n * per : MAX_ATTEMPTS;
         uint64_t left_ms = c->deadline_ns > now_ns() ? (c->deadline_ns - now_ns()) / 1000000u : 0;
         c->plan.deadline_ms = yr_health_now_ms() + (int64_t)left_ms;
-        c->attempts = yr_pcalloc(c->g->http->pool, c->max_attempts * sizeof(*c->attempts));
+        /* + 1: the retry of a refused credential (retry_refused_credential) */
+        c->attempts = yr_pcalloc(c->g->http->pool, (c->max_attempts + 1) * sizeof(*c->attempts));
         if (c->attempts == NULL) {
             fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
             return -ENOMEM;
@@ -1767,7 +1964,7 @@ static int fetch_images(chat_t *c)
     bool wanted = false;
     for (size_t i = 0; i < c->plan.n && !wanted; i++) {
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
-        const yr_dialect_ops_t *d = yr_provider_kind(p->kind)->dialect;
+        const yr_dialect_ops_t *d = yr_provider_route_kind(c->plan.routes[i])->dialect;
         wanted = (p->inline_images || d->inline_images) && d->native_client != c->dialect;
     }
     if (!wanted || c->oai_err != NULL)
@@ -1860,6 +2057,8 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     c->dialect = dialect;
     c->state = YR_RS_AUTH;
     c->max_retry_ms = -1;
+    c->overhead_ms = -1;
+    yr_obs_trace_begin(g->w->obs, yr_http_req_header(req, YR_STR("traceparent")), &c->trace);
     c->deadline_ns = req->start_ns + (uint64_t)REQUEST_DEADLINE_MS * 1000000u;
     g->chat = c;
     c->next = g->w->chats;
@@ -1962,6 +2161,7 @@ static void reset_text(char *buf, size_t len, int64_t ms)
 static void send_limited(chat_t *c, const yr_admit_res_t *res)
 {
     const char *which = res->limit ? res->limit : "rate";
+    yr_obs_limit_rejected(c->g->w->obs, res->limit);
     bool budget = strncmp(which, "budget", 6) == 0;
     char msg[200], ra[24], v[6][32];
     if (budget)

@@ -9,6 +9,8 @@
  *   gemini      gemini      gemini      (x-goog-api-key; the model in the path)
  *   bedrock     bedrock     bedrock     (Converse; SigV4 or a Bedrock API key,
  *                                        eventstream framing)
+ *   vertex      gemini      vertex      (OAuth: service-account tokens; publishers/google)
+ *   vertex      anthropic   vertex      (... publishers/anthropic, rawPredict)
  *
  * Both halves are tables of pure functions (nginx's upstream create_request /
  * process_header / input_filter): no sockets, no timers, so each can be
@@ -52,6 +54,11 @@ typedef struct yr_call_ctx {
     bool count_tokens;
     /* Passthrough: a relayed message carried content (pass_marks_content). */
     bool content_seen;
+    /* Credentials (transport.h: credentials): the worker's cache of Google
+     * service-account tokens, and the token the credentials step left for
+     * prepare (in pool). */
+    struct yr_gcp_tokens *gcp_tokens;
+    const char *access_token;
 } yr_call_ctx_t;
 
 typedef struct {
@@ -60,8 +67,12 @@ typedef struct {
     const yr_transport_ops_t *transport;
 } yr_provider_kind_ops_t;
 
-/* The dialect x transport of a kind; NULL when this build cannot call it. */
+/* The dialect x transport of a kind; NULL when this build cannot call it.
+ * A kind may speak more than one dialect (vertex: Gemini or Anthropic, by
+ * publisher): this is its first; yr_provider_route_kind says which one a
+ * route speaks. */
 const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind);
+const yr_provider_kind_ops_t *yr_provider_route_kind(const yr_route_conf_t *r);
 /* Same, as a predicate (for route plans). */
 bool yr_provider_callable(yr_provider_kind_t kind);
 

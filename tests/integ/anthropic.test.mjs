@@ -1,7 +1,8 @@
 // One table of scenarios, run through the gateway against an OpenAI route, an
-// Anthropic route, Gemini routes (2.5 and 3) and a Bedrock route (Converse,
-// eventstream; bedrock.test.mjs has its specifics): an OpenAI client must not be
-// able to tell them apart. Then what the Anthropic provider actually received
+// Anthropic route, Gemini routes (2.5 and 3), Vertex AI routes (Gemini and
+// Claude, with a static access token) and a Bedrock route (Converse,
+// eventstream; bedrock.test.mjs has its specifics): an OpenAI client must not
+// be able to tell them apart. Then what the Anthropic provider actually received
 // (the Gemini specifics are in gemini.test.mjs).
 import { test, before, after, beforeEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,8 +24,11 @@ before(async () => {
       anthropic: { kind: 'anthropic', base_url: anthSim.base, api_key: ANTH_KEY },
       google: { kind: 'gemini', base_url: gemSim.base, api_key: GEM_KEY },
       aws: { kind: 'bedrock', base_url: brSim.base, api_key: BR_KEY },
+      vertex: { kind: 'vertex', base_url: gemSim.base, api_key: GEM_KEY },
     },
     models: [
+      { id: 'via-gemini-vertex', routes: [{ provider: 'vertex', model: 'gemini-2.5-flash' }] },
+      { id: 'via-vertex-claude', routes: [{ provider: 'vertex', model: 'claude-sonnet-4@20250514' }] },
       { id: 'via-openai', routes: [{ provider: 'openai', model: 'gpt-4o' }] },
       { id: 'via-anthropic', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
       { id: 'via-gemini', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
@@ -32,7 +36,7 @@ before(async () => {
       { id: 'via-bedrock', routes: [{ provider: 'aws', model: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' }] },
       { id: 'claude-then-gpt', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }, { provider: 'openai', model: 'gpt-4o' }] },
     ],
-  }), { env: { AWS_REGION: 'us-east-1' } });
+  }).replace('kind: vertex\n', 'kind: vertex\n    project: scenarios\n'), { env: { AWS_REGION: 'us-east-1' } });
 });
 after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); await gemSim.stop(); await brSim.stop(); gw.cleanup(); });
 beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); await brSim.reset(); await gw.resetRoutes(); });
@@ -68,7 +72,7 @@ function streamedToolCalls(chunks) {
   return calls;
 }
 
-for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3', 'via-bedrock']) {
+for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3', 'via-gemini-vertex', 'via-vertex-claude', 'via-bedrock']) {
   describe(`scenarios ${route}`, () => {
     test('text', async () => {
       const r = await chat(gw, { model: route, messages: user('Reply with exactly: connected') });
@@ -149,9 +153,9 @@ for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3',
     });
 
     test('vision: data URL and https URL', async () => {
-      // Gemini and Bedrock routes have the gateway fetch https images (gemini.test.mjs,
-      // bedrock.test.mjs, behind the SSRF guard).
-      for (const url of [`data:image/png;base64,${PNG}`, ...(inlines(route) ? [] : ['https://example.com/cat.jpg'])]) {
+      // Gemini, Vertex-Claude and Bedrock routes have the gateway fetch https images
+      // (gemini.test.mjs, bedrock.test.mjs, behind the SSRF guard).
+      for (const url of [`data:image/png;base64,${PNG}`, ...(inlines(route) || route === 'via-vertex-claude' ? [] : ['https://example.com/cat.jpg'])]) {
         const r = await chat(gw, { model: route, messages: user([{ type: 'text', text: 'Describe this image in one sentence.' }, { type: 'image_url', image_url: { url } }]) });
         assert.equal(r.status, 200, r.text);
         assert.match(r.json.choices[0].message.content, /1 image/);
