@@ -19,6 +19,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "config/aws.h"
 #include "config/config.h"
 #include "limits/price.h"
 #include "providers/gcp_auth.h"
@@ -192,6 +193,18 @@ static const setting_t provider_rows[] = {
      * (the classic deployments API with ?api-version=). */
     {.name = "api_version", .type = T_STR, .max = 32, .def_str = "v1",
      .check = check_api_version, .offset = PRV(api_version)},
+    /* kind: bedrock — the region, and the SigV4 credentials (config/aws.h:
+     * else the AWS_* environment, else a credentials-file profile). */
+    {.name = "region", .type = T_STR, .max = 32, .check = check_token, .offset = PRV(region)},
+    {.name = "aws_access_key_id", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 128,
+     .check = check_token, .offset = PRV(aws_access_key_id)},
+    {.name = "aws_secret_access_key", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 256,
+     .check = check_token, .offset = PRV(aws_secret_access_key)},
+    {.name = "aws_session_token", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 8192,
+     .check = check_token, .offset = PRV(aws_session_token)},
+    {.name = "aws_profile", .type = T_STR, .max = 128, .check = check_token,
+     .offset = PRV(aws_profile)},
+    {.name = "aws_credentials_file", .type = T_STR, .max = 1024, .offset = PRV(aws_credentials_file)},
     /* kind: vertex — where (project, location), which publisher's models,
      * and the service account (check_vertex). */
     {.name = "project", .type = T_STR, .flags = F_NULLABLE, .max = 128, .check = check_segment,
@@ -1180,6 +1193,18 @@ static int check_azure_endpoint(parse_t *p, yaml_node_t *v, const yr_provider_co
     return rc;
 }
 
+/* kind bedrock: region, endpoint and credentials (config/aws.h). */
+static int resolve_aws(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
+{
+    char why[400];
+    int rc = yr_aws_resolve(p->cfg->pool, pc, why, sizeof(why));
+    if (rc == -ENOMEM)
+        return fail_oom(p);
+    if (rc < 0)
+        return fail(p, v->type == YAML_MAPPING_NODE ? line_of(v) : key_line, "%s", why);
+    return 0;
+}
+
 /* Reads a service-account key file (at most YR_GCP_MAX_SA_JSON bytes) into
  * out. 0, or -errno / -E2BIG. */
 static int read_small_file(const char *path, yr_buf_t *out)
@@ -1513,6 +1538,8 @@ static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provid
         rc = parse_provider_tls(p, custom[PROVIDER_TLS], pc);
     if (rc == 0 && pc->kind == YR_KIND_AZURE && pc->base_url != NULL)
         rc = check_azure_endpoint(p, v, pc);
+    if (rc == 0 && pc->kind == YR_KIND_BEDROCK)
+        rc = resolve_aws(p, v, key_line, pc);
     if (rc == 0 && pc->kind == YR_KIND_VERTEX)
         rc = check_vertex(p, v, key_line, pc);
     if (rc < 0 || pc->base_url != NULL)
@@ -2314,8 +2341,11 @@ void yr_config_redact(const yr_config_t *cfg, char *s, size_t cap)
         return;
     redact_one(s, cap, cfg->server.master_key);
     redact_one(s, cap, cfg->responses.secret);
-    for (size_t i = 0; i < cfg->nproviders; i++)
+    for (size_t i = 0; i < cfg->nproviders; i++) {
         redact_one(s, cap, cfg->providers[i].api_key);
+        redact_one(s, cap, cfg->providers[i].aws_secret_access_key);
+        redact_one(s, cap, cfg->providers[i].aws_session_token);
+    }
     for (size_t i = 0; i < cfg->nmodels; i++)
         for (size_t j = 0; j < cfg->models[i].nroutes; j++)
             redact_one(s, cap, cfg->models[i].routes[j].api_key);

@@ -59,6 +59,11 @@ typedef struct {
      * or "auto" (native for kind openai at https://api.openai.com). Read with
      * yr_provider_responses_native. */
     const char *responses;
+    /* kind bedrock (config/aws.h resolves them at load): the region, and
+     * SigV4 keys unless api_key is a Bedrock API key. */
+    const char *region;
+    const char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
+    const char *aws_profile, *aws_credentials_file;
     /* kind vertex (providers/vertex.c): the project and location in every
      * path, the publisher (google | anthropic; NULL: "anthropic" for route
      * models named claude*, else "google"), and the service account whose

@@ -624,6 +624,8 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     yr_provider_error_t perr;
     c->kind->dialect->parse_error((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
                                   &perr);
+    if (perr.type[0] == '\0' && c->att->head.error_type[0] != '\0') /* Bedrock: in the head */
+        snprintf(perr.type, sizeof(perr.type), "%s", c->att->head.error_type);
     yr_outcome_t o = c->kind->transport->classify(status, &perr);
     if (o == YR_OUT_AUTH && e != YR_E_UPSTREAM_AUTH) {
         /* The provider refused the gateway's key under another status

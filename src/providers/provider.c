@@ -4,6 +4,8 @@
 #include "providers/openai_responses.h"
 #include "providers/vertex.h"
 
+#include "providers/bedrock.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +15,7 @@ static const yr_provider_kind_ops_t kinds[] = {
     {YR_KIND_ANTHROPIC, &yr_dialect_anthropic, &yr_transport_anthropic},
     {YR_KIND_AZURE, &yr_dialect_azure, &yr_transport_azure},
     {YR_KIND_GEMINI, &yr_dialect_gemini, &yr_transport_gemini},
+    {YR_KIND_BEDROCK, &yr_dialect_bedrock, &yr_transport_bedrock},
     {YR_KIND_VERTEX, &yr_dialect_vertex_gemini, &yr_transport_vertex},
 };
 

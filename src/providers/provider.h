@@ -7,6 +7,8 @@
  *   azure       openai      azure       (api-key; deployments or v1 paths)
  *   anthropic   anthropic   anthropic   (x-api-key, anthropic-version)
  *   gemini      gemini      gemini      (x-goog-api-key; the model in the path)
+ *   bedrock     bedrock     bedrock     (Converse; SigV4 or a Bedrock API key,
+ *                                        eventstream framing)
  *   vertex      gemini      vertex      (OAuth: service-account tokens; publishers/google)
  *   vertex      anthropic   vertex      (... publishers/anthropic, rawPredict)
  *
