@@ -24,6 +24,9 @@
 
 /* Dialects, first match wins. Add new ones here (see docs/sim.md). */
 static const sim_dialect_t *const dialects[] = {
+    &sim_dialect_responses,  /* POST .../responses */
+    &sim_dialect_embeddings, /* POST .../embeddings */
+    &sim_dialect_gemini_embed, /* models/{m}:batchEmbedContents, :embedContent */
     &sim_dialect_azure, /* before OpenAI: its paths end in /chat/completions too */
     &sim_dialect_openai,
     &sim_dialect_anthropic,

@@ -195,6 +195,13 @@ extern const sim_dialect_t sim_dialect_openai;
 extern const sim_dialect_t sim_dialect_anthropic;
 extern const sim_dialect_t sim_dialect_azure;
 extern const sim_dialect_t sim_dialect_gemini;
+extern const sim_dialect_t sim_dialect_responses;  /* responses.c: OpenAI /v1/responses */
+extern const sim_dialect_t sim_dialect_embeddings; /* embeddings.c: OpenAI and Azure */
+extern const sim_dialect_t sim_dialect_gemini_embed; /* embeddings.c: Gemini */
+/* OpenAI's auth check and error shape, for the dialects that share them. */
+int sim_oai_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *err);
+void sim_oai_error_defaults(int status, sim_error_t *err);
+int sim_oai_render_error(const sim_error_t *err, yr_buf_t *out);
 extern const sim_dialect_t sim_dialect_bedrock;
 
 /* bedrock.c: --aws-credentials AK:SECRET, the keys SigV4 signatures are

@@ -155,6 +155,8 @@ static const setting_t storage_rows[] = {
      .check = check_redis_url, .offset = CFG(storage.redis_url)},
 };
 
+static const char *const responses_modes[] = {"auto", "native", "translate", NULL};
+
 enum { PROVIDER_KIND, PROVIDER_PRESET, PROVIDER_MODELS, PROVIDER_TLS };
 static const setting_t provider_rows[] = {
     [PROVIDER_KIND] = {.name = "kind", .type = T_KIND, .flags = F_REQUIRED, .names = kind_names,
@@ -214,6 +216,16 @@ static const setting_t provider_rows[] = {
      .offset = PRV(credentials_file)},
     {.name = "credentials_json", .type = T_STR, .flags = F_NULLABLE | F_SECRET,
      .max = YR_GCP_MAX_SA_JSON, .offset = PRV(credentials_json)},
+    /* Responses clients: passthrough to an upstream /v1/responses or not. */
+    {.name = "responses", .type = T_ENUM, .names = responses_modes, .def_str = "auto",
+     .offset = PRV(responses)},
+};
+
+static const setting_t responses_rows[] = {
+    {.name = "secret", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 4096,
+     .check = check_token, .offset = CFG(responses.secret)},
+    {.name = "retention_days", .type = T_U32, .min = 0, .max = 36500, .def_num = 30,
+     .offset = CFG(responses.retention_days)},
 };
 
 /* providers.NAME.tls */
@@ -1149,6 +1161,21 @@ static int parse_observability(parse_t *p, yaml_node_t *v, size_t key_line)
 static size_t value_line(parse_t *p, yaml_node_t *v, const char *key);
 static int parse_price(parse_t *p, yaml_node_t *v, int64_t *const dst[4], bool *has_price);
 
+static int parse_responses(parse_t *p, yaml_node_t *v, size_t key_line)
+{
+    return parse_table(p, v, key_line, responses_rows, NROWS(responses_rows), p->cfg, NULL);
+}
+
+bool yr_provider_responses_native(const yr_provider_conf_t *p)
+{
+    if (p->responses != NULL && strcmp(p->responses, "native") == 0)
+        return p->kind == YR_KIND_OPENAI;
+    if (p->responses != NULL && strcmp(p->responses, "translate") == 0)
+        return false;
+    return p->kind == YR_KIND_OPENAI && p->base_url != NULL &&
+           strncmp(p->base_url, "https://api.openai.com/", 23) == 0;
+}
+
 /* Azure's base_url is the resource endpoint: the gateway builds the rest of
  * the path from api_version and the route's model (the deployment), so a
  * pasted ".../openai/deployments/x" or ".../openai/v1" would be doubled. */
@@ -1854,6 +1881,7 @@ static const struct {
     {"server", parse_server},
     {"storage", parse_storage},
     {"images", parse_images},
+    {"responses", parse_responses},
     {"observability", parse_observability},
     {"providers", parse_providers},
     {"models", parse_models},
@@ -1897,6 +1925,7 @@ static yr_config_t *config_new(const char *path)
     if (cfg->path == NULL || apply_defaults(pool, server_rows, NROWS(server_rows), cfg) < 0 ||
         apply_defaults(pool, storage_rows, NROWS(storage_rows), cfg) < 0 ||
         apply_defaults(pool, images_rows, NROWS(images_rows), cfg) < 0 ||
+        apply_defaults(pool, responses_rows, NROWS(responses_rows), cfg) < 0 ||
         apply_defaults(pool, observability_rows, NROWS(observability_rows), cfg) < 0)
         goto fail;
     return cfg;
@@ -2311,6 +2340,7 @@ void yr_config_redact(const yr_config_t *cfg, char *s, size_t cap)
     if (cfg == NULL || s == NULL || cap == 0)
         return;
     redact_one(s, cap, cfg->server.master_key);
+    redact_one(s, cap, cfg->responses.secret);
     for (size_t i = 0; i < cfg->nproviders; i++) {
         redact_one(s, cap, cfg->providers[i].api_key);
         redact_one(s, cap, cfg->providers[i].aws_secret_access_key);

@@ -317,12 +317,67 @@ static int convert_tool_call(conv_t *c, const json_t *tc, size_t mi, size_t k, j
     return yr_tr_append_new(blocks, b);
 }
 
+/* thinking_blocks (the form LiteLLM gives OpenAI clients, and the
+ * Responses API's sealed reasoning state): the assistant turn's thinking and
+ * redacted_thinking blocks, signatures and all, first in its content, as
+ * Anthropic requires them back for tool use with extended thinking. */
+static int thinking_blocks(conv_t *c, const json_t *msg, size_t mi, json_t **blocks)
+{
+    const json_t *tb = json_object_get(msg, "thinking_blocks");
+    if (!json_is_array(tb) || json_array_size(tb) == 0)
+        return 0;
+    json_t *all = json_array();
+    if (all == NULL)
+        return -ENOMEM;
+    size_t k;
+    const json_t *b;
+    json_array_foreach(tb, k, b)
+    {
+        const char *t = json_string_value(json_object_get(b, "type"));
+        bool ok = t != NULL &&
+                  ((strcmp(t, "thinking") == 0 &&
+                    json_is_string(json_object_get(b, "thinking")) &&
+                    json_is_string(json_object_get(b, "signature"))) ||
+                   (strcmp(t, "redacted_thinking") == 0 &&
+                    json_is_string(json_object_get(b, "data"))));
+        if (!ok) {
+            json_decref(all);
+            char param[80];
+            snprintf(param, sizeof(param), "messages[%zu].thinking_blocks[%zu]", mi, k);
+            return yr_tr_reject(c->cx, param,
+                                "%s must be a thinking block (thinking, signature) or a "
+                                "redacted_thinking block (data)",
+                                param);
+        }
+        json_t *copy = t[0] == 't' ? json_pack("{s:s, s:O, s:O}", "type", "thinking", "thinking",
+                                               json_object_get(b, "thinking"), "signature",
+                                               json_object_get(b, "signature"))
+                                   : json_pack("{s:s, s:O}", "type", "redacted_thinking", "data",
+                                               json_object_get(b, "data"));
+        if (yr_tr_append_new(all, copy) < 0) {
+            json_decref(all);
+            return -ENOMEM;
+        }
+    }
+    if (json_array_extend(all, *blocks) < 0) {
+        json_decref(all);
+        return -ENOMEM;
+    }
+    json_decref(*blocks);
+    *blocks = all;
+    return 0;
+}
+
 static int convert_assistant(conv_t *c, const json_t *msg, size_t mi)
 {
     json_t *blocks;
     int rc = convert_content(c, json_object_get(msg, "content"), mi, false, &blocks);
     if (rc < 0)
         return rc;
+    if ((rc = thinking_blocks(c, msg, mi, &blocks)) < 0) {
+        json_decref(blocks);
+        return rc;
+    }
     json_t *calls = json_object_get(msg, "tool_calls");
     if (calls != NULL && !json_is_null(calls)) {
         if (!json_is_array(calls)) {

@@ -285,7 +285,7 @@ static const struct {
 } rejects[] = {
     /* unknown keys */
     {"server:\n  listen: 127.0.0.1:1\nlogging: 1\n",
-     "cfg.yaml:3: logging: unknown key (expected one of server, storage, images, observability, providers, models)"},
+     "cfg.yaml:3: logging: unknown key (expected one of server, storage, images, responses, observability, providers, models)"},
     {"server:\n  listen: 127.0.0.1:1\n  lissen: 1\n",
      "cfg.yaml:3: server.lissen: unknown key (expected one of listen, master_key, workers, "
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, linger_ms, header_timeout_ms, "
@@ -295,7 +295,7 @@ static const struct {
      "base_url, api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, "
      "anthropic_version, default_max_tokens, inline_images, api_version, region, aws_access_key_id, "
      "aws_secret_access_key, aws_session_token, aws_profile, aws_credentials_file, project, location, "
-     "publisher, credentials_file, credentials_json)"},
+     "publisher, credentials_file, credentials_json, responses)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
      "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
