@@ -136,6 +136,7 @@ typedef struct chat {
     int work_rc;
     uint64_t tree_charged;     /* charged to the worker's tree_bytes (charge_tree) */
     yr_api_error_t work_err;   /* why a request could not be read (its parse offloaded) */
+    const char *prev_items, *prev_response; /* a Responses conversation continued (pool) */
     yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
     yr_buf_t upbody;           /* upstream request body when rewritten */
     yr_buf_t resp;             /* upstream response (non-stream) or error body */
@@ -1151,23 +1152,41 @@ static int on_up_data(yr_upstream_call_t *call, const char *p, size_t n, void *d
     return YR_UP_CONTINUE;
 }
 
-static void relay_response(chat_t *c)
+/* CPU work that may run on the thread pool (offload, below): work(c) there,
+ * then done(c, gone) back on the loop; gone: the client left (or the loop
+ * is closing) and the request will be finished by its pool cleanup. */
+typedef void (*offload_work_fn)(chat_t *c);
+typedef void (*offload_done_fn)(chat_t *c, bool gone);
+static void offload_if_large(chat_t *c, size_t len, offload_work_fn work, offload_done_fn done);
+
+/* A complete answer checked (passthrough) or translated into c->out. */
+static void relay_decode(chat_t *c)
+{
+    yr_str_t body = {c->resp.data ? c->resp.data : "", c->resp.len};
+    if (c->pass) {
+        c->work_rc = c->kind->dialect->pass_response(&c->cx, body);
+        return;
+    }
+    yr_buf_reset(&c->out);
+    c->out.max = MAX_UPSTREAM_BODY;
+    c->work_rc = encoder_new(c, false);
+    if (c->work_rc == 0)
+        c->work_rc = c->kind->dialect->response(&c->cx, body, on_event, c);
+}
+
+static void relay_decoded(chat_t *c, bool gone)
 {
     yr_str_t body = {c->resp.data ? c->resp.data : "", c->resp.len};
     yr_str_t client = body;
-    int rc;
-    if (c->pass) {
-        rc = c->kind->dialect->pass_response(&c->cx, body);
-        if (rc == 0 && c->cx.pass_out.len > 0)
-            client = c->cx.pass_out; /* the dialect translated it (embeddings from Gemini) */
-    } else {
-        yr_buf_reset(&c->out);
-        c->out.max = MAX_UPSTREAM_BODY;
-        rc = encoder_new(c, false);
-        if (rc == 0)
-            rc = c->kind->dialect->response(&c->cx, body, on_event, c);
-        client = (yr_str_t){c->out.data ? c->out.data : "", c->out.len};
+    int rc = c->work_rc;
+    if (gone) { /* the provider served it: its usage counts (the request ends 499) */
+        attempt_end(c, rc == 0 ? YR_OUT_OK : YR_OUT_CANCELLED);
+        return;
     }
+    if (c->pass && rc == 0 && c->cx.pass_out.len > 0)
+        client = c->cx.pass_out; /* the dialect translated it (embeddings from Gemini) */
+    else if (!c->pass)
+        client = (yr_str_t){c->out.data ? c->out.data : "", c->out.len};
     if (rc == -ENOMEM) {
         record_failure(c, YR_E_INTERNAL, "the gateway ran out of memory translating the answer");
         attempt_end(c, YR_OUT_INTERNAL);
@@ -1194,6 +1213,13 @@ static void relay_response(chat_t *c)
     size_t nh = 4 + dropped_header(c, &h[4]);
     finish(c, 200);
     yr_gw_send_json(c->g, 200, client, h, nh);
+}
+
+/* Checking or translating a large answer (validating 8 MB: 40 ms) runs off
+ * the loop too (offload, below). */
+static void relay_response(chat_t *c)
+{
+    offload_if_large(c, c->resp.len, relay_decode, relay_decoded);
 }
 
 /* A stream that was already committed ended. */
@@ -1621,10 +1647,6 @@ static int attempt_built(chat_t *c, int rc)
  * tree. So it runs on libuv's thread pool. Only that thread touches the
  * request meanwhile: the request is held (a client that leaves only
  * detaches it), no timer of it runs, and the loop resumes it in done. */
-typedef void (*offload_work_fn)(chat_t *c);
-/* Back on the loop; gone: the client left (or the loop is closing) and the
- * request will be finished by its pool cleanup. */
-typedef void (*offload_done_fn)(chat_t *c, bool gone);
 
 struct offload {
     uv_work_t w;
@@ -2275,7 +2297,7 @@ static void request_read(chat_t *c, bool gone)
         fail_request(c, e->err, e->message, e->param[0] ? e->param : NULL, NULL);
         return;
     }
-    admit(c, c->oai_err ? -1 : c->chat.max_tokens);
+    admit(c, c->chat.max_tokens);
 }
 
 static void chat_read(chat_t *c)
@@ -2452,8 +2474,10 @@ static void gemini_read(chat_t *c)
      * request it cannot express still goes to Gemini routes untouched. */
     yr_api_error_t conv = {0}, err;
     if (yr_gem_request_to_openai(body.ptr, body.len, &c->ginfo, &c->oai_body, &conv) < 0 ||
-        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0)
+        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
         c->work_rc = keep_oai_err(c, conv.message[0] ? &conv : &err);
+        c->chat.max_tokens = -1; /* not converted: unknown */
+    }
     /* The URL names the model and whether to stream, for every route;
      * maxOutputTokens, when converted, is the OpenAI form's max_tokens. */
     c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
@@ -2581,31 +2605,47 @@ static void responses_secret(chat_t *c)
 /* The request, converted with the conversation it continues (or none). A
  * request the translation cannot express still goes to Responses upstreams
  * (passthrough) as it is; translated routes report why not (oai_err). */
-static void responses_convert(chat_t *c, const char *prev_items, const char *prev_response)
+static void responses_read(chat_t *c)
 {
     yr_str_t body = client_body(c);
     yr_api_error_t err = {0};
-    responses_secret(c);
-    int rc = yr_resp_request_to_openai(body.ptr, body.len, prev_items, prev_response,
+    int rc = yr_resp_request_to_openai(body.ptr, body.len, c->prev_items, c->prev_response,
                                        &c->rsecret, &c->rinfo, &c->oai_body, &err);
     if (rc == 0)
         rc = yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err);
+    c->work_rc = 0;
     if (rc < 0 && c->rinfo.model[0] == '\0') {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        c->work_rc = rc;
+        c->work_err = err;
         return;
     }
     if (rc < 0) {
-        c->oai_err = yr_palloc(c->g->http->pool, sizeof(*c->oai_err));
-        if (c->oai_err == NULL) {
-            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
-            return;
-        }
-        *c->oai_err = err;
+        c->work_rc = keep_oai_err(c, &err);
         c->chat.model = yr_str(c->rinfo.model);
         c->chat.stream = c->rinfo.stream;
         c->chat.max_tokens = c->rinfo.max_output_tokens;
     }
-    admit(c, c->chat.max_tokens);
+}
+
+/* prev_items / prev_response: the stored conversation it continues (or
+ * NULL), malloc'ed; the request takes them over (freed when it ends). */
+static void responses_convert(chat_t *c, char *prev_items, char *prev_response)
+{
+    yr_pool_t *pool = c->g->http->pool;
+    char *prev[2] = {prev_items, prev_response};
+    for (size_t i = 0; i < 2; i++)
+        if (prev[i] != NULL && yr_pool_cleanup_add(pool, free, prev[i]) < 0) {
+            free(prev_items);
+            free(prev_response);
+            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+            return;
+        }
+    c->prev_items = prev_items;
+    c->prev_response = prev_response;
+    responses_secret(c);
+    size_t len = client_body(c).len + (prev_items ? strlen(prev_items) : 0) +
+                 (prev_response ? strlen(prev_response) : 0);
+    offload_if_large(c, len, responses_read, request_read);
 }
 
 static void on_previous(void *arg, int status)
@@ -2623,6 +2663,7 @@ static void on_previous(void *arg, int status)
                      NULL, NULL);
     } else {
         responses_convert(c, st->items, st->response);
+        st->items = st->response = NULL; /* the request's now */
     }
     yr_http_req_release(req);
 }

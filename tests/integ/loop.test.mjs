@@ -93,3 +93,28 @@ test('the loop answers /health while large requests are translated', async (t) =
   // larger scale than this, not the exact figure (printed above).
   assert.ok(worst < 2500, `worst /health latency ${worst} ms`);
 });
+
+// Answers of 256 KiB or more are checked or translated on the thread pool
+// too, and a large Responses request is converted there: what the client
+// gets is whole either way.
+test('large answers and Responses requests come through whole', async () => {
+  const text = 'word '.repeat(80000).trim(); // 400 KB
+  await sim.script([{ text }, { text }]);
+  const viaAnthropic = await chat(gw, { model: 'm', max_tokens: 100000, messages: [{ role: 'user', content: 'hi' }] });
+  const viaOpenAI = await chat(gw, { model: 'o', messages: [{ role: 'user', content: 'hi' }] });
+  for (const [name, r] of [['anthropic', viaAnthropic], ['openai', viaOpenAI]]) {
+    assert.equal(r.status, 200, JSON.stringify(r.json).slice(0, 300));
+    const got = r.json.choices[0].message.content;
+    assert.ok(got === text, `${name}: ${got.length} bytes, want ${text.length}: ...${got.slice(-80)}`);
+  }
+  const input = []; // 3,000 items, ~400 KB (the API takes 4,096 items at most)
+  for (let i = 0; i < 3000; i++) input.push({ role: i % 2 ? 'assistant' : 'user', content: `item ${i} `.padEnd(130, 'x') });
+  input.push({ role: 'user', content: 'Reply with exactly: ok' });
+  const r = await fetch(`${gw.base}/v1/responses`, {
+    method: 'POST', body: JSON.stringify({ model: 'm', input, store: false }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
+  });
+  const j = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(j).slice(0, 300));
+  assert.equal(j.output.at(-1).content[0].text, 'ok');
+});
