@@ -59,6 +59,11 @@ struct yr_store_backend {
     int (*response_delete)(yr_store_t *s, const char *id, int64_t key_id);
     int (*usage_totals)(yr_store_t *s, yr_usage_by_t by, int64_t since_ms, int64_t key_id,
                         yr_usage_total_fn fn, void *arg);
+    /* The admin UI's aggregates (store.h). */
+    int (*usage_series)(yr_store_t *s, const yr_usage_query_t *q, yr_usage_total_fn fn, void *arg);
+    int (*usage_hist)(yr_store_t *s, const yr_usage_query_t *q, yr_usage_hist_fn fn, void *arg);
+    int (*usage_recent)(yr_store_t *s, const yr_recent_query_t *q, yr_usage_rec_fn fn, void *arg);
+    int (*key_page)(yr_store_t *s, const yr_key_page_t *q, yr_key_list_fn fn, void *arg);
     /* n rows, one transaction: all or none. */
     int (*usage_write)(yr_store_t *s, const yr_usage_row_t *rows, size_t n);
 };

@@ -39,6 +39,25 @@
     " COALESCE(SUM(cost_micros),0), COUNT(*) FILTER (WHERE outcome IS DISTINCT FROM 'ok')"   \
     " FROM usage WHERE created_ms >= $1 AND ($2 = 0 OR key_id = $2) GROUP BY 1"
 
+/* The admin UI's aggregates: store.h, and sqlite.c for the same queries. */
+#define WINDOW " FROM usage WHERE created_ms >= $1 AND created_ms < $2 AND ($4 = 0 OR key_id = $4)"
+#define SERIES_SUMS                                                                          \
+    " COUNT(*) FILTER (WHERE attempt = 0) AS c1, COUNT(*) AS c2,"                             \
+    " COALESCE(SUM(prompt_tokens), 0) AS c3, COALESCE(SUM(completion_tokens), 0) AS c4,"      \
+    " COALESCE(SUM(cached_tokens), 0) AS c5, COALESCE(SUM(cache_write_tokens), 0) AS c6,"     \
+    " COALESCE(SUM(reasoning_tokens), 0) AS c7, COALESCE(SUM(cost_micros), 0) AS c8,"         \
+    " COUNT(*) FILTER (WHERE outcome IS DISTINCT FROM 'ok') AS c9"
+#define SERIES(group)                                                                        \
+    "SELECT created_ms / $3::bigint * $3::bigint, " group "," SERIES_SUMS WINDOW              \
+    " GROUP BY 1, 2 ORDER BY 1"
+#define HBUCKET(x)                                                                           \
+    "CASE WHEN " x " < 100 THEN " x " WHEN " x " < 1000 THEN " x " / 10 * 10 WHEN " x        \
+    " < 10000 THEN " x " / 100 * 100 WHEN " x " < 100000 THEN " x " / 1000 * 1000 ELSE " x   \
+    " / 10000 * 10000 END"
+#define HIST(which, x)                                                                       \
+    "SELECT created_ms / $3::bigint * $3::bigint, " which ", " HBUCKET(x) ", COUNT(*)" WINDOW \
+    " AND outcome = 'ok' AND " x " IS NOT NULL GROUP BY 1, 3"
+
 /* Each moves the schema from version i to i + 1. Never edit a shipped one. */
 static const char *const migrations[] = {
     "CREATE TABLE api_keys ("
@@ -98,6 +117,14 @@ enum {
     Q_RESP_PUT,
     Q_RESP_GET,
     Q_RESP_DEL,
+    Q_SERIES_MODEL,
+    Q_SERIES_VENDOR,
+    Q_SERIES_KEY,
+    Q_SERIES_CLASS,
+    Q_SERIES_NONE,
+    Q_HIST,
+    Q_RECENT,
+    Q_KEY_PAGE,
     Q__COUNT
 };
 
@@ -140,6 +167,35 @@ static const char *const q_sql[Q__COUNT] = {
                    " input_items = EXCLUDED.input_items, response = EXCLUDED.response",
     [Q_RESP_GET] = "SELECT input_items, response FROM responses WHERE id = $1 AND key_id = $2",
     [Q_RESP_DEL] = "DELETE FROM responses WHERE id = $1 AND key_id = $2",
+    [Q_SERIES_MODEL] = SERIES("COALESCE(model_id, '')"),
+    [Q_SERIES_VENDOR] = SERIES("COALESCE(provider, '')"),
+    [Q_SERIES_CLASS] = SERIES("CASE WHEN outcome = 'ok' THEN 'ok'"
+                              " ELSE COALESCE(error_class, outcome, 'unknown') END"),
+    [Q_SERIES_NONE] = SERIES("''"),
+    [Q_SERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5, s.c6,"
+                     " s.c7, s.c8, s.c9 FROM (SELECT created_ms / $3::bigint * $3::bigint AS t,"
+                     " key_id," SERIES_SUMS WINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                     " ON k.id = s.key_id ORDER BY 1",
+    [Q_HIST] = HIST("0", "latency_ms") " UNION ALL " HIST("1", "ttfb_ms") " ORDER BY 1",
+    [Q_RECENT] = "WITH page AS (SELECT request_id, created_ms, id FROM usage WHERE attempt = 0"
+                 " AND (created_ms, id) < ($1::bigint, $2::bigint) AND ($3 = 0 OR key_id = $3)"
+                 " AND ($4 = 0 OR status >= 400) ORDER BY created_ms DESC, id DESC LIMIT $5)"
+                 " SELECT u.request_id, p.created_ms, p.id, COALESCE(k.name, 'master'),"
+                 " u.model_id, u.status, u.attempt, u.provider, u.upstream_model, u.outcome,"
+                 " u.error_class, u.upstream_status, u.prompt_tokens, u.completion_tokens,"
+                 " u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens, u.cost_micros,"
+                 " u.latency_ms, u.ttfb_ms, u.stream, u.cancelled, u.usage_estimated"
+                 " FROM page p JOIN usage u ON u.request_id = p.request_id"
+                 " LEFT JOIN api_keys k ON k.id = u.key_id"
+                 " ORDER BY p.created_ms DESC, p.id DESC, u.attempt",
+    [Q_KEY_PAGE] = "SELECT " KEY_COLUMNS ","
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u"
+                   "  WHERE u.key_id = k.id AND u.created_ms >= $4),"
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u"
+                   "  WHERE u.key_id = k.id AND u.created_ms >= $5),"
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u WHERE u.key_id = k.id)"
+                   " FROM api_keys k WHERE k.id > $1 AND ($3 = 1 OR k.revoked_at IS NULL)"
+                   " AND ($6::text IS NULL OR strpos(k.name, $6::text) > 0) ORDER BY k.id LIMIT $2",
     [Q_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
     [Q_TOTALS_VENDOR] = TOTALS("COALESCE(provider, '')"),
     [Q_TOTALS_KEY] = TOTALS("COALESCE((SELECT name FROM api_keys k WHERE k.id = usage.key_id),"
@@ -644,6 +700,134 @@ static int pg_usage_totals(yr_store_t *base, yr_usage_by_t by, int64_t since_ms,
     return 0;
 }
 
+static void p_window(params_t *p, const yr_usage_query_t *q)
+{
+    p_int(p, q->since_ms, false);
+    p_int(p, q->until_ms > 0 ? q->until_ms : INT64_MAX, false);
+    p_int(p, q->bucket_ms, false);
+    p_int(p, q->key_id, false);
+}
+
+static bool col_bool(PGresult *r, int row, int col)
+{
+    return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+static int64_t col_int_or(PGresult *r, int row, int col, int64_t null_value)
+{
+    return PQgetisnull(r, row, col) ? null_value : col_int(r, row, col);
+}
+
+static int pg_usage_series(yr_store_t *base, const yr_usage_query_t *q, yr_usage_total_fn fn,
+                           void *arg)
+{
+    int which = q->by == YR_USAGE_BY_MODEL    ? Q_SERIES_MODEL
+                : q->by == YR_USAGE_BY_VENDOR ? Q_SERIES_VENDOR
+                : q->by == YR_USAGE_BY_KEY    ? Q_SERIES_KEY
+                : q->by == YR_USAGE_BY_CLASS  ? Q_SERIES_CLASS
+                                              : Q_SERIES_NONE;
+    params_t p = {0};
+    p_window(&p, q);
+    int rc;
+    PGresult *r = run((pg_t *)base, which, &p, "usage series", &rc);
+    if (r == NULL)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        yr_usage_total_t t = {.bucket_ms = col_int(r, i, 0)};
+        col_text(r, i, 1, t.group, sizeof(t.group));
+        int64_t *v[] = {&t.requests,          &t.attempts,      &t.prompt_tokens,
+                        &t.completion_tokens, &t.cached_tokens, &t.cache_write_tokens,
+                        &t.reasoning_tokens,  &t.cost_micros,   &t.errors};
+        for (int k = 0; k < 9; k++)
+            *v[k] = col_int(r, i, 2 + k);
+        fn(&t, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_usage_hist(yr_store_t *base, const yr_usage_query_t *q, yr_usage_hist_fn fn,
+                         void *arg)
+{
+    params_t p = {0};
+    p_window(&p, q);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_HIST, &p, "usage histogram", &rc);
+    if (r == NULL)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        fn(col_int(r, i, 0), (int)col_int(r, i, 1), col_int(r, i, 2), col_int(r, i, 3), arg);
+    PQclear(r);
+    return 0;
+}
+
+static int pg_usage_recent(yr_store_t *base, const yr_recent_query_t *q, yr_usage_rec_fn fn,
+                           void *arg)
+{
+    params_t p = {0};
+    p_int(&p, q->before_ms > 0 ? q->before_ms : INT64_MAX, false);
+    p_int(&p, q->before_ms > 0 ? q->before_id : INT64_MAX, false);
+    p_int(&p, q->key_id, false);
+    p_int(&p, q->errors_only, false);
+    p_int(&p, q->limit, false);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_RECENT, &p, "recent requests", &rc);
+    if (r == NULL)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        yr_usage_rec_t u = {0};
+        col_text(r, i, 0, u.request_id, sizeof(u.request_id));
+        u.created_ms = col_int(r, i, 1);
+        u.row_id = col_int(r, i, 2);
+        col_text(r, i, 3, u.key, sizeof(u.key));
+        col_text(r, i, 4, u.model_id, sizeof(u.model_id));
+        u.status = (int)col_int(r, i, 5);
+        u.attempt = (int)col_int(r, i, 6);
+        col_text(r, i, 7, u.provider, sizeof(u.provider));
+        col_text(r, i, 8, u.upstream_model, sizeof(u.upstream_model));
+        col_text(r, i, 9, u.outcome, sizeof(u.outcome));
+        col_text(r, i, 10, u.error_class, sizeof(u.error_class));
+        u.upstream_status = (int)col_int(r, i, 11);
+        int64_t *v[] = {&u.prompt_tokens, &u.completion_tokens, &u.cached_tokens,
+                        &u.cache_write_tokens, &u.reasoning_tokens};
+        for (int k = 0; k < 5; k++)
+            *v[k] = col_int(r, i, 12 + k);
+        u.cost_micros = col_int_or(r, i, 17, -1);
+        u.latency_ms = col_int_or(r, i, 18, -1);
+        u.ttfb_ms = col_int_or(r, i, 19, -1);
+        u.stream = col_bool(r, i, 20);
+        u.cancelled = col_bool(r, i, 21);
+        u.usage_estimated = col_bool(r, i, 22);
+        fn(&u, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_key_page(yr_store_t *base, const yr_key_page_t *q, yr_key_list_fn fn, void *arg)
+{
+    params_t p = {0};
+    p_int(&p, q->after_id, false);
+    p_int(&p, q->limit, false);
+    p_int(&p, q->include_revoked, false);
+    p_int(&p, q->day_start, false);
+    p_int(&p, q->month_start, false);
+    p_text(&p, q->search);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_KEY_PAGE, &p, "key page", &rc);
+    if (r == NULL)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        yr_key_info_t info;
+        row_to_info(r, i, &info);
+        for (int b = 0; b < YR_BUDGET__COUNT; b++)
+            info.spent_micros[b] = col_int(r, i, 16 + b);
+        fn(&info, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
 static int pg_response_put(yr_store_t *base, const char *id, int64_t key_id, int64_t created_ms,
                            const char *input_items, const char *response)
 {
@@ -712,5 +896,9 @@ const yr_store_backend_t yr_store_postgres = {
     .key_rotate = pg_key_rotate,
     .key_get = pg_key_get,
     .usage_totals = pg_usage_totals,
+    .usage_series = pg_usage_series,
+    .usage_hist = pg_usage_hist,
+    .usage_recent = pg_usage_recent,
+    .key_page = pg_key_page,
     .usage_write = pg_usage_write,
 };
