@@ -117,6 +117,8 @@ typedef struct yr_config {
         uint32_t max_connections;     /* per worker; default 0 = from RLIMIT_NOFILE */
         uint64_t max_body_memory;     /* all in-flight bodies of a worker; default 256 MiB */
         const char *log_level;        /* debug|info|warn|error|off; default info */
+        bool trust_forwarded_proto;   /* X-Forwarded-Proto says https: Secure cookies; default false */
+        uint32_t ui_session_ttl_s;    /* admin UI session lifetime; default 43200 */
     } server;
     struct {
         const char *url;       /* default sqlite://yourouter.db */

@@ -349,10 +349,6 @@ static int query_param(yr_str_t q, const char *name, char *buf, size_t len)
 
 static void keys_authed(yr_gw_req_t *g)
 {
-    if (!g->identity.master) {
-        send_err(g, YR_E_FORBIDDEN, "the admin API needs the master key", NULL);
-        return;
-    }
     yr_http_req_t *req = g->http;
     kcall_t kc = {0};
     yr_str_t path = req->path;
@@ -478,6 +474,6 @@ bool yr_admin_keys(yr_gw_req_t *g)
     if (!yr_str_eq(p, YR_STR("/admin/usage")) && !yr_str_eq(p, YR_STR("/admin/keys")) &&
         !yr_str_has_prefix(p, YR_STR("/admin/keys/")))
         return false;
-    yr_gw_authenticate(g, keys_authed);
+    yr_gw_authenticate_master(g, keys_authed);
     return true;
 }

@@ -29,5 +29,8 @@ void yr_proxy_shutdown(yr_worker_t *w);
 bool yr_admin_routes(yr_gw_req_t *g);
 /* /admin/keys[...] and /admin/usage (admin_keys.c): handled, or not such a path. */
 bool yr_admin_keys(yr_gw_req_t *g);
+/* The admin UI's read-only views (admin_stats.c): series, latency, recent
+ * requests, key pages. False when the path is not one of them. */
+bool yr_admin_stats(yr_gw_req_t *g);
 
 #endif
