@@ -71,6 +71,15 @@ struct yr_store_backend {
 extern const yr_store_backend_t yr_store_sqlite;
 extern const yr_store_backend_t yr_store_postgres; /* target: the whole postgres:// url */
 
+/* The hourly rollups (usage_hourly, usage_latency_hourly) the admin UI reads
+ * for buckets of whole hours, kept by both backends in the transaction that
+ * writes the rows: a row's error class as the series group it (the SQL
+ * CLASS expression's twin), and a sample rounded down to two significant
+ * digits (HBUCKET's). */
+#define YR_HOUR_MS 3600000
+void yr_usage_class(const yr_usage_row_t *r, char *buf, size_t cap);
+int64_t yr_usage_hbucket(int64_t v);
+
 /* snprintf into err when err is not NULL (errlen may be 0). */
 void yr_store_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

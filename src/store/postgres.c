@@ -54,6 +54,13 @@
     "CASE WHEN " x " < 100 THEN " x " WHEN " x " < 1000 THEN " x " / 10 * 10 WHEN " x        \
     " < 10000 THEN " x " / 100 * 100 WHEN " x " < 100000 THEN " x " / 1000 * 1000 ELSE " x   \
     " / 10000 * 10000 END"
+#define RWINDOW " FROM usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND ($4 = 0 OR key_id = $4)"
+#define RSUMS                                                                                \
+    " SUM(requests) AS c1, SUM(attempts) AS c2, SUM(prompt_tokens) AS c3,"                    \
+    " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6,"  \
+    " SUM(reasoning_tokens) AS c7, SUM(cost_micros) AS c8, SUM(errors) AS c9"
+#define RSERIES(group)                                                                       \
+    "SELECT hour_ms / $3::bigint * $3::bigint, " group "," RSUMS RWINDOW " GROUP BY 1, 2 ORDER BY 1"
 #define HIST(which, x)                                                                       \
     "SELECT created_ms / $3::bigint * $3::bigint, " which ", " HBUCKET(x) ", COUNT(*)" WINDOW \
     " AND outcome = 'ok' AND " x " IS NOT NULL GROUP BY 1, 3"
@@ -93,6 +100,29 @@ static const char *const migrations[] = {
     /* 3 */
     ("CREATE TABLE responses (id TEXT PRIMARY KEY, key_id BIGINT NOT NULL,"
      " created_ms BIGINT NOT NULL, input_items TEXT NOT NULL, response TEXT NOT NULL);"),
+    /* 4: the admin UI's hourly rollups (sqlite.c migration 7). */
+    ("CREATE TABLE usage_hourly (hour_ms BIGINT NOT NULL, key_id BIGINT NOT NULL,"
+     " model_id TEXT NOT NULL, provider TEXT NOT NULL, class TEXT NOT NULL,"
+     " requests BIGINT NOT NULL, attempts BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,"
+     " completion_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL,"
+     " cache_write_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,"
+     " cost_micros BIGINT NOT NULL, errors BIGINT NOT NULL,"
+     " PRIMARY KEY (hour_ms, key_id, model_id, provider, class));"
+     "INSERT INTO usage_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
+     " COALESCE(model_id, ''), COALESCE(provider, ''), CASE WHEN outcome = 'ok' THEN 'ok'"
+     " ELSE COALESCE(error_class, outcome, 'unknown') END, COUNT(*) FILTER (WHERE attempt = 0),"
+     " COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
+     " COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),"
+     " COALESCE(SUM(reasoning_tokens), 0), COALESCE(SUM(cost_micros), 0),"
+     " COUNT(*) FILTER (WHERE outcome IS DISTINCT FROM 'ok') FROM usage GROUP BY 1, 2, 3, 4, 5;"
+     "CREATE TABLE usage_latency_hourly (hour_ms BIGINT NOT NULL, which INTEGER NOT NULL,"
+     " value BIGINT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (hour_ms, which, value));"
+     "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 0, "
+     HBUCKET("latency_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok' AND latency_ms IS NOT NULL"
+     " GROUP BY 1, 3;"
+     "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 1, "
+     HBUCKET("ttfb_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok' AND ttfb_ms IS NOT NULL"
+     " GROUP BY 1, 3;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -123,6 +153,14 @@ enum {
     Q_SERIES_CLASS,
     Q_SERIES_NONE,
     Q_HIST,
+    Q_RSERIES_MODEL,
+    Q_RSERIES_VENDOR,
+    Q_RSERIES_KEY,
+    Q_RSERIES_CLASS,
+    Q_RSERIES_NONE,
+    Q_RHIST,
+    Q_ROLLUP,
+    Q_RLATENCY,
     Q_RECENT,
     Q_KEY_PAGE,
     Q__COUNT
@@ -177,6 +215,30 @@ static const char *const q_sql[Q__COUNT] = {
                      " key_id," SERIES_SUMS WINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
                      " ON k.id = s.key_id ORDER BY 1",
     [Q_HIST] = HIST("0", "latency_ms") " UNION ALL " HIST("1", "ttfb_ms") " ORDER BY 1",
+    [Q_RSERIES_MODEL] = RSERIES("model_id"),
+    [Q_RSERIES_VENDOR] = RSERIES("provider"),
+    [Q_RSERIES_CLASS] = RSERIES("class"),
+    [Q_RSERIES_NONE] = RSERIES("''"),
+    [Q_RSERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5, s.c6,"
+                      " s.c7, s.c8, s.c9 FROM (SELECT hour_ms / $3::bigint * $3::bigint AS t,"
+                      " key_id," RSUMS RWINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                      " ON k.id = s.key_id ORDER BY 1",
+    [Q_RHIST] = "SELECT hour_ms / $3::bigint * $3::bigint, which, value, SUM(count)"
+                " FROM usage_latency_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND $4 = 0"
+                " GROUP BY 1, 2, 3 ORDER BY 1",
+    [Q_ROLLUP] = "INSERT INTO usage_hourly VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11,"
+                 " $12, $13) ON CONFLICT (hour_ms, key_id, model_id, provider, class) DO UPDATE SET"
+                 " requests = usage_hourly.requests + excluded.requests,"
+                 " attempts = usage_hourly.attempts + 1,"
+                 " prompt_tokens = usage_hourly.prompt_tokens + excluded.prompt_tokens,"
+                 " completion_tokens = usage_hourly.completion_tokens + excluded.completion_tokens,"
+                 " cached_tokens = usage_hourly.cached_tokens + excluded.cached_tokens,"
+                 " cache_write_tokens = usage_hourly.cache_write_tokens + excluded.cache_write_tokens,"
+                 " reasoning_tokens = usage_hourly.reasoning_tokens + excluded.reasoning_tokens,"
+                 " cost_micros = usage_hourly.cost_micros + excluded.cost_micros,"
+                 " errors = usage_hourly.errors + excluded.errors",
+    [Q_RLATENCY] = "INSERT INTO usage_latency_hourly VALUES ($1, $2, $3, 1) ON CONFLICT"
+                   " (hour_ms, which, value) DO UPDATE SET count = usage_latency_hourly.count + 1",
     [Q_RECENT] = "WITH page AS (SELECT request_id, created_ms, id FROM usage WHERE attempt = 0"
                  " AND (created_ms, id) < ($1::bigint, $2::bigint) AND ($3 = 0 OR key_id = $3)"
                  " AND ($4 = 0 OR status >= 400) ORDER BY created_ms DESC, id DESC LIMIT $5)"
@@ -612,6 +674,47 @@ static int pg_key_lookup(yr_store_t *base, const unsigned char *hash, int64_t no
 
 /* ---- usage --------------------------------------------------------------- */
 
+/* The row's share of the hourly rollups (backend.h). */
+static int rollup_usage(pg_t *s, const yr_usage_row_t *u)
+{
+    char cls[64], bufs[2][YR_USAGE_STR_MAX + 1];
+    yr_usage_class(u, cls, sizeof(cls));
+    int64_t hour = u->created_ms / YR_HOUR_MS * YR_HOUR_MS;
+    bool ok = yr_str_eq(u->outcome, YR_STR("ok"));
+    params_t p = {0};
+    p_int(&p, hour, false);
+    p_int(&p, u->key_id > 0 ? u->key_id : 0, false);
+    snprintf(bufs[0], sizeof(bufs[0]), "%.*s", (int)u->model_id.len, u->model_id.ptr ? u->model_id.ptr : "");
+    snprintf(bufs[1], sizeof(bufs[1]), "%.*s", (int)u->provider.len, u->provider.ptr ? u->provider.ptr : "");
+    /* p_text makes "" a NULL: these columns are NOT NULL, so bind "" itself */
+    for (int i = 0; i < 2; i++) {
+        p.v[p.n] = bufs[i];
+        p.len[p.n] = 0;
+        p.fmt[p.n] = 0;
+        p.n++;
+    }
+    p_text(&p, cls);
+    p_int(&p, u->attempt == 0, false);
+    const int64_t v[] = {u->prompt_tokens,      u->completion_tokens, u->cached_tokens,
+                         u->cache_write_tokens, u->reasoning_tokens,
+                         u->cost_micros > 0 ? u->cost_micros : 0, !ok};
+    for (int i = 0; i < 7; i++)
+        p_int(&p, v[i], false);
+    int rc;
+    PQclear(run(s, Q_ROLLUP, &p, "usage rollup", &rc));
+    const int64_t samples[2] = {u->latency_ms, u->ttfb_ms};
+    for (int w = 0; rc == 0 && ok && w < 2; w++) {
+        if (samples[w] < 0)
+            continue;
+        params_t l = {0};
+        p_int(&l, hour, false);
+        p_int(&l, w, false);
+        p_int(&l, yr_usage_hbucket(samples[w]), false);
+        PQclear(run(s, Q_RLATENCY, &l, "latency rollup", &rc));
+    }
+    return rc;
+}
+
 static int insert_usage(pg_t *s, const yr_usage_row_t *u)
 {
     char bufs[6][YR_USAGE_STR_MAX + 1];
@@ -649,8 +752,11 @@ static int insert_usage(pg_t *s, const yr_usage_row_t *u)
     p_bool(&p, u->usage_estimated);
     int rc;
     PGresult *r = run(s, Q_USAGE, &p, "write usage", &rc);
+    /* ON CONFLICT DO NOTHING: a row written before (a batch retried after a
+     * lost commit acknowledgement) is not counted in the rollups again. */
+    bool inserted = r != NULL && strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
-    return rc;
+    return rc == 0 && inserted ? rollup_usage(s, u) : rc;
 }
 
 static int pg_usage_write(yr_store_t *base, const yr_usage_row_t *rows, size_t n)
@@ -726,6 +832,8 @@ static int pg_usage_series(yr_store_t *base, const yr_usage_query_t *q, yr_usage
                 : q->by == YR_USAGE_BY_KEY    ? Q_SERIES_KEY
                 : q->by == YR_USAGE_BY_CLASS  ? Q_SERIES_CLASS
                                               : Q_SERIES_NONE;
+    if (yr_usage_from_rollups(q))
+        which += Q_RSERIES_MODEL - Q_SERIES_MODEL;
     params_t p = {0};
     p_window(&p, q);
     int rc;
@@ -752,7 +860,8 @@ static int pg_usage_hist(yr_store_t *base, const yr_usage_query_t *q, yr_usage_h
     params_t p = {0};
     p_window(&p, q);
     int rc;
-    PGresult *r = run((pg_t *)base, Q_HIST, &p, "usage histogram", &rc);
+    PGresult *r = run((pg_t *)base, yr_usage_from_rollups(q) && q->key_id == 0 ? Q_RHIST : Q_HIST,
+                      &p, "usage histogram", &rc);
     if (r == NULL)
         return rc;
     for (int i = 0; i < PQntuples(r); i++)

@@ -25,6 +25,33 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+/* The admin UI's aggregates (store.h): rows of the window [?1, ?2), of one
+ * key (?4 > 0) or all, bucketed by ?3 ms. Requests are first attempts. */
+#define WINDOW " FROM usage WHERE created_ms >= ?1 AND created_ms < ?2 AND (?4 = 0 OR key_id = ?4)"
+#define SERIES_SUMS                                                                          \
+    " SUM(attempt = 0) AS c1, COUNT(*) AS c2, SUM(prompt_tokens) AS c3,"                     \
+    " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6," \
+    " SUM(reasoning_tokens) AS c7, SUM(cost_micros) AS c8, SUM(outcome IS NOT 'ok') AS c9"
+#define SERIES(group) "SELECT created_ms / ?3 * ?3, " group "," SERIES_SUMS WINDOW " GROUP BY 1, 2 ORDER BY 1"
+/* A sample rounded down to two significant digits: a histogram of at most
+ * ~90 values per decade, so percentiles come from a GROUP BY, not a sort. */
+#define HBUCKET(x)                                                                           \
+    "CASE WHEN " x " < 100 THEN " x " WHEN " x " < 1000 THEN " x " / 10 * 10 WHEN " x        \
+    " < 10000 THEN " x " / 100 * 100 WHEN " x " < 100000 THEN " x " / 1000 * 1000 ELSE " x   \
+    " / 10000 * 10000 END"
+#define HIST(which, x)                                                                       \
+    "SELECT created_ms / ?3 * ?3, " which ", " HBUCKET(x) ", COUNT(*)" WINDOW                \
+    " AND outcome = 'ok' AND " x " IS NOT NULL GROUP BY 1, 3"
+
+#define ROLLUP_CLASS "CASE WHEN outcome = 'ok' THEN 'ok' ELSE COALESCE(error_class, outcome, 'unknown') END"
+/* The same series from the hourly rollups (buckets of whole hours). */
+#define RWINDOW " FROM usage_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?4 = 0 OR key_id = ?4)"
+#define RSUMS                                                                                \
+    " SUM(requests) AS c1, SUM(attempts) AS c2, SUM(prompt_tokens) AS c3,"                    \
+    " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6,"  \
+    " SUM(reasoning_tokens) AS c7, SUM(cost_micros) AS c8, SUM(errors) AS c9"
+#define RSERIES(group) "SELECT hour_ms / ?3 * ?3, " group "," RSUMS RWINDOW " GROUP BY 1, 2 ORDER BY 1"
+
 /* Each migration moves the schema from version i to i + 1 (PRAGMA
  * user_version). Never edit one that has shipped: append a new one. */
 static const char *const migrations[] = {
@@ -105,6 +132,33 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  input_items TEXT NOT NULL,"
     "  response TEXT NOT NULL);",
+
+    /* 7: hourly rollups for the admin UI (store.h; docs/ui.md), so a week of
+     * millions of rows is a few thousand rollup rows. Kept by every usage
+     * write, in its transaction; filled here from the rows so far. The
+     * latency histogram is HBUCKET's (two significant digits). */
+    "CREATE TABLE usage_hourly ("
+    "  hour_ms INTEGER NOT NULL, key_id INTEGER NOT NULL, model_id TEXT NOT NULL,"
+    "  provider TEXT NOT NULL, class TEXT NOT NULL, requests INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,"
+    "  completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,"
+    "  cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
+    "  cost_micros INTEGER NOT NULL, errors INTEGER NOT NULL,"
+    "  PRIMARY KEY (hour_ms, key_id, model_id, provider, class)) WITHOUT ROWID;"
+    "INSERT INTO usage_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
+    " COALESCE(model_id, ''), COALESCE(provider, ''), " ROLLUP_CLASS ", SUM(attempt = 0),"
+    " COUNT(*), TOTAL(prompt_tokens), TOTAL(completion_tokens), TOTAL(cached_tokens),"
+    " TOTAL(cache_write_tokens), TOTAL(reasoning_tokens), TOTAL(cost_micros),"
+    " SUM(outcome IS NOT 'ok') FROM usage GROUP BY 1, 2, 3, 4, 5;"
+    "CREATE TABLE usage_latency_hourly ("
+    "  hour_ms INTEGER NOT NULL, which INTEGER NOT NULL, value INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL, PRIMARY KEY (hour_ms, which, value)) WITHOUT ROWID;"
+    "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 0,"
+    " " HBUCKET("latency_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok'"
+    " AND latency_ms IS NOT NULL GROUP BY 1, 3;"
+    "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 1,"
+    " " HBUCKET("ttfb_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok'"
+    " AND ttfb_ms IS NOT NULL GROUP BY 1, 3;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -122,24 +176,6 @@ static const char *const migrations[] = {
     " SUM(completion_tokens), SUM(cached_tokens), SUM(cache_write_tokens),"                  \
     " SUM(reasoning_tokens), SUM(cost_micros), SUM(outcome IS NOT 'ok') FROM usage"          \
     " WHERE created_ms >= ?1 AND (?2 = 0 OR key_id = ?2) GROUP BY 1"
-
-/* The admin UI's aggregates (store.h): rows of the window [?1, ?2), of one
- * key (?4 > 0) or all, bucketed by ?3 ms. Requests are first attempts. */
-#define WINDOW " FROM usage WHERE created_ms >= ?1 AND created_ms < ?2 AND (?4 = 0 OR key_id = ?4)"
-#define SERIES_SUMS                                                                          \
-    " SUM(attempt = 0) AS c1, COUNT(*) AS c2, SUM(prompt_tokens) AS c3,"                     \
-    " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6," \
-    " SUM(reasoning_tokens) AS c7, SUM(cost_micros) AS c8, SUM(outcome IS NOT 'ok') AS c9"
-#define SERIES(group) "SELECT created_ms / ?3 * ?3, " group "," SERIES_SUMS WINDOW " GROUP BY 1, 2 ORDER BY 1"
-/* A sample rounded down to two significant digits: a histogram of at most
- * ~90 values per decade, so percentiles come from a GROUP BY, not a sort. */
-#define HBUCKET(x)                                                                           \
-    "CASE WHEN " x " < 100 THEN " x " WHEN " x " < 1000 THEN " x " / 10 * 10 WHEN " x        \
-    " < 10000 THEN " x " / 100 * 100 WHEN " x " < 100000 THEN " x " / 1000 * 1000 ELSE " x   \
-    " / 10000 * 10000 END"
-#define HIST(which, x)                                                                       \
-    "SELECT created_ms / ?3 * ?3, " which ", " HBUCKET(x) ", COUNT(*)" WINDOW                \
-    " AND outcome = 'ok' AND " x " IS NOT NULL GROUP BY 1, 3"
 
 enum {
     STMT_INSERT,
@@ -168,6 +204,14 @@ enum {
     STMT_SERIES_CLASS,
     STMT_SERIES_NONE,
     STMT_HIST,
+    STMT_RSERIES_MODEL,
+    STMT_RSERIES_VENDOR,
+    STMT_RSERIES_KEY,
+    STMT_RSERIES_CLASS,
+    STMT_RSERIES_NONE,
+    STMT_RHIST,
+    STMT_ROLLUP,
+    STMT_RLATENCY,
     STMT_RECENT,
     STMT_KEY_PAGE,
     STMT_BEGIN,
@@ -224,6 +268,28 @@ static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_SERIES_CLASS] = SERIES("CASE WHEN outcome = 'ok' THEN 'ok'"
                                  " ELSE COALESCE(error_class, outcome, 'unknown') END"),
     [STMT_SERIES_NONE] = SERIES("''"),
+    [STMT_RSERIES_MODEL] = RSERIES("model_id"),
+    [STMT_RSERIES_VENDOR] = RSERIES("provider"),
+    [STMT_RSERIES_CLASS] = RSERIES("class"),
+    [STMT_RSERIES_NONE] = RSERIES("''"),
+    [STMT_RSERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5,"
+                         " s.c6, s.c7, s.c8, s.c9 FROM (SELECT hour_ms / ?3 * ?3 AS t, key_id,"
+                         RSUMS RWINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                         " ON k.id = s.key_id ORDER BY 1",
+    [STMT_RHIST] = "SELECT hour_ms / ?3 * ?3, which, value, SUM(count) FROM usage_latency_hourly"
+                   " WHERE hour_ms >= ?1 AND hour_ms < ?2 GROUP BY 1, 2, 3 ORDER BY 1",
+    [STMT_ROLLUP] = "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10,"
+                    " ?11, ?12, ?13) ON CONFLICT (hour_ms, key_id, model_id, provider, class)"
+                    " DO UPDATE SET requests = requests + excluded.requests,"
+                    " attempts = attempts + 1, prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+                    " completion_tokens = completion_tokens + excluded.completion_tokens,"
+                    " cached_tokens = cached_tokens + excluded.cached_tokens,"
+                    " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
+                    " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
+                    " cost_micros = cost_micros + excluded.cost_micros,"
+                    " errors = errors + excluded.errors",
+    [STMT_RLATENCY] = "INSERT INTO usage_latency_hourly VALUES (?1, ?2, ?3, 1)"
+                      " ON CONFLICT (hour_ms, which, value) DO UPDATE SET count = count + 1",
     /* Names joined to the groups, not to every row. */
     [STMT_SERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5,"
                         " s.c6, s.c7, s.c8, s.c9 FROM (SELECT created_ms / ?3 * ?3 AS t, key_id,"
@@ -752,6 +818,8 @@ static int sq_usage_series(yr_store_t *base, const yr_usage_query_t *q, yr_usage
                 : q->by == YR_USAGE_BY_KEY    ? STMT_SERIES_KEY
                 : q->by == YR_USAGE_BY_CLASS  ? STMT_SERIES_CLASS
                                               : STMT_SERIES_NONE;
+    if (yr_usage_from_rollups(q))
+        which += STMT_RSERIES_MODEL - STMT_SERIES_MODEL;
     sqlite3_stmt *st = s->stmt[which];
     bind_window(st, q);
     int src;
@@ -774,7 +842,7 @@ static int sq_usage_hist(yr_store_t *base, const yr_usage_query_t *q, yr_usage_h
                          void *arg)
 {
     sq_t *s = (sq_t *)base;
-    sqlite3_stmt *st = s->stmt[STMT_HIST];
+    sqlite3_stmt *st = s->stmt[yr_usage_from_rollups(q) && q->key_id == 0 ? STMT_RHIST : STMT_HIST];
     bind_window(st, q);
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW)
@@ -887,6 +955,45 @@ static int run_simple(sq_t *s, int which, const char *what)
     return rc;
 }
 
+/* The row's share of the hourly rollups (backend.h). */
+static int rollup_usage(sq_t *s, const yr_usage_row_t *r)
+{
+    char cls[64];
+    yr_usage_class(r, cls, sizeof(cls));
+    int64_t hour = r->created_ms / YR_HOUR_MS * YR_HOUR_MS;
+    bool ok = yr_str_eq(r->outcome, YR_STR("ok"));
+    sqlite3_stmt *st = s->stmt[STMT_ROLLUP];
+    sqlite3_bind_int64(st, 1, hour);
+    sqlite3_bind_int64(st, 2, r->key_id > 0 ? r->key_id : 0);
+    sqlite3_bind_text(st, 3, r->model_id.ptr ? r->model_id.ptr : "", (int)r->model_id.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->provider.ptr ? r->provider.ptr : "", (int)r->provider.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, cls, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, r->attempt == 0);
+    const int64_t v[] = {r->prompt_tokens,      r->completion_tokens, r->cached_tokens,
+                         r->cache_write_tokens, r->reasoning_tokens,
+                         r->cost_micros > 0 ? r->cost_micros : 0, !ok};
+    for (int i = 0; i < 7; i++)
+        sqlite3_bind_int64(st, 7 + i, v[i]);
+    int src = sqlite3_step(st);
+    stmt_done(st);
+    if (src != SQLITE_DONE)
+        return db_fail(s, src, "usage rollup");
+    const int64_t samples[2] = {r->latency_ms, r->ttfb_ms};
+    for (int w = 0; ok && w < 2; w++) {
+        if (samples[w] < 0)
+            continue;
+        st = s->stmt[STMT_RLATENCY];
+        sqlite3_bind_int64(st, 1, hour);
+        sqlite3_bind_int(st, 2, w);
+        sqlite3_bind_int64(st, 3, yr_usage_hbucket(samples[w]));
+        src = sqlite3_step(st);
+        stmt_done(st);
+        if (src != SQLITE_DONE)
+            return db_fail(s, src, "latency rollup");
+    }
+    return 0;
+}
+
 static int insert_usage(sq_t *s, const yr_usage_row_t *r)
 {
     sqlite3_stmt *st = s->stmt[STMT_USAGE];
@@ -921,7 +1028,7 @@ static int insert_usage(sq_t *s, const yr_usage_row_t *r)
     int src = sqlite3_step(st);
     int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "write usage");
     stmt_done(st);
-    return rc;
+    return rc == 0 ? rollup_usage(s, r) : rc;
 }
 
 static int sq_usage_write(yr_store_t *base, const yr_usage_row_t *rows, size_t n)

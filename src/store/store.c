@@ -320,6 +320,21 @@ int yr_store_usage_totals(yr_store_t *s, yr_usage_by_t by, int64_t since_ms, int
     return s->be->usage_totals(s, by, since_ms, key_id, fn, arg);
 }
 
+void yr_usage_class(const yr_usage_row_t *r, char *buf, size_t cap)
+{
+    yr_str_t c = yr_str_eq(r->outcome, YR_STR("ok")) ? YR_STR("ok")
+                 : r->error_class.len > 0           ? r->error_class
+                 : r->outcome.len > 0               ? r->outcome
+                                                    : YR_STR("unknown");
+    snprintf(buf, cap, "%.*s", (int)c.len, c.ptr);
+}
+
+int64_t yr_usage_hbucket(int64_t v)
+{
+    int64_t unit = v < 100 ? 1 : v < 1000 ? 10 : v < 10000 ? 100 : v < 100000 ? 1000 : 10000;
+    return v / unit * unit;
+}
+
 int yr_store_usage_series(yr_store_t *s, const yr_usage_query_t *q, yr_usage_total_fn fn,
                           void *arg)
 {

@@ -145,6 +145,14 @@ typedef struct {
     yr_usage_by_t by;           /* series: MODEL, VENDOR, KEY, CLASS or NONE */
 } yr_usage_query_t;
 
+/* Whether q is served by the hourly rollups (whole-hour buckets from a
+ * whole hour): then its cost is hours x groups, whatever the row count. */
+static inline bool yr_usage_from_rollups(const yr_usage_query_t *q)
+{
+    return q->bucket_ms % 3600000 == 0 && q->since_ms % 3600000 == 0 &&
+           q->until_ms % 3600000 == 0;
+}
+
 /* Totals per (time bucket, group), in bucket order; t->bucket_ms is set.
  * requests counts first attempts (every request has exactly one). */
 __attribute__((warn_unused_result)) int yr_store_usage_series(yr_store_t *store,

@@ -100,6 +100,16 @@ async function checkStats(gw, sent) {
   assert.equal(sum('prompt_tokens'), sent.prompt);
   assert.equal(sum('completion_tokens'), sent.completion);
   assert.equal(sum('errors'), 1);
+  // Whole-hour buckets come from the hourly rollups: the same totals.
+  const hourly = await (await fetch(`${gw.base}/admin/stats/series?since=24h&bucket=1h&by=none`, { headers: asMaster })).json();
+  for (const f of ['requests', 'attempts', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'errors']) {
+    assert.equal(hourly.data.reduce((a, x) => a + x[f], 0).toFixed(6), sum(f).toFixed(6), `rollup ${f}`);
+  }
+  const hourlyClass = await (await fetch(`${gw.base}/admin/stats/series?since=24h&bucket=1h&by=class`, { headers: asMaster })).json();
+  assert.deepEqual([...hourlyClass.groups].sort(), ['ok', 'server_error']);
+  const hourlyLat = await (await fetch(`${gw.base}/admin/stats/latency?since=24h&bucket=1h`, { headers: asMaster })).json();
+  const rawLat = await (await fetch(`${gw.base}/admin/stats/latency?since=1h&bucket=1m`, { headers: asMaster })).json();
+  assert.deepEqual(hourlyLat.overall, rawLat.overall);
   const byModel = await (await fetch(`${gw.base}/admin/stats/series?since=1h&bucket=1m&by=model`, { headers: asMaster })).json();
   assert.deepEqual([...byModel.groups].sort(), ['gpt-4o', 'gpt-4o-mini']);
   const byClass = await (await fetch(`${gw.base}/admin/stats/series?since=1h&bucket=1m&by=class`, { headers: asMaster })).json();
