@@ -54,7 +54,19 @@
     "CASE WHEN " x " < 100 THEN " x " WHEN " x " < 1000 THEN " x " / 10 * 10 WHEN " x        \
     " < 10000 THEN " x " / 100 * 100 WHEN " x " < 100000 THEN " x " / 1000 * 1000 ELSE " x   \
     " / 10000 * 10000 END"
-#define RWINDOW " FROM usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND ($4 = 0 OR key_id = $4)"
+#define ROLLUP_SUMS_DDL                                                                      \
+    " requests BIGINT NOT NULL, attempts BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,"      \
+    " completion_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL,"                       \
+    " cache_write_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,"                   \
+    " cost_micros BIGINT NOT NULL, errors BIGINT NOT NULL"
+#define ROLLUP_SUMS_SELECT                                                                   \
+    " COUNT(*) FILTER (WHERE attempt = 0), COUNT(*), COALESCE(SUM(prompt_tokens), 0),"         \
+    " COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cached_tokens), 0),"                   \
+    " COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(reasoning_tokens), 0),"               \
+    " COALESCE(SUM(cost_micros), 0), COUNT(*) FILTER (WHERE outcome IS DISTINCT FROM 'ok')"
+#define ROLLUP_UPDATE(t) " DO UPDATE SET requests = " t ".requests + excluded.requests, attempts = " t ".attempts + excluded.attempts, prompt_tokens = " t ".prompt_tokens + excluded.prompt_tokens, completion_tokens = " t ".completion_tokens + excluded.completion_tokens, cached_tokens = " t ".cached_tokens + excluded.cached_tokens, cache_write_tokens = " t ".cache_write_tokens + excluded.cache_write_tokens, reasoning_tokens = " t ".reasoning_tokens + excluded.reasoning_tokens, cost_micros = " t ".cost_micros + excluded.cost_micros, errors = " t ".errors + excluded.errors"
+#define RWINDOW " FROM usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND $4 = 0"
+#define RKWINDOW " FROM usage_key_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND ($4 = 0 OR key_id = $4)"
 #define RSUMS                                                                                \
     " SUM(requests) AS c1, SUM(attempts) AS c2, SUM(prompt_tokens) AS c3,"                    \
     " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6,"  \
@@ -101,20 +113,17 @@ static const char *const migrations[] = {
     ("CREATE TABLE responses (id TEXT PRIMARY KEY, key_id BIGINT NOT NULL,"
      " created_ms BIGINT NOT NULL, input_items TEXT NOT NULL, response TEXT NOT NULL);"),
     /* 4: the admin UI's hourly rollups (sqlite.c migration 7). */
-    ("CREATE TABLE usage_hourly (hour_ms BIGINT NOT NULL, key_id BIGINT NOT NULL,"
-     " model_id TEXT NOT NULL, provider TEXT NOT NULL, class TEXT NOT NULL,"
-     " requests BIGINT NOT NULL, attempts BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,"
-     " completion_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL,"
-     " cache_write_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,"
-     " cost_micros BIGINT NOT NULL, errors BIGINT NOT NULL,"
-     " PRIMARY KEY (hour_ms, key_id, model_id, provider, class));"
-     "INSERT INTO usage_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
-     " COALESCE(model_id, ''), COALESCE(provider, ''), CASE WHEN outcome = 'ok' THEN 'ok'"
-     " ELSE COALESCE(error_class, outcome, 'unknown') END, COUNT(*) FILTER (WHERE attempt = 0),"
-     " COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
-     " COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),"
-     " COALESCE(SUM(reasoning_tokens), 0), COALESCE(SUM(cost_micros), 0),"
-     " COUNT(*) FILTER (WHERE outcome IS DISTINCT FROM 'ok') FROM usage GROUP BY 1, 2, 3, 4, 5;"
+    ("CREATE TABLE usage_hourly (hour_ms BIGINT NOT NULL, model_id TEXT NOT NULL,"
+     " provider TEXT NOT NULL, class TEXT NOT NULL," ROLLUP_SUMS_DDL ","
+     " PRIMARY KEY (hour_ms, model_id, provider, class));"
+     "INSERT INTO usage_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(model_id, ''),"
+     " COALESCE(provider, ''), CASE WHEN outcome = 'ok' THEN 'ok'"
+     " ELSE COALESCE(error_class, outcome, 'unknown') END," ROLLUP_SUMS_SELECT
+     " FROM usage GROUP BY 1, 2, 3, 4;"
+     "CREATE TABLE usage_key_hourly (hour_ms BIGINT NOT NULL, key_id BIGINT NOT NULL,"
+     ROLLUP_SUMS_DDL ", PRIMARY KEY (key_id, hour_ms));"
+     "INSERT INTO usage_key_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
+     ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2;"
      "CREATE TABLE usage_latency_hourly (hour_ms BIGINT NOT NULL, which INTEGER NOT NULL,"
      " value BIGINT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (hour_ms, which, value));"
      "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 0, "
@@ -158,8 +167,10 @@ enum {
     Q_RSERIES_KEY,
     Q_RSERIES_CLASS,
     Q_RSERIES_NONE,
+    Q_RSERIES_KEYNONE,
     Q_RHIST,
     Q_ROLLUP,
+    Q_KEY_ROLLUP,
     Q_RLATENCY,
     Q_RECENT,
     Q_KEY_PAGE,
@@ -219,24 +230,19 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_RSERIES_VENDOR] = RSERIES("provider"),
     [Q_RSERIES_CLASS] = RSERIES("class"),
     [Q_RSERIES_NONE] = RSERIES("''"),
+    [Q_RSERIES_KEYNONE] = "SELECT hour_ms / $3::bigint * $3::bigint, ''," RSUMS RKWINDOW
+                          " GROUP BY 1 ORDER BY 1",
     [Q_RSERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5, s.c6,"
                       " s.c7, s.c8, s.c9 FROM (SELECT hour_ms / $3::bigint * $3::bigint AS t,"
-                      " key_id," RSUMS RWINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                      " key_id," RSUMS RKWINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
                       " ON k.id = s.key_id ORDER BY 1",
     [Q_RHIST] = "SELECT hour_ms / $3::bigint * $3::bigint, which, value, SUM(count)"
                 " FROM usage_latency_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND $4 = 0"
                 " GROUP BY 1, 2, 3 ORDER BY 1",
-    [Q_ROLLUP] = "INSERT INTO usage_hourly VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11,"
-                 " $12, $13) ON CONFLICT (hour_ms, key_id, model_id, provider, class) DO UPDATE SET"
-                 " requests = usage_hourly.requests + excluded.requests,"
-                 " attempts = usage_hourly.attempts + 1,"
-                 " prompt_tokens = usage_hourly.prompt_tokens + excluded.prompt_tokens,"
-                 " completion_tokens = usage_hourly.completion_tokens + excluded.completion_tokens,"
-                 " cached_tokens = usage_hourly.cached_tokens + excluded.cached_tokens,"
-                 " cache_write_tokens = usage_hourly.cache_write_tokens + excluded.cache_write_tokens,"
-                 " reasoning_tokens = usage_hourly.reasoning_tokens + excluded.reasoning_tokens,"
-                 " cost_micros = usage_hourly.cost_micros + excluded.cost_micros,"
-                 " errors = usage_hourly.errors + excluded.errors",
+    [Q_ROLLUP] = "INSERT INTO usage_hourly VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11,"
+                 " $12) ON CONFLICT (hour_ms, model_id, provider, class)" ROLLUP_UPDATE("usage_hourly"),
+    [Q_KEY_ROLLUP] = "INSERT INTO usage_key_hourly VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10)"
+                     " ON CONFLICT (key_id, hour_ms)" ROLLUP_UPDATE("usage_key_hourly"),
     [Q_RLATENCY] = "INSERT INTO usage_latency_hourly VALUES ($1, $2, $3, 1) ON CONFLICT"
                    " (hour_ms, which, value) DO UPDATE SET count = usage_latency_hourly.count + 1",
     [Q_RECENT] = "WITH page AS (SELECT request_id, created_ms, id FROM usage WHERE attempt = 0"
@@ -251,11 +257,12 @@ static const char *const q_sql[Q__COUNT] = {
                  " LEFT JOIN api_keys k ON k.id = u.key_id"
                  " ORDER BY p.created_ms DESC, p.id DESC, u.attempt",
     [Q_KEY_PAGE] = "SELECT " KEY_COLUMNS ","
-                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u"
-                   "  WHERE u.key_id = k.id AND u.created_ms >= $4),"
-                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u"
-                   "  WHERE u.key_id = k.id AND u.created_ms >= $5),"
-                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u WHERE u.key_id = k.id)"
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                   "  WHERE u.key_id = k.id AND u.hour_ms >= $4),"
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                   "  WHERE u.key_id = k.id AND u.hour_ms >= $5),"
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                   "  WHERE u.key_id = k.id)"
                    " FROM api_keys k WHERE k.id > $1 AND ($3 = 1 OR k.revoked_at IS NULL)"
                    " AND ($6::text IS NULL OR strpos(k.name, $6::text) > 0) ORDER BY k.id LIMIT $2",
     [Q_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
@@ -681,9 +688,11 @@ static int rollup_usage(pg_t *s, const yr_usage_row_t *u)
     yr_usage_class(u, cls, sizeof(cls));
     int64_t hour = u->created_ms / YR_HOUR_MS * YR_HOUR_MS;
     bool ok = yr_str_eq(u->outcome, YR_STR("ok"));
+    const int64_t v[] = {u->attempt == 0,       u->prompt_tokens,    u->completion_tokens,
+                         u->cached_tokens,      u->cache_write_tokens, u->reasoning_tokens,
+                         u->cost_micros > 0 ? u->cost_micros : 0, !ok};
     params_t p = {0};
     p_int(&p, hour, false);
-    p_int(&p, u->key_id > 0 ? u->key_id : 0, false);
     snprintf(bufs[0], sizeof(bufs[0]), "%.*s", (int)u->model_id.len, u->model_id.ptr ? u->model_id.ptr : "");
     snprintf(bufs[1], sizeof(bufs[1]), "%.*s", (int)u->provider.len, u->provider.ptr ? u->provider.ptr : "");
     /* p_text makes "" a NULL: these columns are NOT NULL, so bind "" itself */
@@ -694,14 +703,17 @@ static int rollup_usage(pg_t *s, const yr_usage_row_t *u)
         p.n++;
     }
     p_text(&p, cls);
-    p_int(&p, u->attempt == 0, false);
-    const int64_t v[] = {u->prompt_tokens,      u->completion_tokens, u->cached_tokens,
-                         u->cache_write_tokens, u->reasoning_tokens,
-                         u->cost_micros > 0 ? u->cost_micros : 0, !ok};
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 8; i++)
         p_int(&p, v[i], false);
     int rc;
     PQclear(run(s, Q_ROLLUP, &p, "usage rollup", &rc));
+    params_t k = {0};
+    p_int(&k, hour, false);
+    p_int(&k, u->key_id > 0 ? u->key_id : 0, false);
+    for (int i = 0; i < 8; i++)
+        p_int(&k, v[i], false);
+    if (rc == 0)
+        PQclear(run(s, Q_KEY_ROLLUP, &k, "key usage rollup", &rc));
     const int64_t samples[2] = {u->latency_ms, u->ttfb_ms};
     for (int w = 0; rc == 0 && ok && w < 2; w++) {
         if (samples[w] < 0)
@@ -832,7 +844,10 @@ static int pg_usage_series(yr_store_t *base, const yr_usage_query_t *q, yr_usage
                 : q->by == YR_USAGE_BY_KEY    ? Q_SERIES_KEY
                 : q->by == YR_USAGE_BY_CLASS  ? Q_SERIES_CLASS
                                               : Q_SERIES_NONE;
-    if (yr_usage_from_rollups(q))
+    int plan = yr_usage_plan(q);
+    if (plan == YR_PLAN_KEY_HOURLY)
+        which = q->by == YR_USAGE_BY_KEY ? Q_RSERIES_KEY : Q_RSERIES_KEYNONE;
+    else if (plan == YR_PLAN_HOURLY)
         which += Q_RSERIES_MODEL - Q_SERIES_MODEL;
     params_t p = {0};
     p_window(&p, q);
@@ -860,7 +875,7 @@ static int pg_usage_hist(yr_store_t *base, const yr_usage_query_t *q, yr_usage_h
     params_t p = {0};
     p_window(&p, q);
     int rc;
-    PGresult *r = run((pg_t *)base, yr_usage_from_rollups(q) && q->key_id == 0 ? Q_RHIST : Q_HIST,
+    PGresult *r = run((pg_t *)base, yr_usage_plan(q) == YR_PLAN_HOURLY ? Q_RHIST : Q_HIST,
                       &p, "usage histogram", &rc);
     if (r == NULL)
         return rc;

@@ -43,9 +43,20 @@
     "SELECT created_ms / ?3 * ?3, " which ", " HBUCKET(x) ", COUNT(*)" WINDOW                \
     " AND outcome = 'ok' AND " x " IS NOT NULL GROUP BY 1, 3"
 
+#define ROLLUP_SUMS_DDL                                                                      \
+    " requests INTEGER NOT NULL, attempts INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,"   \
+    " completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,"                     \
+    " cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"                 \
+    " cost_micros INTEGER NOT NULL, errors INTEGER NOT NULL"
+#define ROLLUP_SUMS_SELECT                                                                   \
+    " SUM(attempt = 0), COUNT(*), TOTAL(prompt_tokens), TOTAL(completion_tokens),"             \
+    " TOTAL(cached_tokens), TOTAL(cache_write_tokens), TOTAL(reasoning_tokens),"               \
+    " TOTAL(cost_micros), SUM(outcome IS NOT 'ok')"
+#define ROLLUP_UPDATE(t) " DO UPDATE SET requests = " t ".requests + excluded.requests, attempts = " t ".attempts + excluded.attempts, prompt_tokens = " t ".prompt_tokens + excluded.prompt_tokens, completion_tokens = " t ".completion_tokens + excluded.completion_tokens, cached_tokens = " t ".cached_tokens + excluded.cached_tokens, cache_write_tokens = " t ".cache_write_tokens + excluded.cache_write_tokens, reasoning_tokens = " t ".reasoning_tokens + excluded.reasoning_tokens, cost_micros = " t ".cost_micros + excluded.cost_micros, errors = " t ".errors + excluded.errors"
 #define ROLLUP_CLASS "CASE WHEN outcome = 'ok' THEN 'ok' ELSE COALESCE(error_class, outcome, 'unknown') END"
 /* The same series from the hourly rollups (buckets of whole hours). */
-#define RWINDOW " FROM usage_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?4 = 0 OR key_id = ?4)"
+#define RWINDOW " FROM usage_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2 AND ?4 = 0"
+#define RKWINDOW " FROM usage_key_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?4 = 0 OR key_id = ?4)"
 #define RSUMS                                                                                \
     " SUM(requests) AS c1, SUM(attempts) AS c2, SUM(prompt_tokens) AS c3,"                    \
     " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6,"  \
@@ -138,18 +149,16 @@ static const char *const migrations[] = {
      * write, in its transaction; filled here from the rows so far. The
      * latency histogram is HBUCKET's (two significant digits). */
     "CREATE TABLE usage_hourly ("
-    "  hour_ms INTEGER NOT NULL, key_id INTEGER NOT NULL, model_id TEXT NOT NULL,"
-    "  provider TEXT NOT NULL, class TEXT NOT NULL, requests INTEGER NOT NULL,"
-    "  attempts INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,"
-    "  completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,"
-    "  cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
-    "  cost_micros INTEGER NOT NULL, errors INTEGER NOT NULL,"
-    "  PRIMARY KEY (hour_ms, key_id, model_id, provider, class)) WITHOUT ROWID;"
-    "INSERT INTO usage_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
-    " COALESCE(model_id, ''), COALESCE(provider, ''), " ROLLUP_CLASS ", SUM(attempt = 0),"
-    " COUNT(*), TOTAL(prompt_tokens), TOTAL(completion_tokens), TOTAL(cached_tokens),"
-    " TOTAL(cache_write_tokens), TOTAL(reasoning_tokens), TOTAL(cost_micros),"
-    " SUM(outcome IS NOT 'ok') FROM usage GROUP BY 1, 2, 3, 4, 5;"
+    "  hour_ms INTEGER NOT NULL, model_id TEXT NOT NULL, provider TEXT NOT NULL,"
+    "  class TEXT NOT NULL," ROLLUP_SUMS_DDL ","
+    "  PRIMARY KEY (hour_ms, model_id, provider, class)) WITHOUT ROWID;"
+    "INSERT INTO usage_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(model_id, ''),"
+    " COALESCE(provider, ''), " ROLLUP_CLASS "," ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2, 3, 4;"
+    "CREATE TABLE usage_key_hourly ("
+    "  hour_ms INTEGER NOT NULL, key_id INTEGER NOT NULL," ROLLUP_SUMS_DDL ","
+    "  PRIMARY KEY (key_id, hour_ms)) WITHOUT ROWID;"
+    "INSERT INTO usage_key_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
+    ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2;"
     "CREATE TABLE usage_latency_hourly ("
     "  hour_ms INTEGER NOT NULL, which INTEGER NOT NULL, value INTEGER NOT NULL,"
     "  count INTEGER NOT NULL, PRIMARY KEY (hour_ms, which, value)) WITHOUT ROWID;"
@@ -209,8 +218,10 @@ enum {
     STMT_RSERIES_KEY,
     STMT_RSERIES_CLASS,
     STMT_RSERIES_NONE,
+    STMT_RSERIES_KEYNONE,
     STMT_RHIST,
     STMT_ROLLUP,
+    STMT_KEY_ROLLUP,
     STMT_RLATENCY,
     STMT_RECENT,
     STMT_KEY_PAGE,
@@ -272,22 +283,18 @@ static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_RSERIES_VENDOR] = RSERIES("provider"),
     [STMT_RSERIES_CLASS] = RSERIES("class"),
     [STMT_RSERIES_NONE] = RSERIES("''"),
+    [STMT_RSERIES_KEYNONE] = "SELECT hour_ms / ?3 * ?3, ''," RSUMS RKWINDOW " GROUP BY 1 ORDER BY 1",
     [STMT_RSERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5,"
                          " s.c6, s.c7, s.c8, s.c9 FROM (SELECT hour_ms / ?3 * ?3 AS t, key_id,"
-                         RSUMS RWINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                         RSUMS RKWINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
                          " ON k.id = s.key_id ORDER BY 1",
     [STMT_RHIST] = "SELECT hour_ms / ?3 * ?3, which, value, SUM(count) FROM usage_latency_hourly"
                    " WHERE hour_ms >= ?1 AND hour_ms < ?2 GROUP BY 1, 2, 3 ORDER BY 1",
-    [STMT_ROLLUP] = "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10,"
-                    " ?11, ?12, ?13) ON CONFLICT (hour_ms, key_id, model_id, provider, class)"
-                    " DO UPDATE SET requests = requests + excluded.requests,"
-                    " attempts = attempts + 1, prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
-                    " completion_tokens = completion_tokens + excluded.completion_tokens,"
-                    " cached_tokens = cached_tokens + excluded.cached_tokens,"
-                    " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
-                    " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
-                    " cost_micros = cost_micros + excluded.cost_micros,"
-                    " errors = errors + excluded.errors",
+    [STMT_ROLLUP] = "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10,"
+                    " ?11, ?12) ON CONFLICT (hour_ms, model_id, provider, class)"
+                    ROLLUP_UPDATE("usage_hourly"),
+    [STMT_KEY_ROLLUP] = "INSERT INTO usage_key_hourly VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9,"
+                        " ?10) ON CONFLICT (key_id, hour_ms)" ROLLUP_UPDATE("usage_key_hourly"),
     [STMT_RLATENCY] = "INSERT INTO usage_latency_hourly VALUES (?1, ?2, ?3, 1)"
                       " ON CONFLICT (hour_ms, which, value) DO UPDATE SET count = count + 1",
     /* Names joined to the groups, not to every row. */
@@ -309,13 +316,15 @@ static const char *const stmt_sql[STMT__COUNT] = {
                     " FROM page p JOIN usage u ON u.request_id = p.request_id"
                     " LEFT JOIN api_keys k ON k.id = u.key_id"
                     " ORDER BY p.created_ms DESC, p.id DESC, u.attempt",
-    /* Spend per budget window over usage_key_created, per key of the page. */
+    /* Spend per budget window (whole hours: 00:00 UTC, the 1st) from the
+     * per-key hourly rollup, per key of the page. */
     [STMT_KEY_PAGE] = "SELECT " KEY_COLUMNS ","
-                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u"
-                      "  WHERE u.key_id = k.id AND u.created_ms >= ?4),"
-                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u"
-                      "  WHERE u.key_id = k.id AND u.created_ms >= ?5),"
-                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage u WHERE u.key_id = k.id)"
+                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                      "  WHERE u.key_id = k.id AND u.hour_ms >= ?4),"
+                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                      "  WHERE u.key_id = k.id AND u.hour_ms >= ?5),"
+                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                      "  WHERE u.key_id = k.id)"
                       " FROM api_keys k WHERE k.id > ?1 AND (?3 = 1 OR k.revoked_at IS NULL)"
                       " AND (?6 IS NULL OR instr(k.name, ?6) > 0) ORDER BY k.id LIMIT ?2",
     /* IMMEDIATE: take the write lock (or wait for it) before the first
@@ -818,7 +827,10 @@ static int sq_usage_series(yr_store_t *base, const yr_usage_query_t *q, yr_usage
                 : q->by == YR_USAGE_BY_KEY    ? STMT_SERIES_KEY
                 : q->by == YR_USAGE_BY_CLASS  ? STMT_SERIES_CLASS
                                               : STMT_SERIES_NONE;
-    if (yr_usage_from_rollups(q))
+    int plan = yr_usage_plan(q);
+    if (plan == YR_PLAN_KEY_HOURLY)
+        which = q->by == YR_USAGE_BY_KEY ? STMT_RSERIES_KEY : STMT_RSERIES_KEYNONE;
+    else if (plan == YR_PLAN_HOURLY)
         which += STMT_RSERIES_MODEL - STMT_SERIES_MODEL;
     sqlite3_stmt *st = s->stmt[which];
     bind_window(st, q);
@@ -842,7 +854,7 @@ static int sq_usage_hist(yr_store_t *base, const yr_usage_query_t *q, yr_usage_h
                          void *arg)
 {
     sq_t *s = (sq_t *)base;
-    sqlite3_stmt *st = s->stmt[yr_usage_from_rollups(q) && q->key_id == 0 ? STMT_RHIST : STMT_HIST];
+    sqlite3_stmt *st = s->stmt[yr_usage_plan(q) == YR_PLAN_HOURLY ? STMT_RHIST : STMT_HIST];
     bind_window(st, q);
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW)
@@ -962,22 +974,29 @@ static int rollup_usage(sq_t *s, const yr_usage_row_t *r)
     yr_usage_class(r, cls, sizeof(cls));
     int64_t hour = r->created_ms / YR_HOUR_MS * YR_HOUR_MS;
     bool ok = yr_str_eq(r->outcome, YR_STR("ok"));
+    const int64_t v[] = {r->attempt == 0,       r->prompt_tokens,    r->completion_tokens,
+                         r->cached_tokens,      r->cache_write_tokens, r->reasoning_tokens,
+                         r->cost_micros > 0 ? r->cost_micros : 0, !ok};
     sqlite3_stmt *st = s->stmt[STMT_ROLLUP];
     sqlite3_bind_int64(st, 1, hour);
-    sqlite3_bind_int64(st, 2, r->key_id > 0 ? r->key_id : 0);
-    sqlite3_bind_text(st, 3, r->model_id.ptr ? r->model_id.ptr : "", (int)r->model_id.len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->provider.ptr ? r->provider.ptr : "", (int)r->provider.len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, cls, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 6, r->attempt == 0);
-    const int64_t v[] = {r->prompt_tokens,      r->completion_tokens, r->cached_tokens,
-                         r->cache_write_tokens, r->reasoning_tokens,
-                         r->cost_micros > 0 ? r->cost_micros : 0, !ok};
-    for (int i = 0; i < 7; i++)
-        sqlite3_bind_int64(st, 7 + i, v[i]);
+    sqlite3_bind_text(st, 2, r->model_id.ptr ? r->model_id.ptr : "", (int)r->model_id.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->provider.ptr ? r->provider.ptr : "", (int)r->provider.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, cls, -1, SQLITE_STATIC);
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_int64(st, 5 + i, v[i]);
     int src = sqlite3_step(st);
     stmt_done(st);
     if (src != SQLITE_DONE)
         return db_fail(s, src, "usage rollup");
+    st = s->stmt[STMT_KEY_ROLLUP];
+    sqlite3_bind_int64(st, 1, hour);
+    sqlite3_bind_int64(st, 2, r->key_id > 0 ? r->key_id : 0);
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_int64(st, 3 + i, v[i]);
+    src = sqlite3_step(st);
+    stmt_done(st);
+    if (src != SQLITE_DONE)
+        return db_fail(s, src, "key usage rollup");
     const int64_t samples[2] = {r->latency_ms, r->ttfb_ms};
     for (int w = 0; ok && w < 2; w++) {
         if (samples[w] < 0)

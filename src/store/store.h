@@ -145,12 +145,18 @@ typedef struct {
     yr_usage_by_t by;           /* series: MODEL, VENDOR, KEY, CLASS or NONE */
 } yr_usage_query_t;
 
-/* Whether q is served by the hourly rollups (whole-hour buckets from a
- * whole hour): then its cost is hours x groups, whatever the row count. */
-static inline bool yr_usage_from_rollups(const yr_usage_query_t *q)
+/* Where q is answered from: whole-hour buckets from a whole hour come from
+ * the hourly rollups (usage_hourly by model, vendor and class; usage_key_hourly
+ * by key or for one key), so their cost is hours x groups whatever the row
+ * count; anything else from the rows. */
+enum { YR_PLAN_ROWS, YR_PLAN_HOURLY, YR_PLAN_KEY_HOURLY };
+static inline int yr_usage_plan(const yr_usage_query_t *q)
 {
-    return q->bucket_ms % 3600000 == 0 && q->since_ms % 3600000 == 0 &&
-           q->until_ms % 3600000 == 0;
+    if (q->bucket_ms % 3600000 != 0 || q->since_ms % 3600000 != 0 || q->until_ms % 3600000 != 0)
+        return YR_PLAN_ROWS;
+    if (q->by == YR_USAGE_BY_KEY || (q->by == YR_USAGE_BY_NONE && q->key_id > 0))
+        return YR_PLAN_KEY_HOURLY;
+    return q->key_id > 0 ? YR_PLAN_ROWS : YR_PLAN_HOURLY;
 }
 
 /* Totals per (time bucket, group), in bucket order; t->bucket_ms is set.

@@ -152,6 +152,11 @@ async function checkStats(gw, sent) {
   assert.ok(!JSON.stringify(keys).includes(k.key));
   const byKey = await (await fetch(`${gw.base}/admin/stats/series?since=1h&bucket=1m&by=key`, { headers: asMaster })).json();
   assert.deepEqual([...byKey.groups].sort(), ['master', 'spender']);
+  const byKeyHourly = await (await fetch(`${gw.base}/admin/stats/series?since=24h&bucket=1h&by=key`, { headers: asMaster })).json();
+  const reqs = (r, g) => r.data.filter((x) => x.group === g).reduce((a, x) => a + x.requests, 0);
+  for (const g of ['master', 'spender']) assert.equal(reqs(byKeyHourly, g), reqs(byKey, g), `hourly ${g}`);
+  const oneKey = await (await fetch(`${gw.base}/admin/stats/series?since=24h&bucket=1h&by=none&key=spender`, { headers: asMaster })).json();
+  assert.equal(reqs(oneKey, ''), 1);
   assert.equal((await fetch(`${gw.base}/admin/keys/spender`, { method: 'DELETE', headers: asMaster })).status, 200);
 }
 
