@@ -24,9 +24,9 @@
 #include "store/keyspec.h"
 
 #define MAX_ANSWER (16u << 20)
-#define MAX_POINTS 100000   /* series rows read from the database */
-#define MAX_BUCKETS 2000    /* since / bucket */
-#define MAX_HIST 400000     /* histogram rows */
+#define MAX_POINTS 100000 /* series rows read from the database */
+#define MAX_BUCKETS 2000  /* since / bucket */
+#define MAX_HIST 400000   /* histogram rows */
 
 typedef enum { S_SERIES, S_LATENCY, S_RECENT, S_KEYS } sop_t;
 
@@ -49,12 +49,12 @@ typedef struct {
     yr_recent_query_t rq;
     yr_key_page_t kp;
     /* store thread */
-    json_t *data;        /* the list being built */
+    json_t *data; /* the list being built */
     yr_usage_total_t *pts;
     hist_t *hist;
     size_t n, cap;
     int rc;
-    char cur[64];  /* S_RECENT: the request being built */
+    char cur[64]; /* S_RECENT: the request being built */
     json_t *attempts;
     int64_t last_ms, last_id;
     size_t nreq;
@@ -78,15 +78,14 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size, size_t max)
 
 static json_t *totals_json(const yr_usage_total_t *t)
 {
-    return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "t",
-                     (json_int_t)t->bucket_ms, "group", t->group, "requests",
-                     (json_int_t)t->requests, "attempts", (json_int_t)t->attempts,
-                     "prompt_tokens", (json_int_t)t->prompt_tokens, "completion_tokens",
-                     (json_int_t)t->completion_tokens, "cached_tokens",
-                     (json_int_t)t->cached_tokens, "cache_write_tokens",
-                     (json_int_t)t->cache_write_tokens, "reasoning_tokens",
-                     (json_int_t)t->reasoning_tokens, "cost_usd", (double)t->cost_micros / 1e6,
-                     "errors", (json_int_t)t->errors);
+    return json_pack(
+        "{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "t", (json_int_t)t->bucket_ms,
+        "group", t->group, "requests", (json_int_t)t->requests, "attempts", (json_int_t)t->attempts,
+        "prompt_tokens", (json_int_t)t->prompt_tokens, "completion_tokens",
+        (json_int_t)t->completion_tokens, "cached_tokens", (json_int_t)t->cached_tokens,
+        "cache_write_tokens", (json_int_t)t->cache_write_tokens, "reasoning_tokens",
+        (json_int_t)t->reasoning_tokens, "cost_usd", (double)t->cost_micros / 1e6, "errors",
+        (json_int_t)t->errors);
 }
 
 static void on_point(const yr_usage_total_t *t, void *arg)
@@ -114,7 +113,9 @@ static void add_totals(yr_usage_total_t *a, const yr_usage_total_t *b)
 static int by_requests_desc(const void *a, const void *b)
 {
     const yr_usage_total_t *x = a, *y = b;
-    return x->requests < y->requests ? 1 : x->requests > y->requests ? -1 : strcmp(x->group, y->group);
+    return x->requests < y->requests   ? 1
+           : x->requests > y->requests ? -1
+                                       : strcmp(x->group, y->group);
 }
 
 /* The top groups by requests (in that order) into groups; every point of
@@ -256,10 +257,10 @@ static void on_rec(const yr_usage_rec_t *r, void *arg)
     if (strcmp(sc->cur, r->request_id) != 0) {
         snprintf(sc->cur, sizeof(sc->cur), "%s", r->request_id);
         sc->attempts = json_array();
-        json_t *q = json_pack("{s:s, s:I, s:s, s:s, s:i, s:b, s:o}", "request_id", r->request_id,
-                              "created_ms", (json_int_t)r->created_ms, "key", r->key, "model",
-                              r->model_id, "status", r->status, "stream", r->stream, "attempts",
-                              sc->attempts);
+        json_t *q =
+            json_pack("{s:s, s:I, s:s, s:s, s:i, s:b, s:o}", "request_id", r->request_id,
+                      "created_ms", (json_int_t)r->created_ms, "key", r->key, "model", r->model_id,
+                      "status", r->status, "stream", r->stream, "attempts", sc->attempts);
         if (q == NULL || json_array_append_new(sc->data, q) != 0) {
             sc->rc = -ENOMEM;
             return;
@@ -277,8 +278,8 @@ static void on_rec(const yr_usage_rec_t *r, void *arg)
         (json_int_t)r->cached_tokens, "cache_write_tokens", (json_int_t)r->cache_write_tokens,
         "reasoning_tokens", (json_int_t)r->reasoning_tokens, "cost_usd",
         r->cost_micros < 0 ? json_null() : json_real((double)r->cost_micros / 1e6), "latency_ms",
-        int_or_null(r->latency_ms), "ttfb_ms", int_or_null(r->ttfb_ms), "cancelled",
-        r->cancelled, "usage_estimated", r->usage_estimated);
+        int_or_null(r->latency_ms), "ttfb_ms", int_or_null(r->ttfb_ms), "cancelled", r->cancelled,
+        "usage_estimated", r->usage_estimated);
     if (a == NULL || json_array_append_new(sc->attempts, a) != 0)
         sc->rc = -ENOMEM;
 }
@@ -294,10 +295,10 @@ static void on_key(const yr_key_info_t *k, void *arg)
     if (yr_keyspec_json(k, &b) == 0)
         j = json_loadb(b.data, b.len, 0, NULL);
     yr_buf_free(&b);
-    json_t *spent = json_pack("{s:f, s:f, s:f}", "daily",
-                              (double)k->spent_micros[YR_BUDGET_DAY] / 1e6, "monthly",
-                              (double)k->spent_micros[YR_BUDGET_MONTH] / 1e6, "total",
-                              (double)k->spent_micros[YR_BUDGET_TOTAL] / 1e6);
+    json_t *spent =
+        json_pack("{s:f, s:f, s:f}", "daily", (double)k->spent_micros[YR_BUDGET_DAY] / 1e6,
+                  "monthly", (double)k->spent_micros[YR_BUDGET_MONTH] / 1e6, "total",
+                  (double)k->spent_micros[YR_BUDGET_TOTAL] / 1e6);
     if (j == NULL || spent == NULL || json_object_set_new(j, "spent_usd", spent) != 0 ||
         json_array_append_new(sc->data, j) != 0) {
         sc->rc = -ENOMEM;
@@ -354,8 +355,8 @@ static int scall_build(yr_store_t *s, scall_t *sc, json_t *answer)
         char next[48];
         snprintf(next, sizeof(next), "%lld.%lld", (long long)sc->last_ms, (long long)sc->last_id);
         json_object_set_new(answer, "object", json_string("list"));
-        json_object_set_new(answer, "next", sc->nreq == (size_t)sc->rq.limit ? json_string(next)
-                                                                               : json_null());
+        json_object_set_new(answer, "next",
+                            sc->nreq == (size_t)sc->rq.limit ? json_string(next) : json_null());
         return 0;
     }
     case S_KEYS: {
@@ -363,9 +364,9 @@ static int scall_build(yr_store_t *s, scall_t *sc, json_t *answer)
         if ((rc = yr_store_key_page(s, &sc->kp, on_key, sc)) != 0 || (rc = sc->rc) != 0)
             return rc;
         json_object_set_new(answer, "object", json_string("list"));
-        json_object_set_new(answer, "next", sc->nreq == (size_t)sc->kp.limit
-                                                ? json_integer(sc->last_id)
-                                                : json_null());
+        json_object_set_new(answer, "next",
+                            sc->nreq == (size_t)sc->kp.limit ? json_integer(sc->last_id)
+                                                             : json_null());
         return 0;
     }
     }
@@ -487,9 +488,8 @@ static int window(yr_gw_req_t *g, scall_t *sc)
     int64_t bk = b < 0 ? -1 : yr_usage_since(bucket, 0);
     if (s < 0 || bk == -1 || bk >= 0) {
         yr_gw_send_error(g, YR_E_INVALID_REQUEST,
-                         "since and bucket are durations such as 7d, 24h, 5m", s < 0 ? "since"
-                                                                                      : "bucket",
-                         NULL, YR_STR_NULL);
+                         "since and bucket are durations such as 7d, 24h, 5m",
+                         s < 0 ? "since" : "bucket", NULL, YR_STR_NULL);
         return -1;
     }
     bk = -bk;
@@ -516,8 +516,8 @@ static void submit(yr_gw_req_t *g, scall_t *sc)
 {
     sc->g = g;
     yr_http_req_hold(g->http);
-    int rc = yr_store_call_async(g->w->store, scall_run, scall_done, scall_cleanup, sc,
-                                 sizeof(*sc), NULL);
+    int rc = yr_store_call_async(g->w->store, scall_run, scall_done, scall_cleanup, sc, sizeof(*sc),
+                                 NULL);
     if (rc < 0) {
         yr_gw_send_error(g, YR_E_STORE_UNAVAILABLE, "the usage store is busy, retry later", NULL,
                          NULL, YR_STR_NULL);
@@ -542,8 +542,7 @@ static void series(yr_gw_req_t *g)
         return;
     }
     int64_t top;
-    if (window(g, &sc) != 0 || key_param(g, &sc) != 0 ||
-        int_param(g, "top", 1, 50, 8, &top) != 0)
+    if (window(g, &sc) != 0 || key_param(g, &sc) != 0 || int_param(g, "top", 1, 50, 8, &top) != 0)
         return;
     sc.q.by = byv[k];
     sc.top = (int)top;

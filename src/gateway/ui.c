@@ -27,8 +27,8 @@
 
 #define COOKIE_NAME "yr_session"
 #define MAX_LOGIN_BODY 4096
-#define CSP                                                                                       \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"           \
+#define CSP                                                                                        \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"               \
     " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 static int64_t now_ms(void)
@@ -108,8 +108,7 @@ static bool origin_ok(const yr_http_req_t *req)
 static bool session_of(const yr_gw_req_t *g, char *csrf, int64_t *expires_ms)
 {
     yr_str_t token = yr_ui_cookie(g->http);
-    return token.len > 0 &&
-           yr_ui_session_find(token, master_key(g), now_ms(), csrf, expires_ms);
+    return token.len > 0 && yr_ui_session_find(token, master_key(g), now_ms(), csrf, expires_ms);
 }
 
 static bool csrf_ok(const yr_http_req_t *req, const char *csrf)
@@ -165,15 +164,13 @@ static void send_asset(yr_gw_req_t *g, const char *name)
         yr_gw_send_error(g, YR_E_NOT_FOUND, "no such UI file", NULL, NULL, YR_STR_NULL);
         return;
     }
-    send_body(g, 200, yr_str(a->content_type), (yr_str_t){(const char *)a->data, a->len}, NULL,
-              0);
+    send_body(g, 200, yr_str(a->content_type), (yr_str_t){(const char *)a->data, a->len}, NULL, 0);
 }
 
 static void redirect(yr_gw_req_t *g, const char *to)
 {
     yr_http_header_t loc = {YR_STR("Location"), yr_str(to)};
-    send_body(g, 303, YR_STR("text/plain; charset=utf-8"), YR_STR("see the login page\n"), &loc,
-              1);
+    send_body(g, 303, YR_STR("text/plain; charset=utf-8"), YR_STR("see the login page\n"), &loc, 1);
 }
 
 /* Set-Cookie for token (NULL: the one that deletes it). */
@@ -193,13 +190,12 @@ static const char *login_password(yr_gw_req_t *g, json_t **doc, size_t *len)
     /* JSON only: a cross-site HTML form cannot send it without a CORS
      * preflight, which we never answer. */
     if (!yr_str_has_prefix(type, YR_STR("application/json"))) {
-        yr_gw_send_error(g, YR_E_INVALID_REQUEST, "send the login as application/json", NULL,
-                         NULL, YR_STR_NULL);
+        yr_gw_send_error(g, YR_E_INVALID_REQUEST, "send the login as application/json", NULL, NULL,
+                         YR_STR_NULL);
         return NULL;
     }
     if (req->body.len > MAX_LOGIN_BODY) {
-        yr_gw_send_error(g, YR_E_TOO_LARGE, "the login body is too large", NULL, NULL,
-                         YR_STR_NULL);
+        yr_gw_send_error(g, YR_E_TOO_LARGE, "the login body is too large", NULL, NULL, YR_STR_NULL);
         return NULL;
     }
     json_t *j = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *name;         /* file name under ui/, e.g. "app.js"; NULL ends the table */
+    const char *name; /* file name under ui/, e.g. "app.js"; NULL ends the table */
     const char *content_type;
     const unsigned char *data; /* NUL-terminated, for convenience */
     size_t len;

@@ -24,8 +24,7 @@
  * token and the CSRF token (YR_UI_TOKEN_HEX characters and a NUL each).
  * 0, or -EIO when the random generator failed. */
 __attribute__((warn_unused_result)) int yr_ui_session_open(const char *master_key, int64_t now_ms,
-                                                           int64_t ttl_ms, char *token,
-                                                           char *csrf);
+                                                           int64_t ttl_ms, char *token, char *csrf);
 /* Whether token names a live session opened with master_key; if so its
  * CSRF token is copied into csrf (when not NULL) and *expires_ms set. */
 bool yr_ui_session_find(yr_str_t token, const char *master_key, int64_t now_ms, char *csrf,

@@ -69,7 +69,8 @@ static void test_full_table_evicts_soonest(void **state)
     (void)state;
     char tok[YR_UI_MAX_SESSIONS + 1][YR_UI_TOKEN_HEX + 1], csrf[YR_UI_TOKEN_HEX + 1];
     for (int i = 0; i < YR_UI_MAX_SESSIONS; i++)
-        assert_int_equal(yr_ui_session_open(MASTER, 0, 10000 + (i == 7 ? 0 : 1000 + i), tok[i], csrf), 0);
+        assert_int_equal(
+            yr_ui_session_open(MASTER, 0, 10000 + (i == 7 ? 0 : 1000 + i), tok[i], csrf), 0);
     assert_int_equal(yr_ui_session_open(MASTER, 0, 90000, tok[YR_UI_MAX_SESSIONS], csrf), 0);
     assert_false(yr_ui_session_find(s_of(tok[7]), MASTER, 1, NULL, NULL));
     for (int i = 0; i <= YR_UI_MAX_SESSIONS; i++)
