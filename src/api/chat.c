@@ -182,11 +182,14 @@ int yr_chat_parse(const char *body, size_t len, yr_chat_req_t *out, yr_api_error
         rc = fail(err, YR_E_INVALID_JSON, NULL,
                   "We could not parse the JSON body of your request: %s (at byte %zu)", d.err,
                   d.err_off);
+    else if (rc == -ENOMEM)
+        (void)fail(err, YR_E_INTERNAL, NULL, "out of memory reading the request");
     else if (rc < 0)
         rc = fail(err, YR_E_INVALID_JSON, NULL, "the JSON body is too complex: %s",
-                  d.err ? d.err : "out of memory");
+                  d.err ? d.err : "too many values");
     else
         rc = check_request(out, &d, err);
+    out->nvalues = d.ntoks;
     yr_json_free(&d);
     return rc;
 }
@@ -202,8 +205,7 @@ int yr_chat_load_root(yr_chat_req_t *req)
 {
     if (req->root != NULL)
         return 0;
-    req->root = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, NULL);
-    return req->root != NULL ? 0 : -EINVAL;
+    return yr_json_load(req->body, req->len, JSON_REJECT_DUPLICATES, &req->root);
 }
 
 /* ---- byte-preserving rewrite ------------------------------------------------ */

@@ -19,6 +19,7 @@ typedef struct {
     size_t len;
     yr_buf_t model_buf;
     bool rewritten; /* root was changed (images inlined): body is stale */
+    uint32_t nvalues; /* JSON values in the body (what its tree will cost) */
 } yr_chat_req_t;
 
 typedef struct {
@@ -28,7 +29,8 @@ typedef struct {
 } yr_api_error_t;
 
 /* Parses and checks body (which must outlive out). Returns 0 and fills out,
- * or -EINVAL and fills err. Release out with yr_chat_free() either way. */
+ * or -EINVAL (the request's fault) / -ENOMEM and fills err either way.
+ * Release out with yr_chat_free() either way. */
 __attribute__((warn_unused_result)) int yr_chat_parse(const char *body, size_t len,
                                                        yr_chat_req_t *out, yr_api_error_t *err);
 void yr_chat_free(yr_chat_req_t *req);

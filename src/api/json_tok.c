@@ -1,6 +1,7 @@
 #include "api/json_tok.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -667,4 +668,24 @@ bool yr_json_int(const yr_jdoc_t *d, int tok, int64_t *out)
         return false;
     *out = neg ? -(int64_t)v : (int64_t)v;
     return true;
+}
+
+int yr_json_load(const char *js, size_t len, size_t flags, json_t **out)
+{
+    json_error_t jerr;
+    memset(&jerr, 0, sizeof(jerr)); /* jansson leaves it unset on some failures */
+    *out = json_loadb(js ? js : "", len, flags | JSON_DECODE_ANY, &jerr);
+    if (*out != NULL)
+        return 0;
+    switch (json_error_code(&jerr)) {
+    case json_error_out_of_memory: return -ENOMEM;
+    case json_error_unknown: /* failed without saying why: an allocation */
+    case json_error_invalid_syntax:
+    case json_error_premature_end_of_input:
+    case json_error_end_of_input_expected:
+        /* jansson's lexer reports a failed growth of its token buffer as a
+         * syntax error: text that is valid JSON failed for memory. */
+        return len > 0 && yr_json_validate(js, len) == 0 ? -ENOMEM : -EINVAL;
+    default: return -EINVAL; /* \u0000, integers past int64, duplicate keys: refused as such */
+    }
 }

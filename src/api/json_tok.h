@@ -61,6 +61,19 @@ void yr_json_free(yr_jdoc_t *d);
  * Returns 0, -EINVAL or -E2BIG. */
 __attribute__((warn_unused_result)) int yr_json_validate(const char *js, size_t len);
 
+/* jansson's json_loadb, with its failures told apart: 0 with *out (any
+ * JSON value, JSON_DECODE_ANY: the caller checks its type; the caller's
+ * reference); -ENOMEM when it ran out of memory, which jansson
+ * often reports as a syntax error (then js is checked with
+ * yr_json_validate: valid text means the failure was memory); -EINVAL
+ * when the text is not JSON or is JSON jansson refuses (\u0000, integers
+ * past int64, duplicate keys with JSON_REJECT_DUPLICATES). A provider's
+ * body that fails for memory is not the provider's fault, and a client's
+ * is not a 400. */
+struct json_t;
+__attribute__((warn_unused_result)) int yr_json_load(const char *js, size_t len, size_t flags,
+                                                      struct json_t **out);
+
 /* Index of the value of key in object token obj, or -1. */
 int yr_json_get(const yr_jdoc_t *d, int obj, const char *key);
 /* Index of element i of array token arr, or -1. */

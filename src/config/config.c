@@ -132,6 +132,8 @@ static const setting_t server_rows[] = {
      .offset = CFG(server.body_min_rate)},
     {.name = "max_body_memory", .type = T_BYTES, .min = 1u << 20, .max = 1ull << 40,
      .def_num = 256u << 20, .offset = CFG(server.max_body_memory)},
+    {.name = "max_translation_memory", .type = T_BYTES, .min = 16u << 20, .max = 1ull << 40,
+     .def_num = 512u << 20, .offset = CFG(server.max_translation_memory)},
     {.name = "max_connections", .type = T_U32, .min = 0, .max = 1000000, .def_num = 0,
      .offset = CFG(server.max_connections)},
     {.name = "log_level", .type = T_ENUM, .names = log_level_names, .def_str = "info",

@@ -52,6 +52,9 @@ typedef struct yr_worker {
     struct chat *chats;
     /* Image bytes being fetched on this worker (images.max_worker_bytes). */
     yr_fetch_budget_t image_bytes;
+    /* What the JSON trees of the translations in flight on this worker are
+     * estimated to take (server.max_translation_memory; proxy.c). */
+    uint64_t tree_bytes;
 } yr_worker_t;
 
 struct yr_runtime {

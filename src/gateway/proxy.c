@@ -117,9 +117,11 @@ typedef struct chat {
     const char *path;
     const char *const *extra;
     uv_timer_t *backoff;       /* malloc'ed; closed and freed by its close callback */
-    uv_work_t *work;           /* a large translation on the thread pool; malloc'ed, freed
+    struct offload *work;      /* CPU work on the thread pool (offload); malloc'ed, freed
                                 * when it comes back (the request is held meanwhile) */
     int work_rc;
+    uint64_t tree_charged;     /* charged to the worker's tree_bytes (charge_tree) */
+    yr_api_error_t work_err;   /* why a request could not be read (its parse offloaded) */
     yr_call_ctx_t cx;          /* the dialect's and transport's view of this attempt */
     yr_buf_t upbody;           /* upstream request body when rewritten */
     yr_buf_t resp;             /* upstream response (non-stream) or error body */
@@ -203,6 +205,7 @@ static enum yr_attempt_outcome metrics_outcome(const yr_attempt_t *a)
     case YR_OUT_BAD_RESPONSE: return YR_ATT_BAD_RESPONSE;
     case YR_OUT_STREAM_CUT: return YR_ATT_STREAM_CUT;
     case YR_OUT_CANCELLED: return YR_ATT_CANCELLED;
+    case YR_OUT_INTERNAL: return YR_ATT_INTERNAL;
     default: return YR_ATT_CONNECT;
     }
 }
@@ -242,6 +245,7 @@ static uint64_t chunk_text_bytes(yr_str_t d)
 static int failure_rank(const yr_attempt_t *a, yr_outcome_t o)
 {
     switch (o) {
+    case YR_OUT_INTERNAL: return 4; /* the gateway's own failure says it all */
     case YR_OUT_CLIENT_ERROR:
     case YR_OUT_AUTH:
     case YR_OUT_QUOTA:
@@ -478,6 +482,7 @@ static void on_pool_cleanup(void *arg)
     if (c->admitting)
         yr_limits_cancel(c->g->w->limits, c->adm);
     yr_metrics_inflight(&c->g->w->metrics, -1);
+    c->g->w->tree_bytes -= c->tree_charged;
     yr_chat_free(&c->chat);
     yr_resp_info_free(&c->rinfo);
     yr_buf_free(&c->upbody);
@@ -660,7 +665,7 @@ static void fail_with_last(chat_t *c)
         snprintf(ra_buf, sizeof(ra_buf), "%lld", (long long)((c->max_retry_ms + 999) / 1000));
         ra = yr_str(ra_buf);
     }
-    if (c->last_err == YR_E_RATE_LIMITED && ra.len == 0)
+    if ((c->last_err == YR_E_RATE_LIMITED || c->last_err == YR_E_OVERLOADED) && ra.len == 0)
         ra = YR_STR("1");
     yr_log_warn("%s: model %s failed after %zu attempt(s) [%.*s]%s: %s", c->g->id, c->model->id,
                 c->nattempts, (int)h[0].value.len, h[0].value.ptr,
@@ -909,6 +914,9 @@ static int stream_data(chat_t *c, const char *p, size_t n)
                      YR_SSE_MAX_EVENT);
         } else if (rc == -EPROTO) {
             snprintf(c->last_msg, sizeof(c->last_msg), "malformed event in the stream");
+        } else if (rc == -ENOMEM) {
+            snprintf(c->last_msg, sizeof(c->last_msg),
+                     "the gateway ran out of memory translating the stream");
         } else {
             snprintf(c->last_msg, sizeof(c->last_msg), "client write failed");
             c->client_gone = true;
@@ -979,6 +987,12 @@ static void relay_response(chat_t *c)
             rc = c->kind->dialect->response(&c->cx, body, on_event, c);
         client = (yr_str_t){c->out.data ? c->out.data : "", c->out.len};
     }
+    if (rc == -ENOMEM) {
+        record_failure(c, YR_E_INTERNAL, "the gateway ran out of memory translating the answer");
+        attempt_end(c, YR_OUT_INTERNAL);
+        attempt_next(c);
+        return;
+    }
     if (rc < 0) {
         record_failure(c, YR_E_UPSTREAM_ERROR,
                        "%s returned a response that is not a valid chat completion",
@@ -1011,6 +1025,8 @@ static void stream_done(chat_t *c, enum yr_up_error err)
         attempt_end(c, YR_OUT_OK);
         finish(c, 200);
         yr_http_stream_end(c->g->http, false);
+    } else if (c->event_failed && c->event_rc == -ENOMEM) {
+        stream_fail(c, YR_E_INTERNAL, c->last_msg, YR_OUT_INTERNAL);
     } else if (c->event_failed) {
         stream_fail(c, YR_E_UPSTREAM_ERROR, c->last_msg, YR_OUT_BAD_RESPONSE);
     } else if (err == YR_UP_EIDLE) {
@@ -1083,6 +1099,10 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
         }
         return retry ? o : YR_OUT_CLIENT_ERROR;
     }
+    if (c->event_failed && c->event_rc == -ENOMEM) {
+        record_failure(c, YR_E_INTERNAL, "the gateway ran out of memory translating the answer");
+        return YR_OUT_INTERNAL;
+    }
     if (c->event_failed) {
         char why[512];
         snprintf(why, sizeof(why), "%s", c->last_msg);
@@ -1151,8 +1171,82 @@ static int attempt_failed_to_start(chat_t *c, int rc)
 {
     record_failure(c, YR_E_INTERNAL, "could not start the call to %s: %s", vendor_name(c),
                    strerror(rc < 0 ? -rc : rc));
-    attempt_end(c, YR_OUT_CONNECT);
+    /* out of memory is the gateway's trouble, not a strike on the route */
+    attempt_end(c, rc == -ENOMEM ? YR_OUT_INTERNAL : YR_OUT_CONNECT);
     return -1;
+}
+
+/* What translating a request takes, measured (a Release build, 8 MB
+ * bodies): the client's tree ~120 bytes per JSON value, kept as long as the
+ * request (failover re-translates from it); the provider's tree ~180 bytes
+ * per value, freed once dumped; the body, its translation and the dump's
+ * buffer. A conversation of 90,000 short messages (8.2 MB, 450,000 values)
+ * peaks at ~150 MB; one 8 MB string at ~20 MB. */
+#define TREE_BYTES_PER_VALUE 300
+
+/* Charges the request's translation to its worker before its tree is
+ * built, so that the trees of all translations in flight on a worker stay
+ * within server.max_translation_memory: past it a request gets 503 with
+ * Retry-After (or 413 when it alone is larger), never an allocation
+ * failure. 0, or -1 with *e and msg set. Kept until the request ends. */
+static int charge_tree(chat_t *c, yr_err_t *e, char *msg, size_t cap)
+{
+    if (c->tree_charged > 0)
+        return 0;
+    uint64_t est = 3 * (uint64_t)client_body(c).len +
+                   (uint64_t)c->chat.nvalues * TREE_BYTES_PER_VALUE;
+    uint64_t limit = c->g->cfg->server.max_translation_memory;
+    yr_worker_t *w = c->g->w;
+    if (est > limit) {
+        *e = YR_E_TOO_LARGE;
+        snprintf(msg, cap,
+                 "the request is too large to translate: it would take about %llu MiB, and "
+                 "server.max_translation_memory allows %llu MiB",
+                 (unsigned long long)(est >> 20), (unsigned long long)(limit >> 20));
+        return -1;
+    }
+    if (w->tree_bytes + est > limit) {
+        *e = YR_E_OVERLOADED;
+        snprintf(msg, cap, "the gateway is translating too many large requests right now "
+                           "(server.max_translation_memory), retry shortly");
+        return -1;
+    }
+    w->tree_bytes += est;
+    c->tree_charged = est;
+    return 0;
+}
+
+/* charge_tree for an attempt; -1 when the attempt was ended for it. */
+static int attempt_charge_tree(chat_t *c)
+{
+    yr_err_t e;
+    char msg[256];
+    if (!c->kind->dialect->needs_tree || charge_tree(c, &e, msg, sizeof(msg)) == 0)
+        return 0;
+    record_failure(c, e, "%s", msg);
+    if (e == YR_E_OVERLOADED)
+        snprintf(c->retry_after, sizeof(c->retry_after), "1");
+    attempt_end(c, YR_OUT_INTERNAL); /* the gateway's limit: no route would do better */
+    return -1;
+}
+
+/* The request's JSON tree, for dialects that translate from it. The body
+ * was validated already, so a failure is memory, or JSON that jansson
+ * refuses (a \u0000 in a string, an integer beyond 64 bits): then the
+ * request cannot be translated, a 400 (attempt_built). */
+static int load_tree(chat_t *c)
+{
+    if (!c->kind->dialect->needs_tree)
+        return 0;
+    int rc = yr_chat_load_root(&c->chat);
+    if (rc == -EINVAL) {
+        snprintf(c->cx.error.message, sizeof(c->cx.error.message),
+                 "the request holds JSON that cannot be translated for vendor '%s' (a \\u0000 "
+                 "character in a string, or an integer beyond 64 bits)",
+                 vendor_name(c));
+        c->cx.error.param[0] = '\0';
+    }
+    return rc;
 }
 
 /* The body is built and the credentials are there: URL, auth, send. */
@@ -1205,6 +1299,11 @@ static int build_body(chat_t *c)
  * and -1 returned. */
 static int attempt_built(chat_t *c, int rc)
 {
+    if (rc == -ENOMEM) {
+        record_failure(c, YR_E_INTERNAL, "the gateway ran out of memory translating the request");
+        attempt_end(c, YR_OUT_INTERNAL);
+        return -1;
+    }
     if (rc == -EINVAL) {
         record_failure(c, YR_E_INVALID_REQUEST, "%s", c->cx.error.message);
         snprintf(c->last_param, sizeof(c->last_param), "%s", c->cx.error.param);
@@ -1219,61 +1318,96 @@ static int attempt_built(chat_t *c, int rc)
     return rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc);
 }
 
-/* Translating a large request (a full JSON tree of a multi-megabyte body)
- * takes long enough to stall every other request of the worker, so it runs
- * on libuv's thread pool. Only that thread touches the request meanwhile:
- * the request is held (a client that leaves only detaches it), no timer of
- * it runs, and the loop resumes it in on_built. */
-static void build_work(uv_work_t *w)
+/* ---- CPU work off the loop ------------------------------------------------------------------ */
+
+/* Reading (validating, converting) or translating a large request (a full
+ * JSON tree of a multi-megabyte body) takes long enough to stall every
+ * other request of the worker: 40 ms to validate 8 MB, 200 ms for its
+ * tree. So it runs on libuv's thread pool. Only that thread touches the
+ * request meanwhile: the request is held (a client that leaves only
+ * detaches it), no timer of it runs, and the loop resumes it in done. */
+typedef void (*offload_work_fn)(chat_t *c);
+/* Back on the loop; gone: the client left (or the loop is closing) and the
+ * request will be finished by its pool cleanup. */
+typedef void (*offload_done_fn)(chat_t *c, bool gone);
+
+struct offload {
+    uv_work_t w;
+    chat_t *c;
+    offload_work_fn work;
+    offload_done_fn done;
+};
+
+static void offload_run(uv_work_t *w)
 {
-    chat_t *c = w->data;
-    c->work_rc = 0;
-    if (c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0)
-        c->work_rc = -ENOMEM;
+    struct offload *o = w->data;
+    o->work(o->c);
+}
+
+static void offload_back(uv_work_t *w, int status)
+{
+    struct offload *o = w->data;
+    chat_t *c = o->c;
+    offload_done_fn done = o->done;
+    free(o);
+    c->work = NULL;
+    yr_http_req_t *req = c->g->http;
+    done(c, status == UV_ECANCELED || yr_http_req_gone(req));
+    yr_http_req_release(req);
+}
+
+/* Queues work(c) on the thread pool and done(c, gone) after it. 0, or -1
+ * when it could not be queued (nothing ran: the caller works in place). */
+static int offload(chat_t *c, offload_work_fn work, offload_done_fn done)
+{
+    struct offload *o = malloc(sizeof(*o));
+    if (o == NULL)
+        return -1;
+    *o = (struct offload){.c = c, .work = work, .done = done};
+    o->w.data = o; /* before it is queued: a pool thread may take it at once */
+    c->work = o;
+    yr_http_req_hold(c->g->http);
+    if (uv_queue_work(&c->g->w->loop, &o->w, offload_run, offload_back) != 0) {
+        yr_http_req_release(c->g->http);
+        free(o);
+        c->work = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs work then done, on the thread pool when the body is large. */
+static void offload_if_large(chat_t *c, size_t len, offload_work_fn work, offload_done_fn done)
+{
+    if (len >= OFFLOAD_BYTES && offload(c, work, done) == 0)
+        return;
+    work(c);
+    done(c, false);
+}
+
+static void build_work(chat_t *c)
+{
+    c->work_rc = load_tree(c);
     if (c->work_rc == 0)
         c->work_rc = build_body(c);
 }
 
-static void on_built(uv_work_t *w, int status)
+static void built(chat_t *c, bool gone)
 {
-    chat_t *c = w->data;
-    free(w);
-    c->work = NULL;
-    yr_http_req_t *req = c->g->http;
-    if (status == UV_ECANCELED || yr_http_req_gone(req)) {
-        /* the loop is closing, or the client left while we translated */
-        attempt_end(c, YR_OUT_CANCELLED);
-        yr_http_req_release(req); /* the pool cleanup finishes the request (499) */
+    if (gone) {
+        attempt_end(c, YR_OUT_CANCELLED); /* the pool cleanup finishes the request (499) */
         return;
     }
-    if (c->work_rc == -ENOMEM && c->chat.root == NULL && c->kind->dialect->needs_tree) {
-        record_failure(c, YR_E_INTERNAL, "could not parse the request");
-        attempt_end(c, YR_OUT_CONNECT);
+    if (attempt_built(c, c->work_rc) < 0)
         attempt_next(c);
-    } else if (attempt_built(c, c->work_rc) < 0) {
-        attempt_next(c);
-    }
-    yr_http_req_release(req);
 }
 
 static int offload_build(chat_t *c)
 {
-    c->work = malloc(sizeof(*c->work));
-    if (c->work != NULL)
-        c->work->data = c; /* before it is queued: a pool thread may take it at once */
-    yr_http_req_hold(c->g->http);
-    if (c->work == NULL || uv_queue_work(&c->g->w->loop, c->work, build_work, on_built) != 0) {
-        yr_http_req_release(c->g->http);
-        free(c->work);
-        c->work = NULL;
-        if (c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0) {
-            record_failure(c, YR_E_INTERNAL, "could not parse the request");
-            attempt_end(c, YR_OUT_CONNECT);
-            return -1;
-        }
-        return attempt_built(c, build_body(c)); /* in place, then */
-    }
-    return 0;
+    if (offload(c, build_work, built) == 0)
+        return 0;
+    int rc = load_tree(c); /* in place, then */
+    return attempt_built(c, rc < 0 ? rc : build_body(c));
 }
 
 /* Starts an attempt on route r. Returns 0 when the call is in flight (or
@@ -1323,14 +1457,12 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
     c->ureq = (yr_upstream_req_t){0};
     c->path = NULL;
     c->extra = NULL;
+    if (!c->pass && attempt_charge_tree(c) < 0)
+        return -1;
     if (!c->pass && client_body(c).len >= OFFLOAD_BYTES)
         return offload_build(c);
-    if (!c->pass && c->kind->dialect->needs_tree && yr_chat_load_root(&c->chat) < 0) {
-        record_failure(c, YR_E_INTERNAL, "could not parse the request");
-        attempt_end(c, YR_OUT_CONNECT);
-        return -1;
-    }
-    return attempt_built(c, build_body(c));
+    int rc = c->pass ? 0 : load_tree(c);
+    return attempt_built(c, rc < 0 ? rc : build_body(c));
 }
 
 static void on_backoff(uv_timer_t *t)
@@ -1517,8 +1649,22 @@ static int fetch_images(chat_t *c)
     if (!wanted || c->oai_err != NULL)
         return 0;
     const yr_config_t *cfg = c->g->cfg;
-    if (yr_chat_load_root(&c->chat) < 0) {
-        fail_request(c, YR_E_INTERNAL, "could not parse the request", NULL, NULL);
+    yr_err_t te;
+    char tmsg[256];
+    if (charge_tree(c, &te, tmsg, sizeof(tmsg)) < 0) {
+        finish(c, yr_gw_error_status(c->g, te));
+        yr_gw_send_error(c->g, te, tmsg, NULL, NULL,
+                         te == YR_E_OVERLOADED ? YR_STR("1") : YR_STR_NULL);
+        return -1;
+    }
+    int lrc = yr_chat_load_root(&c->chat);
+    if (lrc < 0) {
+        fail_request(c, lrc == -ENOMEM ? YR_E_INTERNAL : YR_E_INVALID_REQUEST,
+                     lrc == -ENOMEM ? "out of memory"
+                                    : "the request holds JSON that cannot be translated (a "
+                                      "\\u0000 character in a string, or an integer beyond 64 "
+                                      "bits)",
+                     NULL, NULL);
         return -1;
     }
     size_t max = cfg->images.max_per_request;
@@ -1753,16 +1899,29 @@ static void on_admitted(void *arg, int rc, const yr_admit_res_t *res)
 
 /* ---- POST /v1/chat/completions ---------------------------------------------- */
 
+/* The request read; fails it with c->work_err when it could not be. */
+static void request_read(chat_t *c, bool gone)
+{
+    if (gone)
+        return;
+    if (c->work_rc < 0) {
+        yr_api_error_t *e = &c->work_err;
+        fail_request(c, e->err, e->message, e->param[0] ? e->param : NULL, NULL);
+        return;
+    }
+    admit(c, c->oai_err ? -1 : c->chat.max_tokens);
+}
+
+static void chat_read(chat_t *c)
+{
+    yr_str_t body = client_body(c);
+    c->work_rc = yr_chat_parse(body.ptr, body.len, &c->chat, &c->work_err);
+}
+
 static void chat_authed(yr_gw_req_t *g)
 {
     chat_t *c = g->chat;
-    yr_str_t body = client_body(c);
-    yr_api_error_t err;
-    if (yr_chat_parse(body.ptr, body.len, &c->chat, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
-    }
-    admit(c, c->chat.max_tokens);
+    offload_if_large(c, client_body(c).len, chat_read, request_read);
 }
 
 void yr_proxy_chat(yr_gw_req_t *g)
@@ -1781,34 +1940,44 @@ static int peek_messages(chat_t *c, yr_api_error_t *err)
     return yr_anth_peek(body.ptr, body.len, &c->ainfo, err);
 }
 
-static void messages_authed(yr_gw_req_t *g)
+/* A request the OpenAI form cannot express (why: e) still goes to routes
+ * of the client's own dialect untouched. 0, or -ENOMEM with work_err set. */
+static int keep_oai_err(chat_t *c, const yr_api_error_t *e)
 {
-    chat_t *c = g->chat;
-    yr_str_t body = client_body(c);
-    yr_api_error_t err;
-    if (peek_messages(c, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
+    c->oai_err = yr_palloc(c->g->http->pool, sizeof(*c->oai_err));
+    if (c->oai_err == NULL) {
+        c->work_err = (yr_api_error_t){.err = YR_E_INTERNAL};
+        snprintf(c->work_err.message, sizeof(c->work_err.message), "out of memory");
+        return -ENOMEM;
     }
+    *c->oai_err = *e;
+    return 0;
+}
+
+static void messages_read(chat_t *c)
+{
+    yr_str_t body = client_body(c);
+    if ((c->work_rc = peek_messages(c, &c->work_err)) < 0)
+        return;
     /* The OpenAI form serves translated routes; a request it cannot express
      * still goes to Anthropic routes untouched (oai_err says why not). */
     yr_anth_req_info_t info;
-    yr_api_error_t conv = {0};
+    yr_api_error_t conv = {0}, err;
     if (yr_anth_request_to_openai(body.ptr, body.len, &c->oai_body, &info, &conv) == 0 &&
         yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) == 0) {
         c->ainfo = info;
-    } else {
-        c->oai_err = yr_palloc(c->g->http->pool, sizeof(*c->oai_err));
-        if (c->oai_err == NULL) {
-            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
-            return;
-        }
-        *c->oai_err = conv.message[0] ? conv : err;
-        c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
-        c->chat.stream = c->ainfo.stream;
-        c->chat.max_tokens = -1;
+        return; /* the OpenAI form of the request carries its max_tokens */
     }
-    admit(c, c->chat.max_tokens); /* the OpenAI form of the request carries its max_tokens */
+    c->work_rc = keep_oai_err(c, conv.message[0] ? &conv : &err);
+    c->chat.model = (yr_str_t){c->ainfo.model, c->ainfo.model_len};
+    c->chat.stream = c->ainfo.stream;
+    c->chat.max_tokens = -1;
+}
+
+static void messages_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    offload_if_large(c, client_body(c).len, messages_read, request_read);
 }
 
 void yr_proxy_messages(yr_gw_req_t *g)
@@ -1908,6 +2077,23 @@ static void gemini_count(chat_t *c)
     attempt_next(c);
 }
 
+static void gemini_read(chat_t *c)
+{
+    yr_str_t body = client_body(c);
+    if ((c->work_rc = yr_gem_peek(body.ptr, body.len, &c->work_err)) < 0)
+        return;
+    /* As for Anthropic clients: the OpenAI form serves translated routes; a
+     * request it cannot express still goes to Gemini routes untouched. */
+    yr_api_error_t conv = {0}, err;
+    if (yr_gem_request_to_openai(body.ptr, body.len, &c->ginfo, &c->oai_body, &conv) < 0 ||
+        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0)
+        c->work_rc = keep_oai_err(c, conv.message[0] ? &conv : &err);
+    /* The URL names the model and whether to stream, for every route;
+     * maxOutputTokens, when converted, is the OpenAI form's max_tokens. */
+    c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
+    c->chat.stream = c->ginfo.stream;
+}
+
 static void gemini_authed(yr_gw_req_t *g)
 {
     chat_t *c = g->chat;
@@ -1921,27 +2107,7 @@ static void gemini_authed(yr_gw_req_t *g)
         gemini_count(c);
         return;
     }
-    yr_str_t body = client_body(c);
-    if (yr_gem_peek(body.ptr, body.len, &err) < 0) {
-        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
-        return;
-    }
-    /* As for Anthropic clients: the OpenAI form serves translated routes; a
-     * request it cannot express still goes to Gemini routes untouched. */
-    yr_api_error_t conv = {0};
-    if (yr_gem_request_to_openai(body.ptr, body.len, &c->ginfo, &c->oai_body, &conv) < 0 ||
-        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
-        c->oai_err = yr_palloc(req->pool, sizeof(*c->oai_err));
-        if (c->oai_err == NULL) {
-            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
-            return;
-        }
-        *c->oai_err = conv.message[0] ? conv : err;
-    }
-    /* The URL names the model and whether to stream, for every route. */
-    c->chat.model = (yr_str_t){c->ginfo.model, c->ginfo.model_len};
-    c->chat.stream = c->ginfo.stream;
-    admit(c, c->oai_err ? -1 : c->chat.max_tokens); /* maxOutputTokens, when converted */
+    offload_if_large(c, client_body(c).len, gemini_read, request_read);
 }
 
 /* ---- POST /v1/responses ---------------------------------------------------- */
@@ -2151,6 +2317,8 @@ void yr_proxy_gemini(yr_gw_req_t *g)
 static void shutdown_one(chat_t *c)
 {
     static const char why[] = "the gateway is shutting down and its shutdown deadline passed";
+    if (c->work != NULL)
+        return; /* a pool thread has the request: it ends when the work comes back, gone */
     if (c->state == YR_RS_STREAMING) {
         if (c->call != NULL) {
             yr_upstream_cancel(c->call);

@@ -13,6 +13,7 @@ static const int status_codes[] = {200, 400, 401, 403, 404, 405, 408, 413,
 static const char *const outcome_names[YR_ATT__COUNT] = {
     "ok",      "http_429",     "http_4xx",   "http_5xx",  "connect_error",
     "timeout", "bad_response", "stream_cut", "cancelled",
+    "internal",
 };
 
 /* Upper bounds in microseconds. */

@@ -32,6 +32,7 @@ enum yr_attempt_outcome {
     YR_ATT_BAD_RESPONSE,
     YR_ATT_STREAM_CUT,
     YR_ATT_CANCELLED,
+    YR_ATT_INTERNAL,
     YR_ATT__COUNT
 };
 

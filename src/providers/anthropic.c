@@ -29,6 +29,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api/json_tok.h"
 #include "providers/anthropic_native.h"
 #include "providers/provider.h"
 #include "providers/translate.h"
@@ -1044,6 +1045,8 @@ static int message_block(const sink_t *k, anth_state_t *st, const json_t *blk, b
     if (!json_is_string(id) || !json_is_string(name))
         return -EINVAL;
     char *args = input ? dump_compact(input) : NULL;
+    if (input != NULL && args == NULL)
+        return -ENOMEM; /* never "{}" in place of the model's arguments */
     yr_str_t a = args ? yr_str(args) : YR_STR("{}");
     int rc;
     if (st->json_mode && !*json_answer && strcmp(json_string_value(name), st->json_tool) == 0) {
@@ -1067,9 +1070,11 @@ static int anth_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *ar
     anth_state_t *st = state_of(cx);
     if (st == NULL)
         return -ENOMEM;
-    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
+    json_t *root;
+    int rc = yr_json_load(body.ptr, body.len, 0, &root);
     json_t *content = json_object_get(root, "content");
-    int rc = json_is_object(root) && json_is_array(content) ? 0 : -EINVAL;
+    if (rc == 0 && !(json_is_object(root) && json_is_array(content)))
+        rc = -EINVAL;
     /* Validate every block before anything is emitted: a broken answer
      * fails over instead of reaching the client half-translated. */
     size_t i;
@@ -1150,6 +1155,8 @@ static int on_block_start(const sink_t *k, anth_state_t *st, json_t *root)
     /* Anthropic sends input {} here and the JSON in deltas; anything else is
      * streamed as the first fragment so that no argument is lost. */
     char *first = json_object_size(input) > 0 ? dump_compact(input) : NULL;
+    if (json_object_size(input) > 0 && first == NULL)
+        return -ENOMEM;
     int rc = 0;
     if (st->json_mode && strcmp(json_string_value(name), st->json_tool) == 0) {
         st->block = AB_JSON;
@@ -1236,10 +1243,11 @@ static int anth_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_ev_fn fn, void
     anth_state_t *st = state_of(cx);
     if (st == NULL)
         return -ENOMEM;
-    json_t *root = json_loadb(ev->data.ptr ? ev->data.ptr : "", ev->data.len, 0, NULL);
-    if (!json_is_object(root)) {
+    json_t *root;
+    int lrc = yr_json_load(ev->data.ptr, ev->data.len, 0, &root);
+    if (lrc < 0 || !json_is_object(root)) {
         json_decref(root);
-        return -EINVAL;
+        return lrc < 0 ? lrc : -EINVAL;
     }
     const char *type = json_string_value(json_object_get(root, "type"));
     char evname[32];

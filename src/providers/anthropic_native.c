@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/json_tok.h"
 #include "providers/anthropic_native.h"
 #include "providers/provider.h"
 
@@ -83,7 +84,10 @@ static void read_usage(yr_call_ctx_t *cx, json_t *usage)
 
 int yr_anth_pass_response(yr_call_ctx_t *cx, yr_str_t body)
 {
-    json_t *root = json_loadb(body.ptr, body.len, 0, NULL);
+    json_t *root;
+    int lrc = yr_json_load(body.ptr, body.len, 0, &root);
+    if (lrc < 0)
+        return lrc;
     bool ok = json_is_object(root) &&
               (cx->count_tokens ? json_is_integer(json_object_get(root, "input_tokens"))
                                 : json_is_array(json_object_get(root, "content")));
@@ -95,10 +99,11 @@ int yr_anth_pass_response(yr_call_ctx_t *cx, yr_str_t body)
 
 int yr_anth_pass_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_buf_t *out, bool *done)
 {
-    json_t *root = json_loadb(ev->data.ptr, ev->data.len, 0, NULL);
-    if (!json_is_object(root)) {
+    json_t *root;
+    int lrc = yr_json_load(ev->data.ptr, ev->data.len, 0, &root);
+    if (lrc < 0 || !json_is_object(root)) {
         json_decref(root);
-        return -EINVAL;
+        return lrc < 0 ? lrc : -EINVAL;
     }
     const char *type = json_string_value(json_object_get(root, "type"));
     yr_str_t name = ev->event.len ? ev->event : yr_str(type ? type : "");

@@ -729,10 +729,12 @@ static int convert_tool_call(conv_t *c, const json_t *tc, size_t mi, size_t k, b
     if (rc == 0 && gemini_call_id(id))
         rc = yr_tr_set_new(call, "id", json_string(id));
     json_t *part = json_object();
-    if (rc == 0)
-        rc = part ? yr_tr_set_new(part, "functionCall", call) : -ENOMEM;
+    if (rc == 0 && part != NULL)
+        rc = yr_tr_set_new(part, "functionCall", call); /* releases call either way */
     else
         json_decref(call);
+    if (rc == 0 && part == NULL)
+        rc = -ENOMEM;
     yr_str_t sig = call_signature(tc);
     /* The first call of a step in the current turn must carry a signature
      * (Gemini 3 refuses the request otherwise): the documented placeholder
@@ -829,10 +831,12 @@ static int convert_tool_result(conv_t *c, const json_t *msg, size_t mi)
     if (rc == 0 && gemini_call_id(id))
         rc = yr_tr_set_new(fr, "id", json_string(id));
     json_t *part = json_object(), *parts = json_array();
-    if (rc == 0)
-        rc = part && parts ? yr_tr_set_new(part, "functionResponse", fr) : -ENOMEM;
+    if (rc == 0 && part != NULL && parts != NULL)
+        rc = yr_tr_set_new(part, "functionResponse", fr); /* releases fr either way */
     else
         json_decref(fr);
+    if (rc == 0 && (part == NULL || parts == NULL))
+        rc = -ENOMEM;
     if (rc == 0) {
         rc = yr_tr_append_new(parts, part);
         part = NULL;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/json_tok.h"
 #include "providers/gemini.h"
 #include "providers/translate.h"
 
@@ -112,6 +113,8 @@ static int emit_call(const sink_t *k, gem_state_t *st, const json_t *part)
     const json_t *fc = json_object_get(part, "functionCall");
     const json_t *args = json_object_get(fc, "args");
     char *text = json_is_object(args) ? json_dumps(args, JSON_COMPACT) : NULL;
+    if (json_is_object(args) && text == NULL)
+        return -ENOMEM; /* never "{}" in place of the model's arguments */
     uint32_t index = st->tools++;
     int rc = emit(k, &(yr_event_t){.type = YR_EV_TOOL_START,
                                    .index = index,
@@ -242,10 +245,12 @@ static int gem_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg
     gem_state_t *st = state_of(cx);
     if (st == NULL)
         return -ENOMEM;
-    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
+    json_t *root;
+    int rc = yr_json_load(body.ptr, body.len, 0, &root);
     sink_t k = {fn, arg};
     bool ended;
-    int rc = json_is_object(root) && json_object_get(root, "error") == NULL
+    if (rc == 0)
+        rc = json_is_object(root) && json_object_get(root, "error") == NULL
                  ? decode_object(&k, cx, st, root, &ended)
                  : -EINVAL;
     /* No finishReason in a full answer: it ended all the same. An empty
@@ -271,14 +276,16 @@ static int gem_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_ev_fn fn, void *
             *done = true;
         return rc;
     }
-    json_t *root = json_loadb(data.ptr ? data.ptr : "", data.len, 0, NULL);
+    json_t *root;
+    int rc = yr_json_load(data.ptr, data.len, 0, &root);
     if (json_is_array(root) && json_array_size(root) == 1) { /* an error wrapped in [...] */
         json_t *inner = json_incref(json_array_get(root, 0));
         json_decref(root);
         root = inner;
     }
     bool ended = false;
-    int rc = json_is_object(root) ? decode_object(&k, cx, st, root, &ended) : -EINVAL;
+    if (rc == 0)
+        rc = json_is_object(root) ? decode_object(&k, cx, st, root, &ended) : -EINVAL;
     if (rc == 0 && ended) {
         rc = emit_end(&k, cx, st);
         if (rc == 0)
@@ -435,7 +442,10 @@ int yr_gemini_pass_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
 
 int yr_gemini_pass_response(yr_call_ctx_t *cx, yr_str_t body)
 {
-    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
+    json_t *root;
+    int lrc = yr_json_load(body.ptr, body.len, 0, &root);
+    if (lrc < 0)
+        return lrc;
     bool ok = cx->count_tokens ? json_is_object(root) && json_object_get(root, "error") == NULL
                                : valid_response(root) && json_object_get(root, "error") == NULL;
     if (ok && read_usage(json_object_get(root, "usageMetadata"), &cx->usage) == false &&
@@ -450,10 +460,12 @@ int yr_gemini_pass_response(yr_call_ctx_t *cx, yr_str_t body)
 
 int yr_gemini_pass_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_buf_t *out, bool *done)
 {
-    json_t *root = json_loadb(m->data.ptr ? m->data.ptr : "", m->data.len, 0, NULL);
+    json_t *root;
+    int rc = yr_json_load(m->data.ptr, m->data.len, 0, &root);
+    if (rc < 0)
+        return rc;
     json_t *obj = json_is_array(root) ? json_array_get(root, 0) : root;
     const json_t *err = json_object_get(obj, "error");
-    int rc = 0;
     if (json_is_object(err)) {
         const char *status = json_string_value(json_object_get(err, "status"));
         const char *msg = json_string_value(json_object_get(err, "message"));

@@ -40,6 +40,7 @@ int yr_tr_append_new(json_t *arr, json_t *v)
     return json_array_append_new(arr, v) == 0 ? 0 : -ENOMEM;
 }
 
+
 bool yr_tr_str_is(const json_t *v, const char *s)
 {
     return json_is_string(v) && strcmp(json_string_value(v), s) == 0;

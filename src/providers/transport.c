@@ -22,6 +22,7 @@ static const char *const outcome_names[YR_OUT__COUNT] = {
     [YR_OUT_BAD_RESPONSE] = "bad_response",
     [YR_OUT_STREAM_CUT] = "stream_cut",
     [YR_OUT_CANCELLED] = "cancelled",
+    [YR_OUT_INTERNAL] = "internal",
 };
 
 const char *yr_outcome_name(yr_outcome_t o)
@@ -34,7 +35,8 @@ bool yr_outcome_retryable(yr_outcome_t o)
     switch (o) {
     case YR_OUT_OK:
     case YR_OUT_CLIENT_ERROR:
-    case YR_OUT_CANCELLED: return false;
+    case YR_OUT_CANCELLED:
+    case YR_OUT_INTERNAL: return false;
     default: return true; /* QUOTA too: another route has its own quota */
     }
 }

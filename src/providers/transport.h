@@ -45,6 +45,7 @@ typedef enum {
     YR_OUT_BAD_RESPONSE,  /* malformed body or event */
     YR_OUT_STREAM_CUT,    /* the connection ended mid-response */
     YR_OUT_CANCELLED,     /* the client went away */
+    YR_OUT_INTERNAL,      /* the gateway itself failed (out of memory): not the route's fault */
     YR_OUT__COUNT
 } yr_outcome_t;
 

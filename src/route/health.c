@@ -318,6 +318,7 @@ void yr_health_done(yr_route_health_t *h, const yr_health_policy_t *pol, yr_outc
         break;
     case YR_OUT_CLIENT_ERROR:
     case YR_OUT_CANCELLED:
+    case YR_OUT_INTERNAL:
     case YR_OUT__COUNT:
         /* Says nothing about the route. */
         if (probe)

@@ -261,6 +261,7 @@ bool yr_route_may_retry(const yr_route_plan_t *plan, const yr_attempt_t *a)
     case YR_OUT_OK:
     case YR_OUT_CLIENT_ERROR:
     case YR_OUT_CANCELLED:
+    case YR_OUT_INTERNAL:
     case YR_OUT__COUNT: return false;
     case YR_OUT_QUOTA:
     case YR_OUT_AUTH: return true; /* another route may have budget or a good key */

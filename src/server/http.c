@@ -39,7 +39,15 @@
 
 enum conn_state { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSING };
 enum head_scan_state { SCAN_START, SCAN_LINE, SCAN_LF, SCAN_DONE }; /* see head_scan */
-enum limit_kind { LIMIT_HEADER, LIMIT_BODY, LIMIT_EVICT, LIMIT_CONNS, LIMIT_MEMORY, LIMIT__COUNT };
+enum limit_kind {
+    LIMIT_HEADER,
+    LIMIT_BODY,
+    LIMIT_EVICT,
+    LIMIT_CONNS,
+    LIMIT_MEMORY,
+    LIMIT_NOMEM,
+    LIMIT__COUNT
+};
 
 typedef struct {
     uint32_t name_off, name_len, val_off, val_len;
@@ -60,7 +68,9 @@ struct yr_http_conn {
     bool in_value;
     bool head_too_large;
     size_t url_len;
-    int early_status; /* 413 / 431 / 505 detected inside a parser callback */
+    int early_status; /* 413 / 431 / 503 / 505 detected inside a parser callback */
+    bool early_nomem; /* that 503 is for memory, not the body cap */
+    bool broken;      /* a response write failed: closing on the next turn (conn_fail_soon) */
     uint8_t scan;     /* obs-fold scanner over the head's bytes (head_scan) */
     bool message_done;
     bool client_close; /* the client asked to close after this request */
@@ -107,6 +117,12 @@ struct yr_http_server {
     uint64_t limit_logged_ms[LIMIT__COUNT]; /* log_limit */
     uint64_t limit_hits[LIMIT__COUNT];
     void (*on_shutdown)(yr_http_server_t *);
+    /* A connection that cannot get its memory is accepted into this handle
+     * and closed at once: one left unaccepted would stop libuv from
+     * watching the listener, and the worker would take no connection
+     * again. One at a time; a second waits in the kernel until it closed. */
+    uv_tcp_t drop;
+    bool drop_busy, drop_waiting;
     char readbuf[READ_BUF_SIZE]; /* one read at a time per loop */
 };
 
@@ -176,7 +192,7 @@ static void conn_unlink(yr_http_conn_t *c)
 static void maybe_shutdown_done(yr_http_server_t *s)
 {
     if (s->shutting_down && !s->shutdown_reported && s->listener_closed && s->nconns == 0 &&
-        s->nclosing == 0) {
+        s->nclosing == 0 && !s->drop_busy) {
         s->shutdown_reported = true;
         if (s->on_shutdown != NULL)
             s->on_shutdown(s);
@@ -291,6 +307,10 @@ static void on_conn_timer(uv_timer_t *t)
 {
     yr_http_conn_t *c = t->data;
     yr_http_server_t *s = c->server;
+    if (c->broken) {
+        conn_close(c);
+        return;
+    }
     switch (c->state) {
     case CONN_IDLE:
         if (c->head_started)
@@ -396,9 +416,20 @@ drain:
 }
 
 /* Queues n slices as one write (copied into one allocation). */
+/* A streamed response could not be written (out of memory, or the socket
+ * failed): nothing more can follow, so the connection ends. Not at once:
+ * the handler is inside its own call (an upstream callback) and its
+ * on_abort must not run under it; the timer closes the connection on the
+ * next loop turn, and every write until then fails. */
+static void conn_fail_soon(yr_http_conn_t *c)
+{
+    c->broken = true;
+    uv_timer_start(&c->timer, on_conn_timer, 0, 0);
+}
+
 static int conn_write(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
 {
-    if (c->state == CONN_CLOSING)
+    if (c->state == CONN_CLOSING || c->broken)
         return -ECONNRESET;
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -441,6 +472,22 @@ static yr_str_t date_header(void)
     return (yr_str_t){buf, len};
 }
 
+/* A header field a response may carry: no CR, LF or other control byte
+ * (HTAB aside) in its name or value, so that no value, whatever it was
+ * copied from, can split the response or forge a header. */
+static bool header_safe(const yr_http_header_t *h)
+{
+    for (size_t i = 0; i < h->name.len; i++)
+        if ((unsigned char)h->name.ptr[i] <= ' ' || h->name.ptr[i] == 0x7f || h->name.ptr[i] == ':')
+            return false;
+    for (size_t i = 0; i < h->value.len; i++) {
+        unsigned char ch = (unsigned char)h->value.ptr[i];
+        if ((ch < ' ' && ch != '\t') || ch == 0x7f)
+            return false;
+    }
+    return h->name.len > 0;
+}
+
 static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
                       const yr_http_header_t *headers, size_t nheaders, yr_str_t content_type,
                       long long content_length)
@@ -459,6 +506,10 @@ static int build_head(yr_http_req_t *req, yr_buf_t *out, int status,
     if (rc == 0)
         rc = yr_buf_append_str(out, date_header());
     for (size_t i = 0; rc == 0 && i < nheaders; i++) {
+        if (!header_safe(&headers[i])) {
+            yr_log_warn("http: dropped a response header with a control character in it");
+            continue;
+        }
         rc = yr_buf_append_str(out, headers[i].name);
         if (rc == 0)
             rc = yr_buf_append_str(out, YR_STR(": "));
@@ -543,7 +594,21 @@ int yr_http_stream_start(yr_http_req_t *req, int status, const yr_http_header_t 
         rc = conn_write(c, &part, 1);
     }
     yr_buf_free(&head);
-    return rc < 0 ? -ECONNRESET : 0;
+    if (rc < 0) {
+        conn_fail_soon(c);
+        return -ECONNRESET;
+    }
+    return 0;
+}
+
+/* A write of a response in progress; one that fails ends the connection,
+ * as a response with a hole in it must not go on. */
+static int stream_write_parts(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
+{
+    if (conn_write(c, parts, n) == 0)
+        return 0;
+    conn_fail_soon(c);
+    return -ECONNRESET;
 }
 
 int yr_http_stream_write(yr_http_req_t *req, const void *data, size_t len)
@@ -555,12 +620,12 @@ int yr_http_stream_write(yr_http_req_t *req, const void *data, size_t len)
         return 0; /* a HEAD response has no body, streamed or not */
     if (!c->chunked) {
         yr_str_t part = {data, len};
-        return conn_write(c, &part, 1);
+        return stream_write_parts(c, &part, 1);
     }
     char size_line[24];
     int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
     yr_str_t parts[3] = {{size_line, (size_t)n}, {data, len}, YR_STR("\r\n")};
-    return conn_write(c, parts, 3);
+    return stream_write_parts(c, parts, 3);
 }
 
 size_t yr_http_stream_pending(const yr_http_req_t *req)
@@ -610,7 +675,7 @@ int yr_http_write_raw(yr_http_req_t *req, const void *data, size_t len)
         return -ECONNRESET;
     c->responded = true;
     yr_str_t part = {data, len};
-    return conn_write(c, &part, 1);
+    return stream_write_parts(c, &part, 1);
 }
 
 void yr_http_abort(yr_http_req_t *req)
@@ -773,20 +838,33 @@ static int req_begin(yr_http_conn_t *c)
     c->head_too_large = false;
     c->url_len = 0;
     c->early_status = 0;
+    c->early_nomem = false;
     c->client_close = false;
+    return 0;
+}
+
+/* Out of memory inside a parser callback: a 503 (conn_early_error retries
+ * the request's own allocation), never a 400 that blames the client. */
+static int parse_nomem(yr_http_conn_t *c)
+{
+    c->early_status = 503;
+    c->early_nomem = true;
+    http_parser_pause(&c->parser, 1);
     return 0;
 }
 
 static int on_message_begin(http_parser *p)
 {
     yr_http_conn_t *c = p->data;
-    return req_begin(c) < 0 ? -1 : 0;
+    return req_begin(c) < 0 ? parse_nomem(c) : 0;
 }
 
 static int head_append(yr_http_conn_t *c, const char *at, size_t len)
 {
-    if (yr_buf_append(&c->head, at, len) < 0) {
-        c->early_status = 431;
+    int rc = yr_buf_append(&c->head, at, len);
+    if (rc < 0) {
+        c->early_status = rc == -E2BIG ? 431 : 503;
+        c->early_nomem = rc != -E2BIG;
         http_parser_pause(&c->parser, 1);
         return -1;
     }
@@ -909,7 +987,7 @@ static int on_headers_complete(http_parser *p)
     /* Exactly as many as arrived: a fixed array of 64 cost 2 KB a request. */
     req->headers = yr_palloc(req->pool, (c->nspans ? c->nspans : 1) * sizeof(*req->headers));
     if (req->headers == NULL)
-        return -1;
+        return parse_nomem(c);
     for (size_t i = 0; i < c->nspans; i++) {
         req->headers[i].name = (yr_str_t){base + c->spans[i].name_off, c->spans[i].name_len};
         req->headers[i].value =
@@ -1101,7 +1179,9 @@ static void conn_feed(yr_http_conn_t *c, const char *data, size_t len, bool from
     }
     if (c->early_status == 503) {
         conn_early_error(c, 503, "server_overloaded",
-                         "the gateway holds too many request bodies right now, retry shortly");
+                         c->early_nomem
+                             ? "the gateway is out of memory right now, retry shortly"
+                             : "the gateway holds too many request bodies right now, retry shortly");
         return;
     }
     if (c->early_status == 431) {
@@ -1195,6 +1275,34 @@ static bool conn_evict(yr_http_server_t *s)
     return true;
 }
 
+static void drop_connection(yr_http_server_t *s);
+
+static void on_drop_closed(uv_handle_t *h)
+{
+    yr_http_server_t *s = h->data;
+    s->drop_busy = false;
+    if (s->drop_waiting && !s->listener_closed) {
+        s->drop_waiting = false;
+        drop_connection(s);
+    }
+    maybe_shutdown_done(s);
+}
+
+static void drop_connection(yr_http_server_t *s)
+{
+    if (s->drop_busy) {
+        s->drop_waiting = true;
+        return;
+    }
+    if (uv_tcp_init(s->loop, &s->drop) < 0)
+        return;
+    s->drop.data = s;
+    s->drop_busy = true;
+    (void)uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&s->drop);
+    uv_close((uv_handle_t *)&s->drop, on_drop_closed);
+    log_limit(s, LIMIT_NOMEM, "out of memory: closed a new connection at once");
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     yr_http_server_t *s = listener->data;
@@ -1202,8 +1310,10 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     bool full = s->opts.max_conns > 0 && s->nconns >= s->opts.max_conns && !conn_evict(s);
     yr_http_conn_t *c = calloc(1, sizeof(*c));
-    if (c == NULL)
+    if (c == NULL) {
+        drop_connection(s);
         return;
+    }
     c->server = s;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);

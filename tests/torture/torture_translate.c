@@ -18,11 +18,16 @@
  * run whose only injected failure happened inside them may succeed. Those
  * runs are counted and printed, not hidden.
  *
- * Paths:
+ * Paths (for the Anthropic and the Gemini dialect each):
  *   request  an OpenAI chat request (messages, a tool, an image data URL)
- *            -> parse -> the Anthropic route's request body;
- *   stream   an Anthropic event stream (text, a tool call, usage) ->
- *            the Anthropic decoder -> the OpenAI chunk encoder. */
+ *            -> parse -> the route's request body;
+ *   stream   the provider's event stream (text, a tool call, usage) ->
+ *            its decoder -> the OpenAI chunk encoder;
+ *   response (Gemini) a complete answer -> decoder -> OpenAI encoder.
+ * A failed allocation must be reported as -ENOMEM (the gateway answers
+ * 500): -EINVAL would blame the client (a 400) or, decoding, the provider
+ * (a failover and a strike on its route). The exception is jansson's
+ * loader when the failure makes it misread the text (see above). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -146,6 +151,20 @@ static yr_provider_conf_t provider = {
     .default_max_tokens = 4096,
 };
 static yr_route_conf_t route = {.provider = &provider, .model = "claude-x"};
+static yr_provider_conf_t gprovider = {
+    .name = "gemini",
+    .kind = YR_KIND_GEMINI,
+    .base_url = "https://generativelanguage.googleapis.com",
+    .api_key = "AIza-torture",
+    .connect_timeout_ms = 5000,
+    .first_byte_timeout_ms = 120000,
+    .timeout_ms = 600000,
+};
+static yr_route_conf_t groute = {.provider = &gprovider, .model = "gemini-2.5-flash"};
+
+/* The dialect under torture, and its route. */
+static const yr_dialect_ops_t *dialect = &yr_dialect_anthropic;
+static const yr_route_conf_t *cur_route = &route;
 
 /* request: parse + build. Returns the first error, or 0; *body_ok says the
  * built body was a JSON object (checked unarmed). */
@@ -164,16 +183,17 @@ static int run_request(bool *body_ok)
     yr_upstream_req_t up = {0};
     if (rc == 0) {
         yr_call_ctx_t cx = {
-            .pool = pool, .chat = &chat, .route = &route, .request_id = YR_STR("req-t")};
+            .pool = pool, .chat = &chat, .route = cur_route, .request_id = YR_STR("req-t")};
         const char *path = NULL;
         const char *const *extra = NULL;
-        rc = yr_dialect_anthropic.build(&cx, YR_STR(""), &body, &up, &path, &extra);
+        rc = dialect->build(&cx, YR_STR(""), &body, &up, &path, &extra);
     }
     armed = false;
     *body_ok = false;
     if (rc == 0) {
         json_t *v = json_loadb(up.body, up.body_len, 0, NULL);
-        *body_ok = json_is_object(v) && json_object_get(v, "messages") != NULL;
+        *body_ok = json_is_object(v) && (json_object_get(v, "messages") != NULL ||
+                                         json_object_get(v, "contents") != NULL);
         json_decref(v);
     }
     yr_pool_destroy(pool);
@@ -182,7 +202,7 @@ static int run_request(bool *body_ok)
     return rc;
 }
 
-static const char *const stream_events[] = {
+static const char *const anth_events[] = {
     "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
     "\"assistant\",\"content\":[],\"model\":\"claude-x\",\"stop_reason\":null,"
     "\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}",
@@ -202,7 +222,29 @@ static const char *const stream_events[] = {
     "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
     "\"usage\":{\"output_tokens\":12}}",
     "{\"type\":\"message_stop\"}",
+    NULL,
 };
+
+static const char *const gem_events[] = {
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Thinking\","
+    "\"thought\":true}]},\"index\":0}],\"modelVersion\":\"gemini-2.5-flash\"}",
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hello\"}]},"
+    "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":1}}",
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":"
+    "{\"name\":\"look\",\"args\":{\"zoom\":2}},\"thoughtSignature\":\"c2ln\"}]},"
+    "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":9,"
+    "\"candidatesTokenCount\":7,\"totalTokenCount\":16,\"thoughtsTokenCount\":3}}",
+    NULL,
+};
+
+static const char gem_full[] =
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hello \"},"
+    "{\"text\":\"there\"},{\"functionCall\":{\"name\":\"look\",\"args\":{\"zoom\":2}}}]},"
+    "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":9,"
+    "\"candidatesTokenCount\":7,\"totalTokenCount\":16},\"modelVersion\":\"gemini-2.5-flash\","
+    "\"responseId\":\"r-1\"}";
+
+static const char *const *stream_events = anth_events;
 
 static int to_enc(void *arg, const yr_event_t *ev)
 {
@@ -216,14 +258,20 @@ static int run_stream(const yr_chat_req_t *chat, bool *done)
     yr_buf_t out;
     yr_buf_init(&out, 1 << 20);
     yr_pool_t *pool = yr_pool_create(4096);
-    yr_oai_enc_opts_t o = {.id_seed = YR_STR("req-t"), .stream = true, .include_usage = true};
+    yr_oai_enc_opts_t o = {
+        .id_seed = YR_STR("req-t"), .stream = stream_events != NULL, .include_usage = true};
     void *arg[2] = {yr_oai_enc_new(&o), &out};
     int rc = pool == NULL || arg[0] == NULL ? -ENOMEM : 0;
     *done = false;
-    yr_call_ctx_t cx = {.pool = pool, .chat = chat, .route = &route, .request_id = YR_STR("req-t")};
-    for (size_t i = 0; rc == 0 && i < sizeof(stream_events) / sizeof(stream_events[0]); i++) {
+    yr_call_ctx_t cx = {
+        .pool = pool, .chat = chat, .route = cur_route, .request_id = YR_STR("req-t")};
+    if (stream_events == NULL) { /* a complete answer */
+        rc = rc == 0 ? dialect->response(&cx, yr_str(gem_full), to_enc, arg) : rc;
+        *done = rc == 0;
+    }
+    for (size_t i = 0; rc == 0 && stream_events != NULL && stream_events[i] != NULL; i++) {
         yr_frame_t m = {.data = yr_str(stream_events[i])};
-        rc = yr_dialect_anthropic.event(&cx, &m, to_enc, arg, done);
+        rc = dialect->event(&cx, &m, to_enc, arg, done);
     }
     armed = false;
     yr_oai_enc_free(arg[0]);
@@ -261,14 +309,9 @@ static void report(const char *path, const stats_t *s)
            path, s->runs, s->enomem, s->einval, s->other, s->swallowed);
 }
 
-int main(void)
+static void torture_request(const char *name)
 {
-    json_set_alloc_funcs(json_alloc, free);
-    setvbuf(stdout, NULL, _IOLBF, 0); /* LeakSanitizer exits without flushing */
-    const char *t = getenv("YR_TORTURE_TRACE");
-    trace_at = t ? strtoul(t, NULL, 10) : 0;
-    stats_t rs = {0}, ss = {0};
-
+    stats_t st = {0};
     for (nth = 1;; nth++) {
         CHECK(nth < 100000);
         count = 0;
@@ -280,14 +323,20 @@ int main(void)
             CHECK(rc == 0 && body_ok); /* every allocation was failed once */
             break;
         }
-        account(&rs, rc);
+        account(&st, rc);
+        /* out of memory is never the client's fault (a 400) */
+        CHECK(rc != -EINVAL || injected_loader);
     }
-    report("request", &rs);
+    report(name, &st);
+}
 
+static void torture_decode(const char *name)
+{
     yr_chat_req_t chat;
     yr_api_error_t err;
     nth = 0;
     CHECK(yr_chat_parse(request_body, sizeof(request_body) - 1, &chat, &err) == 0);
+    stats_t st = {0};
     for (nth = 1;; nth++) {
         CHECK(nth < 100000);
         count = 0;
@@ -299,9 +348,31 @@ int main(void)
             CHECK(rc == 0 && done);
             break;
         }
-        account(&ss, rc);
+        account(&st, rc);
+        /* Decoding: out of memory is never the provider's fault. */
+        CHECK(rc != -EINVAL || injected_loader);
     }
     yr_chat_free(&chat);
-    report("stream", &ss);
+    report(name, &st);
+}
+
+int main(void)
+{
+    json_set_alloc_funcs(json_alloc, free);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* LeakSanitizer exits without flushing */
+    const char *t = getenv("YR_TORTURE_TRACE");
+    trace_at = t ? strtoul(t, NULL, 10) : 0;
+
+    torture_request("anthropic request");
+    stream_events = anth_events;
+    torture_decode("anthropic stream");
+
+    dialect = &yr_dialect_gemini;
+    cur_route = &groute;
+    torture_request("gemini request");
+    stream_events = gem_events;
+    torture_decode("gemini stream");
+    stream_events = NULL;
+    torture_decode("gemini response");
     return 0;
 }

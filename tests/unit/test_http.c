@@ -166,6 +166,13 @@ static void on_request(yr_http_req_t *req)
 
     if (path_is(req, "/hello")) {
         yr_http_respond(req, 200, NULL, 0, YR_STR("text/plain"), YR_STR("hello"));
+    } else if (path_is(req, "/split")) {
+        /* values a handler copied from elsewhere, one of them forged */
+        yr_http_header_t h[] = {{YR_STR("X-Good"), YR_STR("a\tb")},
+                                {YR_STR("X-Bad"), YR_STR("x\r\nX-Evil: 1")},
+                                {YR_STR("X-Nul"), {"a\0b", 3}},
+                                {YR_STR("X Bad"), YR_STR("v")}};
+        yr_http_respond(req, 200, h, 4, YR_STR("text/plain"), YR_STR("ok"));
     } else if (path_is(req, "/echo")) {
         yr_http_header_t h[] = {{YR_STR("X-Echo-Method"), req->method_name}};
         yr_http_respond(req, 200, h, 1, YR_STR("application/octet-stream"),
@@ -708,6 +715,29 @@ static void test_simple_get(void **state)
     assert_int_equal(yr_http_server_active(T.srv), 1);
     assert_int_equal(yr_http_server_inflight(T.srv), 0);
     assert_int_equal(T.aborts, 0);
+}
+
+/* A header value with CR, LF or another control byte is never written: it
+ * could split the response (found by fuzz_http, corpus/http/keeps-open). */
+static void test_response_header_never_splits(void **state)
+{
+    (void)state;
+    client_t *c = client_connect();
+    client_send_str(c, "GET /split HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    resp_t r;
+    read_response(c, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok");
+    expect_header(&r, "X-Good", "a\tb");
+    expect_no_header(&r, "X-Bad");
+    expect_no_header(&r, "X-Evil");
+    expect_no_header(&r, "X-Nul");
+    resp_free(&r);
+    read_response(c, &r); /* the next answer on the connection is intact */
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello");
+    resp_free(&r);
+    client_close(c);
 }
 
 static void test_keep_alive_sequential(void **state)
@@ -1483,6 +1513,7 @@ static void run_forked(void (*body)(void **), const char *name)
     X(test_body_in_many_small_writes)                                                              \
     X(test_chunked_request_body_small_writes)                                                      \
     X(test_chunked_request_with_trailer)                                                           \
+    X(test_response_header_never_splits)                                                           \
     X(test_idle_timeout_closes_slow_head)                                                          \
     X(test_on_head_continue_later)                                                                 \
     X(test_on_head_answer_without_body)                                                            \
