@@ -60,6 +60,7 @@ COMMIT;
 -- The rows went in behind the rollups' back: go back one schema version so
 -- the gateway's start runs the rollup migration (7) over them, timed below.
 DROP TABLE usage_hourly;
+DROP TABLE usage_key_hourly;
 DROP TABLE usage_latency_hourly;
 PRAGMA user_version = 6;
 PRAGMA wal_checkpoint(TRUNCATE);
@@ -69,7 +70,11 @@ printf 'filled %d usage rows and %d keys in %.1f s (%s MB)\n' "$rows" "$keys" \
 "$build/yourouter" serve --config "$dir/c.yaml" > "$dir/out" 2> "$dir/err" &
 pid=$!
 t0=$(date +%s.%N)
-for _ in $(seq 6000); do grep -q listening "$dir/out" && break; sleep 0.1; done
+for _ in $(seq 6000); do
+  grep -q listening "$dir/out" && break
+  kill -0 "$pid" 2>/dev/null || { cat "$dir/err" >&2; exit 1; }
+  sleep 0.1
+done
 printf 'gateway up (rollup migration over the rows included) in %.1f s\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
 port=$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' "$dir/out")
 base=http://127.0.0.1:$port

@@ -121,7 +121,8 @@ static const char *const migrations[] = {
      " ELSE COALESCE(error_class, outcome, 'unknown') END," ROLLUP_SUMS_SELECT
      " FROM usage GROUP BY 1, 2, 3, 4;"
      "CREATE TABLE usage_key_hourly (hour_ms BIGINT NOT NULL, key_id BIGINT NOT NULL,"
-     ROLLUP_SUMS_DDL ", PRIMARY KEY (key_id, hour_ms));"
+     ROLLUP_SUMS_DDL ", PRIMARY KEY (hour_ms, key_id));"
+     "CREATE INDEX usage_key_hourly_key ON usage_key_hourly(key_id, hour_ms, cost_micros);"
      "INSERT INTO usage_key_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
      ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2;"
      "CREATE TABLE usage_latency_hourly (hour_ms BIGINT NOT NULL, which INTEGER NOT NULL,"
@@ -242,7 +243,7 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_ROLLUP] = "INSERT INTO usage_hourly VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11,"
                  " $12) ON CONFLICT (hour_ms, model_id, provider, class)" ROLLUP_UPDATE("usage_hourly"),
     [Q_KEY_ROLLUP] = "INSERT INTO usage_key_hourly VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10)"
-                     " ON CONFLICT (key_id, hour_ms)" ROLLUP_UPDATE("usage_key_hourly"),
+                     " ON CONFLICT (hour_ms, key_id)" ROLLUP_UPDATE("usage_key_hourly"),
     [Q_RLATENCY] = "INSERT INTO usage_latency_hourly VALUES ($1, $2, $3, 1) ON CONFLICT"
                    " (hour_ms, which, value) DO UPDATE SET count = usage_latency_hourly.count + 1",
     [Q_RECENT] = "WITH page AS (SELECT request_id, created_ms, id FROM usage WHERE attempt = 0"

@@ -156,7 +156,8 @@ static const char *const migrations[] = {
     " COALESCE(provider, ''), " ROLLUP_CLASS "," ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2, 3, 4;"
     "CREATE TABLE usage_key_hourly ("
     "  hour_ms INTEGER NOT NULL, key_id INTEGER NOT NULL," ROLLUP_SUMS_DDL ","
-    "  PRIMARY KEY (key_id, hour_ms)) WITHOUT ROWID;"
+    "  PRIMARY KEY (hour_ms, key_id)) WITHOUT ROWID;"
+    "CREATE INDEX usage_key_hourly_key ON usage_key_hourly(key_id, hour_ms, cost_micros);"
     "INSERT INTO usage_key_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
     ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2;"
     "CREATE TABLE usage_latency_hourly ("
@@ -294,7 +295,7 @@ static const char *const stmt_sql[STMT__COUNT] = {
                     " ?11, ?12) ON CONFLICT (hour_ms, model_id, provider, class)"
                     ROLLUP_UPDATE("usage_hourly"),
     [STMT_KEY_ROLLUP] = "INSERT INTO usage_key_hourly VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9,"
-                        " ?10) ON CONFLICT (key_id, hour_ms)" ROLLUP_UPDATE("usage_key_hourly"),
+                        " ?10) ON CONFLICT (hour_ms, key_id)" ROLLUP_UPDATE("usage_key_hourly"),
     [STMT_RLATENCY] = "INSERT INTO usage_latency_hourly VALUES (?1, ?2, ?3, 1)"
                       " ON CONFLICT (hour_ms, which, value) DO UPDATE SET count = count + 1",
     /* Names joined to the groups, not to every row. */
