@@ -110,7 +110,7 @@ if [ -n "${SCREENSHOT:-}" ]; then
     (async () => {
       const [base, key, out] = process.argv.slice(1);
       const b = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
-      const p = await (await b.newContext({ viewport: { width: 1280, height: 820 } })).newPage();
+      const p = await (await b.newContext({ viewport: { width: 1100, height: 700 } })).newPage();
       await p.goto(base + "/ui/login");
       await p.fill("#password", key);
       await p.click("button[type=submit]");

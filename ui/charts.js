@@ -49,7 +49,8 @@ const Charts = (() => {
     }
     for (let i = 0; i <= 4; i++) {
       const t = t0 + ((t1 - t0) * i) / 4;
-      svg.appendChild(el('text', { x: x(t), y: H - 8, 'text-anchor': 'middle', class: 'tick' }, timeLabel(t, t1 - t0)));
+      const anchor = i === 0 ? 'start' : i === 4 ? 'end' : 'middle';
+      svg.appendChild(el('text', { x: x(t), y: H - 8, 'text-anchor': anchor, class: 'tick' }, timeLabel(t, t1 - t0)));
     }
     series.forEach((s, i) => {
       const color = COLORS[i % COLORS.length];

@@ -110,6 +110,11 @@ static void add_totals(yr_usage_total_t *a, const yr_usage_total_t *b)
     a->errors += b->errors;
 }
 
+static int by_group(const void *a, const void *b)
+{
+    return strcmp(((const yr_usage_total_t *)a)->group, ((const yr_usage_total_t *)b)->group);
+}
+
 static int by_requests_desc(const void *a, const void *b)
 {
     const yr_usage_total_t *x = a, *y = b;
@@ -122,21 +127,22 @@ static int by_requests_desc(const void *a, const void *b)
  * another group is folded into "other" of its bucket. */
 static int shape_series(scall_t *sc, json_t *groups)
 {
-    yr_usage_total_t *g = NULL;
-    size_t ng = 0, gcap = 0;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < sc->n; i++) {
-        size_t k = 0;
-        while (k < ng && strcmp(g[k].group, sc->pts[i].group) != 0)
-            k++;
-        if (k == ng) {
-            if ((rc = grow((void **)&g, &gcap, ng, sizeof(*g), MAX_POINTS)) != 0)
-                break;
-            g[ng] = (yr_usage_total_t){0};
-            memcpy(g[ng].group, sc->pts[i].group, sizeof(g[ng].group));
-            ng++;
+    /* Totals per group: the points sorted by group, then summed in one
+     * pass (a series by key may have thousands of groups). */
+    yr_usage_total_t *g = sc->n ? malloc(sc->n * sizeof(*g)) : NULL;
+    size_t ng = 0;
+    int rc = sc->n && g == NULL ? -ENOMEM : 0;
+    if (rc == 0 && sc->n > 0) {
+        memcpy(g, sc->pts, sc->n * sizeof(*g));
+        qsort(g, sc->n, sizeof(*g), by_group);
+        for (size_t i = 0; i < sc->n; i++) {
+            if (ng > 0 && strcmp(g[ng - 1].group, g[i].group) == 0) {
+                add_totals(&g[ng - 1], &g[i]);
+            } else {
+                g[ng] = g[i];
+                ng++;
+            }
         }
-        add_totals(&g[k], &sc->pts[i]);
     }
     if (rc == 0 && ng > 1)
         qsort(g, ng, sizeof(*g), by_requests_desc);
