@@ -25,7 +25,7 @@ static const char *const known_roles[] = {"system", "developer", "user",
                                           "assistant", "tool", "function"};
 
 
-static int check_content_part(const yr_jdoc_t *d, int part, size_t i, size_t j,
+static int check_content_part(const yr_jdoc_t *d, int part, size_t i, size_t j, unsigned *uses,
                               yr_api_error_t *err)
 {
     char param[96];
@@ -39,6 +39,7 @@ static int check_content_part(const yr_jdoc_t *d, int part, size_t i, size_t j,
         yr_json_type(d, yr_json_get(d, part, "text")) != YR_JT_STRING)
         return fail(err, YR_E_INVALID_REQUEST, param, "%s.text must be a string", param);
     if (yr_json_str_eq(d, type, "image_url")) {
+        *uses |= YR_USES_IMAGES;
         int iu = yr_json_get(d, part, "image_url");
         int url = yr_json_type(d, iu) == YR_JT_OBJECT ? yr_json_get(d, iu, "url") : iu;
         if (yr_json_type(d, url) != YR_JT_STRING)
@@ -48,7 +49,9 @@ static int check_content_part(const yr_jdoc_t *d, int part, size_t i, size_t j,
     return 0;
 }
 
-static int check_message(const yr_jdoc_t *d, int msg, size_t i, yr_api_error_t *err)
+/* Checks message i, and adds what it uses (images, tool results) to *uses. */
+static int check_message(const yr_jdoc_t *d, int msg, size_t i, unsigned *uses,
+                         yr_api_error_t *err)
 {
     char param[64];
     snprintf(param, sizeof(param), "messages[%zu]", i);
@@ -62,6 +65,8 @@ static int check_message(const yr_jdoc_t *d, int msg, size_t i, yr_api_error_t *
     bool known = false;
     for (size_t k = 0; !known && k < sizeof(known_roles) / sizeof(known_roles[0]); k++)
         known = yr_json_str_eq(d, role, known_roles[k]);
+    if (yr_json_str_eq(d, role, "tool"))
+        *uses |= YR_USES_TOOLS;
     if (!known) {
         yr_str_t r = yr_json_raw(d, role);
         return fail(err, YR_E_INVALID_REQUEST, param,
@@ -81,7 +86,7 @@ static int check_message(const yr_jdoc_t *d, int msg, size_t i, yr_api_error_t *
         return fail(err, YR_E_INVALID_REQUEST, param, "%s must be a string or an array", param);
     int part = content + 1;
     for (uint32_t j = 0; j < d->toks[content].size; j++) {
-        int rc = check_content_part(d, part, i, j, err);
+        int rc = check_content_part(d, part, i, j, uses, err);
         if (rc < 0)
             return rc;
         part = (int)d->toks[part].next;
@@ -126,6 +131,26 @@ static int check_types(const yr_jdoc_t *d, yr_api_error_t *err)
     return 0;
 }
 
+/* What the request's top level uses that a model may lack (the messages'
+ * images and tool results were seen while checking them). */
+static unsigned scan_uses(const yr_jdoc_t *d, yr_chat_req_t *out)
+{
+    unsigned uses = 0;
+    int tools = yr_json_get(d, 0, "tools");
+    if (yr_json_type(d, tools) == YR_JT_ARRAY && d->toks[tools].size > 0)
+        uses |= YR_USES_TOOLS;
+    int rf = yr_json_get(d, 0, "response_format");
+    if (yr_json_type(d, rf) == YR_JT_OBJECT &&
+        yr_json_str_eq(d, yr_json_get(d, rf, "type"), "json_schema"))
+        uses |= YR_USES_JSON_SCHEMA;
+    int re = yr_json_get(d, 0, "reasoning_effort");
+    if (re >= 0 && yr_json_type(d, re) != YR_JT_NULL)
+        uses |= YR_USES_REASONING;
+    if (yr_json_type(d, re) == YR_JT_STRING && !d->toks[re].escaped)
+        out->effort = yr_json_raw(d, re);
+    return uses;
+}
+
 static int check_request(yr_chat_req_t *out, const yr_jdoc_t *d, yr_api_error_t *err)
 {
     if (yr_json_type(d, 0) != YR_JT_OBJECT)
@@ -145,7 +170,7 @@ static int check_request(yr_chat_req_t *out, const yr_jdoc_t *d, yr_api_error_t 
                     "'messages' must contain at least one message");
     int m = messages + 1;
     for (uint32_t i = 0; i < d->toks[messages].size; i++) {
-        int rc = check_message(d, m, i, err);
+        int rc = check_message(d, m, i, &out->uses, err);
         if (rc < 0)
             return rc;
         m = (int)d->toks[m].next;
@@ -167,6 +192,12 @@ static int check_request(yr_chat_req_t *out, const yr_jdoc_t *d, yr_api_error_t 
     if (!yr_json_int(d, yr_json_get(d, 0, "max_completion_tokens"), &out->max_tokens) &&
         !yr_json_int(d, yr_json_get(d, 0, "max_tokens"), &out->max_tokens))
         out->max_tokens = -1;
+    out->uses |= scan_uses(d, out);
+    if (!yr_json_int(d, yr_json_get(d, 0, "max_tokens"), &out->max_tokens_param))
+        out->max_tokens_param = -1;
+    if (!yr_json_int(d, yr_json_get(d, 0, "max_completion_tokens"),
+                     &out->max_completion_tokens_param))
+        out->max_completion_tokens_param = -1;
     return 0;
 }
 
@@ -295,4 +326,45 @@ int yr_json_replace_top_string(const char *p, size_t n, const char *key, yr_str_
             i++;
     }
     return -ENOENT;
+}
+
+int yr_json_edit_top(const char *p, size_t n, const char *const *keys, const yr_str_t *values,
+                     size_t nkeys, yr_buf_t *out)
+{
+    size_t i = skip_ws(p, 0, n);
+    if (i >= n || p[i] != '{')
+        return -EINVAL;
+    int rc = yr_buf_reserve(out, n + 64);
+    if (rc == 0)
+        rc = yr_buf_append(out, "{", 1);
+    bool first = true;
+    for (i++; rc == 0 && i < n;) {
+        i = skip_ws(p, i, n);
+        if (i >= n || p[i] == '}')
+            break;
+        if (p[i] != '"')
+            return -EINVAL;
+        size_t kstart = i, kend = skip_string(p, i, n);
+        i = skip_ws(p, kend, n);
+        if (i >= n || p[i] != ':')
+            return -EINVAL;
+        size_t vstart = skip_ws(p, i + 1, n), vend = skip_value(p, vstart, n);
+        size_t k = 0; /* keys with escapes never match a plain key */
+        while (k < nkeys && !(kend - kstart - 2 == strlen(keys[k]) &&
+                              memcmp(p + kstart + 1, keys[k], kend - kstart - 2) == 0))
+            k++;
+        if (k == nkeys || values[k].ptr != NULL) {
+            if (!first)
+                rc = yr_buf_append(out, ",", 1);
+            if (rc == 0)
+                rc = yr_buf_append(out, p + kstart, (k == nkeys ? vend : vstart) - kstart);
+            if (rc == 0 && k < nkeys)
+                rc = yr_buf_append(out, values[k].ptr, values[k].len);
+            first = false;
+        }
+        i = skip_ws(p, vend, n);
+        if (i < n && p[i] == ',')
+            i++;
+    }
+    return rc == 0 ? yr_buf_append(out, "}", 1) : rc;
 }

@@ -21,6 +21,7 @@
 #endif
 #include "config/config.h"
 #include "limits/price.h"
+#include "providers/catalog.h"
 #include "upstream/fetch.h"
 
 #include <arpa/inet.h>
@@ -40,7 +41,7 @@
 #define CFG_MAX_SHOWN 64          /* characters of a value quoted in a message */
 #define CFG_MAX_KEY_SHOWN 64      /* characters of one key in a path */
 #define CFG_MAX_ENV_NAME 128
-#define CFG_MAX_ROWS 16
+#define CFG_MAX_ROWS 32
 #define CFG_MAX_NAME 64   /* provider (vendor) names */
 #define CFG_MAX_MODEL 256 /* model ids and upstream model names */
 
@@ -150,9 +151,15 @@ static const setting_t storage_rows[] = {
      .check = check_redis_url, .offset = CFG(storage.redis_url)},
 };
 
+enum { PROVIDER_KIND, PROVIDER_PRESET, PROVIDER_MODELS };
 static const setting_t provider_rows[] = {
-    {.name = "kind", .type = T_KIND, .flags = F_REQUIRED, .names = kind_names,
-     .offset = PRV(kind)},
+    [PROVIDER_KIND] = {.name = "kind", .type = T_KIND, .flags = F_REQUIRED, .names = kind_names,
+                       .offset = PRV(kind)},
+    /* kind openai: a provider of the catalog (providers/catalog.h): its
+     * base_url, the variable of its key and its models, each overridable. */
+    [PROVIDER_PRESET] = {.name = "preset", .type = T_CUSTOM},
+    /* what the config says of this provider's models, over the catalog */
+    [PROVIDER_MODELS] = {.name = "models", .type = T_CUSTOM},
     /* Defaults to kind_base_urls[kind]; required for the other kinds. */
     {.name = "base_url", .type = T_STR, .max = 2048, .check = check_http_url,
      .offset = PRV(base_url)},
@@ -181,6 +188,18 @@ static const setting_t provider_rows[] = {
      .check = check_api_version, .offset = PRV(api_version)},
 };
 
+#define OVR(f) offsetof(yr_model_override_t, f)
+enum { OVR_CAPS, OVR_EFFORTS, OVR_PRICE };
+static const setting_t override_rows[] = {
+    [OVR_CAPS] = {.name = "capabilities", .type = T_CUSTOM},
+    [OVR_EFFORTS] = {.name = "reasoning_effort", .type = T_CUSTOM},
+    [OVR_PRICE] = {.name = "price", .type = T_CUSTOM},
+    {.name = "context_window", .type = T_U32, .min = 1, .max = 100000000,
+     .offset = OVR(context)},
+    {.name = "max_output_tokens", .type = T_U32, .min = 1, .max = 100000000,
+     .offset = OVR(max_output)},
+};
+
 enum { IMAGES_ALLOW = 5 };
 static const setting_t images_rows[] = {
     {.name = "max_bytes", .type = T_BYTES, .min = 1024, .max = 64u << 20, .def_num = 10u << 20,
@@ -197,6 +216,24 @@ static const setting_t images_rows[] = {
      .def_num = 20u << 20, .offset = CFG(images.max_request_bytes)},
     {.name = "max_worker_bytes", .type = T_BYTES, .min = 1024, .max = 4ull << 30,
      .def_num = 64u << 20, .offset = CFG(images.max_worker_bytes)},
+};
+
+static const setting_t observability_rows[] = {
+    {.name = "otlp_endpoint", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 2048,
+     .check = check_http_url, .offset = CFG(observability.otlp_endpoint)},
+    {.name = "otlp_timeout_ms", .type = T_U32, .min = 10, .max = 60000, .def_num = 2000,
+     .offset = CFG(observability.otlp_timeout_ms)},
+    {.name = "otlp_interval_ms", .type = T_U32, .min = 10, .max = 60000, .def_num = 1000,
+     .offset = CFG(observability.otlp_interval_ms)},
+    {.name = "otlp_queue", .type = T_U32, .min = 1, .max = 1000000, .def_num = 4096,
+     .offset = CFG(observability.otlp_queue)},
+    {.name = "otlp_batch", .type = T_U32, .min = 1, .max = 10000, .def_num = 512,
+     .offset = CFG(observability.otlp_batch)},
+    {.name = "service_name", .type = T_STR, .max = 128, .def_str = "yourouter",
+     .check = check_token, .offset = CFG(observability.service_name)},
+    {.name = "access_log", .type = T_STR, .max = 4096, .def_str = "off",
+     .offset = CFG(observability.access_log)},
+    {.name = "metrics_key_names", .type = T_BOOL, .offset = CFG(observability.metrics_key_names)},
 };
 
 #define MDL(f) offsetof(yr_model_conf_t, f)
@@ -1054,7 +1091,14 @@ static int parse_images(parse_t *p, yaml_node_t *v, size_t key_line)
     return rc;
 }
 
+static int parse_observability(parse_t *p, yaml_node_t *v, size_t key_line)
+{
+    return parse_table(p, v, key_line, observability_rows, NROWS(observability_rows), p->cfg,
+                       NULL);
+}
+
 static size_t value_line(parse_t *p, yaml_node_t *v, const char *key);
+static int parse_price(parse_t *p, yaml_node_t *v, int64_t *const dst[4], bool *has_price);
 
 /* Azure's base_url is the resource endpoint: the gateway builds the rest of
  * the path from api_version and the route's model (the deployment), so a
@@ -1073,12 +1117,182 @@ static int check_azure_endpoint(parse_t *p, yaml_node_t *v, const yr_provider_co
     return rc;
 }
 
+/* Whether mapping v has the key (given, even as an empty value). */
+static bool map_has(parse_t *p, yaml_node_t *v, const char *key)
+{
+    if (v == NULL || v->type != YAML_MAPPING_NODE)
+        return false;
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node_at(p, pr->key);
+        if (k->type == YAML_SCALAR_NODE &&
+            yr_str_eq(yr_str(key),
+                      (yr_str_t){(const char *)k->data.scalar.value, k->data.scalar.length}))
+            return true;
+    }
+    return false;
+}
+
+/* preset: NAME, one of the catalog's (kind openai only). */
+static int parse_preset(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
+{
+    size_t saved = path_push(p, "preset", 6);
+    scalar_t s;
+    int rc = get_scalar(p, v, false, &s);
+    if (rc == 0 && pc->kind != YR_KIND_OPENAI) {
+        rc = fail(p, s.line, "only kind openai takes a preset (kind %s has its own catalog)",
+                  kind_names[pc->kind]);
+    } else if (rc == 0 && (pc->preset = yr_catalog_preset((yr_str_t){s.s, s.len})) == NULL) {
+        char known[256];
+        yr_catalog_preset_names(known, sizeof(known));
+        rc = fail(p, s.line, "unknown preset%s (known: %s)", shown(p, &s), known);
+    }
+    path_pop(p, saved);
+    return rc;
+}
+
+/* A preset's defaults for what the provider leaves out: its base_url, and
+ * its key from the preset's variable (GROQ_API_KEY ...) when that is set. */
+static int preset_defaults(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
+{
+    const yr_catalog_preset_t *ps = pc->preset;
+    if (pc->base_url == NULL &&
+        (pc->base_url = yr_pstrndup(p->cfg->pool, ps->base_url, strlen(ps->base_url))) == NULL)
+        return fail_oom(p);
+    if (ps->key_env == NULL || map_has(p, v, "api_key"))
+        return 0;
+    const char *key = getenv(ps->key_env);
+    if (key == NULL || key[0] == '\0')
+        return 0; /* no key: the provider will say so (401) */
+    yr_str_t k = yr_str(key);
+    const char *why = "invalid value";
+    if (k.len > 4096 || check_token(&k, &why) < 0) {
+        size_t saved = path_push(p, "api_key", 7);
+        int rc = fail(p, line_of(v), "the preset's %s %s", ps->key_env,
+                      k.len > 4096 ? "is too long" : why);
+        path_pop(p, saved);
+        return rc;
+    }
+    pc->api_key = yr_pstrndup(p->cfg->pool, k.ptr, k.len);
+    return pc->api_key != NULL ? 0 : fail_oom(p);
+}
+
+/* A sequence of names (capabilities, reasoning_effort values) as bits:
+ * names[i] is bit i. */
+static int parse_name_bits(parse_t *p, yaml_node_t *v, const char *key, const char *const *names,
+                           size_t n, uint8_t *out)
+{
+    size_t saved = path_push(p, key, strlen(key));
+    int rc = 0;
+    *out = 0;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        rc = fail_type(p, v, "a sequence");
+        goto out;
+    }
+    size_t i = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start;
+         rc == 0 && it < v->data.sequence.items.top; it++, i++) {
+        size_t inner = path_push_index(p, i);
+        scalar_t s;
+        rc = get_scalar(p, node_at(p, *it), false, &s);
+        size_t k = 0;
+        while (rc == 0 && k < n && strcmp(s.s, names[k]) != 0)
+            k++;
+        if (rc == 0 && k == n) {
+            char list[128];
+            join_names(list, sizeof(list), names, n);
+            rc = fail(p, s.line, "unknown value%s (expected one of %s)", shown(p, &s), list);
+        }
+        if (rc == 0)
+            *out |= (uint8_t)(1u << k);
+        path_pop(p, inner);
+    }
+out:
+    path_pop(p, saved);
+    return rc;
+}
+
+static int parse_override(parse_t *p, yaml_node_t *v, yr_model_override_t *o)
+{
+    const char *caps[4], *efforts[5]; /* bit i is names[i], as the catalog spells them */
+    for (unsigned i = 0; i < 5; i++) {
+        if (i < 4)
+            caps[i] = yr_cap_name(1u << i);
+        efforts[i] = yr_effort_name(1u << i);
+    }
+    yaml_node_t *custom[NROWS(override_rows)] = {0};
+    int rc = parse_table(p, v, line_of(v), override_rows, NROWS(override_rows), o, custom);
+    if (rc == 0 && custom[OVR_CAPS] != NULL) {
+        rc = parse_name_bits(p, custom[OVR_CAPS], "capabilities", caps, 4, &o->caps);
+        o->has_caps = true;
+    }
+    if (rc == 0 && custom[OVR_EFFORTS] != NULL) {
+        rc = parse_name_bits(p, custom[OVR_EFFORTS], "reasoning_effort", efforts, 5, &o->efforts);
+        o->has_efforts = true;
+    }
+    int64_t *const prices[4] = {&o->price_input, &o->price_output, &o->price_cache_read,
+                                &o->price_cache_write};
+    if (rc == 0 && custom[OVR_PRICE] != NULL)
+        rc = parse_price(p, custom[OVR_PRICE], prices, &o->has_price);
+    return rc;
+}
+
+/* providers.NAME.models: upstream model id -> what the config says of it. */
+static int parse_overrides(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
+{
+    size_t saved = path_push(p, "models", 6);
+    int rc = 0;
+    if (v->type != YAML_MAPPING_NODE) {
+        rc = fail_type(p, v, "a mapping of upstream model id to its limits, capabilities, price");
+        goto out;
+    }
+    yaml_node_pair_t *start = v->data.mapping.pairs.start, *top = v->data.mapping.pairs.top;
+    if (start == top)
+        goto out;
+    pc->models = palloc_array(p->cfg->pool, (size_t)(top - start), sizeof(*pc->models));
+    if (pc->models == NULL) {
+        rc = fail_oom(p);
+        goto out;
+    }
+    for (yaml_node_pair_t *pr = start; rc == 0 && pr < top; pr++) {
+        scalar_t id;
+        rc = get_scalar(p, node_at(p, pr->key), false, &id);
+        if (rc < 0)
+            break;
+        size_t inner = path_push(p, id.s, id.len);
+        yr_str_t ids = {id.s, id.len};
+        const char *why = NULL;
+        if (id.len == 0 || id.len > CFG_MAX_MODEL || check_model_name(&ids, &why) < 0)
+            rc = fail(p, id.line, "invalid model id (1 to %d characters, no control characters)",
+                      CFG_MAX_MODEL);
+        for (size_t j = 0; rc == 0 && j < pc->nmodels; j++)
+            if (strcmp(pc->models[j].id, id.s) == 0)
+                rc = fail(p, id.line, "duplicate model");
+        yr_model_override_t *o = &pc->models[pc->nmodels];
+        o->id = id.s;
+        if (rc == 0)
+            rc = parse_override(p, node_at(p, pr->value), o);
+        if (rc == 0)
+            pc->nmodels++;
+        path_pop(p, inner);
+    }
+out:
+    path_pop(p, saved);
+    return rc;
+}
+
 static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
 {
+    yaml_node_t *custom[NROWS(provider_rows)] = {0};
     int rc = apply_defaults(p->cfg->pool, provider_rows, NROWS(provider_rows), pc);
     if (rc < 0)
         return fail_oom(p);
-    rc = parse_table(p, v, key_line, provider_rows, NROWS(provider_rows), pc, NULL);
+    rc = parse_table(p, v, key_line, provider_rows, NROWS(provider_rows), pc, custom);
+    if (rc == 0 && custom[PROVIDER_PRESET] != NULL)
+        rc = parse_preset(p, custom[PROVIDER_PRESET], pc);
+    if (rc == 0 && custom[PROVIDER_MODELS] != NULL)
+        rc = parse_overrides(p, custom[PROVIDER_MODELS], pc);
+    if (rc == 0 && pc->preset != NULL)
+        rc = preset_defaults(p, v, pc);
     if (rc == 0 && pc->kind == YR_KIND_AZURE && pc->base_url != NULL)
         rc = check_azure_endpoint(p, v, pc);
     if (rc < 0 || pc->base_url != NULL)
@@ -1214,14 +1428,13 @@ out:
     return rc;
 }
 
-/* routes[].price: {input, output, cache_read, cache_write} in USD per
- * million tokens; input and output required, the cache prices default to
- * the input price. */
-static int parse_price(parse_t *p, yaml_node_t *v, yr_route_conf_t *r)
+/* price: {input, output, cache_read, cache_write} in USD per million
+ * tokens (routes[].price, providers.NAME.models.ID.price); input and output
+ * required, the cache prices default to the input price. dst: the four
+ * prices in that order, in micro-USD per million. */
+static int parse_price(parse_t *p, yaml_node_t *v, int64_t *const dst[4], bool *has_price)
 {
     static const char *const keys[] = {"input", "output", "cache_read", "cache_write"};
-    int64_t *dst[] = {&r->price_input, &r->price_output, &r->price_cache_read,
-                      &r->price_cache_write};
     size_t saved = path_push(p, "price", 5);
     int rc = 0;
     bool seen[4] = {false};
@@ -1256,11 +1469,11 @@ static int parse_price(parse_t *p, yaml_node_t *v, yr_route_conf_t *r)
     if (rc == 0 && (!seen[0] || !seen[1]))
         rc = fail(p, line_of(v), "input and output are required");
     if (rc == 0) {
-        r->has_price = true;
+        *has_price = true;
         if (!seen[2])
-            r->price_cache_read = r->price_input;
+            *dst[2] = *dst[0];
         if (!seen[3])
-            r->price_cache_write = r->price_input;
+            *dst[3] = *dst[0];
     }
 out:
     path_pop(p, saved);
@@ -1292,7 +1505,10 @@ static int parse_route(parse_t *p, yaml_node_t *v, yr_model_conf_t *m, yr_route_
         return rc;
     if (r->model == NULL)
         r->model = m->id;
-    if (custom[ROUTE_PRICE] != NULL && (rc = parse_price(p, custom[ROUTE_PRICE], r)) < 0)
+    int64_t *const prices[4] = {&r->price_input, &r->price_output, &r->price_cache_read,
+                                &r->price_cache_write};
+    if (custom[ROUTE_PRICE] != NULL &&
+        (rc = parse_price(p, custom[ROUTE_PRICE], prices, &r->has_price)) < 0)
         return rc;
     bool own_key = r->api_key != NULL;
     for (size_t j = 0; r != &m->routes[j]; j++) {
@@ -1418,6 +1634,7 @@ static const struct {
     {"server", parse_server},
     {"storage", parse_storage},
     {"images", parse_images},
+    {"observability", parse_observability},
     {"providers", parse_providers},
     {"models", parse_models},
 };
@@ -1459,7 +1676,8 @@ static yr_config_t *config_new(const char *path)
     cfg->path = yr_pstrndup(pool, path, strlen(path));
     if (cfg->path == NULL || apply_defaults(pool, server_rows, NROWS(server_rows), cfg) < 0 ||
         apply_defaults(pool, storage_rows, NROWS(storage_rows), cfg) < 0 ||
-        apply_defaults(pool, images_rows, NROWS(images_rows), cfg) < 0)
+        apply_defaults(pool, images_rows, NROWS(images_rows), cfg) < 0 ||
+        apply_defaults(pool, observability_rows, NROWS(observability_rows), cfg) < 0)
         goto fail;
     return cfg;
 fail:
@@ -1650,25 +1868,36 @@ static int env_setting(parse_t *p, const char *var, check_fn check, const char *
     return *dst != NULL ? 0 : fail_oom(p);
 }
 
+/* One provider of the zero-config default, with the rows' defaults. */
+static yr_provider_conf_t *default_provider(parse_t *p, const char *name, yr_provider_kind_t kind,
+                                            const char *base_url)
+{
+    yr_config_t *cfg = p->cfg;
+    yr_provider_conf_t *pc = &cfg->providers[cfg->nproviders];
+    if (apply_defaults(cfg->pool, provider_rows, NROWS(provider_rows), pc) < 0)
+        return NULL;
+    pc->index = cfg->nproviders;
+    pc->kind = kind;
+    pc->name = yr_pstrndup(cfg->pool, name, strlen(name));
+    pc->base_url = yr_pstrndup(cfg->pool, base_url, strlen(base_url));
+    return pc->name != NULL && pc->base_url != NULL ? pc : NULL;
+}
+
 static int default_providers(parse_t *p)
 {
     yr_config_t *cfg = p->cfg;
-    cfg->providers = palloc_array(cfg->pool, NVENDORS, sizeof(*cfg->providers));
+    cfg->providers =
+        palloc_array(cfg->pool, NVENDORS + yr_catalog_npresets(), sizeof(*cfg->providers));
     if (cfg->providers == NULL)
         return fail_oom(p);
     for (size_t i = 0; i < NVENDORS; i++) {
         if (env_value(builtin_vendors[i].key_env) == NULL &&
             env_value(builtin_vendors[i].url_env) == NULL)
             continue;
-        yr_provider_conf_t *pc = &cfg->providers[cfg->nproviders];
-        if (apply_defaults(cfg->pool, provider_rows, NROWS(provider_rows), pc) < 0)
-            return fail_oom(p);
-        pc->index = cfg->nproviders;
-        pc->kind = builtin_vendors[i].kind;
-        pc->name = yr_pstrndup(cfg->pool, builtin_vendors[i].name, strlen(builtin_vendors[i].name));
-        pc->base_url =
-            yr_pstrndup(cfg->pool, kind_base_urls[pc->kind], strlen(kind_base_urls[pc->kind]));
-        if (pc->name == NULL || pc->base_url == NULL)
+        yr_provider_kind_t kind = builtin_vendors[i].kind;
+        yr_provider_conf_t *pc = default_provider(p, builtin_vendors[i].name, kind,
+                                                  kind_base_urls[kind]);
+        if (pc == NULL)
             return fail_oom(p);
         int rc = env_setting(p, builtin_vendors[i].key_env, check_token, &pc->api_key);
         if (rc == 0)
@@ -1677,36 +1906,90 @@ static int default_providers(parse_t *p)
             return rc;
         cfg->nproviders++;
     }
+    /* The catalog's other hosted providers, each when its key is set
+     * (GROQ_API_KEY, ...): named like the preset. OpenAI is above. */
+    for (size_t i = 0; i < yr_catalog_npresets(); i++) {
+        const yr_catalog_preset_t *ps = yr_catalog_preset_at(i);
+        if (ps->key_env == NULL || yr_config_provider(cfg, yr_str(ps->name)) != NULL ||
+            env_value(ps->key_env) == NULL)
+            continue;
+        yr_provider_conf_t *pc = default_provider(p, ps->name, YR_KIND_OPENAI, ps->base_url);
+        if (pc == NULL)
+            return fail_oom(p);
+        pc->preset = ps;
+        int rc = env_setting(p, ps->key_env, check_token, &pc->api_key);
+        if (rc < 0)
+            return rc;
+        cfg->nproviders++;
+    }
+    return 0;
+}
+
+/* A model of the zero-config default with room for nroutes routes. */
+static yr_model_conf_t *default_model(parse_t *p, const char *id, size_t nroutes)
+{
+    yr_config_t *cfg = p->cfg;
+    yr_model_conf_t *m = &cfg->models[cfg->nmodels];
+    if (apply_defaults(cfg->pool, model_rows, NROWS(model_rows), m) < 0)
+        return NULL;
+    m->index = cfg->nmodels;
+    m->id = yr_pstrndup(cfg->pool, id, strlen(id));
+    m->routes = palloc_array(cfg->pool, nroutes, sizeof(*m->routes));
+    m->retry_on = YR_RETRY_DEFAULT;
+    if (m->id == NULL || m->routes == NULL)
+        return NULL;
+    cfg->nmodels++;
+    return m;
+}
+
+/* A route of m to pc, the model id as the upstream name. */
+static int default_route(parse_t *p, yr_model_conf_t *m, const yr_provider_conf_t *pc)
+{
+    yr_route_conf_t *r = &m->routes[m->nroutes];
+    if (apply_defaults(p->cfg->pool, route_rows, NROWS(route_rows), r) < 0)
+        return -ENOMEM;
+    r->provider = pc;
+    r->model = m->id;
+    m->nroutes++;
     return 0;
 }
 
 static int default_models(parse_t *p)
 {
     yr_config_t *cfg = p->cfg;
-    cfg->models = palloc_array(cfg->pool, NBUILTIN_MODELS, sizeof(*cfg->models));
+    size_t cap = NBUILTIN_MODELS, npreset = 0;
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        if (cfg->providers[i].preset != NULL) {
+            cap += cfg->providers[i].preset->nmodels;
+            npreset++;
+        }
+    }
+    cfg->models = palloc_array(cfg->pool, cap, sizeof(*cfg->models));
     if (cfg->models == NULL)
         return fail_oom(p);
     for (size_t i = 0; i < NBUILTIN_MODELS; i++) {
         const yr_provider_conf_t *pc = yr_config_provider(cfg, yr_str(builtin_models[i].vendor));
         if (pc == NULL)
             continue;
-        yr_model_conf_t *m = &cfg->models[cfg->nmodels];
-        m->index = cfg->nmodels;
-        m->id = yr_pstrndup(cfg->pool, builtin_models[i].id, strlen(builtin_models[i].id));
-        m->routes = yr_pcalloc(cfg->pool, sizeof(*m->routes));
-        if (m->id == NULL || m->routes == NULL)
+        yr_model_conf_t *m = default_model(p, builtin_models[i].id, 1);
+        if (m == NULL || default_route(p, m, pc) < 0)
             return fail_oom(p);
-        if (apply_defaults(cfg->pool, model_rows, NROWS(model_rows), m) < 0 ||
-            apply_defaults(cfg->pool, route_rows, NROWS(route_rows), &m->routes[0]) < 0)
-            return fail_oom(p);
-        m->id = yr_pstrndup(cfg->pool, builtin_models[i].id, strlen(builtin_models[i].id));
-        m->retry_on = YR_RETRY_DEFAULT;
-        m->routes[0].provider = pc;
-        m->routes[0].model = m->id;
-        if (m->id == NULL)
-            return fail_oom(p);
-        m->nroutes = 1;
-        cfg->nmodels++;
+    }
+    /* Every model of a preset provider, by its id; a model several of them
+     * serve gets a route to each, in the catalog's order. */
+    size_t first_preset_model = cfg->nmodels;
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        const yr_provider_conf_t *pc = &cfg->providers[i];
+        for (size_t k = 0; pc->preset != NULL && k < pc->preset->nmodels; k++) {
+            const char *id = pc->preset->models[k].id;
+            yr_model_conf_t *m = (yr_model_conf_t *)yr_config_model(cfg, yr_str(id));
+            if (m != NULL && m->index < first_preset_model)
+                continue; /* a built-in model keeps its vendor */
+            if (m == NULL && (m = default_model(p, id, npreset)) == NULL)
+                return fail_oom(p);
+            if (default_route(p, m, pc) < 0)
+                return fail_oom(p);
+        }
     }
     return 0;
 }

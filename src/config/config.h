@@ -21,6 +21,23 @@ typedef enum {
     YR_KIND__COUNT
 } yr_provider_kind_t;
 
+/* providers.NAME.models.ID: what the config says of one upstream model of
+ * that provider, over the catalog's (providers/catalog.h). 0 / false:
+ * not given, the catalog's value stays. */
+typedef struct {
+    const char *id;
+    uint32_t context;    /* context_window */
+    uint32_t max_output; /* max_output_tokens */
+    bool has_caps;       /* capabilities: [...] (YR_CAP_* bits) */
+    uint8_t caps;
+    bool has_efforts;    /* reasoning_effort: [...] (YR_EFFORT_* bits) */
+    uint8_t efforts;
+    bool has_price;      /* price: micro-USD per million tokens */
+    int64_t price_input, price_output, price_cache_read, price_cache_write;
+} yr_model_override_t;
+
+struct yr_catalog_preset;
+
 typedef struct {
     const char *name;     /* vendor name: the key under providers: */
     yr_provider_kind_t kind;
@@ -37,6 +54,11 @@ typedef struct {
      * deployment in the body's model) or a date such as 2024-10-21[-preview]
      * (POST .../openai/deployments/{model}/chat/completions?api-version=..). */
     const char *api_version;
+    /* kind openai: preset: NAME (providers/catalog.h) gives base_url, the
+     * key's variable and the model catalog; NULL: the kind's own catalog. */
+    const struct yr_catalog_preset *preset;
+    yr_model_override_t *models;    /* providers.NAME.models, in the config pool */
+    size_t nmodels;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 
@@ -136,6 +158,16 @@ typedef struct yr_config {
         const char **allow;    /* exceptions to the SSRF guard (CIDR[:port]) */
         size_t nallow;
     } images;
+    struct {                    /* docs/observability.md; all restart-only */
+        const char *otlp_endpoint; /* OTLP/HTTP JSON traces URL; NULL: no export */
+        uint32_t otlp_timeout_ms;  /* one export call; default 2000 */
+        uint32_t otlp_interval_ms; /* how often a worker exports; default 1000 */
+        uint32_t otlp_queue;       /* spans queued per worker, then dropped; default 4096 */
+        uint32_t otlp_batch;       /* spans per export call; default 512 */
+        const char *service_name;  /* resource service.name; default yourouter */
+        const char *access_log;    /* "off" (default), "stdout" or a file path */
+        bool metrics_key_names;    /* label per-key metrics with key names; default false */
+    } observability;
     yr_provider_conf_t *providers;
     size_t nproviders;
     yr_model_conf_t *models;

@@ -65,7 +65,7 @@ const yr_config_t *yr_cfg_gen_pin(yr_cfg_gen_t *gen, yr_pool_t *pool)
 
 /* ---- restart-only settings --------------------------------------------------- */
 
-enum restart_type { R_STR, R_U16, R_U32, R_U64 };
+enum restart_type { R_STR, R_BOOL, R_U16, R_U32, R_U64 };
 
 typedef struct {
     const char *key; /* rows of one setting share a key and are adjacent */
@@ -89,6 +89,14 @@ static const restart_row_t restart_only[] = {
     {"server.max_body_memory", CFG(server.max_body_memory), R_U64},
     {"storage.url", CFG(storage.url), R_STR},
     {"storage.redis_url", CFG(storage.redis_url), R_STR},
+    {"observability.otlp_endpoint", CFG(observability.otlp_endpoint), R_STR},
+    {"observability.otlp_timeout_ms", CFG(observability.otlp_timeout_ms), R_U32},
+    {"observability.otlp_interval_ms", CFG(observability.otlp_interval_ms), R_U32},
+    {"observability.otlp_queue", CFG(observability.otlp_queue), R_U32},
+    {"observability.otlp_batch", CFG(observability.otlp_batch), R_U32},
+    {"observability.service_name", CFG(observability.service_name), R_STR},
+    {"observability.access_log", CFG(observability.access_log), R_STR},
+    {"observability.metrics_key_names", CFG(observability.metrics_key_names), R_BOOL},
 };
 
 static bool str_differs(const char *a, const char *b)
@@ -123,6 +131,7 @@ static int keep_field(yr_config_t *next, const yr_config_t *running, const resta
         *(const char **)dst = copy;
         return 1;
     }
+    case R_BOOL: return keep_bytes(dst, src, sizeof(bool));
     case R_U16: return keep_bytes(dst, src, sizeof(uint16_t));
     case R_U32: return keep_bytes(dst, src, sizeof(uint32_t));
     case R_U64: return keep_bytes(dst, src, sizeof(uint64_t));

@@ -43,6 +43,7 @@ typedef struct yr_worker {
     yr_auth_t *auth;
     yr_limits_t *limits;
     yr_metrics_t metrics;
+    struct yr_obs *obs; /* GenAI metrics, access log, traces (obs/obs.h) */
     uint64_t rng[2];
     pthread_t thread;
     bool stopping;
@@ -68,6 +69,8 @@ struct yr_runtime {
     yr_worker_t *workers;
     size_t nworkers;
     yr_metrics_t **all_metrics;
+    struct yr_obs **all_obs;
+    int access_log; /* fd of observability.access_log; -1: off */
     yr_store_thread_t *store; /* started before the workers, stopped after */
     yr_metrics_labels_t *labels; /* metric label slots, shared by every worker */
     _Atomic bool shutting_down;

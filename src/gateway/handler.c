@@ -15,6 +15,7 @@
 #include "gateway/respond.h"
 #include "gateway/ui.h"
 #include "limits/limits.h"
+#include "obs/obs.h"
 
 static uint64_t rng_next(uint64_t s[2])
 {
@@ -29,6 +30,18 @@ static uint64_t rng_next(uint64_t s[2])
 
 /* The request's gateway state: made at the head (yr_gateway_on_head) or,
  * for a request without a body, when it is complete. */
+/* A request the proxy did not take ends: its access log line (proxied
+ * requests log theirs in the proxy's finish). */
+static void on_req_end(void *arg)
+{
+    yr_gw_req_t *g = arg;
+    if (g->chat != NULL)
+        return;
+    const yr_key_info_t *key = g->identity.key;
+    yr_obs_http_end(g->w->obs, g->request_id, g->http->method_name, g->http->path,
+                    g->http->status, g->http->start_ns, uv_hrtime(), key ? key->name : NULL);
+}
+
 static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
 {
     if (req->data != NULL)
@@ -47,6 +60,9 @@ static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
      * reads the config. */
     g->cfg = yr_cfg_gen_pin(w->gen, req->pool);
     if (g->cfg == NULL)
+        return NULL;
+    if (w->obs != NULL && yr_obs_logging(w->obs) &&
+        yr_pool_cleanup_add(req->pool, on_req_end, g) < 0)
         return NULL;
     req->data = g;
     return g;
@@ -85,11 +101,14 @@ static void handle_metrics(yr_gw_req_t *g)
 {
     yr_runtime_t *rt = g->w->rt;
     yr_buf_t out;
-    yr_buf_init(&out, 16 * 1024 * 1024);
+    /* A cap, not an allocation: the GenAI histograms are ~16 KB per label
+     * combination, and a large config can have a few thousand. */
+    yr_buf_init(&out, 64 * 1024 * 1024);
     yr_store_stats_t st = {0};
     if (rt->store != NULL)
         yr_store_stats(rt->store, &st);
     if (yr_metrics_render(rt->all_metrics, rt->nworkers, &out) < 0 ||
+        yr_obs_render(rt->all_obs, rt->nworkers, g->cfg, &out) < 0 ||
         yr_buf_printf(&out,
                       "# HELP yourouter_usage_rows_total Usage rows, by what became of them.\n"
                       "# TYPE yourouter_usage_rows_total counter\n"
@@ -99,10 +118,14 @@ static void handle_metrics(yr_gw_req_t *g)
                       "# HELP yourouter_usage_write_retries_total Usage batches written again"
                       " after a failed write.\n"
                       "# TYPE yourouter_usage_write_retries_total counter\n"
-                      "yourouter_usage_write_retries_total %llu\n",
+                      "yourouter_usage_write_retries_total %llu\n"
+                      "# HELP yourouter_usage_queue_depth Usage rows waiting to be written.\n"
+                      "# TYPE yourouter_usage_queue_depth gauge\n"
+                      "yourouter_usage_queue_depth %llu\n",
                       (unsigned long long)st.usage_written, (unsigned long long)st.usage_dropped,
                       (unsigned long long)st.usage_failed,
-                      (unsigned long long)st.usage_retries) < 0) {
+                      (unsigned long long)st.usage_retries,
+                      (unsigned long long)st.usage_depth) < 0) {
         yr_buf_free(&out);
         yr_gw_send_error(g, YR_E_INTERNAL, "metrics rendering failed", NULL, NULL, YR_STR_NULL);
         return;

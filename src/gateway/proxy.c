@@ -52,6 +52,9 @@
 #include "gateway/reqstate.h"
 #include "gateway/respond.h"
 #include "limits/limits.h"
+#include "obs/obs.h"
+#include "providers/catalog.h"
+#include "providers/fit.h"
 #include "providers/framing.h"
 #include "providers/provider.h"
 #include "limits/price.h"
@@ -78,6 +81,12 @@ typedef struct {
     json_t *part;  /* the image_url content part, in c->chat.root */
     yr_fetch_t *f; /* in flight, or NULL */
 } image_slot_t;
+
+/* A route the request could not use, and the capability its model lacks. */
+typedef struct {
+    const yr_route_conf_t *route;
+    unsigned cap; /* YR_CAP_* */
+} skip_t;
 
 typedef struct chat {
     yr_gw_req_t *g;
@@ -155,7 +164,22 @@ typedef struct chat {
     } other;
     int64_t max_retry_ms; /* the longest retry hint of any attempt; -1: none */
     char *attempts_hdr;   /* x-yourouter-attempts, in the pool */
+    /* Routes left out because their model lacks a capability the request
+     * uses (in the pool, one per route of the model at most). */
+    skip_t *skipped;
+    size_t nskipped;
+    /* Fitting the request to each attempt's model (providers/fit.h). */
+    yr_fit_saved_t fit_saved; /* the client's values in chat.root */
+    yr_buf_t fitted;          /* the OpenAI text fitted to the route, when it had to be */
     int status; /* final status for metrics */
+
+    /* observability (obs/obs.h) */
+    yr_trace_ctx_t trace;
+    uint64_t up_ns;      /* upstream time of the attempts that ended */
+    int64_t overhead_ms; /* as sent in x-yourouter-overhead-ms; -1: not sent */
+    char overhead_hdr[24];
+    /* what the successful answer said, for its span */
+    char resp_id[128], resp_model[128], finish[32];
 } chat_t;
 
 static void attempt_next(chat_t *c);
@@ -297,17 +321,11 @@ static int64_t ms_since(uint64_t start_ns, uint64_t t_ns)
     return t_ns >= start_ns && t_ns != 0 ? (int64_t)((t_ns - start_ns) / 1000000u) : -1;
 }
 
-/* A route's price: its config's, else the built-in table's by its model. */
+/* A route's price: its config's, else the catalog's, else the built-in
+ * table's by its model (providers/catalog.h). */
 static bool route_price(const yr_route_conf_t *r, yr_price_t *p)
 {
-    if (r->has_price) {
-        *p = (yr_price_t){.input = r->price_input,
-                          .output = r->price_output,
-                          .cache_read = r->price_cache_read,
-                          .cache_write = r->price_cache_write};
-        return true;
-    }
-    return yr_price_builtin(r->model, p);
+    return yr_catalog_route_price(r, p);
 }
 
 /* What an attempt cost: micro-USD by its route's price; 0 when it used
@@ -367,6 +385,59 @@ static void record_usage(chat_t *c, int status, uint64_t end_ns)
     }
 }
 
+/* Time spent in the gateway itself: the request's time so far minus the
+ * upstream time of its attempts (send to done), in ms. */
+static int64_t overhead_ms(const chat_t *c, uint64_t now)
+{
+    uint64_t total = now - c->g->http->start_ns;
+    return total > c->up_ns ? (int64_t)((total - c->up_ns) / 1000000u) : 0;
+}
+
+/* The request's view for metrics, the access log and its spans. */
+static void observe_request(chat_t *c, int status, uint64_t end)
+{
+    const yr_key_info_t *key = c->g->identity.key;
+    int64_t cost = 0; /* only the access log shows it: no price lookups otherwise */
+    for (size_t i = 0; yr_obs_logging(c->g->w->obs) && i < c->nattempts; i++) {
+        int64_t ac = attempt_cost(&c->attempts[i]);
+        cost = ac < 0 || cost < 0 ? -1 : cost + ac;
+    }
+    const yr_attempt_t *last = c->nattempts > 0 ? &c->attempts[c->nattempts - 1] : NULL;
+    char err[16];
+    const char *et = NULL;
+    if (status >= 400) {
+        snprintf(err, sizeof(err), "%d", status);
+        et = last != NULL && last->outcome != YR_OUT_OK ? yr_outcome_name(last->outcome) : err;
+    }
+    yr_obs_req_t r = {
+        .op = c->count_tokens                   ? YR_OBS_OP_COUNT_TOKENS
+              : c->dialect == YR_DIALECT_GEMINI ? YR_OBS_OP_GENERATE_CONTENT
+                                                : YR_OBS_OP_CHAT,
+        .cfg = c->g->cfg,
+        .model = c->model,
+        .client_model = c->chat.model.len > 0 ? c->chat.model
+                        : c->model != NULL    ? yr_str(c->model->id)
+                                              : YR_STR_NULL,
+        .attempts = c->attempts,
+        .nattempts = c->nattempts,
+        .status = status,
+        .stream = c->chat.stream,
+        .start_ns = c->g->http->start_ns,
+        .end_ns = end,
+        .request_id = c->g->request_id,
+        .key_name = key != NULL ? key->name : NULL,
+        .key_id = c->g->identity.key_id,
+        .cost_micros = cost,
+        .trace = &c->trace,
+        .response_id = c->resp_id,
+        .response_model = c->resp_model,
+        .finish_reason = c->finish,
+        .error_type = et,
+        .overhead_ms = c->overhead_ms >= 0 ? c->overhead_ms : overhead_ms(c, end),
+    };
+    yr_obs_request_end(c->g->w->obs, &r);
+}
+
 /* The request ends here, exactly once. */
 static void finish(chat_t *c, int status)
 {
@@ -393,6 +464,7 @@ static void finish(chat_t *c, int status)
         c->adm = NULL;
     }
     record_usage(c, status, end);
+    observe_request(c, status, end);
     if (c->dialect == YR_DIALECT_RESPONSES && status == 200 && c->rinfo.store)
         store_response(c);
 }
@@ -489,6 +561,8 @@ static void on_pool_cleanup(void *arg)
     yr_buf_free(&c->resp);
     yr_buf_free(&c->out);
     yr_buf_free(&c->oai_body);
+    yr_buf_free(&c->fitted);
+    yr_fit_saved_free(&c->fit_saved);
     free_encoders(c);
     yr_framer_free(&c->framer);
     trim_after(c);
@@ -583,6 +657,19 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     return retryable ? o : YR_OUT_CLIENT_ERROR;
 }
 
+/* x-yourouter-overhead-ms: the gateway's own time. A streamed answer says
+ * it when its head goes out: the time until the current attempt was sent,
+ * minus the attempts before it (their upstream time is not ours). */
+static yr_str_t overhead_header(chat_t *c, bool streaming)
+{
+    uint64_t now = now_ns();
+    if (streaming && c->att != NULL && c->att->send_ns != 0)
+        now = c->att->send_ns;
+    c->overhead_ms = overhead_ms(c, now);
+    snprintf(c->overhead_hdr, sizeof(c->overhead_hdr), "%lld", (long long)c->overhead_ms);
+    return yr_str(c->overhead_hdr);
+}
+
 /* x-yourouter-attempts: every attempt as provider/model=outcome:status,
  * in order ("openai/gpt-4o=rate_limited:429, backup/mini=ok:200"). */
 static yr_str_t attempts_header(chat_t *c)
@@ -594,9 +681,21 @@ static yr_str_t attempts_header(chat_t *c)
             return YR_STR_NULL;
         size_t off = 0;
         c->attempts_hdr[0] = '\0';
+        /* routes that could not take the request, and why: skipped:vision */
+        for (size_t i = 0; i < c->nskipped && off + 1 < cap; i++) {
+            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=skipped:%s", i ? ", " : "",
+                             c->skipped[i].route->provider->name, c->skipped[i].route->model,
+                             yr_cap_name(c->skipped[i].cap));
+            if (n < 0 || (size_t)n >= cap - off) {
+                c->attempts_hdr[off] = '\0';
+                break;
+            }
+            off += (size_t)n;
+        }
         for (size_t i = 0; i < c->nattempts && off + 1 < cap; i++) {
             const yr_attempt_t *a = &c->attempts[i];
-            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=%s:%d", i ? ", " : "",
+            const char *sep = i > 0 || c->nskipped > 0 ? ", " : "";
+            int n = snprintf(c->attempts_hdr + off, cap - off, "%s%s/%s=%s:%d", sep,
                              a->route->provider->name, a->route->model,
                              a->end_ns ? yr_outcome_name(a->outcome) : "ok", a->status);
             if (n < 0 || (size_t)n >= cap - off) {
@@ -616,8 +715,9 @@ static yr_str_t attempts_header(chat_t *c)
 static void fail_with_last(chat_t *c)
 {
     char ra_buf[32];
-    yr_http_header_t h[1] = {{YR_STR("x-yourouter-attempts"), attempts_header(c)}};
-    size_t nh = c->nattempts > 0 && h[0].value.len > 0 ? 1 : 0;
+    yr_http_header_t h[2] = {{YR_STR("x-yourouter-overhead-ms"), overhead_header(c, false)},
+                             {YR_STR("x-yourouter-attempts"), attempts_header(c)}};
+    size_t nh = c->nattempts + c->nskipped > 0 && h[1].value.len > 0 ? 2 : 1;
     if (c->nattempts == 0 && (c->plan.retry_in_ms > 0 || c->plan.busy)) {
         char msg[400];
         int64_t s = c->plan.retry_in_ms > 0 ? (c->plan.retry_in_ms + 999) / 1000 : 1;
@@ -668,7 +768,7 @@ static void fail_with_last(chat_t *c)
     if ((c->last_err == YR_E_RATE_LIMITED || c->last_err == YR_E_OVERLOADED) && ra.len == 0)
         ra = YR_STR("1");
     yr_log_warn("%s: model %s failed after %zu attempt(s) [%.*s]%s: %s", c->g->id, c->model->id,
-                c->nattempts, (int)h[0].value.len, h[0].value.ptr,
+                c->nattempts, (int)h[1].value.len, h[1].value.ptr,
                 c->plan.budget_exhausted ? " (retry budget exhausted)" : "", c->last_msg);
     finish(c, yr_gw_error_status(c->g, c->last_err));
     yr_gw_send_error_h(c->g, c->last_err, c->last_msg, c->last_param[0] ? c->last_param : NULL,
@@ -729,6 +829,15 @@ static int on_event(void *arg, const yr_event_t *ev)
                                      ev->text.ptr, ev->status ? ev->status : 500);
         return -ECANCELED;
     case YR_EV_USAGE: c->att->usage = ev->usage; break;
+    case YR_EV_START:
+        snprintf(c->resp_id, sizeof(c->resp_id), "%.*s", (int)ev->id.len,
+                 ev->id.ptr ? ev->id.ptr : "");
+        snprintf(c->resp_model, sizeof(c->resp_model), "%.*s", (int)ev->name.len,
+                 ev->name.ptr ? ev->name.ptr : "");
+        break;
+    case YR_EV_FINISH:
+        snprintf(c->finish, sizeof(c->finish), "%s", yr_finish_openai(ev->finish));
+        break;
     case YR_EV_TOOL_ARGS: c->att->out_text_bytes += ev->text.len; break;
     case YR_EV_TEXT:
     case YR_EV_REASONING:
@@ -754,18 +863,57 @@ static int on_event(void *arg, const yr_event_t *ev)
 
 static int commit_stream(chat_t *c)
 {
-    yr_http_header_t h[5] = {
+    yr_http_header_t h[6] = {
         {YR_STR("x-request-id"), c->g->request_id},
         {YR_STR("Cache-Control"), YR_STR("no-cache")},
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
+        {YR_STR("x-yourouter-overhead-ms"), overhead_header(c, true)},
     };
     set_state(c, YR_RS_STREAMING);
     /* Gemini without alt=sse: one JSON array, written as it comes. */
     bool array = c->dialect == YR_DIALECT_GEMINI && !c->ginfo.sse;
-    return yr_http_stream_start(c->g->http, 200, h, 5,
+    return yr_http_stream_start(c->g->http, 200, h, 6,
                                 array ? YR_STR("application/json") : YR_STR("text/event-stream"));
+}
+
+/* The first string value of "key": in d, into out (cap bytes) unless
+ * out already holds one (last: the last value wins). Escapes stay as
+ * they are: these are ids, model names and finish reasons. */
+static void peek_value(yr_str_t d, const char *key, char *out, size_t cap, bool last)
+{
+    if (out[0] != '\0' && !last)
+        return;
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl <= d.len;) {
+        const char *hit = memmem(d.ptr + i, d.len - i, key, kl);
+        if (hit == NULL)
+            return;
+        size_t j = (size_t)(hit - d.ptr) + kl, k = j;
+        while (k < d.len && d.ptr[k] != '"')
+            k += d.ptr[k] == '\\' ? 2 : 1;
+        if (k < d.len && k > j) {
+            snprintf(out, cap, "%.*s", (int)(k - j), d.ptr + j);
+            if (!last)
+                return;
+        }
+        i = k + 1;
+    }
+}
+
+/* A passthrough answer is relayed, not decoded: for its span, its id,
+ * model and finish reason are read from the bytes (traced requests only;
+ * OpenAI, Anthropic and Gemini spellings). */
+static void peek_answer(chat_t *c, yr_str_t d)
+{
+    peek_value(d, "\"id\":\"", c->resp_id, sizeof(c->resp_id), false);
+    peek_value(d, "\"responseId\":\"", c->resp_id, sizeof(c->resp_id), false);
+    peek_value(d, "\"model\":\"", c->resp_model, sizeof(c->resp_model), false);
+    peek_value(d, "\"modelVersion\":\"", c->resp_model, sizeof(c->resp_model), false);
+    peek_value(d, "\"finish_reason\":\"", c->finish, sizeof(c->finish), true);
+    peek_value(d, "\"stop_reason\":\"", c->finish, sizeof(c->finish), true);
+    peek_value(d, "\"finishReason\":\"", c->finish, sizeof(c->finish), true);
 }
 
 static int on_frame(const yr_frame_t *m, void *arg)
@@ -791,6 +939,8 @@ static int on_frame(const yr_frame_t *m, void *arg)
         return rc == -EINVAL ? -EPROTO : rc;
     if (c->pass)
         c->att->out_text_bytes += chunk_text_bytes(m->data);
+    if (c->pass && c->trace.span_id != 0 && yr_obs_tracing(c->g->w->obs))
+        peek_answer(c, m->data);
     if (c->out.len > had) {
         c->events_out++;
         /* The first content: translated answers mark it in on_event;
@@ -1002,13 +1152,16 @@ static void relay_response(chat_t *c)
         return;
     }
     attempt_end(c, YR_OUT_OK);
-    yr_http_header_t h[3] = {
+    if (c->pass && c->trace.span_id != 0 && yr_obs_tracing(c->g->w->obs))
+        peek_answer(c, body);
+    yr_http_header_t h[4] = {
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
+        {YR_STR("x-yourouter-overhead-ms"), overhead_header(c, false)},
     };
     finish(c, 200);
-    yr_gw_send_json(c->g, 200, client, h, 3);
+    yr_gw_send_json(c->g, 200, client, h, 4);
 }
 
 /* A stream that was already committed ended. */
@@ -1148,6 +1301,8 @@ static void on_up_done(yr_upstream_call_t *call, enum yr_up_error err, void *dat
 {
     chat_t *c = data;
     c->call = NULL; /* the call ends here */
+    if (c->att != NULL && c->att->send_ns != 0)
+        c->up_ns += now_ns() - c->att->send_ns;
     yr_http_req_t *req = c->g->http;
     yr_http_req_hold(req);
     up_done(c, call, err);
@@ -1174,6 +1329,26 @@ static int attempt_failed_to_start(chat_t *c, int rc)
     /* out of memory is the gateway's trouble, not a strike on the route */
     attempt_end(c, rc == -ENOMEM ? YR_OUT_INTERNAL : YR_OUT_CONNECT);
     return -1;
+}
+
+/* The attempt's W3C traceparent (its own span as the parent of whatever
+ * the provider records), after the transport's headers. */
+static int add_traceparent(chat_t *c)
+{
+    size_t n = 0;
+    while (c->ureq.headers != NULL && c->ureq.headers[n] != NULL)
+        n++;
+    const char **h = yr_palloc(c->g->http->pool, (n + 2) * sizeof(*h));
+    char *line = yr_palloc(c->g->http->pool, 80);
+    if (h == NULL || line == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        h[i] = c->ureq.headers[i];
+    yr_obs_traceparent(&c->trace, c->att->span_id, line, 80);
+    h[n] = line;
+    h[n + 1] = NULL;
+    c->ureq.headers = h;
+    return 0;
 }
 
 /* What translating a request takes, measured (a Release build, 8 MB
@@ -1265,6 +1440,9 @@ static int attempt_send(chat_t *c)
         if (c->ureq.idle_timeout_ms > c->ureq.timeout_ms)
             c->ureq.idle_timeout_ms = c->ureq.timeout_ms;
     }
+    if (rc == 0 && c->att->span_id != 0)
+        rc = add_traceparent(c);
+    c->att->send_ns = now_ns();
     if (rc == 0)
         rc = yr_upstream_start(c->g->w->up, &c->ureq, &up_cbs, c, &c->call);
     return rc == 0 ? 0 : attempt_failed_to_start(c, rc);
@@ -1281,6 +1459,52 @@ static void on_credentials(void *arg, int rc)
     yr_http_req_release(req);
 }
 
+/* The one seam every dialect's build passes through: the OpenAI form of
+ * the request (raw, and chat.root when parsed) fitted to the model of the
+ * attempt's route (providers/fit.h): max tokens clamped to its output
+ * limit, reasoning_effort dropped or mapped. Every attempt starts from what
+ * the client sent. 0 or -ENOMEM. */
+static int fit_request(chat_t *c, yr_str_t *raw)
+{
+    yr_model_info_t info;
+    yr_fit_t f;
+    yr_catalog_route_info(c->att->route, &info);
+    bool change = yr_fit_plan(&info, &c->chat, &f);
+    if (c->chat.root != NULL && yr_fit_tree(change ? &f : NULL, c->chat.root, &c->fit_saved) < 0)
+        return -ENOMEM;
+    if (!change)
+        return 0;
+    yr_buf_reset(&c->fitted);
+    int rc = yr_fit_bytes(&f, *raw, &c->fitted);
+    if (rc < 0)
+        return rc == -EINVAL ? 0 : -ENOMEM; /* not an object: the dialect says so */
+    *raw = (yr_str_t){c->fitted.data, c->fitted.len};
+    return 0;
+}
+
+/* A native passthrough (an Anthropic or Gemini client on its own kind of
+ * provider) gets the same fit in its own spelling, planned from the
+ * request's OpenAI form. 0 or -ENOMEM. */
+static int fit_native(chat_t *c, yr_str_t *raw)
+{
+    yr_model_info_t info;
+    yr_fit_t f;
+    if (c->count_tokens || c->oai_err != NULL)
+        return 0; /* nothing to fit, or no OpenAI form to plan from */
+    yr_catalog_route_info(c->att->route, &info);
+    if (!yr_fit_plan(&info, &c->chat, &f))
+        return 0;
+    yr_buf_reset(&c->fitted);
+    int rc = c->dialect == YR_DIALECT_ANTHROPIC ? yr_fit_anthropic_bytes(&f, *raw, &c->fitted)
+             : c->dialect == YR_DIALECT_GEMINI  ? yr_fit_gemini_bytes(&f, *raw, &c->fitted)
+                                                : 0;
+    if (rc < 0)
+        return -ENOMEM;
+    if (rc == 1)
+        *raw = (yr_str_t){c->fitted.data, c->fitted.len};
+    return 0;
+}
+
 /* The dialect turns the request into the route's body. Pure over c's
  * request and buffers (it may run on the thread pool, see offload_build). */
 static int build_body(chat_t *c)
@@ -1288,6 +1512,9 @@ static int build_body(chat_t *c)
     yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
                        ? client_body(c)
                        : (yr_str_t){c->oai_body.data, c->oai_body.len};
+    bool openai_form = !c->pass || c->dialect == YR_DIALECT_OPENAI;
+    if ((openai_form ? fit_request(c, &raw) : fit_native(c, &raw)) < 0)
+        return -ENOMEM;
     return c->pass ? c->kind->dialect->pass_build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
                                                   &c->extra)
                    : c->kind->dialect->build(&c->cx, raw, &c->upbody, &c->ureq, &c->path,
@@ -1416,8 +1643,12 @@ static int offload_build(chat_t *c)
 static int attempt_start(chat_t *c, const yr_route_conf_t *r)
 {
     yr_attempt_t *a = &c->attempts[c->nattempts++];
-    *a = (yr_attempt_t){.route = r, .start_ns = now_ns(), .retry_after_ms = -1};
+    *a = (yr_attempt_t){.route = r,
+                        .start_ns = now_ns(),
+                        .retry_after_ms = -1,
+                        .span_id = yr_obs_span_id(c->g->w->obs, &c->trace)};
     c->att = a;
+    c->resp_id[0] = c->resp_model[0] = c->finish[0] = '\0';
     c->kind = yr_provider_kind(r->provider->kind);
     c->pass = c->kind->dialect->native_client == c->dialect;
     yr_buf_reset(&c->upbody);
@@ -1516,17 +1747,63 @@ static void attempt_next(chat_t *c)
 
 /* ---- routes ------------------------------------------------------------------ */
 
-/* count_tokens: only the provider's own API can count. */
-/* A route this request may use: its key allows the vendor, and for
- * count_tokens only the provider's own API can count. */
-static bool counts_natively(const yr_route_conf_t *r, void *arg)
+/* Whether r's model has what the request uses (images, tools, a JSON
+ * schema); a route that lacks it is skipped and listed with the reason in
+ * x-yourouter-attempts. Models the catalog does not know are capable. */
+static bool route_can_serve(chat_t *c, const yr_route_conf_t *r)
 {
-    const chat_t *c = arg;
+    yr_model_info_t info;
+    yr_catalog_route_info(r, &info);
+    unsigned lacks = yr_fit_lacks(&info, c->chat.uses);
+    if (lacks == 0)
+        return true;
+    if (c->skipped == NULL)
+        c->skipped = yr_pcalloc(c->g->http->pool, c->model->nroutes * sizeof(*c->skipped));
+    if (c->skipped != NULL && c->nskipped < c->model->nroutes) {
+        c->skipped[c->nskipped].route = r;
+        c->skipped[c->nskipped++].cap = lacks;
+    }
+    yr_log_debug("%s: route %s/%s skipped: its model has no %s", c->g->id, r->provider->name,
+                 r->model, yr_cap_name(lacks));
+    return false;
+}
+
+/* A route this request may use: its key allows the vendor, its model has
+ * the capabilities the request uses, and for count_tokens only the
+ * provider's own API can count. */
+static bool route_usable(const yr_route_conf_t *r, void *arg)
+{
+    chat_t *c = arg;
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
         return false;
     const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
-    return !c->count_tokens || (k != NULL && k->dialect->native_client == c->dialect);
+    if (c->count_tokens)
+        return k != NULL && k->dialect->native_client == c->dialect;
+    return route_can_serve(c, r);
+}
+
+/* Every route the request could use lacks a capability it needs: a 400
+ * that names the capability (and which routes lack it, in the header). */
+static void fail_unservable(chat_t *c)
+{
+    unsigned cap = c->skipped[0].cap;
+    const char *what = cap == YR_CAP_VISION  ? "images"
+                       : cap == YR_CAP_TOOLS ? "tools"
+                                             : "a JSON schema";
+    const char *param = cap == YR_CAP_VISION  ? "messages"
+                        : cap == YR_CAP_TOOLS ? "tools"
+                                              : "response_format";
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "model '%s' cannot serve this request: it uses %s, and no route of it has a model "
+             "with the '%s' capability (%s/%s has not)",
+             c->model->id, what, yr_cap_name(cap), c->skipped[0].route->provider->name,
+             c->skipped[0].route->model);
+    yr_http_header_t h[1] = {{YR_STR("x-yourouter-attempts"), attempts_header(c)}};
+    finish(c, yr_gw_error_status(c->g, YR_E_INVALID_REQUEST));
+    yr_gw_send_error_h(c->g, YR_E_INVALID_REQUEST, msg, param, "capability_not_supported",
+                       YR_STR_NULL, h, h[0].value.len > 0 ? 1 : 0);
 }
 
 /* Plans the routes that may serve this request; sends the 400 otherwise. */
@@ -1534,7 +1811,7 @@ static int plan_routes(chat_t *c)
 {
     yr_str_t vendor = yr_http_req_header(c->g->http, YR_STR("vendor"));
     if (yr_route_plan(&c->plan, c->g->http->pool, c->model, vendor, yr_provider_callable,
-                      counts_natively, c) < 0) {
+                      route_usable, c) < 0) {
         fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
         return -ENOMEM;
     }
@@ -1554,6 +1831,10 @@ static int plan_routes(chat_t *c)
     if (c->count_tokens)
         return -EINVAL; /* the caller estimates instead */
     char msg[512];
+    if (c->nskipped > 0) {
+        fail_unservable(c);
+        return -EINVAL;
+    }
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && key->policy.allowed_vendors[0] != '\0' && c->plan.unsupported == 0) {
         snprintf(msg, sizeof(msg), "this key may not use the vendors that serve model '%s'%s",
@@ -1736,6 +2017,8 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     c->dialect = dialect;
     c->state = YR_RS_AUTH;
     c->max_retry_ms = -1;
+    c->overhead_ms = -1;
+    yr_obs_trace_begin(g->w->obs, yr_http_req_header(req, YR_STR("traceparent")), &c->trace);
     c->deadline_ns = req->start_ns + (uint64_t)REQUEST_DEADLINE_MS * 1000000u;
     g->chat = c;
     c->next = g->w->chats;
@@ -1747,6 +2030,7 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     yr_buf_init(&c->resp, MAX_UPSTREAM_BODY);
     yr_buf_init(&c->out, YR_SSE_MAX_EVENT * 2);
     yr_buf_init(&c->oai_body, req->body.len * 2 + 4096);
+    yr_buf_init(&c->fitted, req->body.len * 2 + 4096);
     yr_framer_init(&c->framer, YR_FRAME_SSE, YR_SSE_MAX_EVENT);
     yr_metrics_inflight(&g->w->metrics, 1);
     req->on_drain = on_drain;
@@ -1837,6 +2121,7 @@ static void reset_text(char *buf, size_t len, int64_t ms)
 static void send_limited(chat_t *c, const yr_admit_res_t *res)
 {
     const char *which = res->limit ? res->limit : "rate";
+    yr_obs_limit_rejected(c->g->w->obs, res->limit);
     bool budget = strncmp(which, "budget", 6) == 0;
     char msg[200], ra[24], v[6][32];
     if (budget)

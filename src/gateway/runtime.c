@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "gateway/proxy.h"
 #include "gateway/gateway.h"
+#include "obs/obs.h"
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -27,6 +28,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void worker_close_all(yr_worker_t *w)
 {
+    yr_obs_close(w->obs); /* its export call is on w->up */
     if (w->up != NULL) {
         yr_upstream_close(w->up);
         w->up = NULL;
@@ -111,6 +113,7 @@ static void on_reload(uv_async_t *a)
 static void *worker_main(void *arg)
 {
     yr_worker_t *w = arg;
+    yr_obs_start(w->obs);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     return NULL;
 }
@@ -192,7 +195,7 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
                      rc > -4096 ? uv_strerror(rc) : "error");
         return rc;
     }
-    return 0;
+    return yr_obs_init(&w->obs, id, &w->loop, w->up, w->http, rt->labels, cfg, rt->access_log);
 }
 
 static void worker_destroy(yr_worker_t *w)
@@ -215,6 +218,8 @@ static void worker_destroy(yr_worker_t *w)
     yr_auth_free(w->auth);
     yr_limits_free(w->limits);
     yr_metrics_free(&w->metrics);
+    yr_obs_free(w->obs);
+    w->obs = NULL;
     yr_cfg_gen_release(atomic_exchange(&w->pending, NULL));
     yr_cfg_gen_release(w->gen);
 }
@@ -323,6 +328,19 @@ static void reload(yr_runtime_t *rt)
     publish(rt, gen);
 }
 
+/* SIGUSR1: the access log file was rotated (renamed); write a new one. */
+static void on_sigusr1(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    yr_runtime_t *rt = sig->data;
+    const char *spec = rt->gen->cfg->observability.access_log;
+    int rc = yr_access_log_reopen(spec, rt->access_log);
+    if (rc < 0)
+        yr_log_error("observability.access_log: cannot reopen it: %s", strerror(-rc));
+    else if (rt->access_log > 2)
+        yr_log_info("observability.access_log reopened");
+}
+
 static void on_sighup(uv_signal_t *sig, int signum)
 {
     (void)signum;
@@ -355,7 +373,8 @@ int yr_gateway_run(yr_config_t *cfg, const char *config_path)
 {
     yr_runtime_t rt = {.config_path = config_path,
                        .announced = 1,
-                       .nworkers = cfg->server.workers ? cfg->server.workers : 1};
+                       .nworkers = cfg->server.workers ? cfg->server.workers : 1,
+                       .access_log = -1};
     int exit_code = 1;
     size_t built = 0;
     if (yr_cfg_gen_new(cfg, 1, &rt.gen) < 0)
@@ -363,8 +382,16 @@ int yr_gateway_run(yr_config_t *cfg, const char *config_path)
     rt.started_at = (int64_t)time(NULL);
     rt.workers = calloc(rt.nworkers, sizeof(*rt.workers));
     rt.all_metrics = calloc(rt.nworkers, sizeof(*rt.all_metrics));
-    if (rt.workers == NULL || rt.all_metrics == NULL || yr_metrics_labels_new(&rt.labels) < 0)
+    rt.all_obs = calloc(rt.nworkers, sizeof(*rt.all_obs));
+    if (rt.workers == NULL || rt.all_metrics == NULL || rt.all_obs == NULL ||
+        yr_metrics_labels_new(&rt.labels) < 0)
         goto out;
+    rt.access_log = yr_access_log_open(cfg->observability.access_log);
+    if (rt.access_log < -1) {
+        yr_log_error("observability.access_log: cannot open it: %s", strerror(-rt.access_log));
+        rt.access_log = -1;
+        goto out;
+    }
     char err[512];
     if (check_applicable(cfg, err, sizeof(err)) < 0) { /* what a reload would refuse */
         yr_log_error("%s", err);
@@ -383,20 +410,23 @@ int yr_gateway_run(yr_config_t *cfg, const char *config_path)
             goto out;
         }
         rt.all_metrics[built] = &w->metrics;
+        rt.all_obs[built] = w->obs;
         port = yr_http_server_port(w->http); /* the others join worker 0's port */
     }
     rt.port = port;
 
     uv_loop_t main_loop;
     uv_loop_init(&main_loop);
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t sigterm, sigint, sighup, sigusr1;
     uv_signal_init(&main_loop, &sigterm);
     uv_signal_init(&main_loop, &sigint);
     uv_signal_init(&main_loop, &sighup);
-    sigterm.data = sigint.data = sighup.data = &rt;
+    uv_signal_init(&main_loop, &sigusr1);
+    sigterm.data = sigint.data = sighup.data = sigusr1.data = &rt;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sighup, on_sighup, SIGHUP);
+    uv_signal_start(&sigusr1, on_sigusr1, SIGUSR1);
     uv_async_init(&main_loop, &rt.swapped, on_swapped);
     rt.swapped.data = &rt;
 
@@ -425,6 +455,7 @@ int yr_gateway_run(yr_config_t *cfg, const char *config_path)
     /* Only now: a worker may acknowledge a reload until it has ended. */
     uv_close((uv_handle_t *)&rt.swapped, NULL);
     uv_close((uv_handle_t *)&sighup, NULL);
+    uv_close((uv_handle_t *)&sigusr1, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
@@ -439,6 +470,8 @@ out:
     yr_store_thread_stop(rt.store);
     free(rt.workers);
     free(rt.all_metrics);
+    free(rt.all_obs);
+    yr_access_log_close(rt.access_log);
     yr_metrics_labels_free(rt.labels);
     yr_cfg_gen_release(rt.gen); /* the workers and requests have released theirs */
     return exit_code;

@@ -51,13 +51,15 @@ typedef struct {
 
 struct yr_metrics_labels {
     pthread_mutex_t lock; /* serialises inserts; lookups never take it */
-    label_set_t models, vendors;
+    label_set_t models, vendors, routes, keys;
 };
 
 #define NMODEL_SLOTS (YR_METRICS_MAX_MODELS + 2)
 #define NVENDOR_SLOTS (YR_METRICS_MAX_VENDORS + 2)
 _Static_assert((YR_METRICS_MAX_MODELS & (YR_METRICS_MAX_MODELS - 1)) == 0 &&
-                   (YR_METRICS_MAX_VENDORS & (YR_METRICS_MAX_VENDORS - 1)) == 0,
+                   (YR_METRICS_MAX_VENDORS & (YR_METRICS_MAX_VENDORS - 1)) == 0 &&
+                   (YR_METRICS_MAX_ROUTES & (YR_METRICS_MAX_ROUTES - 1)) == 0 &&
+                   (YR_METRICS_MAX_KEYS & (YR_METRICS_MAX_KEYS - 1)) == 0,
                "label caps are powers of two (the hash mask)");
 
 static uint32_t name_hash(const char *s)
@@ -150,7 +152,9 @@ int yr_metrics_labels_new(yr_metrics_labels_t **out)
         return -ENOMEM;
     }
     if (set_init(&l->models, YR_METRICS_MAX_MODELS) < 0 ||
-        set_init(&l->vendors, YR_METRICS_MAX_VENDORS) < 0) {
+        set_init(&l->vendors, YR_METRICS_MAX_VENDORS) < 0 ||
+        set_init(&l->routes, YR_METRICS_MAX_ROUTES) < 0 ||
+        set_init(&l->keys, YR_METRICS_MAX_KEYS) < 0) {
         yr_metrics_labels_free(l);
         return -ENOMEM;
     }
@@ -164,6 +168,8 @@ void yr_metrics_labels_free(yr_metrics_labels_t *l)
         return;
     set_free(&l->models);
     set_free(&l->vendors);
+    set_free(&l->routes);
+    set_free(&l->keys);
     pthread_mutex_destroy(&l->lock);
     free(l);
 }
@@ -174,6 +180,42 @@ void yr_metrics_labels_add_config(yr_metrics_labels_t *l, const yr_config_t *cfg
         (void)set_slot(l, &l->models, cfg->models[i].id);
     for (size_t i = 0; i < cfg->nproviders; i++)
         (void)set_slot(l, &l->vendors, cfg->providers[i].name);
+    char buf[512];
+    for (size_t i = 0; i < cfg->nmodels; i++)
+        for (size_t j = 0; j < cfg->models[i].nroutes; j++) {
+            const char *name = yr_metrics_route_name(&cfg->models[i].routes[j], buf, sizeof(buf));
+            if (name != NULL)
+                (void)set_slot(l, &l->routes, name);
+        }
+}
+
+const char *yr_metrics_route_name(const yr_route_conf_t *r, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/%s", r->provider->name, r->model);
+    return n >= 0 && (size_t)n < cap ? buf : NULL;
+}
+
+static label_set_t *set_of(const yr_metrics_labels_t *l, yr_label_t which)
+{
+    const label_set_t *sets[YR_LABEL__COUNT] = {&l->models, &l->vendors, &l->routes, &l->keys};
+    return (label_set_t *)sets[which];
+}
+
+uint32_t yr_metrics_slot(yr_metrics_labels_t *l, yr_label_t which, const char *name)
+{
+    return set_slot(l, set_of(l, which), name);
+}
+
+size_t yr_metrics_nslots(yr_label_t which)
+{
+    static const size_t caps[YR_LABEL__COUNT] = {YR_METRICS_MAX_MODELS, YR_METRICS_MAX_VENDORS,
+                                                 YR_METRICS_MAX_ROUTES, YR_METRICS_MAX_KEYS};
+    return caps[which] + 2;
+}
+
+const char *yr_metrics_slot_label(const yr_metrics_labels_t *l, yr_label_t which, size_t slot)
+{
+    return set_label(set_of(l, which), slot);
 }
 
 /* ---- counters ------------------------------------------------------------------- */
@@ -234,6 +276,8 @@ void yr_metrics_attempt(yr_metrics_t *m, const char *vendor, enum yr_attempt_out
     yr_metrics_add(&m->attempts[vi * YR_ATT__COUNT + o], 1);
 }
 
+static int append_label(yr_buf_t *out, const char *v);
+
 static uint64_t load(const _Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
@@ -249,6 +293,22 @@ static size_t visit_count(const label_set_t *s)
 static size_t visit_slot(const label_set_t *s, size_t nvisit, size_t i)
 {
     return i + 1 < nvisit ? i : s->cap + 1;
+}
+
+size_t yr_metrics_visit_count(const yr_metrics_labels_t *l, yr_label_t which)
+{
+    return visit_count(set_of(l, which));
+}
+
+size_t yr_metrics_visit_slot(const yr_metrics_labels_t *l, yr_label_t which, size_t nvisit,
+                             size_t i)
+{
+    return visit_slot(set_of(l, which), nvisit, i);
+}
+
+int yr_metrics_append_label(yr_buf_t *out, const char *v)
+{
+    return append_label(out, v);
 }
 
 /* Appends a label value escaped as the exposition format requires. */

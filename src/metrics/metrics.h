@@ -39,7 +39,19 @@ enum yr_attempt_outcome {
 #define YR_LAT_BUCKETS 14
 #define YR_METRICS_MAX_MODELS 256 /* distinct model labels; later ones are "other" */
 #define YR_METRICS_MAX_VENDORS 64 /* distinct vendor labels; later ones are "other" */
+#define YR_METRICS_MAX_ROUTES 256 /* distinct "vendor/upstream_model" route labels */
+#define YR_METRICS_MAX_KEYS 1024  /* distinct key names (observability.metrics_key_names) */
 #define YR_METRICS_OTHER "other"
+
+/* The label sets of the registry. Slot 0 of each is "none" (label ""), the
+ * last one (yr_metrics_nslots - 1) is "other". */
+typedef enum {
+    YR_LABEL_MODEL,
+    YR_LABEL_VENDOR,
+    YR_LABEL_ROUTE,
+    YR_LABEL_KEY,
+    YR_LABEL__COUNT
+} yr_label_t;
 
 /* The name -> slot registry shared by every worker's metrics. Lookups take
  * no lock; only the first sight of a name takes a mutex. */
@@ -65,6 +77,25 @@ void yr_metrics_labels_free(yr_metrics_labels_t *labels);
  * take the registry's lock. Names are copied; cfg may go away afterwards.
  * Any thread. */
 void yr_metrics_labels_add_config(yr_metrics_labels_t *labels, const yr_config_t *cfg);
+
+/* The slot of name in set which (registered at first sight, lock-free
+ * afterwards; NULL: slot 0; past the set's cap: "other"). Any thread. */
+uint32_t yr_metrics_slot(yr_metrics_labels_t *labels, yr_label_t which, const char *name);
+/* Slots a set can hand out (none, names, other): the size of a per-slot array. */
+size_t yr_metrics_nslots(yr_label_t which);
+/* What slot renders as; valid until the registry is freed. */
+const char *yr_metrics_slot_label(const yr_metrics_labels_t *labels, yr_label_t which,
+                                  size_t slot);
+/* Rendering visits slots [0, n) with n from yr_metrics_visit_count, mapped by
+ * yr_metrics_visit_slot (only names published so far, then "other"). */
+size_t yr_metrics_visit_count(const yr_metrics_labels_t *labels, yr_label_t which);
+size_t yr_metrics_visit_slot(const yr_metrics_labels_t *labels, yr_label_t which, size_t nvisit,
+                             size_t i);
+/* Appends v escaped as a Prometheus label value. 0 or -E2BIG. */
+__attribute__((warn_unused_result)) int yr_metrics_append_label(yr_buf_t *out, const char *v);
+/* A route's label, "vendor/upstream_model", into buf (cap bytes); NULL when
+ * it does not fit (such a route counts under "other"). */
+const char *yr_metrics_route_name(const yr_route_conf_t *r, char *buf, size_t cap);
 
 /* Allocates one worker's counters over labels; free with yr_metrics_free.
  * Returns 0 or -ENOMEM. */

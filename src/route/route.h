@@ -37,6 +37,8 @@ typedef struct {
     bool usage_estimated;   /* the provider sent none: estimated from bytes (docs/accounting.md) */
     uint64_t out_text_bytes; /* text the client was sent (content, reasoning, tool arguments) */
     uint64_t start_ns, head_ns, first_event_ns, end_ns; /* uv_hrtime; 0: never */
+    uint64_t send_ns;  /* the call went out (upstream time starts); 0: never */
+    uint64_t span_id;  /* its trace span (obs/obs.h); 0: not traced */
 } yr_attempt_t;
 
 struct yr_route_health;

@@ -560,6 +560,7 @@ void yr_http_respond(yr_http_req_t *req, int status, const yr_http_header_t *hea
     if (c == NULL || c->responded)
         return;
     c->responded = true;
+    req->status = status;
     c->close_after = should_close(req);
     yr_buf_t head;
     yr_buf_init(&head, YR_HTTP_MAX_HEADER_BYTES);
@@ -584,6 +585,7 @@ int yr_http_stream_start(yr_http_req_t *req, int status, const yr_http_header_t 
     if (c->responded)
         return -EALREADY;
     c->responded = true;
+    req->status = status;
     c->chunked = req->http_major == 1 && req->http_minor >= 1;
     c->close_after = should_close(req) || !c->chunked;
     yr_buf_t head;

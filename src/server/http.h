@@ -52,6 +52,7 @@ struct yr_http_req {
     unsigned short http_major, http_minor;
     bool keep_alive;    /* what the client asked for; the server may still close */
     uint64_t start_ns;  /* uv_hrtime() when the head was complete */
+    int status;         /* of the response once its head is written; 0: none yet */
 
     /* Set by the handler. */
     void *data;

@@ -304,6 +304,7 @@ typedef struct {
     uint64_t usage_dropped; /* rows refused: queue full, out of memory, stopped */
     uint64_t usage_failed;  /* rows lost: still failing when the store stopped */
     uint64_t usage_retries; /* batches tried again after a failed write */
+    uint64_t usage_depth;   /* rows queued now, not yet written */
 } yr_store_stats_t;
 
 /* Opens url (as yr_store_open, on the calling thread, so a bad url or schema

@@ -378,6 +378,7 @@ void yr_store_stats(yr_store_thread_t *t, yr_store_stats_t *out)
 {
     pthread_mutex_lock(&t->mu);
     *out = t->stats;
+    out->usage_depth = t->nusage;
     pthread_mutex_unlock(&t->mu);
 }
 

@@ -1,22 +1,36 @@
 // Secrets audit (issue 8): every endpoint and failure mode is driven with
 // recognisable provider, client and master keys; none of them may appear in
-// the gateway's log (debug level, so every level), /metrics, any response
-// (bodies and headers), or what went upstream, except the one auth header
-// each provider is meant to get.
+// the gateway's log (debug level, so every level), /metrics (key names on),
+// the access log, the exported trace spans, any response (bodies and
+// headers), or what went upstream, except the one auth header each provider
+// is meant to get.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startSim, startGateway, config, chat, MASTER_KEY } from './lib.mjs';
 
 const OAI_KEY = 'sk-AUDIT-openai-' + 'o'.repeat(20);
 const ANTH_KEY = 'sk-AUDIT-anthropic-' + 'a'.repeat(20);
 const BAD_PROV_KEY = 'sk-AUDIT-wrongprov-' + 'w'.repeat(20);
 const WRONG_CLIENT_KEY = 'sk-AUDIT-wrongclient-' + 'c'.repeat(20);
-let oai, anth, gw, CLIENT_KEY;
+let oai, anth, gw, CLIENT_KEY, collector;
 const seen = []; // every response: status, headers and body text
+const exported = []; // every OTLP export body
+let exportedWaiter = null;
 
 before(async () => {
   oai = await startSim(['--require-key', OAI_KEY]);
   anth = await startSim(['--require-key', ANTH_KEY]);
+  collector = http.createServer((req, res) => {
+    let b = '';
+    req.on('data', (d) => { b += d; });
+    req.on('end', () => { exported.push(b); res.end('{}'); if (exportedWaiter) exportedWaiter(); });
+  });
+  collector.listen(0, '127.0.0.1');
+  await once(collector, 'listening');
   gw = await startGateway(config({
     providers: {
       openai: { base_url: oai.url, api_key: OAI_KEY, idle_timeout_ms: 300 },
@@ -31,11 +45,12 @@ before(async () => {
       { id: 'bad-key', routes: [{ provider: 'wrongkey', model: 'gpt-4o' }, { provider: 'dead', model: 'gpt-4o' }] },
     ],
     server: { log_level: 'debug' },
-  }));
+  }) + 'observability:\n  access_log: access.log\n  metrics_key_names: true\n  otlp_interval_ms: 50\n' +
+    `  otlp_endpoint: http://127.0.0.1:${collector.address().port}\n`);
   CLIENT_KEY = gw.cli(['keys', 'create', '--name', 'audit']).stdout.trim();
   assert.match(CLIENT_KEY, /^\S{20,}$/);
 });
-after(async () => { await gw.stop(); await oai.stop(); await anth.stop(); gw.cleanup(); });
+after(async () => { await gw.stop(); await oai.stop(); await anth.stop(); collector.close(); gw.cleanup(); });
 
 async function call(path, { method = 'POST', body, key = CLIENT_KEY, headers = {} } = {}) {
   const r = await fetch(gw.base + path, {
@@ -104,6 +119,23 @@ test('no key in the log (debug level) or /metrics', async () => {
   for (const [name, k] of Object.entries(secrets())) assert.ok(!log.includes(k), `${name} in the log`);
   const m = await (await fetch(`${gw.base}/metrics`)).text();
   for (const [name, k] of Object.entries(secrets())) assert.ok(!m.includes(k), `${name} in /metrics`);
+});
+
+test('no key in the access log or the exported spans', async () => {
+  const log = readFileSync(join(gw.dir, 'access.log'), 'utf8');
+  assert.ok(log.split('\n').filter(Boolean).length >= 15, 'the access log has the requests');
+  assert.ok(log.includes('"key":"audit"'), 'key names are logged');
+  // The spans of the drive's proxied requests (at least 10 of them; those
+  // refused at the head, before the proxy, have none).
+  while (exported.join('').split('"kind":2').length - 1 < 10)
+    await new Promise((resolve) => { exportedWaiter = resolve; });
+  exportedWaiter = null;
+  const spans = exported.join('\n');
+  assert.ok(spans.includes('gen_ai.request.model'), 'spans were exported');
+  for (const [name, k] of Object.entries(secrets())) {
+    assert.ok(!log.includes(k), `${name} in the access log`);
+    assert.ok(!spans.includes(k), `${name} in an exported span`);
+  }
 });
 
 test('upstream requests carry only the intended auth header', async () => {

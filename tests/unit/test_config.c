@@ -285,13 +285,13 @@ static const struct {
 } rejects[] = {
     /* unknown keys */
     {"server:\n  listen: 127.0.0.1:1\nlogging: 1\n",
-     "cfg.yaml:3: logging: unknown key (expected one of server, storage, images, providers, models)"},
+     "cfg.yaml:3: logging: unknown key (expected one of server, storage, images, observability, providers, models)"},
     {"server:\n  listen: 127.0.0.1:1\n  lissen: 1\n",
      "cfg.yaml:3: server.lissen: unknown key (expected one of listen, master_key, workers, "
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, linger_ms, header_timeout_ms, "
      "body_timeout_ms, body_min_rate, max_body_memory, max_translation_memory, max_connections, log_level, trust_forwarded_proto, ui_session_ttl_s)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
-     "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, base_url, "
+     "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, preset, models, base_url, "
      "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
