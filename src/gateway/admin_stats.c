@@ -430,35 +430,13 @@ static void scall_done(void *arg, int status)
     yr_http_req_release(g->http);
 }
 
-/* name=value from the query (undecoded: our values need no escaping) into
- * buf: 1, 0 when absent, -1 when too long. */
-static int param(yr_str_t q, const char *name, char *buf, size_t len)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < q.len;) {
-        size_t end = i;
-        while (end < q.len && q.ptr[end] != '&')
-            end++;
-        if (end - i > nl && memcmp(q.ptr + i, name, nl) == 0 && q.ptr[i + nl] == '=') {
-            size_t vl = end - i - nl - 1;
-            if (vl >= len)
-                return -1;
-            memcpy(buf, q.ptr + i + nl + 1, vl);
-            buf[vl] = '\0';
-            return 1;
-        }
-        i = end + 1;
-    }
-    return 0;
-}
-
 /* An integer parameter in [lo, hi], def when absent; -1 (after the 400)
  * when it is not one. */
 static int int_param(yr_gw_req_t *g, const char *name, int64_t lo, int64_t hi, int64_t def,
                      int64_t *out)
 {
     char buf[24];
-    int r = param(g->http->query, name, buf, sizeof(buf));
+    int r = yr_gw_query_param(g->http->query, name, buf, sizeof(buf));
     uint64_t v = (uint64_t)def;
     if (r == 0) {
         *out = def;
@@ -486,8 +464,8 @@ static int64_t wall_ms(void)
 static int window(yr_gw_req_t *g, scall_t *sc)
 {
     char since[16] = "24h", bucket[16] = "1h";
-    int a = param(g->http->query, "since", since, sizeof(since));
-    int b = param(g->http->query, "bucket", bucket, sizeof(bucket));
+    int a = yr_gw_query_param(g->http->query, "since", since, sizeof(since));
+    int b = yr_gw_query_param(g->http->query, "bucket", bucket, sizeof(bucket));
     int64_t now = wall_ms();
     int64_t s = a < 0 ? -1 : yr_usage_since(since, now);
     /* yr_usage_since(d, 0) is -duration, and -1 only for a bad one. */
@@ -511,7 +489,7 @@ static int window(yr_gw_req_t *g, scall_t *sc)
 
 static int key_param(yr_gw_req_t *g, scall_t *sc)
 {
-    if (param(g->http->query, "key", sc->key, sizeof(sc->key)) >= 0)
+    if (yr_gw_query_param(g->http->query, "key", sc->key, sizeof(sc->key)) >= 0)
         return 0;
     yr_gw_send_error(g, YR_E_NOT_FOUND, "no active key with that id or name", "key", NULL,
                      YR_STR_NULL);
@@ -538,7 +516,7 @@ static void series(yr_gw_req_t *g)
     static const yr_usage_by_t byv[] = {YR_USAGE_BY_MODEL, YR_USAGE_BY_VENDOR, YR_USAGE_BY_KEY,
                                         YR_USAGE_BY_CLASS, YR_USAGE_BY_NONE};
     snprintf(sc.by, sizeof(sc.by), "model");
-    int r = param(g->http->query, "by", sc.by, sizeof(sc.by));
+    int r = yr_gw_query_param(g->http->query, "by", sc.by, sizeof(sc.by));
     size_t k = 0;
     while (r >= 0 && k < 5 && strcmp(sc.by, bys[k]) != 0)
         k++;
@@ -571,7 +549,7 @@ static void recent(yr_gw_req_t *g)
         int_param(g, "errors", 0, 1, 0, &errors) != 0 || key_param(g, &sc) != 0)
         return;
     char before[48];
-    int r = param(g->http->query, "before", before, sizeof(before));
+    int r = yr_gw_query_param(g->http->query, "before", before, sizeof(before));
     if (r != 0) {
         char *dot = r > 0 ? strchr(before, '.') : NULL;
         uint64_t ms = 0, id = 0;
@@ -598,7 +576,7 @@ static void keys_page(yr_gw_req_t *g)
         int_param(g, "after", 0, INT64_MAX, 0, &after) != 0 ||
         int_param(g, "revoked", 0, 1, 0, &revoked) != 0)
         return;
-    if (param(g->http->query, "q", sc.search, sizeof(sc.search)) < 0) {
+    if (yr_gw_query_param(g->http->query, "q", sc.search, sizeof(sc.search)) < 0) {
         yr_gw_send_error(g, YR_E_INVALID_REQUEST, "q is too long", "q", NULL, YR_STR_NULL);
         return;
     }
@@ -630,7 +608,7 @@ bool yr_admin_stats(yr_gw_req_t *g)
     else if (yr_str_eq(p, YR_STR("/admin/requests")))
         fn = recent;
     else if (yr_str_eq(p, YR_STR("/admin/keys")) && get &&
-             param(req->query, "limit", probe, sizeof(probe)) != 0)
+             yr_gw_query_param(req->query, "limit", probe, sizeof(probe)) != 0)
         fn = keys_page; /* the paged list; without limit, yr_admin_keys lists all */
     else
         return false;
