@@ -97,16 +97,19 @@ static bool path_ends(const yr_http_req_t *req, yr_str_t suffix)
            memcmp(path.ptr + path.len - suffix.len, suffix.ptr, suffix.len) == 0;
 }
 
-/* POST /v1/messages/count_tokens: validated like a message request without
- * max_tokens; answers {"input_tokens": N} (see an_render). */
+/* POST /v1/messages/count_tokens (on Vertex AI: …/models/count-tokens:rawPredict):
+ * validated like a message request without max_tokens; answers
+ * {"input_tokens": N} (see an_render). */
 static bool is_count_tokens(const yr_http_req_t *req)
 {
-    return path_ends(req, YR_STR("/messages/count_tokens"));
+    return path_ends(req, YR_STR("/messages/count_tokens")) ||
+           path_ends(req, YR_STR("/models/count-tokens:rawPredict"));
 }
 
 static sim_route_t an_route(const yr_http_req_t *req)
 {
-    if (req->method == HTTP_POST && (path_ends(req, YR_STR("/messages")) || is_count_tokens(req)))
+    if (req->method == HTTP_POST && (path_ends(req, YR_STR("/messages")) ||
+                                     path_ends(req, YR_STR("/messages/count_tokens"))))
         return SIM_ROUTE_CHAT;
     return SIM_ROUTE_NONE;
 }
@@ -712,11 +715,16 @@ static int parse_scalars(sim_prompt_t *p, const json_t *body, bool count_tokens,
 
 static int an_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
 {
+    if (yr_http_req_header(x->req, YR_STR("anthropic-version")).ptr == NULL)
+        return invalid(err, "anthropic-version: header is required");
+    return sim_anthropic_parse_body(x, body, err);
+}
+
+int sim_anthropic_parse_body(sim_exchange_t *x, json_t *body, sim_error_t *err)
+{
     sim_prompt_t *p = &x->prompt;
     memset(p, 0, sizeof(*p));
     p->n = 1;
-    if (yr_http_req_header(x->req, YR_STR("anthropic-version")).ptr == NULL)
-        return invalid(err, "anthropic-version: header is required");
     if (!json_is_object(body))
         return invalid(err, "There was an error parsing the body of your request: it must be a "
                             "JSON object.");

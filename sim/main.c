@@ -128,7 +128,7 @@ static void on_request(yr_http_req_t *req)
     sim_t *sim = yr_http_server_ctx(req->server);
     if (yr_str_eq(req->path, YR_STR("/_sim")) || yr_str_has_prefix(req->path, YR_STR("/_sim/")))
         sim_control(sim, req);
-    else
+    else if (!sim_vertex_request(sim, req)) /* the OAuth token endpoint */
         sim_exchange_start(sim, req);
 }
 

@@ -307,6 +307,8 @@ void sim_control(sim_t *sim, yr_http_req_t *req)
         sim_respond_json(req, 200, stats_json(sim));
     } else if (path_is(p, "/_sim/wait") && m == HTTP_GET) {
         wait_get(sim, req);
+    } else if (path_is(p, "/_sim/vertex") || yr_str_has_prefix(p, YR_STR("/_sim/vertex/"))) {
+        sim_vertex_control(sim, req);
     } else if (path_is(p, "/_sim/reset") && m == HTTP_POST) {
         json_array_clear(sim->queue);
         records_clear(sim);
@@ -326,7 +328,7 @@ int sim_control_init(sim_t *sim)
         return -ENOMEM;
     uv_timer_init(sim->loop, &sim->wait_check);
     sim->wait_check.data = sim;
-    return 0;
+    return sim_vertex_init();
 }
 
 void sim_control_shutdown(sim_t *sim)
@@ -337,4 +339,5 @@ void sim_control_shutdown(sim_t *sim)
         records_clear(sim);
     free(sim->records);
     sim->records = NULL;
+    sim_vertex_shutdown();
 }

@@ -189,6 +189,11 @@ extern const sim_dialect_t sim_dialect_openai;
 extern const sim_dialect_t sim_dialect_anthropic;
 extern const sim_dialect_t sim_dialect_azure;
 extern const sim_dialect_t sim_dialect_gemini;
+/* vertex.c: Gemini and Claude on Vertex AI, copies of the two dialects with
+ * Vertex's paths, auth and checks (filled by sim_vertex_init). */
+extern sim_dialect_t sim_dialect_vertex_gemini, sim_dialect_vertex_anthropic;
+/* anthropic.c: the Messages body checks without the header ones. */
+int sim_anthropic_parse_body(sim_exchange_t *x, json_t *body, sim_error_t *err);
 
 /* ---- the machinery ------------------------------------------------------------- */
 
@@ -314,6 +319,13 @@ void sim_stats_changed(sim_t *sim);
 /* Handles /_sim/...; responds to every path under it. */
 void sim_control(sim_t *sim, yr_http_req_t *req);
 void sim_control_shutdown(sim_t *sim); /* frees queue and recordings */
+
+/* vertex.c: the OAuth token endpoint (true when req was one), its control
+ * API (/_sim/vertex...), and the dialects' setup and teardown. */
+bool sim_vertex_request(sim_t *sim, yr_http_req_t *req);
+void sim_vertex_control(sim_t *sim, yr_http_req_t *req);
+__attribute__((warn_unused_result)) int sim_vertex_init(void);
+void sim_vertex_shutdown(void);
 __attribute__((warn_unused_result)) int sim_control_init(sim_t *sim);
 
 /* text.c: pure helpers */

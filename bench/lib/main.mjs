@@ -1,7 +1,7 @@
 // The benchmark harness (run it through bench/run, which builds what it needs).
 //
 //   node bench/lib/main.mjs [--quick] [--peers=direct,yourouter,nginx,portkey]
-//                           [--figures=a,b,c,d,e,f] [--sched=rr|nice|none]
+//                           [--figures=o,a,b,c,d,e,f] [--sched=rr|nice|none]
 //
 // One simulator (core 1) serves every peer; each peer (core 0) is started once
 // and kept for the whole run; every measurement is one bounded yr-load (or
@@ -26,10 +26,12 @@ import {
   median,
   runLoad,
   httpRequest,
+  parseWrk,
 } from './util.mjs';
 import { ALL_PEERS } from './peers.mjs';
 import { BEHAVIOURS, REPLY_TEXT, chatBody, writeBodies } from './workload.mjs';
 import { renderMarkdown } from './report.mjs';
+import { overheadFigure } from './overhead.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -43,18 +45,19 @@ const opt = (name, dflt) => {
 };
 for (const a of argv) {
   if (!/^--(quick|peers=.*|figures=.*|sched=.*|build-dir=.*)$/.test(a)) {
-    console.error(`bench: unknown argument ${a}\nusage: bench/run [--quick] [--peers=LIST] [--figures=a,b,c,d,e,f] [--sched=rr|nice|none]`);
+    console.error(`bench: unknown argument ${a}\nusage: bench/run [--quick] [--peers=LIST] [--figures=o,a,b,c,d,e,f] [--sched=rr|nice|none]`);
     process.exit(2);
   }
 }
 const QUICK = flag('quick');
-const FIGURES = new Set(opt('figures', 'a,b,c,d,e,f').split(','));
+const FIGURES = new Set(opt('figures', 'o,a,b,c,d,e,f').split(','));
 const WANT_PEERS = opt('peers', ALL_PEERS.map((p) => p.name).join(',')).split(',');
 const buildDir = path.resolve(root, opt('build-dir', 'build-release'));
 
 // Every scenario is bounded by a request count and a duration.
 const CFG = QUICK
   ? {
+      o: { rounds: 1, secs: 2 },
       a: { rounds: 2, n: 300, warm: 100 },
       a20: { rounds: 1, n: 20 },
       b: { stepS: 1.5, start: 1000, bisect: 1, maxRate: 128000, minRate: 62.5, wrkS: 2 },
@@ -64,6 +67,7 @@ const CFG = QUICK
       f: { c1n: 100, c50s: 2 },
     }
   : {
+      o: { rounds: 3, secs: 5 },
       a: { rounds: 5, n: 2000, warm: 500 },
       a20: { rounds: 3, n: 100 },
       b: { stepS: 3, start: 1000, bisect: 4, maxRate: 128000, minRate: 62.5, wrkS: 5 },
@@ -381,27 +385,6 @@ async function rateSearch(name, cfg) {
   return { max_rps: lo, first_fail_rps: hi || null, steps };
 }
 
-function parseWrk(text) {
-  const num = (re) => {
-    const m = text.match(re);
-    return m ? Number(m[1]) : null;
-  };
-  const toUs = (v, unit) => v * ({ us: 1, ms: 1000, s: 1e6, m: 6e7 }[unit] ?? 1);
-  const pct = (p) => {
-    const m = text.match(new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm'));
-    return m ? toUs(Number(m[1]), m[2]) : null;
-  };
-  const sock = text.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
-  return {
-    rps: num(/Requests\/sec:\s+([\d.]+)/),
-    requests: num(/(\d+) requests in/),
-    non2xx: num(/Non-2xx or 3xx responses: (\d+)/) ?? 0,
-    socket_errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-    p50_us: pct(50),
-    p99_us: pct(99),
-  };
-}
-
 async function wrkPeak(name, secs) {
   if (!which('wrk')) return null;
   if (!(await ensureAlive(name, 'wrk'))) return null;
@@ -471,6 +454,15 @@ async function main() {
   const F = results.figures;
   const save = () => fs.writeFileSync(rawPath, JSON.stringify(results, null, 1));
   const rawPath = path.join(outDir, `results-${stamp}${QUICK ? '-quick' : ''}.json`);
+
+  // (o) overhead: req/s per core against the fast fixed-answer upstream,
+  // plain and TLS, each peer next to direct (bench/lib/overhead.mjs)
+  if (FIGURES.has('o')) {
+    log('figure o: req/s per core against yr-upstream (plain, then TLS)');
+    const peers = ['yourouter', 'nginx'].filter((n) => running[n]).map((n) => ({ peer: running[n].peer, name: n }));
+    F.o = await overheadFigure(ctx, { peers, body: bodies.fast, secs: CFG.o.secs, rounds: CFG.o.rounds });
+    save();
+  }
 
   // (a) added latency at c=1 (and the 20 ms upstream variant)
   if (FIGURES.has('a')) {

@@ -217,3 +217,25 @@ export async function runLoad(bin, args, { core, sched, timeoutMs }) {
     return { failed: true, error: `yr-load exited ${code}: ${err.trim() || out.slice(0, 500)}`, args };
   }
 }
+
+// wrk's text output -> { rps, requests, non2xx, socket_errors, p50_us, p99_us }.
+export function parseWrk(text) {
+  const num = (re) => {
+    const m = text.match(re);
+    return m ? Number(m[1]) : null;
+  };
+  const toUs = (v, unit) => v * ({ us: 1, ms: 1000, s: 1e6, m: 6e7 }[unit] ?? 1);
+  const pct = (p) => {
+    const m = text.match(new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm'));
+    return m ? toUs(Number(m[1]), m[2]) : null;
+  };
+  const sock = text.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in/),
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/) ?? 0,
+    socket_errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    p50_us: pct(50),
+    p99_us: pct(99),
+  };
+}

@@ -21,16 +21,19 @@
 #endif
 #include "config/config.h"
 #include "limits/price.h"
+#include "providers/gcp_auth.h"
 #include "providers/catalog.h"
 #include "upstream/fetch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -89,6 +92,7 @@ static int check_storage_url(yr_str_t *v, const char **err);
 static int check_redis_url(yr_str_t *v, const char **err);
 static int check_model_name(yr_str_t *v, const char **err);
 static int check_api_version(yr_str_t *v, const char **err);
+static int check_segment(yr_str_t *v, const char **err);
 static uint64_t default_workers(void);
 
 static const char *const kind_names[] = {"openai",  "anthropic", "gemini", "azure",
@@ -102,6 +106,8 @@ static const char *const kind_base_urls[YR_KIND__COUNT] = {
     [YR_KIND_ANTHROPIC] = "https://api.anthropic.com",
     [YR_KIND_GEMINI] = "https://generativelanguage.googleapis.com",
 };
+
+static const char *const publisher_names[] = {"google", "anthropic", NULL};
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", "off", NULL};
 
@@ -151,7 +157,7 @@ static const setting_t storage_rows[] = {
      .check = check_redis_url, .offset = CFG(storage.redis_url)},
 };
 
-enum { PROVIDER_KIND, PROVIDER_PRESET, PROVIDER_MODELS };
+enum { PROVIDER_KIND, PROVIDER_PRESET, PROVIDER_MODELS, PROVIDER_TLS };
 static const setting_t provider_rows[] = {
     [PROVIDER_KIND] = {.name = "kind", .type = T_KIND, .flags = F_REQUIRED, .names = kind_names,
                        .offset = PRV(kind)},
@@ -160,6 +166,7 @@ static const setting_t provider_rows[] = {
     [PROVIDER_PRESET] = {.name = "preset", .type = T_CUSTOM},
     /* what the config says of this provider's models, over the catalog */
     [PROVIDER_MODELS] = {.name = "models", .type = T_CUSTOM},
+    [PROVIDER_TLS] = {.name = "tls", .type = T_CUSTOM},
     /* Defaults to kind_base_urls[kind]; required for the other kinds. */
     {.name = "base_url", .type = T_STR, .max = 2048, .check = check_http_url,
      .offset = PRV(base_url)},
@@ -186,6 +193,23 @@ static const setting_t provider_rows[] = {
      * (the classic deployments API with ?api-version=). */
     {.name = "api_version", .type = T_STR, .max = 32, .def_str = "v1",
      .check = check_api_version, .offset = PRV(api_version)},
+    /* kind: vertex — where (project, location), which publisher's models,
+     * and the service account (check_vertex). */
+    {.name = "project", .type = T_STR, .flags = F_NULLABLE, .max = 128, .check = check_segment,
+     .offset = PRV(project)},
+    {.name = "location", .type = T_STR, .max = 64, .def_str = "us-central1",
+     .check = check_segment, .offset = PRV(location)},
+    {.name = "publisher", .type = T_ENUM, .names = publisher_names, .offset = PRV(publisher)},
+    {.name = "credentials_file", .type = T_STR, .flags = F_NULLABLE, .max = 4096,
+     .offset = PRV(credentials_file)},
+    {.name = "credentials_json", .type = T_STR, .flags = F_NULLABLE | F_SECRET,
+     .max = YR_GCP_MAX_SA_JSON, .offset = PRV(credentials_json)},
+};
+
+/* providers.NAME.tls */
+static const setting_t provider_tls_rows[] = {
+    {.name = "ca_file", .type = T_STR, .flags = F_NULLABLE, .max = 4096,
+     .offset = PRV(tls_ca_file)},
 };
 
 #define OVR(f) offsetof(yr_model_override_t, f)
@@ -299,6 +323,21 @@ static int check_token(yr_str_t *v, const char **err)
         unsigned char c = (unsigned char)v->ptr[i];
         if (c <= 0x20 || c >= 0x7f) {
             *err = "must be printable ASCII without spaces or control characters";
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* One path segment of a URL (a Vertex project or location): letters,
+ * digits, '-', '_' and '.', so nothing needs escaping. */
+static int check_segment(yr_str_t *v, const char **err)
+{
+    for (size_t i = 0; i < v->len; i++) {
+        char c = v->ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.')) {
+            *err = "may only contain letters, digits, '-', '_' and '.'";
             return -EINVAL;
         }
     }
@@ -1117,6 +1156,103 @@ static int check_azure_endpoint(parse_t *p, yaml_node_t *v, const yr_provider_co
     return rc;
 }
 
+/* Reads a service-account key file (at most YR_GCP_MAX_SA_JSON bytes) into
+ * out. 0, or -errno / -E2BIG. */
+static int read_small_file(const char *path, yr_buf_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -errno;
+    char chunk[4096];
+    int rc = 0;
+    size_t n;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = yr_buf_append(out, chunk, n);
+    if (rc == 0 && ferror(f))
+        rc = -EIO;
+    fclose(f);
+    return rc;
+}
+
+/* kind vertex: one source of credentials (a static api_key, or a service
+ * account: credentials_file, credentials_json or the file named by
+ * GOOGLE_APPLICATION_CREDENTIALS), parsed and checked now so that a bad key
+ * is a config error, not a failure at the first request; the project
+ * (default: the key's project_id); the base_url from the location. */
+static int check_vertex(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
+{
+    size_t line = v->type == YAML_MAPPING_NODE ? line_of(v) : key_line;
+    const char *key = "credentials_file";
+    const char *file = pc->credentials_file;
+    bool from_env = false;
+    if (pc->credentials_file != NULL && pc->credentials_json != NULL)
+        return fail(p, value_line(p, v, "credentials_json"),
+                    "credentials_file and credentials_json are exclusive");
+    if (pc->api_key != NULL && (pc->credentials_file != NULL || pc->credentials_json != NULL))
+        return fail(p, value_line(p, v, "api_key"),
+                    "api_key (a static access token) and service-account credentials are "
+                    "exclusive");
+    if (pc->api_key == NULL && file == NULL && pc->credentials_json == NULL) {
+        file = getenv("GOOGLE_APPLICATION_CREDENTIALS");
+        from_env = true;
+        if (file == NULL || file[0] == '\0')
+            return fail(p, line,
+                        "kind vertex needs credentials: credentials_file, credentials_json, "
+                        "api_key (an access token) or GOOGLE_APPLICATION_CREDENTIALS");
+    }
+    int rc = 0;
+    if (file != NULL || pc->credentials_json != NULL) {
+        yr_buf_t b;
+        yr_buf_init(&b, YR_GCP_MAX_SA_JSON);
+        char why[256];
+        if (file != NULL) {
+            rc = read_small_file(file, &b);
+            if (rc < 0) {
+                size_t l = from_env ? line : value_line(p, v, key);
+                rc = fail(p, l, "%s%s: %s", from_env ? "GOOGLE_APPLICATION_CREDENTIALS: " : "",
+                          from_env ? "cannot read the file it names" : "cannot read the file",
+                          rc == -E2BIG ? "larger than 64 KiB" : strerror(-rc));
+                yr_buf_free(&b);
+                return rc;
+            }
+        } else {
+            key = "credentials_json";
+            rc = yr_buf_append_str(&b, yr_str(pc->credentials_json));
+        }
+        yr_gcp_sa_t *sa = yr_pcalloc(p->cfg->pool, sizeof(*sa));
+        if (rc == 0 && sa == NULL)
+            rc = -ENOMEM;
+        if (rc == 0)
+            rc = yr_gcp_sa_parse(p->cfg->pool, b.data ? b.data : "", b.len, sa, why, sizeof(why));
+        if (b.data != NULL)
+            memset(b.data, 0, b.len); /* a private key */
+        yr_buf_free(&b);
+        if (rc == -ENOMEM)
+            return fail_oom(p);
+        if (rc < 0)
+            return fail(p, from_env ? line : value_line(p, v, key), "%s%s",
+                        from_env ? "GOOGLE_APPLICATION_CREDENTIALS: " : "", why);
+        pc->gcp_sa = sa;
+        if (pc->project == NULL && sa->project_id != NULL) {
+            yr_str_t s = yr_str(sa->project_id);
+            const char *bad;
+            if (check_segment(&s, &bad) == 0)
+                pc->project = sa->project_id;
+        }
+    }
+    if (pc->project == NULL)
+        return fail(p, line, "kind vertex needs a project (none given, none in the credentials)");
+    if (pc->base_url == NULL) {
+        bool global = strcmp(pc->location, "global") == 0;
+        char url[128];
+        snprintf(url, sizeof(url), "https://%s%saiplatform.googleapis.com",
+                 global ? "" : pc->location, global ? "" : "-");
+        if ((pc->base_url = yr_pstrndup(p->cfg->pool, url, strlen(url))) == NULL)
+            return fail_oom(p);
+    }
+    return 0;
+}
+
 /* Whether mapping v has the key (given, even as an empty value). */
 static bool map_has(parse_t *p, yaml_node_t *v, const char *key)
 {
@@ -1145,6 +1281,52 @@ static int parse_preset(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
         char known[256];
         yr_catalog_preset_names(known, sizeof(known));
         rc = fail(p, s.line, "unknown preset%s (known: %s)", shown(p, &s), known);
+    }
+    path_pop(p, saved);
+    return rc;
+}
+
+/* A CA file that cannot be read or holds no certificate would only show up
+ * as a TLS failure on the first request: say so at load instead. */
+static int check_ca_file(parse_t *p, yaml_node_t *tls, const char *path)
+{
+    size_t saved = path_push(p, "ca_file", 7);
+    size_t line = value_line(p, tls, "ca_file");
+    int rc = 0;
+    /* O_NONBLOCK: a FIFO or a device named here must not hang the load */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
+    if (fd < 0) {
+        rc = fail(p, line, "cannot read the CA file: %s", strerror(errno));
+    } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        rc = fail(p, line, "the CA file is not a regular file");
+    } else if ((f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        rc = fail(p, line, "cannot read the CA file: %s", strerror(errno));
+    } else {
+        /* PEM: a certificate block in the first MiB (bundles are ~200 KB);
+         * the last 26 bytes of a read carry over so a marker split between
+         * two reads is found. */
+        static const char mark[] = "-----BEGIN CERTIFICATE-----";
+        const size_t mlen = sizeof(mark) - 1;
+        char buf[8192];
+        size_t have = 0, total = 0, n;
+        bool found = false;
+        while (!found && total < (1u << 20) &&
+               (n = fread(buf + have, 1, sizeof(buf) - have, f)) > 0) {
+            total += n;
+            have += n;
+            found = memmem(buf, have, mark, mlen) != NULL;
+            if (have >= mlen - 1) {
+                memmove(buf, buf + have - (mlen - 1), mlen - 1);
+                have = mlen - 1;
+            }
+        }
+        fclose(f);
+        if (!found)
+            rc = fail(p, line, "the CA file has no PEM certificate (-----BEGIN CERTIFICATE-----)");
     }
     path_pop(p, saved);
     return rc;
@@ -1280,6 +1462,16 @@ out:
     return rc;
 }
 
+static int parse_provider_tls(parse_t *p, yaml_node_t *v, yr_provider_conf_t *pc)
+{
+    size_t saved = path_push(p, "tls", 3);
+    int rc = parse_table(p, v, line_of(v), provider_tls_rows, NROWS(provider_tls_rows), pc, NULL);
+    if (rc == 0 && pc->tls_ca_file != NULL)
+        rc = check_ca_file(p, v, pc->tls_ca_file);
+    path_pop(p, saved);
+    return rc;
+}
+
 static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
 {
     yaml_node_t *custom[NROWS(provider_rows)] = {0};
@@ -1293,8 +1485,12 @@ static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provid
         rc = parse_overrides(p, custom[PROVIDER_MODELS], pc);
     if (rc == 0 && pc->preset != NULL)
         rc = preset_defaults(p, v, pc);
+    if (rc == 0 && custom[PROVIDER_TLS] != NULL)
+        rc = parse_provider_tls(p, custom[PROVIDER_TLS], pc);
     if (rc == 0 && pc->kind == YR_KIND_AZURE && pc->base_url != NULL)
         rc = check_azure_endpoint(p, v, pc);
+    if (rc == 0 && pc->kind == YR_KIND_VERTEX)
+        rc = check_vertex(p, v, key_line, pc);
     if (rc < 0 || pc->base_url != NULL)
         return rc;
     const char *def = kind_base_urls[pc->kind];

@@ -54,11 +54,22 @@ typedef struct {
      * deployment in the body's model) or a date such as 2024-10-21[-preview]
      * (POST .../openai/deployments/{model}/chat/completions?api-version=..). */
     const char *api_version;
+    /* kind vertex (providers/vertex.c): the project and location in every
+     * path, the publisher (google | anthropic; NULL: "anthropic" for route
+     * models named claude*, else "google"), and the service account whose
+     * tokens authorise the calls (NULL with a static api_key). */
+    const char *project, *location, *publisher;
+    const char *credentials_file, *credentials_json;
+    const struct yr_gcp_sa *gcp_sa; /* parsed, in the config pool */
     /* kind openai: preset: NAME (providers/catalog.h) gives base_url, the
      * key's variable and the model catalog; NULL: the kind's own catalog. */
     const struct yr_catalog_preset *preset;
     yr_model_override_t *models;    /* providers.NAME.models, in the config pool */
     size_t nmodels;
+    /* tls.ca_file: PEM bundle that verifies the provider's certificate
+     * instead of the system store (private CAs, corporate proxies); NULL:
+     * the system store. Checked readable at load. */
+    const char *tls_ca_file;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 

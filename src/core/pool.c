@@ -25,6 +25,9 @@ struct yr_pool {
     pool_cleanup_t *cleanups;
     size_t block_size;
     size_t handed_out;
+    /* The first block shares the pool's allocation (one malloc per request
+     * pool, not two): it follows this struct and is freed with it. */
+    _Alignas(POOL_ALIGN) unsigned char first[];
 };
 
 #define BLOCK_HEADER ((sizeof(pool_block_t) + POOL_ALIGN - 1) & ~(size_t)(POOL_ALIGN - 1))
@@ -49,10 +52,18 @@ static inline unsigned char *block_data(pool_block_t *b)
 
 yr_pool_t *yr_pool_create(size_t block_size)
 {
-    yr_pool_t *pool = calloc(1, sizeof(*pool));
+    block_size = block_size < 256 ? 256 : block_size;
+    if (block_size > SIZE_MAX - sizeof(yr_pool_t) - BLOCK_HEADER)
+        return NULL;
+    yr_pool_t *pool = malloc(sizeof(*pool) + BLOCK_HEADER + block_size);
     if (pool == NULL)
         return NULL;
-    pool->block_size = block_size < 256 ? 256 : block_size;
+    pool_block_t *b = (pool_block_t *)pool->first;
+    *b = (pool_block_t){.next = NULL, .size = block_size, .used = 0};
+    pool->blocks = b;
+    pool->cleanups = NULL;
+    pool->block_size = block_size;
+    pool->handed_out = 0;
     return pool;
 }
 
@@ -70,7 +81,8 @@ void yr_pool_destroy(yr_pool_t *pool)
     pool_block_t *b = pool->blocks;
     while (b != NULL) {
         pool_block_t *next = b->next;
-        free(b);
+        if ((unsigned char *)b != pool->first)
+            free(b);
         b = next;
     }
     free(pool);

@@ -39,6 +39,7 @@ typedef struct yr_worker {
     _Atomic uint64_t applied;
     yr_http_server_t *http;
     yr_upstream_t *up;
+    struct yr_gcp_tokens *gcp_tokens; /* Vertex service-account tokens (gcp_auth.h), on up */
     yr_store_client_t *store; /* completions of store ops land on this loop */
     yr_auth_t *auth;
     yr_limits_t *limits;

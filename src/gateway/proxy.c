@@ -122,6 +122,7 @@ typedef struct chat {
     bool pass;                 /* the client speaks the route's dialect */
     yr_upstream_call_t *call;  /* in flight, or NULL */
     yr_cred_wait_t *cred_wait; /* the attempt waits for credentials, or NULL */
+    bool cred_retried;         /* a refused credential was retried (once per request) */
     yr_upstream_req_t ureq;    /* the attempt's request while it waits */
     const char *path;
     const char *const *extra;
@@ -183,6 +184,7 @@ typedef struct chat {
 } chat_t;
 
 static void attempt_next(chat_t *c);
+static int attempt_start(chat_t *c, const yr_route_conf_t *r);
 static void store_response(chat_t *c);
 
 static void set_state(chat_t *c, yr_reqstate_t s)
@@ -1267,6 +1269,20 @@ static yr_outcome_t attempt_failure(chat_t *c, yr_upstream_call_t *call, enum yr
     return YR_OUT_STREAM_CUT;
 }
 
+/* A credential the transport's cache still held good was refused (a 401:
+ * a revoked or rotated token, which the transport dropped in
+ * process_header): once per request, the same route again with a fresh
+ * one, before any other route. Its spare attempt slot is allocated in
+ * plan_routes; the route's health learns from the first try only. */
+static bool retry_refused_credential(chat_t *c, yr_outcome_t o, int status)
+{
+    if (o != YR_OUT_AUTH || status != 401 || c->cred_retried || c->cx.access_token == NULL ||
+        c->kind->transport->credentials == NULL || now_ns() >= c->deadline_ns)
+        return false;
+    c->cred_retried = true;
+    return attempt_start(c, c->att->route) == 0;
+}
+
 static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
 {
     int status = yr_upstream_status(call);
@@ -1291,6 +1307,8 @@ static void up_done(chat_t *c, yr_upstream_call_t *call, enum yr_up_error err)
     }
     yr_outcome_t o = attempt_failure(c, call, err, status);
     attempt_end(c, o);
+    if (retry_refused_credential(c, o, status))
+        return;
     if (yr_route_may_retry(&c->plan, c->att))
         attempt_next(c);
     else
@@ -1430,6 +1448,7 @@ static int attempt_send(chat_t *c)
     int rc = c->kind->transport->prepare(&c->cx, c->path, c->extra, &c->ureq);
     if (rc == 0) {
         yr_transport_route_timeouts(c->att->route, &c->ureq);
+        c->ureq.ca_file = c->att->route->provider->tls_ca_file;
         /* no try outlives the request's deadline */
         uint64_t now = now_ns();
         uint64_t left = c->deadline_ns > now ? (c->deadline_ns - now) / 1000000u + 1 : 1;
@@ -1448,13 +1467,28 @@ static int attempt_send(chat_t *c)
     return rc == 0 ? 0 : attempt_failed_to_start(c, rc);
 }
 
+/* The transport could not get its credentials (a token exchange failed):
+ * the attempt failed as refused credentials, with the transport's words
+ * (they name the account), and another route may have other ones. */
+static int attempt_no_credentials(chat_t *c, int rc)
+{
+    if (rc == -ENOMEM)
+        return attempt_failed_to_start(c, rc); /* the gateway's trouble */
+    if (c->cx.error.message[0] == '\0')
+        snprintf(c->cx.error.message, sizeof(c->cx.error.message), "%s",
+                 strerror(rc < 0 ? -rc : rc));
+    record_failure(c, YR_E_UPSTREAM_AUTH, "%s: %s", vendor_name(c), c->cx.error.message);
+    attempt_end(c, YR_OUT_AUTH);
+    return -1;
+}
+
 static void on_credentials(void *arg, int rc)
 {
     chat_t *c = arg;
     c->cred_wait = NULL;
     yr_http_req_t *req = c->g->http;
     yr_http_req_hold(req);
-    if ((rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc)) < 0)
+    if ((rc == 0 ? attempt_send(c) : attempt_no_credentials(c, rc)) < 0)
         attempt_next(c);
     yr_http_req_release(req);
 }
@@ -1541,6 +1575,8 @@ static int attempt_built(chat_t *c, int rc)
         rc = c->kind->transport->credentials(&c->cx, on_credentials, c, &c->cred_wait);
         if (rc == 1)
             return 0; /* attempt_send runs when they are there */
+        if (rc < 0)
+            return attempt_no_credentials(c, rc);
     }
     return rc == 0 ? attempt_send(c) : attempt_failed_to_start(c, rc);
 }
@@ -1649,7 +1685,7 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
                         .span_id = yr_obs_span_id(c->g->w->obs, &c->trace)};
     c->att = a;
     c->resp_id[0] = c->resp_model[0] = c->finish[0] = '\0';
-    c->kind = yr_provider_kind(r->provider->kind);
+    c->kind = yr_provider_route_kind(r);
     c->pass = c->kind->dialect->native_client == c->dialect;
     yr_buf_reset(&c->upbody);
     yr_buf_reset(&c->resp);
@@ -1670,6 +1706,7 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
         .client_version = yr_http_req_header(c->g->http, YR_STR("anthropic-version")),
         .client_beta = yr_http_req_header(c->g->http, YR_STR("anthropic-beta")),
         .count_tokens = c->count_tokens,
+        .gcp_tokens = c->g->w->gcp_tokens,
     };
     if (!c->pass && c->oai_err != NULL) {
         /* The client's request has no faithful form for this route. */
@@ -1777,7 +1814,7 @@ static bool route_usable(const yr_route_conf_t *r, void *arg)
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
         return false;
-    const yr_provider_kind_ops_t *k = yr_provider_kind(r->provider->kind);
+    const yr_provider_kind_ops_t *k = yr_provider_route_kind(r);
     if (c->count_tokens)
         return k != NULL && k->dialect->native_client == c->dialect;
     return route_can_serve(c, r);
@@ -1821,7 +1858,8 @@ static int plan_routes(chat_t *c)
         c->max_attempts = c->plan.n * per < MAX_ATTEMPTS ? c->plan.n * per : MAX_ATTEMPTS;
         uint64_t left_ms = c->deadline_ns > now_ns() ? (c->deadline_ns - now_ns()) / 1000000u : 0;
         c->plan.deadline_ms = yr_health_now_ms() + (int64_t)left_ms;
-        c->attempts = yr_pcalloc(c->g->http->pool, c->max_attempts * sizeof(*c->attempts));
+        /* + 1: the retry of a refused credential (retry_refused_credential) */
+        c->attempts = yr_pcalloc(c->g->http->pool, (c->max_attempts + 1) * sizeof(*c->attempts));
         if (c->attempts == NULL) {
             fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
             return -ENOMEM;
@@ -1924,7 +1962,7 @@ static int fetch_images(chat_t *c)
     bool wanted = false;
     for (size_t i = 0; i < c->plan.n && !wanted; i++) {
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
-        const yr_dialect_ops_t *d = yr_provider_kind(p->kind)->dialect;
+        const yr_dialect_ops_t *d = yr_provider_route_kind(c->plan.routes[i])->dialect;
         wanted = (p->inline_images || d->inline_images) && d->native_client != c->dialect;
     }
     if (!wanted || c->oai_err != NULL)

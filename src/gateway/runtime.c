@@ -18,6 +18,7 @@
 #include "config/gen.h"
 #include "core/log.h"
 #include "gateway/proxy.h"
+#include "providers/gcp_auth.h"
 #include "gateway/gateway.h"
 #include "obs/obs.h"
 
@@ -28,6 +29,8 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void worker_close_all(yr_worker_t *w)
 {
+    yr_gcp_tokens_free(w->gcp_tokens); /* cancels its exchange: before the client closes */
+    w->gcp_tokens = NULL;
     yr_obs_close(w->obs); /* its export call is on w->up */
     if (w->up != NULL) {
         yr_upstream_close(w->up);
@@ -168,6 +171,8 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
     if ((rc = yr_metrics_init(&w->metrics, rt->labels)) < 0)
         return rc;
     if ((rc = yr_upstream_init(&w->loop, &w->up)) < 0)
+        return rc;
+    if ((rc = yr_gcp_tokens_new(w->up, &w->gcp_tokens)) < 0)
         return rc;
     yr_http_opts_t opts = {
         .max_body = cfg->server.max_body_bytes,

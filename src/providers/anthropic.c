@@ -1065,7 +1065,7 @@ static int message_block(const sink_t *k, anth_state_t *st, const json_t *blk, b
     return rc;
 }
 
-static int anth_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg)
+int yr_anth_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg)
 {
     anth_state_t *st = state_of(cx);
     if (st == NULL)
@@ -1238,7 +1238,7 @@ static int on_error_event(const sink_t *k, yr_call_ctx_t *cx, json_t *root)
     return rc < 0 ? rc : -ECANCELED;
 }
 
-static int anth_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_ev_fn fn, void *arg, bool *done)
+int yr_anth_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_ev_fn fn, void *arg, bool *done)
 {
     anth_state_t *st = state_of(cx);
     if (st == NULL)
@@ -1291,7 +1291,7 @@ static int anth_event(yr_call_ctx_t *cx, const yr_frame_t *ev, yr_ev_fn fn, void
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-static void anth_parse_error(yr_str_t body, yr_provider_error_t *out)
+void yr_anth_parse_error(yr_str_t body, yr_provider_error_t *out)
 {
     *out = (yr_provider_error_t){.retry_after_ms = -1};
     json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, 0, NULL);
@@ -1311,9 +1311,9 @@ const yr_dialect_ops_t yr_dialect_anthropic = {
     .hold_first_event = true, /* overloaded_error often follows message_start */
     .needs_tree = true,
     .build = anth_build,
-    .response = anth_response,
-    .event = anth_event,
-    .parse_error = anth_parse_error,
+    .response = yr_anth_response,
+    .event = yr_anth_event,
+    .parse_error = yr_anth_parse_error,
     .pass_build = yr_anth_pass_build,
     .pass_response = yr_anth_pass_response,
     .pass_event = yr_anth_pass_event,

@@ -70,7 +70,29 @@ int yr_gemini_status_http(const char *status);
 
 int yr_gemini_pass_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
                          yr_upstream_req_t *out, const char **path, const char *const **extra);
+
+/* What differs between the APIs that speak the Gemini dialect. */
+typedef struct {
+    /* Vertex AI refuses a content without a role (the Gemini API reads a
+     * missing role as "user"): translated requests always carry one, and a
+     * passthrough body with a content that has none gets "role":"user"
+     * added to it (the body is rewritten only then). */
+    bool role_required;
+} yr_gemini_opts_t;
+
+/* yr_gemini_pass_build with the options of the API called. */
+int yr_gemini_pass_build_opts(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
+                              yr_upstream_req_t *out, const char **path,
+                              const char *const **extra, const yr_gemini_opts_t *opts);
+/* Gemini's error statuses (UNAUTHENTICATED, RESOURCE_EXHAUSTED, a per-day
+ * quota, ...) over the generic status table: the classify of every
+ * transport that answers with google.rpc errors. */
+yr_outcome_t yr_gemini_classify(int status, const yr_provider_error_t *perr);
 int yr_gemini_pass_response(yr_call_ctx_t *cx, yr_str_t body);
+/* gemini_decode.c's decoding slots of yr_dialect_gemini, for the dialects
+ * built on it (vertex.c). */
+int yr_gem_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg);
+int yr_gem_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_ev_fn fn, void *arg, bool *done);
 int yr_gemini_pass_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_buf_t *out, bool *done);
 
 /* gemini.c: the build slot of yr_dialect_gemini. */

@@ -23,6 +23,7 @@
 
 #include "api/json_tok.h"
 #include "providers/gemini.h"
+#include "api/json_tok.h"
 #include "providers/translate.h"
 
 typedef struct {
@@ -240,7 +241,7 @@ static int decode_object(const sink_t *k, yr_call_ctx_t *cx, gem_state_t *st, co
     return 0;
 }
 
-static int gem_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg)
+int yr_gem_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg)
 {
     gem_state_t *st = state_of(cx);
     if (st == NULL)
@@ -261,7 +262,7 @@ static int gem_response(yr_call_ctx_t *cx, yr_str_t body, yr_ev_fn fn, void *arg
     return rc;
 }
 
-static int gem_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_ev_fn fn, void *arg, bool *done)
+int yr_gem_event(yr_call_ctx_t *cx, const yr_frame_t *m, yr_ev_fn fn, void *arg, bool *done)
 {
     gem_state_t *st = state_of(cx);
     if (st == NULL)
@@ -401,7 +402,7 @@ static void inband_details(yr_call_ctx_t *cx, const json_t *err)
 /* Gemini's statuses over the generic table: a per-day quota is spent for
  * the day on this route; an invalid key comes as a 400 with the reason
  * API_KEY_INVALID. */
-static yr_outcome_t gem_classify(int status, const yr_provider_error_t *perr)
+yr_outcome_t yr_gemini_classify(int status, const yr_provider_error_t *perr)
 {
     if (perr != NULL) {
         if (strcmp(perr->code, "quota_exceeded_per_day") == 0)
@@ -426,12 +427,76 @@ static yr_outcome_t gem_classify(int status, const yr_provider_error_t *perr)
 
 /* ---- passthrough ---------------------------------------------------------------------------------- */
 
+/* Whether every element of the body's top-level "contents" has a role
+ * (a non-empty string); true when there is nothing to look at. */
+static bool roles_present(yr_str_t raw)
+{
+    yr_jdoc_t d;
+    bool ok = true;
+    if (yr_json_parse(&d, raw.ptr, raw.len, false) == 0) {
+        int contents = yr_json_get(&d, 0, "contents");
+        for (uint32_t i = 0; ok && yr_json_type(&d, contents) == YR_JT_ARRAY &&
+                             i < d.toks[contents].size;
+             i++) {
+            int role = yr_json_get(&d, yr_json_at(&d, contents, i), "role");
+            ok = yr_json_type(&d, role) == YR_JT_STRING && d.toks[role].end > d.toks[role].start;
+        }
+    }
+    yr_json_free(&d);
+    return ok;
+}
+
+/* body_buf <- raw with "role":"user" on every content that has none.
+ * -EINVAL (cx->error filled) for a body jansson refuses (an integer past
+ * int64): it cannot be rewritten. */
+static int add_roles(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf)
+{
+    json_t *root = NULL;
+    int rc = yr_json_load(raw.ptr, raw.len, 0, &root);
+    if (rc == -EINVAL) {
+        snprintf(cx->error.message, sizeof(cx->error.message),
+                 "a content without a role could not be given one: the request holds a value "
+                 "the gateway cannot re-encode (an integer past 64 bits?)");
+        cx->error.param[0] = '\0';
+        cx->error.err = YR_E_INVALID_REQUEST;
+    }
+    json_t *contents = json_object_get(root, "contents");
+    size_t i;
+    json_t *c;
+    json_array_foreach(contents, i, c)
+    {
+        const char *role = json_string_value(json_object_get(c, "role"));
+        if (rc == 0 && json_is_object(c) && (role == NULL || role[0] == '\0'))
+            rc = json_object_set_new(c, "role", json_string("user")) == 0 ? 0 : -ENOMEM;
+    }
+    if (rc == 0)
+        rc = yr_tr_dump(root, body_buf);
+    json_decref(root);
+    return rc;
+}
+
 int yr_gemini_pass_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
                          yr_upstream_req_t *out, const char **path, const char *const **extra)
 {
-    (void)body_buf; /* the model is in the path: the body goes as it is */
+    return yr_gemini_pass_build_opts(cx, raw, body_buf, out, path, extra,
+                                     &(yr_gemini_opts_t){0});
+}
+
+int yr_gemini_pass_build_opts(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf,
+                              yr_upstream_req_t *out, const char **path,
+                              const char *const **extra, const yr_gemini_opts_t *opts)
+{
+    /* The model is in the path: the body goes as it is (unless a role must
+     * be added). */
     out->body = raw.ptr;
     out->body_len = raw.len;
+    if (opts->role_required && !roles_present(raw)) {
+        int rc = add_roles(cx, raw, body_buf);
+        if (rc < 0)
+            return rc;
+        out->body = body_buf->data;
+        out->body_len = body_buf->len;
+    }
     const char *method = cx->count_tokens   ? "countTokens"
                          : cx->chat->stream ? "streamGenerateContent?alt=sse"
                                             : "generateContent";
@@ -512,7 +577,7 @@ const yr_transport_ops_t yr_transport_gemini = {
     .framing = YR_FRAME_SSE,
     .prepare = gem_prepare,
     .process_header = yr_transport_generic_head,
-    .classify = gem_classify,
+    .classify = yr_gemini_classify,
 };
 
 const yr_dialect_ops_t yr_dialect_gemini = {
@@ -521,8 +586,8 @@ const yr_dialect_ops_t yr_dialect_gemini = {
     .needs_tree = true,
     .inline_images = true, /* Gemini takes images inline (or Files API URIs only) */
     .build = yr_gemini_build,
-    .response = gem_response,
-    .event = gem_event,
+    .response = yr_gem_response,
+    .event = yr_gem_event,
     .parse_error = yr_gemini_parse_error,
     .pass_build = yr_gemini_pass_build,
     .pass_response = yr_gemini_pass_response,

@@ -1,5 +1,6 @@
 /* The provider kinds: which dialect over which transport. */
 #include "providers/provider.h"
+#include "providers/vertex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +11,12 @@ static const yr_provider_kind_ops_t kinds[] = {
     {YR_KIND_ANTHROPIC, &yr_dialect_anthropic, &yr_transport_anthropic},
     {YR_KIND_AZURE, &yr_dialect_azure, &yr_transport_azure},
     {YR_KIND_GEMINI, &yr_dialect_gemini, &yr_transport_gemini},
+    {YR_KIND_VERTEX, &yr_dialect_vertex_gemini, &yr_transport_vertex},
 };
+
+static const yr_provider_kind_ops_t vertex_anthropic = {YR_KIND_VERTEX,
+                                                        &yr_dialect_vertex_anthropic,
+                                                        &yr_transport_vertex};
 
 const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind)
 {
@@ -18,6 +24,13 @@ const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind)
         if (kinds[i].kind == kind)
             return &kinds[i];
     return NULL;
+}
+
+const yr_provider_kind_ops_t *yr_provider_route_kind(const yr_route_conf_t *r)
+{
+    if (r->provider->kind == YR_KIND_VERTEX && yr_vertex_anthropic(r))
+        return &vertex_anthropic;
+    return yr_provider_kind(r->provider->kind);
 }
 
 bool yr_provider_callable(yr_provider_kind_t kind)

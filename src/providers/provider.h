@@ -7,6 +7,8 @@
  *   azure       openai      azure       (api-key; deployments or v1 paths)
  *   anthropic   anthropic   anthropic   (x-api-key, anthropic-version)
  *   gemini      gemini      gemini      (x-goog-api-key; the model in the path)
+ *   vertex      gemini      vertex      (OAuth: service-account tokens; publishers/google)
+ *   vertex      anthropic   vertex      (... publishers/anthropic, rawPredict)
  *
  * Both halves are tables of pure functions (nginx's upstream create_request /
  * process_header / input_filter): no sockets, no timers, so each can be
@@ -50,6 +52,11 @@ typedef struct yr_call_ctx {
     bool count_tokens;
     /* Passthrough: a relayed message carried content (pass_marks_content). */
     bool content_seen;
+    /* Credentials (transport.h: credentials): the worker's cache of Google
+     * service-account tokens, and the token the credentials step left for
+     * prepare (in pool). */
+    struct yr_gcp_tokens *gcp_tokens;
+    const char *access_token;
 } yr_call_ctx_t;
 
 typedef struct {
@@ -58,8 +65,12 @@ typedef struct {
     const yr_transport_ops_t *transport;
 } yr_provider_kind_ops_t;
 
-/* The dialect x transport of a kind; NULL when this build cannot call it. */
+/* The dialect x transport of a kind; NULL when this build cannot call it.
+ * A kind may speak more than one dialect (vertex: Gemini or Anthropic, by
+ * publisher): this is its first; yr_provider_route_kind says which one a
+ * route speaks. */
 const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind);
+const yr_provider_kind_ops_t *yr_provider_route_kind(const yr_route_conf_t *r);
 /* Same, as a predicate (for route plans). */
 bool yr_provider_callable(yr_provider_kind_t kind);
 

@@ -10,7 +10,8 @@
  * A provider kind is one dialect over one transport (providers/kinds.c).
  *
  * Pure functions over the call context and buffers; no I/O. Credentials that
- * need I/O come through an async step the proxy drives (not yet used). */
+ * need I/O come through an async step the proxy drives (credentials: kind
+ * vertex's OAuth tokens, providers/gcp_auth.h). */
 #ifndef YR_TRANSPORT_H
 #define YR_TRANSPORT_H
 
@@ -138,5 +139,6 @@ extern const yr_transport_ops_t yr_transport_bearer;    /* OpenAI and compatible
 extern const yr_transport_ops_t yr_transport_anthropic; /* x-api-key */
 extern const yr_transport_ops_t yr_transport_azure;     /* api-key, deployments or v1 */
 extern const yr_transport_ops_t yr_transport_gemini;    /* x-goog-api-key (gemini_decode.c) */
+/* yr_transport_vertex (Bearer OAuth tokens, Vertex paths) is in vertex.h. */
 
 #endif

@@ -415,7 +415,6 @@ drain:
         c->req->on_drain(c->req);
 }
 
-/* Queues n slices as one write (copied into one allocation). */
 /* A streamed response could not be written (out of memory, or the socket
  * failed): nothing more can follow, so the connection ends. Not at once:
  * the handler is inside its own call (an upstream callback) and its
@@ -427,6 +426,31 @@ static void conn_fail_soon(yr_http_conn_t *c)
     uv_timer_start(&c->timer, on_conn_timer, 0, 0);
 }
 
+/* A write done at once (conn_write's fast path) completes on the next loop
+ * turn, as it would in uv_write's callback, never inside the handler's call:
+ * the response finishes, or on_drain runs (once for all of the turn's
+ * writes: it checks the pending size anyway). */
+static void on_written_at_once(uv_timer_t *t)
+{
+    yr_http_conn_t *c = t->data;
+    if (c->broken) { /* as on_conn_timer: conn_fail_soon's turn */
+        conn_close(c);
+        return;
+    }
+    if (c->state != CONN_HANDLING || c->writes_inflight > 0)
+        return; /* a queued write's callback does the same */
+    if (c->response_done)
+        conn_request_finished(c);
+    else if (c->req != NULL && c->req->on_drain != NULL)
+        c->req->on_drain(c->req);
+}
+
+/* Writes n slices. When nothing is queued it first tries the socket at once
+ * (one writev of the slices, no copy): on a healthy connection that is the
+ * whole write, with no allocation, no write request and no epoll_ctl (libuv
+ * 1.44 re-arms the descriptor after every uv_write completion; bench/profile
+ * counted one epoll_ctl and one malloc per response). Whatever the socket did
+ * not take is queued as one write (copied into one allocation). */
 static int conn_write(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
 {
     if (c->state == CONN_CLOSING || c->broken)
@@ -434,6 +458,24 @@ static int conn_write(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += parts[i].len;
+    size_t skip = 0; /* bytes the fast path wrote */
+    /* Only while handling a fully read request: c->timer is free then (an
+     * early answer during a body keeps its timers and the queued path). */
+    if (c->writes_inflight == 0 && c->state == CONN_HANDLING && c->message_done && n <= 4) {
+        uv_buf_t bufs[4];
+        for (size_t i = 0; i < n; i++)
+            bufs[i] = uv_buf_init((char *)parts[i].ptr, (unsigned)parts[i].len);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
+        if (w < 0 && w != UV_EAGAIN)
+            return -ECONNRESET;
+        if (w > 0)
+            skip = (size_t)w;
+        if (skip == total) {
+            uv_timer_start(&c->timer, on_written_at_once, 0, 0);
+            return 0;
+        }
+    }
+    total -= skip;
     write_req_t *wr = malloc(sizeof(*wr) + total);
     if (wr == NULL)
         return -ENOMEM;
@@ -441,9 +483,13 @@ static int conn_write(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
     wr->len = total;
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        if (parts[i].len)
-            memcpy(wr->data + off, parts[i].ptr, parts[i].len);
-        off += parts[i].len;
+        size_t len = parts[i].len;
+        const char *ptr = parts[i].ptr;
+        size_t drop = skip < len ? skip : len;
+        skip -= drop;
+        if (len - drop)
+            memcpy(wr->data + off, ptr + drop, len - drop);
+        off += len - drop;
     }
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)total);
     int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
@@ -1063,15 +1109,20 @@ static const http_parser_settings parser_settings = {
 
 /* The head is complete and the body unread: the handler decides (at once or
  * later) to read it (yr_http_req_continue) or to answer without it. Nothing
- * is read meanwhile: body bytes wait in the kernel, not in our memory. */
+ * is read meanwhile: body bytes wait in the kernel, not in our memory.
+ * Reading stops only when the handler did not decide at once: no read can
+ * happen inside on_head anyway, and a stop and start in the same loop turn
+ * cost libuv two epoll_ctl per request (bench/profile). */
 static void conn_head_ready(yr_http_conn_t *c)
 {
     c->state = CONN_HEAD;
     uv_timer_stop(&c->timer);
-    conn_update_reading(c);
     yr_http_req_t *req = c->req;
     yr_http_req_hold(req);
     c->server->opts.on_head(req);
+    /* c lives until its handles' close callbacks, a later loop turn */
+    if (c->state == CONN_HEAD)
+        conn_update_reading(c);
     yr_http_req_release(req);
 }
 

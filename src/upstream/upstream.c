@@ -1,13 +1,24 @@
 /* libcurl multi on libuv. The pattern is curl's multi-uv example plus the
  * pitfalls listed in STACK.md: a 0 ms timer is started (never a re-entrant
- * socket_action), CURL_POLL_REMOVE stops and closes the poll handle and
- * unassigns it, transfers are removed only outside curl callbacks. */
+ * socket_action), transfers are removed only outside curl callbacks.
+ *
+ * One loop registration per connection, not per transfer: curl says
+ * CURL_POLL_REMOVE when a transfer ends, and re-adds the same socket when the
+ * next transfer reuses the connection. Closing the poll handle there cost an
+ * epoll_ctl DEL and an ADD per request (bench/profile measured 3.6 epoll_ctl
+ * per request). So a socket's uv_poll lives until curl closes the socket
+ * (CURLOPT_CLOSESOCKETFUNCTION): REMOVE only marks it unwanted, its epoll
+ * mask stays; an event on an unwanted socket (the server closed an idle
+ * connection) stops the poll then, so a dead idle socket cannot spin the
+ * loop. The sockets are found by descriptor in up->socks. */
 #include "upstream/upstream.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -22,6 +33,8 @@
  * transfer still reuses the same warm connections. */
 #define SHARDS 16
 #define SHARD_SOFT_MAX 256 /* active transfers before the next shard is used */
+
+typedef struct sock_ctx sock_ctx_t;
 
 typedef struct shard {
     yr_upstream_t *up;
@@ -38,20 +51,45 @@ struct yr_upstream {
     CURL *easy_cache[EASY_CACHE_MAX];
     size_t neasy;
     CURLSH *guarded_conns; /* the connection cache of guarded calls (lazily) */
+    sock_ctx_t **socks;    /* by descriptor: every socket curl has open and we poll */
+    size_t nsocks;
+    bool env_proxy; /* a *_proxy variable was set at start: curl reads them */
     bool closing;
 };
 
-typedef struct {
+/* The variables libcurl looks at for a proxy (it ignores HTTP_PROXY in
+ * capitals). Checked once: with none set, transfers say "no proxy" and
+ * curl skips its getenv walk on every transfer. */
+static bool proxy_env_set(void)
+{
+    static const char *const vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY",
+                                       "all_proxy",  "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+        if (v != NULL && v[0] != '\0')
+            return true;
+    }
+    return false;
+}
+
+struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     shard_t *sh;
-} sock_ctx_t;
+    int wanted;  /* UV_READABLE|UV_WRITABLE curl asked for; 0 after REMOVE */
+    int polling; /* the events the poll handle is started with (0: stopped) */
+    bool inited; /* poll is initialised (a connection socket gets its ctx
+                  * when opened, its poll when curl first wants events) */
+    bool conn;   /* opened by on_curl_opensocket, closed by on_curl_closesocket;
+                  * other sockets (the resolver's wake-up pipe, which curl
+                  * closes without the callback) keep the per-transfer rule */
+};
 
 struct yr_upstream_call {
     yr_upstream_t *up;
     shard_t *sh;
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers; /* in mem[] */
     uv_timer_t fb_timer; /* first-byte timeout, then the idle timeout */
     uint32_t idle_ms;    /* 0: no idle timeout */
     uint64_t last_data;  /* loop time of the last body byte (or the head) */
@@ -64,12 +102,15 @@ struct yr_upstream_call {
     bool follow;        /* curl follows redirects: a 3xx with Location is not the answer */
     bool location_seen; /* the current response has a non-empty Location */
     bool guarded;       /* uses up->guarded_conns */
+    curl_opensocket_callback guard; /* req->opensocket, called by on_curl_opensocket */
+    void *guard_data;
     char retry_after[32];
     size_t retry_after_len;
     char content_type[128];
     size_t content_type_len;
     bool has_hints; /* the current response has a routing hint header */
     char errbuf[CURL_ERROR_SIZE];
+    _Alignas(struct curl_slist) char mem[]; /* the header list (headers_build) */
 };
 
 static void check_done(shard_t *sh);
@@ -85,6 +126,14 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     sock_ctx_t *ctx = h->data;
     shard_t *sh = ctx->sh;
+    if (ctx->wanted == 0) {
+        /* Idle between transfers and the peer spoke (most likely it closed):
+         * stop watching, or a level-triggered EOF would wake every turn.
+         * curl's liveness check finds out when it next picks the socket. */
+        uv_poll_stop(&ctx->poll);
+        ctx->polling = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -97,15 +146,94 @@ static void on_poll(uv_poll_t *h, int status, int events)
     check_done(sh);
 }
 
+static sock_ctx_t *sock_find(yr_upstream_t *up, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < up->nsocks ? up->socks[fd] : NULL;
+}
+
+static int sock_put(yr_upstream_t *up, curl_socket_t fd, sock_ctx_t *ctx)
+{
+    if ((size_t)fd >= up->nsocks) {
+        size_t n = up->nsocks ? up->nsocks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        sock_ctx_t **ns = realloc(up->socks, n * sizeof(*ns));
+        if (ns == NULL)
+            return -1;
+        memset(ns + up->nsocks, 0, (n - up->nsocks) * sizeof(*ns));
+        up->socks = ns;
+        up->nsocks = n;
+    }
+    up->socks[fd] = ctx;
+    return 0;
+}
+
+/* curl closes a socket: the poll handle goes first (uv_close removes the
+ * descriptor from epoll at once), so a descriptor number the kernel hands
+ * out again never meets a stale watcher. */
+static int on_curl_closesocket(void *userp, curl_socket_t fd)
+{
+    yr_upstream_t *up = userp;
+    sock_ctx_t *ctx = sock_find(up, fd);
+    if (ctx != NULL) {
+        up->socks[fd] = NULL;
+        if (ctx->inited)
+            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        else
+            free(ctx);
+    }
+    return close(fd);
+}
+
+/* Every connection socket of a call is made here (through the call's guard
+ * when it has one), so that its ctx exists before curl registers it. */
+static curl_socket_t on_curl_opensocket(void *clientp, curlsocktype purpose,
+                                        struct curl_sockaddr *addr)
+{
+    yr_upstream_call_t *call = clientp;
+    yr_upstream_t *up = call->up;
+    curl_socket_t fd = call->guard != NULL
+                           ? call->guard(call->guard_data, purpose, addr)
+                           : socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        return fd;
+    sock_ctx_t *ctx = sock_find(up, fd);
+    if (ctx != NULL) { /* a descriptor we never saw closed: drop the old watcher */
+        up->socks[fd] = NULL;
+        if (ctx->inited)
+            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        else
+            free(ctx);
+    }
+    ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL || sock_put(up, fd, ctx) < 0) {
+        free(ctx);
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    ctx->fd = fd;
+    ctx->conn = true;
+    return fd;
+}
+
 static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
 {
+    (void)e;
+    (void)socketp;
     shard_t *sh = userp;
-    sock_ctx_t *ctx = socketp;
+    yr_upstream_t *up = sh->up;
+    sock_ctx_t *ctx = sock_find(up, fd);
     if (what == CURL_POLL_REMOVE) {
-        if (ctx != NULL) {
-            uv_poll_stop(&ctx->poll);
-            curl_multi_assign(sh->multi, fd, NULL);
-            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        if (ctx == NULL)
+            return 0;
+        if (ctx->conn) {
+            ctx->wanted = 0; /* the epoll mask stays until an event or the close */
+        } else {
+            up->socks[fd] = NULL;
+            if (ctx->inited)
+                uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+            else
+                free(ctx);
         }
         return 0;
     }
@@ -114,20 +242,33 @@ static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void
         if (ctx == NULL)
             return -1;
         ctx->fd = fd;
-        ctx->sh = sh;
-        if (uv_poll_init_socket(sh->up->loop, &ctx->poll, fd) < 0) {
+        if (sock_put(up, fd, ctx) < 0) {
             free(ctx);
             return -1;
         }
-        ctx->poll.data = ctx;
-        curl_multi_assign(sh->multi, fd, ctx);
     }
+    if (!ctx->inited) {
+        if (uv_poll_init_socket(up->loop, &ctx->poll, fd) < 0) {
+            if (!ctx->conn) { /* a connection's ctx stays: its close frees it */
+                up->socks[fd] = NULL;
+                free(ctx);
+            }
+            return -1;
+        }
+        ctx->poll.data = ctx;
+        ctx->inited = true;
+    }
+    ctx->sh = sh; /* a connection stays in its shard's cache; set it anyway */
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&ctx->poll, events, on_poll);
+    ctx->wanted = events;
+    if (events != ctx->polling) {
+        uv_poll_start(&ctx->poll, events, on_poll);
+        ctx->polling = events;
+    }
     return 0;
 }
 
@@ -153,8 +294,10 @@ static void on_up_timer_closed(uv_handle_t *h)
 {
     shard_t *sh = h->data;
     yr_upstream_t *up = sh->up;
-    if (--up->timers_open == 0)
+    if (--up->timers_open == 0) {
+        free(up->socks);
         free(up);
+    }
 }
 
 int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out)
@@ -163,6 +306,7 @@ int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out)
     if (up == NULL)
         return -ENOMEM;
     up->loop = loop;
+    up->env_proxy = proxy_env_set();
     for (size_t i = 0; i < SHARDS; i++) {
         shard_t *sh = &up->shards[i];
         sh->up = up;
@@ -205,6 +349,17 @@ void yr_upstream_close(yr_upstream_t *up)
     if (up->guarded_conns != NULL)
         curl_share_cleanup(up->guarded_conns);
     up->guarded_conns = NULL;
+    /* curl closed its sockets above; anything left is a watcher of ours. */
+    for (size_t fd = 0; fd < up->nsocks; fd++) {
+        sock_ctx_t *ctx = up->socks[fd];
+        if (ctx == NULL)
+            continue;
+        up->socks[fd] = NULL;
+        if (ctx->inited)
+            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        else
+            free(ctx);
+    }
     for (size_t i = 0; i < SHARDS; i++) {
         uv_timer_stop(&up->shards[i].timer);
         uv_close((uv_handle_t *)&up->shards[i].timer, on_up_timer_closed);
@@ -267,8 +422,7 @@ static void call_release(yr_upstream_call_t *call)
         up->active--;
         call->sh->active--;
     }
-    curl_slist_free_all(call->headers);
-    call->headers = NULL;
+    call->headers = NULL; /* part of the call's allocation */
     uv_timer_stop(&call->fb_timer);
     uv_close((uv_handle_t *)&call->fb_timer, on_call_timer_closed);
 }
@@ -491,8 +645,6 @@ static int set_guard(yr_upstream_t *up, CURL *e, const yr_upstream_req_t *req)
     }
     if (curl_easy_setopt(e, CURLOPT_SHARE, up->guarded_conns) != CURLE_OK)
         return -ENOMEM;
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, req->opensocket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req->opensocket_data);
     curl_easy_setopt(e, CURLOPT_PROXY, ""); /* "" ignores the *_proxy environment too */
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
@@ -523,9 +675,15 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
     curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_curl_opensocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, call);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_closesocket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, call->up);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (!call->up->env_proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, ""); /* none configured: skip the lookup */
     const char *protocols = req->protocols != NULL ? req->protocols : "http,https";
     if (curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, protocols) != CURLE_OK)
@@ -545,9 +703,13 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
      * it the largest per-stream cost (SSE events are a few hundred bytes). */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    if (req->ca_file != NULL && curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file) != CURLE_OK)
+        return -ENOMEM;
     if (req->timeout_ms)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
     if (req->opensocket != NULL) {
+        call->guard = req->opensocket;
+        call->guard_data = req->opensocket_data;
         int rc = set_guard(call->up, e, req);
         if (rc < 0)
             return rc;
@@ -556,10 +718,33 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
     return 0;
 }
 
+/* The header list lives in the call's own allocation (nodes, then the
+ * strings): curl reads CURLOPT_HTTPHEADER without owning it, and
+ * curl_slist_append cost two mallocs per header per request. */
+static struct curl_slist *headers_build(char *mem, const char *const *headers, size_t n)
+{
+    struct curl_slist *nodes = (struct curl_slist *)mem;
+    char *str = mem + (n + 1) * sizeof(*nodes);
+    static char expect[] = "Expect:"; /* no 100-continue round trip */
+    nodes[0] = (struct curl_slist){.data = expect, .next = n > 0 ? &nodes[1] : NULL};
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(headers[i]) + 1;
+        memcpy(str, headers[i], len);
+        nodes[i + 1] = (struct curl_slist){.data = str, .next = i + 1 < n ? &nodes[i + 2] : NULL};
+        str += len;
+    }
+    return nodes;
+}
+
 int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
                       const yr_upstream_cbs_t *cbs, void *data, yr_upstream_call_t **out)
 {
-    yr_upstream_call_t *call = calloc(1, sizeof(*call));
+    size_t nh = 0, hbytes = 0;
+    for (; req->headers != NULL && req->headers[nh] != NULL; nh++)
+        hbytes += strlen(req->headers[nh]) + 1;
+    /* the nodes stay aligned: the call struct ends on a pointer boundary */
+    size_t extra = (nh + 1) * sizeof(struct curl_slist) + hbytes;
+    yr_upstream_call_t *call = calloc(1, sizeof(*call) + extra);
     if (call == NULL)
         return -ENOMEM;
     call->up = up;
@@ -571,25 +756,10 @@ int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
         free(call);
         return -ENOMEM;
     }
-    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
-    for (size_t i = 0; h != NULL && req->headers != NULL && req->headers[i] != NULL; i++) {
-        struct curl_slist *nh = curl_slist_append(h, req->headers[i]);
-        if (nh == NULL) {
-            curl_slist_free_all(h);
-            h = NULL;
-        }
-        h = nh;
-    }
-    if (h == NULL) {
-        curl_easy_cleanup(call->easy);
-        free(call);
-        return -ENOMEM;
-    }
-    call->headers = h;
+    call->headers = headers_build(call->mem, req->headers, nh);
     CURL *e = call->easy;
     int rc = set_options(call, req);
     if (rc < 0) {
-        curl_slist_free_all(call->headers);
         curl_easy_cleanup(e); /* also leaves the share */
         free(call);
         return rc;
@@ -598,7 +768,6 @@ int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
     call->fb_timer.data = call;
     call->sh = pick_shard(up, call->guarded);
     if (curl_multi_add_handle(call->sh->multi, e) != CURLM_OK) {
-        curl_slist_free_all(call->headers);
         curl_easy_cleanup(e);
         call->easy = NULL;
         uv_close((uv_handle_t *)&call->fb_timer, on_call_timer_closed);

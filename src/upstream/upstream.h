@@ -76,6 +76,9 @@ typedef struct {
      * with YR_UP_EABORTED before any body byte is delivered; a body without
      * a length is the caller's to count in on_data (return YR_UP_ABORT). */
     uint64_t max_body;
+    /* PEM file of the CAs that verify the server (CURLOPT_CAINFO); NULL:
+     * the system store. Verification itself is never turned off. */
+    const char *ca_file;
 } yr_upstream_req_t;
 
 /* Creates the per-worker client on loop. Owned by the caller; close it with

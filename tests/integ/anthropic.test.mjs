@@ -1,6 +1,7 @@
 // One table of scenarios, run through the gateway against an OpenAI route, an
-// Anthropic route and Gemini routes (2.5 and 3): an OpenAI client must not be
-// able to tell them apart. Then what the Anthropic provider actually received
+// Anthropic route, Gemini routes (2.5 and 3) and Vertex AI routes (Gemini and
+// Claude, with a static access token): an OpenAI client must not be able to
+// tell them apart. Then what the Anthropic provider actually received
 // (the Gemini specifics are in gemini.test.mjs).
 import { test, before, after, beforeEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,15 +20,18 @@ before(async () => {
       openai: { base_url: oaiSim.url },
       anthropic: { kind: 'anthropic', base_url: anthSim.base, api_key: ANTH_KEY },
       google: { kind: 'gemini', base_url: gemSim.base, api_key: GEM_KEY },
+      vertex: { kind: 'vertex', base_url: gemSim.base, api_key: GEM_KEY },
     },
     models: [
+      { id: 'via-gemini-vertex', routes: [{ provider: 'vertex', model: 'gemini-2.5-flash' }] },
+      { id: 'via-vertex-claude', routes: [{ provider: 'vertex', model: 'claude-sonnet-4@20250514' }] },
       { id: 'via-openai', routes: [{ provider: 'openai', model: 'gpt-4o' }] },
       { id: 'via-anthropic', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
       { id: 'via-gemini', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
       { id: 'via-gemini3', routes: [{ provider: 'google', model: 'gemini-3-pro-preview' }] },
       { id: 'claude-then-gpt', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }, { provider: 'openai', model: 'gpt-4o' }] },
     ],
-  }));
+  }).replace('kind: vertex\n', 'kind: vertex\n    project: scenarios\n'));
 });
 after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); await gemSim.stop(); gw.cleanup(); });
 beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); await gw.resetRoutes(); });
@@ -59,7 +63,7 @@ function streamedToolCalls(chunks) {
   return calls;
 }
 
-for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3']) {
+for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3', 'via-gemini-vertex', 'via-vertex-claude']) {
   describe(`scenarios ${route}`, () => {
     test('text', async () => {
       const r = await chat(gw, { model: route, messages: user('Reply with exactly: connected') });
@@ -141,7 +145,8 @@ for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3']
 
     test('vision: data URL and https URL', async () => {
       // Gemini routes fetch https images themselves (gemini.test.mjs, behind the SSRF guard).
-      for (const url of [`data:image/png;base64,${PNG}`, ...(gemini(route) ? [] : ['https://example.com/cat.jpg'])]) {
+      // So do Vertex's Claude routes (no image URLs there).
+      for (const url of [`data:image/png;base64,${PNG}`, ...(gemini(route) || route === 'via-vertex-claude' ? [] : ['https://example.com/cat.jpg'])]) {
         const r = await chat(gw, { model: route, messages: user([{ type: 'text', text: 'Describe this image in one sentence.' }, { type: 'image_url', image_url: { url } }]) });
         assert.equal(r.status, 200, r.text);
         assert.match(r.json.choices[0].message.content, /1 image/);

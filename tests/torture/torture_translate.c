@@ -38,6 +38,7 @@
 #include "api/chat.h"
 #include "api/oai_enc.h"
 #include "providers/provider.h"
+#include "providers/vertex.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
@@ -161,6 +162,20 @@ static yr_provider_conf_t gprovider = {
     .timeout_ms = 600000,
 };
 static yr_route_conf_t groute = {.provider = &gprovider, .model = "gemini-2.5-flash"};
+static yr_provider_conf_t vprovider = {
+    .name = "vertex",
+    .kind = YR_KIND_VERTEX,
+    .base_url = "https://us-east5-aiplatform.googleapis.com",
+    .api_key = "ya29.torture",
+    .project = "p",
+    .location = "us-east5",
+    .connect_timeout_ms = 5000,
+    .first_byte_timeout_ms = 120000,
+    .timeout_ms = 600000,
+    .anthropic_version = "2023-06-01",
+    .default_max_tokens = 4096,
+};
+static yr_route_conf_t vroute = {.provider = &vprovider, .model = "claude-sonnet-4@20250514"};
 
 /* The dialect under torture, and its route. */
 static const yr_dialect_ops_t *dialect = &yr_dialect_anthropic;
@@ -374,5 +389,10 @@ int main(void)
     torture_decode("gemini stream");
     stream_events = NULL;
     torture_decode("gemini response");
+
+    /* Claude on Vertex: Anthropic's build, then the body rewrite */
+    dialect = &yr_dialect_vertex_anthropic;
+    cur_route = &vroute;
+    torture_request("vertex claude request");
     return 0;
 }

@@ -291,8 +291,10 @@ static const struct {
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, linger_ms, header_timeout_ms, "
      "body_timeout_ms, body_min_rate, max_body_memory, max_translation_memory, max_connections, log_level, trust_forwarded_proto, ui_session_ttl_s)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
-     "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, preset, models, base_url, "
-     "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, anthropic_version, default_max_tokens, inline_images, api_version)"},
+     "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, preset, models, tls, "
+     "base_url, api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, "
+     "anthropic_version, default_max_tokens, inline_images, api_version, project, location, "
+     "publisher, credentials_file, credentials_json)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
      "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
@@ -347,6 +349,15 @@ static const struct {
     {"providers:\n  az:\n    kind: azure\n"
      "    base_url: https://x.openai.azure.com/openai/deployments/gpt-4o/\n",
      "cfg.yaml:4: providers.az.base_url: kind azure wants the resource endpoint"},
+    /* tls.ca_file must be a readable PEM file */
+    {"providers:\n  p:\n    kind: openai\n    tls:\n      ca_file: /nonexistent/ca.pem\n",
+     "cfg.yaml:5: providers.p.tls.ca_file: cannot read the CA file: No such file or directory"},
+    {"providers:\n  p:\n    kind: openai\n    tls:\n      ca_file: /dev/null\n",
+     "cfg.yaml:5: providers.p.tls.ca_file: the CA file is not a regular file"},
+    {"providers:\n  p:\n    kind: openai\n    tls:\n      cafile: x\n",
+     "cfg.yaml:5: providers.p.tls.cafile: unknown key (expected one of ca_file)"},
+    {"providers:\n  p:\n    kind: openai\n    tls: /etc/ssl/ca.pem\n",
+     "cfg.yaml:4: providers.p.tls: expected a mapping"},
     {"providers:\n  p:\n    kind: openai\n    base_url: ftp://x\n",
      "cfg.yaml:4: providers.p.base_url: must start with http:// or https://"},
     {"providers:\n  p:\n    kind: openai\n    base_url: https://\n",
@@ -796,6 +807,44 @@ static void test_default_bad_env(void **state)
     }
 }
 
+/* tls.ca_file: kept as given; a PEM block split across the reader's chunks
+ * is still found; absent = NULL (the system store). */
+static void test_tls_ca_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/yr-test-ca-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 8190; i++)
+        fputc('#', f); /* the marker straddles the first 8 KiB read */
+    fputs("\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", f);
+    fclose(f);
+    char yaml[512];
+    snprintf(yaml, sizeof(yaml),
+             "providers:\n  a: {kind: openai, tls: {ca_file: '%s'}}\n  b: {kind: openai}\n"
+             "  c: {kind: openai, tls: {}}\n",
+             path);
+    yr_config_t *cfg = load_ok(yaml);
+    assert_string_equal(cfg->providers[0].tls_ca_file, path);
+    assert_null(cfg->providers[1].tls_ca_file);
+    assert_null(cfg->providers[2].tls_ca_file);
+    yr_config_free(cfg);
+    /* a regular file without a certificate block */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", f);
+    fclose(f);
+    snprintf(yaml, sizeof(yaml), "providers:\n  a:\n    kind: openai\n    tls: {ca_file: '%s'}\n",
+             path);
+    char err[512];
+    load_fail(yaml, err, sizeof(err));
+    assert_string_equal(err, "cfg.yaml:4: providers.a.tls.ca_file: the CA file has no PEM "
+                             "certificate (-----BEGIN CERTIFICATE-----)");
+    unlink(path);
+}
+
 /* kind azure: the API shape comes from api_version, default v1. */
 static void test_azure_settings(void **state)
 {
@@ -898,8 +947,9 @@ static void test_kind_names(void **state)
     assert_string_equal(yr_provider_kind_name(YR_KIND__COUNT), "unknown");
     /* Every kind name is accepted by the loader. */
     for (int k = 0; k < YR_KIND__COUNT; k++) {
-        char yaml[128];
-        snprintf(yaml, sizeof(yaml), "providers: {p: {kind: %s, base_url: 'https://h'}}",
+        char yaml[160];
+        snprintf(yaml, sizeof(yaml),
+                 "providers: {p: {kind: %s, base_url: 'https://h', api_key: tok123, project: p}}",
                  yr_provider_kind_name((yr_provider_kind_t)k));
         yr_config_t *cfg = load_ok(yaml);
         assert_int_equal(cfg->providers[0].kind, k);
@@ -1082,6 +1132,7 @@ int main(void)
         cmocka_unit_test_setup(test_every_setting, clear_env),
         cmocka_unit_test_setup(test_anchors, clear_env),
         cmocka_unit_test_setup(test_rejects, clear_env),
+        cmocka_unit_test_setup(test_tls_ca_file, clear_env),
         cmocka_unit_test_setup(test_azure_settings, clear_env),
         cmocka_unit_test_setup(test_routing_settings, clear_env),
         cmocka_unit_test_setup(test_secrets_not_shown, clear_env),

@@ -60,7 +60,8 @@ static void cfg_fx(cfg_fx_t *f)
     memset(f, 0, sizeof(*f));
     f->p[0] = (yr_provider_conf_t){.name = "openai", .kind = YR_KIND_OPENAI};
     f->p[1] = (yr_provider_conf_t){.name = "Anthropic", .kind = YR_KIND_ANTHROPIC};
-    f->p[2] = (yr_provider_conf_t){.name = "vertex", .kind = YR_KIND_VERTEX};
+    /* a kind this build cannot call */
+    f->p[2] = (yr_provider_conf_t){.name = "future", .kind = YR_KIND__COUNT};
     f->r[0] = (yr_route_conf_t){.provider = &f->p[1], .model = "claude"};
     f->r[1] = (yr_route_conf_t){.provider = &f->p[2], .model = "gemini"};
     f->r[2] = (yr_route_conf_t){.provider = &f->p[0], .model = "gpt-a"};
@@ -91,7 +92,7 @@ static void test_plan_keeps_config_order(void **state)
                                    NULL, NULL),
                      0);
     assert_false(plan.pinned);
-    assert_int_equal(plan.n, 3); /* vertex is not callable in this build */
+    assert_int_equal(plan.n, 3); /* "future" is not callable */
     assert_int_equal(plan.unsupported, 1);
     uint64_t delay = 99;
     assert_ptr_equal(yr_peer_get(&plan, 0, &delay), &f.r[0]);

@@ -1,0 +1,132 @@
+// Figure (o), the overhead figures: non-streamed req/s per core of each proxy
+// in front of an upstream that is much faster than any proxy -- the
+// purpose-built yr-upstream (bench/yr-upstream.c: a fixed 1 KB
+// chat.completion, no parsing, one epoll loop) -- once over plain HTTP and
+// once over TLS with a CA made for the run (openssl). Every peer figure is
+// printed next to the direct one (wrk straight to the upstream, the rig's
+// ceiling): a ratio between peers only means something when direct is well
+// above both (>= 3x on plain HTTP; >= 1.3x on TLS, where the upstream pays
+// for the crypto too), and the table says "invalid" when it is not. A load
+// run with any non-2xx answer or socket error is invalid too: it is shown,
+// never averaged in.
+//
+// Rig: the peer under test alone on core 0; the upstream and wrk on core 1.
+import fs from 'node:fs';
+import path from 'node:path';
+import { sh, which, log, pinned, startProcess, waitForOutput, stopProcess, median, parseWrk } from './util.mjs';
+
+export const PLAIN_MIN_RATIO = 3;
+export const TLS_MIN_RATIO = 1.3;
+export const UPSTREAM_NAME = 'bench-upstream';
+
+// A CA and a certificate for 127.0.0.1 and bench-upstream (nginx checks a
+// DNS name, curl the IP), made for the run.
+export function makePki(dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n) => path.join(dir, n);
+  const run = (args) => {
+    const r = sh('openssl', args);
+    if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=yourouter bench CA']);
+  run(['req', ...ec, '-keyout', f('up.key'), '-out', f('up.csr'), '-subj', `/CN=${UPSTREAM_NAME}`]);
+  fs.writeFileSync(f('up.ext'), `subjectAltName=DNS:${UPSTREAM_NAME},IP:127.0.0.1\nbasicConstraints=CA:FALSE\n`);
+  run(['x509', '-req', '-in', f('up.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+    '-out', f('up.pem'), '-days', '2', '-extfile', f('up.ext')]);
+  return { ca: f('ca.pem'), cert: f('up.pem'), key: f('up.key') };
+}
+
+async function startUpstream(ctx, pki) {
+  const argv = [path.join(ctx.buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0'];
+  if (pki) argv.push('--cert', pki.cert, '--key', pki.key);
+  const child = startProcess(pinned(1, ctx.sched, argv), { logFile: path.join(ctx.workDir, `upstream${pki ? '-tls' : ''}.log`) });
+  const m = await waitForOutput(child, /listening on 127\.0\.0\.1:(\d+)/, 10000);
+  return { child, port: Number(m[1]) };
+}
+
+function wrk(ctx, url, headers, body, secs) {
+  const env = { ...process.env, WRK_BODY: body, WRK_HEADERS: headers.join('\n') };
+  const argv = pinned(1, ctx.sched, ['wrk', '-t1', '-c50', `-d${secs}s`, '--latency', '-s',
+    path.join(ctx.root, 'bench', 'wrk', 'post.lua'), url]);
+  const r = sh(argv[0], argv.slice(1), { env, timeout: (secs + 30) * 1000 });
+  const w = parseWrk(r.stdout);
+  w.valid = w.rps != null && w.requests > 0 && w.non2xx === 0 && w.socket_errors === 0;
+  if (!w.valid) w.why = w.rps == null ? `wrk failed: ${r.stderr.slice(0, 200)}` : `${w.non2xx} non-2xx, ${w.socket_errors} socket errors`;
+  return w;
+}
+
+// Median of the valid rounds; invalid rounds are listed, never averaged in.
+function summarise(rounds) {
+  const ok = rounds.filter((r) => r.valid);
+  return {
+    rounds,
+    valid_rounds: ok.length,
+    rps: ok.length ? median(ok.map((r) => r.rps)) : null,
+    p99_us: ok.length ? median(ok.map((r) => r.p99_us)) : null,
+    invalid: ok.length === 0 ? rounds.map((r) => r.why).join('; ') : null,
+  };
+}
+
+// peers: [{ peer, name }] from peers.mjs (direct handled here); returns
+// { plain: {...}, tls: {...} } with per-peer summaries and the validity of
+// every ratio.
+export async function overheadFigure(ctx, { peers, body, secs, rounds, variants = ['plain', 'tls'] }) {
+  if (!which('wrk')) return { skipped: 'wrk is not installed' };
+  if (!fs.existsSync(path.join(ctx.buildDir, 'bench', 'yr-upstream'))) return { skipped: 'yr-upstream was not built' };
+  const out = {};
+  const pki = variants.includes('tls') ? makePki(path.join(ctx.workDir, 'pki')) : null;
+  for (const variant of variants) {
+    const tls = variant === 'tls';
+    const up = await startUpstream(ctx, tls ? pki : null);
+    const saved = ctx.upstream;
+    ctx.upstream = { port: up.port, tls, ca: pki?.ca, name: UPSTREAM_NAME };
+    const insts = {};
+    const res = { per_peer: {}, min_ratio: tls ? TLS_MIN_RATIO : PLAIN_MIN_RATIO };
+    try {
+      for (const { peer, name } of peers) {
+        try {
+          insts[name] = { peer, inst: await peer.start(ctx) };
+        } catch (e) {
+          res.per_peer[name] = { invalid: `did not start: ${e.message.split('\n')[0]}`, rounds: [] };
+        }
+      }
+      const all = { direct: [] };
+      for (const n of Object.keys(insts)) all[n] = [];
+      const directUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${up.port}/v1/chat/completions`;
+      for (let round = 0; round < rounds; round++) {
+        // the order rotates, so a slow phase of the machine does not land on one peer
+        const names = Object.keys(all);
+        const order = names.slice(round % names.length).concat(names.slice(0, round % names.length));
+        for (const n of order) {
+          const w = n === 'direct'
+            ? wrk(ctx, directUrl, ['Authorization: Bearer dummy'], body, secs)
+            : wrk(ctx, `http://127.0.0.1:${insts[n].inst.port}/v1/chat/completions`, insts[n].peer.headers(ctx, {}), body, secs);
+          all[n].push(w);
+          log(`figure o (${variant}) round ${round + 1}: ${n} ${w.valid ? `${Math.round(w.rps)} req/s` : `INVALID (${w.why})`}`);
+        }
+      }
+      for (const [n, r] of Object.entries(all)) res.per_peer[n] = summarise(r);
+      const direct = res.per_peer.direct;
+      for (const [n, s] of Object.entries(res.per_peer)) {
+        if (n === 'direct') continue;
+        s.direct_over_peer = direct.rps && s.rps ? direct.rps / s.rps : null;
+        s.rig_valid = s.direct_over_peer != null && s.direct_over_peer >= res.min_ratio;
+      }
+      const yr = res.per_peer.yourouter, ng = res.per_peer.nginx;
+      if (yr?.rps && ng?.rps) {
+        res.yourouter_over_nginx = yr.rps / ng.rps;
+        res.ratio_valid = yr.rig_valid && ng.rig_valid;
+        if (!res.ratio_valid)
+          res.ratio_why = `direct is ${direct.rps ? (direct.rps / Math.max(yr.rps, ng.rps)).toFixed(2) : '?'}x the faster peer, ` +
+            `below the ${res.min_ratio}x that makes the upstream negligible`;
+      }
+    } finally {
+      for (const { inst } of Object.values(insts)) await inst.stop().catch(() => {});
+      ctx.upstream = saved;
+      await stopProcess(up.child);
+    }
+    out[variant] = res;
+  }
+  return out;
+}
