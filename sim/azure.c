@@ -95,7 +95,7 @@ static void front_door(sim_error_t *err, int status, const char *code, const cha
 static int check_version(const yr_http_req_t *req, sim_error_t *err)
 {
     yr_str_t v = query_param(req->query, YR_STR("api-version"));
-    if (yr_str_eq(req->path, v1_path)) {
+    if (yr_str_has_prefix(req->path, YR_STR("/openai/v1/"))) { /* chat, embeddings */
         if (v.ptr == NULL || yr_str_eq(v, YR_STR("preview")) || yr_str_eq(v, YR_STR("latest")))
             return 0;
     } else {

@@ -24,12 +24,16 @@
 
 /* Dialects, first match wins. Add new ones here (see docs/sim.md). */
 static const sim_dialect_t *const dialects[] = {
+    &sim_dialect_responses,  /* POST .../responses */
+    &sim_dialect_embeddings, /* POST .../embeddings */
+    &sim_dialect_gemini_embed, /* models/{m}:batchEmbedContents, :embedContent */
     &sim_dialect_azure, /* before OpenAI: its paths end in /chat/completions too */
     &sim_dialect_openai,
     &sim_dialect_anthropic,
     &sim_dialect_vertex_gemini, /* before Gemini: its paths end in models/{m}:method too */
     &sim_dialect_vertex_anthropic,
     &sim_dialect_gemini,
+    &sim_dialect_bedrock,
 };
 
 static void stream_pump(sim_exchange_t *x);
@@ -131,12 +135,26 @@ static void on_drain(yr_http_req_t *req)
 static yr_http_header_t *response_headers(sim_exchange_t *x, size_t *n)
 {
     const sim_behaviour_t *b = &x->beh;
-    size_t cap = 6 + json_object_size(b->headers);
+    size_t cap = 8 + json_object_size(b->headers);
     yr_http_header_t *h = yr_palloc(x->pool, cap * sizeof(*h));
     *n = 0;
     if (h == NULL)
         return NULL;
     h[(*n)++] = (yr_http_header_t){YR_STR("x-request-id"), yr_str(x->request_id)};
+    const sim_dialect_t *d = x->dialect;
+    if (d != NULL && d->request_id_header != NULL)
+        h[(*n)++] = (yr_http_header_t){yr_str(d->request_id_header), yr_str(x->request_id)};
+    if (d != NULL && d->error_type_header != NULL && x->err.status >= 400 && x->err.type.len > 0) {
+        yr_str_t sfx = yr_str(d->error_type_suffix);
+        char *v = yr_palloc(x->pool, x->err.type.len + sfx.len + 1);
+        if (v != NULL) {
+            memcpy(v, x->err.type.ptr, x->err.type.len);
+            if (sfx.len)
+                memcpy(v + x->err.type.len, sfx.ptr, sfx.len);
+            h[(*n)++] = (yr_http_header_t){yr_str(d->error_type_header),
+                                           {v, x->err.type.len + sfx.len}};
+        }
+    }
     if (b->retry_after.ptr != NULL)
         h[(*n)++] = (yr_http_header_t){YR_STR("retry-after"), b->retry_after};
     uint64_t secs;

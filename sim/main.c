@@ -35,7 +35,9 @@ static void usage(FILE *f)
           "  --verbose           log every request\n"
           "  --no-record         do not record requests (for benchmarks)\n"
           "  --rate-limit N/MS   at most N chat requests per API key per MS-millisecond\n"
-          "                      window; answers carry x-ratelimit-*-requests, beyond: 429\n",
+          "                      window; answers carry x-ratelimit-*-requests, beyond: 429\n"
+          "  --aws-credentials AK:SECRET\n"
+          "                      Bedrock: verify SigV4 signatures made with these keys\n",
           f);
 }
 
@@ -97,6 +99,11 @@ static int parse_args(int argc, char **argv, sim_args_t *a)
             }
             a->rl_limit = (uint32_t)n;
             a->rl_window_ms = (uint32_t)ms;
+        } else if (strcmp(arg, "--aws-credentials") == 0 && has_value) {
+            if (sim_bedrock_credentials(argv[++i]) < 0) {
+                fprintf(stderr, "yourouter-sim: invalid --aws-credentials (want AK:SECRET)\n");
+                return -EINVAL;
+            }
         } else if (strcmp(arg, "--no-record") == 0) {
             a->record = false;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {

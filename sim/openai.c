@@ -878,3 +878,19 @@ const sim_dialect_t sim_dialect_openai = {
     .malformed_event = YR_STR("data: {not json\n\n"),
     .render_models = oai_render_models,
 };
+
+/* For the other OpenAI dialects of the simulator (responses.c, embeddings.c). */
+int sim_oai_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *err)
+{
+    return oai_check_auth(req, key, err);
+}
+
+void sim_oai_error_defaults(int status, sim_error_t *err)
+{
+    oai_error_defaults(status, err);
+}
+
+int sim_oai_render_error(const sim_error_t *err, yr_buf_t *out)
+{
+    return oai_render_error(err, out);
+}

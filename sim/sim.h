@@ -183,12 +183,30 @@ struct sim_dialect {
     void (*filter_error)(yr_str_t category, sim_error_t *err);
     /* A retry-after of N seconds also goes out as retry-after-ms (Azure). */
     bool retry_after_ms;
+    /* Bedrock: the header an error's type goes in (x-amzn-ErrorType), with
+     * what the service appends to it (":http://internal.amazon.com/..."),
+     * and a second name for the request id (x-amzn-RequestId); NULL: none. */
+    const char *error_type_header;
+    const char *error_type_suffix;
+    const char *request_id_header;
 };
 
 extern const sim_dialect_t sim_dialect_openai;
 extern const sim_dialect_t sim_dialect_anthropic;
 extern const sim_dialect_t sim_dialect_azure;
 extern const sim_dialect_t sim_dialect_gemini;
+extern const sim_dialect_t sim_dialect_responses;  /* responses.c: OpenAI /v1/responses */
+extern const sim_dialect_t sim_dialect_embeddings; /* embeddings.c: OpenAI and Azure */
+extern const sim_dialect_t sim_dialect_gemini_embed; /* embeddings.c: Gemini */
+/* OpenAI's auth check and error shape, for the dialects that share them. */
+int sim_oai_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *err);
+void sim_oai_error_defaults(int status, sim_error_t *err);
+int sim_oai_render_error(const sim_error_t *err, yr_buf_t *out);
+extern const sim_dialect_t sim_dialect_bedrock;
+
+/* bedrock.c: --aws-credentials AK:SECRET, the keys SigV4 signatures are
+ * checked with. 0 or -EINVAL. */
+int sim_bedrock_credentials(const char *spec);
 /* vertex.c: Gemini and Claude on Vertex AI, copies of the two dialects with
  * Vertex's paths, auth and checks (filled by sim_vertex_init). */
 extern sim_dialect_t sim_dialect_vertex_gemini, sim_dialect_vertex_anthropic;

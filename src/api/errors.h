@@ -38,6 +38,7 @@ typedef enum {
     YR_DIALECT_ANTHROPIC,
     YR_DIALECT_GEMINI,
     YR_DIALECT_RESPONSES, /* OpenAI Responses API clients (/v1/responses) */
+    YR_DIALECT_EMBEDDINGS, /* OpenAI embeddings clients (/v1/embeddings); OpenAI's errors */
 } yr_dialect_t;
 
 typedef struct {

@@ -16,6 +16,7 @@
 #include "api/chat.h"
 #include "api/errors.h"
 #include "api/events.h"
+#include "api/resp_state.h"
 #include "core/buf.h"
 
 typedef struct {
@@ -23,8 +24,13 @@ typedef struct {
     bool stream;
     bool store;             /* the request's store (default true) */
     bool has_previous;      /* previous_response_id was given */
+    bool include_enc;       /* include: ["reasoning.encrypted_content"] */
     int64_t max_output_tokens; /* -1: none */
-    char dropped_tools[256];   /* built-in tools no route can run here, comma separated */
+    char dropped_tools[256];   /* built-in tools a translated route cannot run, comma
+                                  separated (x-yourouter-dropped) */
+    json_t *namespaces;     /* names of the namespace tools flattened to ns__name; owned */
+    char *pass_body;        /* with previous_response_id: the request as a Responses
+                               upstream gets it (the conversation inlined); malloc'ed */
     char previous_id[64];   /* previous_response_id */
     json_t *items;          /* every input item this response answers (the previous
                                response's input and output, then this request's), for the
@@ -44,13 +50,16 @@ __attribute__((warn_unused_result)) int yr_resp_previous_id(const char *body, si
 /* Converts a Responses request to the OpenAI chat request every dialect's
  * build takes. prev_items / prev_response: the stored input items and
  * response of previous_response_id (NULL when none): the conversation
- * continues from them. On failure fills err (param is the Responses field,
+ * continues from them. secret opens the provider state of reasoning items
+ * (resp_state.h). On failure fills err (param is the Responses field,
  * e.g. "input[2].content[0].image_url") and returns -EINVAL / -E2BIG /
- * -ENOMEM. */
+ * -ENOMEM; info->model[0] != 0 then tells that the request itself was
+ * readable (model, stream, store, items set): only its translation failed,
+ * and a Responses upstream may still take it. */
 __attribute__((warn_unused_result)) int
 yr_resp_request_to_openai(const char *body, size_t len, const char *prev_items,
-                          const char *prev_response, yr_resp_info_t *info, yr_buf_t *out,
-                          yr_api_error_t *err);
+                          const char *prev_response, const yr_resp_secret_t *secret,
+                          yr_resp_info_t *info, yr_buf_t *out, yr_api_error_t *err);
 
 typedef struct yr_resp_enc yr_resp_enc_t;
 
@@ -60,6 +69,8 @@ typedef struct {
     bool stream;
     const yr_resp_info_t *info; /* echoed fields; must outlive the encoder */
     int64_t input_tokens_estimate;
+    yr_resp_secret_t secret; /* seals provider state into encrypted_content; must outlive
+                                the encoder */
 } yr_resp_enc_opts_t;
 
 yr_resp_enc_t *yr_resp_enc_new(const yr_resp_enc_opts_t *o);
@@ -71,7 +82,8 @@ void yr_resp_enc_free(yr_resp_enc_t *e);
 __attribute__((warn_unused_result)) int yr_resp_enc_event(yr_resp_enc_t *e, const yr_event_t *ev,
                                                           yr_buf_t *out);
 
-/* The response object as it ended (after END), or NULL. Owned by e. */
+/* The response object as it ended (after END), or NULL, as the store keeps
+ * it (encrypted_content always there). Owned by e. */
 const char *yr_resp_enc_final(const yr_resp_enc_t *e);
 /* The response's id ("resp_..."). */
 const char *yr_resp_enc_id(const yr_resp_enc_t *e);

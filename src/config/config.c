@@ -19,6 +19,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "config/aws.h"
 #include "config/config.h"
 #include "limits/price.h"
 #include "providers/gcp_auth.h"
@@ -157,6 +158,8 @@ static const setting_t storage_rows[] = {
      .check = check_redis_url, .offset = CFG(storage.redis_url)},
 };
 
+static const char *const responses_modes[] = {"auto", "native", "translate", NULL};
+
 enum { PROVIDER_KIND, PROVIDER_PRESET, PROVIDER_MODELS, PROVIDER_TLS };
 static const setting_t provider_rows[] = {
     [PROVIDER_KIND] = {.name = "kind", .type = T_KIND, .flags = F_REQUIRED, .names = kind_names,
@@ -193,6 +196,18 @@ static const setting_t provider_rows[] = {
      * (the classic deployments API with ?api-version=). */
     {.name = "api_version", .type = T_STR, .max = 32, .def_str = "v1",
      .check = check_api_version, .offset = PRV(api_version)},
+    /* kind: bedrock — the region, and the SigV4 credentials (config/aws.h:
+     * else the AWS_* environment, else a credentials-file profile). */
+    {.name = "region", .type = T_STR, .max = 32, .check = check_token, .offset = PRV(region)},
+    {.name = "aws_access_key_id", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 128,
+     .check = check_token, .offset = PRV(aws_access_key_id)},
+    {.name = "aws_secret_access_key", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 256,
+     .check = check_token, .offset = PRV(aws_secret_access_key)},
+    {.name = "aws_session_token", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 8192,
+     .check = check_token, .offset = PRV(aws_session_token)},
+    {.name = "aws_profile", .type = T_STR, .max = 128, .check = check_token,
+     .offset = PRV(aws_profile)},
+    {.name = "aws_credentials_file", .type = T_STR, .max = 1024, .offset = PRV(aws_credentials_file)},
     /* kind: vertex — where (project, location), which publisher's models,
      * and the service account (check_vertex). */
     {.name = "project", .type = T_STR, .flags = F_NULLABLE, .max = 128, .check = check_segment,
@@ -204,6 +219,16 @@ static const setting_t provider_rows[] = {
      .offset = PRV(credentials_file)},
     {.name = "credentials_json", .type = T_STR, .flags = F_NULLABLE | F_SECRET,
      .max = YR_GCP_MAX_SA_JSON, .offset = PRV(credentials_json)},
+    /* Responses clients: passthrough to an upstream /v1/responses or not. */
+    {.name = "responses", .type = T_ENUM, .names = responses_modes, .def_str = "auto",
+     .offset = PRV(responses)},
+};
+
+static const setting_t responses_rows[] = {
+    {.name = "secret", .type = T_STR, .flags = F_NULLABLE | F_SECRET, .max = 4096,
+     .check = check_token, .offset = CFG(responses.secret)},
+    {.name = "retention_days", .type = T_U32, .min = 0, .max = 36500, .def_num = 30,
+     .offset = CFG(responses.retention_days)},
 };
 
 /* providers.NAME.tls */
@@ -1139,6 +1164,21 @@ static int parse_observability(parse_t *p, yaml_node_t *v, size_t key_line)
 static size_t value_line(parse_t *p, yaml_node_t *v, const char *key);
 static int parse_price(parse_t *p, yaml_node_t *v, int64_t *const dst[4], bool *has_price);
 
+static int parse_responses(parse_t *p, yaml_node_t *v, size_t key_line)
+{
+    return parse_table(p, v, key_line, responses_rows, NROWS(responses_rows), p->cfg, NULL);
+}
+
+bool yr_provider_responses_native(const yr_provider_conf_t *p)
+{
+    if (p->responses != NULL && strcmp(p->responses, "native") == 0)
+        return p->kind == YR_KIND_OPENAI;
+    if (p->responses != NULL && strcmp(p->responses, "translate") == 0)
+        return false;
+    return p->kind == YR_KIND_OPENAI && p->base_url != NULL &&
+           strncmp(p->base_url, "https://api.openai.com/", 23) == 0;
+}
+
 /* Azure's base_url is the resource endpoint: the gateway builds the rest of
  * the path from api_version and the route's model (the deployment), so a
  * pasted ".../openai/deployments/x" or ".../openai/v1" would be doubled. */
@@ -1154,6 +1194,18 @@ static int check_azure_endpoint(parse_t *p, yaml_node_t *v, const yr_provider_co
                   "without /openai/...: the path comes from api_version and the route's model");
     path_pop(p, saved);
     return rc;
+}
+
+/* kind bedrock: region, endpoint and credentials (config/aws.h). */
+static int resolve_aws(parse_t *p, yaml_node_t *v, size_t key_line, yr_provider_conf_t *pc)
+{
+    char why[400];
+    int rc = yr_aws_resolve(p->cfg->pool, pc, why, sizeof(why));
+    if (rc == -ENOMEM)
+        return fail_oom(p);
+    if (rc < 0)
+        return fail(p, v->type == YAML_MAPPING_NODE ? line_of(v) : key_line, "%s", why);
+    return 0;
 }
 
 /* Reads a service-account key file (at most YR_GCP_MAX_SA_JSON bytes) into
@@ -1489,6 +1541,8 @@ static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provid
         rc = parse_provider_tls(p, custom[PROVIDER_TLS], pc);
     if (rc == 0 && pc->kind == YR_KIND_AZURE && pc->base_url != NULL)
         rc = check_azure_endpoint(p, v, pc);
+    if (rc == 0 && pc->kind == YR_KIND_BEDROCK)
+        rc = resolve_aws(p, v, key_line, pc);
     if (rc == 0 && pc->kind == YR_KIND_VERTEX)
         rc = check_vertex(p, v, key_line, pc);
     if (rc < 0 || pc->base_url != NULL)
@@ -1830,6 +1884,7 @@ static const struct {
     {"server", parse_server},
     {"storage", parse_storage},
     {"images", parse_images},
+    {"responses", parse_responses},
     {"observability", parse_observability},
     {"providers", parse_providers},
     {"models", parse_models},
@@ -1873,6 +1928,7 @@ static yr_config_t *config_new(const char *path)
     if (cfg->path == NULL || apply_defaults(pool, server_rows, NROWS(server_rows), cfg) < 0 ||
         apply_defaults(pool, storage_rows, NROWS(storage_rows), cfg) < 0 ||
         apply_defaults(pool, images_rows, NROWS(images_rows), cfg) < 0 ||
+        apply_defaults(pool, responses_rows, NROWS(responses_rows), cfg) < 0 ||
         apply_defaults(pool, observability_rows, NROWS(observability_rows), cfg) < 0)
         goto fail;
     return cfg;
@@ -2287,8 +2343,12 @@ void yr_config_redact(const yr_config_t *cfg, char *s, size_t cap)
     if (cfg == NULL || s == NULL || cap == 0)
         return;
     redact_one(s, cap, cfg->server.master_key);
-    for (size_t i = 0; i < cfg->nproviders; i++)
+    redact_one(s, cap, cfg->responses.secret);
+    for (size_t i = 0; i < cfg->nproviders; i++) {
         redact_one(s, cap, cfg->providers[i].api_key);
+        redact_one(s, cap, cfg->providers[i].aws_secret_access_key);
+        redact_one(s, cap, cfg->providers[i].aws_session_token);
+    }
     for (size_t i = 0; i < cfg->nmodels; i++)
         for (size_t j = 0; j < cfg->models[i].nroutes; j++)
             redact_one(s, cap, cfg->models[i].routes[j].api_key);

@@ -54,6 +54,16 @@ typedef struct {
      * deployment in the body's model) or a date such as 2024-10-21[-preview]
      * (POST .../openai/deployments/{model}/chat/completions?api-version=..). */
     const char *api_version;
+    /* Responses clients on this provider: "native" (its upstream speaks
+     * /v1/responses: passthrough), "translate" (through chat completions),
+     * or "auto" (native for kind openai at https://api.openai.com). Read with
+     * yr_provider_responses_native. */
+    const char *responses;
+    /* kind bedrock (config/aws.h resolves them at load): the region, and
+     * SigV4 keys unless api_key is a Bedrock API key. */
+    const char *region;
+    const char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
+    const char *aws_profile, *aws_credentials_file;
     /* kind vertex (providers/vertex.c): the project and location in every
      * path, the publisher (google | anthropic; NULL: "anthropic" for route
      * models named claude*, else "google"), and the service account whose
@@ -169,6 +179,11 @@ typedef struct yr_config {
         const char **allow;    /* exceptions to the SSRF guard (CIDR[:port]) */
         size_t nallow;
     } images;
+    struct {                   /* the Responses API (docs/responses.md) */
+        const char *secret;    /* seals provider state in encrypted_content; NULL: the
+                                  master key (with a domain prefix) */
+        uint32_t retention_days; /* stored responses older than this are purged; 0: kept */
+    } responses;
     struct {                    /* docs/observability.md; all restart-only */
         const char *otlp_endpoint; /* OTLP/HTTP JSON traces URL; NULL: no export */
         uint32_t otlp_timeout_ms;  /* one export call; default 2000 */
@@ -184,6 +199,9 @@ typedef struct yr_config {
     yr_model_conf_t *models;
     size_t nmodels;
 } yr_config_t;
+
+/* Whether Responses clients get a passthrough on provider p. */
+bool yr_provider_responses_native(const yr_provider_conf_t *p);
 
 /* Loads and validates a YAML file. On success returns 0 and *out (owned by
  * the caller, free with yr_config_free). On failure returns a negative code

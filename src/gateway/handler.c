@@ -274,6 +274,7 @@ static bool authenticates(const yr_http_req_t *req)
     bool post = req->method == HTTP_POST;
     if (path_is(req, "/v1/chat/completions") || path_is(req, "/chat/completions") ||
         path_is(req, "/v1/responses") || path_is(req, "/responses") ||
+        path_is(req, "/v1/embeddings") || path_is(req, "/embeddings") ||
         path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens") ||
         yr_gem_is_target(req->path))
         return post;
@@ -341,6 +342,12 @@ void yr_gateway_on_request(yr_http_req_t *req)
         if (!post)
             goto not_allowed;
         yr_proxy_chat(g);
+        return;
+    }
+    if (path_is(req, "/v1/embeddings") || path_is(req, "/embeddings")) {
+        if (!post)
+            goto not_allowed;
+        yr_proxy_embeddings(g);
         return;
     }
     if (yr_str_has_prefix(req->path, YR_STR("/v1/responses/")) && req->path.len > 14) {

@@ -52,10 +52,12 @@
 #include "gateway/reqstate.h"
 #include "gateway/respond.h"
 #include "limits/limits.h"
+#include "providers/embeddings.h"
 #include "obs/obs.h"
 #include "providers/catalog.h"
 #include "providers/fit.h"
 #include "providers/framing.h"
+#include "providers/openai_responses.h"
 #include "providers/provider.h"
 #include "limits/price.h"
 #include "route/health.h"
@@ -103,6 +105,8 @@ typedef struct chat {
     yr_anth_req_info_t ainfo;
     yr_gem_req_info_t ginfo; /* Gemini client: model and method from the URL */
     yr_resp_info_t rinfo;    /* Responses client: what the response object echoes */
+    unsigned char rkey[32];  /* ... the key that seals provider state (resp_state.h) */
+    yr_resp_secret_t rsecret;
     const yr_model_conf_t *model;
     yr_route_plan_t plan;
     yr_admission_t *adm;
@@ -412,9 +416,10 @@ static void observe_request(chat_t *c, int status, uint64_t end)
         et = last != NULL && last->outcome != YR_OUT_OK ? yr_outcome_name(last->outcome) : err;
     }
     yr_obs_req_t r = {
-        .op = c->count_tokens                   ? YR_OBS_OP_COUNT_TOKENS
-              : c->dialect == YR_DIALECT_GEMINI ? YR_OBS_OP_GENERATE_CONTENT
-                                                : YR_OBS_OP_CHAT,
+        .op = c->count_tokens                       ? YR_OBS_OP_COUNT_TOKENS
+              : c->dialect == YR_DIALECT_GEMINI     ? YR_OBS_OP_GENERATE_CONTENT
+              : c->dialect == YR_DIALECT_EMBEDDINGS ? YR_OBS_OP_EMBEDDINGS
+                                                    : YR_OBS_OP_CHAT,
         .cfg = c->g->cfg,
         .model = c->model,
         .client_model = c->chat.model.len > 0 ? c->chat.model
@@ -619,6 +624,8 @@ static yr_outcome_t record_http_failure(chat_t *c, const yr_upstream_call_t *cal
     yr_provider_error_t perr;
     c->kind->dialect->parse_error((yr_str_t){c->resp.data ? c->resp.data : "", c->resp.len},
                                   &perr);
+    if (perr.type[0] == '\0' && c->att->head.error_type[0] != '\0') /* Bedrock: in the head */
+        snprintf(perr.type, sizeof(perr.type), "%s", c->att->head.error_type);
     yr_outcome_t o = c->kind->transport->classify(status, &perr);
     if (o == YR_OUT_AUTH && e != YR_E_UPSTREAM_AUTH) {
         /* The provider refused the gateway's key under another status
@@ -794,6 +801,7 @@ static int encoder_new(chat_t *c, bool stream)
             .stream = stream,
             .info = &c->rinfo,
             .input_tokens_estimate = (int64_t)client_body(c).len / 4,
+            .secret = c->rsecret,
         };
         c->renc = yr_resp_enc_new(&ro);
         return c->renc ? 0 : -ENOMEM;
@@ -863,9 +871,19 @@ static int on_event(void *arg, const yr_event_t *ev)
 
 /* ---- streaming ------------------------------------------------------------- */
 
+/* x-yourouter-dropped: the built-in tools of a Responses request that a
+ * translated route could not run (passthrough routes run them). */
+static size_t dropped_header(const chat_t *c, yr_http_header_t *h)
+{
+    if (c->dialect != YR_DIALECT_RESPONSES || c->pass || c->rinfo.dropped_tools[0] == '\0')
+        return 0;
+    *h = (yr_http_header_t){YR_STR("x-yourouter-dropped"), yr_str(c->rinfo.dropped_tools)};
+    return 1;
+}
+
 static int commit_stream(chat_t *c)
 {
-    yr_http_header_t h[6] = {
+    yr_http_header_t h[7] = {
         {YR_STR("x-request-id"), c->g->request_id},
         {YR_STR("Cache-Control"), YR_STR("no-cache")},
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
@@ -873,10 +891,11 @@ static int commit_stream(chat_t *c)
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
         {YR_STR("x-yourouter-overhead-ms"), overhead_header(c, true)},
     };
+    size_t nh = 6 + dropped_header(c, &h[6]);
     set_state(c, YR_RS_STREAMING);
     /* Gemini without alt=sse: one JSON array, written as it comes. */
     bool array = c->dialect == YR_DIALECT_GEMINI && !c->ginfo.sse;
-    return yr_http_stream_start(c->g->http, 200, h, 6,
+    return yr_http_stream_start(c->g->http, 200, h, nh,
                                 array ? YR_STR("application/json") : YR_STR("text/event-stream"));
 }
 
@@ -1010,6 +1029,14 @@ static void stream_fail(chat_t *c, yr_err_t e, const char *why, yr_outcome_t o)
         rc = yr_buf_append_str(&ev, YR_STR("event: error\ndata: "));
         if (rc == 0)
             rc = yr_anth_error_body(e, yr_str(m), c->g->request_id, &ev);
+    } else if (c->dialect == YR_DIALECT_RESPONSES && c->pass) {
+        char m[700];
+        snprintf(m, sizeof(m), "%s (request id: %.*s)", msg, (int)c->g->request_id.len,
+                 c->g->request_id.ptr);
+        rc = yr_oai_resp_pass_failed(&c->cx,
+                                     e == YR_E_RATE_LIMITED ? "rate_limit_exceeded" : "server_error",
+                                     yr_str(m), &ev);
+        goto write;
     } else if (c->dialect == YR_DIALECT_RESPONSES && c->renc != NULL) {
         /* response.failed with the error: never a silent completed */
         char m[700];
@@ -1131,6 +1158,8 @@ static void relay_response(chat_t *c)
     int rc;
     if (c->pass) {
         rc = c->kind->dialect->pass_response(&c->cx, body);
+        if (rc == 0 && c->cx.pass_out.len > 0)
+            client = c->cx.pass_out; /* the dialect translated it (embeddings from Gemini) */
     } else {
         yr_buf_reset(&c->out);
         c->out.max = MAX_UPSTREAM_BODY;
@@ -1156,14 +1185,15 @@ static void relay_response(chat_t *c)
     attempt_end(c, YR_OUT_OK);
     if (c->pass && c->trace.span_id != 0 && yr_obs_tracing(c->g->w->obs))
         peek_answer(c, body);
-    yr_http_header_t h[4] = {
+    yr_http_header_t h[5] = {
         {YR_STR("x-yourouter-vendor"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-provider"), yr_str(vendor_name(c))},
         {YR_STR("x-yourouter-attempts"), attempts_header(c)},
         {YR_STR("x-yourouter-overhead-ms"), overhead_header(c, false)},
     };
+    size_t nh = 4 + dropped_header(c, &h[4]);
     finish(c, 200);
-    yr_gw_send_json(c->g, 200, client, h, 4);
+    yr_gw_send_json(c->g, 200, client, h, nh);
 }
 
 /* A stream that was already committed ended. */
@@ -1546,6 +1576,8 @@ static int build_body(chat_t *c)
     yr_str_t raw = c->dialect == YR_DIALECT_OPENAI || c->pass
                        ? client_body(c)
                        : (yr_str_t){c->oai_body.data, c->oai_body.len};
+    if (c->pass && c->dialect == YR_DIALECT_RESPONSES && c->rinfo.pass_body != NULL)
+        raw = yr_str(c->rinfo.pass_body); /* the stored conversation inlined */
     bool openai_form = !c->pass || c->dialect == YR_DIALECT_OPENAI;
     if ((openai_form ? fit_request(c, &raw) : fit_native(c, &raw)) < 0)
         return -ENOMEM;
@@ -1685,7 +1717,7 @@ static int attempt_start(chat_t *c, const yr_route_conf_t *r)
                         .span_id = yr_obs_span_id(c->g->w->obs, &c->trace)};
     c->att = a;
     c->resp_id[0] = c->resp_model[0] = c->finish[0] = '\0';
-    c->kind = yr_provider_route_kind(r);
+    c->kind = yr_provider_kind_for(r, c->dialect);
     c->pass = c->kind->dialect->native_client == c->dialect;
     yr_buf_reset(&c->upbody);
     yr_buf_reset(&c->resp);
@@ -1814,6 +1846,8 @@ static bool route_usable(const yr_route_conf_t *r, void *arg)
     const yr_key_info_t *key = c->g->identity.key;
     if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
         return false;
+    if (c->dialect == YR_DIALECT_EMBEDDINGS)
+        return yr_provider_embed_kind(r->provider->kind) != NULL;
     const yr_provider_kind_ops_t *k = yr_provider_route_kind(r);
     if (c->count_tokens)
         return k != NULL && k->dialect->native_client == c->dialect;
@@ -1879,6 +1913,14 @@ static int plan_routes(chat_t *c)
                  c->model->id, c->plan.pinned ? " (or the vendor asked for)" : "");
         fail_request(c, YR_E_FORBIDDEN, msg, c->plan.pinned ? "vendor" : "model",
                      "vendor_not_allowed");
+        return -EINVAL;
+    }
+    if (c->dialect == YR_DIALECT_EMBEDDINGS && c->plan.unsupported == 0) {
+        snprintf(msg, sizeof(msg),
+                 "model '%s' has no route that can embed (embeddings need an openai, azure or "
+                 "gemini route)%s",
+                 c->model->id, c->plan.pinned ? " of the vendor asked for" : "");
+        fail_request(c, YR_E_INVALID_REQUEST, msg, "model", "model_not_supported");
         return -EINVAL;
     }
     if (c->plan.pinned && c->plan.unsupported == 0) {
@@ -1962,8 +2004,9 @@ static int fetch_images(chat_t *c)
     bool wanted = false;
     for (size_t i = 0; i < c->plan.n && !wanted; i++) {
         const yr_provider_conf_t *p = c->plan.routes[i]->provider;
-        const yr_dialect_ops_t *d = yr_provider_route_kind(c->plan.routes[i])->dialect;
-        wanted = (p->inline_images || d->inline_images) && d->native_client != c->dialect;
+        const yr_provider_kind_ops_t *k = yr_provider_kind_for(c->plan.routes[i], c->dialect);
+        const yr_dialect_ops_t *d = k != NULL ? k->dialect : NULL;
+        wanted = d != NULL && (p->inline_images || d->inline_images) && d->native_client != c->dialect;
     }
     if (!wanted || c->oai_err != NULL)
         return 0;
@@ -2442,6 +2485,7 @@ typedef struct {
     char id[64];
     int64_t key_id;
     int64_t created_ms;
+    int64_t purge_before_ms; /* a put: also delete responses older than this (0: no) */
     char *items, *response;
     int op; /* 0 get, 1 put, 2 delete */
     int want; /* GET: 0 the response, 1 its input items; POST: continue a request */
@@ -2450,9 +2494,13 @@ typedef struct {
 static int stored_run(yr_store_t *s, void *arg)
 {
     stored_t *st = arg;
-    if (st->op == 1)
-        return yr_store_response_put(s, st->id, st->key_id, st->created_ms, st->items,
-                                     st->response);
+    if (st->op == 1) {
+        int rc = yr_store_response_put(s, st->id, st->key_id, st->created_ms, st->items,
+                                       st->response);
+        if (st->purge_before_ms > 0 && yr_store_response_purge(s, st->purge_before_ms) < 0)
+            yr_log_warn("stored responses past responses.retention_days not purged");
+        return rc;
+    }
     if (st->op == 2)
         return yr_store_response_delete(s, st->id, st->key_id);
     return yr_store_response_get(s, st->id, st->key_id, &st->items, &st->response);
@@ -2475,14 +2523,37 @@ static void stored_put_done(void *arg, int status)
 /* store: true: the response and what it answered, for the key that made it. */
 static void store_response(chat_t *c)
 {
-    const char *final = c->renc != NULL ? yr_resp_enc_final(c->renc) : NULL;
+    /* A passthrough's response is the upstream's, under its id: ours to
+     * continue from on any route, whatever the upstream keeps. */
+    const char *final = c->pass       ? yr_oai_resp_pass_final(&c->cx)
+                        : c->renc != NULL ? yr_resp_enc_final(c->renc)
+                                          : NULL;
     if (final == NULL || c->rinfo.items == NULL)
         return;
     stored_t st = {.op = 1, .key_id = c->g->identity.key_id};
-    snprintf(st.id, sizeof(st.id), "%s", yr_resp_enc_id(c->renc));
+    if (c->pass) {
+        json_t *r = json_loads(final, 0, NULL);
+        const char *id = json_string_value(json_object_get(r, "id"));
+        bool ok = id != NULL && strlen(id) < sizeof(st.id);
+        if (ok)
+            snprintf(st.id, sizeof(st.id), "%s", id);
+        json_decref(r);
+        if (!ok)
+            return;
+    } else {
+        snprintf(st.id, sizeof(st.id), "%s", yr_resp_enc_id(c->renc));
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     st.created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* Retention: each worker purges what is older, at most once an hour
+     * (with its next put), so no timer and no extra thread are needed. */
+    static _Thread_local int64_t last_purge_ms;
+    uint32_t days = c->g->cfg->responses.retention_days;
+    if (days > 0 && st.created_ms - last_purge_ms >= 3600 * 1000) {
+        last_purge_ms = st.created_ms;
+        st.purge_before_ms = st.created_ms - (int64_t)days * 86400 * 1000;
+    }
     st.items = json_dumps(c->rinfo.items, JSON_COMPACT);
     st.response = strdup(final);
     if (st.items == NULL || st.response == NULL ||
@@ -2495,15 +2566,44 @@ static void store_response(chat_t *c)
 }
 
 /* The request, converted with the conversation it continues (or none). */
+/* The key that seals and opens provider state in encrypted_content. */
+static void responses_secret(chat_t *c)
+{
+    const yr_config_t *cfg = c->g->cfg;
+    const char *m = cfg->responses.secret ? cfg->responses.secret : cfg->server.master_key;
+    c->rsecret = (yr_resp_secret_t){0};
+    if (m == NULL || m[0] == '\0')
+        return; /* nothing to key it with: no state is sealed (docs/responses.md) */
+    yr_resp_secret_derive(m, c->rkey);
+    c->rsecret = (yr_resp_secret_t){c->rkey, sizeof(c->rkey)};
+}
+
+/* The request, converted with the conversation it continues (or none). A
+ * request the translation cannot express still goes to Responses upstreams
+ * (passthrough) as it is; translated routes report why not (oai_err). */
 static void responses_convert(chat_t *c, const char *prev_items, const char *prev_response)
 {
     yr_str_t body = client_body(c);
     yr_api_error_t err = {0};
-    if (yr_resp_request_to_openai(body.ptr, body.len, prev_items, prev_response, &c->rinfo,
-                                  &c->oai_body, &err) < 0 ||
-        yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err) < 0) {
+    responses_secret(c);
+    int rc = yr_resp_request_to_openai(body.ptr, body.len, prev_items, prev_response,
+                                       &c->rsecret, &c->rinfo, &c->oai_body, &err);
+    if (rc == 0)
+        rc = yr_chat_parse(c->oai_body.data, c->oai_body.len, &c->chat, &err);
+    if (rc < 0 && c->rinfo.model[0] == '\0') {
         fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
         return;
+    }
+    if (rc < 0) {
+        c->oai_err = yr_palloc(c->g->http->pool, sizeof(*c->oai_err));
+        if (c->oai_err == NULL) {
+            fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+            return;
+        }
+        *c->oai_err = err;
+        c->chat.model = yr_str(c->rinfo.model);
+        c->chat.stream = c->rinfo.stream;
+        c->chat.max_tokens = c->rinfo.max_output_tokens;
     }
     admit(c, c->chat.max_tokens);
 }
@@ -2627,6 +2727,36 @@ static void stored_authed(yr_gw_req_t *g)
 void yr_proxy_responses_stored(yr_gw_req_t *g)
 {
     yr_gw_authenticate(g, stored_authed);
+}
+
+/* ---- POST /v1/embeddings ------------------------------------------------------ */
+
+/* Routed like chat: the model and that the body is one; the route's
+ * dialect (providers/embeddings.c) passes it through or translates it. */
+static void embeddings_authed(yr_gw_req_t *g)
+{
+    chat_t *c = g->chat;
+    yr_str_t body = client_body(c);
+    yr_api_error_t err;
+    char *model = yr_palloc(g->http->pool, 256);
+    if (model == NULL) {
+        fail_request(c, YR_E_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    if (yr_embed_peek(body.ptr, body.len, model, 256, &err) < 0) {
+        fail_request(c, err.err, err.message, err.param[0] ? err.param : NULL, NULL);
+        return;
+    }
+    c->chat.model = yr_str(model);
+    c->chat.stream = false;
+    c->chat.max_tokens = 0;
+    admit(c, 0);
+}
+
+void yr_proxy_embeddings(yr_gw_req_t *g)
+{
+    if (chat_new(g, YR_DIALECT_EMBEDDINGS) != NULL)
+        yr_gw_authenticate(g, embeddings_authed);
 }
 
 void yr_proxy_gemini(yr_gw_req_t *g)

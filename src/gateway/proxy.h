@@ -14,6 +14,8 @@ void yr_proxy_count_tokens(yr_gw_req_t *g);
 /* POST /v1beta/models/{model}:generateContent, :streamGenerateContent,
  * :countTokens (Gemini clients; g->dialect is YR_DIALECT_GEMINI) */
 void yr_proxy_gemini(yr_gw_req_t *g);
+/* POST /v1/embeddings (OpenAI format, routed like chat). */
+void yr_proxy_embeddings(yr_gw_req_t *g);
 /* POST /v1/responses: the Responses API over every route (api/responses.h). */
 void yr_proxy_responses(yr_gw_req_t *g);
 /* GET/DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items. */

@@ -30,6 +30,10 @@ static const entry_t table[] = {
     {"o1-mini", {M(1.10), M(4.40), M(0.55), 0, 0, 0, 0, 0}},
     {"o3", {M(2.00), M(8.00), M(0.50), 0, 0, 0, 0, 0}},
     {"o1", {M(15.00), M(60.00), M(7.50), 0, 0, 0, 0, 0}},
+    /* OpenAI embeddings (input only) */
+    {"text-embedding-3-small", {M(0.02), 0, 0, 0, 0, 0, 0, 0}},
+    {"text-embedding-3-large", {M(0.13), 0, 0, 0, 0, 0, 0, 0}},
+    {"text-embedding-ada-002", {M(0.10), 0, 0, 0, 0, 0, 0, 0}},
     /* Anthropic: cache reads 0.1x input, 5-minute cache writes 1.25x */
     /* Anthropic: 1-hour cache writes 2x input */
     {"claude-opus-4", {M(15.00), M(75.00), M(1.50), M(18.75), M(30.00), 0, 0, 0}},
@@ -45,6 +49,7 @@ static const entry_t table[] = {
     {"gemini-2.5-flash", {M(0.30), M(2.50), M(0.075), 0, 0, 0, 0, 0}},
     {"gemini-2.0-flash", {M(0.10), M(0.40), M(0.025), 0, 0, 0, 0, 0}},
     {"gemini-3-pro", {M(2.00), M(12.00), M(0.20), 0, 0, 200000, M(4.00), M(18.00)}},
+    {"gemini-embedding-001", {M(0.15), 0, 0, 0, 0, 0, 0, 0}},
 };
 
 static const char *skip_namespace(const char *m)

@@ -317,12 +317,67 @@ static int convert_tool_call(conv_t *c, const json_t *tc, size_t mi, size_t k, j
     return yr_tr_append_new(blocks, b);
 }
 
+/* thinking_blocks (the form LiteLLM gives OpenAI clients, and the
+ * Responses API's sealed reasoning state): the assistant turn's thinking and
+ * redacted_thinking blocks, signatures and all, first in its content, as
+ * Anthropic requires them back for tool use with extended thinking. */
+static int thinking_blocks(conv_t *c, const json_t *msg, size_t mi, json_t **blocks)
+{
+    const json_t *tb = json_object_get(msg, "thinking_blocks");
+    if (!json_is_array(tb) || json_array_size(tb) == 0)
+        return 0;
+    json_t *all = json_array();
+    if (all == NULL)
+        return -ENOMEM;
+    size_t k;
+    const json_t *b;
+    json_array_foreach(tb, k, b)
+    {
+        const char *t = json_string_value(json_object_get(b, "type"));
+        bool ok = t != NULL &&
+                  ((strcmp(t, "thinking") == 0 &&
+                    json_is_string(json_object_get(b, "thinking")) &&
+                    json_is_string(json_object_get(b, "signature"))) ||
+                   (strcmp(t, "redacted_thinking") == 0 &&
+                    json_is_string(json_object_get(b, "data"))));
+        if (!ok) {
+            json_decref(all);
+            char param[80];
+            snprintf(param, sizeof(param), "messages[%zu].thinking_blocks[%zu]", mi, k);
+            return yr_tr_reject(c->cx, param,
+                                "%s must be a thinking block (thinking, signature) or a "
+                                "redacted_thinking block (data)",
+                                param);
+        }
+        json_t *copy = t[0] == 't' ? json_pack("{s:s, s:O, s:O}", "type", "thinking", "thinking",
+                                               json_object_get(b, "thinking"), "signature",
+                                               json_object_get(b, "signature"))
+                                   : json_pack("{s:s, s:O}", "type", "redacted_thinking", "data",
+                                               json_object_get(b, "data"));
+        if (yr_tr_append_new(all, copy) < 0) {
+            json_decref(all);
+            return -ENOMEM;
+        }
+    }
+    if (json_array_extend(all, *blocks) < 0) {
+        json_decref(all);
+        return -ENOMEM;
+    }
+    json_decref(*blocks);
+    *blocks = all;
+    return 0;
+}
+
 static int convert_assistant(conv_t *c, const json_t *msg, size_t mi)
 {
     json_t *blocks;
     int rc = convert_content(c, json_object_get(msg, "content"), mi, false, &blocks);
     if (rc < 0)
         return rc;
+    if ((rc = thinking_blocks(c, msg, mi, &blocks)) < 0) {
+        json_decref(blocks);
+        return rc;
+    }
     json_t *calls = json_object_get(msg, "tool_calls");
     if (calls != NULL && !json_is_null(calls)) {
         if (!json_is_array(calls)) {
@@ -472,92 +527,20 @@ static int convert_messages(yr_call_ctx_t *cx, json_t *root, json_t *req)
 
 /* ---- parameters ----------------------------------------------------------------------- */
 
-static bool nonzero_number(const json_t *v)
-{
-    return json_is_number(v) && json_number_value(v) != 0.0;
-}
-
-/* Parameters Anthropic has no equivalent for, which would change the answer
- * if silently dropped. */
+/* Parameters Anthropic has no equivalent for (translate.c: the same for
+ * every translating vendor; Anthropic has no penalties either). */
 static int check_unsupported(yr_call_ctx_t *cx, json_t *root)
 {
-    json_t *n = json_object_get(root, "n");
-    if (json_is_integer(n) && json_integer_value(n) > 1)
-        return yr_tr_reject(cx, "n", "'n' > 1 is not supported by vendor '%s' (one choice per request)",
-                      vendor(cx));
-    if (json_is_true(json_object_get(root, "logprobs")))
-        return yr_tr_reject(cx, "logprobs", "'logprobs' is not supported by vendor '%s'", vendor(cx));
-    json_t *tl = json_object_get(root, "top_logprobs");
-    if (tl != NULL && !json_is_null(tl) && !(json_is_integer(tl) && json_integer_value(tl) == 0))
-        return yr_tr_reject(cx, "top_logprobs", "'top_logprobs' is not supported by vendor '%s'",
-                      vendor(cx));
-    if (nonzero_number(json_object_get(root, "presence_penalty")))
-        return yr_tr_reject(cx, "presence_penalty",
-                      "'presence_penalty' is not supported by vendor '%s' (send 0 or omit it)",
-                      vendor(cx));
-    if (nonzero_number(json_object_get(root, "frequency_penalty")))
-        return yr_tr_reject(cx, "frequency_penalty",
-                      "'frequency_penalty' is not supported by vendor '%s' (send 0 or omit it)",
-                      vendor(cx));
-    json_t *lb = json_object_get(root, "logit_bias");
-    if (lb != NULL && !json_is_null(lb) && !(json_is_object(lb) && json_object_size(lb) == 0))
-        return yr_tr_reject(cx, "logit_bias", "'logit_bias' is not supported by vendor '%s'", vendor(cx));
-    json_t *audio = json_object_get(root, "audio");
-    if (audio != NULL && !json_is_null(audio))
-        return yr_tr_reject(cx, "audio", "audio output is not supported by vendor '%s'", vendor(cx));
-    size_t i;
-    json_t *mod;
-    json_array_foreach(json_object_get(root, "modalities"), i, mod)
-    {
-        if (yr_tr_str_is(mod, "audio"))
-            return yr_tr_reject(cx, "modalities", "audio output is not supported by vendor '%s'",
-                          vendor(cx));
-    }
-    static const char *const legacy[] = {"functions", "function_call", "web_search_options"};
-    for (i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++) {
-        json_t *v = json_object_get(root, legacy[i]);
-        if (v != NULL && !json_is_null(v))
-            return yr_tr_reject(cx, legacy[i], "'%s' is not supported by vendor '%s'%s", legacy[i],
-                          vendor(cx), i < 2 ? "; use 'tools' and 'tool_choice'" : "");
-    }
-    return 0;
-}
-
-static int thinking_budget(yr_call_ctx_t *cx, json_t *root, int64_t *budget)
-{
-    *budget = 0;
-    json_t *re = json_object_get(root, "reasoning_effort");
-    if (re == NULL || json_is_null(re))
-        return 0;
-    const char *e = json_string_value(re);
-    if (e == NULL)
-        return yr_tr_reject(cx, "reasoning_effort", "'reasoning_effort' must be a string");
-    if (strcmp(e, "low") == 0)
-        *budget = 1024;
-    else if (strcmp(e, "medium") == 0)
-        *budget = 4096;
-    else if (strcmp(e, "high") == 0)
-        *budget = 16384;
-    else if (strcmp(e, "minimal") != 0 && strcmp(e, "none") != 0)
-        return yr_tr_reject(cx, "reasoning_effort",
-                      "'reasoning_effort' must be one of none, minimal, low, medium, high");
-    return 0;
+    return yr_tr_check_unsupported(cx, root, false);
 }
 
 static int put_max_tokens(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t budget)
 {
-    const char *key = "max_completion_tokens";
-    json_t *v = json_object_get(root, key);
-    if (v == NULL || json_is_null(v)) {
-        key = "max_tokens";
-        v = json_object_get(root, key);
-    }
     int64_t max;
-    if (v != NULL && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1)
-            return yr_tr_reject(cx, key, "'%s' must be an integer >= 1", key);
-        max = json_integer_value(v);
-    } else {
+    int rc = yr_tr_max_tokens(cx, root, &max);
+    if (rc < 0)
+        return rc;
+    if (max == 0) {
         const yr_provider_conf_t *p = cx->route ? cx->route->provider : NULL;
         max = p && p->default_max_tokens ? p->default_max_tokens : ANTH_DEFAULT_MAX_TOKENS;
     }
@@ -570,51 +553,19 @@ static int put_max_tokens(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t 
 
 static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t budget)
 {
-    json_t *t = json_object_get(root, "temperature");
-    if (json_is_number(t)) {
-        double v = json_number_value(t);
-        if (v < 0 || v > 1)
-            return yr_tr_reject(cx, "temperature",
-                          "'temperature' must be between 0 and 1 for vendor '%s' (Anthropic's "
-                          "range); %g would mean something else there",
-                          vendor(cx), v);
-        if (budget > 0 && v != 1.0)
-            return yr_tr_reject(cx, "temperature",
-                          "'temperature' cannot be combined with 'reasoning_effort' for vendor "
-                          "'%s' (extended thinking samples at temperature 1)",
-                          vendor(cx));
-        if (json_object_set(req, "temperature", t) < 0)
-            return -ENOMEM;
-    }
-    json_t *tp = json_object_get(root, "top_p");
-    if (json_is_number(tp)) {
-        if (budget > 0 && json_number_value(tp) < 0.95)
-            return yr_tr_reject(cx, "top_p",
-                          "'top_p' below 0.95 cannot be combined with 'reasoning_effort' for "
-                          "vendor '%s' (extended thinking)",
-                          vendor(cx));
-        if (json_object_set(req, "top_p", tp) < 0)
-            return -ENOMEM;
-    }
-    json_t *stop = json_object_get(root, "stop");
-    if (json_is_string(stop)) {
-        json_t *arr = json_array();
-        if (arr == NULL || json_array_append(arr, stop) < 0 ||
-            yr_tr_set_new(req, "stop_sequences", arr) < 0)
-            return -ENOMEM;
-    } else if (json_is_array(stop)) {
-        size_t i;
-        json_t *s;
-        json_array_foreach(stop, i, s)
-        {
-            if (!json_is_string(s))
-                return yr_tr_reject(cx, "stop", "'stop' must be a string or an array of strings");
-        }
-        if (json_array_size(stop) > 0 && json_object_set(req, "stop_sequences", stop) < 0)
-            return -ENOMEM;
-    } else if (stop != NULL && !json_is_null(stop)) {
-        return yr_tr_reject(cx, "stop", "'stop' must be a string or an array of strings");
-    }
+    const json_t *t, *tp;
+    json_t *stop;
+    int rc = yr_tr_claude_sampling(cx, root, budget, &t, &tp);
+    if (rc == 0 && t != NULL && json_object_set(req, "temperature", (json_t *)t) < 0)
+        rc = -ENOMEM;
+    if (rc == 0 && tp != NULL && json_object_set(req, "top_p", (json_t *)tp) < 0)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = yr_tr_stop(cx, root, &stop);
+    if (rc == 0 && stop != NULL)
+        rc = yr_tr_set_new(req, "stop_sequences", stop);
+    if (rc < 0)
+        return rc;
     json_t *user = json_object_get(root, "user");
     if (user == NULL || json_is_null(user))
         user = json_object_get(root, "safety_identifier");
@@ -628,23 +579,6 @@ static int put_sampling(yr_call_ctx_t *cx, json_t *root, json_t *req, int64_t bu
 }
 
 /* ---- tools ------------------------------------------------------------------------------- */
-
-/* parameters -> input_schema; Anthropic requires a root "type", and tool
- * input is always an object, so a schema without one gets "type":"object". */
-static json_t *input_schema(json_t *params)
-{
-    if (!json_is_object(params))
-        return json_pack("{s:s, s:{}}", "type", "object", "properties");
-    if (json_object_get(params, "type") != NULL)
-        return json_incref(params);
-    json_t *copy = json_object();
-    if (copy == NULL || yr_tr_set_new(copy, "type", json_string("object")) < 0 ||
-        json_object_update(copy, params) < 0) {
-        json_decref(copy);
-        return NULL;
-    }
-    return copy;
-}
 
 static int convert_tools(yr_call_ctx_t *cx, json_t *tools, json_t *req)
 {
@@ -676,7 +610,8 @@ static int convert_tools(yr_call_ctx_t *cx, json_t *tools, json_t *req)
         if (rc == 0 && json_is_string(desc))
             rc = json_object_set(o, "description", desc) == 0 ? 0 : -ENOMEM;
         if (rc == 0)
-            rc = yr_tr_set_new(o, "input_schema", input_schema(json_object_get(fn, "parameters")));
+            rc = yr_tr_set_new(o, "input_schema",
+                               yr_tr_object_schema(json_object_get(fn, "parameters")));
         if (rc == 0)
             rc = yr_tr_append_new(out, o);
         else
@@ -788,7 +723,7 @@ static int convert_response_format(yr_call_ctx_t *cx, json_t *root, json_t *req,
         rc = json_object_set(t, "description", desc) == 0 ? 0 : -ENOMEM;
     if (rc == 0)
         rc = yr_tr_set_new(t, "input_schema",
-                     schema ? input_schema(schema) : json_pack("{s:s}", "type", "object"));
+                     schema ? yr_tr_object_schema(schema) : json_pack("{s:s}", "type", "object"));
     if (rc == 0)
         rc = yr_tr_set_new(req, "tools", json_pack("[o]", t));
     else
@@ -811,7 +746,7 @@ static int build_body(yr_call_ctx_t *cx, json_t *root, json_t *req)
     int64_t budget;
     int rc = check_unsupported(cx, root);
     if (rc == 0)
-        rc = thinking_budget(cx, root, &budget);
+        rc = yr_tr_thinking_budget(cx, root, &budget);
     if (rc == 0)
         rc = yr_tr_set_new(req, "model", json_string(cx->route->model));
     if (rc == 0)

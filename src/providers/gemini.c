@@ -935,45 +935,10 @@ static bool present(const json_t *v)
     return v != NULL && !json_is_null(v);
 }
 
-/* What Gemini has no equivalent for, and would change the answer if
- * silently dropped. */
+/* What Gemini has no equivalent for (translate.c); it has the penalties. */
 static int check_unsupported(yr_call_ctx_t *cx, const json_t *root)
 {
-    json_t *n = json_object_get(root, "n");
-    if (json_is_integer(n) && json_integer_value(n) > 1)
-        return yr_tr_reject(cx, "n",
-                            "'n' > 1 is not supported by vendor '%s' through this gateway (one "
-                            "choice per request)",
-                            vendor(cx));
-    if (json_is_true(json_object_get(root, "logprobs")))
-        return yr_tr_reject(cx, "logprobs", "'logprobs' is not supported by vendor '%s'",
-                            vendor(cx));
-    json_t *tl = json_object_get(root, "top_logprobs");
-    if (present(tl) && !(json_is_integer(tl) && json_integer_value(tl) == 0))
-        return yr_tr_reject(cx, "top_logprobs", "'top_logprobs' is not supported by vendor '%s'",
-                            vendor(cx));
-    json_t *lb = json_object_get(root, "logit_bias");
-    if (present(lb) && !(json_is_object(lb) && json_object_size(lb) == 0))
-        return yr_tr_reject(cx, "logit_bias", "'logit_bias' is not supported by vendor '%s'",
-                            vendor(cx));
-    if (present(json_object_get(root, "audio")))
-        return yr_tr_reject(cx, "audio", "audio output is not supported by vendor '%s'",
-                            vendor(cx));
-    size_t i;
-    json_t *mod;
-    json_array_foreach(json_object_get(root, "modalities"), i, mod)
-    {
-        if (yr_tr_str_is(mod, "audio"))
-            return yr_tr_reject(cx, "modalities", "audio output is not supported by vendor '%s'",
-                                vendor(cx));
-    }
-    static const char *const legacy[] = {"functions", "function_call", "web_search_options"};
-    for (i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++)
-        if (present(json_object_get(root, legacy[i])))
-            return yr_tr_reject(cx, legacy[i], "'%s' is not supported by vendor '%s'%s",
-                                legacy[i], vendor(cx),
-                                i < 2 ? "; use 'tools' and 'tool_choice'" : "");
-    return 0;
+    return yr_tr_check_unsupported(cx, root, true);
 }
 
 static int put_number(json_t *gc, const char *key, const json_t *v)
@@ -993,33 +958,16 @@ static int put_sampling(yr_call_ctx_t *cx, const json_t *root, json_t *gc)
     json_t *seed = json_object_get(root, "seed");
     if (rc == 0 && json_is_integer(seed))
         rc = json_object_set(gc, "seed", seed) == 0 ? 0 : -ENOMEM;
-    const char *key = "max_completion_tokens";
-    json_t *max = json_object_get(root, key);
-    if (!present(max)) {
-        key = "max_tokens";
-        max = json_object_get(root, key);
-    }
-    if (rc == 0 && present(max)) {
-        if (!json_is_integer(max) || json_integer_value(max) < 1)
-            return yr_tr_reject(cx, key, "'%s' must be an integer >= 1", key);
-        rc = json_object_set(gc, "maxOutputTokens", max) == 0 ? 0 : -ENOMEM;
-    }
-    json_t *stop = json_object_get(root, "stop");
-    if (rc == 0 && json_is_string(stop)) {
-        rc = yr_tr_set_new(gc, "stopSequences", json_pack("[O]", stop));
-    } else if (rc == 0 && json_is_array(stop)) {
-        size_t i;
-        json_t *s;
-        json_array_foreach(stop, i, s)
-        {
-            if (!json_is_string(s))
-                return yr_tr_reject(cx, "stop", "'stop' must be a string or an array of strings");
-        }
-        if (json_array_size(stop) > 0)
-            rc = json_object_set(gc, "stopSequences", stop) == 0 ? 0 : -ENOMEM;
-    } else if (rc == 0 && present(stop)) {
-        return yr_tr_reject(cx, "stop", "'stop' must be a string or an array of strings");
-    }
+    int64_t max = 0;
+    json_t *stop = NULL;
+    if (rc == 0)
+        rc = yr_tr_max_tokens(cx, root, &max);
+    if (rc == 0 && max > 0)
+        rc = yr_tr_set_new(gc, "maxOutputTokens", json_integer(max));
+    if (rc == 0)
+        rc = yr_tr_stop(cx, root, &stop);
+    if (rc == 0 && stop != NULL)
+        rc = yr_tr_set_new(gc, "stopSequences", stop);
     return rc;
 }
 

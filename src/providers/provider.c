@@ -1,6 +1,10 @@
 /* The provider kinds: which dialect over which transport. */
 #include "providers/provider.h"
+#include "providers/embeddings.h"
+#include "providers/openai_responses.h"
 #include "providers/vertex.h"
+
+#include "providers/bedrock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +15,7 @@ static const yr_provider_kind_ops_t kinds[] = {
     {YR_KIND_ANTHROPIC, &yr_dialect_anthropic, &yr_transport_anthropic},
     {YR_KIND_AZURE, &yr_dialect_azure, &yr_transport_azure},
     {YR_KIND_GEMINI, &yr_dialect_gemini, &yr_transport_gemini},
+    {YR_KIND_BEDROCK, &yr_dialect_bedrock, &yr_transport_bedrock},
     {YR_KIND_VERTEX, &yr_dialect_vertex_gemini, &yr_transport_vertex},
 };
 
@@ -31,6 +36,17 @@ const yr_provider_kind_ops_t *yr_provider_route_kind(const yr_route_conf_t *r)
     if (r->provider->kind == YR_KIND_VERTEX && yr_vertex_anthropic(r))
         return &vertex_anthropic;
     return yr_provider_kind(r->provider->kind);
+}
+
+const yr_provider_kind_ops_t *yr_provider_kind_for(const yr_route_conf_t *r, yr_dialect_t client)
+{
+    static const yr_provider_kind_ops_t responses = {YR_KIND_OPENAI, &yr_dialect_openai_responses,
+                                                     &yr_transport_bearer};
+    if (client == YR_DIALECT_RESPONSES && yr_provider_responses_native(r->provider))
+        return &responses;
+    if (client == YR_DIALECT_EMBEDDINGS)
+        return yr_provider_embed_kind(r->provider->kind);
+    return yr_provider_route_kind(r);
 }
 
 bool yr_provider_callable(yr_provider_kind_t kind)

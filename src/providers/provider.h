@@ -7,6 +7,8 @@
  *   azure       openai      azure       (api-key; deployments or v1 paths)
  *   anthropic   anthropic   anthropic   (x-api-key, anthropic-version)
  *   gemini      gemini      gemini      (x-goog-api-key; the model in the path)
+ *   bedrock     bedrock     bedrock     (Converse; SigV4 or a Bedrock API key,
+ *                                        eventstream framing)
  *   vertex      gemini      vertex      (OAuth: service-account tokens; publishers/google)
  *   vertex      anthropic   vertex      (... publishers/anthropic, rawPredict)
  *
@@ -52,6 +54,9 @@ typedef struct yr_call_ctx {
     bool count_tokens;
     /* Passthrough: a relayed message carried content (pass_marks_content). */
     bool content_seen;
+    /* Passthrough: the body the client gets when pass_response rewrote the
+     * answer (embeddings from Gemini), in the pool; empty: the upstream's. */
+    yr_str_t pass_out;
     /* Credentials (transport.h: credentials): the worker's cache of Google
      * service-account tokens, and the token the credentials step left for
      * prepare (in pool). */
@@ -71,6 +76,12 @@ typedef struct {
  * route speaks. */
 const yr_provider_kind_ops_t *yr_provider_kind(yr_provider_kind_t kind);
 const yr_provider_kind_ops_t *yr_provider_route_kind(const yr_route_conf_t *r);
+/* The kind a client of dialect client gets on route r: the route's
+ * (yr_provider_route_kind), or the Responses passthrough for a Responses
+ * client on a provider whose upstream speaks /v1/responses, or the kind's
+ * embeddings dialect for an embeddings client. NULL when this build cannot
+ * call it. */
+const yr_provider_kind_ops_t *yr_provider_kind_for(const yr_route_conf_t *r, yr_dialect_t client);
 /* Same, as a predicate (for route plans). */
 bool yr_provider_callable(yr_provider_kind_t kind);
 

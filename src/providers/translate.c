@@ -171,3 +171,167 @@ int yr_tr_dump(const json_t *v, yr_buf_t *buf)
         return d.rc;
     return rc < 0 ? -ENOMEM : 0;
 }
+
+json_t *yr_tr_object_schema(const json_t *params)
+{
+    if (!json_is_object(params))
+        return json_pack("{s:s, s:{}}", "type", "object", "properties");
+    if (json_object_get(params, "type") != NULL)
+        return json_incref((json_t *)params);
+    json_t *copy = json_object();
+    if (copy == NULL || yr_tr_set_new(copy, "type", json_string("object")) < 0 ||
+        json_object_update(copy, (json_t *)params) < 0) {
+        json_decref(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+/* ---- parameters ---------------------------------------------------------------------------- */
+
+static bool present(const json_t *v)
+{
+    return v != NULL && !json_is_null(v);
+}
+
+static bool nonzero_number(const json_t *v)
+{
+    return json_is_number(v) && json_number_value(v) != 0.0;
+}
+
+int yr_tr_check_unsupported(yr_call_ctx_t *cx, const json_t *root, bool penalties)
+{
+    const char *vendor = yr_tr_vendor(cx, "?");
+    json_t *n = json_object_get(root, "n");
+    if (json_is_integer(n) && json_integer_value(n) > 1)
+        return yr_tr_reject(cx, "n",
+                            "'n' > 1 is not supported by vendor '%s' (one choice per request)",
+                            vendor);
+    if (json_is_true(json_object_get(root, "logprobs")))
+        return yr_tr_reject(cx, "logprobs", "'logprobs' is not supported by vendor '%s'", vendor);
+    json_t *tl = json_object_get(root, "top_logprobs");
+    if (present(tl) && !(json_is_integer(tl) && json_integer_value(tl) == 0))
+        return yr_tr_reject(cx, "top_logprobs", "'top_logprobs' is not supported by vendor '%s'",
+                            vendor);
+    static const char *const pens[] = {"presence_penalty", "frequency_penalty"};
+    for (size_t i = 0; !penalties && i < 2; i++)
+        if (nonzero_number(json_object_get(root, pens[i])))
+            return yr_tr_reject(cx, pens[i],
+                                "'%s' is not supported by vendor '%s' (send 0 or omit it)",
+                                pens[i], vendor);
+    json_t *lb = json_object_get(root, "logit_bias");
+    if (present(lb) && !(json_is_object(lb) && json_object_size(lb) == 0))
+        return yr_tr_reject(cx, "logit_bias", "'logit_bias' is not supported by vendor '%s'",
+                            vendor);
+    if (present(json_object_get(root, "audio")))
+        return yr_tr_reject(cx, "audio", "audio output is not supported by vendor '%s'", vendor);
+    size_t i;
+    json_t *mod;
+    json_array_foreach(json_object_get(root, "modalities"), i, mod)
+    {
+        if (yr_tr_str_is(mod, "audio"))
+            return yr_tr_reject(cx, "modalities", "audio output is not supported by vendor '%s'",
+                                vendor);
+    }
+    static const char *const legacy[] = {"functions", "function_call", "web_search_options"};
+    for (i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++)
+        if (present(json_object_get(root, legacy[i])))
+            return yr_tr_reject(cx, legacy[i], "'%s' is not supported by vendor '%s'%s",
+                                legacy[i], vendor,
+                                i < 2 ? "; use 'tools' and 'tool_choice'" : "");
+    return 0;
+}
+
+int yr_tr_max_tokens(yr_call_ctx_t *cx, const json_t *root, int64_t *max)
+{
+    *max = 0;
+    const char *key = "max_completion_tokens";
+    json_t *v = json_object_get(root, key);
+    if (!present(v)) {
+        key = "max_tokens";
+        v = json_object_get(root, key);
+    }
+    if (!present(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        return yr_tr_reject(cx, key, "'%s' must be an integer >= 1", key);
+    *max = json_integer_value(v);
+    return 0;
+}
+
+int yr_tr_stop(yr_call_ctx_t *cx, const json_t *root, json_t **out)
+{
+    *out = NULL;
+    json_t *stop = json_object_get(root, "stop");
+    if (json_is_string(stop)) {
+        *out = json_pack("[O]", stop);
+        return *out ? 0 : -ENOMEM;
+    }
+    if (json_is_array(stop)) {
+        size_t i;
+        json_t *s;
+        json_array_foreach(stop, i, s)
+        {
+            if (!json_is_string(s))
+                return yr_tr_reject(cx, "stop", "'stop' must be a string or an array of strings");
+        }
+        *out = json_array_size(stop) > 0 ? json_incref(stop) : NULL;
+        return 0;
+    }
+    if (present(stop))
+        return yr_tr_reject(cx, "stop", "'stop' must be a string or an array of strings");
+    return 0;
+}
+
+int yr_tr_thinking_budget(yr_call_ctx_t *cx, const json_t *root, int64_t *budget)
+{
+    *budget = 0;
+    json_t *re = json_object_get(root, "reasoning_effort");
+    if (!present(re))
+        return 0;
+    const char *e = json_string_value(re);
+    if (e == NULL)
+        return yr_tr_reject(cx, "reasoning_effort", "'reasoning_effort' must be a string");
+    if (strcmp(e, "low") == 0)
+        *budget = 1024;
+    else if (strcmp(e, "medium") == 0)
+        *budget = 4096;
+    else if (strcmp(e, "high") == 0)
+        *budget = 16384;
+    else if (strcmp(e, "minimal") != 0 && strcmp(e, "none") != 0)
+        return yr_tr_reject(cx, "reasoning_effort",
+                            "'reasoning_effort' must be one of none, minimal, low, medium, high");
+    return 0;
+}
+
+int yr_tr_claude_sampling(yr_call_ctx_t *cx, const json_t *root, int64_t budget,
+                          const json_t **temperature, const json_t **top_p)
+{
+    const char *vendor = yr_tr_vendor(cx, "?");
+    *temperature = *top_p = NULL;
+    json_t *t = json_object_get(root, "temperature");
+    if (json_is_number(t)) {
+        double v = json_number_value(t);
+        if (v < 0 || v > 1)
+            return yr_tr_reject(cx, "temperature",
+                                "'temperature' must be between 0 and 1 for vendor '%s' (its "
+                                "range); %g would mean something else there",
+                                vendor, v);
+        if (budget > 0 && v != 1.0)
+            return yr_tr_reject(cx, "temperature",
+                                "'temperature' cannot be combined with 'reasoning_effort' for "
+                                "vendor '%s' (extended thinking samples at temperature 1)",
+                                vendor);
+        *temperature = t;
+    }
+    json_t *tp = json_object_get(root, "top_p");
+    if (json_is_number(tp)) {
+        if (budget > 0 && json_number_value(tp) < 0.95)
+            return yr_tr_reject(cx, "top_p",
+                                "'top_p' below 0.95 cannot be combined with 'reasoning_effort' "
+                                "for vendor '%s' (extended thinking)",
+                                vendor);
+        *top_p = tp;
+    }
+    return 0;
+}

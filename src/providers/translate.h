@@ -57,4 +57,47 @@ const json_t *yr_tr_find_tool_call(const json_t *messages, size_t mi, const char
  * cap: -E2BIG beyond). */
 __attribute__((warn_unused_result)) int yr_tr_dump(const json_t *v, yr_buf_t *buf);
 
+/* A function's parameters as a tool input schema: Anthropic and Bedrock
+ * require a root "type", and tool input is always an object, so a schema
+ * without one gets "type":"object" (none at all: an empty object schema).
+ * A new reference, or NULL when out of memory. */
+json_t *yr_tr_object_schema(const json_t *params);
+
+/* ---- parameters every translating dialect reads the same way ---- */
+
+/* What no translating vendor has an equivalent for, and would change the
+ * answer if dropped: n > 1, logprobs, top_logprobs, logit_bias, audio
+ * output, the legacy functions / function_call / web_search_options; and
+ * non-zero presence/frequency penalties unless penalties (the vendor has
+ * them). 0 or a 400. */
+__attribute__((warn_unused_result)) int yr_tr_check_unsupported(yr_call_ctx_t *cx,
+                                                                 const json_t *root,
+                                                                 bool penalties);
+
+/* max_completion_tokens, else max_tokens -> *max (0 when neither is set);
+ * a 400 when it is not an integer >= 1. */
+__attribute__((warn_unused_result)) int yr_tr_max_tokens(yr_call_ctx_t *cx, const json_t *root,
+                                                         int64_t *max);
+
+/* stop (a string or an array of strings) -> a new reference to a non-empty
+ * array in *out, or NULL when there is none; a 400 for another shape. */
+__attribute__((warn_unused_result)) int yr_tr_stop(yr_call_ctx_t *cx, const json_t *root,
+                                                   json_t **out);
+
+/* reasoning_effort -> an extended-thinking token budget (Claude's, on
+ * Anthropic and Bedrock): none and minimal 0, low 1024, medium 4096, high
+ * 16384. 0 or a 400. */
+__attribute__((warn_unused_result)) int yr_tr_thinking_budget(yr_call_ctx_t *cx,
+                                                              const json_t *root,
+                                                              int64_t *budget);
+
+/* temperature and top_p for Claude: temperature within Claude's 0..1 (an
+ * OpenAI 1.5 would mean something else there), and with a thinking budget
+ * only what extended thinking allows (temperature 1, top_p >= 0.95).
+ * *temperature / *top_p are borrowed from root, NULL when absent. */
+__attribute__((warn_unused_result)) int yr_tr_claude_sampling(yr_call_ctx_t *cx,
+                                                              const json_t *root, int64_t budget,
+                                                              const json_t **temperature,
+                                                              const json_t **top_p);
+
 #endif

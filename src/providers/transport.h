@@ -28,7 +28,7 @@ struct yr_call_ctx;
 /* How a streamed body is cut into messages. */
 typedef enum {
     YR_FRAME_SSE = 0,   /* text/event-stream */
-    YR_FRAME_EVENTSTREAM, /* application/vnd.amazon.eventstream (not yet) */
+    YR_FRAME_EVENTSTREAM, /* application/vnd.amazon.eventstream (providers/eventstream.h) */
 } yr_framing_t;
 
 /* What one attempt ended in: the single vocabulary metrics, route health,
@@ -61,6 +61,9 @@ typedef struct {
     /* Rate-limit headroom the provider announced; -1 when absent. */
     int64_t remaining_requests, remaining_tokens;
     int64_t reset_requests_ms, reset_tokens_ms;
+    /* An error's type when the head carries it rather than the body
+     * (Bedrock's x-amzn-ErrorType); "" when absent. */
+    char error_type[64];
 } yr_head_info_t;
 
 /* A provider's error body, parsed by the dialect. */

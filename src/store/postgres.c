@@ -157,6 +157,7 @@ enum {
     Q_RESP_PUT,
     Q_RESP_GET,
     Q_RESP_DEL,
+    Q_RESP_PURGE,
     Q_SERIES_MODEL,
     Q_SERIES_VENDOR,
     Q_SERIES_KEY,
@@ -217,6 +218,7 @@ static const char *const q_sql[Q__COUNT] = {
                    " input_items = EXCLUDED.input_items, response = EXCLUDED.response",
     [Q_RESP_GET] = "SELECT input_items, response FROM responses WHERE id = $1 AND key_id = $2",
     [Q_RESP_DEL] = "DELETE FROM responses WHERE id = $1 AND key_id = $2",
+    [Q_RESP_PURGE] = "DELETE FROM responses WHERE created_ms < $1",
     [Q_SERIES_MODEL] = SERIES("COALESCE(model_id, '')"),
     [Q_SERIES_VENDOR] = SERIES("COALESCE(provider, '')"),
     [Q_SERIES_CLASS] = SERIES("CASE WHEN outcome = 'ok' THEN 'ok'"
@@ -1006,8 +1008,21 @@ static int pg_response_delete(yr_store_t *base, const char *id, int64_t key_id)
     return rc;
 }
 
+static int pg_response_purge(yr_store_t *base, int64_t before_ms)
+{
+    params_t p = {0};
+    p_int(&p, before_ms, false);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_RESP_PURGE, &p, "purge responses", &rc);
+    if (r == NULL)
+        return rc;
+    PQclear(r);
+    return 0;
+}
+
 const yr_store_backend_t yr_store_postgres = {
     .response_put = pg_response_put,
+    .response_purge = pg_response_purge,
     .response_get = pg_response_get,
     .response_delete = pg_response_delete,
     .name = "postgres",

@@ -208,6 +208,7 @@ enum {
     STMT_RESP_PUT,
     STMT_RESP_GET,
     STMT_RESP_DEL,
+    STMT_RESP_PURGE,
     STMT_SERIES_MODEL,
     STMT_SERIES_VENDOR,
     STMT_SERIES_KEY,
@@ -254,6 +255,7 @@ static const char *const stmt_sql[STMT__COUNT] = {
                       " response) VALUES (?1, ?2, ?3, ?4, ?5)",
     [STMT_RESP_GET] = "SELECT input_items, response FROM responses WHERE id = ?1 AND key_id = ?2",
     [STMT_RESP_DEL] = "DELETE FROM responses WHERE id = ?1 AND key_id = ?2",
+    [STMT_RESP_PURGE] = "DELETE FROM responses WHERE created_ms < ?1",
     [STMT_SPENT] = "SELECT COALESCE(SUM(cost_micros), 0) FROM usage"
                    " WHERE key_id = ?1 AND created_ms >= ?2",
     [STMT_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
@@ -1122,8 +1124,20 @@ static int sq_response_delete(yr_store_t *base, const char *id, int64_t key_id)
     return rc;
 }
 
+static int sq_response_purge(yr_store_t *base, int64_t before_ms)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_RESP_PURGE];
+    sqlite3_bind_int64(st, 1, before_ms);
+    int src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "purge responses");
+    stmt_done(st);
+    return rc;
+}
+
 const yr_store_backend_t yr_store_sqlite = {
     .response_put = sq_response_put,
+    .response_purge = sq_response_purge,
     .response_get = sq_response_get,
     .response_delete = sq_response_delete,
     .name = "sqlite",

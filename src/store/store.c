@@ -394,3 +394,8 @@ int yr_store_response_delete(yr_store_t *s, const char *id, int64_t key_id)
 {
     return s->be->response_delete(s, id, key_id);
 }
+
+int yr_store_response_purge(yr_store_t *s, int64_t before_ms)
+{
+    return s->be->response_purge(s, before_ms);
+}

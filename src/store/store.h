@@ -267,6 +267,9 @@ __attribute__((warn_unused_result)) int yr_store_response_get(yr_store_t *store,
                                                               char **response);
 __attribute__((warn_unused_result)) int yr_store_response_delete(yr_store_t *store, const char *id,
                                                                  int64_t key_id);
+/* Deletes the responses of every key created before before_ms (unix ms). */
+__attribute__((warn_unused_result)) int yr_store_response_purge(yr_store_t *store,
+                                                                int64_t before_ms);
 /* Calls fn for every key, oldest first. info is valid only during the call;
  * fn must not call back into the same store. */
 __attribute__((warn_unused_result)) int yr_store_key_list(yr_store_t *store, yr_key_list_fn fn,

@@ -1,7 +1,8 @@
 // One table of scenarios, run through the gateway against an OpenAI route, an
-// Anthropic route, Gemini routes (2.5 and 3) and Vertex AI routes (Gemini and
-// Claude, with a static access token): an OpenAI client must not be able to
-// tell them apart. Then what the Anthropic provider actually received
+// Anthropic route, Gemini routes (2.5 and 3), Vertex AI routes (Gemini and
+// Claude, with a static access token) and a Bedrock route (Converse,
+// eventstream; bedrock.test.mjs has its specifics): an OpenAI client must not
+// be able to tell them apart. Then what the Anthropic provider actually received
 // (the Gemini specifics are in gemini.test.mjs).
 import { test, before, after, beforeEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,17 +10,20 @@ import { startSim, startGateway, config, chat, sseData } from './lib.mjs';
 
 const ANTH_KEY = 'sk-ant-test-' + 'a'.repeat(24);
 const GEM_KEY = 'AIza-test-' + 'g'.repeat(29);
-let oaiSim, anthSim, gemSim, gw;
+const BR_KEY = 'ABSK-test-' + 'b'.repeat(29);
+let oaiSim, anthSim, gemSim, brSim, gw;
 
 before(async () => {
   oaiSim = await startSim();
   anthSim = await startSim(['--require-key', ANTH_KEY]);
   gemSim = await startSim(['--require-key', GEM_KEY]);
+  brSim = await startSim(['--require-key', BR_KEY]);
   gw = await startGateway(config({
     providers: {
       openai: { base_url: oaiSim.url },
       anthropic: { kind: 'anthropic', base_url: anthSim.base, api_key: ANTH_KEY },
       google: { kind: 'gemini', base_url: gemSim.base, api_key: GEM_KEY },
+      aws: { kind: 'bedrock', base_url: brSim.base, api_key: BR_KEY },
       vertex: { kind: 'vertex', base_url: gemSim.base, api_key: GEM_KEY },
     },
     models: [
@@ -29,20 +33,25 @@ before(async () => {
       { id: 'via-anthropic', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }] },
       { id: 'via-gemini', routes: [{ provider: 'google', model: 'gemini-2.5-flash' }] },
       { id: 'via-gemini3', routes: [{ provider: 'google', model: 'gemini-3-pro-preview' }] },
+      { id: 'via-bedrock', routes: [{ provider: 'aws', model: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' }] },
       { id: 'claude-then-gpt', routes: [{ provider: 'anthropic', model: 'claude-sonnet-4-20250514' }, { provider: 'openai', model: 'gpt-4o' }] },
     ],
-  }).replace('kind: vertex\n', 'kind: vertex\n    project: scenarios\n'));
+  }).replace('kind: vertex\n', 'kind: vertex\n    project: scenarios\n'), { env: { AWS_REGION: 'us-east-1' } });
 });
-after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); await gemSim.stop(); gw.cleanup(); });
-beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); await gw.resetRoutes(); });
+after(async () => { await gw.stop(); await oaiSim.stop(); await anthSim.stop(); await gemSim.stop(); await brSim.stop(); gw.cleanup(); });
+beforeEach(async () => { await oaiSim.reset(); await anthSim.reset(); await gemSim.reset(); await brSim.reset(); await gw.resetRoutes(); });
 
 const user = (content) => [{ role: 'user', content }];
 const weatherTool = { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
 const timeTool = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } };
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
-function simFor(route) { return route === 'via-openai' ? oaiSim : route === 'via-anthropic' ? anthSim : gemSim; }
+function simFor(route) {
+  return route === 'via-openai' ? oaiSim : route === 'via-anthropic' ? anthSim : route === 'via-bedrock' ? brSim : gemSim;
+}
 const gemini = (route) => route.startsWith('via-gemini');
+// Routes whose provider takes images inline only: the gateway fetches URLs.
+const inlines = (route) => gemini(route) || route === 'via-bedrock';
 // Script the next answer of whichever provider the route uses.
 async function script(route, behaviour) { await simFor(route).script([behaviour]); }
 
@@ -63,7 +72,7 @@ function streamedToolCalls(chunks) {
   return calls;
 }
 
-for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3', 'via-gemini-vertex', 'via-vertex-claude']) {
+for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3', 'via-gemini-vertex', 'via-vertex-claude', 'via-bedrock']) {
   describe(`scenarios ${route}`, () => {
     test('text', async () => {
       const r = await chat(gw, { model: route, messages: user('Reply with exactly: connected') });
@@ -144,9 +153,9 @@ for (const route of ['via-openai', 'via-anthropic', 'via-gemini', 'via-gemini3',
     });
 
     test('vision: data URL and https URL', async () => {
-      // Gemini routes fetch https images themselves (gemini.test.mjs, behind the SSRF guard).
-      // So do Vertex's Claude routes (no image URLs there).
-      for (const url of [`data:image/png;base64,${PNG}`, ...(gemini(route) || route === 'via-vertex-claude' ? [] : ['https://example.com/cat.jpg'])]) {
+      // Gemini, Vertex-Claude and Bedrock routes have the gateway fetch https images
+      // (gemini.test.mjs, bedrock.test.mjs, behind the SSRF guard).
+      for (const url of [`data:image/png;base64,${PNG}`, ...(inlines(route) || route === 'via-vertex-claude' ? [] : ['https://example.com/cat.jpg'])]) {
         const r = await chat(gw, { model: route, messages: user([{ type: 'text', text: 'Describe this image in one sentence.' }, { type: 'image_url', image_url: { url } }]) });
         assert.equal(r.status, 200, r.text);
         assert.match(r.json.choices[0].message.content, /1 image/);

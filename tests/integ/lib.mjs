@@ -113,7 +113,7 @@ export function config({ providers, models, server = {}, storage = 'sqlite://you
   for (const [name, p] of Object.entries(providers)) {
     y += `  ${name}:\n    kind: ${p.kind ?? 'openai'}\n    base_url: ${p.base_url}\n`;
     if (p.api_key) y += `    api_key: ${p.api_key}\n`;
-    for (const k of ['connect_timeout_ms', 'first_byte_timeout_ms', 'idle_timeout_ms', 'timeout_ms']) if (p[k]) y += `    ${k}: ${p[k]}\n`;
+    for (const k of ['connect_timeout_ms', 'first_byte_timeout_ms', 'idle_timeout_ms', 'timeout_ms', 'responses', 'api_version']) if (p[k]) y += `    ${k}: ${p[k]}\n`;
   }
   y += 'models:\n';
   for (const m of models) {

@@ -85,3 +85,23 @@ test('the CLI on PostgreSQL: create with limits, show, usage', { skip }, async (
   assert.equal(u.status, 0, u.stderr);
   assert.ok(u.stdout.split('\n').some((l) => l.includes('"group":"gpt-4o"')));
 });
+
+test('a stored response made on one instance is read and continued on the other', { skip }, async () => {
+  const post = async (gw, body) => {
+    const r = await fetch(`${gw.url}/responses`, { method: 'POST', headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, json: await r.json() };
+  };
+  const first = await post(a, { model: 'gpt-4o', input: 'Reply with exactly: on a' });
+  assert.equal(first.status, 200, JSON.stringify(first.json));
+  let got;
+  for (let i = 0; i < 200; i++) { // written off the request path
+    got = await fetch(`${b.url}/responses/${first.json.id}`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
+    if (got.status === 200) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(got.status, 200);
+  assert.equal((await got.json()).id, first.json.id);
+  const second = await post(b, { model: 'gpt-4o', previous_response_id: first.json.id, input: 'Reply with exactly: on b' });
+  assert.equal(second.status, 200, JSON.stringify(second.json));
+  assert.ok(JSON.stringify((await sim.requests()).at(-1).body).includes('on a'), 'the first turn is sent again');
+});

@@ -18,7 +18,7 @@
  * run whose only injected failure happened inside them may succeed. Those
  * runs are counted and printed, not hidden.
  *
- * Paths (for the Anthropic and the Gemini dialect each):
+ * Paths (for the Anthropic, the Gemini and the Bedrock dialect each):
  *   request  an OpenAI chat request (messages, a tool, an image data URL)
  *            -> parse -> the route's request body;
  *   stream   the provider's event stream (text, a tool call, usage) ->
@@ -37,6 +37,7 @@
 
 #include "api/chat.h"
 #include "api/oai_enc.h"
+#include "providers/bedrock.h"
 #include "providers/provider.h"
 #include "providers/vertex.h"
 
@@ -162,6 +163,20 @@ static yr_provider_conf_t gprovider = {
     .timeout_ms = 600000,
 };
 static yr_route_conf_t groute = {.provider = &gprovider, .model = "gemini-2.5-flash"};
+static yr_provider_conf_t bprovider = {
+    .name = "aws",
+    .kind = YR_KIND_BEDROCK,
+    .base_url = "https://bedrock-runtime.us-east-1.amazonaws.com",
+    .region = "us-east-1",
+    .aws_access_key_id = "AKIDTORTURE",
+    .aws_secret_access_key = "secret",
+    .connect_timeout_ms = 5000,
+    .first_byte_timeout_ms = 120000,
+    .timeout_ms = 600000,
+    .default_max_tokens = 4096,
+};
+static yr_route_conf_t broute = {.provider = &bprovider,
+                                 .model = "us.anthropic.claude-3-5-haiku-20241022-v1:0"};
 static yr_provider_conf_t vprovider = {
     .name = "vertex",
     .kind = YR_KIND_VERTEX,
@@ -259,7 +274,35 @@ static const char gem_full[] =
     "\"candidatesTokenCount\":7,\"totalTokenCount\":16},\"modelVersion\":\"gemini-2.5-flash\","
     "\"responseId\":\"r-1\"}";
 
+/* ConverseStream: eventstream frames (event type, payload). */
+static const char *const br_names[] = {
+    "messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockStop",
+    "contentBlockDelta", "contentBlockStop", "contentBlockStart", "contentBlockDelta",
+    "contentBlockStop", "messageStop", "metadata", NULL,
+};
+static const char *const br_events[] = {
+    "{\"role\":\"assistant\"}",
+    "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"text\":\"hm\"}}}",
+    "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"signature\":\"S\"}}}",
+    "{\"contentBlockIndex\":0}",
+    "{\"contentBlockIndex\":1,\"delta\":{\"text\":\"Hello\"}}",
+    "{\"contentBlockIndex\":1}",
+    "{\"contentBlockIndex\":2,\"start\":{\"toolUse\":{\"toolUseId\":\"t1\",\"name\":\"look\"}}}",
+    "{\"contentBlockIndex\":2,\"delta\":{\"toolUse\":{\"input\":\"{\\\"zoom\\\":2}\"}}}",
+    "{\"contentBlockIndex\":2}",
+    "{\"stopReason\":\"tool_use\"}",
+    "{\"usage\":{\"inputTokens\":25,\"outputTokens\":12,\"cacheReadInputTokens\":3}}",
+    NULL,
+};
+
+static const char br_full[] =
+    "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"Hello\"},"
+    "{\"toolUse\":{\"toolUseId\":\"t1\",\"name\":\"look\",\"input\":{\"zoom\":2}}}]}},"
+    "\"stopReason\":\"tool_use\",\"usage\":{\"inputTokens\":9,\"outputTokens\":7}}";
+
 static const char *const *stream_events = anth_events;
+static const char *const *stream_names = NULL; /* the frames' event names, when they have one */
+static const char *full_answer = gem_full;
 
 static int to_enc(void *arg, const yr_event_t *ev)
 {
@@ -281,11 +324,12 @@ static int run_stream(const yr_chat_req_t *chat, bool *done)
     yr_call_ctx_t cx = {
         .pool = pool, .chat = chat, .route = cur_route, .request_id = YR_STR("req-t")};
     if (stream_events == NULL) { /* a complete answer */
-        rc = rc == 0 ? dialect->response(&cx, yr_str(gem_full), to_enc, arg) : rc;
+        rc = rc == 0 ? dialect->response(&cx, yr_str(full_answer), to_enc, arg) : rc;
         *done = rc == 0;
     }
     for (size_t i = 0; rc == 0 && stream_events != NULL && stream_events[i] != NULL; i++) {
-        yr_frame_t m = {.data = yr_str(stream_events[i])};
+        yr_frame_t m = {.event = stream_names ? yr_str(stream_names[i]) : YR_STR(""),
+                        .data = yr_str(stream_events[i])};
         rc = dialect->event(&cx, &m, to_enc, arg, done);
     }
     armed = false;
@@ -390,6 +434,15 @@ int main(void)
     stream_events = NULL;
     torture_decode("gemini response");
 
+    dialect = &yr_dialect_bedrock;
+    cur_route = &broute;
+    torture_request("bedrock request");
+    stream_events = br_events;
+    stream_names = br_names;
+    torture_decode("bedrock stream");
+    stream_events = stream_names = NULL;
+    full_answer = br_full;
+    torture_decode("bedrock response");
     /* Claude on Vertex: Anthropic's build, then the body rewrite */
     dialect = &yr_dialect_vertex_anthropic;
     cur_route = &vroute;

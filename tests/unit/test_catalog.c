@@ -138,6 +138,8 @@ static const char groq_yaml[] =
     "  b:\n"
     "    kind: bedrock\n"
     "    base_url: https://bedrock-runtime.us-east-1.amazonaws.com\n"
+    "    region: us-east-1\n"
+    "    api_key: bedrock-api-key\n"
     "models:\n"
     "  - id: a\n"
     "    routes:\n"

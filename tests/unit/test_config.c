@@ -285,7 +285,7 @@ static const struct {
 } rejects[] = {
     /* unknown keys */
     {"server:\n  listen: 127.0.0.1:1\nlogging: 1\n",
-     "cfg.yaml:3: logging: unknown key (expected one of server, storage, images, observability, providers, models)"},
+     "cfg.yaml:3: logging: unknown key (expected one of server, storage, images, responses, observability, providers, models)"},
     {"server:\n  listen: 127.0.0.1:1\n  lissen: 1\n",
      "cfg.yaml:3: server.lissen: unknown key (expected one of listen, master_key, workers, "
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, linger_ms, header_timeout_ms, "
@@ -293,8 +293,9 @@ static const struct {
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
      "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, preset, models, tls, "
      "base_url, api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, "
-     "anthropic_version, default_max_tokens, inline_images, api_version, project, location, "
-     "publisher, credentials_file, credentials_json)"},
+     "anthropic_version, default_max_tokens, inline_images, api_version, region, aws_access_key_id, "
+     "aws_secret_access_key, aws_session_token, aws_profile, aws_credentials_file, project, location, "
+     "publisher, credentials_file, credentials_json, responses)"},
     {"providers: {a: {kind: openai}}\nmodels:\n  - id: m\n    routes:\n      - provider: a\n"
      "        wieght: 2\n",
      "cfg.yaml:6: models[0].routes[0].wieght: unknown key (expected one of provider, model, "
@@ -949,8 +950,9 @@ static void test_kind_names(void **state)
     for (int k = 0; k < YR_KIND__COUNT; k++) {
         char yaml[160];
         snprintf(yaml, sizeof(yaml),
-                 "providers: {p: {kind: %s, base_url: 'https://h', api_key: tok123, project: p}}",
-                 yr_provider_kind_name((yr_provider_kind_t)k));
+                 "providers: {p: {kind: %s, base_url: 'https://h', api_key: tok123, project: p%s}}",
+                 yr_provider_kind_name((yr_provider_kind_t)k),
+                 k == YR_KIND_BEDROCK ? ", region: us-east-1" : "");
         yr_config_t *cfg = load_ok(yaml);
         assert_int_equal(cfg->providers[0].kind, k);
         yr_config_free(cfg);

@@ -210,6 +210,29 @@ static void test_newer_schema_refused(void **state)
 
 /* ---- keys ----------------------------------------------------------------- */
 
+/* Stored responses: scoped to their key, deleted, purged by age. */
+static void test_responses(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_ok("sqlite::memory:");
+    assert_int_equal(yr_store_response_put(s, "resp_old", 7, 1000, "[]", "{\"id\":1}"), 0);
+    assert_int_equal(yr_store_response_put(s, "resp_new", 7, 5000, "[1]", "{\"id\":2}"), 0);
+    char *items = NULL, *resp = NULL;
+    assert_int_equal(yr_store_response_get(s, "resp_old", 8, &items, &resp), -ENOENT);
+    assert_int_equal(yr_store_response_get(s, "resp_new", 7, &items, &resp), 0);
+    assert_string_equal(items, "[1]");
+    free(items);
+    free(resp);
+    assert_int_equal(yr_store_response_purge(s, 2000), 0);
+    assert_int_equal(yr_store_response_get(s, "resp_old", 7, &items, &resp), -ENOENT);
+    assert_int_equal(yr_store_response_get(s, "resp_new", 7, &items, &resp), 0);
+    free(items);
+    free(resp);
+    assert_int_equal(yr_store_response_delete(s, "resp_new", 7), 0);
+    assert_int_equal(yr_store_response_delete(s, "resp_new", 7), -ENOENT);
+    yr_store_close(s);
+}
+
 static void test_key_format(void **state)
 {
     (void)state;
@@ -1302,6 +1325,7 @@ int main(void)
         cmocka_unit_test(test_migrations_idempotent),
         cmocka_unit_test(test_wal_mode),
         cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_responses),
         cmocka_unit_test(test_key_format),
         cmocka_unit_test(test_key_hash),
         cmocka_unit_test(test_create_list_lookup_revoke),

@@ -146,6 +146,29 @@ static void test_usage(void **state)
     yr_store_close(s);
 }
 
+/* Stored responses: scoped to their key, deleted, purged by age. */
+static void test_responses(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_pg();
+    char old[64], fresh[64];
+    name(old, sizeof(old), "resp_old");
+    name(fresh, sizeof(fresh), "resp_new");
+    assert_int_equal(yr_store_response_put(s, old, 7, 1000, "[]", "{\"id\":1}"), 0);
+    assert_int_equal(yr_store_response_put(s, fresh, 7, 5000, "[1]", "{\"id\":2}"), 0);
+    char *items = NULL, *resp = NULL;
+    assert_int_equal(yr_store_response_get(s, old, 8, &items, &resp), -ENOENT);
+    assert_int_equal(yr_store_response_get(s, fresh, 7, &items, &resp), 0);
+    assert_string_equal(items, "[1]");
+    free(items);
+    free(resp);
+    assert_int_equal(yr_store_response_purge(s, 2000), 0);
+    assert_int_equal(yr_store_response_get(s, old, 7, &items, &resp), -ENOENT);
+    assert_int_equal(yr_store_response_delete(s, fresh, 7), 0);
+    assert_int_equal(yr_store_response_delete(s, fresh, 7), -ENOENT);
+    yr_store_close(s);
+}
+
 static void *opener(void *arg)
 {
     (void)arg;
@@ -182,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_open),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_responses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
