@@ -146,6 +146,9 @@ static const setting_t server_rows[] = {
      .offset = CFG(server.max_connections)},
     {.name = "log_level", .type = T_ENUM, .names = log_level_names, .def_str = "info",
      .offset = CFG(server.log_level)},
+    {.name = "trust_forwarded_proto", .type = T_BOOL, .offset = CFG(server.trust_forwarded_proto)},
+    {.name = "ui_session_ttl_s", .type = T_U32, .min = 300, .max = 30 * 86400, .def_num = 43200,
+     .offset = CFG(server.ui_session_ttl_s)},
 };
 
 static const setting_t storage_rows[] = {

@@ -1,4 +1,5 @@
-/* GET /admin/routes and POST /admin/routes/reset (master key only): what the
+/* GET /admin/routes and POST /admin/routes/reset (the master key or a UI
+ * session: yr_gw_authenticate_master): what the
  * route layer knows about every configured route (route/health.h), and the
  * operator's "forget it, the provider is back". */
 #include <http_parser.h>
@@ -54,11 +55,6 @@ static int route_json(yr_buf_t *out, const yr_model_conf_t *m, const yr_route_co
 
 static void routes_list(yr_gw_req_t *g)
 {
-    if (!g->identity.master) {
-        yr_gw_send_error(g, YR_E_FORBIDDEN, "the admin API needs the master key", NULL, NULL,
-                         YR_STR_NULL);
-        return;
-    }
     const yr_config_t *cfg = g->cfg;
     int64_t now = yr_health_now_ms();
     yr_buf_t out;
@@ -85,11 +81,6 @@ static void routes_list(yr_gw_req_t *g)
 
 static void routes_reset(yr_gw_req_t *g)
 {
-    if (!g->identity.master) {
-        yr_gw_send_error(g, YR_E_FORBIDDEN, "the admin API needs the master key", NULL, NULL,
-                         YR_STR_NULL);
-        return;
-    }
     yr_health_clear_all();
     yr_log_info("%s: route health cleared by the admin API", g->id);
     yr_gw_send_json(g, 200, YR_STR("{\"reset\":true}"), NULL, 0);
@@ -100,11 +91,11 @@ bool yr_admin_routes(yr_gw_req_t *g)
     yr_http_req_t *req = g->http;
     bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
     if (yr_str_eq(req->path, YR_STR("/admin/routes")) && get) {
-        yr_gw_authenticate(g, routes_list);
+        yr_gw_authenticate_master(g, routes_list);
         return true;
     }
     if (yr_str_eq(req->path, YR_STR("/admin/routes/reset")) && req->method == HTTP_POST) {
-        yr_gw_authenticate(g, routes_reset);
+        yr_gw_authenticate_master(g, routes_reset);
         return true;
     }
     return false;

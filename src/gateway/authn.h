@@ -11,4 +11,11 @@ typedef void (*yr_gw_authed_fn)(yr_gw_req_t *g);
 
 void yr_gw_authenticate(yr_gw_req_t *g, yr_gw_authed_fn next);
 
+/* The admin API's check, the one place it is made: the master key as a
+ * bearer token, or (without an Authorization header) the admin UI's session
+ * cookie with its CSRF token (gateway/ui.h). next runs with
+ * g->identity.master set; otherwise 401 (no or a bad credential), 403 (a
+ * client key, or a session call without its CSRF token) or 503 is sent. */
+void yr_gw_authenticate_master(yr_gw_req_t *g, yr_gw_authed_fn next);
+
 #endif

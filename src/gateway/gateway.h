@@ -92,7 +92,7 @@ void yr_gateway_on_http_error(yr_http_req_t *req, int status, const char *code,
                               const char *message);
 
 /* Per-request state shared by handler.c and proxy.c. Lives in req->pool. */
-typedef struct {
+typedef struct yr_gw_req {
     yr_http_req_t *http;
     yr_worker_t *w;
     char id[32];
@@ -101,6 +101,7 @@ typedef struct {
                              * until req->pool is destroyed */
     yr_identity_t identity; /* set by yr_gw_authenticate */
     void *chat; /* proxy.c's state, when this is a chat request */
+    void (*admin_next)(struct yr_gw_req *g); /* yr_gw_authenticate_master's continuation */
     yr_dialect_t dialect; /* the error format this client expects */
     bool authed;  /* authenticated at the head: yr_gw_authenticate answers at once */
     bool counted; /* in http_requests already */

@@ -13,6 +13,7 @@
 #include "gateway/gateway.h"
 #include "gateway/proxy.h"
 #include "gateway/respond.h"
+#include "gateway/ui.h"
 #include "limits/limits.h"
 #include "obs/obs.h"
 
@@ -284,7 +285,9 @@ static bool authenticates(const yr_http_req_t *req)
     if (path_is(req, "/admin/routes/reset"))
         return post;
     return path_is(req, "/admin/usage") || path_is(req, "/admin/keys") ||
-           yr_str_has_prefix(req->path, YR_STR("/admin/keys/"));
+           yr_str_has_prefix(req->path, YR_STR("/admin/keys/")) ||
+           yr_str_has_prefix(req->path, YR_STR("/admin/stats/")) ||
+           path_is(req, "/admin/requests");
 }
 
 static void head_authed(yr_gw_req_t *g)
@@ -318,7 +321,10 @@ void yr_gateway_on_head(yr_http_req_t *req)
         g->dialect = YR_DIALECT_GEMINI;
     yr_metrics_add(&g->w->metrics.http_requests, 1);
     g->counted = true;
-    yr_gw_authenticate(g, head_authed);
+    if (yr_str_has_prefix(req->path, YR_STR("/admin/")))
+        yr_gw_authenticate_master(g, head_authed); /* the master key or a UI session */
+    else
+        yr_gw_authenticate(g, head_authed);
 }
 
 void yr_gateway_on_request(yr_http_req_t *req)
@@ -398,7 +404,7 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_gw_authenticate(g, handle_models);
         return;
     }
-    if (yr_admin_routes(g) || yr_admin_keys(g))
+    if (yr_admin_routes(g) || yr_admin_stats(g) || yr_admin_keys(g) || yr_ui_handle(g))
         return;
     char msg[256], path[160];
     path_for_message(req->path, path, sizeof(path), 128);

@@ -31,5 +31,12 @@ void yr_proxy_shutdown(yr_worker_t *w);
 bool yr_admin_routes(yr_gw_req_t *g);
 /* /admin/keys[...] and /admin/usage (admin_keys.c): handled, or not such a path. */
 bool yr_admin_keys(yr_gw_req_t *g);
+/* The query parameter name=value (undecoded; the admin API's values need no
+ * escaping), copied into buf: 1; 0 when absent; -1 when longer than buf
+ * holds. */
+int yr_gw_query_param(yr_str_t q, const char *name, char *buf, size_t len);
+/* The admin UI's read-only views (admin_stats.c): series, latency, recent
+ * requests, key pages. False when the path is not one of them. */
+bool yr_admin_stats(yr_gw_req_t *g);
 
 #endif

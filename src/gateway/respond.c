@@ -5,16 +5,18 @@
 #include "api/errors.h"
 #include "api/gemini_in.h"
 #include "gateway/respond.h"
+#include "gateway/ui.h"
 
 #define MAX_ERROR_BODY 2048
 
 void yr_gw_send_json(yr_gw_req_t *g, int status, yr_str_t body, const yr_http_header_t *extra,
                      size_t nextra)
 {
-    yr_http_header_t h[12];
+    yr_http_header_t h[18];
     size_t n = 0;
     h[n++] = (yr_http_header_t){YR_STR("x-request-id"), g->request_id};
-    for (size_t i = 0; i < nextra && n < 12; i++)
+    n += yr_ui_response_headers(g->http, h + n, 5); /* no-store on /admin and /ui */
+    for (size_t i = 0; i < nextra && n < 18; i++)
         h[n++] = extra[i];
     yr_http_respond(g->http, status, h, n, YR_STR("application/json"), body);
 }

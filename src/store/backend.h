@@ -61,12 +61,26 @@ struct yr_store_backend {
     int (*response_purge)(yr_store_t *s, int64_t before_ms);
     int (*usage_totals)(yr_store_t *s, yr_usage_by_t by, int64_t since_ms, int64_t key_id,
                         yr_usage_total_fn fn, void *arg);
+    /* The admin UI's aggregates (store.h). */
+    int (*usage_series)(yr_store_t *s, const yr_usage_query_t *q, yr_usage_total_fn fn, void *arg);
+    int (*usage_hist)(yr_store_t *s, const yr_usage_query_t *q, yr_usage_hist_fn fn, void *arg);
+    int (*usage_recent)(yr_store_t *s, const yr_recent_query_t *q, yr_usage_rec_fn fn, void *arg);
+    int (*key_page)(yr_store_t *s, const yr_key_page_t *q, yr_key_list_fn fn, void *arg);
     /* n rows, one transaction: all or none. */
     int (*usage_write)(yr_store_t *s, const yr_usage_row_t *rows, size_t n);
 };
 
 extern const yr_store_backend_t yr_store_sqlite;
 extern const yr_store_backend_t yr_store_postgres; /* target: the whole postgres:// url */
+
+/* The hourly rollups (usage_hourly, usage_latency_hourly) the admin UI reads
+ * for buckets of whole hours, kept by both backends in the transaction that
+ * writes the rows: a row's error class as the series group it (the SQL
+ * CLASS expression's twin), and a sample rounded down to two significant
+ * digits (HBUCKET's). */
+#define YR_HOUR_MS 3600000
+void yr_usage_class(const yr_usage_row_t *r, char *buf, size_t cap);
+int64_t yr_usage_hbucket(int64_t v);
 
 /* snprintf into err when err is not NULL (errlen may be 0). */
 void yr_store_set_err(char *err, size_t errlen, const char *fmt, ...)

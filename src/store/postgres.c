@@ -39,6 +39,44 @@
     " COALESCE(SUM(cost_micros),0), COUNT(*) FILTER (WHERE outcome IS DISTINCT FROM 'ok')"   \
     " FROM usage WHERE created_ms >= $1 AND ($2 = 0 OR key_id = $2) GROUP BY 1"
 
+/* The admin UI's aggregates: store.h, and sqlite.c for the same queries. */
+#define WINDOW " FROM usage WHERE created_ms >= $1 AND created_ms < $2 AND ($4 = 0 OR key_id = $4)"
+#define SERIES_SUMS                                                                          \
+    " COUNT(*) FILTER (WHERE attempt = 0) AS c1, COUNT(*) AS c2,"                             \
+    " COALESCE(SUM(prompt_tokens), 0) AS c3, COALESCE(SUM(completion_tokens), 0) AS c4,"      \
+    " COALESCE(SUM(cached_tokens), 0) AS c5, COALESCE(SUM(cache_write_tokens), 0) AS c6,"     \
+    " COALESCE(SUM(reasoning_tokens), 0) AS c7, COALESCE(SUM(cost_micros), 0) AS c8,"         \
+    " COUNT(*) FILTER (WHERE outcome IS DISTINCT FROM 'ok') AS c9"
+#define SERIES(group)                                                                        \
+    "SELECT created_ms / $3::bigint * $3::bigint, " group "," SERIES_SUMS WINDOW              \
+    " GROUP BY 1, 2 ORDER BY 1"
+#define HBUCKET(x)                                                                           \
+    "CASE WHEN " x " < 100 THEN " x " WHEN " x " < 1000 THEN " x " / 10 * 10 WHEN " x        \
+    " < 10000 THEN " x " / 100 * 100 WHEN " x " < 100000 THEN " x " / 1000 * 1000 ELSE " x   \
+    " / 10000 * 10000 END"
+#define ROLLUP_SUMS_DDL                                                                      \
+    " requests BIGINT NOT NULL, attempts BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,"      \
+    " completion_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL,"                       \
+    " cache_write_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,"                   \
+    " cost_micros BIGINT NOT NULL, errors BIGINT NOT NULL"
+#define ROLLUP_SUMS_SELECT                                                                   \
+    " COUNT(*) FILTER (WHERE attempt = 0), COUNT(*), COALESCE(SUM(prompt_tokens), 0),"         \
+    " COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cached_tokens), 0),"                   \
+    " COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(reasoning_tokens), 0),"               \
+    " COALESCE(SUM(cost_micros), 0), COUNT(*) FILTER (WHERE outcome IS DISTINCT FROM 'ok')"
+#define ROLLUP_UPDATE(t) " DO UPDATE SET requests = " t ".requests + excluded.requests, attempts = " t ".attempts + excluded.attempts, prompt_tokens = " t ".prompt_tokens + excluded.prompt_tokens, completion_tokens = " t ".completion_tokens + excluded.completion_tokens, cached_tokens = " t ".cached_tokens + excluded.cached_tokens, cache_write_tokens = " t ".cache_write_tokens + excluded.cache_write_tokens, reasoning_tokens = " t ".reasoning_tokens + excluded.reasoning_tokens, cost_micros = " t ".cost_micros + excluded.cost_micros, errors = " t ".errors + excluded.errors"
+#define RWINDOW " FROM usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND $4 = 0"
+#define RKWINDOW " FROM usage_key_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND ($4 = 0 OR key_id = $4)"
+#define RSUMS                                                                                \
+    " SUM(requests) AS c1, SUM(attempts) AS c2, SUM(prompt_tokens) AS c3,"                    \
+    " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6,"  \
+    " SUM(reasoning_tokens) AS c7, SUM(cost_micros) AS c8, SUM(errors) AS c9"
+#define RSERIES(group)                                                                       \
+    "SELECT hour_ms / $3::bigint * $3::bigint, " group "," RSUMS RWINDOW " GROUP BY 1, 2 ORDER BY 1"
+#define HIST(which, x)                                                                       \
+    "SELECT created_ms / $3::bigint * $3::bigint, " which ", " HBUCKET(x) ", COUNT(*)" WINDOW \
+    " AND outcome = 'ok' AND " x " IS NOT NULL GROUP BY 1, 3"
+
 /* Each moves the schema from version i to i + 1. Never edit a shipped one. */
 static const char *const migrations[] = {
     "CREATE TABLE api_keys ("
@@ -74,6 +112,27 @@ static const char *const migrations[] = {
     /* 3 */
     ("CREATE TABLE responses (id TEXT PRIMARY KEY, key_id BIGINT NOT NULL,"
      " created_ms BIGINT NOT NULL, input_items TEXT NOT NULL, response TEXT NOT NULL);"),
+    /* 4: the admin UI's hourly rollups (sqlite.c migration 7). */
+    ("CREATE TABLE usage_hourly (hour_ms BIGINT NOT NULL, model_id TEXT NOT NULL,"
+     " provider TEXT NOT NULL, class TEXT NOT NULL," ROLLUP_SUMS_DDL ","
+     " PRIMARY KEY (hour_ms, model_id, provider, class));"
+     "INSERT INTO usage_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(model_id, ''),"
+     " COALESCE(provider, ''), CASE WHEN outcome = 'ok' THEN 'ok'"
+     " ELSE COALESCE(error_class, outcome, 'unknown') END," ROLLUP_SUMS_SELECT
+     " FROM usage GROUP BY 1, 2, 3, 4;"
+     "CREATE TABLE usage_key_hourly (hour_ms BIGINT NOT NULL, key_id BIGINT NOT NULL,"
+     ROLLUP_SUMS_DDL ", PRIMARY KEY (hour_ms, key_id));"
+     "CREATE INDEX usage_key_hourly_key ON usage_key_hourly(key_id, hour_ms, cost_micros);"
+     "INSERT INTO usage_key_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
+     ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2;"
+     "CREATE TABLE usage_latency_hourly (hour_ms BIGINT NOT NULL, which INTEGER NOT NULL,"
+     " value BIGINT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (hour_ms, which, value));"
+     "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 0, "
+     HBUCKET("latency_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok' AND latency_ms IS NOT NULL"
+     " GROUP BY 1, 3;"
+     "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 1, "
+     HBUCKET("ttfb_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok' AND ttfb_ms IS NOT NULL"
+     " GROUP BY 1, 3;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -99,6 +158,24 @@ enum {
     Q_RESP_GET,
     Q_RESP_DEL,
     Q_RESP_PURGE,
+    Q_SERIES_MODEL,
+    Q_SERIES_VENDOR,
+    Q_SERIES_KEY,
+    Q_SERIES_CLASS,
+    Q_SERIES_NONE,
+    Q_HIST,
+    Q_RSERIES_MODEL,
+    Q_RSERIES_VENDOR,
+    Q_RSERIES_KEY,
+    Q_RSERIES_CLASS,
+    Q_RSERIES_NONE,
+    Q_RSERIES_KEYNONE,
+    Q_RHIST,
+    Q_ROLLUP,
+    Q_KEY_ROLLUP,
+    Q_RLATENCY,
+    Q_RECENT,
+    Q_KEY_PAGE,
     Q__COUNT
 };
 
@@ -142,6 +219,55 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_RESP_GET] = "SELECT input_items, response FROM responses WHERE id = $1 AND key_id = $2",
     [Q_RESP_DEL] = "DELETE FROM responses WHERE id = $1 AND key_id = $2",
     [Q_RESP_PURGE] = "DELETE FROM responses WHERE created_ms < $1",
+    [Q_SERIES_MODEL] = SERIES("COALESCE(model_id, '')"),
+    [Q_SERIES_VENDOR] = SERIES("COALESCE(provider, '')"),
+    [Q_SERIES_CLASS] = SERIES("CASE WHEN outcome = 'ok' THEN 'ok'"
+                              " ELSE COALESCE(error_class, outcome, 'unknown') END"),
+    [Q_SERIES_NONE] = SERIES("''"),
+    [Q_SERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5, s.c6,"
+                     " s.c7, s.c8, s.c9 FROM (SELECT created_ms / $3::bigint * $3::bigint AS t,"
+                     " key_id," SERIES_SUMS WINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                     " ON k.id = s.key_id ORDER BY 1",
+    [Q_HIST] = HIST("0", "latency_ms") " UNION ALL " HIST("1", "ttfb_ms") " ORDER BY 1",
+    [Q_RSERIES_MODEL] = RSERIES("model_id"),
+    [Q_RSERIES_VENDOR] = RSERIES("provider"),
+    [Q_RSERIES_CLASS] = RSERIES("class"),
+    [Q_RSERIES_NONE] = RSERIES("''"),
+    [Q_RSERIES_KEYNONE] = "SELECT hour_ms / $3::bigint * $3::bigint, ''," RSUMS RKWINDOW
+                          " GROUP BY 1 ORDER BY 1",
+    [Q_RSERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5, s.c6,"
+                      " s.c7, s.c8, s.c9 FROM (SELECT hour_ms / $3::bigint * $3::bigint AS t,"
+                      " key_id," RSUMS RKWINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                      " ON k.id = s.key_id ORDER BY 1",
+    [Q_RHIST] = "SELECT hour_ms / $3::bigint * $3::bigint, which, value, SUM(count)"
+                " FROM usage_latency_hourly WHERE hour_ms >= $1 AND hour_ms < $2 AND $4 = 0"
+                " GROUP BY 1, 2, 3 ORDER BY 1",
+    [Q_ROLLUP] = "INSERT INTO usage_hourly VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11,"
+                 " $12) ON CONFLICT (hour_ms, model_id, provider, class)" ROLLUP_UPDATE("usage_hourly"),
+    [Q_KEY_ROLLUP] = "INSERT INTO usage_key_hourly VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10)"
+                     " ON CONFLICT (hour_ms, key_id)" ROLLUP_UPDATE("usage_key_hourly"),
+    [Q_RLATENCY] = "INSERT INTO usage_latency_hourly VALUES ($1, $2, $3, 1) ON CONFLICT"
+                   " (hour_ms, which, value) DO UPDATE SET count = usage_latency_hourly.count + 1",
+    [Q_RECENT] = "WITH page AS (SELECT request_id, created_ms, id FROM usage WHERE attempt = 0"
+                 " AND (created_ms, id) < ($1::bigint, $2::bigint) AND ($3 = 0 OR key_id = $3)"
+                 " AND ($4 = 0 OR status >= 400) ORDER BY created_ms DESC, id DESC LIMIT $5)"
+                 " SELECT u.request_id, p.created_ms, p.id, COALESCE(k.name, 'master'),"
+                 " u.model_id, u.status, u.attempt, u.provider, u.upstream_model, u.outcome,"
+                 " u.error_class, u.upstream_status, u.prompt_tokens, u.completion_tokens,"
+                 " u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens, u.cost_micros,"
+                 " u.latency_ms, u.ttfb_ms, u.stream, u.cancelled, u.usage_estimated"
+                 " FROM page p JOIN usage u ON u.request_id = p.request_id"
+                 " LEFT JOIN api_keys k ON k.id = u.key_id"
+                 " ORDER BY p.created_ms DESC, p.id DESC, u.attempt",
+    [Q_KEY_PAGE] = "SELECT " KEY_COLUMNS ","
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                   "  WHERE u.key_id = k.id AND u.hour_ms >= $4),"
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                   "  WHERE u.key_id = k.id AND u.hour_ms >= $5),"
+                   " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                   "  WHERE u.key_id = k.id)"
+                   " FROM api_keys k WHERE k.id > $1 AND ($3 = 1 OR k.revoked_at IS NULL)"
+                   " AND ($6::text IS NULL OR strpos(k.name, $6::text) > 0) ORDER BY k.id LIMIT $2",
     [Q_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
     [Q_TOTALS_VENDOR] = TOTALS("COALESCE(provider, '')"),
     [Q_TOTALS_KEY] = TOTALS("COALESCE((SELECT name FROM api_keys k WHERE k.id = usage.key_id),"
@@ -558,6 +684,52 @@ static int pg_key_lookup(yr_store_t *base, const unsigned char *hash, int64_t no
 
 /* ---- usage --------------------------------------------------------------- */
 
+/* The row's share of the hourly rollups (backend.h). */
+static int rollup_usage(pg_t *s, const yr_usage_row_t *u)
+{
+    char cls[64], bufs[2][YR_USAGE_STR_MAX + 1];
+    yr_usage_class(u, cls, sizeof(cls));
+    int64_t hour = u->created_ms / YR_HOUR_MS * YR_HOUR_MS;
+    bool ok = yr_str_eq(u->outcome, YR_STR("ok"));
+    const int64_t v[] = {u->attempt == 0,       u->prompt_tokens,    u->completion_tokens,
+                         u->cached_tokens,      u->cache_write_tokens, u->reasoning_tokens,
+                         u->cost_micros > 0 ? u->cost_micros : 0, !ok};
+    params_t p = {0};
+    p_int(&p, hour, false);
+    snprintf(bufs[0], sizeof(bufs[0]), "%.*s", (int)u->model_id.len, u->model_id.ptr ? u->model_id.ptr : "");
+    snprintf(bufs[1], sizeof(bufs[1]), "%.*s", (int)u->provider.len, u->provider.ptr ? u->provider.ptr : "");
+    /* p_text makes "" a NULL: these columns are NOT NULL, so bind "" itself */
+    for (int i = 0; i < 2; i++) {
+        p.v[p.n] = bufs[i];
+        p.len[p.n] = 0;
+        p.fmt[p.n] = 0;
+        p.n++;
+    }
+    p_text(&p, cls);
+    for (int i = 0; i < 8; i++)
+        p_int(&p, v[i], false);
+    int rc;
+    PQclear(run(s, Q_ROLLUP, &p, "usage rollup", &rc));
+    params_t k = {0};
+    p_int(&k, hour, false);
+    p_int(&k, u->key_id > 0 ? u->key_id : 0, false);
+    for (int i = 0; i < 8; i++)
+        p_int(&k, v[i], false);
+    if (rc == 0)
+        PQclear(run(s, Q_KEY_ROLLUP, &k, "key usage rollup", &rc));
+    const int64_t samples[2] = {u->latency_ms, u->ttfb_ms};
+    for (int w = 0; rc == 0 && ok && w < 2; w++) {
+        if (samples[w] < 0)
+            continue;
+        params_t l = {0};
+        p_int(&l, hour, false);
+        p_int(&l, w, false);
+        p_int(&l, yr_usage_hbucket(samples[w]), false);
+        PQclear(run(s, Q_RLATENCY, &l, "latency rollup", &rc));
+    }
+    return rc;
+}
+
 static int insert_usage(pg_t *s, const yr_usage_row_t *u)
 {
     char bufs[6][YR_USAGE_STR_MAX + 1];
@@ -595,8 +767,11 @@ static int insert_usage(pg_t *s, const yr_usage_row_t *u)
     p_bool(&p, u->usage_estimated);
     int rc;
     PGresult *r = run(s, Q_USAGE, &p, "write usage", &rc);
+    /* ON CONFLICT DO NOTHING: a row written before (a batch retried after a
+     * lost commit acknowledgement) is not counted in the rollups again. */
+    bool inserted = r != NULL && strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
-    return rc;
+    return rc == 0 && inserted ? rollup_usage(s, u) : rc;
 }
 
 static int pg_usage_write(yr_store_t *base, const yr_usage_row_t *rows, size_t n)
@@ -641,6 +816,140 @@ static int pg_usage_totals(yr_store_t *base, yr_usage_by_t by, int64_t since_ms,
         for (int k = 0; k < 9; k++)
             *v[k] = col_int(r, i, 1 + k);
         fn(&t, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static void p_window(params_t *p, const yr_usage_query_t *q)
+{
+    p_int(p, q->since_ms, false);
+    p_int(p, q->until_ms > 0 ? q->until_ms : INT64_MAX, false);
+    p_int(p, q->bucket_ms, false);
+    p_int(p, q->key_id, false);
+}
+
+static bool col_bool(PGresult *r, int row, int col)
+{
+    return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+static int64_t col_int_or(PGresult *r, int row, int col, int64_t null_value)
+{
+    return PQgetisnull(r, row, col) ? null_value : col_int(r, row, col);
+}
+
+static int pg_usage_series(yr_store_t *base, const yr_usage_query_t *q, yr_usage_total_fn fn,
+                           void *arg)
+{
+    int which = q->by == YR_USAGE_BY_MODEL    ? Q_SERIES_MODEL
+                : q->by == YR_USAGE_BY_VENDOR ? Q_SERIES_VENDOR
+                : q->by == YR_USAGE_BY_KEY    ? Q_SERIES_KEY
+                : q->by == YR_USAGE_BY_CLASS  ? Q_SERIES_CLASS
+                                              : Q_SERIES_NONE;
+    int plan = yr_usage_plan(q);
+    if (plan == YR_PLAN_KEY_HOURLY)
+        which = q->by == YR_USAGE_BY_KEY ? Q_RSERIES_KEY : Q_RSERIES_KEYNONE;
+    else if (plan == YR_PLAN_HOURLY)
+        which += Q_RSERIES_MODEL - Q_SERIES_MODEL;
+    params_t p = {0};
+    p_window(&p, q);
+    int rc;
+    PGresult *r = run((pg_t *)base, which, &p, "usage series", &rc);
+    if (r == NULL)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        yr_usage_total_t t = {.bucket_ms = col_int(r, i, 0)};
+        col_text(r, i, 1, t.group, sizeof(t.group));
+        int64_t *v[] = {&t.requests,          &t.attempts,      &t.prompt_tokens,
+                        &t.completion_tokens, &t.cached_tokens, &t.cache_write_tokens,
+                        &t.reasoning_tokens,  &t.cost_micros,   &t.errors};
+        for (int k = 0; k < 9; k++)
+            *v[k] = col_int(r, i, 2 + k);
+        fn(&t, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_usage_hist(yr_store_t *base, const yr_usage_query_t *q, yr_usage_hist_fn fn,
+                         void *arg)
+{
+    params_t p = {0};
+    p_window(&p, q);
+    int rc;
+    PGresult *r = run((pg_t *)base, yr_usage_plan(q) == YR_PLAN_HOURLY ? Q_RHIST : Q_HIST,
+                      &p, "usage histogram", &rc);
+    if (r == NULL)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        fn(col_int(r, i, 0), (int)col_int(r, i, 1), col_int(r, i, 2), col_int(r, i, 3), arg);
+    PQclear(r);
+    return 0;
+}
+
+static int pg_usage_recent(yr_store_t *base, const yr_recent_query_t *q, yr_usage_rec_fn fn,
+                           void *arg)
+{
+    params_t p = {0};
+    p_int(&p, q->before_ms > 0 ? q->before_ms : INT64_MAX, false);
+    p_int(&p, q->before_ms > 0 ? q->before_id : INT64_MAX, false);
+    p_int(&p, q->key_id, false);
+    p_int(&p, q->errors_only, false);
+    p_int(&p, q->limit, false);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_RECENT, &p, "recent requests", &rc);
+    if (r == NULL)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        yr_usage_rec_t u = {0};
+        col_text(r, i, 0, u.request_id, sizeof(u.request_id));
+        u.created_ms = col_int(r, i, 1);
+        u.row_id = col_int(r, i, 2);
+        col_text(r, i, 3, u.key, sizeof(u.key));
+        col_text(r, i, 4, u.model_id, sizeof(u.model_id));
+        u.status = (int)col_int(r, i, 5);
+        u.attempt = (int)col_int(r, i, 6);
+        col_text(r, i, 7, u.provider, sizeof(u.provider));
+        col_text(r, i, 8, u.upstream_model, sizeof(u.upstream_model));
+        col_text(r, i, 9, u.outcome, sizeof(u.outcome));
+        col_text(r, i, 10, u.error_class, sizeof(u.error_class));
+        u.upstream_status = (int)col_int(r, i, 11);
+        int64_t *v[] = {&u.prompt_tokens, &u.completion_tokens, &u.cached_tokens,
+                        &u.cache_write_tokens, &u.reasoning_tokens};
+        for (int k = 0; k < 5; k++)
+            *v[k] = col_int(r, i, 12 + k);
+        u.cost_micros = col_int_or(r, i, 17, -1);
+        u.latency_ms = col_int_or(r, i, 18, -1);
+        u.ttfb_ms = col_int_or(r, i, 19, -1);
+        u.stream = col_bool(r, i, 20);
+        u.cancelled = col_bool(r, i, 21);
+        u.usage_estimated = col_bool(r, i, 22);
+        fn(&u, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_key_page(yr_store_t *base, const yr_key_page_t *q, yr_key_list_fn fn, void *arg)
+{
+    params_t p = {0};
+    p_int(&p, q->after_id, false);
+    p_int(&p, q->limit, false);
+    p_int(&p, q->include_revoked, false);
+    p_int(&p, q->day_start, false);
+    p_int(&p, q->month_start, false);
+    p_text(&p, q->search);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_KEY_PAGE, &p, "key page", &rc);
+    if (r == NULL)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        yr_key_info_t info;
+        row_to_info(r, i, &info);
+        for (int b = 0; b < YR_BUDGET__COUNT; b++)
+            info.spent_micros[b] = col_int(r, i, 16 + b);
+        fn(&info, arg);
     }
     PQclear(r);
     return 0;
@@ -727,5 +1036,9 @@ const yr_store_backend_t yr_store_postgres = {
     .key_rotate = pg_key_rotate,
     .key_get = pg_key_get,
     .usage_totals = pg_usage_totals,
+    .usage_series = pg_usage_series,
+    .usage_hist = pg_usage_hist,
+    .usage_recent = pg_usage_recent,
+    .key_page = pg_key_page,
     .usage_write = pg_usage_write,
 };

@@ -25,6 +25,44 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+/* The admin UI's aggregates (store.h): rows of the window [?1, ?2), of one
+ * key (?4 > 0) or all, bucketed by ?3 ms. Requests are first attempts. */
+#define WINDOW " FROM usage WHERE created_ms >= ?1 AND created_ms < ?2 AND (?4 = 0 OR key_id = ?4)"
+#define SERIES_SUMS                                                                          \
+    " SUM(attempt = 0) AS c1, COUNT(*) AS c2, SUM(prompt_tokens) AS c3,"                     \
+    " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6," \
+    " SUM(reasoning_tokens) AS c7, SUM(cost_micros) AS c8, SUM(outcome IS NOT 'ok') AS c9"
+#define SERIES(group) "SELECT created_ms / ?3 * ?3, " group "," SERIES_SUMS WINDOW " GROUP BY 1, 2 ORDER BY 1"
+/* A sample rounded down to two significant digits: a histogram of at most
+ * ~90 values per decade, so percentiles come from a GROUP BY, not a sort. */
+#define HBUCKET(x)                                                                           \
+    "CASE WHEN " x " < 100 THEN " x " WHEN " x " < 1000 THEN " x " / 10 * 10 WHEN " x        \
+    " < 10000 THEN " x " / 100 * 100 WHEN " x " < 100000 THEN " x " / 1000 * 1000 ELSE " x   \
+    " / 10000 * 10000 END"
+#define HIST(which, x)                                                                       \
+    "SELECT created_ms / ?3 * ?3, " which ", " HBUCKET(x) ", COUNT(*)" WINDOW                \
+    " AND outcome = 'ok' AND " x " IS NOT NULL GROUP BY 1, 3"
+
+#define ROLLUP_SUMS_DDL                                                                      \
+    " requests INTEGER NOT NULL, attempts INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,"   \
+    " completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,"                     \
+    " cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"                 \
+    " cost_micros INTEGER NOT NULL, errors INTEGER NOT NULL"
+#define ROLLUP_SUMS_SELECT                                                                   \
+    " SUM(attempt = 0), COUNT(*), TOTAL(prompt_tokens), TOTAL(completion_tokens),"             \
+    " TOTAL(cached_tokens), TOTAL(cache_write_tokens), TOTAL(reasoning_tokens),"               \
+    " TOTAL(cost_micros), SUM(outcome IS NOT 'ok')"
+#define ROLLUP_UPDATE(t) " DO UPDATE SET requests = " t ".requests + excluded.requests, attempts = " t ".attempts + excluded.attempts, prompt_tokens = " t ".prompt_tokens + excluded.prompt_tokens, completion_tokens = " t ".completion_tokens + excluded.completion_tokens, cached_tokens = " t ".cached_tokens + excluded.cached_tokens, cache_write_tokens = " t ".cache_write_tokens + excluded.cache_write_tokens, reasoning_tokens = " t ".reasoning_tokens + excluded.reasoning_tokens, cost_micros = " t ".cost_micros + excluded.cost_micros, errors = " t ".errors + excluded.errors"
+#define ROLLUP_CLASS "CASE WHEN outcome = 'ok' THEN 'ok' ELSE COALESCE(error_class, outcome, 'unknown') END"
+/* The same series from the hourly rollups (buckets of whole hours). */
+#define RWINDOW " FROM usage_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2 AND ?4 = 0"
+#define RKWINDOW " FROM usage_key_hourly WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?4 = 0 OR key_id = ?4)"
+#define RSUMS                                                                                \
+    " SUM(requests) AS c1, SUM(attempts) AS c2, SUM(prompt_tokens) AS c3,"                    \
+    " SUM(completion_tokens) AS c4, SUM(cached_tokens) AS c5, SUM(cache_write_tokens) AS c6,"  \
+    " SUM(reasoning_tokens) AS c7, SUM(cost_micros) AS c8, SUM(errors) AS c9"
+#define RSERIES(group) "SELECT hour_ms / ?3 * ?3, " group "," RSUMS RWINDOW " GROUP BY 1, 2 ORDER BY 1"
+
 /* Each migration moves the schema from version i to i + 1 (PRAGMA
  * user_version). Never edit one that has shipped: append a new one. */
 static const char *const migrations[] = {
@@ -105,6 +143,32 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  input_items TEXT NOT NULL,"
     "  response TEXT NOT NULL);",
+
+    /* 7: hourly rollups for the admin UI (store.h; docs/ui.md), so a week of
+     * millions of rows is a few thousand rollup rows. Kept by every usage
+     * write, in its transaction; filled here from the rows so far. The
+     * latency histogram is HBUCKET's (two significant digits). */
+    "CREATE TABLE usage_hourly ("
+    "  hour_ms INTEGER NOT NULL, model_id TEXT NOT NULL, provider TEXT NOT NULL,"
+    "  class TEXT NOT NULL," ROLLUP_SUMS_DDL ","
+    "  PRIMARY KEY (hour_ms, model_id, provider, class)) WITHOUT ROWID;"
+    "INSERT INTO usage_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(model_id, ''),"
+    " COALESCE(provider, ''), " ROLLUP_CLASS "," ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2, 3, 4;"
+    "CREATE TABLE usage_key_hourly ("
+    "  hour_ms INTEGER NOT NULL, key_id INTEGER NOT NULL," ROLLUP_SUMS_DDL ","
+    "  PRIMARY KEY (hour_ms, key_id)) WITHOUT ROWID;"
+    "CREATE INDEX usage_key_hourly_key ON usage_key_hourly(key_id, hour_ms, cost_micros);"
+    "INSERT INTO usage_key_hourly SELECT created_ms / 3600000 * 3600000, COALESCE(key_id, 0),"
+    ROLLUP_SUMS_SELECT " FROM usage GROUP BY 1, 2;"
+    "CREATE TABLE usage_latency_hourly ("
+    "  hour_ms INTEGER NOT NULL, which INTEGER NOT NULL, value INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL, PRIMARY KEY (hour_ms, which, value)) WITHOUT ROWID;"
+    "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 0,"
+    " " HBUCKET("latency_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok'"
+    " AND latency_ms IS NOT NULL GROUP BY 1, 3;"
+    "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 1,"
+    " " HBUCKET("ttfb_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok'"
+    " AND ttfb_ms IS NOT NULL GROUP BY 1, 3;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -145,6 +209,24 @@ enum {
     STMT_RESP_GET,
     STMT_RESP_DEL,
     STMT_RESP_PURGE,
+    STMT_SERIES_MODEL,
+    STMT_SERIES_VENDOR,
+    STMT_SERIES_KEY,
+    STMT_SERIES_CLASS,
+    STMT_SERIES_NONE,
+    STMT_HIST,
+    STMT_RSERIES_MODEL,
+    STMT_RSERIES_VENDOR,
+    STMT_RSERIES_KEY,
+    STMT_RSERIES_CLASS,
+    STMT_RSERIES_NONE,
+    STMT_RSERIES_KEYNONE,
+    STMT_RHIST,
+    STMT_ROLLUP,
+    STMT_KEY_ROLLUP,
+    STMT_RLATENCY,
+    STMT_RECENT,
+    STMT_KEY_PAGE,
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
@@ -195,6 +277,59 @@ static const char *const stmt_sql[STMT__COUNT] = {
                    " attempt, upstream_status, cost_micros, stream, cancelled, error_class,"
                    " usage_estimated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
                    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+    [STMT_SERIES_MODEL] = SERIES("COALESCE(model_id, '')"),
+    [STMT_SERIES_VENDOR] = SERIES("COALESCE(provider, '')"),
+    [STMT_SERIES_CLASS] = SERIES("CASE WHEN outcome = 'ok' THEN 'ok'"
+                                 " ELSE COALESCE(error_class, outcome, 'unknown') END"),
+    [STMT_SERIES_NONE] = SERIES("''"),
+    [STMT_RSERIES_MODEL] = RSERIES("model_id"),
+    [STMT_RSERIES_VENDOR] = RSERIES("provider"),
+    [STMT_RSERIES_CLASS] = RSERIES("class"),
+    [STMT_RSERIES_NONE] = RSERIES("''"),
+    [STMT_RSERIES_KEYNONE] = "SELECT hour_ms / ?3 * ?3, ''," RSUMS RKWINDOW " GROUP BY 1 ORDER BY 1",
+    [STMT_RSERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5,"
+                         " s.c6, s.c7, s.c8, s.c9 FROM (SELECT hour_ms / ?3 * ?3 AS t, key_id,"
+                         RSUMS RKWINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                         " ON k.id = s.key_id ORDER BY 1",
+    [STMT_RHIST] = "SELECT hour_ms / ?3 * ?3, which, value, SUM(count) FROM usage_latency_hourly"
+                   " WHERE hour_ms >= ?1 AND hour_ms < ?2 GROUP BY 1, 2, 3 ORDER BY 1",
+    [STMT_ROLLUP] = "INSERT INTO usage_hourly VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10,"
+                    " ?11, ?12) ON CONFLICT (hour_ms, model_id, provider, class)"
+                    ROLLUP_UPDATE("usage_hourly"),
+    [STMT_KEY_ROLLUP] = "INSERT INTO usage_key_hourly VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9,"
+                        " ?10) ON CONFLICT (hour_ms, key_id)" ROLLUP_UPDATE("usage_key_hourly"),
+    [STMT_RLATENCY] = "INSERT INTO usage_latency_hourly VALUES (?1, ?2, ?3, 1)"
+                      " ON CONFLICT (hour_ms, which, value) DO UPDATE SET count = count + 1",
+    /* Names joined to the groups, not to every row. */
+    [STMT_SERIES_KEY] = "SELECT s.t, COALESCE(k.name, 'master'), s.c1, s.c2, s.c3, s.c4, s.c5,"
+                        " s.c6, s.c7, s.c8, s.c9 FROM (SELECT created_ms / ?3 * ?3 AS t, key_id,"
+                        SERIES_SUMS WINDOW " GROUP BY 1, 2) s LEFT JOIN api_keys k"
+                        " ON k.id = s.key_id ORDER BY 1",
+    [STMT_HIST] = HIST("0", "latency_ms") " UNION ALL " HIST("1", "ttfb_ms") " ORDER BY 1",
+    /* A page of first attempts over usage_created (keyset, newest first),
+     * then every attempt of those requests over usage_request_attempt. */
+    [STMT_RECENT] = "WITH page AS (SELECT request_id, created_ms, id FROM usage WHERE attempt = 0"
+                    " AND (created_ms, id) < (?1, ?2) AND (?3 = 0 OR key_id = ?3)"
+                    " AND (?4 = 0 OR status >= 400) ORDER BY created_ms DESC, id DESC LIMIT ?5)"
+                    " SELECT u.request_id, p.created_ms, p.id, COALESCE(k.name, 'master'),"
+                    " u.model_id, u.status, u.attempt, u.provider, u.upstream_model, u.outcome,"
+                    " u.error_class, u.upstream_status, u.prompt_tokens, u.completion_tokens,"
+                    " u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens, u.cost_micros,"
+                    " u.latency_ms, u.ttfb_ms, u.stream, u.cancelled, u.usage_estimated"
+                    " FROM page p JOIN usage u ON u.request_id = p.request_id"
+                    " LEFT JOIN api_keys k ON k.id = u.key_id"
+                    " ORDER BY p.created_ms DESC, p.id DESC, u.attempt",
+    /* Spend per budget window (whole hours: 00:00 UTC, the 1st) from the
+     * per-key hourly rollup, per key of the page. */
+    [STMT_KEY_PAGE] = "SELECT " KEY_COLUMNS ","
+                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                      "  WHERE u.key_id = k.id AND u.hour_ms >= ?4),"
+                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                      "  WHERE u.key_id = k.id AND u.hour_ms >= ?5),"
+                      " (SELECT COALESCE(SUM(cost_micros), 0) FROM usage_key_hourly u"
+                      "  WHERE u.key_id = k.id)"
+                      " FROM api_keys k WHERE k.id > ?1 AND (?3 = 1 OR k.revoked_at IS NULL)"
+                      " AND (?6 IS NULL OR instr(k.name, ?6) > 0) ORDER BY k.id LIMIT ?2",
     /* IMMEDIATE: take the write lock (or wait for it) before the first
      * insert, not half way through a batch. */
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -678,6 +813,135 @@ static int sq_usage_totals(yr_store_t *base, yr_usage_by_t by, int64_t since_ms,
     return rc;
 }
 
+static void bind_window(sqlite3_stmt *st, const yr_usage_query_t *q)
+{
+    sqlite3_bind_int64(st, 1, q->since_ms);
+    sqlite3_bind_int64(st, 2, q->until_ms > 0 ? q->until_ms : INT64_MAX);
+    sqlite3_bind_int64(st, 3, q->bucket_ms);
+    sqlite3_bind_int64(st, 4, q->key_id);
+}
+
+static int sq_usage_series(yr_store_t *base, const yr_usage_query_t *q, yr_usage_total_fn fn,
+                           void *arg)
+{
+    sq_t *s = (sq_t *)base;
+    int which = q->by == YR_USAGE_BY_MODEL    ? STMT_SERIES_MODEL
+                : q->by == YR_USAGE_BY_VENDOR ? STMT_SERIES_VENDOR
+                : q->by == YR_USAGE_BY_KEY    ? STMT_SERIES_KEY
+                : q->by == YR_USAGE_BY_CLASS  ? STMT_SERIES_CLASS
+                                              : STMT_SERIES_NONE;
+    int plan = yr_usage_plan(q);
+    if (plan == YR_PLAN_KEY_HOURLY)
+        which = q->by == YR_USAGE_BY_KEY ? STMT_RSERIES_KEY : STMT_RSERIES_KEYNONE;
+    else if (plan == YR_PLAN_HOURLY)
+        which += STMT_RSERIES_MODEL - STMT_SERIES_MODEL;
+    sqlite3_stmt *st = s->stmt[which];
+    bind_window(st, q);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        yr_usage_total_t t = {.bucket_ms = sqlite3_column_int64(st, 0)};
+        copy_text(t.group, sizeof(t.group), st, 1);
+        int64_t *v[] = {&t.requests,          &t.attempts,      &t.prompt_tokens,
+                        &t.completion_tokens, &t.cached_tokens, &t.cache_write_tokens,
+                        &t.reasoning_tokens,  &t.cost_micros,   &t.errors};
+        for (int i = 0; i < 9; i++)
+            *v[i] = sqlite3_column_int64(st, 2 + i);
+        fn(&t, arg);
+    }
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "usage series");
+    stmt_done(st);
+    return rc;
+}
+
+static int sq_usage_hist(yr_store_t *base, const yr_usage_query_t *q, yr_usage_hist_fn fn,
+                         void *arg)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[yr_usage_plan(q) == YR_PLAN_HOURLY ? STMT_RHIST : STMT_HIST];
+    bind_window(st, q);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        fn(sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int64(st, 2),
+           sqlite3_column_int64(st, 3), arg);
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "usage histogram");
+    stmt_done(st);
+    return rc;
+}
+
+static int64_t int_or(sqlite3_stmt *st, int col, int64_t null_value)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? null_value
+                                                       : sqlite3_column_int64(st, col);
+}
+
+static int sq_usage_recent(yr_store_t *base, const yr_recent_query_t *q, yr_usage_rec_fn fn,
+                           void *arg)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_RECENT];
+    sqlite3_bind_int64(st, 1, q->before_ms > 0 ? q->before_ms : INT64_MAX);
+    sqlite3_bind_int64(st, 2, q->before_ms > 0 ? q->before_id : INT64_MAX);
+    sqlite3_bind_int64(st, 3, q->key_id);
+    sqlite3_bind_int(st, 4, q->errors_only);
+    sqlite3_bind_int(st, 5, q->limit);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        yr_usage_rec_t r = {0};
+        copy_text(r.request_id, sizeof(r.request_id), st, 0);
+        r.created_ms = sqlite3_column_int64(st, 1);
+        r.row_id = sqlite3_column_int64(st, 2);
+        copy_text(r.key, sizeof(r.key), st, 3);
+        copy_text(r.model_id, sizeof(r.model_id), st, 4);
+        r.status = sqlite3_column_int(st, 5);
+        r.attempt = sqlite3_column_int(st, 6);
+        copy_text(r.provider, sizeof(r.provider), st, 7);
+        copy_text(r.upstream_model, sizeof(r.upstream_model), st, 8);
+        copy_text(r.outcome, sizeof(r.outcome), st, 9);
+        copy_text(r.error_class, sizeof(r.error_class), st, 10);
+        r.upstream_status = sqlite3_column_int(st, 11);
+        int64_t *v[] = {&r.prompt_tokens, &r.completion_tokens, &r.cached_tokens,
+                        &r.cache_write_tokens, &r.reasoning_tokens};
+        for (int i = 0; i < 5; i++)
+            *v[i] = sqlite3_column_int64(st, 12 + i);
+        r.cost_micros = int_or(st, 17, -1);
+        r.latency_ms = int_or(st, 18, -1);
+        r.ttfb_ms = int_or(st, 19, -1);
+        r.stream = sqlite3_column_int(st, 20) != 0;
+        r.cancelled = sqlite3_column_int(st, 21) != 0;
+        r.usage_estimated = sqlite3_column_int(st, 22) != 0;
+        fn(&r, arg);
+    }
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "recent requests");
+    stmt_done(st);
+    return rc;
+}
+
+static int sq_key_page(yr_store_t *base, const yr_key_page_t *q, yr_key_list_fn fn, void *arg)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_KEY_PAGE];
+    sqlite3_bind_int64(st, 1, q->after_id);
+    sqlite3_bind_int(st, 2, q->limit);
+    sqlite3_bind_int(st, 3, q->include_revoked);
+    sqlite3_bind_int64(st, 4, q->day_start);
+    sqlite3_bind_int64(st, 5, q->month_start);
+    if (q->search != NULL && q->search[0] != '\0')
+        sqlite3_bind_text(st, 6, q->search, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        yr_key_info_t info;
+        row_to_info(st, &info);
+        for (int b = 0; b < YR_BUDGET__COUNT; b++)
+            info.spent_micros[b] = sqlite3_column_int64(st, 16 + b);
+        fn(&info, arg);
+    }
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "key page");
+    stmt_done(st);
+    return rc;
+}
+
 /* ---- usage --------------------------------------------------------------- */
 
 static void bind_str(sqlite3_stmt *st, int col, yr_str_t v)
@@ -704,6 +968,52 @@ static int run_simple(sq_t *s, int which, const char *what)
     int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, what);
     stmt_done(st);
     return rc;
+}
+
+/* The row's share of the hourly rollups (backend.h). */
+static int rollup_usage(sq_t *s, const yr_usage_row_t *r)
+{
+    char cls[64];
+    yr_usage_class(r, cls, sizeof(cls));
+    int64_t hour = r->created_ms / YR_HOUR_MS * YR_HOUR_MS;
+    bool ok = yr_str_eq(r->outcome, YR_STR("ok"));
+    const int64_t v[] = {r->attempt == 0,       r->prompt_tokens,    r->completion_tokens,
+                         r->cached_tokens,      r->cache_write_tokens, r->reasoning_tokens,
+                         r->cost_micros > 0 ? r->cost_micros : 0, !ok};
+    sqlite3_stmt *st = s->stmt[STMT_ROLLUP];
+    sqlite3_bind_int64(st, 1, hour);
+    sqlite3_bind_text(st, 2, r->model_id.ptr ? r->model_id.ptr : "", (int)r->model_id.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->provider.ptr ? r->provider.ptr : "", (int)r->provider.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, cls, -1, SQLITE_STATIC);
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_int64(st, 5 + i, v[i]);
+    int src = sqlite3_step(st);
+    stmt_done(st);
+    if (src != SQLITE_DONE)
+        return db_fail(s, src, "usage rollup");
+    st = s->stmt[STMT_KEY_ROLLUP];
+    sqlite3_bind_int64(st, 1, hour);
+    sqlite3_bind_int64(st, 2, r->key_id > 0 ? r->key_id : 0);
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_int64(st, 3 + i, v[i]);
+    src = sqlite3_step(st);
+    stmt_done(st);
+    if (src != SQLITE_DONE)
+        return db_fail(s, src, "key usage rollup");
+    const int64_t samples[2] = {r->latency_ms, r->ttfb_ms};
+    for (int w = 0; ok && w < 2; w++) {
+        if (samples[w] < 0)
+            continue;
+        st = s->stmt[STMT_RLATENCY];
+        sqlite3_bind_int64(st, 1, hour);
+        sqlite3_bind_int(st, 2, w);
+        sqlite3_bind_int64(st, 3, yr_usage_hbucket(samples[w]));
+        src = sqlite3_step(st);
+        stmt_done(st);
+        if (src != SQLITE_DONE)
+            return db_fail(s, src, "latency rollup");
+    }
+    return 0;
 }
 
 static int insert_usage(sq_t *s, const yr_usage_row_t *r)
@@ -740,7 +1050,7 @@ static int insert_usage(sq_t *s, const yr_usage_row_t *r)
     int src = sqlite3_step(st);
     int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "write usage");
     stmt_done(st);
-    return rc;
+    return rc == 0 ? rollup_usage(s, r) : rc;
 }
 
 static int sq_usage_write(yr_store_t *base, const yr_usage_row_t *rows, size_t n)
@@ -841,5 +1151,9 @@ const yr_store_backend_t yr_store_sqlite = {
     .key_rotate = sq_key_rotate,
     .key_get = sq_key_get,
     .usage_totals = sq_usage_totals,
+    .usage_series = sq_usage_series,
+    .usage_hist = sq_usage_hist,
+    .usage_recent = sq_usage_recent,
+    .key_page = sq_key_page,
     .usage_write = sq_usage_write,
 };

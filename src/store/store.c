@@ -320,6 +320,46 @@ int yr_store_usage_totals(yr_store_t *s, yr_usage_by_t by, int64_t since_ms, int
     return s->be->usage_totals(s, by, since_ms, key_id, fn, arg);
 }
 
+void yr_usage_class(const yr_usage_row_t *r, char *buf, size_t cap)
+{
+    yr_str_t c = yr_str_eq(r->outcome, YR_STR("ok")) ? YR_STR("ok")
+                 : r->error_class.len > 0           ? r->error_class
+                 : r->outcome.len > 0               ? r->outcome
+                                                    : YR_STR("unknown");
+    snprintf(buf, cap, "%.*s", (int)c.len, c.ptr);
+}
+
+int64_t yr_usage_hbucket(int64_t v)
+{
+    int64_t unit = v < 100 ? 1 : v < 1000 ? 10 : v < 10000 ? 100 : v < 100000 ? 1000 : 10000;
+    return v / unit * unit;
+}
+
+int yr_store_usage_series(yr_store_t *s, const yr_usage_query_t *q, yr_usage_total_fn fn,
+                          void *arg)
+{
+    if (q->bucket_ms <= 0 || (q->by != YR_USAGE_BY_MODEL && q->by != YR_USAGE_BY_VENDOR &&
+                              q->by != YR_USAGE_BY_KEY && q->by != YR_USAGE_BY_CLASS &&
+                              q->by != YR_USAGE_BY_NONE))
+        return -EINVAL;
+    return s->be->usage_series(s, q, fn, arg);
+}
+
+int yr_store_usage_hist(yr_store_t *s, const yr_usage_query_t *q, yr_usage_hist_fn fn, void *arg)
+{
+    return q->bucket_ms > 0 ? s->be->usage_hist(s, q, fn, arg) : -EINVAL;
+}
+
+int yr_store_usage_recent(yr_store_t *s, const yr_recent_query_t *q, yr_usage_rec_fn fn, void *arg)
+{
+    return q->limit >= 1 && q->limit <= 200 ? s->be->usage_recent(s, q, fn, arg) : -EINVAL;
+}
+
+int yr_store_key_page(yr_store_t *s, const yr_key_page_t *q, yr_key_list_fn fn, void *arg)
+{
+    return q->limit >= 1 && q->limit <= 500 ? s->be->key_page(s, q, fn, arg) : -EINVAL;
+}
+
 int yr_store_key_revoke(yr_store_t *s, const char *name_or_id)
 {
     return yr_store_key_revoke_info(s, name_or_id, NULL);

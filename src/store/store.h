@@ -110,9 +110,19 @@ typedef struct {
         reasoning_tokens;
     int64_t cost_micros;
     int64_t errors; /* attempts that failed */
+    int64_t bucket_ms; /* yr_store_usage_series: start of the time bucket (unix ms) */
 } yr_usage_total_t;
 
-typedef enum { YR_USAGE_BY_MODEL, YR_USAGE_BY_VENDOR, YR_USAGE_BY_KEY, YR_USAGE_BY_DAY } yr_usage_by_t;
+/* Totals take MODEL..DAY; series take MODEL, VENDOR, KEY, CLASS (the
+ * attempt's error class, "ok" when it succeeded) and NONE (one group, ""). */
+typedef enum {
+    YR_USAGE_BY_MODEL,
+    YR_USAGE_BY_VENDOR,
+    YR_USAGE_BY_KEY,
+    YR_USAGE_BY_DAY,
+    YR_USAGE_BY_CLASS,
+    YR_USAGE_BY_NONE,
+} yr_usage_by_t;
 typedef void (*yr_usage_total_fn)(const yr_usage_total_t *t, void *arg);
 
 /* Totals per group of the rows created at or after since_ms (unix ms),
@@ -123,6 +133,90 @@ __attribute__((warn_unused_result)) int yr_store_usage_totals(yr_store_t *store,
                                                               yr_usage_total_fn fn, void *arg);
 
 typedef void (*yr_key_list_fn)(const yr_key_info_t *info, void *arg);
+
+/* ---- aggregates for the admin UI (docs/ui.md) -----------------------------
+ * Every one is one SQL statement, aggregated in the database over the
+ * usage_created index (rows created in [since_ms, until_ms)), so its cost is
+ * the rows of the window, never the table. */
+typedef struct {
+    int64_t since_ms, until_ms; /* until_ms 0: no upper bound */
+    int64_t bucket_ms;          /* > 0 */
+    int64_t key_id;             /* > 0: that key's rows only */
+    yr_usage_by_t by;           /* series: MODEL, VENDOR, KEY, CLASS or NONE */
+} yr_usage_query_t;
+
+/* Where q is answered from: whole-hour buckets from a whole hour come from
+ * the hourly rollups (usage_hourly by model, vendor and class; usage_key_hourly
+ * by key or for one key), so their cost is hours x groups whatever the row
+ * count; anything else from the rows. */
+enum { YR_PLAN_ROWS, YR_PLAN_HOURLY, YR_PLAN_KEY_HOURLY };
+static inline int yr_usage_plan(const yr_usage_query_t *q)
+{
+    if (q->bucket_ms % 3600000 != 0 || q->since_ms % 3600000 != 0 || q->until_ms % 3600000 != 0)
+        return YR_PLAN_ROWS;
+    if (q->by == YR_USAGE_BY_KEY || (q->by == YR_USAGE_BY_NONE && q->key_id > 0))
+        return YR_PLAN_KEY_HOURLY;
+    return q->key_id > 0 ? YR_PLAN_ROWS : YR_PLAN_HOURLY;
+}
+
+/* Totals per (time bucket, group), in bucket order; t->bucket_ms is set.
+ * requests counts first attempts (every request has exactly one). */
+__attribute__((warn_unused_result)) int yr_store_usage_series(yr_store_t *store,
+                                                              const yr_usage_query_t *q,
+                                                              yr_usage_total_fn fn, void *arg);
+
+/* The distribution of latency_ms (which 0) and ttfb_ms (which 1) of the
+ * successful attempts per time bucket, as (value, count) pairs where value is
+ * the sample rounded down to two significant digits (exact below 100 ms). */
+typedef void (*yr_usage_hist_fn)(int64_t bucket_ms, int which, int64_t value, int64_t count,
+                                 void *arg);
+__attribute__((warn_unused_result)) int yr_store_usage_hist(yr_store_t *store,
+                                                            const yr_usage_query_t *q,
+                                                            yr_usage_hist_fn fn, void *arg);
+
+/* One attempt row of yr_store_usage_recent, with its request's fields. */
+typedef struct {
+    char request_id[64];
+    int64_t created_ms; /* of the request's first attempt: the page cursor */
+    int64_t row_id;     /* ... and its row id, to break ties */
+    char key[128];      /* key name; "master" for the master key */
+    char model_id[128];
+    int status; /* the client's */
+    int attempt;
+    char provider[128], upstream_model[128], outcome[32], error_class[32];
+    int upstream_status;
+    int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens;
+    int64_t cost_micros; /* -1: unknown */
+    int64_t latency_ms, ttfb_ms; /* -1: unknown */
+    bool stream, cancelled, usage_estimated;
+} yr_usage_rec_t;
+typedef void (*yr_usage_rec_fn)(const yr_usage_rec_t *r, void *arg);
+
+typedef struct {
+    int64_t before_ms, before_id; /* cursor: requests strictly older; 0: the newest */
+    int64_t key_id;               /* > 0: that key's requests only */
+    bool errors_only;             /* the client got a 4xx or 5xx */
+    int limit;                    /* requests, 1..200 */
+} yr_recent_query_t;
+
+/* The newest requests (keyset-paginated by (created_ms, id) of their first
+ * attempt, newest first), every attempt of each in order. */
+__attribute__((warn_unused_result)) int yr_store_usage_recent(yr_store_t *store,
+                                                              const yr_recent_query_t *q,
+                                                              yr_usage_rec_fn fn, void *arg);
+
+typedef struct {
+    int64_t after_id;       /* keys with a larger id; 0: from the first */
+    int limit;              /* 1..500 */
+    const char *search;     /* substring of the name; NULL or "": all */
+    bool include_revoked;
+    int64_t day_start, month_start; /* unix ms of the current budget windows */
+} yr_key_page_t;
+
+/* A page of keys in id order, each with spent_micros of its windows (day,
+ * month, total) summed from its usage rows. */
+__attribute__((warn_unused_result)) int yr_store_key_page(yr_store_t *store, const yr_key_page_t *q,
+                                                          yr_key_list_fn fn, void *arg);
 
 /* ---- synchronous: one connection, one thread --------------------------- */
 

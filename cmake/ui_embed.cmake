@@ -1,0 +1,38 @@
+# Turns the admin UI's files (ui/) into a C source of byte arrays, so the
+# binary carries its UI and needs nothing at run time. Run in script mode:
+#   cmake -DSRC=<ui dir> -DOUT=<file.c> -P ui_embed.cmake
+# The table it writes is declared in src/gateway/ui_assets.h.
+file(GLOB files RELATIVE ${SRC} ${SRC}/*.html ${SRC}/*.js ${SRC}/*.css ${SRC}/*.svg)
+list(SORT files)
+set(body "/* Generated from ui/ by cmake/ui_embed.cmake: do not edit. */\n")
+string(APPEND body "#include \"gateway/ui_assets.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f ${files})
+  if(f MATCHES "\\.html$")
+    set(type "text/html; charset=utf-8")
+  elseif(f MATCHES "\\.js$")
+    set(type "text/javascript; charset=utf-8")
+  elseif(f MATCHES "\\.css$")
+    set(type "text/css; charset=utf-8")
+  else()
+    set(type "image/svg+xml")
+  endif()
+  file(READ ${SRC}/${f} hex HEX)
+  string(LENGTH "${hex}" n)
+  math(EXPR len "${n} / 2")
+  # 0xNN, bytes; a line break every 16 bytes keeps the file readable.
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "((0x..,){16})" "\\1\n    " bytes "${bytes}")
+  string(APPEND body "static const unsigned char asset${i}[] = {\n    ${bytes}0x00};\n")
+  string(APPEND table "    {\"${f}\", \"${type}\", asset${i}, ${len}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "\nconst yr_ui_asset_t yr_ui_assets[] = {\n${table}    {0, 0, 0, 0},\n};\n")
+# Rewritten only when the text changes, so an unchanged UI rebuilds nothing.
+if(EXISTS ${OUT})
+  file(READ ${OUT} old)
+endif()
+if(NOT "${old}" STREQUAL "${body}")
+  file(WRITE ${OUT} "${body}")
+endif()
