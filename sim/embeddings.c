@@ -5,7 +5,10 @@
  * a string, or the number of tokens of a token array), the others a hash
  * of it in [0, 1). Default 16 dimensions; `dimensions` (OpenAI) or
  * `outputDimensionality` (Gemini) set it. OpenAI's encoding_format base64
- * is little-endian float32, as the API sends it. docs/sim.md. */
+ * is little-endian float32, as the API sends it. Vertex AI's
+ * publishers/google/models/{m}:predict (instances/predictions, with a
+ * token_count per input) is here too, routed and authed by vertex.c.
+ * docs/sim.md. */
 #include <errno.h>
 #include <http_parser.h>
 #include <openssl/evp.h>
@@ -349,6 +352,69 @@ static int ge_render_error(const sim_error_t *err, yr_buf_t *out)
     return sim_dialect_gemini.render_error(err, out);
 }
 
+/* ---- Vertex AI: publishers/google/models/{m}:predict ---------------------------- */
+
+/* {"instances":[{"content","task_type"?,"title"?}],"parameters":{
+ * "outputDimensionality"?,"autoTruncate"?}}; Gemini's error shape. */
+static int vp_parse(sim_exchange_t *x, json_t *body, sim_error_t *err)
+{
+    sim_prompt_t *p = &x->prompt;
+    memset(p, 0, sizeof(*p));
+    p->n = 1;
+    if (!json_is_object(body))
+        return gbad(err, "Invalid JSON payload received.%s", "");
+    const json_t *inst = json_object_get(body, "instances");
+    if (!json_is_array(inst) || json_array_size(inst) == 0 || json_array_size(inst) > 250)
+        return gbad(err, "* instances: between 1 and 250 instances are required%s", "");
+    size_t n = json_array_size(inst), i;
+    emb_req_t *r = req_of(x, n);
+    if (r == NULL)
+        return -ENOMEM;
+    r->dims = DEFAULT_DIMS;
+    const json_t *params = json_object_get(body, "parameters"), *v;
+    const json_t *d = json_object_get(params, "outputDimensionality");
+    if (d != NULL) {
+        if (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > MAX_DIMS)
+            return gbad(err, "* outputDimensionality must be between 1 and 4096%s", "");
+        r->dims = (size_t)json_integer_value(d);
+    }
+    json_array_foreach(inst, i, v)
+    {
+        const json_t *c = json_object_get(v, "content");
+        if (!json_is_string(c))
+            return gbad(err, "* instances[%zu].content: a string is required", i);
+        r->len[i] = json_string_length(c);
+        r->hash[i] = fnv1a(json_string_value(c), json_string_length(c), 0xcbf29ce484222325ull);
+        r->tokens += (r->len[i] + 3) / 4;
+    }
+    p->prompt_bytes = r->tokens * 4;
+    return 0;
+}
+
+/* {"predictions":[{"embeddings":{"values":[...],"statistics":{"token_count","truncated"}}}],
+ * "metadata":{"billableCharacterCount"}}; token_count is the input's (bytes + 3) / 4. */
+static int vp_render(sim_exchange_t *x, yr_buf_t *b)
+{
+    const emb_req_t *r = x->dstate;
+    float v[MAX_DIMS];
+    size_t chars = 0;
+    int rc = yr_buf_append_str(b, YR_STR("{\"predictions\":["));
+    for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        vector(v, r->dims, r->len[i], r->hash[i]);
+        chars += r->len[i];
+        rc = yr_buf_append_str(b, i ? YR_STR(",{\"embeddings\":{\"values\":")
+                                    : YR_STR("{\"embeddings\":{\"values\":"));
+        if (rc == 0)
+            rc = append_floats(b, v, r->dims);
+        if (rc == 0)
+            rc = yr_buf_printf(b, ",\"statistics\":{\"token_count\":%zu,\"truncated\":false}}}",
+                               (r->len[i] + 3) / 4);
+    }
+    if (rc == 0)
+        rc = yr_buf_printf(b, "],\"metadata\":{\"billableCharacterCount\":%zu}}", chars);
+    return rc;
+}
+
 static int no_stream(sim_exchange_t *x, yr_buf_t *b)
 {
     (void)x;
@@ -385,6 +451,23 @@ const sim_dialect_t sim_dialect_gemini_embed = {
     .error_defaults = ge_error_defaults,
     .render_error = ge_render_error,
     .render = ge_render,
+    .stream_state_size = 1,
+    .stream_next = no_stream,
+    .stream_events = no_events,
+    .stream_content_type = YR_STR("text/event-stream"),
+    .malformed_event = YR_STR("{"),
+};
+
+/* Vertex's predict body and answer; vertex.c copies it with the route and
+ * the token check (sim_dialect_vertex_embed). */
+const sim_dialect_t sim_dialect_vertex_predict = {
+    .name = "vertex-embeddings",
+    .route = ge_route, /* replaced */
+    .check_auth = ge_check_auth, /* replaced */
+    .parse = vp_parse,
+    .error_defaults = ge_error_defaults,
+    .render_error = ge_render_error,
+    .render = vp_render,
     .stream_state_size = 1,
     .stream_next = no_stream,
     .stream_events = no_events,

@@ -30,6 +30,7 @@ static const sim_dialect_t *const dialects[] = {
     &sim_dialect_azure, /* before OpenAI: its paths end in /chat/completions too */
     &sim_dialect_openai,
     &sim_dialect_anthropic,
+    &sim_dialect_vertex_embed, /* publishers/google/models/{m}:predict */
     &sim_dialect_vertex_gemini, /* before Gemini: its paths end in models/{m}:method too */
     &sim_dialect_vertex_anthropic,
     &sim_dialect_gemini,

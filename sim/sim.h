@@ -198,6 +198,7 @@ extern const sim_dialect_t sim_dialect_gemini;
 extern const sim_dialect_t sim_dialect_responses;  /* responses.c: OpenAI /v1/responses */
 extern const sim_dialect_t sim_dialect_embeddings; /* embeddings.c: OpenAI and Azure */
 extern const sim_dialect_t sim_dialect_gemini_embed; /* embeddings.c: Gemini */
+extern const sim_dialect_t sim_dialect_vertex_predict; /* embeddings.c: Vertex's :predict */
 /* OpenAI's auth check and error shape, for the dialects that share them. */
 int sim_oai_check_auth(const yr_http_req_t *req, yr_str_t key, sim_error_t *err);
 void sim_oai_error_defaults(int status, sim_error_t *err);
@@ -210,6 +211,7 @@ int sim_bedrock_credentials(const char *spec);
 /* vertex.c: Gemini and Claude on Vertex AI, copies of the two dialects with
  * Vertex's paths, auth and checks (filled by sim_vertex_init). */
 extern sim_dialect_t sim_dialect_vertex_gemini, sim_dialect_vertex_anthropic;
+extern sim_dialect_t sim_dialect_vertex_embed; /* …/publishers/google/models/{m}:predict */
 /* anthropic.c: the Messages body checks without the header ones. */
 int sim_anthropic_parse_body(sim_exchange_t *x, json_t *body, sim_error_t *err);
 

@@ -4,6 +4,8 @@
  *   POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent
  *        (:streamGenerateContent?alt=sse, :countTokens)    the Gemini dialect,
  *        every content must have a role ("user" or "model")
+ *   POST …/publishers/google/models/{m}:predict   text embeddings
+ *        (instances/predictions, embeddings.c)
  *   POST …/publishers/anthropic/models/{m}:rawPredict (:streamRawPredict)
  *        the Anthropic dialect, with the model in the path: a body with
  *        "model" is refused (but for …/models/count-tokens:rawPredict, which
@@ -56,7 +58,7 @@ static struct {
     uint64_t seq;
 } vx;
 
-sim_dialect_t sim_dialect_vertex_gemini, sim_dialect_vertex_anthropic;
+sim_dialect_t sim_dialect_vertex_gemini, sim_dialect_vertex_anthropic, sim_dialect_vertex_embed;
 
 static uint64_t now_ms(void)
 {
@@ -104,6 +106,15 @@ static sim_route_t vg_route(const yr_http_req_t *req)
     return yr_str_eq(method, YR_STR("generateContent")) ||
                    yr_str_eq(method, YR_STR("streamGenerateContent")) ||
                    yr_str_eq(method, YR_STR("countTokens"))
+               ? SIM_ROUTE_CHAT
+               : SIM_ROUTE_NONE;
+}
+
+static sim_route_t ve_route(const yr_http_req_t *req)
+{
+    yr_str_t model, method;
+    return req->method == HTTP_POST && vertex_path(req, "google", &model, &method) &&
+                   yr_str_eq(method, YR_STR("predict"))
                ? SIM_ROUTE_CHAT
                : SIM_ROUTE_NONE;
 }
@@ -409,6 +420,9 @@ int sim_vertex_init(void)
     sim_dialect_vertex_gemini.route = vg_route;
     sim_dialect_vertex_gemini.check_auth = vx_check_auth;
     sim_dialect_vertex_gemini.parse = vg_parse;
+    sim_dialect_vertex_embed = sim_dialect_vertex_predict;
+    sim_dialect_vertex_embed.route = ve_route;
+    sim_dialect_vertex_embed.check_auth = vx_check_auth;
     sim_dialect_vertex_anthropic = sim_dialect_anthropic;
     sim_dialect_vertex_anthropic.name = "vertex-anthropic";
     sim_dialect_vertex_anthropic.route = vc_route;

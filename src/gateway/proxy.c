@@ -1872,7 +1872,7 @@ static bool route_usable(const yr_route_conf_t *r, void *arg)
     if (key != NULL && !yr_key_allows_vendor(&key->policy, yr_str(r->provider->name)))
         return false;
     if (c->dialect == YR_DIALECT_EMBEDDINGS)
-        return yr_provider_embed_kind(r->provider->kind) != NULL;
+        return yr_provider_embed_kind(r) != NULL;
     const yr_provider_kind_ops_t *k = yr_provider_route_kind(r);
     if (c->count_tokens)
         return k != NULL && k->dialect->native_client == c->dialect;
@@ -1942,8 +1942,8 @@ static int plan_routes(chat_t *c)
     }
     if (c->dialect == YR_DIALECT_EMBEDDINGS && c->plan.unsupported == 0) {
         snprintf(msg, sizeof(msg),
-                 "model '%s' has no route that can embed (embeddings need an openai, azure or "
-                 "gemini route)%s",
+                 "model '%s' has no route that can embed (embeddings need an openai, azure, "
+                 "gemini or vertex route of the google publisher)%s",
                  c->model->id, c->plan.pinned ? " of the vendor asked for" : "");
         fail_request(c, YR_E_INVALID_REQUEST, msg, "model", "model_not_supported");
         return -EINVAL;

@@ -4,7 +4,8 @@
  * routes are translated to batchEmbedContents (dimensions ->
  * outputDimensionality) and the answer back to OpenAI's list, with
  * encoding_format base64 (little-endian float32, as OpenAI sends it) done
- * here. Pure functions, no I/O. docs/providers.md. */
+ * here; Vertex routes (the google publisher) likewise to the model's
+ * :predict (instances / predictions, with Vertex's token counts). Pure functions, no I/O. docs/providers.md. */
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -17,9 +18,11 @@
 #include "providers/openai.h"
 #include "providers/openai_decode.h"
 #include "providers/provider.h"
+#include "providers/vertex.h"
 
 #define MAX_INPUTS 2048  /* OpenAI's limit per request */
 #define GEMINI_BATCH 100 /* batchEmbedContents' limit */
+#define VERTEX_BATCH 250 /* :predict's limit (text-embedding-005) */
 #define MAX_DIMS 65536
 
 static int reject(yr_call_ctx_t *cx, const char *param, const char *msg)
@@ -92,7 +95,7 @@ const yr_dialect_ops_t yr_dialect_azure_embed = {
     .pass_event = no_event,
 };
 
-/* ---- Gemini: batchEmbedContents --------------------------------------------- */
+/* ---- translated routes: Gemini and Vertex ------------------------------------- */
 
 typedef struct {
     bool base64;
@@ -100,76 +103,100 @@ typedef struct {
     int64_t estimate; /* prompt tokens: bytes / 4 (Gemini reports none) */
 } gemb_t;
 
+/* The request of a translated route: encoding_format and dimensions
+ * checked, at most max inputs, every one a string. The parsed body in
+ * *req (the caller's to free), the state in cx->state. */
+static int text_inputs(yr_call_ctx_t *cx, yr_str_t raw, size_t max, const char *too_many,
+                       json_t **req)
+{
+    gemb_t *st = yr_pcalloc(cx->pool, sizeof(*st));
+    json_t *r = *req = json_loadb(raw.ptr, raw.len, 0, NULL);
+    json_t *in = json_object_get(r, "input");
+    json_t *dims = json_object_get(r, "dimensions");
+    const char *fmt = json_string_value(json_object_get(r, "encoding_format"));
+    if (st == NULL || r == NULL)
+        return st == NULL ? -ENOMEM : reject(cx, "", "the body must be a JSON object");
+    cx->state = st;
+    st->base64 = fmt != NULL && strcmp(fmt, "base64") == 0;
+    if (fmt != NULL && !st->base64 && strcmp(fmt, "float") != 0)
+        return reject(cx, "encoding_format", "encoding_format must be 'float' or 'base64'");
+    if (dims != NULL && !json_is_null(dims) &&
+        (!json_is_integer(dims) || json_integer_value(dims) < 1 ||
+         json_integer_value(dims) > MAX_DIMS))
+        return reject(cx, "dimensions", "dimensions must be a positive integer");
+    bool list = json_is_array(in);
+    st->n = list ? json_array_size(in) : 1;
+    if (st->n == 0 || st->n > max)
+        return reject(cx, "input", st->n == 0 ? "input must not be empty" : too_many);
+    for (size_t i = 0; i < st->n; i++) {
+        json_t *v = list ? json_array_get(in, i) : in;
+        if (!json_is_string(v))
+            return reject(cx, "input",
+                          "Gemini and Vertex routes embed text only: input must be a string or "
+                          "an array of strings (token arrays are not supported)");
+        st->estimate += (int64_t)(json_string_length(v) + 3) / 4;
+    }
+    return 0;
+}
+
+/* Input i of a request text_inputs accepted. */
+static json_t *text_at(json_t *req, size_t i)
+{
+    json_t *in = json_object_get(req, "input");
+    return json_is_array(in) ? json_array_get(in, i) : in;
+}
+
+/* The integer dimensions of a request, or NULL. */
+static json_t *dims_of(json_t *req)
+{
+    json_t *d = json_object_get(req, "dimensions");
+    return json_is_integer(d) ? d : NULL;
+}
+
+/* root, compact, as the upstream body. */
+static int set_body(json_t *root, yr_buf_t *body_buf, yr_upstream_req_t *out)
+{
+    char *s = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
+    int rc = s != NULL ? yr_buf_append_str(body_buf, yr_str(s)) : -ENOMEM;
+    free(s);
+    out->body = body_buf->data;
+    out->body_len = body_buf->len;
+    return rc;
+}
+
 static int ge_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upstream_req_t *out,
                     const char **path, const char *const **extra)
 {
     *extra = NULL;
-    gemb_t *st = yr_pcalloc(cx->pool, sizeof(*st));
-    json_t *req = json_loadb(raw.ptr, raw.len, 0, NULL);
-    json_t *in = json_object_get(req, "input");
-    json_t *dims = json_object_get(req, "dimensions");
-    const char *fmt = json_string_value(json_object_get(req, "encoding_format"));
-    int rc = 0;
-    if (st == NULL || req == NULL) {
-        rc = st == NULL ? -ENOMEM : reject(cx, "", "the body must be a JSON object");
-        goto out;
+    json_t *req;
+    int rc = text_inputs(cx, raw, GEMINI_BATCH, "at most 100 inputs per request on Gemini routes",
+                         &req);
+    if (rc < 0) {
+        json_decref(req);
+        return rc;
     }
-    st->base64 = fmt != NULL && strcmp(fmt, "base64") == 0;
-    if (fmt != NULL && !st->base64 && strcmp(fmt, "float") != 0) {
-        rc = reject(cx, "encoding_format", "encoding_format must be 'float' or 'base64'");
-        goto out;
-    }
-    if (dims != NULL && !json_is_null(dims) &&
-        (!json_is_integer(dims) || json_integer_value(dims) < 1 ||
-         json_integer_value(dims) > MAX_DIMS)) {
-        rc = reject(cx, "dimensions", "dimensions must be a positive integer");
-        goto out;
-    }
-    bool list = json_is_array(in);
-    size_t n = list ? json_array_size(in) : 1;
-    if (n == 0 || n > GEMINI_BATCH) {
-        rc = reject(cx, "input",
-                    n == 0 ? "input must not be empty"
-                           : "at most 100 inputs per request on Gemini routes");
-        goto out;
-    }
+    const gemb_t *st = cx->state;
     char model[512];
     snprintf(model, sizeof(model), "%s%s", strncmp(cx->route->model, "models/", 7) ? "models/" : "",
              cx->route->model);
     json_t *reqs = json_array();
     json_t *root = json_pack("{s:o}", "requests", reqs);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        json_t *v = list ? json_array_get(in, i) : in;
-        if (!json_is_string(v)) {
-            rc = reject(cx, "input",
-                        "Gemini routes embed text only: input must be a string or an array of "
-                        "strings (token arrays are not supported)");
-            break;
-        }
-        st->estimate += (int64_t)(json_string_length(v) + 3) / 4;
-        json_t *r =
-            json_pack("{s:s, s:{s:[{s:O}]}}", "model", model, "content", "parts", "text", v);
-        if (r != NULL && json_is_integer(dims))
-            json_object_set(r, "outputDimensionality", dims);
+    for (size_t i = 0; rc == 0 && i < st->n; i++) {
+        json_t *r = json_pack("{s:s, s:{s:[{s:O}]}}", "model", model, "content", "parts", "text",
+                              text_at(req, i));
+        if (r != NULL && dims_of(req) != NULL)
+            json_object_set(r, "outputDimensionality", dims_of(req));
         if (json_array_append_new(reqs, r) < 0)
             rc = -ENOMEM;
     }
-    st->n = n;
-    if (rc == 0) {
-        char *s = json_dumps(root, JSON_COMPACT);
-        rc = s != NULL ? yr_buf_append_str(body_buf, yr_str(s)) : -ENOMEM;
-        free(s);
-    }
+    if (rc == 0)
+        rc = set_body(root, body_buf, out);
     json_decref(root);
+    json_decref(req);
     if (rc == 0) {
-        out->body = body_buf->data;
-        out->body_len = body_buf->len;
         *path = yr_gemini_path(cx->pool, cx->route->model, "batchEmbedContents");
         rc = *path ? 0 : -ENOMEM;
     }
-    cx->state = st;
-out:
-    json_decref(req);
     return rc;
 }
 
@@ -205,24 +232,23 @@ static int append_vector(yr_buf_t *b, json_t *values, bool base64)
     return rc;
 }
 
-/* {"embeddings":[{"values":[...]}...]} -> OpenAI's list, in cx->pass_out. */
-static int ge_response(yr_call_ctx_t *cx, yr_str_t body)
+/* OpenAI's list from the upstream's items (one per input, in order; the
+ * vector of each is values_of(item)), in cx->pass_out, with prompt_tokens
+ * as the usage. */
+static int write_list(yr_call_ctx_t *cx, json_t *items, json_t *(*values_of)(json_t *),
+                      int64_t prompt_tokens)
 {
     const gemb_t *st = cx->state;
-    json_t *r = json_loadb(body.ptr, body.len, 0, NULL);
-    json_t *embs = json_object_get(r, "embeddings");
-    if (st == NULL || !json_is_array(embs) || json_array_size(embs) != st->n) {
-        json_decref(r);
+    if (st == NULL || !json_is_array(items) || json_array_size(items) != st->n)
         return -EINVAL;
-    }
     yr_buf_t b;
     yr_buf_init(&b, 256u << 20);
     int rc = yr_buf_append_str(&b, YR_STR("{\"object\":\"list\",\"data\":["));
     size_t i;
     json_t *e;
-    json_array_foreach(embs, i, e)
+    json_array_foreach(items, i, e)
     {
-        json_t *values = json_object_get(e, "values");
+        json_t *values = values_of(e);
         if (rc == 0 && !json_is_array(values))
             rc = -EINVAL;
         if (rc == 0)
@@ -239,8 +265,7 @@ static int ge_response(yr_call_ctx_t *cx, yr_str_t body)
         rc = yr_buf_append_json_str(&b, cx->chat->model);
     if (rc == 0)
         rc = yr_buf_printf(&b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}",
-                           (long long)st->estimate, (long long)st->estimate);
-    json_decref(r);
+                           (long long)prompt_tokens, (long long)prompt_tokens);
     if (rc == 0) {
         char *copy = yr_palloc(cx->pool, b.len);
         if (copy == NULL)
@@ -248,11 +273,27 @@ static int ge_response(yr_call_ctx_t *cx, yr_str_t body)
         else {
             memcpy(copy, b.data, b.len);
             cx->pass_out = (yr_str_t){copy, b.len};
-            cx->usage = (yr_usage_t){.prompt_tokens = st->estimate, .present = true};
+            cx->usage = (yr_usage_t){.prompt_tokens = prompt_tokens, .present = true};
         }
     }
     yr_buf_free(&b);
     return rc == -ENOMEM ? rc : rc < 0 ? -EINVAL : 0;
+}
+
+static json_t *gemini_values(json_t *e)
+{
+    return json_object_get(e, "values");
+}
+
+/* {"embeddings":[{"values":[...]}...]} -> OpenAI's list, in cx->pass_out. */
+static int ge_response(yr_call_ctx_t *cx, yr_str_t body)
+{
+    const gemb_t *st = cx->state;
+    json_t *r = json_loadb(body.ptr, body.len, 0, NULL);
+    int rc = write_list(cx, json_object_get(r, "embeddings"), gemini_values,
+                        st != NULL ? st->estimate : 0);
+    json_decref(r);
+    return rc;
 }
 
 const yr_dialect_ops_t yr_dialect_gemini_embed = {
@@ -268,13 +309,96 @@ const yr_dialect_ops_t yr_dialect_gemini_embed = {
     .pass_event = no_event,
 };
 
-const yr_provider_kind_ops_t *yr_provider_embed_kind(yr_provider_kind_t kind)
+/* ---- Vertex AI: publishers/google/models/{m}:predict --------------------------- */
+
+/* {"instances":[{"content":...}...],"parameters":{"outputDimensionality"}};
+ * the transport (yr_transport_vertex_embed) puts the model and :predict
+ * in the URL. Vertex takes up to 250 instances (some models, such as
+ * gemini-embedding-001, only 1: their 400 is the client's). */
+static int ve_build(yr_call_ctx_t *cx, yr_str_t raw, yr_buf_t *body_buf, yr_upstream_req_t *out,
+                    const char **path, const char *const **extra)
+{
+    *extra = NULL;
+    *path = "";
+    json_t *req;
+    int rc = text_inputs(cx, raw, VERTEX_BATCH, "at most 250 inputs per request on Vertex routes",
+                         &req);
+    if (rc < 0) {
+        json_decref(req);
+        return rc;
+    }
+    const gemb_t *st = cx->state;
+    json_t *inst = json_array();
+    json_t *root = json_pack("{s:o}", "instances", inst);
+    for (size_t i = 0; rc == 0 && i < st->n; i++)
+        if (json_array_append_new(inst, json_pack("{s:O}", "content", text_at(req, i))) < 0)
+            rc = -ENOMEM;
+    if (rc == 0 && dims_of(req) != NULL &&
+        json_object_set_new(root, "parameters",
+                            json_pack("{s:O}", "outputDimensionality", dims_of(req))) < 0)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = set_body(root, body_buf, out);
+    json_decref(root);
+    json_decref(req);
+    return rc;
+}
+
+static json_t *vertex_values(json_t *p)
+{
+    return json_object_get(json_object_get(p, "embeddings"), "values");
+}
+
+/* {"predictions":[{"embeddings":{"values","statistics":{"token_count"}}}]}
+ * -> OpenAI's list; prompt_tokens is the sum of the token counts (the
+ * estimate when Vertex gives none). */
+static int ve_response(yr_call_ctx_t *cx, yr_str_t body)
+{
+    const gemb_t *st = cx->state;
+    json_t *r = json_loadb(body.ptr, body.len, 0, NULL);
+    json_t *preds = json_object_get(r, "predictions"), *p;
+    int64_t tokens = 0;
+    bool counted = json_array_size(preds) > 0;
+    size_t i;
+    json_array_foreach(preds, i, p)
+    {
+        json_t *tc = json_object_get(
+            json_object_get(json_object_get(p, "embeddings"), "statistics"), "token_count");
+        /* a number: Vertex's JSON of a protobuf Struct may write 7.0 */
+        if (!json_is_number(tc) || json_number_value(tc) < 0 || json_number_value(tc) > 1e12)
+            counted = false;
+        else
+            tokens += (int64_t)json_number_value(tc);
+    }
+    int rc = write_list(cx, preds, vertex_values, counted ? tokens : st ? st->estimate : 0);
+    json_decref(r);
+    return rc;
+}
+
+const yr_dialect_ops_t yr_dialect_vertex_embed = {
+    .name = "vertex-embeddings",
+    .native_client = YR_DIALECT_EMBEDDINGS,
+    .needs_tree = false,
+    .build = ve_build,
+    .response = yr_openai_decode_response,
+    .event = yr_openai_decode_event,
+    .parse_error = yr_gemini_parse_error,
+    .pass_build = ve_build,
+    .pass_response = ve_response,
+    .pass_event = no_event,
+};
+
+const yr_provider_kind_ops_t *yr_provider_embed_kind(const yr_route_conf_t *r)
 {
     static const yr_provider_kind_ops_t kinds[] = {
         {YR_KIND_OPENAI, &yr_dialect_openai_embed, &yr_transport_bearer},
         {YR_KIND_AZURE, &yr_dialect_azure_embed, &yr_transport_azure},
         {YR_KIND_GEMINI, &yr_dialect_gemini_embed, &yr_transport_gemini},
+        {YR_KIND_VERTEX, &yr_dialect_vertex_embed, &yr_transport_vertex_embed},
     };
+    yr_provider_kind_t kind = r->provider->kind;
+    if (kind == YR_KIND_VERTEX && yr_vertex_anthropic(r))
+        return NULL; /* Claude does not embed */
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (kinds[i].kind == kind)
             return &kinds[i];

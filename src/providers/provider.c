@@ -45,7 +45,7 @@ const yr_provider_kind_ops_t *yr_provider_kind_for(const yr_route_conf_t *r, yr_
     if (client == YR_DIALECT_RESPONSES && yr_provider_responses_native(r->provider))
         return &responses;
     if (client == YR_DIALECT_EMBEDDINGS)
-        return yr_provider_embed_kind(r->provider->kind);
+        return yr_provider_embed_kind(r);
     return yr_provider_route_kind(r);
 }
 

@@ -50,8 +50,9 @@ static const char *method_of(const yr_call_ctx_t *cx, bool anthropic)
                               : "generateContent";
 }
 
-/* {base}/v1/projects/{p}/locations/{l}/publishers/{pub}/models/{model}:{method} */
-static char *vertex_url(yr_call_ctx_t *cx)
+/* {base}/v1/projects/{p}/locations/{l}/publishers/{pub}/models/{model}:{method};
+ * method NULL: the one of the call (method_of). */
+static char *vertex_url(yr_call_ctx_t *cx, const char *method)
 {
     const yr_provider_conf_t *p = cx->route->provider;
     bool anthropic = yr_vertex_anthropic(cx->route);
@@ -65,7 +66,7 @@ static char *vertex_url(yr_call_ctx_t *cx)
         rc = plain(*m) ? yr_buf_append(&b, m, 1)
                        : yr_buf_printf(&b, "%%%02X", (unsigned)(unsigned char)*m);
     if (rc == 0)
-        rc = yr_buf_printf(&b, ":%s", method_of(cx, anthropic));
+        rc = yr_buf_printf(&b, ":%s", method ? method : method_of(cx, anthropic));
     char *url = rc == 0 ? yr_pstrndup(cx->pool, b.data, b.len) : NULL;
     yr_buf_free(&b);
     return url;
@@ -119,11 +120,10 @@ static const char *const *vertex_extra(yr_call_ctx_t *cx, const char *const *ext
     return h;
 }
 
-static int vertex_prepare(yr_call_ctx_t *cx, const char *path, const char *const *extra,
+static int prepare_method(yr_call_ctx_t *cx, const char *method, const char *const *extra,
                           yr_upstream_req_t *out)
 {
-    (void)path; /* the dialect's Gemini API or Anthropic path: Vertex has its own */
-    out->url = vertex_url(cx);
+    out->url = vertex_url(cx, method);
     if (out->url == NULL)
         return -ENOMEM;
     yr_transport_timeouts(cx->route->provider, out);
@@ -132,6 +132,21 @@ static int vertex_prepare(yr_call_ctx_t *cx, const char *path, const char *const
         return -ENOMEM;
     /* A static token (api_key) is the auth line of the common headers. */
     return yr_transport_common_headers(cx, "Authorization", "Bearer ", h, out);
+}
+
+static int vertex_prepare(yr_call_ctx_t *cx, const char *path, const char *const *extra,
+                          yr_upstream_req_t *out)
+{
+    (void)path; /* the dialect's Gemini API or Anthropic path: Vertex has its own */
+    return prepare_method(cx, NULL, extra, out);
+}
+
+/* Text embeddings are the publisher model's :predict (embeddings.c). */
+static int vertex_embed_prepare(yr_call_ctx_t *cx, const char *path, const char *const *extra,
+                                yr_upstream_req_t *out)
+{
+    (void)path;
+    return prepare_method(cx, "predict", extra, out);
 }
 
 static void vertex_head(yr_call_ctx_t *cx, const yr_upstream_call_t *call, yr_head_info_t *info)
@@ -147,6 +162,16 @@ const yr_transport_ops_t yr_transport_vertex = {
     .credentials = vertex_credentials,
     .cancel_credentials = yr_gcp_token_cancel,
     .prepare = vertex_prepare,
+    .process_header = vertex_head,
+    .classify = yr_gemini_classify,
+};
+
+const yr_transport_ops_t yr_transport_vertex_embed = {
+    .name = "vertex",
+    .framing = YR_FRAME_SSE,
+    .credentials = vertex_credentials,
+    .cancel_credentials = yr_gcp_token_cancel,
+    .prepare = vertex_embed_prepare,
     .process_header = vertex_head,
     .classify = yr_gemini_classify,
 };

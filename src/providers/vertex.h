@@ -43,6 +43,8 @@ __attribute__((warn_unused_result)) int yr_vertex_claude_body(yr_str_t raw, bool
                                                                yr_str_t *out);
 
 extern const yr_transport_ops_t yr_transport_vertex;
+/* The same for text embeddings: the publisher model's :predict. */
+extern const yr_transport_ops_t yr_transport_vertex_embed;
 extern const yr_dialect_ops_t yr_dialect_vertex_gemini;
 extern const yr_dialect_ops_t yr_dialect_vertex_anthropic;
 

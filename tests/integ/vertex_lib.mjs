@@ -58,6 +58,9 @@ export function vertexConfig(dir, sim, providers, models) {
     }
   }
   y += 'models:\n';
-  for (const m of models) y += `  - id: ${m.id}\n    routes:\n      - provider: ${m.provider}\n        model: '${m.model}'\n`;
+  for (const m of models) {
+    y += `  - id: ${m.id}\n    routes:\n`;
+    for (const r of m.routes ?? [m]) y += `      - provider: ${r.provider}\n        model: '${r.model}'\n`;
+  }
   return y;
 }
