@@ -72,6 +72,13 @@ for (const [name, storage, skip] of backends) {
     assert.equal(logged.json.api_key.log_content, true);
     assert.equal(logged.json.api_key.log_retention, 7 * 86400, 'defaults to 7 days');
     assert.equal((await admin('POST', '/admin/keys', { name: `bad-${suffix}`, log_content: true, log_retention: '91d' })).status, 400);
+    const patched = await admin('PATCH', `/admin/keys/${plain.json.api_key.id}`, { log_retention: '1d' });
+    assert.equal(patched.status, 400, 'a retention needs the opt-in');
+    const later = await admin('POST', '/admin/keys', { name: `later-${suffix}` });
+    const on = await admin('PATCH', `/admin/keys/${later.json.api_key.id}`, { log_content: true, log_retention: '1d' });
+    assert.equal(on.status, 200, JSON.stringify(on.json));
+    assert.equal(on.json.api_key.log_retention, 86400);
+    assert.equal((await admin('GET', `/admin/keys/${later.json.api_key.id}`)).json.api_key.log_content, true);
 
     const secretPrompt = `never-stored-${suffix}`;
     const p = await chat(gw, { model: 'gpt-4o', messages: [{ role: 'user', content: secretPrompt }] }, { key: plain.json.key });
