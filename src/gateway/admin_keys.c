@@ -68,6 +68,8 @@ static int field_text(json_t *v, char *buf, size_t len)
     }
     if (json_is_string(v))
         return snprintf(buf, len, "%s", json_string_value(v)) < (int)len ? 0 : -1;
+    if (json_is_boolean(v))
+        return snprintf(buf, len, "%s", json_is_true(v) ? "true" : "false") < (int)len ? 0 : -1;
     if (json_is_integer(v))
         return snprintf(buf, len, "%lld", (long long)json_integer_value(v)) < (int)len ? 0 : -1;
     if (json_is_real(v))
@@ -103,7 +105,7 @@ static int apply_fields(json_t *body, yr_key_policy_t *p, char *err, size_t errl
     static const char *const fields[] = {"models",          "vendors",      "rpm",
                                          "tpm",             "max_concurrency", "budget_daily",
                                          "budget_monthly",  "budget_total", "expires_at",
-                                         "metadata"};
+                                         "metadata",        "log_content",  "log_retention"};
     char text[1024], why[128];
     int64_t now = (int64_t)time(NULL);
     json_t *budgets = json_object_get(body, "budgets");

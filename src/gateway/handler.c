@@ -10,6 +10,7 @@
 #include "api/gemini_in.h"
 #include "core/log.h"
 #include "gateway/authn.h"
+#include "gateway/content_log.h"
 #include "gateway/gateway.h"
 #include "gateway/proxy.h"
 #include "gateway/respond.h"
@@ -404,7 +405,8 @@ void yr_gateway_on_request(yr_http_req_t *req)
         yr_gw_authenticate(g, handle_models);
         return;
     }
-    if (yr_admin_routes(g) || yr_admin_stats(g) || yr_admin_keys(g) || yr_ui_handle(g))
+    if (yr_admin_routes(g) || yr_admin_stats(g) || yr_admin_keys(g) || yr_admin_content(g) ||
+        yr_ui_handle(g))
         return;
     char msg[256], path[160];
     path_for_message(req->path, path, sizeof(path), 128);

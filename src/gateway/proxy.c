@@ -47,6 +47,7 @@
 #include "api/oai_enc.h"
 #include "core/log.h"
 #include "gateway/authn.h"
+#include "gateway/content_log.h"
 #include "gateway/gateway.h"
 #include "gateway/proxy.h"
 #include "gateway/reqstate.h"
@@ -186,6 +187,7 @@ typedef struct chat {
     char overhead_hdr[24];
     /* what the successful answer said, for its span */
     char resp_id[128], resp_model[128], finish[32];
+    yr_content_capture_t content; /* the key opted into content logging */
 } chat_t;
 
 static void attempt_next(chat_t *c);
@@ -559,6 +561,7 @@ static void on_pool_cleanup(void *arg)
     }
     if (c->state != YR_RS_DONE)
         finish(c, 499); /* the client went away first */
+    yr_content_submit(&c->content, c->g, c->status, c->chat.stream); /* all was sent by now */
     if (c->admitting)
         yr_limits_cancel(c->g->w->limits, c->adm);
     yr_metrics_inflight(&c->g->w->metrics, -1);
@@ -2192,6 +2195,7 @@ static void admit(chat_t *c, int64_t max_tokens)
         fail_request(c, YR_E_FORBIDDEN, msg, "model", "model_not_allowed");
         return;
     }
+    yr_content_begin(&c->content, c->g, k);
     int64_t input = (int64_t)client_body(c).len / 4;
     yr_admit_req_t ar = {.who = c->g->identity,
                          .model = c->chat.model,

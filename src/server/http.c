@@ -599,6 +599,21 @@ static bool should_close(yr_http_req_t *req)
            !c->message_done || c->close_next;
 }
 
+/* A copy of response body bytes for req->tap, cut where it is full. */
+static void tap_body(yr_http_req_t *req, const void *data, size_t len)
+{
+    yr_buf_t *t = req->tap;
+    if (t == NULL || len == 0)
+        return;
+    size_t room = t->max > t->len ? t->max - t->len : 0;
+    if (len > room) {
+        req->tap_truncated = true;
+        len = room;
+    }
+    if (len > 0 && yr_buf_append(t, data, len) < 0)
+        req->tap_truncated = true;
+}
+
 void yr_http_respond(yr_http_req_t *req, int status, const yr_http_header_t *headers,
                      size_t nheaders, yr_str_t content_type, yr_str_t body)
 {
@@ -613,6 +628,8 @@ void yr_http_respond(yr_http_req_t *req, int status, const yr_http_header_t *hea
     bool is_head = req->method == HTTP_HEAD;
     int rc = build_head(req, &head, status, headers, nheaders, content_type, (long long)body.len);
     c->response_done = true;
+    if (!is_head)
+        tap_body(req, body.ptr, body.len);
     if (rc == 0) {
         yr_str_t parts[2] = {{head.data, head.len}, is_head ? YR_STR_NULL : body};
         rc = conn_write(c, parts, 2);
@@ -666,6 +683,7 @@ int yr_http_stream_write(yr_http_req_t *req, const void *data, size_t len)
         return -ECONNRESET;
     if (len == 0 || req->method == HTTP_HEAD)
         return 0; /* a HEAD response has no body, streamed or not */
+    tap_body(req, data, len);
     if (!c->chunked) {
         yr_str_t part = {data, len};
         return stream_write_parts(c, &part, 1);

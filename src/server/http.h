@@ -58,6 +58,11 @@ struct yr_http_req {
     void *data;
     yr_http_req_fn on_abort; /* client disconnected before the response ended */
     yr_http_req_fn on_drain; /* a streamed write completed (check the pending size) */
+    /* Not NULL: every byte of the response body (whole or streamed, without
+     * chunk framing) is also appended here, up to tap->max; tap_truncated is
+     * set when some did not fit. The handler owns the buffer. */
+    yr_buf_t *tap;
+    bool tap_truncated;
 
     unsigned holds; /* yr_http_req_hold minus releases; the server's own */
 };

@@ -59,6 +59,10 @@ struct yr_store_backend {
     int (*response_delete)(yr_store_t *s, const char *id, int64_t key_id);
     /* Deletes every response created before before_ms (responses.retention_days). */
     int (*response_purge)(yr_store_t *s, int64_t before_ms);
+    /* Content rows (store.h yr_content_row_t). */
+    int (*content_put)(yr_store_t *s, const yr_content_row_t *row);
+    int (*content_get)(yr_store_t *s, const char *id, int64_t now_ms, yr_content_row_t *row);
+    int (*content_purge)(yr_store_t *s, int64_t now_ms, int64_t *deleted);
     int (*usage_totals)(yr_store_t *s, yr_usage_by_t by, int64_t since_ms, int64_t key_id,
                         yr_usage_total_fn fn, void *arg);
     /* The admin UI's aggregates (store.h). */

@@ -28,7 +28,9 @@ static const char usage_text[] =
     "       yourouter keys revoke NAME|ID [--config FILE]\n"
     "LIMITS: --models PATTERNS --vendors NAMES --rpm N --tpm N --max-concurrency N\n"
     "        --budget-daily USD --budget-monthly USD --budget-total USD\n"
-    "        --expires 30d|UNIX|never --metadata JSON   (0 or empty: no limit)\n";
+    "        --expires 30d|UNIX|never --metadata JSON   (0 or empty: no limit)\n"
+    "CONTENT: --log-content true|false --log-retention 7d   (prompts and answers kept,\n"
+    "        opt-in; retention 1s..90d, default 7d)\n";
 
 /* --budget-daily -> budget_daily: the flag's field for yr_keyspec_set, or
  * NULL when it is not a policy flag. */
@@ -36,7 +38,8 @@ static const char *policy_field(const char *flag, char *buf, size_t len)
 {
     static const char *const flags[] = {"--models", "--vendors", "--rpm", "--tpm",
                                         "--max-concurrency", "--budget-daily", "--budget-monthly",
-                                        "--budget-total", "--expires", "--metadata"};
+                                        "--budget-total", "--expires", "--metadata",
+                                        "--log-content", "--log-retention"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         if (strcmp(flag, flags[i]) == 0) {
             snprintf(buf, len, "%s", strcmp(flag, "--expires") == 0 ? "expires_at" : flag + 2);

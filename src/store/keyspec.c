@@ -106,6 +106,35 @@ int yr_keyspec_set(yr_key_policy_t *p, const char *field, const char *v, int64_t
         memcpy(p->metadata, v, strlen(v) + 1);
         return 0;
     }
+    if (strcmp(field, "log_content") == 0) {
+        bool on = strcmp(v, "true") == 0 || strcmp(v, "on") == 0 || strcmp(v, "1") == 0;
+        if (!on && strcmp(v, "false") != 0 && strcmp(v, "off") != 0 && strcmp(v, "0") != 0) {
+            snprintf(err, errlen, "must be true or false");
+            return -EINVAL;
+        }
+        p->log_content = on;
+        if (!on)
+            p->log_retention_s = 0;
+        else if (p->log_retention_s == 0)
+            p->log_retention_s = YR_CONTENT_RETENTION_DEF;
+        return 0;
+    }
+    if (strcmp(field, "log_retention") == 0) {
+        int64_t d = duration_s(v);
+        uint64_t n;
+        if (d < 0 && yr_str_to_u64(yr_str(v), YR_CONTENT_RETENTION_MAX, &n) == 0)
+            d = (int64_t)n; /* plain seconds */
+        if (d <= 0 || d > YR_CONTENT_RETENTION_MAX) {
+            snprintf(err, errlen, "must be a duration from 1s to 90d");
+            return -EINVAL;
+        }
+        if (!p->log_content) {
+            snprintf(err, errlen, "needs log_content on");
+            return -EINVAL;
+        }
+        p->log_retention_s = d;
+        return 0;
+    }
     snprintf(err, errlen, "unknown field");
     return -ENOENT;
 }
@@ -145,7 +174,8 @@ int yr_keyspec_json(const yr_key_info_t *k, yr_buf_t *out)
     const yr_key_policy_t *p = &k->policy;
     json_t *meta = p->metadata[0] ? json_loads(p->metadata, 0, NULL) : NULL;
     json_t *j = json_pack(
-        "{s:I, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o}",
+        "{s:I, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:b,"
+        " s:o}",
         "id", (json_int_t)k->id, "name", k->name, "prefix", k->prefix, "created_at",
         (json_int_t)k->created_at, "revoked_at", int_or_null(k->revoked_at), "models",
         list_json(p->allowed_models), "vendors", list_json(p->allowed_vendors), "rpm",
@@ -155,7 +185,8 @@ int yr_keyspec_json(const yr_key_info_t *k, yr_buf_t *out)
         usd_or_null(p->budget_micros[YR_BUDGET_MONTH]), "total",
         usd_or_null(p->budget_micros[YR_BUDGET_TOTAL]), "expires_at", int_or_null(p->expires_at),
         "metadata", meta != NULL ? meta : json_null(), "rotated_until",
-        int_or_null(k->prev_valid_until));
+        int_or_null(k->prev_valid_until), "log_content", p->log_content, "log_retention",
+        int_or_null(p->log_content ? p->log_retention_s : 0));
     if (j == NULL)
         return -ENOMEM;
     char *s = json_dumps(j, JSON_COMPACT);

@@ -27,11 +27,11 @@
 #define KEY_COLUMNS                                                                       \
     "id, name, prefix, created_at, revoked_at, allowed_models, allowed_vendors, rpm, tpm,"   \
     " max_concurrency, budget_daily_micros, budget_monthly_micros, budget_total_micros,"     \
-    " expires_at, metadata, prev_valid_until"
+    " expires_at, metadata, prev_valid_until, content_retention_s"
 #define POLICY_SET                                                                        \
     "allowed_models = $1, allowed_vendors = $2, rpm = $3, tpm = $4, max_concurrency = $5,"   \
     " budget_daily_micros = $6, budget_monthly_micros = $7, budget_total_micros = $8,"       \
-    " expires_at = $9, metadata = $10"
+    " expires_at = $9, metadata = $10, content_retention_s = $12"
 #define TOTALS(group)                                                                     \
     "SELECT " group ", COUNT(DISTINCT request_id), COUNT(*), COALESCE(SUM(prompt_tokens),0),"  \
     " COALESCE(SUM(completion_tokens),0), COALESCE(SUM(cached_tokens),0),"                   \
@@ -133,6 +133,13 @@ static const char *const migrations[] = {
      "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 1, "
      HBUCKET("ttfb_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok' AND ttfb_ms IS NOT NULL"
      " GROUP BY 1, 3;"),
+    /* 5: content logging (sqlite.c migration 8). */
+    ("ALTER TABLE api_keys ADD COLUMN content_retention_s BIGINT;"
+     "CREATE TABLE content_log (request_id TEXT PRIMARY KEY, key_id BIGINT NOT NULL,"
+     " created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, status INTEGER NOT NULL,"
+     " stream BOOLEAN NOT NULL, request BYTEA NOT NULL, request_truncated BOOLEAN NOT NULL,"
+     " response BYTEA NOT NULL, response_truncated BOOLEAN NOT NULL);"
+     "CREATE INDEX content_log_expires ON content_log(expires_ms);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -158,6 +165,9 @@ enum {
     Q_RESP_GET,
     Q_RESP_DEL,
     Q_RESP_PURGE,
+    Q_CONTENT_PUT,
+    Q_CONTENT_GET,
+    Q_CONTENT_PURGE,
     Q_SERIES_MODEL,
     Q_SERIES_VENDOR,
     Q_SERIES_KEY,
@@ -182,8 +192,9 @@ enum {
 static const char *const q_sql[Q__COUNT] = {
     [Q_INSERT] = "INSERT INTO api_keys (allowed_models, allowed_vendors, rpm, tpm,"
                  " max_concurrency, budget_daily_micros, budget_monthly_micros,"
-                 " budget_total_micros, expires_at, metadata, name, key_hash, prefix, created_at)"
-                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                 " budget_total_micros, expires_at, metadata, name, key_hash, prefix, created_at,"
+                 " content_retention_s)"
+                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                  " RETURNING id",
     [Q_LIST] = "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY created_at, id",
     [Q_LOOKUP] = "SELECT " KEY_COLUMNS " FROM api_keys"
@@ -219,6 +230,14 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_RESP_GET] = "SELECT input_items, response FROM responses WHERE id = $1 AND key_id = $2",
     [Q_RESP_DEL] = "DELETE FROM responses WHERE id = $1 AND key_id = $2",
     [Q_RESP_PURGE] = "DELETE FROM responses WHERE created_ms < $1",
+    [Q_CONTENT_PUT] = "INSERT INTO content_log (request_id, key_id, created_ms, expires_ms, status,"
+                      " stream, request, request_truncated, response, response_truncated)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                      " ON CONFLICT (request_id) DO NOTHING",
+    [Q_CONTENT_GET] = "SELECT key_id, created_ms, expires_ms, status, stream, request,"
+                      " request_truncated, response, response_truncated FROM content_log"
+                      " WHERE request_id = $1 AND expires_ms > $2",
+    [Q_CONTENT_PURGE] = "DELETE FROM content_log WHERE expires_ms <= $1",
     [Q_SERIES_MODEL] = SERIES("COALESCE(model_id, '')"),
     [Q_SERIES_VENDOR] = SERIES("COALESCE(provider, '')"),
     [Q_SERIES_CLASS] = SERIES("CASE WHEN outcome = 'ok' THEN 'ok'"
@@ -430,6 +449,8 @@ static void row_to_info(PGresult *r, int row, yr_key_info_t *info)
     p->expires_at = col_int(r, row, 13);
     col_text(r, row, 14, p->metadata, sizeof(p->metadata));
     info->prev_valid_until = col_int(r, row, 15);
+    p->log_retention_s = col_int(r, row, 16);
+    p->log_content = p->log_retention_s > 0;
 }
 
 /* The first row into info: 0, or -ENOENT when there was none. */
@@ -570,6 +591,7 @@ static int pg_key_insert(yr_store_t *base, const char *name, const unsigned char
     p_bin(&p, hash, YR_KEY_HASH_LEN);
     p_text(&p, prefix);
     p_int(&p, now, false);
+    p_int(&p, policy != NULL && policy->log_content ? policy->log_retention_s : 0, true);
     int rc;
     PGresult *r = run(s, Q_INSERT, &p, "create key", &rc);
     if (r == NULL)
@@ -620,6 +642,7 @@ static int pg_key_update(yr_store_t *base, const char *name, size_t name_len, in
     params_t p = {0};
     p_policy(&p, policy);
     p_which(&p, name, name_len, id, buf, sizeof(buf));
+    p_int(&p, policy != NULL && policy->log_content ? policy->log_retention_s : 0, true);
     return one_row((pg_t *)base, id > 0 ? Q_UPDATE_ID : Q_UPDATE_NAME, &p, info, "update key");
 }
 
@@ -948,7 +971,7 @@ static int pg_key_page(yr_store_t *base, const yr_key_page_t *q, yr_key_list_fn 
         yr_key_info_t info;
         row_to_info(r, i, &info);
         for (int b = 0; b < YR_BUDGET__COUNT; b++)
-            info.spent_micros[b] = col_int(r, i, 16 + b);
+            info.spent_micros[b] = col_int(r, i, 17 + b);
         fn(&info, arg);
     }
     PQclear(r);
@@ -1020,7 +1043,85 @@ static int pg_response_purge(yr_store_t *base, int64_t before_ms)
     return 0;
 }
 
+static int pg_content_put(yr_store_t *base, const yr_content_row_t *r)
+{
+    params_t p = {0};
+    p_text(&p, r->request_id);
+    p_int(&p, r->key_id, false);
+    p_int(&p, r->created_ms, false);
+    p_int(&p, r->expires_ms, false);
+    p_int(&p, r->status, false);
+    p_text(&p, r->stream ? "true" : "false");
+    p_bin(&p, (const unsigned char *)(r->request ? r->request : ""), (int)r->request_len);
+    p_text(&p, r->request_truncated ? "true" : "false");
+    p_bin(&p, (const unsigned char *)(r->response ? r->response : ""), (int)r->response_len);
+    p_text(&p, r->response_truncated ? "true" : "false");
+    int rc;
+    PQclear(run((pg_t *)base, Q_CONTENT_PUT, &p, "log content", &rc));
+    return rc;
+}
+
+/* A bytea column (text format) as malloc'ed bytes, NUL-terminated. */
+static char *col_bytea(PGresult *r, int col, size_t *len)
+{
+    size_t n = 0;
+    unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, col), &n);
+    char *out = b != NULL ? malloc(n + 1) : NULL;
+    if (out != NULL) {
+        memcpy(out, b, n);
+        out[n] = '\0';
+        *len = n;
+    }
+    PQfreemem(b);
+    return out;
+}
+
+static int pg_content_get(yr_store_t *base, const char *id, int64_t now_ms, yr_content_row_t *c)
+{
+    params_t p = {0};
+    p_text(&p, id);
+    p_int(&p, now_ms, false);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_CONTENT_GET, &p, "read content", &rc);
+    if (r == NULL)
+        return rc;
+    rc = -ENOENT;
+    if (PQntuples(r) > 0) {
+        snprintf(c->request_id, sizeof(c->request_id), "%s", id);
+        c->key_id = col_int(r, 0, 0);
+        c->created_ms = col_int(r, 0, 1);
+        c->expires_ms = col_int(r, 0, 2);
+        c->status = (int)col_int(r, 0, 3);
+        c->stream = PQgetvalue(r, 0, 4)[0] == 't';
+        c->request = col_bytea(r, 5, &c->request_len);
+        c->request_truncated = PQgetvalue(r, 0, 6)[0] == 't';
+        c->response = col_bytea(r, 7, &c->response_len);
+        c->response_truncated = PQgetvalue(r, 0, 8)[0] == 't';
+        rc = c->request && c->response ? 0 : -ENOMEM;
+        if (rc != 0)
+            yr_content_row_free(c);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_content_purge(yr_store_t *base, int64_t now_ms, int64_t *deleted)
+{
+    params_t p = {0};
+    p_int(&p, now_ms, false);
+    int rc;
+    PGresult *r = run((pg_t *)base, Q_CONTENT_PURGE, &p, "purge content", &rc);
+    if (r == NULL)
+        return rc;
+    *deleted = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
 const yr_store_backend_t yr_store_postgres = {
+    .content_put = pg_content_put,
+    .content_get = pg_content_get,
+    .content_purge = pg_content_purge,
     .response_put = pg_response_put,
     .response_purge = pg_response_purge,
     .response_get = pg_response_get,

@@ -169,6 +169,23 @@ static const char *const migrations[] = {
     "INSERT INTO usage_latency_hourly SELECT created_ms / 3600000 * 3600000, 1,"
     " " HBUCKET("ttfb_ms") ", COUNT(*) FROM usage WHERE outcome = 'ok'"
     " AND ttfb_ms IS NOT NULL GROUP BY 1, 3;",
+
+    /* 8: content logging, opted into per key (log_content): the key's
+     * retention in seconds (NULL: off), and one row per logged request,
+     * purged at expires_ms. */
+    "ALTER TABLE api_keys ADD COLUMN content_retention_s INTEGER;"
+    "CREATE TABLE content_log ("
+    "  request_id TEXT PRIMARY KEY,"
+    "  key_id INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  stream INTEGER NOT NULL,"
+    "  request BLOB NOT NULL,"
+    "  request_truncated INTEGER NOT NULL,"
+    "  response BLOB NOT NULL,"
+    "  response_truncated INTEGER NOT NULL);"
+    "CREATE INDEX content_log_expires ON content_log(expires_ms);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -176,11 +193,11 @@ static const char *const migrations[] = {
 #define KEY_COLUMNS                                                                       \
     "id, name, prefix, created_at, revoked_at, allowed_models, allowed_vendors, rpm, tpm,"   \
     " max_concurrency, budget_daily_micros, budget_monthly_micros, budget_total_micros,"     \
-    " expires_at, metadata, prev_valid_until"
+    " expires_at, metadata, prev_valid_until, content_retention_s"
 #define POLICY_SET                                                                          \
     "allowed_models = ?1, allowed_vendors = ?2, rpm = ?3, tpm = ?4, max_concurrency = ?5,"   \
     " budget_daily_micros = ?6, budget_monthly_micros = ?7, budget_total_micros = ?8,"       \
-    " expires_at = ?9, metadata = ?10"
+    " expires_at = ?9, metadata = ?10, content_retention_s = ?12"
 #define TOTALS(group)                                                                       \
     "SELECT " group ", COUNT(DISTINCT request_id), COUNT(*), SUM(prompt_tokens),"            \
     " SUM(completion_tokens), SUM(cached_tokens), SUM(cache_write_tokens),"                  \
@@ -209,6 +226,9 @@ enum {
     STMT_RESP_GET,
     STMT_RESP_DEL,
     STMT_RESP_PURGE,
+    STMT_CONTENT_PUT,
+    STMT_CONTENT_GET,
+    STMT_CONTENT_PURGE,
     STMT_SERIES_MODEL,
     STMT_SERIES_VENDOR,
     STMT_SERIES_KEY,
@@ -237,8 +257,8 @@ static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_INSERT] = "INSERT INTO api_keys (allowed_models, allowed_vendors, rpm, tpm,"
                     " max_concurrency, budget_daily_micros, budget_monthly_micros,"
                     " budget_total_micros, expires_at, metadata, name, key_hash, prefix,"
-                    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                    " ?13, ?14)",
+                    " created_at, content_retention_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                    " ?9, ?10, ?11, ?13, ?14, ?15, ?12)",
     [STMT_UPDATE_NAME] = "UPDATE api_keys SET " POLICY_SET
                          " WHERE name = ?11 AND revoked_at IS NULL RETURNING " KEY_COLUMNS,
     [STMT_UPDATE_ID] = "UPDATE api_keys SET " POLICY_SET
@@ -256,6 +276,13 @@ static const char *const stmt_sql[STMT__COUNT] = {
     [STMT_RESP_GET] = "SELECT input_items, response FROM responses WHERE id = ?1 AND key_id = ?2",
     [STMT_RESP_DEL] = "DELETE FROM responses WHERE id = ?1 AND key_id = ?2",
     [STMT_RESP_PURGE] = "DELETE FROM responses WHERE created_ms < ?1",
+    [STMT_CONTENT_PUT] = "INSERT OR REPLACE INTO content_log (request_id, key_id, created_ms,"
+                         " expires_ms, status, stream, request, request_truncated, response,"
+                         " response_truncated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [STMT_CONTENT_GET] = "SELECT key_id, created_ms, expires_ms, status, stream, request,"
+                         " request_truncated, response, response_truncated FROM content_log"
+                         " WHERE request_id = ?1 AND expires_ms > ?2",
+    [STMT_CONTENT_PURGE] = "DELETE FROM content_log WHERE expires_ms <= ?1",
     [STMT_SPENT] = "SELECT COALESCE(SUM(cost_micros), 0) FROM usage"
                    " WHERE key_id = ?1 AND created_ms >= ?2",
     [STMT_TOTALS_MODEL] = TOTALS("COALESCE(model_id, '')"),
@@ -408,6 +435,8 @@ static void row_to_info(sqlite3_stmt *st, yr_key_info_t *info)
     p->expires_at = sqlite3_column_int64(st, 13);
     copy_text(p->metadata, sizeof(p->metadata), st, 14);
     info->prev_valid_until = sqlite3_column_int64(st, 15);
+    p->log_retention_s = sqlite3_column_int64(st, 16);
+    p->log_content = p->log_retention_s > 0;
 }
 
 /* The policy as ?1..?10 (POLICY_SET's order); empty and zero are NULL. */
@@ -440,6 +469,10 @@ static void bind_policy(sqlite3_stmt *st, const yr_key_policy_t *p)
         sqlite3_bind_text(st, 10, p->metadata, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 10);
+    if (p->log_content && p->log_retention_s > 0)
+        sqlite3_bind_int64(st, 12, p->log_retention_s);
+    else
+        sqlite3_bind_null(st, 12);
 }
 
 /* Runs st to completion, reading its first row (if any) into info. Returns 0
@@ -642,9 +675,9 @@ static int sq_key_insert(yr_store_t *base, const char *name, const unsigned char
     int rc;
     bind_policy(st, policy);
     sqlite3_bind_text(st, 11, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 12, hash, YR_KEY_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_text(st, 13, prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 14, now);
+    sqlite3_bind_blob(st, 13, hash, YR_KEY_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 14, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 15, now);
     int src = sqlite3_step(st);
     if (src == SQLITE_DONE)
         rc = 0;
@@ -934,7 +967,7 @@ static int sq_key_page(yr_store_t *base, const yr_key_page_t *q, yr_key_list_fn 
         yr_key_info_t info;
         row_to_info(st, &info);
         for (int b = 0; b < YR_BUDGET__COUNT; b++)
-            info.spent_micros[b] = sqlite3_column_int64(st, 16 + b);
+            info.spent_micros[b] = sqlite3_column_int64(st, 17 + b);
         fn(&info, arg);
     }
     int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "key page");
@@ -1135,7 +1168,85 @@ static int sq_response_purge(yr_store_t *base, int64_t before_ms)
     return rc;
 }
 
+static int sq_content_put(yr_store_t *base, const yr_content_row_t *r)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_CONTENT_PUT];
+    sqlite3_bind_text(st, 1, r->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->key_id);
+    sqlite3_bind_int64(st, 3, r->created_ms);
+    sqlite3_bind_int64(st, 4, r->expires_ms);
+    sqlite3_bind_int(st, 5, r->status);
+    sqlite3_bind_int(st, 6, r->stream);
+    sqlite3_bind_blob(st, 7, r->request ? r->request : "", (int)r->request_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, r->request_truncated);
+    sqlite3_bind_blob(st, 9, r->response ? r->response : "", (int)r->response_len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, r->response_truncated);
+    int src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "log content");
+    stmt_done(st);
+    return rc;
+}
+
+static char *dup_blob(sqlite3_stmt *st, int col, size_t *len)
+{
+    const void *b = sqlite3_column_blob(st, col);
+    *len = (size_t)sqlite3_column_bytes(st, col);
+    char *out = malloc(*len + 1);
+    if (out != NULL) {
+        if (*len > 0)
+            memcpy(out, b, *len);
+        out[*len] = '\0';
+    }
+    return out;
+}
+
+static int sq_content_get(yr_store_t *base, const char *id, int64_t now_ms, yr_content_row_t *r)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_CONTENT_GET];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int src = sqlite3_step(st);
+    int rc = -ENOENT;
+    if (src == SQLITE_ROW) {
+        snprintf(r->request_id, sizeof(r->request_id), "%s", id);
+        r->key_id = sqlite3_column_int64(st, 0);
+        r->created_ms = sqlite3_column_int64(st, 1);
+        r->expires_ms = sqlite3_column_int64(st, 2);
+        r->status = sqlite3_column_int(st, 3);
+        r->stream = sqlite3_column_int(st, 4) != 0;
+        r->request = dup_blob(st, 5, &r->request_len);
+        r->request_truncated = sqlite3_column_int(st, 6) != 0;
+        r->response = dup_blob(st, 7, &r->response_len);
+        r->response_truncated = sqlite3_column_int(st, 8) != 0;
+        rc = r->request && r->response ? 0 : -ENOMEM;
+        if (rc != 0)
+            yr_content_row_free(r);
+    } else if (src != SQLITE_DONE) {
+        rc = db_fail(s, src, "read content");
+    }
+    stmt_done(st);
+    return rc;
+}
+
+static int sq_content_purge(yr_store_t *base, int64_t now_ms, int64_t *deleted)
+{
+    sq_t *s = (sq_t *)base;
+    sqlite3_stmt *st = s->stmt[STMT_CONTENT_PURGE];
+    sqlite3_bind_int64(st, 1, now_ms);
+    int src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? 0 : db_fail(s, src, "purge content");
+    *deleted = rc == 0 ? sqlite3_changes(s->db) : 0;
+    stmt_done(st);
+    return rc;
+}
+
 const yr_store_backend_t yr_store_sqlite = {
+    .content_put = sq_content_put,
+    .content_get = sq_content_get,
+    .content_purge = sq_content_purge,
     .response_put = sq_response_put,
     .response_purge = sq_response_purge,
     .response_get = sq_response_get,

@@ -179,6 +179,9 @@ static bool policy_is_valid(const yr_key_policy_t *p)
         return true;
     if (p->rpm < 0 || p->tpm < 0 || p->max_concurrency < 0 || p->expires_at < 0)
         return false;
+    if (p->log_retention_s < 0 || p->log_retention_s > YR_CONTENT_RETENTION_MAX ||
+        (!p->log_content && p->log_retention_s != 0))
+        return false;
     for (int i = 0; i < YR_BUDGET__COUNT; i++)
         if (p->budget_micros[i] < 0)
             return false;
@@ -398,4 +401,34 @@ int yr_store_response_delete(yr_store_t *s, const char *id, int64_t key_id)
 int yr_store_response_purge(yr_store_t *s, int64_t before_ms)
 {
     return s->be->response_purge(s, before_ms);
+}
+
+int yr_store_content_put(yr_store_t *s, const yr_content_row_t *row)
+{
+    if (row->request_id[0] == '\0' || row->request_len > YR_CONTENT_MAX ||
+        row->response_len > YR_CONTENT_MAX)
+        return -EINVAL;
+    return s->be->content_put(s, row);
+}
+
+int yr_store_content_get(yr_store_t *s, const char *id, int64_t now_ms, yr_content_row_t *row)
+{
+    memset(row, 0, sizeof(*row));
+    return s->be->content_get(s, id, now_ms, row);
+}
+
+int yr_store_content_purge(yr_store_t *s, int64_t now_ms, int64_t *deleted)
+{
+    int64_t n = 0;
+    int rc = s->be->content_purge(s, now_ms, &n);
+    if (deleted != NULL)
+        *deleted = n;
+    return rc;
+}
+
+void yr_content_row_free(yr_content_row_t *row)
+{
+    free(row->request);
+    free(row->response);
+    row->request = row->response = NULL;
 }

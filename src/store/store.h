@@ -57,7 +57,17 @@ typedef struct {
     int64_t budget_micros[YR_BUDGET__COUNT]; /* USD x 1e6 */
     int64_t expires_at;        /* unix seconds; 0: never */
     char metadata[512];        /* a JSON object, or "" */
+    /* Content logging (docs/observability.md): the request bodies of this key
+     * and the answers its clients got are kept log_retention_s seconds. Off
+     * by default; on without a retention means YR_CONTENT_RETENTION_DEF. */
+    bool log_content;
+    int64_t log_retention_s; /* 0 when log_content is off */
 } yr_key_policy_t;
+
+#define YR_CONTENT_RETENTION_DEF (7 * 86400)
+#define YR_CONTENT_RETENTION_MAX (90 * 86400)
+/* Bytes of a request body, and of an answer, kept in a content row. */
+#define YR_CONTENT_MAX (1024 * 1024)
 
 typedef struct {
     int64_t id;
@@ -270,6 +280,29 @@ __attribute__((warn_unused_result)) int yr_store_response_delete(yr_store_t *sto
 /* Deletes the responses of every key created before before_ms (unix ms). */
 __attribute__((warn_unused_result)) int yr_store_response_purge(yr_store_t *store,
                                                                 int64_t before_ms);
+/* Content logging: one row per request of a key with log_content. The
+ * request and response bytes are malloc'ed by get (yr_content_row_free);
+ * put only reads them. get: -ENOENT when absent or expired at now_ms.
+ * purge: deletes every row expired at now_ms; *deleted (may be NULL) gets
+ * the count. */
+typedef struct {
+    char request_id[64];
+    int64_t key_id;
+    int64_t created_ms, expires_ms;
+    int status;
+    bool stream;
+    char *request, *response;
+    size_t request_len, response_len;
+    bool request_truncated, response_truncated;
+} yr_content_row_t;
+__attribute__((warn_unused_result)) int yr_store_content_put(yr_store_t *store,
+                                                             const yr_content_row_t *row);
+__attribute__((warn_unused_result)) int yr_store_content_get(yr_store_t *store, const char *id,
+                                                             int64_t now_ms,
+                                                             yr_content_row_t *row);
+__attribute__((warn_unused_result)) int yr_store_content_purge(yr_store_t *store, int64_t now_ms,
+                                                               int64_t *deleted);
+void yr_content_row_free(yr_content_row_t *row);
 /* Calls fn for every key, oldest first. info is valid only during the call;
  * fn must not call back into the same store. */
 __attribute__((warn_unused_result)) int yr_store_key_list(yr_store_t *store, yr_key_list_fn fn,

@@ -261,6 +261,15 @@ static void test_keyspec(void **state)
     assert_int_equal(yr_keyspec_set(&p, "models", "a\nb", now, err, sizeof(err)), -EINVAL);
     assert_int_equal(yr_keyspec_set(&p, "colour", "x", now, err, sizeof(err)), -ENOENT);
     assert_int_equal(yr_keyspec_set(&p, "models", "gpt-4o*,claude-*", now, err, sizeof(err)), 0);
+    /* content logging: a retention needs the opt-in, which defaults it */
+    assert_int_equal(yr_keyspec_set(&p, "log_retention", "1d", now, err, sizeof(err)), -EINVAL);
+    assert_int_equal(yr_keyspec_set(&p, "log_content", "maybe", now, err, sizeof(err)), -EINVAL);
+    assert_int_equal(yr_keyspec_set(&p, "log_content", "true", now, err, sizeof(err)), 0);
+    assert_int_equal(p.log_retention_s, YR_CONTENT_RETENTION_DEF);
+    assert_int_equal(yr_keyspec_set(&p, "log_retention", "91d", now, err, sizeof(err)), -EINVAL);
+    assert_int_equal(yr_keyspec_set(&p, "log_retention", "0", now, err, sizeof(err)), -EINVAL);
+    assert_int_equal(yr_keyspec_set(&p, "log_retention", "12h", now, err, sizeof(err)), 0);
+    assert_int_equal(p.log_retention_s, 12 * 3600);
     yr_key_info_t k = {.id = 7, .created_at = 1, .policy = p};
     strcpy(k.name, "ci");
     strcpy(k.prefix, "yr-abc");
@@ -270,6 +279,7 @@ static void test_keyspec(void **state)
     assert_non_null(strstr(b.data, "\"models\":[\"gpt-4o*\",\"claude-*\"]"));
     assert_non_null(strstr(b.data, "\"monthly\":12.5"));
     assert_non_null(strstr(b.data, "\"rpm\":60"));
+    assert_non_null(strstr(b.data, "\"log_content\":true,\"log_retention\":43200"));
     assert_non_null(strstr(b.data, "\"metadata\":{\"team\":\"ml\"}"));
     assert_null(strstr(b.data, "\"key\"")); /* never a secret */
     yr_buf_free(&b);

@@ -18,7 +18,7 @@
 #include "store/keys_cli.h"
 #include "store/store.h"
 
-#define SCHEMA_NOW 7  /* migrations in sqlite.c; 3 made the usage table whole */
+#define SCHEMA_NOW 8  /* migrations in sqlite.c; 3 made the usage table whole */
 #define WAIT_MS 10000 /* a store completion that takes longer fails the test */
 
 typedef struct {
@@ -230,6 +230,57 @@ static void test_responses(void **state)
     free(resp);
     assert_int_equal(yr_store_response_delete(s, "resp_new", 7), 0);
     assert_int_equal(yr_store_response_delete(s, "resp_new", 7), -ENOENT);
+    yr_store_close(s);
+}
+
+/* Content rows: bytes kept exactly (NULs and cut UTF-8 too), hidden once
+ * expired, purged by expiry; a key's opt-in round-trips through its row. */
+static void test_content_log(void **state)
+{
+    (void)state;
+    yr_store_t *s = open_ok("sqlite::memory:");
+    char req[] = "{\"a\":1}", resp[] = {'o', 'k', '\0', (char)0xc3};
+    yr_content_row_t r = {.request_id = "req-1", .key_id = 3, .created_ms = 1000,
+                          .expires_ms = 5000, .status = 200, .stream = true,
+                          .request = req, .request_len = strlen(req),
+                          .response = resp, .response_len = sizeof(resp),
+                          .response_truncated = true};
+    assert_int_equal(yr_store_content_put(s, &r), 0);
+    r.request_len = YR_CONTENT_MAX + 1;
+    assert_int_equal(yr_store_content_put(s, &r), -EINVAL);
+    yr_content_row_t got;
+    assert_int_equal(yr_store_content_get(s, "req-1", 4999, &got), 0);
+    assert_int_equal(got.key_id, 3);
+    assert_int_equal(got.status, 200);
+    assert_true(got.stream && got.response_truncated && !got.request_truncated);
+    assert_int_equal(got.request_len, strlen(req));
+    assert_memory_equal(got.request, req, strlen(req));
+    assert_int_equal(got.response_len, sizeof(resp));
+    assert_memory_equal(got.response, resp, sizeof(resp));
+    yr_content_row_free(&got);
+    assert_int_equal(yr_store_content_get(s, "req-1", 5000, &got), -ENOENT);
+    assert_int_equal(yr_store_content_get(s, "nope", 0, &got), -ENOENT);
+    int64_t n = -1;
+    assert_int_equal(yr_store_content_purge(s, 4999, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(yr_store_content_purge(s, 5000, &n), 0);
+    assert_int_equal(n, 1);
+
+    yr_key_policy_t p = {.log_content = true, .log_retention_s = 3600};
+    char key[YR_KEY_MAX_LEN];
+    yr_key_info_t info;
+    assert_int_equal(yr_store_key_create_with(s, "logged", &p, key, &info), 0);
+    assert_int_equal(yr_store_key_get(s, "logged", &info), 0);
+    assert_true(info.policy.log_content);
+    assert_int_equal(info.policy.log_retention_s, 3600);
+    p.log_content = false;
+    assert_int_equal(yr_store_key_update(s, "logged", &p, &info), -EINVAL); /* retention without */
+    p.log_retention_s = 0;
+    assert_int_equal(yr_store_key_update(s, "logged", &p, &info), 0);
+    assert_false(info.policy.log_content);
+    assert_int_equal(info.policy.log_retention_s, 0);
+    p = (yr_key_policy_t){.log_content = true, .log_retention_s = YR_CONTENT_RETENTION_MAX + 1};
+    assert_int_equal(yr_store_key_update(s, "logged", &p, &info), -EINVAL);
     yr_store_close(s);
 }
 
@@ -1326,6 +1377,7 @@ int main(void)
         cmocka_unit_test(test_wal_mode),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_content_log),
         cmocka_unit_test(test_key_format),
         cmocka_unit_test(test_key_hash),
         cmocka_unit_test(test_create_list_lookup_revoke),
