@@ -298,13 +298,12 @@ static void kcall_done(void *arg, int status)
 static void submit(yr_gw_req_t *g, kcall_t *kc)
 {
     kc->g = g;
-    json_t *changes = kc->changes; /* the op owns it once submitted */
     yr_http_req_hold(g->http);
+    /* the op owns kc's changes from here, on failure too (kcall_cleanup ran) */
     int rc = yr_store_call_async(g->w->store, kcall_run, kcall_done, kcall_cleanup, kc,
                                  sizeof(*kc), NULL);
     OPENSSL_cleanse(kc, sizeof(*kc));
     if (rc < 0) {
-        json_decref(changes);
         send_err(g, YR_E_STORE_UNAVAILABLE, "the key store is busy, retry later", NULL);
         yr_http_req_release(g->http);
     }

@@ -2584,12 +2584,14 @@ static void store_response(chat_t *c)
     }
     st.items = json_dumps(c->rinfo.items, JSON_COMPACT);
     st.response = strdup(final);
-    if (st.items == NULL || st.response == NULL ||
-        yr_store_call_async(c->g->w->store, stored_run, stored_put_done, stored_cleanup, &st,
-                            sizeof(st), NULL) < 0) {
+    if (st.items == NULL || st.response == NULL) {
+        yr_log_error("%s: response %s not stored (out of memory)", c->g->id, st.id);
+        stored_cleanup(&st);
+    } else if (yr_store_call_async(c->g->w->store, stored_run, stored_put_done, stored_cleanup,
+                                   &st, sizeof(st), NULL) < 0) {
+        /* the store ran stored_cleanup */
         yr_log_error("%s: response %s not stored (queue full or out of memory)", c->g->id,
                      st.id);
-        stored_cleanup(&st);
     }
 }
 

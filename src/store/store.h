@@ -408,7 +408,9 @@ __attribute__((warn_unused_result)) int yr_store_revoke_async(yr_store_client_t 
  * caller's needs to outlive the call; the copy is freed after done. This is
  * how the admin API runs the same synchronous functions the CLI does. */
 /* cleanup (may be NULL) runs on the copy when the op is freed, after done
- * or in its place when the op was cancelled: it frees what fn allocated. */
+ * or in its place when the op was cancelled: it frees what fn allocated.
+ * When the call fails (the queue is full, out of memory, shutting down),
+ * cleanup has already run on arg: the caller must not free what arg owns. */
 __attribute__((warn_unused_result)) int
 yr_store_call_async(yr_store_client_t *c, int (*fn)(yr_store_t *s, void *arg),
                     void (*done)(void *arg, int status), void (*cleanup)(void *arg),

@@ -596,13 +596,14 @@ int yr_store_call_async(yr_store_client_t *c, int (*fn)(yr_store_t *s, void *arg
     if (fn == NULL || done == NULL || argsize == 0 || argsize > CALL_ARG_MAX)
         return -EINVAL;
     yr_store_op_t *op = op_new(c, OP_CALL, NULL);
-    if (op == NULL)
-        return -ENOMEM;
-    op->callarg = malloc(argsize);
-    if (op->callarg == NULL) {
+    void *copy = op != NULL ? malloc(argsize) : NULL;
+    if (copy == NULL) {
         free(op);
+        if (cleanup != NULL)
+            cleanup((void *)arg); /* as when the queue refuses it (op_free) */
         return -ENOMEM;
     }
+    op->callarg = copy;
     memcpy(op->callarg, arg, argsize);
     op->call = fn;
     op->cb.done = done;
