@@ -91,26 +91,7 @@ typedef struct {
  * when it has the same role; an empty list adds nothing. */
 static int push_blocks(conv_t *c, const char *role, json_t *blocks)
 {
-    if (json_array_size(blocks) == 0) {
-        json_decref(blocks);
-        return 0;
-    }
-    if (c->cur != NULL && strcmp(c->cur_role, role) == 0) {
-        int rc = json_array_extend(c->cur, blocks) == 0 ? 0 : -ENOMEM;
-        json_decref(blocks);
-        return rc;
-    }
-    json_t *m = json_object();
-    if (m == NULL || yr_tr_set_new(m, "role", json_string(role)) < 0 ||
-        json_object_set(m, "content", blocks) < 0) {
-        json_decref(m);
-        json_decref(blocks);
-        return -ENOMEM;
-    }
-    c->cur = blocks;
-    json_decref(blocks); /* m holds it */
-    c->cur_role = role;
-    return yr_tr_append_new(c->messages, m);
+    return yr_tr_push_turn(c->messages, &c->cur, &c->cur_role, role, "content", blocks);
 }
 
 /* Only white space (newlines included): what Bedrock calls blank. */

@@ -554,26 +554,7 @@ typedef struct {
  * content when it has the same role: Gemini wants alternating turns. */
 static int push_parts(conv_t *c, const char *role, json_t *parts)
 {
-    if (json_array_size(parts) == 0) {
-        json_decref(parts);
-        return 0;
-    }
-    if (c->cur != NULL && strcmp(c->cur_role, role) == 0) {
-        int rc = json_array_extend(c->cur, parts) == 0 ? 0 : -ENOMEM;
-        json_decref(parts);
-        return rc;
-    }
-    json_t *m = json_object();
-    if (m == NULL || yr_tr_set_new(m, "role", json_string(role)) < 0 ||
-        json_object_set(m, "parts", parts) < 0) {
-        json_decref(m);
-        json_decref(parts);
-        return -ENOMEM;
-    }
-    c->cur = parts;
-    json_decref(parts); /* m holds it */
-    c->cur_role = role;
-    return yr_tr_append_new(c->contents, m);
+    return yr_tr_push_turn(c->contents, &c->cur, &c->cur_role, role, "parts", parts);
 }
 
 static const char *const gem_image_types[] = {"image/png",  "image/jpeg", "image/webp",

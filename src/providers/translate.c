@@ -41,6 +41,31 @@ int yr_tr_append_new(json_t *arr, json_t *v)
 }
 
 
+int yr_tr_push_turn(json_t *turns, json_t **cur, const char **cur_role, const char *role,
+                    const char *key, json_t *blocks)
+{
+    if (json_array_size(blocks) == 0) {
+        json_decref(blocks);
+        return 0;
+    }
+    if (*cur != NULL && strcmp(*cur_role, role) == 0) {
+        int rc = json_array_extend(*cur, blocks) == 0 ? 0 : -ENOMEM;
+        json_decref(blocks);
+        return rc;
+    }
+    json_t *m = json_object();
+    if (m == NULL || yr_tr_set_new(m, "role", json_string(role)) < 0 ||
+        json_object_set(m, key, blocks) < 0) {
+        json_decref(m);
+        json_decref(blocks);
+        return -ENOMEM;
+    }
+    *cur = blocks;
+    json_decref(blocks); /* m holds it */
+    *cur_role = role;
+    return yr_tr_append_new(turns, m);
+}
+
 bool yr_tr_str_is(const json_t *v, const char *s)
 {
     return json_is_string(v) && strcmp(json_string_value(v), s) == 0;

@@ -28,6 +28,14 @@ const char *yr_tr_vendor(const yr_call_ctx_t *cx, const char *dflt);
 __attribute__((warn_unused_result)) int yr_tr_set_new(json_t *obj, const char *key, json_t *v);
 __attribute__((warn_unused_result)) int yr_tr_append_new(json_t *arr, json_t *v);
 
+/* Appends blocks (consumed) to turns as {"role": role, key: blocks}, merged
+ * into the last turn (*cur, of *cur_role) when it has the same role, as the
+ * providers that want alternating turns need; an empty list adds nothing.
+ * 0 or -ENOMEM. */
+__attribute__((warn_unused_result)) int yr_tr_push_turn(json_t *turns, json_t **cur,
+                                                         const char **cur_role, const char *role,
+                                                         const char *key, json_t *blocks);
+
 bool yr_tr_str_is(const json_t *v, const char *s);
 /* The string as a slice, or YR_STR_NULL when v is no string. */
 yr_str_t yr_tr_jslice(const json_t *v);
