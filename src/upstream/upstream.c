@@ -55,6 +55,8 @@ struct yr_upstream {
     size_t nsocks;
     bool env_proxy; /* a *_proxy variable was set at start: curl reads them */
     bool closing;
+    enum yr_up_engine engine;
+    yr_upstream_stats_t stats;
 };
 
 /* The variables libcurl looks at for a proxy (it ignores HTTP_PROXY in
@@ -774,6 +776,7 @@ int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
         return -ENOMEM;
     }
     up->active++;
+    up->stats.curl_calls++;
     call->sh->active++;
     if (req->first_byte_timeout_ms)
         uv_timer_start(&call->fb_timer, on_first_byte_timeout, req->first_byte_timeout_ms, 0);
@@ -831,6 +834,16 @@ yr_str_t yr_upstream_header(const yr_upstream_call_t *call, const char *name)
         curl_easy_header(call->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)
         return YR_STR_NULL;
     return yr_str(h->value);
+}
+
+void yr_upstream_set_engine(yr_upstream_t *up, enum yr_up_engine engine)
+{
+    up->engine = engine;
+}
+
+void yr_upstream_get_stats(const yr_upstream_t *up, yr_upstream_stats_t *out)
+{
+    *out = up->stats;
 }
 
 const char *yr_upstream_error_text(const yr_upstream_call_t *call)

@@ -89,6 +89,23 @@ size_t yr_upstream_active(const yr_upstream_t *up);
 /* The loop the client runs on (for timers of modules built on it). */
 uv_loop_t *yr_upstream_loop(const yr_upstream_t *up);
 
+/* Which client carries a call. LEAN (the default) is our own HTTP/1.1
+ * client (src/upstream/lean.c) for every call it can serve: http or https,
+ * no connection guard, no redirects to follow, no *_proxy variable set at
+ * start; every other call, and every call with CURL, goes through libcurl. */
+enum yr_up_engine { YR_UP_ENGINE_LEAN = 0, YR_UP_ENGINE_CURL = 1 };
+void yr_upstream_set_engine(yr_upstream_t *up, enum yr_up_engine engine);
+
+/* Counters for tests and the benchmark (monotonic, per worker). */
+typedef struct {
+    uint64_t lean_calls, curl_calls; /* calls started on each client */
+    uint64_t conns_opened;           /* lean: connections made (TCP + TLS) */
+    uint64_t conns_reused;           /* lean: calls sent on a kept-alive connection */
+    uint64_t stale_retries;          /* lean: a kept-alive connection found dead, resent */
+    uint64_t tls_resumed;            /* lean: TLS handshakes that resumed a session */
+} yr_upstream_stats_t;
+void yr_upstream_get_stats(const yr_upstream_t *up, yr_upstream_stats_t *out);
+
 /* Starts a POST (a GET with req->get). On success *out is the call (owned
  * by the upstream module; valid until on_done returns or yr_upstream_cancel).
  * On error no callback ever runs. */
