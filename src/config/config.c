@@ -112,6 +112,8 @@ static const char *const publisher_names[] = {"google", "anthropic", NULL};
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", "off", NULL};
 
+static const char *const upstream_engine_names[] = {"lean", "curl", NULL};
+
 #define CFG(f) offsetof(yr_config_t, f)
 #define PRV(f) offsetof(yr_provider_conf_t, f)
 
@@ -149,6 +151,8 @@ static const setting_t server_rows[] = {
     {.name = "trust_forwarded_proto", .type = T_BOOL, .offset = CFG(server.trust_forwarded_proto)},
     {.name = "ui_session_ttl_s", .type = T_U32, .min = 300, .max = 30 * 86400, .def_num = 43200,
      .offset = CFG(server.ui_session_ttl_s)},
+    {.name = "upstream_engine", .type = T_ENUM, .names = upstream_engine_names, .def_str = "lean",
+     .offset = CFG(server.upstream_engine)},
 };
 
 static const setting_t storage_rows[] = {

@@ -161,6 +161,7 @@ typedef struct yr_config {
         uint64_t max_body_memory;     /* all in-flight bodies of a worker; default 256 MiB */
         uint64_t max_translation_memory; /* the JSON trees of a worker's translations; 512 MiB */
         const char *log_level;        /* debug|info|warn|error|off; default info */
+        const char *upstream_engine;  /* lean|curl (upstream.h); default lean */
         bool trust_forwarded_proto;   /* X-Forwarded-Proto says https: Secure cookies; default false */
         uint32_t ui_session_ttl_s;    /* admin UI session lifetime; default 43200 */
     } server;

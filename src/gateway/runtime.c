@@ -172,6 +172,8 @@ static int worker_init(yr_runtime_t *rt, yr_worker_t *w, size_t id, uint16_t por
         return rc;
     if ((rc = yr_upstream_init(&w->loop, &w->up)) < 0)
         return rc;
+    if (cfg->server.upstream_engine != NULL && strcmp(cfg->server.upstream_engine, "curl") == 0)
+        yr_upstream_set_engine(w->up, YR_UP_ENGINE_CURL);
     if ((rc = yr_gcp_tokens_new(w->up, &w->gcp_tokens)) < 0)
         return rc;
     yr_http_opts_t opts = {

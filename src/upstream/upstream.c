@@ -21,8 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-
-#define EASY_CACHE_MAX 64
+#include "upstream/upstream_int.h"
 
 /* libcurl looks for a reusable connection by walking every connection it
  * has to the host, for every new transfer: with thousands of concurrent
@@ -31,33 +30,6 @@
  * connections). Several multi handles, each with its own connection cache,
  * keep the walks short; transfers fill shard 0 first, so at low load every
  * transfer still reuses the same warm connections. */
-#define SHARDS 16
-#define SHARD_SOFT_MAX 256 /* active transfers before the next shard is used */
-
-typedef struct sock_ctx sock_ctx_t;
-
-typedef struct shard {
-    yr_upstream_t *up;
-    CURLM *multi;
-    uv_timer_t timer;
-    size_t active;
-} shard_t;
-
-struct yr_upstream {
-    uv_loop_t *loop;
-    shard_t shards[SHARDS];
-    size_t timers_open;
-    size_t active;
-    CURL *easy_cache[EASY_CACHE_MAX];
-    size_t neasy;
-    CURLSH *guarded_conns; /* the connection cache of guarded calls (lazily) */
-    sock_ctx_t **socks;    /* by descriptor: every socket curl has open and we poll */
-    size_t nsocks;
-    bool env_proxy; /* a *_proxy variable was set at start: curl reads them */
-    bool closing;
-    enum yr_up_engine engine;
-    yr_upstream_stats_t stats;
-};
 
 /* The variables libcurl looks at for a proxy (it ignores HTTP_PROXY in
  * capitals). Checked once: with none set, transfers say "no proxy" and
@@ -85,34 +57,6 @@ struct sock_ctx {
     bool conn;   /* opened by on_curl_opensocket, closed by on_curl_closesocket;
                   * other sockets (the resolver's wake-up pipe, which curl
                   * closes without the callback) keep the per-transfer rule */
-};
-
-struct yr_upstream_call {
-    yr_upstream_t *up;
-    shard_t *sh;
-    CURL *easy;
-    struct curl_slist *headers; /* in mem[] */
-    uv_timer_t fb_timer; /* first-byte timeout, then the idle timeout */
-    uint32_t idle_ms;    /* 0: no idle timeout */
-    uint64_t last_data;  /* loop time of the last body byte (or the head) */
-    const yr_upstream_cbs_t *cbs;
-    void *data;
-    int status;
-    bool head_done;
-    bool paused;
-    bool done;
-    bool follow;        /* curl follows redirects: a 3xx with Location is not the answer */
-    bool location_seen; /* the current response has a non-empty Location */
-    bool guarded;       /* uses up->guarded_conns */
-    curl_opensocket_callback guard; /* req->opensocket, called by on_curl_opensocket */
-    void *guard_data;
-    char retry_after[32];
-    size_t retry_after_len;
-    char content_type[128];
-    size_t content_type_len;
-    bool has_hints; /* the current response has a routing hint header */
-    char errbuf[CURL_ERROR_SIZE];
-    _Alignas(struct curl_slist) char mem[]; /* the header list (headers_build) */
 };
 
 static void check_done(shard_t *sh);
@@ -339,6 +283,7 @@ int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out)
 void yr_upstream_close(yr_upstream_t *up)
 {
     up->closing = true;
+    yr_lean_close(up);
     for (size_t i = 0; i < up->neasy; i++)
         curl_easy_cleanup(up->easy_cache[i]);
     up->neasy = 0;
@@ -741,6 +686,11 @@ static struct curl_slist *headers_build(char *mem, const char *const *headers, s
 int yr_upstream_start(yr_upstream_t *up, const yr_upstream_req_t *req,
                       const yr_upstream_cbs_t *cbs, void *data, yr_upstream_call_t **out)
 {
+    if (up->engine == YR_UP_ENGINE_LEAN && !up->env_proxy) {
+        int lrc = yr_lean_try_start(up, req, cbs, data, out);
+        if (lrc != 0)
+            return lrc < 0 ? lrc : 0;
+    }
     size_t nh = 0, hbytes = 0;
     for (; req->headers != NULL && req->headers[nh] != NULL; nh++)
         hbytes += strlen(req->headers[nh]) + 1;
@@ -788,6 +738,10 @@ void yr_upstream_cancel(yr_upstream_call_t *call)
 {
     if (call == NULL || call->done)
         return;
+    if (call->lean != NULL) {
+        yr_lean_cancel(call);
+        return;
+    }
     call->done = true;
     call_release(call);
 }
@@ -796,6 +750,10 @@ void yr_upstream_resume(yr_upstream_call_t *call)
 {
     if (call->done || !call->paused)
         return;
+    if (call->lean != NULL) {
+        yr_lean_resume(call);
+        return;
+    }
     call->paused = false;
     curl_easy_pause(call->easy, CURLPAUSE_CONT);
 }
@@ -829,6 +787,8 @@ yr_str_t yr_upstream_header(const yr_upstream_call_t *call, const char *name)
 {
     /* curl keeps every header of the transfer; request -1 is the final
      * response after redirects, index 0 the first of repeated headers. */
+    if (call->lean != NULL)
+        return yr_lean_header(call, name);
     struct curl_header *h = NULL;
     if (call->easy == NULL ||
         curl_easy_header(call->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)

@@ -120,7 +120,7 @@ test('an in-band OpenAI error chunk after content ends the stream with an error 
   const err = { error: { message: `overloaded, key ${PROV_KEY}`, type: 'server_error', param: null, code: null } };
   // Content the size of several upstream reads, so that it reaches the client
   // before the error chunk arrives.
-  const big = 'x'.repeat(9000);
+  const big = 'x'.repeat(40000); // the lean client reads 64 KiB at a time
   await sim.script([{ body: sse(chunk({ role: 'assistant', content: '' }), chunk({ content: big }), chunk({ content: big }), err), content_type: 'text/event-stream' }]);
   const r = await chat(gw, { model: 'gpt-twice', messages: msgs, stream: true });
   assert.equal(r.status, 200, r.text);
@@ -172,5 +172,5 @@ test('an upstream with a 1 MiB header is an error that says why', async (t) => {
   t.after(async () => { await g2.stop(); g2.cleanup(); });
   const r = await chat(g2, { model: 'gpt-4o', messages: msgs });
   assert.equal(r.status, 502, r.text);
-  assert.match(r.json.error.message, /^huge sent a response the gateway cannot read: the response head is too large or malformed \(curl: .+\) \(request id/, r.json.error.message);
+  assert.match(r.json.error.message, /^huge sent a response the gateway cannot read: the response head is too large or malformed \(.+\) \(request id/, r.json.error.message);
 });

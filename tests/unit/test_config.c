@@ -289,7 +289,7 @@ static const struct {
     {"server:\n  listen: 127.0.0.1:1\n  lissen: 1\n",
      "cfg.yaml:3: server.lissen: unknown key (expected one of listen, master_key, workers, "
      "max_body_bytes, shutdown_timeout_ms, idle_timeout_ms, linger_ms, header_timeout_ms, "
-     "body_timeout_ms, body_min_rate, max_body_memory, max_translation_memory, max_connections, log_level, trust_forwarded_proto, ui_session_ttl_s)"},
+     "body_timeout_ms, body_min_rate, max_body_memory, max_translation_memory, max_connections, log_level, trust_forwarded_proto, ui_session_ttl_s, upstream_engine)"},
     {"providers:\n  openai:\n    kind: openai\n    api_kee: x\n",
      "cfg.yaml:4: providers.openai.api_kee: unknown key (expected one of kind, preset, models, tls, "
      "base_url, api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, timeout_ms, "

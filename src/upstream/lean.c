@@ -1,0 +1,1596 @@
+/* The lean upstream client: HTTP/1.1 over a non-blocking socket watched by
+ * one uv_poll for the connection's whole life, http-parser for the response,
+ * OpenSSL on the descriptor for TLS. It carries every call libcurl is not
+ * needed for (see yr_upstream_set_engine); the interface and its promises
+ * are upstream.h's, unchanged.
+ *
+ * Why not libcurl for these: its fixed per-transfer work (URL parsing, the
+ * connection-cache walk, the liveness poll of a reused connection, option
+ * setting) was half of the loop thread's instructions per proxied request,
+ * and its easy handle and receive buffer ~9.5 KB per stream (docs/engine.md).
+ *
+ * Ownership and lifetimes:
+ * - yr_lean_t (one per worker, lazily) owns the hosts, every connection and
+ *   the one receive buffer every read of the worker goes through (a call
+ *   needs a buffer of its own only while its owner keeps it paused).
+ * - A host (scheme, name, port, CA file) owns its TLS context, its last TLS
+ *   session (resumption), its resolved addresses (cached 60 s, as curl does)
+ *   and its idle connections (LIFO, so the warmest is reused).
+ * - A connection belongs to the worker; while it carries a call, conn->call
+ *   and call->lean->conn point at each other. A response read to its end on
+ *   a keep-alive connection returns the connection to its host's idle list
+ *   before on_done runs; anything else closes it.
+ * - A call (yr_upstream_call_t + its lean part + the request head, one
+ *   allocation) ends exactly once, in finish() or yr_lean_cancel(); it is
+ *   freed when its timer handle has closed.
+ * - Callbacks of the owner never run inside http-parser: the parser
+ *   callbacks record what happened and feed() acts after the parser returns.
+ *
+ * An idle connection stays watched for reading: anything it says (the server
+ * closing it, most often) closes it, so a reused connection needs no
+ * liveness check. One that died unnoticed (the FIN and our request crossed)
+ * is detected by the request getting no byte back, and the request is sent
+ * again once on a new connection, as curl does. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <http_parser.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "upstream/upstream_int.h"
+
+#define RBUF_SIZE (64 * 1024)
+#define MAX_ADDRS 8
+#define DNS_TTL_MS 60000          /* curl's default DNS cache timeout */
+#define IDLE_MAX_AGE_MS 118000    /* curl's default CURLOPT_MAXAGE_CONN */
+#define IDLE_PER_HOST 1024        /* kept-alive connections per host */
+#define HEAD_MAX (100 * 1024)     /* response head bytes kept (curl's limit) */
+#define TLS_COPY_MAX (256 * 1024) /* a TLS request body up to this goes out in the head's write */
+
+typedef struct lean_host lean_host_t;
+typedef struct lean_conn lean_conn_t;
+typedef struct yr_lean_call lean_call_t;
+
+typedef struct yr_lean {
+    yr_upstream_t *up;
+    lean_host_t *hosts;
+    lean_conn_t *conns; /* every open connection (all list) */
+    /* calls whose resume (or a failure found while starting) runs on the
+     * next loop turn, oldest first */
+    lean_call_t *resumes, *resumes_tail;
+    uv_idle_t resume_idle;
+    bool idle_inited;
+    char rbuf[RBUF_SIZE];
+} yr_lean_t;
+
+struct lean_host {
+    lean_host_t *next;
+    bool tls;
+    bool ip; /* the name is an address literal: no DNS, no SNI, IP SAN check */
+    uint16_t port;
+    char *name;    /* host name as in the URL (IPv6 without brackets) */
+    char *ca_file; /* NULL: the system store */
+    char *host_hdr; /* "Host: name[:port]\r\n" */
+    size_t host_hdr_len;
+    SSL_CTX *ctx;
+    SSL_SESSION *session;
+    struct sockaddr_storage addrs[MAX_ADDRS];
+    socklen_t addr_lens[MAX_ADDRS];
+    size_t naddrs;
+    uint64_t addrs_until; /* loop time the cached addresses expire */
+    lean_conn_t *idle;    /* LIFO of idle connections (conn->next_idle) */
+    size_t nidle;
+};
+
+enum conn_state { C_CONNECTING, C_HANDSHAKE, C_READY };
+
+struct lean_conn {
+    uv_poll_t poll;
+    yr_lean_t *l;
+    int fd;
+    enum conn_state state;
+    int events; /* what the poll is started with */
+    lean_host_t *host;
+    SSL *ssl;
+    yr_upstream_call_t *call; /* NULL while idle */
+    lean_conn_t *next_idle;
+    lean_conn_t *prev_all, *next_all;
+    uint64_t idle_since;
+    http_parser parser;
+    bool closing;
+    bool idle;
+};
+
+struct yr_lean_call {
+    lean_conn_t *conn;
+    lean_host_t *host;
+    struct lean_resolve *resolving;
+    const char *path; /* into the head */
+    const char *body;
+    size_t body_len;
+    const char *head; /* request head (and, on TLS, a copy of a small body) */
+    size_t head_len;
+    size_t wlen; /* bytes to send: head_len (+ body_len unless copied) */
+    size_t woff; /* bytes sent */
+    bool body_in_head;
+    size_t addr_i; /* the address being tried */
+    uint64_t connect_until, first_until, total_until; /* loop times, 0 = none */
+    uint32_t connect_ms, total_ms;
+    uint64_t max_body;
+    uint64_t received; /* body bytes delivered */
+    /* the response head: "name\0value\0" pairs */
+    char *hdrs;
+    size_t hdrs_len, hdrs_cap;
+    bool in_value;
+    bool got_bytes; /* the current connection answered with something */
+    bool reused;    /* the request went out on a kept-alive connection */
+    bool retried;   /* it was sent again after a dead kept-alive connection */
+    bool complete;  /* the final response was read to its end */
+    bool keep;      /* ... and the connection may carry another */
+    enum yr_up_error err; /* set by a parser callback: finish with it */
+    bool failed;
+    /* paused: body bytes to hand over again, then raw bytes to parse */
+    char *pend;
+    size_t pend_body, pend_raw;
+    bool resume_queued;
+    bool starting;  /* inside yr_lean_try_start: the owner has no call yet */
+    bool deferred;  /* it failed while starting: finish on the next turn */
+    enum yr_up_error deferred_err;
+    lean_call_t *prev_resume, *next_resume;
+    yr_upstream_call_t *call;
+};
+
+struct lean_resolve {
+    uv_getaddrinfo_t req;
+    yr_upstream_call_t *call; /* NULL once the call ended */
+};
+
+static const http_parser_settings parser_settings;
+
+static void conn_close(lean_conn_t *c);
+static void call_connect(yr_upstream_call_t *call);
+static void conn_send(lean_conn_t *c);
+static void on_conn_poll(uv_poll_t *h, int status, int events);
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static uint64_t now_ms(const yr_upstream_t *up)
+{
+    return uv_now(up->loop);
+}
+
+static void set_error(yr_upstream_call_t *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(yr_upstream_call_t *call, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(call->errbuf, sizeof(call->errbuf), fmt, ap);
+    va_end(ap);
+}
+
+static void conn_want(lean_conn_t *c, int events)
+{
+    if (c->events == events || c->closing)
+        return;
+    c->events = events;
+    if (events == 0)
+        uv_poll_stop(&c->poll);
+    else
+        uv_poll_start(&c->poll, events, on_conn_poll);
+}
+
+static void resume_unqueue(yr_lean_t *l, lean_call_t *lc)
+{
+    if (!lc->resume_queued)
+        return;
+    if (lc->prev_resume != NULL)
+        lc->prev_resume->next_resume = lc->next_resume;
+    else
+        l->resumes = lc->next_resume;
+    if (lc->next_resume != NULL)
+        lc->next_resume->prev_resume = lc->prev_resume;
+    else
+        l->resumes_tail = lc->prev_resume;
+    lc->resume_queued = false;
+    lc->prev_resume = lc->next_resume = NULL;
+    if (l->resumes == NULL)
+        uv_idle_stop(&l->resume_idle);
+}
+
+static void on_resume_idle(uv_idle_t *hd);
+
+static void resume_queue(yr_lean_t *l, lean_call_t *lc)
+{
+    if (lc->resume_queued)
+        return;
+    lc->resume_queued = true;
+    lc->next_resume = NULL;
+    lc->prev_resume = l->resumes_tail;
+    if (l->resumes_tail != NULL)
+        l->resumes_tail->next_resume = lc;
+    else
+        l->resumes = lc;
+    l->resumes_tail = lc;
+    uv_idle_start(&l->resume_idle, on_resume_idle);
+}
+
+static void on_call_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* The call's memory goes when its timer has closed (next loop turn). */
+static void call_release(yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    yr_lean_t *l = call->up->lean; /* NULL once yr_lean_close ran */
+    if (l != NULL)
+        resume_unqueue(l, lc);
+    if (lc->resolving != NULL)
+        lc->resolving->call = NULL;
+    lc->resolving = NULL;
+    free(lc->hdrs);
+    lc->hdrs = NULL;
+    free(lc->pend);
+    lc->pend = NULL;
+    call->up->active--;
+    uv_timer_stop(&call->fb_timer);
+    uv_close((uv_handle_t *)&call->fb_timer, on_call_timer_closed);
+}
+
+/* Detaches the call's connection: back to its host's idle list when it can
+ * carry another request, closed otherwise. */
+static void call_drop_conn(yr_upstream_call_t *call, bool keep)
+{
+    lean_call_t *lc = call->lean;
+    lean_conn_t *c = lc->conn;
+    if (c == NULL)
+        return;
+    lc->conn = NULL;
+    c->call = NULL;
+    lean_host_t *h = c->host;
+    if (!keep || c->closing || h->nidle >= IDLE_PER_HOST || call->up->closing) {
+        conn_close(c);
+        return;
+    }
+    c->idle = true;
+    c->idle_since = now_ms(call->up);
+    c->next_idle = h->idle;
+    h->idle = c;
+    h->nidle++;
+    conn_want(c, UV_READABLE);
+}
+
+static void finish(yr_upstream_call_t *call, enum yr_up_error err)
+{
+    if (call->done)
+        return;
+    lean_call_t *lc = call->lean;
+    if (lc->starting) { /* the owner hears of it once it has the call */
+        call_drop_conn(call, false);
+        lc->deferred = true;
+        lc->deferred_err = err;
+        uv_timer_stop(&call->fb_timer);
+        resume_queue(call->up->lean, lc);
+        return;
+    }
+    call->done = true;
+    call_drop_conn(call, err == YR_UP_OK && lc->keep);
+    call->cbs->on_done(call, err, call->data);
+    call_release(call);
+}
+
+/* ---- timers: one per call, armed for the nearest deadline -------------------- */
+
+static void arm_timer(yr_upstream_call_t *call);
+
+static void on_call_timer(uv_timer_t *t)
+{
+    yr_upstream_call_t *call = t->data;
+    lean_call_t *lc = call->lean;
+    uint64_t now = now_ms(call->up);
+    if (lc->total_until != 0 && now >= lc->total_until) {
+        set_error(call, "Operation timed out after %u milliseconds with %llu bytes received",
+                  (unsigned)lc->total_ms, (unsigned long long)lc->received);
+        finish(call, call->head_done ? YR_UP_ETRANSFER : YR_UP_ETIMEDOUT);
+        return;
+    }
+    if (lc->connect_until != 0 && now >= lc->connect_until) {
+        set_error(call, "Connection timed out after %u milliseconds", (unsigned)lc->connect_ms);
+        finish(call, YR_UP_ETIMEDOUT);
+        return;
+    }
+    if (!call->head_done && lc->first_until != 0 && now >= lc->first_until) {
+        set_error(call, "no response head within the timeout");
+        finish(call, YR_UP_ETIMEDOUT);
+        return;
+    }
+    if (call->head_done && call->idle_ms > 0) {
+        if (call->paused)
+            call->last_data = now; /* the owner holds the call: not idle */
+        if (now - call->last_data >= call->idle_ms) {
+            set_error(call, "no data from the upstream for %u ms", (unsigned)call->idle_ms);
+            finish(call, YR_UP_EIDLE);
+            return;
+        }
+    }
+    arm_timer(call);
+}
+
+static void arm_timer(yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    uint64_t next = UINT64_MAX;
+    if (lc->total_until != 0)
+        next = lc->total_until;
+    if (lc->connect_until != 0 && lc->connect_until < next)
+        next = lc->connect_until;
+    if (!call->head_done && lc->first_until != 0 && lc->first_until < next)
+        next = lc->first_until;
+    if (call->head_done && call->idle_ms > 0 && call->last_data + call->idle_ms < next)
+        next = call->last_data + call->idle_ms;
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&call->fb_timer);
+        return;
+    }
+    uint64_t now = now_ms(call->up);
+    uv_timer_start(&call->fb_timer, on_call_timer, next > now ? next - now : 0, 0);
+}
+
+/* ---- the response: http-parser callbacks -------------------------------------- */
+
+static int hdr_append(lean_call_t *lc, const char *p, size_t n, bool nul)
+{
+    size_t need = lc->hdrs_len + n + (nul ? 1 : 0);
+    if (need > HEAD_MAX)
+        return -1;
+    if (need > lc->hdrs_cap) {
+        size_t cap = lc->hdrs_cap ? lc->hdrs_cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        char *nb = realloc(lc->hdrs, cap);
+        if (nb == NULL)
+            return -1;
+        lc->hdrs = nb;
+        lc->hdrs_cap = cap;
+    }
+    memcpy(lc->hdrs + lc->hdrs_len, p, n);
+    lc->hdrs_len += n;
+    if (nul)
+        lc->hdrs[lc->hdrs_len++] = '\0';
+    return 0;
+}
+
+static yr_upstream_call_t *parser_call(http_parser *p)
+{
+    return ((lean_conn_t *)p->data)->call;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    yr_upstream_call_t *call = parser_call(p);
+    lean_call_t *lc = call->lean;
+    lc->hdrs_len = 0;
+    lc->in_value = false;
+    call->status = 0;
+    call->retry_after_len = call->content_type_len = 0;
+    call->has_hints = false;
+    return 0;
+}
+
+static int on_status(http_parser *p, const char *at, size_t n)
+{
+    (void)at;
+    (void)n;
+    parser_call(p)->status = (int)p->status_code; /* known before the headers */
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    lean_call_t *lc = parser_call(p)->lean;
+    if (lc->in_value) { /* a new header: end the previous value */
+        if (hdr_append(lc, "", 0, true) < 0)
+            return -1;
+        lc->in_value = false;
+    }
+    return hdr_append(lc, at, n, false);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    lean_call_t *lc = parser_call(p)->lean;
+    if (!lc->in_value) {
+        if (hdr_append(lc, "", 0, true) < 0)
+            return -1;
+        lc->in_value = true;
+    }
+    return hdr_append(lc, at, n, false);
+}
+
+static void capture(char *dst, size_t cap, size_t *len, yr_str_t v)
+{
+    v = yr_str_trim(v);
+    size_t n = v.len < cap ? v.len : cap - 1;
+    memcpy(dst, v.ptr, n);
+    dst[n] = '\0';
+    *len = n;
+}
+
+static bool is_hint(const char *name)
+{
+    switch (name[0] | 0x20) {
+    case 'r': return strcasecmp(name, "retry-after-ms") == 0;
+    case 'x': return strncasecmp(name, "x-ratelimit-", 12) == 0 && name[12] != '\0';
+    case 'a': return strncasecmp(name, "anthropic-ratelimit-", 20) == 0 && name[20] != '\0';
+    default: return false;
+    }
+}
+
+/* Walks "name\0value\0" pairs; returns the next offset, or 0 at the end. */
+static size_t hdr_next(const lean_call_t *lc, size_t off, const char **name, yr_str_t *value)
+{
+    if (off >= lc->hdrs_len)
+        return 0;
+    *name = lc->hdrs + off;
+    size_t nl = strlen(*name);
+    const char *v = *name + nl + 1;
+    size_t vl = strlen(v);
+    *value = (yr_str_t){v, vl};
+    return off + nl + 1 + vl + 1;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    yr_upstream_call_t *call = parser_call(p);
+    lean_call_t *lc = call->lean;
+    if (lc->in_value || lc->hdrs_len > 0) {
+        if (hdr_append(lc, "", 0, true) < 0)
+            return -1;
+        lc->in_value = false;
+    }
+    call->status = (int)p->status_code;
+    if (call->status < 200)
+        return 0; /* an interim response: the real one follows */
+    const char *name;
+    yr_str_t v;
+    for (size_t off = 0; (off = hdr_next(lc, off, &name, &v)) != 0;) {
+        if (strcasecmp(name, "content-type") == 0)
+            capture(call->content_type, sizeof(call->content_type), &call->content_type_len, v);
+        else if (strcasecmp(name, "retry-after") == 0)
+            capture(call->retry_after, sizeof(call->retry_after), &call->retry_after_len, v);
+        else if (is_hint(name))
+            call->has_hints = true;
+    }
+    call->head_done = true;
+    call->last_data = now_ms(call->up);
+    arm_timer(call);
+    if (lc->max_body > 0 && (p->flags & F_CHUNKED) == 0 && p->content_length != ULLONG_MAX &&
+        p->content_length > lc->max_body) {
+        set_error(call, "Maximum file size exceeded");
+        lc->err = YR_UP_EABORTED;
+        lc->failed = true;
+        return -1;
+    }
+    if (call->cbs->on_head != NULL && call->cbs->on_head(call, call->data) != 0) {
+        set_error(call, "the response was refused by its owner");
+        lc->err = YR_UP_EABORTED;
+        lc->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* A body piece to the owner: 0 delivered, 1 the owner paused (the same
+ * bytes go again after resume), -1 the owner aborted. */
+static int deliver(yr_upstream_call_t *call, const char *at, size_t n)
+{
+    if (call->idle_ms > 0)
+        call->last_data = now_ms(call->up);
+    int rc = call->cbs->on_data(call, at, n, call->data);
+    if (rc == YR_UP_PAUSE) {
+        call->paused = true;
+        return 1;
+    }
+    if (rc != YR_UP_CONTINUE) {
+        set_error(call, "Failure writing output to destination");
+        call->lean->err = YR_UP_EABORTED;
+        call->lean->failed = true;
+        return -1;
+    }
+    call->lean->received += n;
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    yr_upstream_call_t *call = parser_call(p);
+    if (call->status < 200)
+        return 0;
+    int rc = deliver(call, at, n);
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
+        /* kept aside by feed(): it knows where the piece is in its input */
+        lean_call_t *lc = call->lean;
+        lc->pend_body = n;
+        lc->pend = (char *)at; /* a pointer into the input until feed() copies it */
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    yr_upstream_call_t *call = parser_call(p);
+    if (call->status < 200)
+        return 0;
+    lean_call_t *lc = call->lean;
+    lc->complete = true;
+    lc->keep = http_should_keep_alive(p) != 0;
+    http_parser_pause(p, 1); /* stop: whatever follows is not this call's */
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* A dead kept-alive connection (the server closed it as we sent): send the
+ * request once more on a new one. True when that was done. */
+static bool retry_stale(yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    if (!lc->reused || lc->got_bytes || lc->retried || call->head_done)
+        return false;
+    lc->retried = true;
+    lc->reused = false;
+    call->up->stats.stale_retries++;
+    call_drop_conn(call, false);
+    lc->woff = 0;
+    call_connect(call);
+    return true;
+}
+
+/* The connection ended (EOF, reset, a TLS alert) while carrying the call. */
+static void conn_ended(lean_conn_t *c, const char *why)
+{
+    yr_upstream_call_t *call = c->call;
+    lean_call_t *lc = call->lean;
+    if (retry_stale(call))
+        return;
+    if (lc->got_bytes && why == NULL) {
+        /* EOF: tell the parser, it may complete a response read to the close */
+        http_parser_execute(&c->parser, &parser_settings, NULL, 0);
+        if (lc->complete) {
+            lc->keep = false;
+            finish(call, YR_UP_OK);
+            return;
+        }
+        if (lc->failed) {
+            finish(call, lc->err);
+            return;
+        }
+    }
+    if (!call->head_done) {
+        if (!lc->got_bytes)
+            set_error(call, "%s", why != NULL ? why : "Empty reply from server");
+        else
+            set_error(call, "the connection closed inside the response head%s%s",
+                      why ? ": " : "", why ? why : "");
+        finish(call, YR_UP_ECONNECT);
+        return;
+    }
+    set_error(call, "transfer closed before the response ended%s%s", why ? ": " : "",
+              why ? why : "");
+    finish(call, YR_UP_ETRANSFER);
+}
+
+/* Parses n bytes of response. Runs the owner's callbacks (through the parser
+ * callbacks) and ends the call when the response is complete or broken. */
+static void feed(lean_conn_t *c, const char *data, size_t n)
+{
+    yr_upstream_call_t *call = c->call;
+    lean_call_t *lc = call->lean;
+    lc->got_bytes = true;
+    size_t used = http_parser_execute(&c->parser, &parser_settings, data, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (lc->failed) {
+        finish(call, lc->err);
+        return;
+    }
+    if (lc->complete) {
+        if (used < n || (lc->woff < lc->wlen))
+            lc->keep = false; /* extra bytes, or the request was not all sent */
+        finish(call, YR_UP_OK);
+        return;
+    }
+    if (e == HPE_PAUSED && call->paused) {
+        /* keep the paused piece and the unparsed rest for the resume */
+        size_t body = lc->pend_body;
+        const char *at = lc->pend;
+        size_t raw = n - used;
+        char *keep = malloc(body + raw + 1);
+        if (keep == NULL) {
+            set_error(call, "out of memory");
+            finish(call, YR_UP_EINTERNAL);
+            return;
+        }
+        memcpy(keep, at, body);
+        memcpy(keep + body, data + used, raw);
+        lc->pend = keep;
+        lc->pend_raw = raw;
+        conn_want(c, lc->woff < lc->wlen ? UV_WRITABLE : 0);
+        return;
+    }
+    if (e != HPE_OK) {
+        if (!call->head_done) {
+            set_error(call, "the response head is too large or malformed (%s)",
+                      http_errno_description(e));
+            finish(call, YR_UP_ECONNECT);
+        } else {
+            set_error(call, "malformed response body (%s)", http_errno_description(e));
+            finish(call, YR_UP_ETRANSFER);
+        }
+    }
+}
+
+/* ---- reading and writing ------------------------------------------------------ */
+
+static const char *tls_error_text(char *buf, size_t cap)
+{
+    unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0)
+        return "TLS connection error";
+    ERR_error_string_n(e, buf, cap);
+    return buf;
+}
+
+/* Reads what the connection has and feeds it to the call's parser. */
+static void conn_read(lean_conn_t *c)
+{
+    char *buf = c->l->rbuf;
+    for (;;) {
+        ssize_t n;
+        if (c->ssl != NULL) {
+            ERR_clear_error();
+            int r = SSL_read(c->ssl, buf, RBUF_SIZE);
+            if (r <= 0) {
+                int e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_WANT_READ)
+                    return;
+                if (e == SSL_ERROR_WANT_WRITE) { /* renegotiation-like: rare */
+                    conn_want(c, UV_READABLE | UV_WRITABLE);
+                    return;
+                }
+                char eb[160];
+                conn_ended(c, e == SSL_ERROR_ZERO_RETURN ||
+                                      (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+                                       errno == 0)
+                                  ? NULL
+                                  : tls_error_text(eb, sizeof(eb)));
+                return;
+            }
+            n = r;
+        } else {
+            n = read(c->fd, buf, RBUF_SIZE);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    return;
+                char eb[96];
+                snprintf(eb, sizeof(eb), "Recv failure: %s", strerror(errno));
+                conn_ended(c, eb);
+                return;
+            }
+            if (n == 0) {
+                conn_ended(c, NULL);
+                return;
+            }
+        }
+        yr_upstream_call_t *call = c->call;
+        feed(c, buf, (size_t)n);
+        /* the call may have ended or paused; the connection may be idle */
+        if (c->call != call || call->paused || c->closing)
+            return;
+        if (c->ssl != NULL ? !SSL_has_pending(c->ssl) : (size_t)n < RBUF_SIZE)
+            return; /* drained: the poll says when there is more */
+    }
+}
+
+static void write_failed(lean_conn_t *c, const char *why)
+{
+    yr_upstream_call_t *call = c->call;
+    if (retry_stale(call))
+        return;
+    set_error(call, "Send failure: %s", why);
+    finish(call, call->head_done ? YR_UP_ETRANSFER : YR_UP_ECONNECT);
+}
+
+/* Sends the rest of the request; polls for writability while it cannot. */
+static void conn_send(lean_conn_t *c)
+{
+    yr_upstream_call_t *call = c->call;
+    lean_call_t *lc = call->lean;
+    while (lc->woff < lc->wlen) {
+        const char *p;
+        size_t n;
+        if (lc->woff < lc->head_len) {
+            p = lc->head + lc->woff;
+            n = lc->head_len - lc->woff;
+        } else {
+            p = lc->body + (lc->woff - lc->head_len);
+            n = lc->wlen - lc->woff;
+        }
+        ssize_t w;
+        if (c->ssl != NULL) {
+            ERR_clear_error();
+            int r = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+            if (r <= 0) {
+                int e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                    conn_want(c, UV_READABLE | UV_WRITABLE);
+                    return;
+                }
+                char eb[160];
+                write_failed(c, tls_error_text(eb, sizeof(eb)));
+                return;
+            }
+            w = r;
+        } else if (lc->woff < lc->head_len && lc->body_len > 0 && !lc->body_in_head) {
+            struct iovec iov[2] = {{(void *)p, n}, {(void *)lc->body, lc->body_len}};
+            w = writev(c->fd, iov, 2);
+        } else {
+            w = send(c->fd, p, n, MSG_NOSIGNAL);
+        }
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                conn_want(c, UV_READABLE | UV_WRITABLE);
+                return;
+            }
+            write_failed(c, strerror(errno));
+            return;
+        }
+        lc->woff += (size_t)w;
+    }
+    conn_want(c, call->paused ? 0 : UV_READABLE);
+}
+
+/* Sends the call's request on a connection that is ready. */
+static void conn_start_request(lean_conn_t *c)
+{
+    yr_upstream_call_t *call = c->call;
+    http_parser_init(&c->parser, HTTP_RESPONSE);
+    c->parser.data = c;
+    call->lean->got_bytes = false;
+    conn_send(c);
+}
+
+/* ---- TLS ---------------------------------------------------------------------- */
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    lean_host_t *h = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (h->session != NULL)
+        SSL_SESSION_free(h->session);
+    h->session = sess;
+    return 1; /* we keep the reference */
+}
+
+static int host_tls_ctx(lean_host_t *h, yr_upstream_call_t *call)
+{
+    if (h->ctx != NULL)
+        return 0;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        return -ENOMEM;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    int ok = h->ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, h->ca_file, NULL)
+                                : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok != 1) {
+        set_error(call, "error setting certificate verify locations: CAfile: %s",
+                  h->ca_file != NULL ? h->ca_file : "(system)");
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return -EINVAL;
+    }
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    /* read-ahead: one recv per burst of records; conn_read drains with
+     * SSL_has_pending, which sees the read-ahead bytes, so nothing stalls */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    SSL_CTX_set_app_data(ctx, h);
+    h->ctx = ctx;
+    return 0;
+}
+
+static void conn_handshake(lean_conn_t *c)
+{
+    yr_upstream_call_t *call = c->call;
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->state = C_READY;
+        call->lean->connect_until = 0;
+        if (SSL_session_reused(c->ssl))
+            call->up->stats.tls_resumed++;
+        conn_start_request(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        conn_want(c, UV_READABLE);
+        return;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        conn_want(c, UV_READABLE | UV_WRITABLE);
+        return;
+    }
+    long v = SSL_get_verify_result(c->ssl);
+    if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+        set_error(call, "SSL: no alternative certificate subject name matches target host name '%s'",
+                  c->host->name); /* curl's words */
+        ERR_clear_error();
+    } else if (v != X509_V_OK) {
+        set_error(call, "SSL certificate problem: %s", X509_verify_cert_error_string(v));
+        ERR_clear_error();
+    } else {
+        char eb[160];
+        set_error(call, "TLS handshake with %s failed: %s", c->host->name,
+                  tls_error_text(eb, sizeof(eb)));
+    }
+    finish(call, YR_UP_ECONNECT);
+}
+
+static int conn_tls_start(lean_conn_t *c)
+{
+    lean_host_t *h = c->host;
+    SSL *ssl = SSL_new(h->ctx);
+    if (ssl == NULL)
+        return -ENOMEM;
+    c->ssl = ssl;
+    if (SSL_set_fd(ssl, c->fd) != 1)
+        return -ENOMEM;
+    SSL_set_connect_state(ssl);
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (h->ip) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), h->name) != 1)
+            return -EINVAL;
+    } else {
+        if (SSL_set_tlsext_host_name(ssl, h->name) != 1 || SSL_set1_host(ssl, h->name) != 1)
+            return -EINVAL;
+    }
+    if (h->session != NULL)
+        SSL_set_session(ssl, h->session);
+    c->state = C_HANDSHAKE;
+    conn_handshake(c);
+    return 0;
+}
+
+/* ---- connections ---------------------------------------------------------------- */
+
+static void on_conn_closed(uv_handle_t *hd)
+{
+    lean_conn_t *c = hd->data;
+    if (c->ssl != NULL)
+        SSL_free(c->ssl); /* the descriptor is closed already */
+    free(c);
+}
+
+static void idle_unlink(lean_conn_t *c)
+{
+    lean_host_t *h = c->host;
+    for (lean_conn_t **pp = &h->idle; *pp != NULL; pp = &(*pp)->next_idle) {
+        if (*pp == c) {
+            *pp = c->next_idle;
+            h->nidle--;
+            break;
+        }
+    }
+    c->next_idle = NULL;
+    c->idle = false;
+}
+
+static void conn_close(lean_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->idle)
+        idle_unlink(c);
+    yr_lean_t *l = c->l;
+    if (c->prev_all != NULL)
+        c->prev_all->next_all = c->next_all;
+    else
+        l->conns = c->next_all;
+    if (c->next_all != NULL)
+        c->next_all->prev_all = c->prev_all;
+    uv_close((uv_handle_t *)&c->poll, on_conn_closed); /* leaves epoll at once */
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* An idle connection spoke: the server closed it (or broke the protocol).
+ * A TLS 1.3 session ticket arriving late is the one thing it may say. */
+static void idle_event(lean_conn_t *c)
+{
+    if (c->ssl != NULL) {
+        char b[256];
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, b, sizeof(b));
+        if (r <= 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ)
+            return;
+        ERR_clear_error();
+    } else {
+        char b;
+        ssize_t r = recv(c->fd, &b, 1, MSG_PEEK);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+    }
+    conn_close(c);
+}
+
+static void conn_connected(lean_conn_t *c);
+
+static void on_conn_poll(uv_poll_t *hd, int status, int events)
+{
+    lean_conn_t *c = hd->data;
+    if (c->closing)
+        return;
+    if (c->call == NULL) {
+        idle_event(c);
+        return;
+    }
+    yr_upstream_call_t *call = c->call;
+    switch (c->state) {
+    case C_CONNECTING:
+        conn_connected(c);
+        return;
+    case C_HANDSHAKE:
+        conn_handshake(c);
+        return;
+    case C_READY: break;
+    }
+    if (status < 0 && status != UV_EBADF) {
+        /* an error on the socket: reading tells which */
+        events |= UV_READABLE;
+    }
+    if ((events & UV_WRITABLE) && call->lean->woff < call->lean->wlen) {
+        conn_send(c);
+        if (c->call != call || c->closing)
+            return;
+    }
+    if ((events & UV_READABLE) && !call->paused)
+        conn_read(c);
+}
+
+static lean_conn_t *conn_new(yr_upstream_call_t *call, int fd)
+{
+    yr_lean_t *l = call->up->lean;
+    lean_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    if (uv_poll_init_socket(call->up->loop, &c->poll, fd) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->poll.data = c;
+    c->l = l;
+    c->fd = fd;
+    c->host = call->lean->host;
+    c->next_all = l->conns;
+    if (l->conns != NULL)
+        l->conns->prev_all = c;
+    l->conns = c;
+    return c;
+}
+
+/* Tries the call's addresses from lc->addr_i on; fails the call when none
+ * takes a connection. */
+static void connect_next(yr_upstream_call_t *call, int last_errno)
+{
+    lean_call_t *lc = call->lean;
+    lean_host_t *h = lc->host;
+    while (lc->addr_i < h->naddrs) {
+        const struct sockaddr_storage *a = &h->addrs[lc->addr_i];
+        int fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            last_errno = errno;
+            lc->addr_i++;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        int r = connect(fd, (const struct sockaddr *)a, h->addr_lens[lc->addr_i]);
+        if (r < 0 && errno != EINPROGRESS) {
+            last_errno = errno;
+            close(fd);
+            lc->addr_i++;
+            continue;
+        }
+        lean_conn_t *c = conn_new(call, fd);
+        if (c == NULL) {
+            close(fd);
+            set_error(call, "out of memory");
+            finish(call, YR_UP_EINTERNAL);
+            return;
+        }
+        c->call = call;
+        lc->conn = c;
+        call->up->stats.conns_opened++;
+        c->state = C_CONNECTING;
+        if (r == 0)
+            conn_connected(c);
+        else
+            conn_want(c, UV_WRITABLE);
+        return;
+    }
+    set_error(call, "Failed to connect to %s port %u: %s", h->name, (unsigned)h->port,
+              strerror(last_errno ? last_errno : ECONNREFUSED));
+    finish(call, YR_UP_ECONNECT);
+}
+
+static void conn_connected(lean_conn_t *c)
+{
+    yr_upstream_call_t *call = c->call;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err == EINPROGRESS)
+        return;
+    if (err != 0) {
+        call_drop_conn(call, false);
+        call->lean->addr_i++;
+        connect_next(call, err);
+        return;
+    }
+    if (c->host->tls) {
+        int rc = conn_tls_start(c);
+        if (rc < 0) {
+            set_error(call, "TLS setup failed for %s", c->host->name);
+            finish(call, YR_UP_ECONNECT);
+        }
+        return;
+    }
+    c->state = C_READY;
+    call->lean->connect_until = 0;
+    conn_start_request(c);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct lean_resolve *r = req->data;
+    yr_upstream_call_t *call = r->call;
+    if (call == NULL) {
+        uv_freeaddrinfo(res);
+        free(r);
+        return;
+    }
+    lean_call_t *lc = call->lean;
+    lc->resolving = NULL;
+    lean_host_t *h = lc->host;
+    if (status == 0) {
+        h->naddrs = 0;
+        for (struct addrinfo *ai = res; ai != NULL && h->naddrs < MAX_ADDRS; ai = ai->ai_next) {
+            if (ai->ai_addrlen > sizeof(h->addrs[0]) ||
+                (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
+                continue;
+            memcpy(&h->addrs[h->naddrs], ai->ai_addr, ai->ai_addrlen);
+            h->addr_lens[h->naddrs++] = (socklen_t)ai->ai_addrlen;
+        }
+        h->addrs_until = now_ms(call->up) + DNS_TTL_MS;
+    }
+    uv_freeaddrinfo(res);
+    free(r);
+    if (status != 0 || h->naddrs == 0) {
+        set_error(call, "Could not resolve host: %s", h->name);
+        finish(call, YR_UP_ECONNECT);
+        return;
+    }
+    lc->addr_i = 0;
+    connect_next(call, 0);
+}
+
+/* A connection for the call: a kept-alive one of its host, else a new one. */
+static void call_connect(yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    lean_host_t *h = lc->host;
+    uint64_t now = now_ms(call->up);
+    while (h->idle != NULL) {
+        lean_conn_t *c = h->idle;
+        idle_unlink(c);
+        if (now - c->idle_since > IDLE_MAX_AGE_MS) {
+            conn_close(c);
+            continue;
+        }
+        c->call = call;
+        lc->conn = c;
+        lc->reused = true;
+        call->up->stats.conns_reused++;
+        conn_start_request(c);
+        return;
+    }
+    if (lc->connect_ms > 0) {
+        lc->connect_until = now + lc->connect_ms;
+        arm_timer(call);
+    }
+    if (h->tls && host_tls_ctx(h, call) < 0) {
+        finish(call, YR_UP_ECONNECT);
+        return;
+    }
+    if (h->ip || (h->naddrs > 0 && now < h->addrs_until)) {
+        lc->addr_i = 0;
+        connect_next(call, 0);
+        return;
+    }
+    struct lean_resolve *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        set_error(call, "out of memory");
+        finish(call, YR_UP_EINTERNAL);
+        return;
+    }
+    r->call = call;
+    r->req.data = r;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)h->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int rc = uv_getaddrinfo(call->up->loop, &r->req, on_resolved, h->name, port, &hints);
+    if (rc < 0) {
+        free(r);
+        set_error(call, "Could not resolve host: %s (%s)", h->name, uv_strerror(rc));
+        finish(call, YR_UP_ECONNECT);
+        return;
+    }
+    lc->resolving = r;
+}
+
+/* ---- URLs, hosts, the request head ------------------------------------------- */
+
+typedef struct {
+    bool tls;
+    bool ip;
+    char name[256];
+    uint16_t port;
+    bool default_port;
+    const char *path; /* from the first '/' or '?' (may be "") */
+} url_t;
+
+/* Accepts http(s)://host[:port][/path][?query] with a plain host name, an
+ * IPv4 address or a bracketed IPv6 one, and nothing the lean client would
+ * have to interpret (user info, fragments, spaces, bytes beyond ASCII):
+ * anything else is left to libcurl. */
+static bool url_parse(const char *url, url_t *u)
+{
+    const char *p;
+    if (strncasecmp(url, "https://", 8) == 0) {
+        u->tls = true;
+        p = url + 8;
+    } else if (strncasecmp(url, "http://", 7) == 0) {
+        u->tls = false;
+        p = url + 7;
+    } else {
+        return false;
+    }
+    for (const char *q = url; *q != '\0'; q++)
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f || *q == '#')
+            return false;
+    const char *end = p + strcspn(p, "/?");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at != NULL)
+        return false;
+    const char *host = p, *host_end, *portp = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (rb == NULL)
+            return false;
+        host = p + 1;
+        host_end = rb;
+        if (rb + 1 < end) {
+            if (rb[1] != ':')
+                return false;
+            portp = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        host_end = colon != NULL ? colon : end;
+        if (colon != NULL)
+            portp = colon + 1;
+    }
+    size_t hl = (size_t)(host_end - host);
+    if (hl == 0 || hl >= sizeof(u->name))
+        return false;
+    memcpy(u->name, host, hl);
+    u->name[hl] = '\0';
+    for (size_t i = 0; i < hl; i++) {
+        char ch = u->name[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '-' || ch == '.' || ch == '_' || (*p == '[' && ch == ':');
+        if (!ok)
+            return false;
+    }
+    u->port = u->tls ? 443 : 80;
+    u->default_port = true;
+    if (portp != NULL) {
+        unsigned long v = 0;
+        if (portp == end)
+            return false;
+        for (const char *q = portp; q < end; q++) {
+            if (*q < '0' || *q > '9')
+                return false;
+            v = v * 10 + (unsigned long)(*q - '0');
+            if (v > 65535)
+                return false;
+        }
+        if (v == 0)
+            return false;
+        u->default_port = v == (u->tls ? 443u : 80u);
+        u->port = (uint16_t)v;
+    }
+    unsigned char tmp[16];
+    u->ip = *p == '[' ? inet_pton(AF_INET6, u->name, tmp) == 1
+                      : inet_pton(AF_INET, u->name, tmp) == 1;
+    if (*p == '[' && !u->ip)
+        return false;
+    u->path = end;
+    return true;
+}
+
+static void host_free(lean_host_t *h)
+{
+    if (h->session != NULL)
+        SSL_SESSION_free(h->session);
+    if (h->ctx != NULL)
+        SSL_CTX_free(h->ctx);
+    free(h->name);
+    free(h->ca_file);
+    free(h->host_hdr);
+    free(h);
+}
+
+static lean_host_t *host_get(yr_lean_t *l, const url_t *u, const char *ca_file)
+{
+    for (lean_host_t *h = l->hosts; h != NULL; h = h->next) {
+        if (h->tls == u->tls && h->port == u->port && strcasecmp(h->name, u->name) == 0 &&
+            (!h->tls || (h->ca_file == NULL ? ca_file == NULL
+                                            : ca_file != NULL && strcmp(h->ca_file, ca_file) == 0)))
+            return h;
+    }
+    lean_host_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->tls = u->tls;
+    h->ip = u->ip;
+    h->port = u->port;
+    h->name = strdup(u->name);
+    h->ca_file = ca_file != NULL && u->tls ? strdup(ca_file) : NULL;
+    bool v6 = strchr(u->name, ':') != NULL;
+    char hdr[320];
+    int n = u->default_port ? snprintf(hdr, sizeof(hdr), "Host: %s%s%s\r\n", v6 ? "[" : "",
+                                       u->name, v6 ? "]" : "")
+                            : snprintf(hdr, sizeof(hdr), "Host: %s%s%s:%u\r\n", v6 ? "[" : "",
+                                       u->name, v6 ? "]" : "", (unsigned)u->port);
+    if (h->ip) { /* an address literal is its own resolution, forever */
+        if (v6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&h->addrs[0];
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons(u->port);
+            inet_pton(AF_INET6, u->name, &a->sin6_addr);
+            h->addr_lens[0] = sizeof(*a);
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&h->addrs[0];
+            a->sin_family = AF_INET;
+            a->sin_port = htons(u->port);
+            inet_pton(AF_INET, u->name, &a->sin_addr);
+            h->addr_lens[0] = sizeof(*a);
+        }
+        h->naddrs = 1;
+    }
+    h->host_hdr = strdup(hdr);
+    h->host_hdr_len = (size_t)n;
+    if (h->name == NULL || h->host_hdr == NULL || (ca_file != NULL && u->tls && h->ca_file == NULL)) {
+        host_free(h);
+        return NULL;
+    }
+    h->next = l->hosts;
+    l->hosts = h;
+    return h;
+}
+
+/* A caller's header line as libcurl would send it: "Name:" with nothing
+ * after the colon is not sent (curl: "remove an internal header"), "Name;"
+ * is sent with an empty value. Returns the bytes it takes (0: none). */
+static size_t header_line(const char *line, char *out, bool *is_host)
+{
+    size_t n = strlen(line);
+    const char *colon = memchr(line, ':', n);
+    *is_host = false;
+    if (colon == NULL) {
+        if (n > 0 && line[n - 1] == ';') {
+            if (out != NULL) {
+                memcpy(out, line, n - 1);
+                memcpy(out + n - 1, ":\r\n", 3);
+            }
+            return n + 2;
+        }
+        return 0;
+    }
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v == '\0')
+        return 0;
+    *is_host = colon - line == 4 && strncasecmp(line, "host", 4) == 0;
+    if (out != NULL) {
+        memcpy(out, line, n);
+        memcpy(out + n, "\r\n", 2);
+    }
+    return n + 2;
+}
+
+static bool has_header(const char *const *headers, const char *name)
+{
+    size_t k = strlen(name);
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+        if (strncasecmp(headers[i], name, k) == 0 && headers[i][k] == ':')
+            return true;
+    return false;
+}
+
+/* Bytes of the request head (out == NULL) or writes it. */
+static size_t head_build(char *out, const yr_upstream_req_t *req, const url_t *u,
+                         const lean_host_t *h)
+{
+    size_t n = 0;
+#define PUT(p, len)                                                                                \
+    do {                                                                                           \
+        if (out != NULL)                                                                           \
+            memcpy(out + n, (p), (len));                                                           \
+        n += (len);                                                                                \
+    } while (0)
+    const char *method = req->get ? "GET " : "POST ";
+    PUT(method, strlen(method));
+    if (u->path[0] != '/')
+        PUT("/", 1);
+    PUT(u->path, strlen(u->path));
+    PUT(" HTTP/1.1\r\n", 11);
+    bool own_host = false;
+    for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
+        bool is_host;
+        size_t k = header_line(req->headers[i], out != NULL ? out + n : NULL, &is_host);
+        n += k;
+        own_host |= is_host && k > 0;
+    }
+    if (!own_host)
+        PUT(h->host_hdr, h->host_hdr_len);
+    if (!has_header(req->headers, "accept"))
+        PUT("Accept: */*\r\n", 13);
+    if (!req->get) {
+        char cl[40];
+        int k = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", req->body_len);
+        PUT(cl, (size_t)k);
+    }
+    PUT("\r\n", 2);
+#undef PUT
+    return n;
+}
+
+/* ---- the interface ------------------------------------------------------------ */
+
+static yr_lean_t *lean_get(yr_upstream_t *up)
+{
+    if (up->lean != NULL)
+        return up->lean;
+    yr_lean_t *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->up = up;
+    uv_idle_init(up->loop, &l->resume_idle);
+    l->resume_idle.data = l;
+    l->idle_inited = true;
+    up->lean = l;
+    return l;
+}
+
+int yr_lean_try_start(yr_upstream_t *up, const yr_upstream_req_t *req,
+                      const yr_upstream_cbs_t *cbs, void *data, yr_upstream_call_t **out)
+{
+    url_t u;
+    if (req->opensocket != NULL || req->max_redirects > 0 || !url_parse(req->url, &u))
+        return 0;
+    if (req->protocols != NULL && strstr(req->protocols, u.tls ? "https" : "http") == NULL)
+        return 0; /* let curl refuse it in its words */
+    yr_lean_t *l = lean_get(up);
+    if (l == NULL)
+        return -ENOMEM;
+    lean_host_t *h = host_get(l, &u, req->ca_file);
+    if (h == NULL)
+        return -ENOMEM;
+    size_t head_len = head_build(NULL, req, &u, h);
+    bool copy_body = h->tls && !req->get && req->body_len <= TLS_COPY_MAX;
+    size_t extra = sizeof(lean_call_t) + head_len + (copy_body ? req->body_len : 0);
+    yr_upstream_call_t *call = calloc(1, sizeof(*call) + extra);
+    if (call == NULL)
+        return -ENOMEM;
+    lean_call_t *lc = (lean_call_t *)(void *)call->mem;
+    char *head = call->mem + sizeof(*lc);
+    call->up = up;
+    call->cbs = cbs;
+    call->data = data;
+    call->lean = lc;
+    call->idle_ms = req->idle_timeout_ms;
+    lc->call = call;
+    lc->host = h;
+    head_build(head, req, &u, h);
+    lc->head = head;
+    lc->head_len = head_len;
+    if (!req->get) {
+        lc->body = req->body;
+        lc->body_len = req->body_len;
+    }
+    if (copy_body && lc->body_len > 0) {
+        memcpy(head + head_len, lc->body, lc->body_len);
+        lc->head_len += lc->body_len;
+        lc->body_in_head = true;
+    }
+    lc->wlen = lc->head_len + (lc->body_in_head ? 0 : lc->body_len);
+    lc->max_body = req->max_body;
+    lc->connect_ms = req->connect_timeout_ms;
+    lc->total_ms = req->timeout_ms;
+    uint64_t now = now_ms(up);
+    if (req->first_byte_timeout_ms)
+        lc->first_until = now + req->first_byte_timeout_ms;
+    if (req->timeout_ms)
+        lc->total_until = now + req->timeout_ms;
+    uv_timer_init(up->loop, &call->fb_timer);
+    call->fb_timer.data = call;
+    up->active++;
+    up->stats.lean_calls++;
+    arm_timer(call);
+    *out = call;
+    /* Nothing reaches the owner before it has the call: a failure found now
+     * (a refused connect, a bad CA file) is reported from the next turn. */
+    lc->starting = true;
+    call_connect(call);
+    lc->starting = false;
+    return 1;
+}
+
+/* A paused call goes on: the piece it paused on, then the bytes after it. */
+static void resume_now(yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    lean_conn_t *c = lc->conn;
+    if (call->done || c == NULL)
+        return;
+    char *keep = lc->pend;
+    size_t body = lc->pend_body, raw = lc->pend_raw;
+    lc->pend = NULL;
+    lc->pend_body = lc->pend_raw = 0;
+    if (body > 0) {
+        int rc = deliver(call, keep, body);
+        if (rc < 0) {
+            free(keep);
+            finish(call, lc->err);
+            return;
+        }
+        if (rc > 0) { /* paused again on the same piece */
+            lc->pend = keep;
+            lc->pend_body = body;
+            lc->pend_raw = raw;
+            return;
+        }
+    }
+    http_parser_pause(&c->parser, 0);
+    if (raw > 0)
+        feed(c, keep + body, raw); /* copies what it keeps if it pauses again */
+    free(keep);
+    if (call->done || call->paused || c->call != call || c->closing)
+        return;
+    conn_want(c, lc->woff < lc->wlen ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+    if (c->ssl != NULL && SSL_has_pending(c->ssl))
+        conn_read(c); /* decrypted bytes the poll will not announce */
+}
+
+static void on_resume_idle(uv_idle_t *hd)
+{
+    yr_lean_t *l = hd->data;
+    /* only what was queued before this turn: a resume queued by a callback
+     * run here waits for the next turn */
+    size_t n = 0;
+    for (lean_call_t *lc = l->resumes; lc != NULL; lc = lc->next_resume)
+        n++;
+    while (n-- > 0 && l->resumes != NULL) {
+        lean_call_t *lc = l->resumes;
+        resume_unqueue(l, lc);
+        yr_upstream_call_t *call = lc->call;
+        if (lc->deferred) {
+            lc->deferred = false;
+            finish(call, lc->deferred_err);
+        } else {
+            resume_now(call);
+        }
+    }
+}
+
+void yr_lean_resume(yr_upstream_call_t *call)
+{
+    call->paused = false;
+    call->last_data = now_ms(call->up);
+    resume_queue(call->up->lean, call->lean);
+}
+
+void yr_lean_cancel(yr_upstream_call_t *call)
+{
+    call->done = true;
+    call_drop_conn(call, false);
+    call_release(call);
+}
+
+yr_str_t yr_lean_header(const yr_upstream_call_t *call, const char *name)
+{
+    const lean_call_t *lc = call->lean;
+    const char *n;
+    yr_str_t v;
+    if (!call->head_done)
+        return (yr_str_t){"", 0};
+    for (size_t off = 0; (off = hdr_next(lc, off, &n, &v)) != 0;)
+        if (strcasecmp(n, name) == 0)
+            return yr_str_trim(v);
+    return (yr_str_t){"", 0};
+}
+
+static void on_lean_closed(uv_handle_t *hd)
+{
+    free(hd->data);
+}
+
+void yr_lean_close(yr_upstream_t *up)
+{
+    yr_lean_t *l = up->lean;
+    if (l == NULL)
+        return;
+    up->lean = NULL;
+    while (l->conns != NULL) {
+        lean_conn_t *c = l->conns;
+        if (c->call != NULL) {
+            c->call->lean->conn = NULL;
+            c->call = NULL;
+        }
+        conn_close(c);
+    }
+    while (l->hosts != NULL) {
+        lean_host_t *h = l->hosts;
+        l->hosts = h->next;
+        host_free(h);
+    }
+    uv_idle_stop(&l->resume_idle);
+    uv_close((uv_handle_t *)&l->resume_idle, on_lean_closed);
+}
