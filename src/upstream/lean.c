@@ -356,6 +356,8 @@ static void arm_timer(yr_upstream_call_t *call)
 
 static int hdr_append(lean_call_t *lc, const char *p, size_t n, bool nul)
 {
+    if (memchr(p, '\0', n) != NULL)
+        return -1; /* curl refuses a NUL in a header too ("Nul byte in header") */
     size_t need = lc->hdrs_len + n + (nul ? 1 : 0);
     if (need > HEAD_MAX)
         return -1;
@@ -448,9 +450,11 @@ static size_t hdr_next(const lean_call_t *lc, size_t off, const char **name, yr_
     if (off >= lc->hdrs_len)
         return 0;
     *name = lc->hdrs + off;
-    size_t nl = strlen(*name);
+    size_t nl = strnlen(*name, lc->hdrs_len - off);
+    if (off + nl + 1 >= lc->hdrs_len)
+        return 0;
     const char *v = *name + nl + 1;
-    size_t vl = strlen(v);
+    size_t vl = strnlen(v, lc->hdrs_len - (off + nl + 1));
     *value = (yr_str_t){v, vl};
     return off + nl + 1 + vl + 1;
 }
