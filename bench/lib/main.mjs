@@ -574,6 +574,9 @@ async function main() {
         total_p50_us: lat(r, 'p50'),
         total_p99_us: lat(r, 'p99'),
         rss_max_kb: n === 'direct' ? null : r.peer?.rss_max_kb ?? null,
+        // CPU of the peer's processes per SSE event it relayed (67 per stream;
+        // clock ticks: meaningful over many streams only)
+        cpu_us_per_event: n === 'direct' || !(r.peer?.cpu_us >= 0) || !r.ok ? null : r.peer.cpu_us / (r.ok * 67),
         sim_fds_before: null,
       };
     };

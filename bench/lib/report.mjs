@@ -93,6 +93,12 @@ export function headline(res) {
     const ngr = d.nginx?.[big]?.rss_max_kb;
     rows.push([`${int(big)} streams: peak RSS`, kb(y.rss_max_kb), `nginx ${kb(ngr)}`, '', '≤ 200 MB', verdict(num(y.rss_max_kb) ? y.rss_max_kb <= 200 * 1024 : null)]);
   }
+  const mid = res.meta.config.d?.mid;
+  const ym = d?.[YR]?.[mid], nm = d?.nginx?.[mid];
+  if (num(ym?.cpu_us_per_event)) {
+    const r = num(nm?.cpu_us_per_event) && nm.cpu_us_per_event > 0 ? ym.cpu_us_per_event / nm.cpu_us_per_event : null;
+    rows.push([`${int(mid)} streams: CPU per streamed event`, `${ym.cpu_us_per_event.toFixed(2)} µs`, nm ? `nginx ${num(nm.cpu_us_per_event) ? nm.cpu_us_per_event.toFixed(2) + ' µs' : '–'}` : '', ratio(r), '≤ 1.5× nginx', verdict(r === null ? null : r <= 1.5)]);
+  }
   const one = d?.[YR]?.[1];
   if (one && d.direct?.[1]) {
     const n1 = d.nginx?.[1];
