@@ -1423,13 +1423,29 @@ static yr_lean_t *lean_get(yr_upstream_t *up)
     return l;
 }
 
+/* Whether scheme is one of the comma-separated names in list (curl's
+ * CURLOPT_PROTOCOLS_STR syntax; "http" must not match "https"). */
+static bool proto_listed(const char *list, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    for (const char *p = list; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncasecmp(p, scheme, n) == 0)
+            return true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
 int yr_lean_try_start(yr_upstream_t *up, const yr_upstream_req_t *req,
                       const yr_upstream_cbs_t *cbs, void *data, yr_upstream_call_t **out)
 {
     url_t u;
     if (req->opensocket != NULL || req->max_redirects > 0 || !url_parse(req->url, &u))
         return 0;
-    if (req->protocols != NULL && strstr(req->protocols, u.tls ? "https" : "http") == NULL)
+    if (req->protocols != NULL && !proto_listed(req->protocols, u.tls ? "https" : "http"))
         return 0; /* let curl refuse it in its words */
     yr_lean_t *l = lean_get(up);
     if (l == NULL)
