@@ -113,6 +113,7 @@ struct lean_conn {
     http_parser parser;
     bool closing;
     bool idle;
+    bool read_wants_write; /* SSL_read needs the socket writable to go on */
 };
 
 struct yr_lean_call {
@@ -129,6 +130,7 @@ struct yr_lean_call {
     bool body_in_head;
     size_t addr_i; /* the address being tried */
     uint64_t connect_until, first_until, total_until; /* loop times, 0 = none */
+    uint64_t attempt_until; /* this address's share of the connect budget, 0 = none */
     uint32_t connect_ms, total_ms;
     uint64_t max_body;
     uint64_t received; /* body bytes delivered */
@@ -162,7 +164,9 @@ struct lean_resolve {
 static const http_parser_settings parser_settings;
 
 static void conn_close(lean_conn_t *c);
+static void idle_event(lean_conn_t *c);
 static void call_connect(yr_upstream_call_t *call);
+static void connect_next(yr_upstream_call_t *call, int last_errno);
 static void conn_send(lean_conn_t *c);
 static void on_conn_poll(uv_poll_t *h, int status, int events);
 
@@ -274,6 +278,11 @@ static void call_drop_conn(yr_upstream_call_t *call, bool keep)
     h->idle = c;
     h->nidle++;
     conn_want(c, UV_READABLE);
+    /* TLS records read ahead with the response sit in OpenSSL, where the
+     * poll cannot see them: look now (a late session ticket may stay, any
+     * data closes the connection before another call could read it) */
+    if (c->ssl != NULL && SSL_has_pending(c->ssl))
+        idle_event(c);
 }
 
 static void finish(yr_upstream_call_t *call, enum yr_up_error err)
@@ -315,6 +324,17 @@ static void on_call_timer(uv_timer_t *t)
         finish(call, YR_UP_ETIMEDOUT);
         return;
     }
+    if (lc->attempt_until != 0 && now >= lc->attempt_until) {
+        /* this address does not answer (a black-holed IPv6 route, most
+         * often): the next one gets the rest, as curl gives it */
+        lc->attempt_until = 0;
+        call_drop_conn(call, false);
+        lc->addr_i++;
+        connect_next(call, ETIMEDOUT);
+        if (!call->done && !lc->deferred)
+            arm_timer(call);
+        return;
+    }
     if (!call->head_done && lc->first_until != 0 && now >= lc->first_until) {
         set_error(call, "no response head within the timeout");
         finish(call, YR_UP_ETIMEDOUT);
@@ -340,6 +360,8 @@ static void arm_timer(yr_upstream_call_t *call)
         next = lc->total_until;
     if (lc->connect_until != 0 && lc->connect_until < next)
         next = lc->connect_until;
+    if (lc->attempt_until != 0 && lc->attempt_until < next)
+        next = lc->attempt_until;
     if (!call->head_done && lc->first_until != 0 && lc->first_until < next)
         next = lc->first_until;
     if (call->head_done && call->idle_ms > 0 && call->last_data + call->idle_ms < next)
@@ -405,6 +427,8 @@ static int on_status(http_parser *p, const char *at, size_t n)
 
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
+    if (parser_call(p)->head_done)
+        return 0; /* a chunked trailer: not a header of the response (curl's CURLH_HEADER) */
     lean_call_t *lc = parser_call(p)->lean;
     if (lc->in_value) { /* a new header: end the previous value */
         if (hdr_append(lc, "", 0, true) < 0)
@@ -416,6 +440,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
+    if (parser_call(p)->head_done)
+        return 0;
     lean_call_t *lc = parser_call(p)->lean;
     if (!lc->in_value) {
         if (hdr_append(lc, "", 0, true) < 0)
@@ -624,6 +650,12 @@ static void feed(lean_conn_t *c, const char *data, size_t n)
         finish(call, lc->err);
         return;
     }
+    if (c->parser.upgrade && !lc->complete) {
+        set_error(call, "the upstream switched protocols (%u): not HTTP/1.1 any more",
+                  c->parser.status_code);
+        finish(call, call->head_done ? YR_UP_ETRANSFER : YR_UP_ECONNECT);
+        return;
+    }
     if (lc->complete) {
         if (used < n || (lc->woff < lc->wlen))
             lc->keep = false; /* extra bytes, or the request was not all sent */
@@ -637,6 +669,8 @@ static void feed(lean_conn_t *c, const char *data, size_t n)
         size_t raw = n - used;
         char *keep = malloc(body + raw + 1);
         if (keep == NULL) {
+            lc->pend = NULL; /* it pointed into the input */
+            lc->pend_body = 0;
             set_error(call, "out of memory");
             finish(call, YR_UP_EINTERNAL);
             return;
@@ -672,6 +706,14 @@ static const char *tls_error_text(char *buf, size_t cap)
     return buf;
 }
 
+/* What a connection carrying a call waits for once its request is sent. */
+static int call_wants(const lean_conn_t *c)
+{
+    if (c->call->paused)
+        return 0;
+    return c->read_wants_write ? UV_READABLE | UV_WRITABLE : UV_READABLE;
+}
+
 /* Reads what the connection has and feeds it to the call's parser. */
 static void conn_read(lean_conn_t *c)
 {
@@ -680,12 +722,14 @@ static void conn_read(lean_conn_t *c)
         ssize_t n;
         if (c->ssl != NULL) {
             ERR_clear_error();
+            errno = 0;
             int r = SSL_read(c->ssl, buf, RBUF_SIZE);
             if (r <= 0) {
                 int e = SSL_get_error(c->ssl, r);
                 if (e == SSL_ERROR_WANT_READ)
                     return;
-                if (e == SSL_ERROR_WANT_WRITE) { /* renegotiation-like: rare */
+                if (e == SSL_ERROR_WANT_WRITE) { /* a KeyUpdate reply that did not fit: rare */
+                    c->read_wants_write = true;
                     conn_want(c, UV_READABLE | UV_WRITABLE);
                     return;
                 }
@@ -698,6 +742,10 @@ static void conn_read(lean_conn_t *c)
                 return;
             }
             n = r;
+            if (c->read_wants_write) {
+                c->read_wants_write = false;
+                conn_want(c, call_wants(c));
+            }
         } else {
             n = read(c->fd, buf, RBUF_SIZE);
             if (n < 0) {
@@ -778,7 +826,7 @@ static void conn_send(lean_conn_t *c)
         }
         lc->woff += (size_t)w;
     }
-    conn_want(c, call->paused ? 0 : UV_READABLE);
+    conn_want(c, call_wants(c));
 }
 
 /* Sends the call's request on a connection that is ready. */
@@ -989,7 +1037,8 @@ static void on_conn_poll(uv_poll_t *hd, int status, int events)
         if (c->call != call || c->closing)
             return;
     }
-    if ((events & UV_READABLE) && !call->paused)
+    if (((events & UV_READABLE) || ((events & UV_WRITABLE) && c->read_wants_write)) &&
+        !call->paused)
         conn_read(c);
 }
 
@@ -1020,6 +1069,7 @@ static void connect_next(yr_upstream_call_t *call, int last_errno)
 {
     lean_call_t *lc = call->lean;
     lean_host_t *h = lc->host;
+    lc->attempt_until = 0;
     while (lc->addr_i < h->naddrs) {
         const struct sockaddr_storage *a = &h->addrs[lc->addr_i];
         int fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1049,10 +1099,22 @@ static void connect_next(yr_upstream_call_t *call, int last_errno)
         lc->conn = c;
         call->up->stats.conns_opened++;
         c->state = C_CONNECTING;
-        if (r == 0)
+        if (r == 0) {
             conn_connected(c);
-        else
-            conn_want(c, UV_WRITABLE);
+            return;
+        }
+        conn_want(c, UV_WRITABLE);
+        /* more addresses to try: this one gets half of what is left of the
+         * connect budget (curl's split), so a dead first address cannot
+         * spend all of it */
+        uint64_t now = now_ms(call->up);
+        uint64_t until = lc->connect_until != 0 ? lc->connect_until
+                         : lc->first_until != 0 ? lc->first_until
+                                                : lc->total_until;
+        if (lc->addr_i + 1 < h->naddrs && until > now) {
+            lc->attempt_until = now + (until - now) / 2;
+            arm_timer(call);
+        }
         return;
     }
     set_error(call, "Failed to connect to %s port %u: %s", h->name, (unsigned)h->port,
@@ -1075,6 +1137,7 @@ static void conn_connected(lean_conn_t *c)
         connect_next(call, err);
         return;
     }
+    call->lean->attempt_until = 0;
     if (c->host->tls) {
         int rc = conn_tls_start(c);
         if (rc < 0) {
@@ -1534,7 +1597,8 @@ static void resume_now(yr_upstream_call_t *call)
     free(keep);
     if (call->done || call->paused || c->call != call || c->closing)
         return;
-    conn_want(c, lc->woff < lc->wlen ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+    conn_want(c, lc->woff < lc->wlen || c->read_wants_write ? UV_READABLE | UV_WRITABLE
+                                                             : UV_READABLE);
     if (c->ssl != NULL && SSL_has_pending(c->ssl))
         conn_read(c); /* decrypted bytes the poll will not announce */
 }
@@ -1562,6 +1626,8 @@ static void on_resume_idle(uv_idle_t *hd)
 
 void yr_lean_resume(yr_upstream_call_t *call)
 {
+    if (call->done || call->up->lean == NULL)
+        return;
     call->paused = false;
     call->last_data = now_ms(call->up);
     resume_queue(call->up->lean, call->lean);

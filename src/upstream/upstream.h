@@ -82,7 +82,8 @@ typedef struct {
 } yr_upstream_req_t;
 
 /* Creates the per-worker client on loop. Owned by the caller; close it with
- * yr_upstream_close() and let the loop run until its handles are closed. */
+ * yr_upstream_close() once every call has ended (on_done ran or it was
+ * cancelled), and let the loop run until its handles are closed. */
 __attribute__((warn_unused_result)) int yr_upstream_init(uv_loop_t *loop, yr_upstream_t **out);
 void yr_upstream_close(yr_upstream_t *up);
 size_t yr_upstream_active(const yr_upstream_t *up);
