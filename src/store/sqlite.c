@@ -560,8 +560,13 @@ static int configure(sq_t *s, bool in_memory, char *err, size_t errlen)
     if (!in_memory && strcmp(mode, "wal") != 0)
         yr_log_warn("store: journal_mode is '%s', not 'wal': readers will block writers", mode);
     /* NORMAL is durable in WAL mode except for the last commits before a power
-     * loss; it never corrupts the database. */
-    return exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "pragmas", err, errlen);
+     * loss; it never corrupts the database. The page cache: SQLite's default
+     * (2 MB per connection) filled up with usage rows and was most of the
+     * gateway's growth after start (idle RSS 14.2 -> 17.0 MB after 12,000
+     * requests; 14.8 MB with 256 KB). The store appends and looks up by
+     * index; the OS page cache serves the rest. */
+    return exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -256",
+                "pragmas", err, errlen);
 }
 
 static int migrate(sq_t *s, char *err, size_t errlen)
