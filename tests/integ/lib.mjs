@@ -68,6 +68,28 @@ export function tmpDir() {
   return mkdtempSync(join(tmpdir(), 'yr-test-'));
 }
 
+// A PKI made for the run with the openssl CLI, in dir: a CA (ca.pem,
+// ca.key), a server certificate it signs for IP 127.0.0.1 only (srv.pem,
+// srv.key) and, with other, a second unrelated CA (other.pem). Returns the
+// paths.
+export function makeTestPki(dir, { other = false } = {}) {
+  const f = (n) => join(dir, n);
+  const openssl = (...args) => spawnSync('openssl', args, { stdio: 'pipe' }).status === 0 ||
+    assert.fail(`openssl ${args[0]} failed`);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
+    '-subj', '/CN=yourouter test CA');
+  if (other) {
+    openssl('req', '-x509', ...ec, '-keyout', f('other.key'), '-out', f('other.pem'), '-days', '2',
+      '-subj', '/CN=another CA');
+  }
+  openssl('req', ...ec, '-keyout', f('srv.key'), '-out', f('srv.csr'), '-subj', '/CN=127.0.0.1');
+  writeFileSync(f('srv.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+  openssl('x509', '-req', '-in', f('srv.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
+    '-CAcreateserial', '-out', f('srv.pem'), '-days', '2', '-extfile', f('srv.ext'));
+  return { ca: f('ca.pem'), other: f('other.pem'), key: f('srv.key'), cert: f('srv.pem') };
+}
+
 export const MASTER_KEY = 'sk-yr-master-' + 'x'.repeat(24);
 
 // Writes the YAML config and starts `yourouter serve --config`.

@@ -7,34 +7,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { once } from 'node:events';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startGateway, chat, tmpDir } from './lib.mjs';
+import { readFileSync } from 'node:fs';
+import { startGateway, chat, tmpDir, makeTestPki } from './lib.mjs';
 
 const dir = tmpDir();
-const f = (n) => join(dir, n);
-function openssl(...args) { execFileSync('openssl', args, { stdio: 'pipe' }); }
-
-// A CA, a server certificate it signs for IP 127.0.0.1 only, and a second,
-// unrelated CA.
-function makePki() {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=yourouter test CA');
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', f('other.key'), '-out', f('other.pem'), '-days', '2', '-subj', '/CN=another CA');
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', f('srv.key'), '-out', f('srv.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(f('srv.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  openssl('x509', '-req', '-in', f('srv.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
-    '-CAcreateserial', '-out', f('srv.pem'), '-days', '2', '-extfile', f('srv.ext'));
-}
+let pki;
 
 let server, port, gw;
 const seen = [];
 before(async () => {
-  makePki();
-  server = https.createServer({ key: readFileSync(f('srv.key')), cert: readFileSync(f('srv.pem')) }, (req, res) => {
+  pki = makeTestPki(dir, { other: true });
+  server = https.createServer({ key: readFileSync(pki.key), cert: readFileSync(pki.cert) }, (req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
@@ -64,10 +47,10 @@ before(async () => {
     (ca ? `    tls:\n      ca_file: ${ca}\n` : '');
   const yaml = 'server:\n  listen: 127.0.0.1:0\n  master_key: ${YOUROUTER_MASTER_KEY}\n  workers: 1\n' +
     'storage:\n  url: sqlite://yourouter.db\nproviders:\n' +
-    prov('private', `https://127.0.0.1:${port}/v1`, f('ca.pem')) +
+    prov('private', `https://127.0.0.1:${port}/v1`, pki.ca) +
     prov('system', `https://127.0.0.1:${port}/v1`, null) +
-    prov('wrongca', `https://127.0.0.1:${port}/v1`, f('other.pem')) +
-    prov('wronghost', `https://localhost:${port}/v1`, f('ca.pem')) +
+    prov('wrongca', `https://127.0.0.1:${port}/v1`, pki.other) +
+    prov('wronghost', `https://localhost:${port}/v1`, pki.ca) +
     'models:\n' +
     ['private', 'system', 'wrongca', 'wronghost'].map((p) =>
       `  - id: m-${p}\n    routes:\n      - provider: ${p}\n        model: gpt-4o\n`).join('');

@@ -12,24 +12,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import { once } from 'node:events';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startGateway, chat, tmpDir } from './lib.mjs';
+import { readFileSync } from 'node:fs';
+import { startGateway, chat, tmpDir, makeTestPki } from './lib.mjs';
 
 const dir = tmpDir();
-const f = (n) => join(dir, n);
-function openssl(...args) { execFileSync('openssl', args, { stdio: 'pipe' }); }
-
-function makePki() {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=yourouter test CA');
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', f('srv.key'), '-out', f('srv.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(f('srv.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  openssl('x509', '-req', '-in', f('srv.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
-    '-CAcreateserial', '-out', f('srv.pem'), '-days', '2', '-extfile', f('srv.ext'));
-}
+let pki;
 
 const answer = (text) => {
   const body = JSON.stringify({
@@ -43,8 +30,8 @@ const answer = (text) => {
 
 let server, port, gw, conns = 0;
 before(async () => {
-  makePki();
-  const key = readFileSync(f('srv.key')), cert = readFileSync(f('srv.pem'));
+  pki = makeTestPki(dir);
+  const key = readFileSync(pki.key), cert = readFileSync(pki.cert);
   server = net.createServer((sock) => {
     conns++;
     // TLS over a JS stream, so that the encrypted records can be held and
@@ -95,7 +82,7 @@ before(async () => {
   const yaml = 'server:\n  listen: 127.0.0.1:0\n  master_key: ${YOUROUTER_MASTER_KEY}\n  workers: 1\n' +
     'storage:\n  url: sqlite://yourouter.db\nproviders:\n' +
     `  p:\n    kind: openai\n    base_url: https://127.0.0.1:${port}/v1\n    api_key: sk-test\n` +
-    `    tls:\n      ca_file: ${f('ca.pem')}\n` +
+    `    tls:\n      ca_file: ${pki.ca}\n` +
     'models:\n  - id: m\n    routes:\n      - provider: p\n        model: gpt-4o\n';
   gw = await startGateway(yaml);
 });
