@@ -34,9 +34,12 @@ async function stopRedis() {
   if (redis && redis.exitCode === null) { redis.kill('SIGKILL'); await once(redis, 'exit'); }
 }
 
-function waitLog(gw, re, what, ms = 10000) {
+// Resolves once re has matched count lines of the gateway's log (each
+// worker has its own Redis connection and logs its own outage and return).
+function waitLog(gw, re, what, ms = 10000, count = 1) {
+  const g = new RegExp(re.source, 'g');
   return new Promise((resolve, reject) => {
-    const check = () => { if (re.test(gw.stderr())) { done(); resolve(); } };
+    const check = () => { if ((gw.stderr().match(g) || []).length >= count) { done(); resolve(); } };
     const t = setTimeout(() => { done(); reject(new Error(`no ${what} in the log`)); }, ms);
     const done = () => { clearTimeout(t); gw.proc.stderr.off('data', check); };
     gw.proc.stderr.on('data', check);
@@ -107,8 +110,10 @@ test('Redis killed mid-load: requests go on (per instance), then sharing resumes
   assert.equal((await chat(a, hi, { key })).status, 200);
   assert.equal((await chat(b, hi, { key })).status, 200);
   await startRedis();
-  await waitLog(a, /redis 127\.0\.0\.1:\d+ is back/, 'the recovery');
-  await waitLog(b, /redis 127\.0\.0\.1:\d+ is back/, 'the recovery');
+  // every worker of both instances (2 each) is back: one still counting
+  // alone would admit the third request below
+  await waitLog(a, /redis 127\.0\.0\.1:\d+ is back/, 'the recovery of both workers', 10000, 2);
+  await waitLog(b, /redis 127\.0\.0\.1:\d+ is back/, 'the recovery of both workers', 10000, 2);
   const k2 = await newKey(a, { name: 'after', rpm: 2 });
   const st = [(await chat(a, hi, { key: k2 })).status, (await chat(b, hi, { key: k2 })).status,
     (await chat(a, hi, { key: k2 })).status];
