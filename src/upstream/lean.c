@@ -168,6 +168,7 @@ static void idle_event(lean_conn_t *c);
 static void call_connect(yr_upstream_call_t *call);
 static void connect_next(yr_upstream_call_t *call, int last_errno);
 static void conn_send(lean_conn_t *c);
+static int call_wants(const lean_conn_t *c);
 static void on_conn_poll(uv_poll_t *h, int status, int events);
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -679,7 +680,7 @@ static void feed(lean_conn_t *c, const char *data, size_t n)
         memcpy(keep + body, data + used, raw);
         lc->pend = keep;
         lc->pend_raw = raw;
-        conn_want(c, lc->woff < lc->wlen ? UV_WRITABLE : 0);
+        conn_want(c, call_wants(c));
         return;
     }
     if (e != HPE_OK) {
@@ -706,12 +707,16 @@ static const char *tls_error_text(char *buf, size_t cap)
     return buf;
 }
 
-/* What a connection carrying a call waits for once its request is sent. */
+/* What a connection carrying a call waits for: writability while the
+ * request is not all sent (or SSL_read needs to write), readability unless
+ * the owner keeps the call paused. */
 static int call_wants(const lean_conn_t *c)
 {
+    const lean_call_t *lc = c->call->lean;
+    bool sending = lc->woff < lc->wlen;
     if (c->call->paused)
-        return 0;
-    return c->read_wants_write ? UV_READABLE | UV_WRITABLE : UV_READABLE;
+        return sending ? UV_WRITABLE : 0;
+    return UV_READABLE | (sending || c->read_wants_write ? UV_WRITABLE : 0);
 }
 
 /* Reads what the connection has and feeds it to the call's parser. */
@@ -1597,8 +1602,7 @@ static void resume_now(yr_upstream_call_t *call)
     free(keep);
     if (call->done || call->paused || c->call != call || c->closing)
         return;
-    conn_want(c, lc->woff < lc->wlen || c->read_wants_write ? UV_READABLE | UV_WRITABLE
-                                                             : UV_READABLE);
+    conn_want(c, call_wants(c));
     if (c->ssl != NULL && SSL_has_pending(c->ssl))
         conn_read(c); /* decrypted bytes the poll will not announce */
 }

@@ -345,15 +345,6 @@ static void end(res_t *r)
     pump_until(&r->resume_closed, "the resume timer to close");
 }
 
-static void call(res_t *r, const yr_upstream_req_t *opt)
-{
-    memset(r, 0, sizeof(*r));
-    begin(r, T.port, opt);
-    pump_until(&r->done, "on_done");
-    end(r);
-    assert_int_equal(r->dones, 1);
-}
-
 static void call_with(res_t *r, const yr_upstream_req_t *opt, int pauses, bool abort_data)
 {
     memset(r, 0, sizeof(*r));
@@ -363,6 +354,11 @@ static void call_with(res_t *r, const yr_upstream_req_t *opt, int pauses, bool a
     pump_until(&r->done, "on_done");
     end(r);
     assert_int_equal(r->dones, 1);
+}
+
+static void call(res_t *r, const yr_upstream_req_t *opt)
+{
+    call_with(r, opt, 0, false);
 }
 
 /* ---- the cases -------------------------------------------------------------------------- */
