@@ -376,7 +376,10 @@ static void test_retries_of_one_route_back_off(void **state)
     const yr_route_conf_t *r = yr_peer_get(&p, 0, &d);
     assert_non_null(r);
     assert_true(d <= YR_BACKOFF_BASE_MS);
-    assert_ptr_equal(get(&p, (int64_t)d), &f.r[0]); /* the second try */
+    /* full jitter may draw 0 ms: then that call already took the route */
+    if (d > 0)
+        r = get(&p, (int64_t)d);
+    assert_ptr_equal(r, &f.r[0]); /* the second try */
     done(&p, &f.r[0], YR_OUT_OVERLOADED, 529, -1, (int64_t)d);
     assert_null(yr_peer_get(&p, 5000, &d)); /* retries spent */
     /* a request error is never retried, not even once */
@@ -463,14 +466,16 @@ static void test_strategies(void **state)
         yr_health_policy_t pol = {.failure_threshold = 5, .cooldown_ms = 1000};
         yr_health_done(h, &pol, YR_OUT_OK, -1, ttfb[i], NULL, 0, probe, 0);
     }
+    /* 1 in 20 picks explore (among 3 routes): over 200 picks, none explored
+     * away from the fastest 1 time in ~800 runs; over 1,000, never */
     int fastest = 0;
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 1000; i++) {
         plan(&f, &p);
         const yr_route_conf_t *r = get(&p, 0);
         fastest += r == &f.r[2];
         yr_peer_free(&p, &(yr_attempt_t){.route = r, .outcome = YR_OUT_CANCELLED}, 0);
     }
-    assert_true(fastest >= 170 && fastest < 200); /* mostly the fastest, a little exploration */
+    assert_true(fastest >= 850 && fastest < 1000); /* mostly the fastest, a little exploration */
     yr_pool_destroy(f.pool);
 }
 
