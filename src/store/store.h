@@ -38,6 +38,11 @@
 #define YR_USAGE_QUEUE_MAX 8192
 /* Rows per write transaction. */
 #define YR_USAGE_BATCH_MAX 256
+/* How long the first row of a batch waits for more before it is written (a
+ * full batch, a flush or a stop does not wait): a row reaches the database at
+ * most this much later, and at a few thousand requests per second a
+ * transaction carries dozens of rows instead of one. */
+#define YR_USAGE_LINGER_MS 10
 /* Longest string field of a usage row that is kept; longer ones are cut. */
 #define YR_USAGE_STR_MAX 256
 
@@ -337,6 +342,7 @@ typedef struct {
     uint64_t ops_done;      /* key operations run */
     uint64_t ops_rejected;  /* submits refused: queue full or stopping */
     uint64_t usage_written; /* rows committed */
+    uint64_t usage_batches; /* transactions that committed them */
     uint64_t usage_dropped; /* rows refused: queue full, out of memory, stopped */
     uint64_t usage_failed;  /* rows lost: still failing when the store stopped */
     uint64_t usage_retries; /* batches tried again after a failed write */
@@ -355,7 +361,8 @@ yr_store_thread_start(const char *url, yr_store_thread_t **out, char *err, size_
  * joined. NULL is a no-op. */
 void yr_store_thread_stop(yr_store_thread_t *t);
 /* Blocks until every usage row appended before the call has been written
- * (or dropped). Tests and shutdown paths; never on an event loop. */
+ * (or dropped), without the linger. Tests and shutdown paths; never on an
+ * event loop. */
 void yr_store_thread_flush(yr_store_thread_t *t);
 void yr_store_stats(yr_store_thread_t *t, yr_store_stats_t *out);
 
@@ -425,7 +432,9 @@ void yr_store_cancel(yr_store_op_t *op);
  * (each cut at YR_USAGE_STR_MAX bytes), so the caller may free or reuse all
  * of it on return; never blocks on the database (it takes the queue's mutex
  * for a pointer push). Rows are written in batches of up to
- * YR_USAGE_BATCH_MAX, one transaction each, by the store thread; every row
+ * YR_USAGE_BATCH_MAX, one transaction each, by the store thread, within
+ * YR_USAGE_LINGER_MS of the batch's first row (later only while the database
+ * is slow or failing); every row
  * queued before yr_store_thread_stop() is written. Returns 0 when queued;
  * -EAGAIN when YR_USAGE_QUEUE_MAX rows are waiting, -ENOMEM, -ESHUTDOWN,
  * -EINVAL (no request id): the row is dropped and counted, and the caller has

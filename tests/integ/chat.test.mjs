@@ -34,6 +34,23 @@ beforeEach(async () => { await sim.reset(); await sim2.reset(); await gw.resetRo
 
 const hello = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Reply with exactly: connected' }] };
 
+// Request ids sort by time (12 hex digits of milliseconds, then 48 random
+// bits), so the usage table's index on them grows at one end.
+test('request ids are unique and sort by the time they were made', async () => {
+  const before = Date.now();
+  const ids = [];
+  for (let i = 0; i < 5; i++) ids.push((await chat(gw, hello)).headers.get('x-request-id'));
+  const after = Date.now();
+  for (const id of ids) {
+    assert.match(id, /^req_[0-9a-f]{24}$/);
+    const ms = parseInt(id.slice(4, 16), 16);
+    assert.ok(ms >= before - 5 && ms <= after + 5, `${id}: ${ms} within ${before}..${after}`);
+  }
+  const times = ids.map((id) => id.slice(4, 16));
+  assert.deepEqual([...times].sort(), times, 'made in order, sorted in order (within a millisecond the random part decides)');
+  assert.equal(new Set(ids.map((id) => id.slice(16))).size, ids.length, 'random parts differ');
+});
+
 test('non-streaming completion is the OpenAI chat.completion object', async () => {
   const r = await chat(gw, hello);
   assert.equal(r.status, 200);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1265,6 +1266,41 @@ static void test_usage_batch_read_back(void **state)
     tmpdb_remove(&t);
 }
 
+/* Rows that trickle in (one every 250 µs, as at a few thousand requests per
+ * second) share transactions: the first row of a batch waits
+ * YR_USAGE_LINGER_MS for the others. Without the linger each row was its
+ * own transaction (20 here); the bound allows the pacing to stretch 8-fold
+ * on a loaded machine. The rows are not flushed: the linger alone writes
+ * them. */
+static void test_usage_rows_linger_into_batches(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    async_t a;
+    tmpdb_make(&t);
+    async_start(&a, t.url);
+    enum { N = 20 };
+    char rid[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(rid, sizeof(rid), "linger-%02d", i);
+        yr_usage_row_t r = usage_row(rid, 1);
+        assert_int_equal(yr_store_usage_append(a.c, &r), 0);
+        nanosleep(&(struct timespec){0, 250 * 1000}, NULL);
+    }
+    yr_store_stats_t st = {0};
+    for (int i = 0; i < 1000 && st.usage_written < N; i++) {
+        nanosleep(&(struct timespec){0, 2 * 1000 * 1000}, NULL);
+        yr_store_stats(a.t, &st);
+    }
+    assert_int_equal(st.usage_written, N);
+    assert_true(st.usage_batches >= 1);
+    assert_true(st.usage_batches <= 4);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage WHERE request_id LIKE 'linger-%'"),
+                     N);
+    async_stop(&a);
+    tmpdb_remove(&t);
+}
+
 /* A full usage queue drops (and counts) rows instead of blocking the
  * caller, and a graceful stop writes every row that was queued. */
 static void test_usage_queue_full_and_drain(void **state)
@@ -1396,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_async_callbacks_reenter),
         cmocka_unit_test(test_async_queue_full),
         cmocka_unit_test(test_usage_batch_read_back),
+        cmocka_unit_test(test_usage_rows_linger_into_batches),
         cmocka_unit_test(test_usage_queue_full_and_drain),
         cmocka_unit_test(test_usage_write_failure_retried),
         cmocka_unit_test(test_thread_start_errors_and_closed_client),
