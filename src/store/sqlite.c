@@ -1105,9 +1105,9 @@ static int sq_usage_write(yr_store_t *base, const yr_usage_row_t *rows, size_t n
          * after every row, so a worker on the same core (pinned, or under an
          * equal real-time priority, which is never preempted) waits for one
          * row and not for the batch: at concurrency 1 on one core that took
-         * the p99 from ~1,050 to 410-650 µs (docs/store.md). A full batch means the writer
-         * is behind and writes on (store_main yields between batches). With
-         * a core to spare the call returns at once. */
+         * the p99 from ~1,050 to 410-650 µs (docs/store.md). A full batch
+         * means the writer is behind and writes on (store_main yields
+         * between batches). With a core to spare the call returns at once. */
         if (n < YR_USAGE_BATCH_MAX)
             sched_yield();
     }
