@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "gateway/authn.h"
 #include "gateway/proxy.h"
@@ -453,20 +454,13 @@ static int int_param(yr_gw_req_t *g, const char *name, int64_t lo, int64_t hi, i
     return 0;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* since= and bucket= (durations such as 24h, 5m, 1d) into sc->q. */
 static int window(yr_gw_req_t *g, scall_t *sc)
 {
     char since[16] = "24h", bucket[16] = "1h";
     int a = yr_gw_query_param(g->http->query, "since", since, sizeof(since));
     int b = yr_gw_query_param(g->http->query, "bucket", bucket, sizeof(bucket));
-    int64_t now = wall_ms();
+    int64_t now = yr_wall_ms();
     int64_t s = a < 0 ? -1 : yr_usage_since(since, now);
     /* yr_usage_since(d, 0) is -duration, and -1 only for a bad one. */
     int64_t bk = b < 0 ? -1 : yr_usage_since(bucket, 0);
@@ -580,7 +574,7 @@ static void keys_page(yr_gw_req_t *g)
         yr_gw_send_error(g, YR_E_INVALID_REQUEST, "q is too long", "q", NULL, YR_STR_NULL);
         return;
     }
-    int64_t now = wall_ms();
+    int64_t now = yr_wall_ms();
     time_t secs = (time_t)(now / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);

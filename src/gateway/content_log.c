@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "gateway/authn.h"
 #include "gateway/proxy.h"
@@ -20,13 +21,6 @@
 
 static atomic_size_t pending;
 static atomic_uint_fast64_t dropped;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 uint64_t yr_content_dropped(void)
 {
@@ -52,7 +46,7 @@ void yr_content_begin(yr_content_capture_t *cap, yr_gw_req_t *g, const yr_key_in
     cap->on = true;
     cap->key_id = key->id;
     cap->retention_s = key->policy.log_retention_s;
-    cap->created_ms = now_ms();
+    cap->created_ms = yr_wall_ms();
     size_t idl = g->request_id.len < sizeof(cap->request_id) ? g->request_id.len
                                                              : sizeof(cap->request_id) - 1;
     memcpy(cap->request_id, g->request_id.ptr, idl);
@@ -110,7 +104,7 @@ void yr_content_submit(yr_content_capture_t *cap, yr_gw_req_t *g, int status, bo
     p.row.response_len = p.row.response != NULL ? len : 0;
     yr_buf_free(&cap->answer);
     static _Thread_local int64_t last_purge_ms;
-    int64_t now = now_ms();
+    int64_t now = yr_wall_ms();
     if (now - last_purge_ms >= PURGE_EVERY_MS) {
         last_purge_ms = now;
         p.purge_at_ms = now;
@@ -221,7 +215,7 @@ static bool path_id(yr_str_t path, char *id, size_t cap)
 
 static void view_authed(yr_gw_req_t *g)
 {
-    view_t v = {.g = g, .now_ms = now_ms()};
+    view_t v = {.g = g, .now_ms = yr_wall_ms()};
     if (!path_id(g->http->path, v.id, sizeof(v.id)))
         v.op = 1;
     yr_http_req_hold(g->http);

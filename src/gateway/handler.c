@@ -8,6 +8,7 @@
 
 #include "api/errors.h"
 #include "api/gemini_in.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "gateway/authn.h"
 #include "gateway/content_log.h"
@@ -59,9 +60,7 @@ static yr_gw_req_t *gw_req_new(yr_http_req_t *req)
      * others. With random ids every row landed on its own index page: about
      * one more WAL page per row, a page cache that could not hold the hot
      * set, and a checkpoint every few hundred rows. */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    uint64_t ms = (uint64_t)yr_wall_ms();
     int n = snprintf(g->id, sizeof(g->id), "req_%012llx%012llx",
                      (unsigned long long)(ms & 0xffffffffffffULL),
                      (unsigned long long)(rng_next(w->rng) & 0xffffffffffffULL));

@@ -45,6 +45,7 @@
 #include "api/responses.h"
 #include "api/images.h"
 #include "api/oai_enc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "gateway/authn.h"
 #include "gateway/content_log.h"
@@ -2571,9 +2572,7 @@ static void store_response(chat_t *c)
     } else {
         snprintf(st.id, sizeof(st.id), "%s", yr_resp_enc_id(c->renc));
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    st.created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    st.created_ms = yr_wall_ms();
     /* Retention: each worker purges what is older, at most once an hour
      * (with its next put), so no timer and no extra thread are needed. */
     static _Thread_local int64_t last_purge_ms;
