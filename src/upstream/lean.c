@@ -719,6 +719,16 @@ static int call_wants(const lean_conn_t *c)
     return UV_READABLE | (sending || c->read_wants_write ? UV_WRITABLE : 0);
 }
 
+/* A drained TLS connection gives its record buffers back while it waits
+ * for the next record: with read-ahead OpenSSL 3.0 keeps the ~16.6 KB read
+ * buffer of every connection otherwise (SSL_MODE_RELEASE_BUFFERS does not
+ * release it), which was most of what a TLS stream held. SSL_free_buffers
+ * keeps them while a record is partly read or a write is pending. */
+static void tls_drained(lean_conn_t *c)
+{
+    (void)SSL_free_buffers(c->ssl);
+}
+
 /* Reads what the connection has and feeds it to the call's parser. */
 static void conn_read(lean_conn_t *c)
 {
@@ -731,8 +741,10 @@ static void conn_read(lean_conn_t *c)
             int r = SSL_read(c->ssl, buf, RBUF_SIZE);
             if (r <= 0) {
                 int e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_READ)
+                if (e == SSL_ERROR_WANT_READ) {
+                    tls_drained(c);
                     return;
+                }
                 if (e == SSL_ERROR_WANT_WRITE) { /* a KeyUpdate reply that did not fit: rare */
                     c->read_wants_write = true;
                     conn_want(c, UV_READABLE | UV_WRITABLE);
@@ -771,8 +783,12 @@ static void conn_read(lean_conn_t *c)
         /* the call may have ended or paused; the connection may be idle */
         if (c->call != call || call->paused || c->closing)
             return;
-        if (c->ssl != NULL ? !SSL_has_pending(c->ssl) : (size_t)n < RBUF_SIZE)
+        if (c->ssl != NULL && !SSL_has_pending(c->ssl)) {
+            tls_drained(c);
             return; /* drained: the poll says when there is more */
+        }
+        if (c->ssl == NULL && (size_t)n < RBUF_SIZE)
+            return;
     }
 }
 
