@@ -7,7 +7,16 @@
  * Content-Length and skipped. Optional TLS (OpenSSL, non-blocking) with a
  * certificate made for the run.
  *
+ * With --stream EVENTS:GAP_MS every answer is instead an OpenAI SSE stream
+ * (chunked): the role chunk at once, EVENTS content chunks GAP_MS apart, the
+ * finish chunk, a usage chunk and [DONE] -- the streaming figures' upstream,
+ * light enough that 10,000 streams do not saturate it (the simulator does).
+ * One 1 ms timerfd drives every stream: a stream sits in the bucket of the
+ * millisecond (mod GAP_MS) it started in, and a tick serves the buckets of
+ * the milliseconds since the last one, so each stream keeps its own phase.
+ *
  *   yr-upstream [--listen HOST:PORT] [--cert PEM --key PEM] [--text FILE]
+ *               [--stream EVENTS:GAP_MS]
  *
  * Prints "listening on HOST:PORT" once bound; SIGTERM/SIGINT end it. */
 #ifndef _GNU_SOURCE
@@ -28,6 +37,8 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IN_CAP (256 * 1024)    /* a request head plus what is pipelined behind it */
@@ -35,6 +46,8 @@
 #define MAX_HEAD (16 * 1024)
 #define MAX_BODY (64u << 20)   /* bodies are skipped, not kept: this only bounds the count */
 #define MAX_EVENTS 256
+#define MAX_STREAM_EVENTS 10000
+#define MAX_GAP_MS 10000
 
 static const char DEFAULT_TEXT[] =
     "The notes describe three changes to the billing service. First, invoices are now "
@@ -56,6 +69,11 @@ typedef struct conn {
     size_t in_len;
     size_t skip;     /* body bytes of the current request still to discard */
     size_t out_len, out_off;
+    /* --stream: the next content event (-1: not streaming) and the links of
+     * its bucket's list */
+    int ev_next;
+    int bucket;
+    struct conn *bnext, *bprev;
     char in[IN_CAP];
     char out[OUT_CAP];
 } conn_t;
@@ -65,6 +83,20 @@ static size_t answer_len;
 static SSL_CTX *tls;
 static int ep;
 static volatile sig_atomic_t stop;
+
+/* --stream: the events, each framed as one HTTP chunk */
+typedef struct {
+    char *p;
+    size_t n;
+} piece_t;
+static int stream_events, stream_gap_ms;
+static piece_t stream_head; /* response head + role chunk */
+static piece_t *stream_content; /* stream_events content chunks */
+static piece_t stream_tail; /* finish, usage, [DONE], last chunk */
+static conn_t **buckets; /* stream_gap_ms lists */
+static long long last_tick_ms;
+static int timer_fd;
+static char timer_tag; /* epoll data.ptr of the timerfd */
 
 static void on_signal(int sig)
 {
@@ -123,8 +155,99 @@ static void build_answer(const char *text)
     free(esc);
 }
 
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define CHUNK_PRE "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":" \
+                  "1700000000,\"model\":\"gpt-4o\",\"system_fingerprint\":\"fp_bench\",\"choices\":["
+
+/* Appends "data: JSON\n\n" framed as one HTTP chunk to *pc. */
+static void add_event(piece_t *pc, const char *json)
+{
+    size_t jn = strlen(json), n = jn + 8; /* "data: " and "\n\n" */
+    char *p = realloc(pc->p, pc->n + jn + 32);
+    if (p == NULL)
+        die("malloc");
+    pc->p = p;
+    pc->n += (size_t)sprintf(p + pc->n, "%zx\r\ndata: %s\n\n\r\n", n, json);
+}
+
+/* The --stream answer: the text cut into stream_events pieces, as the
+ * simulator's "chunks" behaviour does, without a usage chunk (the bench
+ * requests do not ask for one). */
+static void build_stream(const char *text)
+{
+    size_t tlen = strlen(text);
+    size_t cap = tlen * 6 + 1024;
+    char *json = malloc(cap), *piece = malloc(tlen + 1), *esc = malloc(tlen * 6 + 1);
+    stream_content = calloc((size_t)stream_events, sizeof(*stream_content));
+    buckets = calloc((size_t)stream_gap_ms, sizeof(*buckets));
+    if (json == NULL || piece == NULL || esc == NULL || stream_content == NULL || buckets == NULL)
+        die("malloc");
+    const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                       "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+    stream_head.p = strdup(head);
+    if (stream_head.p == NULL)
+        die("malloc");
+    stream_head.n = strlen(head);
+    add_event(&stream_head, CHUNK_PRE "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+                            "\"\"},\"logprobs\":null,\"finish_reason\":null}]}");
+    for (int i = 0; i < stream_events; i++) {
+        size_t a = tlen * (size_t)i / (size_t)stream_events;
+        size_t b = tlen * (size_t)(i + 1) / (size_t)stream_events;
+        memcpy(piece, text + a, b - a);
+        piece[b - a] = '\0';
+        esc[json_escape(esc, piece)] = '\0';
+        snprintf(json, cap,
+                 CHUNK_PRE "{\"index\":0,\"delta\":{\"content\":\"%s\"},\"logprobs\":null,"
+                           "\"finish_reason\":null}]}",
+                 esc);
+        add_event(&stream_content[i], json);
+    }
+    add_event(&stream_tail, CHUNK_PRE "{\"index\":0,\"delta\":{},\"logprobs\":null,"
+                            "\"finish_reason\":\"stop\"}]}");
+    add_event(&stream_tail, "[DONE]");
+    char *p = realloc(stream_tail.p, stream_tail.n + 6);
+    if (p == NULL)
+        die("malloc");
+    memcpy(p + stream_tail.n, "0\r\n\r\n", 5);
+    stream_tail.p = p;
+    stream_tail.n += 5;
+    free(json);
+    free(piece);
+    free(esc);
+}
+
+static bool out_put(conn_t *c, const piece_t *pc)
+{
+    if (c->out_len + pc->n > OUT_CAP)
+        return false;
+    memcpy(c->out + c->out_len, pc->p, pc->n);
+    c->out_len += pc->n;
+    return true;
+}
+
+static void bucket_unlink(conn_t *c)
+{
+    if (c->ev_next < 0)
+        return;
+    if (c->bprev != NULL)
+        c->bprev->bnext = c->bnext;
+    else
+        buckets[c->bucket] = c->bnext;
+    if (c->bnext != NULL)
+        c->bnext->bprev = c->bprev;
+    c->bnext = c->bprev = NULL;
+    c->ev_next = -1;
+}
+
 static void conn_free(conn_t *c)
 {
+    bucket_unlink(c);
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->ssl != NULL)
         SSL_free(c->ssl);
@@ -239,6 +362,20 @@ static int conn_parse(conn_t *c)
         long long body = content_length(c->in + off, head);
         if (body < 0)
             return -1; /* chunked requests are not part of the workload */
+        if (stream_events > 0) {
+            if (c->ev_next >= 0 || !out_put(c, &stream_head))
+                break; /* one stream at a time; a pipelined request waits */
+            c->ev_next = 0;
+            c->bucket = (int)(last_tick_ms % stream_gap_ms);
+            c->bprev = NULL;
+            c->bnext = buckets[c->bucket];
+            if (c->bnext != NULL)
+                c->bnext->bprev = c;
+            buckets[c->bucket] = c;
+            off += head;
+            c->skip = (size_t)body;
+            continue;
+        }
         if (c->out_len + answer_len > OUT_CAP) {
             if (conn_flush(c) < 0)
                 return -1;
@@ -306,6 +443,42 @@ static void conn_event(conn_t *c, uint32_t events)
     }
 }
 
+/* The next event of every stream in bucket b; a stream that has sent its
+ * last one leaves the bucket and its connection takes requests again. */
+static void serve_bucket(int b)
+{
+    conn_t *next;
+    for (conn_t *c = buckets[b]; c != NULL; c = next) {
+        next = c->bnext;
+        if (c->ev_next < stream_events) {
+            if (out_put(c, &stream_content[c->ev_next]))
+                c->ev_next++; /* else the client is not reading: try next time */
+        } else if (out_put(c, &stream_tail)) {
+            bucket_unlink(c);
+            if (conn_parse(c) < 0) {
+                conn_free(c);
+                continue;
+            }
+        }
+        if (conn_flush(c) < 0)
+            conn_free(c);
+    }
+}
+
+static void on_tick(void)
+{
+    uint64_t expirations;
+    if (read(timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+        die("timerfd");
+    long long now = now_ms();
+    long long from = last_tick_ms + 1;
+    if (now - from >= stream_gap_ms)
+        from = now - stream_gap_ms + 1; /* more than a period late: each bucket once */
+    for (long long t = from; t <= now; t++)
+        serve_bucket((int)(t % stream_gap_ms));
+    last_tick_ms = now;
+}
+
 static void on_accept(int lfd)
 {
     for (;;) {
@@ -324,6 +497,8 @@ static void on_accept(int lfd)
         c->handshaken = false;
         c->want_write = false;
         c->closing = false;
+        c->ev_next = -1;
+        c->bnext = c->bprev = NULL;
         c->in_len = c->skip = c->out_len = c->out_off = 0;
         if (tls != NULL) {
             c->ssl = SSL_new(tls);
@@ -369,13 +544,23 @@ int main(int argc, char **argv)
             key = argv[++i];
         else if (strcmp(argv[i], "--text") == 0 && i + 1 < argc)
             text = read_file(argv[++i]);
-        else {
+        else if (strcmp(argv[i], "--stream") == 0 && i + 1 < argc) {
+            if (sscanf(argv[++i], "%d:%d", &stream_events, &stream_gap_ms) != 2 ||
+                stream_events < 1 || stream_events > MAX_STREAM_EVENTS || stream_gap_ms < 1 ||
+                stream_gap_ms > MAX_GAP_MS) {
+                fprintf(stderr, "yr-upstream: --stream EVENTS:GAP_MS (1-%d events, 1-%d ms)\n",
+                        MAX_STREAM_EVENTS, MAX_GAP_MS);
+                return 2;
+            }
+        } else {
             fprintf(stderr, "usage: yr-upstream [--listen HOST:PORT] [--cert PEM --key PEM] "
-                            "[--text FILE]\n");
+                            "[--text FILE] [--stream EVENTS:GAP_MS]\n");
             return 2;
         }
     }
     build_answer(text);
+    if (stream_events > 0)
+        build_stream(text);
     if ((cert == NULL) != (key == NULL)) {
         fprintf(stderr, "yr-upstream: --cert and --key go together\n");
         return 2;
@@ -423,6 +608,15 @@ int main(int argc, char **argv)
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0)
         die("epoll");
+    if (stream_events > 0) {
+        timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
+        struct epoll_event tev = {.events = EPOLLIN, .data.ptr = &timer_tag};
+        if (timer_fd < 0 || timerfd_settime(timer_fd, 0, &its, NULL) < 0 ||
+            epoll_ctl(ep, EPOLL_CTL_ADD, timer_fd, &tev) < 0)
+            die("timerfd");
+        last_tick_ms = now_ms();
+    }
     printf("listening on %s:%u%s\n", host, (unsigned)ntohs(sa.sin_port), tls ? " (TLS)" : "");
     fflush(stdout);
     struct epoll_event evs[MAX_EVENTS];
@@ -431,6 +625,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == NULL)
                 on_accept(lfd);
+            else if (evs[i].data.ptr == &timer_tag)
+                on_tick();
             else
                 conn_event(evs[i].data.ptr, evs[i].events);
         }

@@ -1,7 +1,7 @@
 // The benchmark harness (run it through bench/run, which builds what it needs).
 //
 //   node bench/lib/main.mjs [--quick] [--peers=direct,yourouter,nginx,portkey]
-//                           [--figures=o,a,b,c,d,e,f] [--sched=rr|nice|none]
+//                           [--figures=o,a,b,c,d,s,e,f] [--sched=rr|nice|none]
 //
 // One simulator (core 1) serves every peer; each peer (core 0) is started once
 // and kept for the whole run; every measurement is one bounded yr-load (or
@@ -32,6 +32,7 @@ import { ALL_PEERS } from './peers.mjs';
 import { BEHAVIOURS, REPLY_TEXT, chatBody, writeBodies } from './workload.mjs';
 import { renderMarkdown } from './report.mjs';
 import { overheadFigure } from './overhead.mjs';
+import { streamsFigure } from './streams.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -45,12 +46,12 @@ const opt = (name, dflt) => {
 };
 for (const a of argv) {
   if (!/^--(quick|peers=.*|figures=.*|sched=.*|build-dir=.*)$/.test(a)) {
-    console.error(`bench: unknown argument ${a}\nusage: bench/run [--quick] [--peers=LIST] [--figures=o,a,b,c,d,e,f] [--sched=rr|nice|none]`);
+    console.error(`bench: unknown argument ${a}\nusage: bench/run [--quick] [--peers=LIST] [--figures=o,a,b,c,d,s,e,f] [--sched=rr|nice|none]`);
     process.exit(2);
   }
 }
 const QUICK = flag('quick');
-const FIGURES = new Set(opt('figures', 'o,a,b,c,d,e,f').split(','));
+const FIGURES = new Set(opt('figures', 'o,a,b,c,d,s,e,f').split(','));
 const WANT_PEERS = opt('peers', ALL_PEERS.map((p) => p.name).join(',')).split(',');
 const buildDir = path.resolve(root, opt('build-dir', 'build-release'));
 
@@ -600,6 +601,15 @@ async function main() {
             results.notes.push(`At ${level.toLocaleString('en')} streams the rig itself saturates: direct to the simulator, the median gap between chunks is ${(out[level].gap_p50_us / 1000).toFixed(1)} ms instead of 20 ms (the simulator and the load generator share core 1). The added figures at that level compare each peer with a saturated upstream.`);
       save();
     }
+  }
+
+  // (s) many streams against yr-upstream's stream mode, plain and TLS, each
+  // peer a fresh process per level (bench/lib/streams.mjs)
+  if (FIGURES.has('s')) {
+    log('figure s: streams against yr-upstream (plain, then TLS)');
+    const peers = ['yourouter', 'nginx'].filter((n) => running[n]).map((n) => ({ peer: running[n].peer, name: n }));
+    F.s = await streamsFigure(ctx, { peers, levels: [CFG.d.mid, STREAMS_BIG], bodyFile: bodies.stream });
+    save();
   }
 
   results.meta.duration_s = Math.round((Date.now() - t0) / 1000);

@@ -12,7 +12,8 @@
 //   per streamed event   the same over N/10 streams of E content chunks with no
 //                        delay (the "burst" behaviour)
 //   RSS per 1,000 streams  S concurrent 64-chunk streams (20 ms apart): peak
-//                        gateway RSS minus its idle RSS, per 1,000
+//                        gateway RSS minus its idle RSS, per 1,000; with
+//                        --upstream=fast|tls from yr-upstream's stream mode
 //
 // Prints one JSON object. The upstream is the simulator (it does not need to
 // be fast: nothing here is a rate).
@@ -134,13 +135,20 @@ async function allocRun(up, runFn) {
 
 const res = { n: N, c: C, events_per_stream: EVENTS, streams: STREAMS, upstream: UPSTREAM };
 const sim = await startSim();
-let fast = null;
+let fast = null, streamer = null;
 let reqUp = { port: sim.port };
+// the concurrent streams' upstream: the simulator, or yr-upstream's stream
+// mode (64 chunks 20 ms apart, as the simulator's) over plain HTTP or TLS
+let streamUp = { port: sim.port };
 if (UPSTREAM !== 'sim') {
   const pki = UPSTREAM === 'tls' ? makePki(path.join(work, 'pki')) : null;
-  fast = startProcess([path.join(buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0', ...(pki ? ['--cert', pki.cert, '--key', pki.key] : [])]);
+  const tlsArgs = pki ? ['--cert', pki.cert, '--key', pki.key] : [];
+  fast = startProcess([path.join(buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0', ...tlsArgs]);
   const m = await waitForOutput(fast, /listening on 127\.0\.0\.1:(\d+)/, 10000);
   reqUp = { port: Number(m[1]), ca: pki?.ca };
+  streamer = startProcess([path.join(buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0', '--stream', '64:20', ...tlsArgs]);
+  const ms = await waitForOutput(streamer, /listening on 127\.0\.0\.1:(\d+)/, 10000);
+  streamUp = { port: Number(ms[1]), ca: pki?.ca };
 }
 try {
   // ---- syscalls per request / per event
@@ -183,8 +191,8 @@ try {
   }
   // ---- RSS per 1,000 concurrent streams
   if (ONLY.has('rss')) {
-    const gw = await startGateway(sim.port);
-    await load(gw.port, { n: 200, c: 2, body: bodies.fast });
+    const gw = await startGateway(streamUp);
+    await load(gw.port, { n: 8, c: 8, body: bodies.stream, stream: true }); // warm: connections, caches
     await sleep(300);
     const idle = rssKb([gw.child.pid]);
     const r = await load(gw.port, { n: STREAMS, c: STREAMS, body: bodies.stream, stream: true, extra: ['-p', String(gw.child.pid), '-t', '60'] });
@@ -196,5 +204,6 @@ try {
 } finally {
   await stopProcess(sim.child);
   if (fast) await stopProcess(fast);
+  if (streamer) await stopProcess(streamer);
 }
 console.log(JSON.stringify(res, null, 2));

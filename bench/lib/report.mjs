@@ -107,6 +107,26 @@ export function headline(res) {
     rows.push(['1 stream: added time to first byte / to first content, p50 (info)', `${us(ttfb)} / ${us(ttfc)}`,
       n1 ? `nginx ${us(sub(n1.ttfb_p50_us, d.direct[1].ttfb_p50_us))} / ${us(sub(n1.ttfc_p50_us, d.direct[1].ttfc_p50_us))}` : '', '', '', '']);
   }
+  for (const variant of ['plain', 'tls']) {
+    const S = res.figures.s?.[variant]?.per_peer;
+    const lv = res.figures.s?.levels?.[res.figures.s.levels.length - 1];
+    const y = S?.[YR]?.[lv];
+    if (!y) continue;
+    const ng = S.nginx?.[lv], dir = S.direct?.[lv];
+    const up = variant === 'tls' ? 'TLS' : 'plain-HTTP';
+    const ngStalled = ng && (ng.stalls > 0 || ng.ok !== lv);
+    rows.push([`${int(lv)} streams, ${up} upstream (yr-upstream): stalled streams`, `${int(y.stalls)} of ${int(lv)}`,
+      `nginx ${ng ? int(ng.stalls) : '–'}, direct ${dir ? int(dir.stalls) : '–'}`, '', '0 where nginx has none',
+      verdict(y.stalls === 0 && y.ok === lv ? true : ngStalled ? null : false)]);
+    const added = sub(y.gap_p99_us, dir?.gap_p99_us);
+    rows.push([`${int(lv)} streams, ${up} upstream: added inter-chunk p99`, us(added), `nginx ${us(sub(ng?.gap_p99_us, dir?.gap_p99_us))}`, '', '≤ 1 ms',
+      verdict(num(added) ? added <= 1000 && y.stalls === 0 : null)]);
+    rows.push([`${int(lv)} streams, ${up} upstream: peak RSS / memory per 1,000 streams`, `${kb(y.rss_max_kb)} / ${kb(y.kb_per_1000_streams)}`,
+      `nginx ${kb(ng?.rss_max_kb)} / ${kb(ng?.kb_per_1000_streams)}`, '', '≤ 200 MB / ≤ 20 MB', verdict(num(y.rss_max_kb) && num(y.kb_per_1000_streams) ? y.rss_max_kb <= 200 * 1024 && y.kb_per_1000_streams <= 20 * 1024 : null)]);
+    const r = num(y.cpu_us_per_event) && num(ng?.cpu_us_per_event) && ng.cpu_us_per_event > 0 ? y.cpu_us_per_event / ng.cpu_us_per_event : null;
+    rows.push([`${int(lv)} streams, ${up} upstream: CPU per streamed event`, num(y.cpu_us_per_event) ? `${y.cpu_us_per_event.toFixed(2)} µs` : '–',
+      `nginx ${num(ng?.cpu_us_per_event) ? ng.cpu_us_per_event.toFixed(2) + ' µs' : '–'}`, ratio(r), '≤ 1.5× nginx', verdict(r === null ? null : r <= 1.5)]);
+  }
   const p = res.peers[YR];
   if (p?.available) {
     const idle = Math.max(p.idle_rss_kb ?? 0, p.idle_rss_warm_kb ?? 0) || null;
@@ -157,6 +177,37 @@ function sectionO(res) {
     });
     parts.push(`\n**${variant === 'tls' ? 'TLS upstream' : 'plain-HTTP upstream'}** — yourouter ÷ nginx: ${ratio(o.yourouter_over_nginx)}${o.ratio_valid === false ? ` (**invalid**: ${o.ratio_why})` : ''}\n`);
     parts.push(table(['peer', 'req/s', 'direct req/s', 'direct ÷ peer', 'wrk p99', 'valid rounds'], rows));
+  }
+  return parts.join('\n') + '\n';
+}
+
+function sectionS(res) {
+  const S = res.figures.s;
+  if (!S) return '';
+  const title = '### (s) Streams against a fast upstream, plain HTTP and TLS';
+  if (S.skipped) return `${title}\n\nSkipped: ${S.skipped}.\n`;
+  const parts = [`${title}\n\nThe upstream is \`yr-upstream --stream ${S.events}:${S.gap_ms}\` (bench/yr-upstream.c: the role chunk, ${S.events} content chunks ${S.gap_ms} ms apart, the finish chunk and [DONE], every event one memcpy and one write) on core 1 with yr-load; the peer alone on core 0, a fresh process for every row, so "memory per 1,000" is its peak RSS during the run minus its RSS just before it. N streams = N connections opened together (at most 256 connects in flight). Direct is over plain HTTP in both tables (yr-load has no TLS client): with it the added figures for TLS include the proxy's crypto, not the upstream's. A stream is stalled when a gap exceeds 1 s or it never delivered [DONE].\n`];
+  for (const variant of ['plain', 'tls']) {
+    const v = S[variant];
+    if (!v) continue;
+    const rows = [];
+    for (const level of S.levels) {
+      const dir = v.per_peer.direct?.[level];
+      for (const p of ['direct', YR, 'nginx']) {
+        const x = v.per_peer[p]?.[level];
+        if (!x) continue;
+        if (x.failed && !x.ok) {
+          rows.push([int(level), p, `**failed**: ${x.failed}`, '', '', '', '', '', '', '', '', '', '']);
+          continue;
+        }
+        rows.push([int(level), p, `${int(x.ok)} / ${int(level)}`, int(x.stalls), int(x.max_inflight), us(x.ttfc_p50_us),
+          us(x.gap_p50_us), us(x.gap_p99_us), p === 'direct' ? '–' : us(sub(x.gap_p99_us, dir?.gap_p99_us)), us(x.gap_max_us),
+          p === 'direct' ? '–' : `${kb(x.rss_idle_kb)} → ${kb(x.rss_max_kb)}`, p === 'direct' ? '–' : kb(x.kb_per_1000_streams),
+          p === 'direct' || !num(x.cpu_us_per_event) ? '–' : `${x.cpu_us_per_event.toFixed(2)} µs`]);
+      }
+    }
+    parts.push(`\n**${variant === 'tls' ? 'TLS upstream' : 'plain-HTTP upstream'}**\n`);
+    parts.push(table(['streams', 'peer', 'ok / streams', 'stalled', 'most in flight', 'first content p50', 'gap p50', 'gap p99', 'added gap p99', 'gap max', 'RSS before → peak', 'memory per 1,000 streams', 'CPU per event'], rows));
   }
   return parts.join('\n') + '\n';
 }
@@ -344,6 +395,7 @@ export function renderMarkdown(res) {
   out.push(sectionB(res));
   out.push(sectionC(res));
   out.push(sectionD(res));
+  out.push(sectionS(res));
   out.push(sectionE(res));
   out.push(sectionF(res));
   return out.filter(Boolean).join('\n') + '\n';
