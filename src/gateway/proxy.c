@@ -1079,10 +1079,14 @@ write:
     yr_http_stream_end(c->g->http, true);
 }
 
+static void on_drain(yr_http_req_t *req);
+
 static int stream_data(chat_t *c, const char *p, size_t n)
 {
-    if (c->state == YR_RS_STREAMING && yr_http_stream_pending(c->g->http) > STREAM_HIGH_WATER)
+    if (c->state == YR_RS_STREAMING && yr_http_stream_pending(c->g->http) > STREAM_HIGH_WATER) {
+        c->g->http->on_drain = on_drain; /* until the client has taken enough */
         return YR_UP_PAUSE;
+    }
     int rc = yr_framer_feed(&c->framer, p, n, on_frame, c);
     if (rc == 0)
         rc = flush_out(c);
@@ -1110,12 +1114,16 @@ static int stream_data(chat_t *c, const char *p, size_t n)
     return YR_UP_CONTINUE;
 }
 
+/* Set while the upstream is paused for a slow client (stream_data): a write
+ * the client took at once then needs no loop turn to report it. */
 static void on_drain(yr_http_req_t *req)
 {
     yr_gw_req_t *g = req->data;
     chat_t *c = g->chat;
-    if (c->call != NULL && yr_upstream_paused(c->call) &&
-        yr_http_stream_pending(req) < STREAM_LOW_WATER)
+    if (yr_http_stream_pending(req) >= STREAM_LOW_WATER)
+        return;
+    req->on_drain = NULL;
+    if (c->call != NULL && yr_upstream_paused(c->call))
         yr_upstream_resume(c->call);
 }
 
@@ -2140,7 +2148,6 @@ static chat_t *chat_new(yr_gw_req_t *g, yr_dialect_t dialect)
     yr_buf_init(&c->fitted, req->body.len * 2 + 4096);
     yr_framer_init(&c->framer, YR_FRAME_SSE, YR_SSE_MAX_EVENT);
     yr_metrics_inflight(&g->w->metrics, 1);
-    req->on_drain = on_drain;
     return c;
 }
 

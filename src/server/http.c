@@ -471,7 +471,12 @@ static int conn_write(yr_http_conn_t *c, const yr_str_t *parts, size_t n)
         if (w > 0)
             skip = (size_t)w;
         if (skip == total) {
-            uv_timer_start(&c->timer, on_written_at_once, 0, 0);
+            /* Completes on the next turn: the response finishes, or the
+             * handler's on_drain runs. A streamed write with no on_drain set
+             * needs no turn at all (one timer per streamed event was ~9 %
+             * of the proxy's CPU per event). */
+            if (c->response_done || (c->req != NULL && c->req->on_drain != NULL))
+                uv_timer_start(&c->timer, on_written_at_once, 0, 0);
             return 0;
         }
     }

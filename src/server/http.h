@@ -57,7 +57,8 @@ struct yr_http_req {
     /* Set by the handler. */
     void *data;
     yr_http_req_fn on_abort; /* client disconnected before the response ended */
-    yr_http_req_fn on_drain; /* a streamed write completed (check the pending size) */
+    yr_http_req_fn on_drain; /* a streamed write completed (check the pending size); set it
+                              * only while waiting for one: each write then costs a loop turn */
     /* Not NULL: every byte of the response body (whole or streamed, without
      * chunk framing) is also appended here, up to tap->max; tap_truncated is
      * set when some did not fit. The handler owns the buffer. */

@@ -1,5 +1,6 @@
 // Process lifecycle: zero-config start, `check`, graceful shutdown with a
-// stream in flight, and backpressure against a client that stops reading.
+// stream in flight, and backpressure against a client that stops reading
+// (and reads again).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
@@ -147,4 +148,40 @@ test('a client that stops reading pauses the upstream instead of growing memory'
   assert.ok(grown < 32 * 1024, `RSS grew by ${grown} KiB while the client was not reading`);
   const w = await sim.wait({ aborted: 1 });
   assert.equal(w.status, 200, 'the disconnect reached the paused upstream transfer');
+});
+
+test('a client that stops reading and then reads again gets the whole stream', { timeout: 30000 }, async (t) => {
+  const sim = await startSim();
+  const gw = await startGateway(config({ providers: { openai: { base_url: sim.url } }, models: [{ id: 'gpt-4o', routes: [{ provider: 'openai' }] }], server: { workers: 1 } }));
+  t.after(async () => { await gw.stop(); await sim.stop(); gw.cleanup(); });
+  // ~16 MB of SSE: many times the gateway's high-water mark and the socket
+  // buffers, so the upstream is paused and resumed many times over.
+  const repeat = 2000;
+  const body = JSON.stringify({ ...hello, stream: true, x_sim: { text: 'x'.repeat(8192), chunks: 1, repeat } });
+  const sock = net.connect(gw.port, '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const parts = [];
+  let tail = '';
+  const done = new Promise((resolve, reject) => {
+    sock.on('data', (d) => {
+      parts.push(d);
+      tail = (tail + d.toString('latin1')).slice(-64);
+      if (tail.includes('data: [DONE]\n\n\r\n0\r\n\r\n')) resolve();
+    });
+    sock.on('error', reject);
+    sock.on('close', () => reject(new Error('the connection closed before the stream ended')));
+  });
+  await once(sock, 'data');
+  sock.pause();
+  // the stall is the scenario: the client reads nothing for a while
+  await sim.wait({ requests: 1 });
+  await new Promise((r) => setTimeout(r, 300));
+  sock.resume();
+  await done;
+  sock.destroy();
+  const text = Buffer.concat(parts).toString('latin1');
+  const contents = text.split('"content":"xxxxxxxx').length - 1;
+  assert.equal(contents, repeat, `content events received: ${contents} of ${repeat}`);
+  assert.ok(text.includes('"finish_reason":"stop"'), 'the finish event arrived');
 });
