@@ -273,6 +273,9 @@ static ssize_t conn_read(conn_t *c, char *p, size_t n)
             return errno == EAGAIN ? -1 : -2;
         return r;
     }
+    /* SSL_get_error reads the thread's error queue: what another connection
+     * left there (a client gone mid-record) would fail this one */
+    ERR_clear_error();
     int r = SSL_read(c->ssl, p, (int)n);
     if (r > 0)
         return r;
@@ -301,6 +304,7 @@ static int conn_flush(conn_t *c)
                 return 0;
             }
         } else {
+            ERR_clear_error();
             int r = SSL_write(c->ssl, c->out + c->out_off, (int)n);
             if (r <= 0) {
                 int e = SSL_get_error(c->ssl, r);
@@ -395,6 +399,7 @@ static int conn_parse(conn_t *c)
 static void conn_event(conn_t *c, uint32_t events)
 {
     if (c->ssl != NULL && !c->handshaken) {
+        ERR_clear_error();
         int r = SSL_accept(c->ssl);
         if (r <= 0) {
             int e = SSL_get_error(c->ssl, r);

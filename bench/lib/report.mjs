@@ -90,12 +90,18 @@ export function headline(res) {
   if (d?.[YR]?.[big]) {
     const y = d[YR][big];
     const dir = d.direct?.[big];
-    rows.push([`${int(big)} streams: stalled streams`, `${int(y.stalls)} of ${int(y.streams)}`, dir ? `direct ${int(dir.stalls)}` : '', '', '0', verdict(y.stalls === 0 && y.ok === big)]);
+    // the simulator shares its core with the load generator: at this level
+    // it may not keep the pace itself, and then stalls and gaps get no verdict
+    const sat = rigSaturated({ gap_ms: 20 }, dir);
+    const ngd = d.nginx?.[big];
+    rows.push([`${int(big)} streams: stalled streams`, `${int(y.stalls)} of ${int(y.streams)}`, `${ngd ? `nginx ${int(ngd.stalls)}, ` : ''}${dir ? `direct ${int(dir.stalls)}` : ''}`, '', '0',
+      sat ? `– (${sat})` : verdict(y.stalls === 0 && y.ok === big)]);
     const added = sub(y.gap_p99_us, dir?.gap_p99_us);
     const ng = d.nginx?.[big] ? sub(d.nginx[big].gap_p99_us, dir?.gap_p99_us) : null;
     // gaps only measure streams that flow: a stream held back and then
     // delivered at once has tiny gaps, so the gap target needs no stalls too
-    rows.push([`${int(big)} streams: added inter-chunk p99`, us(added) + (y.stalls ? ' (streams stalled: not comparable)' : ''), `nginx ${us(ng)}`, '', '≤ 1 ms', verdict(num(added) ? added <= 1000 && y.stalls === 0 : null)]);
+    rows.push([`${int(big)} streams: added inter-chunk p99`, us(added) + (y.stalls ? ' (streams stalled: not comparable)' : ''), `nginx ${us(ng)}`, '', '≤ 1 ms',
+      sat ? '– (as above)' : verdict(num(added) ? added <= 1000 && y.stalls === 0 : null)]);
     rows.push([`${int(big)} streams: added time to first content p50 / added whole-stream time p50 (info)`,
       `${us(sub(y.ttfc_p50_us, dir?.ttfc_p50_us))} / ${us(sub(y.total_p50_us, dir?.total_p50_us))}`,
       d.nginx?.[big] ? `nginx ${us(sub(d.nginx[big].ttfc_p50_us, dir?.ttfc_p50_us))} / ${us(sub(d.nginx[big].total_p50_us, dir?.total_p50_us))}` : '', '', '', '']);
