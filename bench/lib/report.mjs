@@ -60,6 +60,15 @@ export function headline(res) {
     }
   }
   for (const variant of ['plain', 'tls']) {
+    const L = F.o?.[variant]?.latency?.per_peer;
+    if (!L?.[YR] || !L.nginx || !L.direct) continue;
+    for (const k of ['p50', 'p99']) {
+      const yr = sub(L[YR][`${k}_us`], L.direct[`${k}_us`]), ng = sub(L.nginx[`${k}_us`], L.direct[`${k}_us`]);
+      const r = costRatio(yr, ng);
+      rows.push([`added latency at c=1, ${k}, ${variant === 'tls' ? 'TLS' : 'plain-HTTP'} upstream (o: yr-upstream)`, us(yr), `nginx ${us(ng)}`, ratio(r), '≤ 1.5× nginx', verdict(r === null ? null : r <= 1.5)]);
+    }
+  }
+  for (const variant of ['plain', 'tls']) {
     const o = F.o?.[variant];
     if (!o?.per_peer?.[YR]) continue;
     const y = o.per_peer[YR], ng = o.per_peer.nginx, dir = o.per_peer.direct;
@@ -198,6 +207,23 @@ function sectionO(res) {
     });
     parts.push(`\n**${variant === 'tls' ? 'TLS upstream' : 'plain-HTTP upstream'}** — yourouter ÷ nginx: ${ratio(o.yourouter_over_nginx)}${o.ratio_valid === false ? ` (**invalid**: ${o.ratio_why})` : ''}\n`);
     parts.push(table(['peer', 'req/s', 'direct req/s', 'direct ÷ peer', 'wrk p99', 'valid rounds'], rows));
+    const L = o.latency;
+    if (L?.per_peer) {
+      const d = L.per_peer.direct;
+      const ng = L.per_peer.nginx;
+      const lrows = ['direct', YR, 'nginx'].filter((p) => L.per_peer[p]).map((p) => {
+        const v = L.per_peer[p];
+        const a50 = p === 'direct' ? null : sub(v.p50_us, d?.p50_us), a99 = p === 'direct' ? null : sub(v.p99_us, d?.p99_us);
+        const r = p === YR && ng ? `${ratio(costRatio(a50, sub(ng.p50_us, d?.p50_us)))} / ${ratio(costRatio(a99, sub(ng.p99_us, d?.p99_us)))}` : '–';
+        return [p + (v.from ? ` (over ${v.from} HTTP)` : ''), us(v.p50_us), us(v.p99_us), us(a50), us(a99), r, `${v.rounds} of ${L.rounds}`, int(v.errors)];
+      });
+      parts.push(`\nc=1 through the same upstream: ${L.rounds} interleaved rounds × ${int(L.n)} sequential requests (yr-load), median of the rounds${variant === 'tls' ? '; direct is the plain variant\'s (yr-load has no TLS client), so the added figures include the proxy\'s TLS' : ''}.\n`);
+      parts.push(table(['peer', 'p50', 'p99', 'added p50', 'added p99', 'yourouter ÷ nginx added (p50 / p99)', 'rounds', 'errors'], lrows));
+    }
+    if (o.cpu?.[YR]) {
+      const y = o.cpu[YR].cpu_us_per_req, n = o.cpu.nginx?.cpu_us_per_req;
+      parts.push(`\nCPU per request at 500 req/s for 6 s (figure (e)'s load, this upstream): yourouter ${num(y) ? y.toFixed(1) + ' µs' : '–'}, nginx ${num(n) ? n.toFixed(1) + ' µs' : '–'} (${ratio(gainRatio(y, n))}).\n`);
+    }
   }
   return parts.join('\n') + '\n';
 }
