@@ -29,6 +29,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,15 +166,27 @@ static long long now_ms(void)
 #define CHUNK_PRE "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":" \
                   "1700000000,\"model\":\"gpt-4o\",\"system_fingerprint\":\"fp_bench\",\"choices\":["
 
-/* Appends "data: JSON\n\n" framed as one HTTP chunk to *pc. */
-static void add_event(piece_t *pc, const char *json)
+/* Appends printf-formatted bytes to *pc. */
+__attribute__((format(printf, 2, 3))) static void piece_add(piece_t *pc, const char *fmt, ...)
 {
-    size_t jn = strlen(json), n = jn + 8; /* "data: " and "\n\n" */
-    char *p = realloc(pc->p, pc->n + jn + 32);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = n < 0 ? NULL : realloc(pc->p, pc->n + (size_t)n + 1);
     if (p == NULL)
         die("malloc");
     pc->p = p;
-    pc->n += (size_t)sprintf(p + pc->n, "%zx\r\ndata: %s\n\n\r\n", n, json);
+    va_start(ap, fmt);
+    vsnprintf(p + pc->n, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    pc->n += (size_t)n;
+}
+
+/* Appends "data: JSON\n\n" framed as one HTTP chunk to *pc. */
+static void add_event(piece_t *pc, const char *json)
+{
+    piece_add(pc, "%zx\r\ndata: %s\n\n\r\n", strlen(json) + 8, json); /* "data: ", "\n\n" */
 }
 
 /* The --stream answer: the text cut into stream_events pieces, as the
@@ -188,12 +201,8 @@ static void build_stream(const char *text)
     buckets = calloc((size_t)stream_gap_ms, sizeof(*buckets));
     if (json == NULL || piece == NULL || esc == NULL || stream_content == NULL || buckets == NULL)
         die("malloc");
-    const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                       "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
-    stream_head.p = strdup(head);
-    if (stream_head.p == NULL)
-        die("malloc");
-    stream_head.n = strlen(head);
+    piece_add(&stream_head, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                            "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
     add_event(&stream_head, CHUNK_PRE "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
                             "\"\"},\"logprobs\":null,\"finish_reason\":null}]}");
     for (int i = 0; i < stream_events; i++) {
@@ -211,12 +220,7 @@ static void build_stream(const char *text)
     add_event(&stream_tail, CHUNK_PRE "{\"index\":0,\"delta\":{},\"logprobs\":null,"
                             "\"finish_reason\":\"stop\"}]}");
     add_event(&stream_tail, "[DONE]");
-    char *p = realloc(stream_tail.p, stream_tail.n + 6);
-    if (p == NULL)
-        die("malloc");
-    memcpy(p + stream_tail.n, "0\r\n\r\n", 5);
-    stream_tail.p = p;
-    stream_tail.n += 5;
+    piece_add(&stream_tail, "0\r\n\r\n");
     free(json);
     free(piece);
     free(esc);

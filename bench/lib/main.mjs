@@ -27,12 +27,13 @@ import {
   runLoad,
   httpRequest,
   parseWrk,
+  loadTarget,
 } from './util.mjs';
 import { ALL_PEERS } from './peers.mjs';
 import { BEHAVIOURS, REPLY_TEXT, chatBody, writeBodies } from './workload.mjs';
 import { renderMarkdown } from './report.mjs';
 import { overheadFigure } from './overhead.mjs';
-import { streamsFigure } from './streams.mjs';
+import { streamsFigure, streamMetrics, EVENTS_SEEN } from './streams.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -276,10 +277,7 @@ function peersUp() {
 // ------------------------------------------------------------- load runs
 function loadArgs(name, behaviour, bodyFile, extra, { pids = true } = {}) {
   const { peer, inst } = running[name];
-  const args = ['-u', `http://127.0.0.1:${inst.port}/v1/chat/completions`, '-b', bodyFile];
-  for (const h of peer.headers(ctx, behaviour)) args.push('-H', h);
-  if (pids) for (const pid of inst.pids) args.push('-p', String(pid));
-  return [...args, ...extra];
+  return [...loadTarget(inst.port, bodyFile, peer.headers(ctx, behaviour), pids ? inst.pids : []), ...extra];
 }
 
 async function load(figure, label, name, behaviour, bodyFile, extra, boundS) {
@@ -560,24 +558,13 @@ async function main() {
       const r = await load('d', label, n, behaviour, body,
         ['-s', '-c', String(conns), '-n', String(count), '-d', String(bound), '-g', '30', '-t', '60', '-k', '256'], bound + 30);
       return {
+        ...streamMetrics(r, count),
         streams: r.streams ?? 0,
-        ok: r.ok ?? 0,
         errors: r.errors ?? null,
-        stalls: r.failed ? count : r.stalls,
-        max_inflight: r.max_inflight ?? 0,
-        ttfb_p50_us: r.ttfb_us?.p50 ?? null,
-        ttfb_p99_us: r.ttfb_us?.p99 ?? null,
-        ttfc_p50_us: r.ttfc_us?.p50 ?? null,
-        ttfc_p99_us: r.ttfc_us?.p99 ?? null,
-        gap_p50_us: r.gap_us?.p50 ?? null,
-        gap_p99_us: r.gap_us?.p99 ?? null,
-        gap_max_us: r.gap_us?.max ?? null,
-        total_p50_us: lat(r, 'p50'),
-        total_p99_us: lat(r, 'p99'),
         rss_max_kb: n === 'direct' ? null : r.peer?.rss_max_kb ?? null,
-        // CPU of the peer's processes per SSE event it relayed (67 per stream;
-        // clock ticks: meaningful over many streams only)
-        cpu_us_per_event: n === 'direct' || !(r.peer?.cpu_us >= 0) || !r.ok ? null : r.peer.cpu_us / (r.ok * 67),
+        // CPU of the peer's processes per SSE event it relayed (clock
+        // ticks: meaningful over many streams only)
+        cpu_us_per_event: n === 'direct' || !(r.peer?.cpu_us >= 0) || !r.ok ? null : r.peer.cpu_us / (r.ok * EVENTS_SEEN),
         sim_fds_before: null,
       };
     };

@@ -13,7 +13,7 @@
 // Rig: the peer under test alone on core 0; the upstream and wrk on core 1.
 import fs from 'node:fs';
 import path from 'node:path';
-import { sh, which, log, pinned, startProcess, waitForOutput, stopProcess, median, parseWrk, runLoad } from './util.mjs';
+import { sh, which, log, pinned, startProcess, waitForOutput, stopProcess, median, parseWrk, runLoad, loadTarget } from './util.mjs';
 
 export const PLAIN_MIN_RATIO = 3;
 export const TLS_MIN_RATIO = 1.3;
@@ -68,9 +68,6 @@ function summarise(rounds) {
   };
 }
 
-// peers: [{ peer, name }] from peers.mjs (direct handled here); returns
-// { plain: {...}, tls: {...} } with per-peer summaries and the validity of
-// every ratio.
 // c=1 latency through each peer against the same upstream: interleaved
 // rounds of sequential requests with yr-load, median of the rounds' p50 and
 // p99. Direct only over plain HTTP (yr-load has no TLS client): the TLS
@@ -78,12 +75,9 @@ function summarise(rounds) {
 async function latencyRounds(ctx, targets, body, { rounds = 3, n = 2000 } = {}) {
   const LOAD = path.join(ctx.buildDir, 'bench', 'yr-load');
   const per = Object.fromEntries(targets.map((t) => [t.name, { p50: [], p99: [], errors: 0 }]));
-  const run = (t, count) => {
-    const args = ['-u', t.url, '-b', body];
-    for (const h of t.headers) args.push('-H', h);
-    args.push('-c', '1', '-n', String(count), '-d', '60');
-    return runLoad(LOAD, args, { core: 1, sched: ctx.sched, timeoutMs: 120000 });
-  };
+  const run = (t, count) =>
+    runLoad(LOAD, [...loadTarget(t.port, body, t.headers), '-c', '1', '-n', String(count), '-d', '60'],
+      { core: 1, sched: ctx.sched, timeoutMs: 120000 });
   for (const t of targets) await run(t, 50); // warm: connections, sessions
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < targets.length; i++) {
@@ -103,6 +97,9 @@ async function latencyRounds(ctx, targets, body, { rounds = 3, n = 2000 } = {}) 
   return { rounds, n, per_peer: out };
 }
 
+// peers: [{ peer, name }] from peers.mjs (direct handled here); returns
+// { plain: {...}, tls: {...} } with per-peer summaries and the validity of
+// every ratio, c=1 latency and CPU per request.
 export async function overheadFigure(ctx, { peers, body, secs, rounds, variants = ['plain', 'tls'] }) {
   if (!which('wrk')) return { skipped: 'wrk is not installed' };
   if (!fs.existsSync(path.join(ctx.buildDir, 'bench', 'yr-upstream'))) return { skipped: 'yr-upstream was not built' };
@@ -147,18 +144,16 @@ export async function overheadFigure(ctx, { peers, body, secs, rounds, variants 
       }
       // c=1 latency against the same upstream (direct: the plain variant's)
       if (fs.existsSync(path.join(ctx.buildDir, 'bench', 'yr-load'))) {
-        const targets = Object.keys(insts).map((n) => ({ name: n, url: `http://127.0.0.1:${insts[n].inst.port}/v1/chat/completions`, headers: insts[n].peer.headers(ctx, {}) }));
-        if (!tls) targets.unshift({ name: 'direct', url: directUrl, headers: ['Authorization: Bearer dummy'] });
+        const targets = Object.keys(insts).map((n) => ({ name: n, port: insts[n].inst.port, headers: insts[n].peer.headers(ctx, {}) }));
+        if (!tls) targets.unshift({ name: 'direct', port: up.port, headers: ['Authorization: Bearer dummy'] });
         res.latency = await latencyRounds(ctx, targets, body);
         if (tls && out.plain?.latency?.per_peer?.direct) res.latency.per_peer.direct = { ...out.plain.latency.per_peer.direct, from: 'plain' };
         log(`figure o (${variant}) c=1: ${Object.entries(res.latency.per_peer).map(([n, v]) => `${n} p50/p99 ${v.p50_us}/${v.p99_us} us`).join(', ')}`);
         // CPU per request at a fixed 500 req/s (figure (e)'s load) against this upstream
         res.cpu = {};
         for (const n of Object.keys(insts)) {
-          const args = ['-u', `http://127.0.0.1:${insts[n].inst.port}/v1/chat/completions`, '-b', body];
-          for (const h of insts[n].peer.headers(ctx, {})) args.push('-H', h);
-          for (const pid of insts[n].inst.pids) args.push('-p', String(pid));
-          args.push('-R', '500', '-n', '3000', '-d', '6', '-c', '4');
+          const args = [...loadTarget(insts[n].inst.port, body, insts[n].peer.headers(ctx, {}), insts[n].inst.pids),
+            '-R', '500', '-n', '3000', '-d', '6', '-c', '4'];
           const r = await runLoad(path.join(ctx.buildDir, 'bench', 'yr-load'), args, { core: 1, sched: ctx.sched, timeoutMs: 60000 });
           res.cpu[n] = { cpu_us_per_req: r.failed || r.errors ? null : r.peer?.cpu_us_per_req ?? null, errors: r.failed ? 3000 : r.errors };
         }

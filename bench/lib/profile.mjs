@@ -142,13 +142,14 @@ let reqUp = { port: sim.port };
 let streamUp = { port: sim.port };
 if (UPSTREAM !== 'sim') {
   const pki = UPSTREAM === 'tls' ? makePki(path.join(work, 'pki')) : null;
-  const tlsArgs = pki ? ['--cert', pki.cert, '--key', pki.key] : [];
-  fast = startProcess([path.join(buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0', ...tlsArgs]);
-  const m = await waitForOutput(fast, /listening on 127\.0\.0\.1:(\d+)/, 10000);
-  reqUp = { port: Number(m[1]), ca: pki?.ca };
-  streamer = startProcess([path.join(buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0', '--stream', '64:20', ...tlsArgs]);
-  const ms = await waitForOutput(streamer, /listening on 127\.0\.0\.1:(\d+)/, 10000);
-  streamUp = { port: Number(ms[1]), ca: pki?.ca };
+  const startUpstream = async (extra) => {
+    const child = startProcess([path.join(buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0', ...extra,
+      ...(pki ? ['--cert', pki.cert, '--key', pki.key] : [])]);
+    const m = await waitForOutput(child, /listening on 127\.0\.0\.1:(\d+)/, 10000);
+    return { child, up: { port: Number(m[1]), ca: pki?.ca } };
+  };
+  ({ child: fast, up: reqUp } = await startUpstream([]));
+  ({ child: streamer, up: streamUp } = await startUpstream(['--stream', '64:20']));
 }
 try {
   // ---- syscalls per request / per event

@@ -16,13 +16,14 @@
 // Rig: the peer under test alone on core 0; the upstream and yr-load on core 1.
 import fs from 'node:fs';
 import path from 'node:path';
-import { log, pinned, startProcess, waitForOutput, stopProcess, rssKb, runLoad, sleep } from './util.mjs';
+import { log, pinned, startProcess, waitForOutput, stopProcess, rssKb, runLoad, sleep, loadTarget } from './util.mjs';
 import { makePki, UPSTREAM_NAME } from './overhead.mjs';
 
 export const STREAM_EVENTS = 64;
 export const STREAM_GAP_MS = 20;
 // what the client sees per stream: role chunk, content chunks, finish, [DONE]
-const EVENTS_SEEN = STREAM_EVENTS + 3;
+// (the simulator's "stream" behaviour, figure (d), sends the same)
+export const EVENTS_SEEN = STREAM_EVENTS + 3;
 
 async function startStreamUpstream(ctx, pki) {
   const argv = [path.join(ctx.buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0',
@@ -33,15 +34,14 @@ async function startStreamUpstream(ctx, pki) {
   return { child, port: Number(m[1]) };
 }
 
-function summary(r, count, pids, idleKb) {
-  const out = {
+// What one yr-load stream run measured (figures (d) and (s) alike).
+export function streamMetrics(r, count) {
+  return {
     ok: r.ok ?? 0,
-    count,
-    errors: r.failed ? count : r.errors ?? null,
-    failed: r.failed ? r.error : null,
     stalls: r.failed ? count : r.stalls,
     max_inflight: r.max_inflight ?? 0,
     ttfb_p50_us: r.ttfb_us?.p50 ?? null,
+    ttfb_p99_us: r.ttfb_us?.p99 ?? null,
     ttfc_p50_us: r.ttfc_us?.p50 ?? null,
     ttfc_p99_us: r.ttfc_us?.p99 ?? null,
     gap_p50_us: r.gap_us?.p50 ?? null,
@@ -49,6 +49,15 @@ function summary(r, count, pids, idleKb) {
     gap_max_us: r.gap_us?.max ?? null,
     total_p50_us: r.failed ? null : r.latency_us?.p50 ?? null,
     total_p99_us: r.failed ? null : r.latency_us?.p99 ?? null,
+  };
+}
+
+function summary(r, count, pids, idleKb) {
+  const out = {
+    ...streamMetrics(r, count),
+    count,
+    errors: r.failed ? count : r.errors ?? null,
+    failed: r.failed ? r.error : null,
   };
   if (pids.length) {
     out.rss_idle_kb = idleKb;
@@ -66,9 +75,7 @@ export async function streamsFigure(ctx, { peers, levels, bodyFile, variants = [
   const LOAD = path.join(ctx.buildDir, 'bench', 'yr-load');
   const pki = variants.includes('tls') ? makePki(path.join(ctx.workDir, 'pki-streams')) : null;
   const run = async (port, pids, headers, count) => {
-    const args = ['-u', `http://127.0.0.1:${port}/v1/chat/completions`, '-b', bodyFile];
-    for (const h of headers) args.push('-H', h);
-    for (const pid of pids) args.push('-p', String(pid));
+    const args = loadTarget(port, bodyFile, headers, pids);
     const bound = 120;
     args.push('-s', '-c', String(count), '-n', String(count), '-d', String(bound), '-g', '30', '-t', '60', '-k', '256');
     return runLoad(LOAD, args, { core: 1, sched: ctx.sched, timeoutMs: (bound + 90) * 1000 });

@@ -191,6 +191,15 @@ export function median(a) {
 }
 
 // Runs yr-load once and returns its JSON (or {failed, error}).
+// yr-load's target arguments: the chat endpoint of a peer on 127.0.0.1, the
+// body file, the headers, and the pids whose RSS and CPU it samples.
+export function loadTarget(port, bodyFile, headers, pids = []) {
+  const args = ['-u', `http://127.0.0.1:${port}/v1/chat/completions`, '-b', bodyFile];
+  for (const h of headers) args.push('-H', h);
+  for (const pid of pids) args.push('-p', String(pid));
+  return args;
+}
+
 export async function runLoad(bin, args, { core, sched, timeoutMs }) {
   const argv = pinned(core, sched, [bin, ...args]);
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
