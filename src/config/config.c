@@ -239,6 +239,8 @@ static const setting_t responses_rows[] = {
 static const setting_t provider_tls_rows[] = {
     {.name = "ca_file", .type = T_STR, .flags = F_NULLABLE, .max = 4096,
      .offset = PRV(tls_ca_file)},
+    /* offer HTTP/2 in ALPN (libcurl's default for HTTPS); false: HTTP/1.1 only */
+    {.name = "http2", .type = T_BOOL, .def_num = 1, .offset = PRV(tls_http2)},
 };
 
 #define OVR(f) offsetof(yr_model_override_t, f)
@@ -1532,6 +1534,8 @@ static int parse_provider(parse_t *p, yaml_node_t *v, size_t key_line, yr_provid
 {
     yaml_node_t *custom[NROWS(provider_rows)] = {0};
     int rc = apply_defaults(p->cfg->pool, provider_rows, NROWS(provider_rows), pc);
+    if (rc == 0)
+        rc = apply_defaults(p->cfg->pool, provider_tls_rows, NROWS(provider_tls_rows), pc);
     if (rc < 0)
         return fail_oom(p);
     rc = parse_table(p, v, key_line, provider_rows, NROWS(provider_rows), pc, custom);

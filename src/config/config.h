@@ -80,6 +80,9 @@ typedef struct {
      * instead of the system store (private CAs, corporate proxies); NULL:
      * the system store. Checked readable at load. */
     const char *tls_ca_file;
+    /* tls.http2 (default true): HTTP/2 is offered in ALPN and used when the
+     * provider picks it, so concurrent calls share a few connections */
+    bool tls_http2;
     size_t index;                   /* position in cfg->providers */
 } yr_provider_conf_t;
 

@@ -1517,6 +1517,7 @@ static int attempt_send(chat_t *c)
     if (rc == 0) {
         yr_transport_route_timeouts(c->att->route, &c->ureq);
         c->ureq.ca_file = c->att->route->provider->tls_ca_file;
+        c->ureq.http2 = c->att->route->provider->tls_http2;
         /* no try outlives the request's deadline */
         uint64_t now = now_ns();
         uint64_t left = c->deadline_ns > now ? (c->deadline_ns - now) / 1000000u + 1 : 1;

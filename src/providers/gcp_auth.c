@@ -509,6 +509,7 @@ static int start_fetch(entry_t *e, const yr_gcp_token_req_t *req, uint64_t now, 
             .first_byte_timeout_ms = total,
             .timeout_ms = total,
             .max_body = MAX_TOKEN_RESPONSE,
+            .http2 = true, /* Google's token endpoint speaks it */
         };
         rc = yr_upstream_start(e->t->up, &ur, &token_cbs, e, &e->call);
     }

@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <http_parser.h>
 #include <limits.h>
+#include <nghttp2/nghttp2.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -60,6 +61,11 @@
 #define IDLE_PER_HOST 1024        /* kept-alive connections per host */
 #define HEAD_MAX (100 * 1024)     /* response head bytes kept (curl's limit) */
 #define TLS_COPY_MAX (256 * 1024) /* a TLS request body up to this goes out in the head's write */
+#define H2_WBUF (32 * 1024)        /* HTTP/2 frames gathered for one write */
+#define H2_STREAM_WINDOW 65535     /* bytes a stream may have in flight: a paused one's bound */
+#define H2_CONN_WINDOW (16 << 20)  /* so paused streams do not stall their neighbours */
+#define H2_STREAMS_MAX 256         /* streams per connection, whatever the server allows */
+#define H2_WAIT_MAX 100            /* calls that wait for a connection still shaking hands */
 
 typedef struct lean_host lean_host_t;
 typedef struct lean_conn lean_conn_t;
@@ -74,7 +80,10 @@ typedef struct yr_lean {
     lean_call_t *resumes, *resumes_tail;
     uv_idle_t resume_idle;
     bool idle_inited;
+    nghttp2_session_callbacks *h2cbs; /* lazily, with the first HTTP/2 connection */
+    nghttp2_option *h2opt;
     char rbuf[RBUF_SIZE];
+    char wbuf[H2_WBUF];
 } yr_lean_t;
 
 struct lean_host {
@@ -94,6 +103,10 @@ struct lean_host {
     uint64_t addrs_until; /* loop time the cached addresses expire */
     lean_conn_t *idle;    /* LIFO of idle connections (conn->next_idle) */
     size_t nidle;
+    bool h2_ok;           /* https: h2 offered in ALPN */
+    bool h2c;             /* http: HTTP/2 with prior knowledge */
+    int proto;            /* what the host answered ALPN with: 0 not yet, 1 HTTP/1.1, 2 h2 */
+    lean_conn_t *h2conns; /* HTTP/2 connections, and the one shaking hands (prev_h2/next_h2) */
 };
 
 enum conn_state { C_CONNECTING, C_HANDSHAKE, C_READY };
@@ -114,6 +127,19 @@ struct lean_conn {
     bool closing;
     bool idle;
     bool read_wants_write; /* SSL_read needs the socket writable to go on */
+    /* HTTP/2 (h2 != NULL): the calls are streams (lc->prev_link/next_link);
+     * conn->call stays NULL. A connection still connecting to a host that
+     * may speak h2 is a probe: calls wait on it instead of opening their own */
+    nghttp2_session *h2;
+    bool probe, in_h2, goaway, on_list;
+    lean_conn_t *prev_h2, *next_h2;
+    lean_call_t *streams;  /* attached calls */
+    size_t nstreams;
+    lean_call_t *waiters; /* calls waiting for the probe (lc->next_link) */
+    size_t nwait;
+    lean_call_t *ended;   /* calls a frame ended, finished after nghttp2 returns */
+    char *wpend;          /* frames the socket did not take yet */
+    size_t wpend_len, wpend_off;
 };
 
 struct yr_lean_call {
@@ -154,6 +180,15 @@ struct yr_lean_call {
     enum yr_up_error deferred_err;
     lean_call_t *prev_resume, *next_resume;
     yr_upstream_call_t *call;
+    /* HTTP/2: the call is a stream of lc->conn (sid > 0 while it is open),
+     * or waits for a probe (waiting) */
+    bool h2, waiting, reconnect, end_queued, refused;
+    int32_t sid;
+    enum yr_up_error end_err;
+    size_t hdr_only; /* bytes of the head without a copied body */
+    size_t body_off; /* body bytes given to nghttp2 */
+    size_t pend_cap;
+    lean_call_t *prev_link, *next_link, *next_ended;
 };
 
 struct lean_resolve {
@@ -170,6 +205,14 @@ static void connect_next(yr_upstream_call_t *call, int last_errno);
 static void conn_send(lean_conn_t *c);
 static int call_wants(const lean_conn_t *c);
 static void on_conn_poll(uv_poll_t *h, int status, int events);
+static bool h2_join(yr_upstream_call_t *call);
+static void h2_detach(yr_upstream_call_t *call);
+static void h2_start(lean_conn_t *c);
+static void h2_poll(lean_conn_t *c, int status, int events);
+static void h2_resume(yr_upstream_call_t *call);
+static void h2_unlink(lean_conn_t *c);
+static void h2_requeue_waiters(lean_conn_t *c);
+static int h2_wants(const lean_conn_t *c);
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -266,6 +309,10 @@ static void call_drop_conn(yr_upstream_call_t *call, bool keep)
     lean_conn_t *c = lc->conn;
     if (c == NULL)
         return;
+    if (lc->h2 || lc->waiting) {
+        h2_detach(call);
+        return;
+    }
     lc->conn = NULL;
     c->call = NULL;
     lean_host_t *h = c->host;
@@ -486,6 +533,8 @@ static size_t hdr_next(const lean_call_t *lc, size_t off, const char **name, yr_
     return off + nl + 1 + vl + 1;
 }
 
+static int head_complete(yr_upstream_call_t *call, uint64_t length);
+
 static int on_headers_complete(http_parser *p)
 {
     yr_upstream_call_t *call = parser_call(p);
@@ -498,6 +547,16 @@ static int on_headers_complete(http_parser *p)
     call->status = (int)p->status_code;
     if (call->status < 200)
         return 0; /* an interim response: the real one follows */
+    bool sized = (p->flags & F_CHUNKED) == 0 && p->content_length != ULLONG_MAX;
+    return head_complete(call, sized ? p->content_length : UINT64_MAX);
+}
+
+/* The final response head is in lc->hdrs (HTTP/1.1 or h2): capture what the
+ * gateway asks for, check the announced length (UINT64_MAX: none), tell the
+ * owner. -1 (lc->err set) when the call must end. */
+static int head_complete(yr_upstream_call_t *call, uint64_t length)
+{
+    lean_call_t *lc = call->lean;
     const char *name;
     yr_str_t v;
     for (size_t off = 0; (off = hdr_next(lc, off, &name, &v)) != 0;) {
@@ -511,8 +570,7 @@ static int on_headers_complete(http_parser *p)
     call->head_done = true;
     call->last_data = now_ms(call->up);
     arm_timer(call);
-    if (lc->max_body > 0 && (p->flags & F_CHUNKED) == 0 && p->content_length != ULLONG_MAX &&
-        p->content_length > lc->max_body) {
+    if (lc->max_body > 0 && length != UINT64_MAX && length > lc->max_body) {
         set_error(call, "Maximum file size exceeded");
         lc->err = YR_UP_EABORTED;
         lc->failed = true;
@@ -729,54 +787,68 @@ static void tls_drained(lean_conn_t *c)
     (void)SSL_free_buffers(c->ssl);
 }
 
+static int conn_wants(const lean_conn_t *c)
+{
+    return c->h2 != NULL ? h2_wants(c) : call_wants(c);
+}
+
+/* One read of the connection into buf: > 0 bytes, 0 nothing more for now,
+ * -1 the connection ended (*why NULL for a clean close, else the reason,
+ * written to eb). */
+static ssize_t conn_recv(lean_conn_t *c, char *buf, size_t cap, const char **why, char *eb,
+                         size_t ebcap)
+{
+    *why = NULL;
+    if (c->ssl == NULL) {
+        ssize_t n = read(c->fd, buf, cap);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return 0;
+            snprintf(eb, ebcap, "Recv failure: %s", strerror(errno));
+            *why = eb;
+            return -1;
+        }
+        return n == 0 ? -1 : n;
+    }
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_read(c->ssl, buf, (int)cap);
+    if (r <= 0) {
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ) {
+            tls_drained(c);
+            return 0;
+        }
+        if (e == SSL_ERROR_WANT_WRITE) { /* a KeyUpdate reply that did not fit: rare */
+            c->read_wants_write = true;
+            conn_want(c, UV_READABLE | UV_WRITABLE);
+            return 0;
+        }
+        if (!(e == SSL_ERROR_ZERO_RETURN ||
+              (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)))
+            *why = tls_error_text(eb, ebcap);
+        return -1;
+    }
+    if (c->read_wants_write) {
+        c->read_wants_write = false;
+        conn_want(c, conn_wants(c));
+    }
+    return r;
+}
+
 /* Reads what the connection has and feeds it to the call's parser. */
 static void conn_read(lean_conn_t *c)
 {
     char *buf = c->l->rbuf;
     for (;;) {
-        ssize_t n;
-        if (c->ssl != NULL) {
-            ERR_clear_error();
-            errno = 0;
-            int r = SSL_read(c->ssl, buf, RBUF_SIZE);
-            if (r <= 0) {
-                int e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_READ) {
-                    tls_drained(c);
-                    return;
-                }
-                if (e == SSL_ERROR_WANT_WRITE) { /* a KeyUpdate reply that did not fit: rare */
-                    c->read_wants_write = true;
-                    conn_want(c, UV_READABLE | UV_WRITABLE);
-                    return;
-                }
-                char eb[160];
-                conn_ended(c, e == SSL_ERROR_ZERO_RETURN ||
-                                      (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-                                       errno == 0)
-                                  ? NULL
-                                  : tls_error_text(eb, sizeof(eb)));
-                return;
-            }
-            n = r;
-            if (c->read_wants_write) {
-                c->read_wants_write = false;
-                conn_want(c, call_wants(c));
-            }
-        } else {
-            n = read(c->fd, buf, RBUF_SIZE);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                    return;
-                char eb[96];
-                snprintf(eb, sizeof(eb), "Recv failure: %s", strerror(errno));
-                conn_ended(c, eb);
-                return;
-            }
-            if (n == 0) {
-                conn_ended(c, NULL);
-                return;
-            }
+        const char *why;
+        char eb[160];
+        ssize_t n = conn_recv(c, buf, RBUF_SIZE, &why, eb, sizeof(eb));
+        if (n == 0)
+            return;
+        if (n < 0) {
+            conn_ended(c, why);
+            return;
         }
         yr_upstream_call_t *call = c->call;
         feed(c, buf, (size_t)n);
@@ -890,11 +962,16 @@ static int host_tls_ctx(lean_host_t *h, yr_upstream_call_t *call)
         return -EINVAL;
     }
     static const unsigned char alpn[] = "\x08http/1.1";
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    static const unsigned char alpn2[] = "\x02h2\x08http/1.1";
+    if (h->h2_ok)
+        SSL_CTX_set_alpn_protos(ctx, alpn2, sizeof(alpn2) - 1);
+    else
+        SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
     /* read-ahead: one recv per burst of records; conn_read drains with
      * SSL_has_pending, which sees the read-ahead bytes, so nothing stalls */
     SSL_CTX_set_read_ahead(ctx, 1);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* moving: an h2 write retried from a buffer that grew (h2_hold) */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
     SSL_CTX_set_app_data(ctx, h);
@@ -912,6 +989,20 @@ static void conn_handshake(lean_conn_t *c)
         call->lean->connect_until = 0;
         if (SSL_session_reused(c->ssl))
             call->up->stats.tls_resumed++;
+        const unsigned char *proto = NULL;
+        unsigned plen = 0;
+        SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+        if (plen == 2 && memcmp(proto, "h2", 2) == 0) {
+            c->host->proto = 2;
+            h2_start(c);
+            return;
+        }
+        if (c->host->h2_ok)
+            c->host->proto = 1; /* it speaks HTTP/1.1 only: no call waits for a probe again */
+        if (c->probe) {
+            h2_unlink(c);
+            h2_requeue_waiters(c);
+        }
         conn_start_request(c);
         return;
     }
@@ -972,6 +1063,9 @@ static void on_conn_closed(uv_handle_t *hd)
     lean_conn_t *c = hd->data;
     if (c->ssl != NULL)
         SSL_free(c->ssl); /* the descriptor is closed already */
+    if (c->h2 != NULL)
+        nghttp2_session_del(c->h2); /* never inside its own callbacks: a turn later */
+    free(c->wpend);
     free(c);
 }
 
@@ -996,6 +1090,8 @@ static void conn_close(lean_conn_t *c)
     c->closing = true;
     if (c->idle)
         idle_unlink(c);
+    h2_unlink(c);
+    h2_requeue_waiters(c);
     yr_lean_t *l = c->l;
     if (c->prev_all != NULL)
         c->prev_all->next_all = c->next_all;
@@ -1035,6 +1131,10 @@ static void on_conn_poll(uv_poll_t *hd, int status, int events)
     lean_conn_t *c = hd->data;
     if (c->closing)
         return;
+    if (c->h2 != NULL) {
+        h2_poll(c, status, events);
+        return;
+    }
     if (c->call == NULL) {
         idle_event(c);
         return;
@@ -1120,6 +1220,15 @@ static void connect_next(yr_upstream_call_t *call, int last_errno)
         lc->conn = c;
         call->up->stats.conns_opened++;
         c->state = C_CONNECTING;
+        if (h->h2c || (h->tls && h->h2_ok && h->proto != 1)) {
+            /* it may speak h2: the calls that come meanwhile wait for it */
+            c->probe = true;
+            c->on_list = true;
+            c->next_h2 = h->h2conns;
+            if (h->h2conns != NULL)
+                h->h2conns->prev_h2 = c;
+            h->h2conns = c;
+        }
         if (r == 0) {
             conn_connected(c);
             return;
@@ -1169,6 +1278,10 @@ static void conn_connected(lean_conn_t *c)
     }
     c->state = C_READY;
     call->lean->connect_until = 0;
+    if (c->host->h2c) {
+        h2_start(c);
+        return;
+    }
     conn_start_request(c);
 }
 
@@ -1212,6 +1325,8 @@ static void call_connect(yr_upstream_call_t *call)
     lean_call_t *lc = call->lean;
     lean_host_t *h = lc->host;
     uint64_t now = now_ms(call->up);
+    if ((h->h2c || (h->tls && h->h2_ok && h->proto != 1)) && h2_join(call))
+        return;
     while (h->idle != NULL) {
         lean_conn_t *c = h->idle;
         idle_unlink(c);
@@ -1258,6 +1373,811 @@ static void call_connect(yr_upstream_call_t *call)
         return;
     }
     lc->resolving = r;
+}
+
+/* ---- HTTP/2 ------------------------------------------------------------------- */
+
+/* A host that picked h2 in ALPN (or is known to speak h2c) carries its calls
+ * as streams of a few connections: nghttp2 frames and parses, we move the
+ * bytes. While the host's first connection still shakes hands the calls that
+ * come meanwhile wait for it (a probe) instead of opening one each, as
+ * curl's CURLOPT_PIPEWAIT does; should it answer HTTP/1.1 they go on as
+ * before, each on its own connection.
+ *
+ * Callbacks of nghttp2 run inside nghttp2_session_mem_recv: they record what
+ * a frame did to a call (c->ended) and h2_read finishes the calls once
+ * nghttp2 has returned; nothing sends from inside them (c->in_h2). The body
+ * reaches the owner from inside them, as it does from http-parser's. A
+ * paused stream's bytes are kept (lc->pend) and not acknowledged, so its
+ * flow-control window, not memory, bounds what it holds. */
+
+static void h2_conn_fail(lean_conn_t *c, const char *why);
+static void h2_flush(lean_conn_t *c);
+
+static void link_push(lean_call_t **head, lean_call_t *lc)
+{
+    lc->prev_link = NULL;
+    lc->next_link = *head;
+    if (*head != NULL)
+        (*head)->prev_link = lc;
+    *head = lc;
+}
+
+static void link_drop(lean_call_t **head, lean_call_t *lc)
+{
+    if (lc->prev_link != NULL)
+        lc->prev_link->next_link = lc->next_link;
+    else
+        *head = lc->next_link;
+    if (lc->next_link != NULL)
+        lc->next_link->prev_link = lc->prev_link;
+    lc->prev_link = lc->next_link = NULL;
+}
+
+static void h2_unlink(lean_conn_t *c)
+{
+    if (!c->on_list)
+        return;
+    lean_host_t *h = c->host;
+    if (c->prev_h2 != NULL)
+        c->prev_h2->next_h2 = c->next_h2;
+    else
+        h->h2conns = c->next_h2;
+    if (c->next_h2 != NULL)
+        c->next_h2->prev_h2 = c->prev_h2;
+    c->prev_h2 = c->next_h2 = NULL;
+    c->on_list = false;
+}
+
+static void h2_link(lean_conn_t *c)
+{
+    if (c->on_list)
+        return;
+    lean_host_t *h = c->host;
+    c->prev_h2 = NULL;
+    c->next_h2 = h->h2conns;
+    if (h->h2conns != NULL)
+        h->h2conns->prev_h2 = c;
+    h->h2conns = c;
+    c->on_list = true;
+}
+
+/* The calls waiting for a probe that will not carry them look for a
+ * connection again, on the next turn. */
+static void h2_requeue_waiters(lean_conn_t *c)
+{
+    while (c->waiters != NULL) {
+        lean_call_t *lc = c->waiters;
+        link_drop(&c->waiters, lc);
+        c->nwait--;
+        lc->waiting = false;
+        lc->conn = NULL;
+        lc->reconnect = true;
+        resume_queue(c->l, lc);
+    }
+}
+
+static int h2_wants(const lean_conn_t *c)
+{
+    return UV_READABLE | (c->wpend_off < c->wpend_len || c->read_wants_write ? UV_WRITABLE : 0);
+}
+
+static size_t h2_room(const lean_conn_t *c)
+{
+    uint32_t max = nghttp2_session_get_remote_settings(c->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return max < H2_STREAMS_MAX ? max : H2_STREAMS_MAX;
+}
+
+static yr_upstream_call_t *h2_call(nghttp2_session *s, int32_t sid)
+{
+    return sid > 0 ? nghttp2_session_get_stream_user_data(s, sid) : NULL;
+}
+
+/* Bytes the owner took: the window opens again for the server. */
+static void h2_consume(nghttp2_session *s, int32_t sid, size_t n)
+{
+    if (sid <= 0 || nghttp2_session_consume(s, sid, n) != 0)
+        (void)nghttp2_session_consume_connection(s, n);
+}
+
+/* A frame ended the call: finished once nghttp2 has returned. */
+static void h2_end(yr_upstream_call_t *call, enum yr_up_error err)
+{
+    lean_call_t *lc = call->lean;
+    lean_conn_t *c = lc->conn;
+    if (lc->end_queued || c == NULL)
+        return;
+    lc->end_queued = true;
+    lc->end_err = err;
+    lc->next_ended = c->ended;
+    c->ended = lc;
+}
+
+static ssize_t h2_body_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    (void)src;
+    (void)ud;
+    yr_upstream_call_t *call = h2_call(s, sid);
+    if (call == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    lean_call_t *lc = call->lean;
+    size_t n = lc->body_len - lc->body_off;
+    if (n > length)
+        n = length;
+    memcpy(buf, lc->body + lc->body_off, n);
+    lc->body_off += n;
+    if (lc->body_off == lc->body_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static bool hop_by_hop(const char *name, size_t n)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
+                                        "transfer-encoding", "upgrade"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == n && memcmp(names[i], name, n) == 0)
+            return true;
+    return false;
+}
+
+static uint8_t *nv_bytes(const char *p)
+{
+    return (uint8_t *)(uintptr_t)p; /* nghttp2 copies them (NGHTTP2_NV_FLAG_NONE) */
+}
+
+/* The call's request as h2 HEADERS (and DATA): the head built for HTTP/1.1
+ * is the one source of what is sent, read back here, names lower-cased,
+ * Host as :authority, the hop-by-hop headers h2 forbids left out. */
+static int32_t h2_submit(lean_conn_t *c, yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    const char *p = lc->head, *end = lc->head + lc->hdr_only;
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    const char *sp2 = sp != NULL ? memchr(sp + 1, ' ', (size_t)(end - sp - 1)) : NULL;
+    const char *eol = sp2 != NULL ? memchr(sp2, '\n', (size_t)(end - sp2)) : NULL;
+    if (eol == NULL)
+        return NGHTTP2_ERR_INVALID_ARGUMENT;
+    size_t lines = 0;
+    for (const char *q = eol + 1; q < end && (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+        lines++;
+    nghttp2_nv *nv = malloc((lines + 4) * sizeof(*nv));
+    char *lower = malloc(lc->hdr_only);
+    if (nv == NULL || lower == NULL) {
+        free(nv);
+        free(lower);
+        return NGHTTP2_ERR_NOMEM;
+    }
+    const char *scheme = c->host->tls ? "https" : "http";
+    nv[0] = (nghttp2_nv){nv_bytes(":method"), nv_bytes(p), 7, (size_t)(sp - p), NGHTTP2_NV_FLAG_NONE};
+    nv[1] = (nghttp2_nv){nv_bytes(":scheme"), nv_bytes(scheme), 7, strlen(scheme), NGHTTP2_NV_FLAG_NONE};
+    nv[2] = (nghttp2_nv){nv_bytes(":authority"), nv_bytes(""), 10, 0, NGHTTP2_NV_FLAG_NONE};
+    nv[3] = (nghttp2_nv){nv_bytes(":path"), nv_bytes(sp + 1), 5, (size_t)(sp2 - sp - 1),
+                         NGHTTP2_NV_FLAG_NONE};
+    size_t k = 4;
+    char *lo = lower;
+    for (const char *q = eol + 1; q < end;) {
+        const char *le = memchr(q, '\n', (size_t)(end - q));
+        if (le == NULL)
+            break;
+        const char *line_end = le > q && le[-1] == '\r' ? le - 1 : le;
+        const char *colon = memchr(q, ':', (size_t)(line_end - q));
+        if (colon != NULL && colon > q) {
+            size_t nl = (size_t)(colon - q);
+            for (size_t i = 0; i < nl; i++)
+                lo[i] = (char)((q[i] >= 'A' && q[i] <= 'Z') ? q[i] + 32 : q[i]);
+            const char *v = colon + 1;
+            while (v < line_end && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vl = (size_t)(line_end - v);
+            if (nl == 4 && memcmp(lo, "host", 4) == 0) {
+                nv[2].value = nv_bytes(v);
+                nv[2].valuelen = vl;
+            } else if (!hop_by_hop(lo, nl) &&
+                       !(nl == 2 && memcmp(lo, "te", 2) == 0 &&
+                         !(vl == 8 && strncasecmp(v, "trailers", 8) == 0))) {
+                nv[k++] = (nghttp2_nv){nv_bytes(lo), nv_bytes(v), nl, vl, NGHTTP2_NV_FLAG_NONE};
+                lo += nl;
+            }
+        }
+        q = le + 1;
+    }
+    nghttp2_data_provider prd = {.source.ptr = NULL, .read_callback = h2_body_read};
+    lc->body_off = 0;
+    int32_t sid = nghttp2_submit_request(c->h2, NULL, nv, k, lc->body_len > 0 ? &prd : NULL, call);
+    free(nv);
+    free(lower);
+    return sid;
+}
+
+/* The call becomes a stream of c. The caller flushes. */
+static void h2_attach(lean_conn_t *c, yr_upstream_call_t *call, bool reused)
+{
+    lean_call_t *lc = call->lean;
+    lc->conn = c;
+    lc->h2 = true;
+    lc->reused = reused;
+    lc->got_bytes = false;
+    lc->connect_until = lc->attempt_until = 0;
+    link_push(&c->streams, lc);
+    c->nstreams++;
+    call->up->stats.h2_streams++;
+    int32_t sid = h2_submit(c, call);
+    if (sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE && !lc->retried) {
+        c->goaway = true; /* no stream ids left: a new connection takes it */
+        h2_unlink(c);
+        lc->retried = true;
+        h2_detach(call);
+        call_connect(call);
+        return;
+    }
+    if (sid < 0) {
+        set_error(call, "HTTP/2: the request could not be sent (%s)", nghttp2_strerror(sid));
+        finish(call, YR_UP_ECONNECT);
+        return;
+    }
+    lc->sid = sid;
+    arm_timer(call);
+}
+
+/* A connection of the host carries the call (or it waits for one shaking
+ * hands). False: none can, a new connection is needed. */
+static bool h2_join(yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    lean_host_t *h = lc->host;
+    uint64_t now = now_ms(call->up);
+    for (lean_conn_t *c = h->h2conns, *next; c != NULL; c = next) {
+        next = c->next_h2;
+        if (c->closing || c->goaway)
+            continue;
+        if (c->h2 == NULL) {
+            if (c->nwait + 1 >= H2_WAIT_MAX)
+                continue;
+            lc->waiting = true;
+            lc->conn = c;
+            link_push(&c->waiters, lc);
+            c->nwait++;
+            if (lc->connect_ms > 0 && lc->connect_until == 0) {
+                lc->connect_until = now + lc->connect_ms;
+                arm_timer(call);
+            }
+            return true;
+        }
+        if (c->nstreams == 0 && now - c->idle_since > IDLE_MAX_AGE_MS) {
+            conn_close(c);
+            continue;
+        }
+        if (c->nstreams >= h2_room(c))
+            continue;
+        call->up->stats.conns_reused++;
+        h2_attach(c, call, true);
+        if (lc->conn == c)
+            h2_flush(c);
+        return true;
+    }
+    return false;
+}
+
+/* The call leaves its connection (ended, cancelled, sent elsewhere). */
+static void h2_detach(yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    lean_conn_t *c = lc->conn;
+    lc->conn = NULL;
+    lc->h2 = false;
+    if (lc->waiting) {
+        link_drop(&c->waiters, lc);
+        c->nwait--;
+        lc->waiting = false;
+        return;
+    }
+    link_drop(&c->streams, lc);
+    c->nstreams--;
+    if (c->nstreams == 0)
+        c->idle_since = now_ms(call->up);
+    if (!c->closing && lc->sid > 0) {
+        (void)nghttp2_session_set_stream_user_data(c->h2, lc->sid, NULL);
+        (void)nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, lc->sid,
+                                        lc->complete ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+    }
+    lc->sid = 0;
+    if (c->closing)
+        return;
+    if ((c->goaway && c->nstreams == 0) || call->up->closing) {
+        conn_close(c);
+        return;
+    }
+    h2_flush(c);
+}
+
+static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    (void)ud;
+    yr_upstream_call_t *call = h2_call(s, f->hd.stream_id);
+    if (call == NULL || f->hd.type != NGHTTP2_HEADERS || call->head_done)
+        return 0; /* trailers are not headers of the response (curl's CURLH_HEADER) */
+    lean_call_t *lc = call->lean;
+    lc->got_bytes = true;
+    lc->hdrs_len = 0;
+    call->status = 0;
+    call->retry_after_len = call->content_type_len = 0;
+    call->has_hints = false;
+    return 0;
+}
+
+static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                        const uint8_t *value, size_t vl, uint8_t flags, void *ud)
+{
+    (void)flags;
+    (void)ud;
+    yr_upstream_call_t *call = h2_call(s, f->hd.stream_id);
+    if (call == NULL || f->hd.type != NGHTTP2_HEADERS || call->head_done || call->lean->failed)
+        return 0;
+    lean_call_t *lc = call->lean;
+    if (nl == 7 && memcmp(name, ":status", 7) == 0) {
+        int st = 0;
+        for (size_t i = 0; i < vl && i < 3; i++)
+            st = st * 10 + (value[i] - '0'); /* nghttp2 checked: three digits */
+        call->status = st;
+        return 0;
+    }
+    if (nl > 0 && name[0] == ':')
+        return 0;
+    if (hdr_append(lc, (const char *)name, nl, true) < 0 ||
+        hdr_append(lc, (const char *)value, vl, true) < 0) {
+        set_error(call, "the response head is too large or malformed (HTTP/2)");
+        lc->failed = true;
+        lc->err = YR_UP_ECONNECT;
+        h2_end(call, YR_UP_ECONNECT);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+    }
+    return 0;
+}
+
+static uint64_t h2_content_length(const lean_call_t *lc)
+{
+    const char *name;
+    yr_str_t v;
+    for (size_t off = 0; (off = hdr_next(lc, off, &name, &v)) != 0;) {
+        if (strcasecmp(name, "content-length") != 0)
+            continue;
+        uint64_t n = 0;
+        for (size_t i = 0; i < v.len; i++) {
+            if (v.ptr[i] < '0' || v.ptr[i] > '9' || n > UINT64_MAX / 10 - 9)
+                return UINT64_MAX; /* nghttp2 refuses a bad one; none is a guess */
+            n = n * 10 + (uint64_t)(v.ptr[i] - '0');
+        }
+        return n;
+    }
+    return UINT64_MAX;
+}
+
+static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    lean_conn_t *c = ud;
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        /* no new streams; the ones it did not take close as refused */
+        c->goaway = true;
+        h2_unlink(c);
+        return 0;
+    }
+    yr_upstream_call_t *call = h2_call(s, f->hd.stream_id);
+    if (call == NULL)
+        return 0;
+    lean_call_t *lc = call->lean;
+    if (lc->failed || lc->end_queued)
+        return 0;
+    if (f->hd.type == NGHTTP2_HEADERS && !call->head_done && call->status >= 200 &&
+        head_complete(call, h2_content_length(lc)) < 0) {
+        h2_end(call, lc->err);
+        return 0;
+    }
+    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && call->head_done) {
+        lc->complete = true;
+        if (lc->pend_body == 0)
+            h2_end(call, YR_UP_OK); /* else the resume ends it, after the kept bytes */
+    }
+    return 0;
+}
+
+/* Keeps a piece of a paused stream: at most its window, which is not
+ * acknowledged while it is kept. */
+static int h2_keep(yr_upstream_call_t *call, const uint8_t *data, size_t len)
+{
+    lean_call_t *lc = call->lean;
+    size_t need = lc->pend_body + len;
+    if (need > lc->pend_cap) {
+        size_t cap = lc->pend_cap ? lc->pend_cap * 2 : 16384;
+        while (cap < need)
+            cap *= 2;
+        char *nb = cap <= 4 * H2_STREAM_WINDOW ? realloc(lc->pend, cap) : NULL;
+        if (nb == NULL) {
+            set_error(call, "the upstream sent past its HTTP/2 window, or out of memory");
+            lc->failed = true;
+            lc->err = YR_UP_EINTERNAL;
+            h2_end(call, YR_UP_EINTERNAL);
+            return -1;
+        }
+        lc->pend = nb;
+        lc->pend_cap = cap;
+    }
+    memcpy(lc->pend + lc->pend_body, data, len);
+    lc->pend_body = need;
+    return 0;
+}
+
+static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data,
+                      size_t len, void *ud)
+{
+    (void)flags;
+    (void)ud;
+    yr_upstream_call_t *call = h2_call(s, sid);
+    if (call == NULL || call->lean->failed || call->lean->end_queued) {
+        h2_consume(s, sid, len);
+        return 0;
+    }
+    lean_call_t *lc = call->lean;
+    if (call->paused || lc->pend_body > 0) {
+        (void)h2_keep(call, data, len);
+        return 0;
+    }
+    int rc = deliver(call, (const char *)data, len);
+    if (rc > 0) {
+        (void)h2_keep(call, data, len); /* the same bytes go again after resume */
+        return 0;
+    }
+    h2_consume(s, sid, len);
+    if (rc < 0)
+        h2_end(call, lc->err);
+    return 0;
+}
+
+static int h2_on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void *ud)
+{
+    (void)ud;
+    yr_upstream_call_t *call = h2_call(s, sid);
+    if (call == NULL)
+        return 0;
+    lean_call_t *lc = call->lean;
+    lc->sid = 0;
+    if (lc->end_queued || lc->complete)
+        return 0;
+    if (code == NGHTTP2_REFUSED_STREAM && !call->head_done && !lc->retried) {
+        lc->refused = true; /* the server did not process it: safe to send again */
+        h2_end(call, YR_UP_ECONNECT);
+        return 0;
+    }
+    set_error(call, "HTTP/2 stream %d was not closed cleanly: %s (err %u)", (int)sid,
+              nghttp2_http2_strerror(code), (unsigned)code); /* curl's words */
+    h2_end(call, call->head_done ? YR_UP_ETRANSFER : YR_UP_ECONNECT);
+    return 0;
+}
+
+static int h2_setup(yr_lean_t *l)
+{
+    if (l->h2cbs != NULL)
+        return 0;
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return -ENOMEM;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_stream_close);
+    if (nghttp2_option_new(&l->h2opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -ENOMEM;
+    }
+    nghttp2_option_set_no_auto_window_update(l->h2opt, 1);
+    l->h2cbs = cb;
+    return 0;
+}
+
+/* The probe's connection speaks h2: its call and the calls waiting for it
+ * become its first streams. */
+static void h2_start(lean_conn_t *c)
+{
+    yr_lean_t *l = c->l;
+    yr_upstream_call_t *owner = c->call;
+    if (h2_setup(l) < 0 || nghttp2_session_client_new2(&c->h2, l->h2cbs, c, l->h2opt) != 0) {
+        c->h2 = NULL;
+        set_error(owner, "out of memory");
+        finish(owner, YR_UP_EINTERNAL);
+        return;
+    }
+    static const nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+    };
+    (void)nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    (void)nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW);
+    owner->up->stats.h2_conns++;
+    c->call = NULL;
+    c->probe = false;
+    c->state = C_READY;
+    c->idle_since = now_ms(owner->up);
+    h2_link(c);
+    owner->lean->conn = NULL;
+    conn_want(c, UV_READABLE);
+    h2_attach(c, owner, false);
+    while (c->waiters != NULL && !c->closing) {
+        lean_call_t *lc = c->waiters;
+        link_drop(&c->waiters, lc);
+        c->nwait--;
+        lc->waiting = false;
+        lc->conn = NULL;
+        if (c->nstreams >= h2_room(c)) {
+            lc->reconnect = true;
+            resume_queue(l, lc);
+            continue;
+        }
+        h2_attach(c, lc->call, false);
+    }
+    h2_flush(c);
+}
+
+/* Writes what it can: > 0 bytes taken, 0 the socket is full, -1 the
+ * connection failed (and its calls with it). */
+static ssize_t h2_write(lean_conn_t *c, const char *p, size_t n)
+{
+    char eb[160];
+    if (c->ssl != NULL) {
+        ERR_clear_error();
+        int r = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+            return 0;
+        char why[200];
+        snprintf(why, sizeof(why), "Send failure: %s", tls_error_text(eb, sizeof(eb)));
+        h2_conn_fail(c, why);
+        return -1;
+    }
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+    if (w >= 0)
+        return w;
+    if (errno == EAGAIN || errno == EINTR)
+        return 0;
+    snprintf(eb, sizeof(eb), "Send failure: %s", strerror(errno));
+    h2_conn_fail(c, eb);
+    return -1;
+}
+
+/* Appends to what waits for the socket (a TLS write is retried with the
+ * same bytes first, more may follow). */
+static int h2_hold(lean_conn_t *c, const char *p, size_t n)
+{
+    size_t need = c->wpend_len + n;
+    char *nb = realloc(c->wpend, need);
+    if (nb == NULL) {
+        h2_conn_fail(c, "out of memory");
+        return -1;
+    }
+    memcpy(nb + c->wpend_len, p, n);
+    c->wpend = nb;
+    c->wpend_len = need;
+    return 0;
+}
+
+/* Sends n bytes, or keeps what the socket does not take. True when all went. */
+static bool h2_out(lean_conn_t *c, const char *p, size_t n)
+{
+    while (c->wpend_off == c->wpend_len && n > 0) {
+        ssize_t w = h2_write(c, p, n);
+        if (w < 0)
+            return false;
+        if (w == 0)
+            break;
+        p += w;
+        n -= (size_t)w;
+    }
+    if (n == 0)
+        return true;
+    if (c->wpend_off == c->wpend_len)
+        c->wpend_off = c->wpend_len = 0;
+    if (h2_hold(c, p, n) == 0)
+        conn_want(c, h2_wants(c));
+    return false;
+}
+
+/* Everything nghttp2 has to send, gathered into few writes. */
+static void h2_flush(lean_conn_t *c)
+{
+    if (c->in_h2 || c->closing || c->h2 == NULL)
+        return;
+    while (c->wpend_off < c->wpend_len) {
+        ssize_t w = h2_write(c, c->wpend + c->wpend_off, c->wpend_len - c->wpend_off);
+        if (w < 0)
+            return;
+        if (w == 0) {
+            conn_want(c, h2_wants(c));
+            return;
+        }
+        c->wpend_off += (size_t)w;
+    }
+    free(c->wpend);
+    c->wpend = NULL;
+    c->wpend_off = c->wpend_len = 0;
+    char *wb = c->l->wbuf;
+    size_t used = 0;
+    for (;;) {
+        const uint8_t *d;
+        ssize_t n = nghttp2_session_mem_send(c->h2, &d);
+        if (n < 0) {
+            char eb[96];
+            snprintf(eb, sizeof(eb), "HTTP/2: %s", nghttp2_strerror((int)n));
+            h2_conn_fail(c, eb);
+            return;
+        }
+        if (n == 0)
+            break;
+        if (used + (size_t)n > H2_WBUF) {
+            if (!h2_out(c, wb, used)) {
+                if (!c->closing)
+                    (void)h2_hold(c, (const char *)d, (size_t)n);
+                return;
+            }
+            used = 0;
+        }
+        if ((size_t)n > H2_WBUF) {
+            if (!h2_out(c, (const char *)d, (size_t)n))
+                return;
+            continue;
+        }
+        memcpy(wb + used, d, (size_t)n);
+        used += (size_t)n;
+    }
+    if (used > 0 && !h2_out(c, wb, used))
+        return;
+    conn_want(c, h2_wants(c));
+    if (nghttp2_session_want_read(c->h2) == 0 && nghttp2_session_want_write(c->h2) == 0 &&
+        c->nstreams == 0)
+        conn_close(c); /* both sides said goodbye */
+}
+
+/* The calls nghttp2's callbacks ended, finished now that it has returned. */
+static void h2_process_ended(lean_conn_t *c)
+{
+    while (c->ended != NULL) {
+        lean_call_t *lc = c->ended;
+        c->ended = lc->next_ended;
+        lc->next_ended = NULL;
+        lc->end_queued = false;
+        yr_upstream_call_t *call = lc->call;
+        if (call->done)
+            continue;
+        if (lc->refused) {
+            lc->refused = false;
+            lc->retried = true;
+            call->up->stats.stale_retries++;
+            h2_detach(call);
+            call_connect(call);
+            continue;
+        }
+        finish(call, lc->end_err);
+    }
+}
+
+static void h2_read(lean_conn_t *c)
+{
+    char *buf = c->l->rbuf;
+    for (;;) {
+        const char *why;
+        char eb[160];
+        ssize_t n = conn_recv(c, buf, RBUF_SIZE, &why, eb, sizeof(eb));
+        if (n == 0)
+            break;
+        if (n < 0) {
+            h2_conn_fail(c, why);
+            return;
+        }
+        c->in_h2 = true;
+        ssize_t r = nghttp2_session_mem_recv(c->h2, (const uint8_t *)buf, (size_t)n);
+        c->in_h2 = false;
+        h2_process_ended(c);
+        if (r < 0) {
+            snprintf(eb, sizeof(eb), "HTTP/2 framing layer: %s", nghttp2_strerror((int)r));
+            h2_conn_fail(c, eb);
+            return;
+        }
+        if (c->closing)
+            return;
+        if (c->ssl != NULL ? !SSL_has_pending(c->ssl) : (size_t)n < RBUF_SIZE) {
+            if (c->ssl != NULL)
+                tls_drained(c);
+            break;
+        }
+    }
+    if (c->goaway && c->nstreams == 0) {
+        conn_close(c);
+        return;
+    }
+    h2_flush(c);
+}
+
+static void h2_poll(lean_conn_t *c, int status, int events)
+{
+    if (status < 0 && status != UV_EBADF)
+        events |= UV_READABLE; /* an error on the socket: reading tells which */
+    if (events & UV_WRITABLE) {
+        h2_flush(c);
+        if (c->closing)
+            return;
+    }
+    if ((events & UV_READABLE) || c->read_wants_write)
+        h2_read(c);
+}
+
+/* The connection broke: its streams end, except those that never got a
+ * byte on a reused connection (sent again once, as over HTTP/1.1) and those
+ * read to their end that the owner holds paused. */
+static void h2_conn_fail(lean_conn_t *c, const char *why)
+{
+    if (c->closing)
+        return;
+    c->goaway = true;
+    h2_unlink(c);
+    while (c->streams != NULL) {
+        lean_call_t *lc = c->streams;
+        yr_upstream_call_t *call = lc->call;
+        link_drop(&c->streams, lc);
+        c->nstreams--;
+        lc->conn = NULL;
+        lc->sid = 0;
+        if (call->done || lc->complete)
+            continue; /* a complete one stays lc->h2: h2_resume ends it */
+        lc->h2 = false;
+        if (lc->reused && !lc->got_bytes && !lc->retried && !call->head_done) {
+            lc->retried = true;
+            call->up->stats.stale_retries++;
+            call_connect(call);
+            continue;
+        }
+        if (!call->head_done) {
+            if (!lc->got_bytes)
+                set_error(call, "%s", why != NULL ? why : "Empty reply from server");
+            else
+                set_error(call, "the connection closed inside the response head%s%s",
+                          why ? ": " : "", why ? why : "");
+            finish(call, YR_UP_ECONNECT);
+        } else {
+            set_error(call, "transfer closed before the response ended%s%s", why ? ": " : "",
+                      why ? why : "");
+            finish(call, YR_UP_ETRANSFER);
+        }
+    }
+    conn_close(c);
+}
+
+/* A paused stream goes on: the bytes kept for it, then its window opens. */
+static void h2_resume(yr_upstream_call_t *call)
+{
+    lean_call_t *lc = call->lean;
+    lean_conn_t *c = lc->conn;
+    size_t n = lc->pend_body;
+    if (n > 0) {
+        int rc = deliver(call, lc->pend, n);
+        if (rc < 0) {
+            finish(call, lc->err);
+            return;
+        }
+        if (rc > 0)
+            return; /* paused again on the same bytes */
+        lc->pend_body = 0;
+        if (c != NULL && !c->closing)
+            h2_consume(c->h2, lc->sid, n);
+    }
+    if (lc->complete) {
+        finish(call, YR_UP_OK);
+        return;
+    }
+    if (c != NULL)
+        h2_flush(c);
 }
 
 /* ---- URLs, hosts, the request head ------------------------------------------- */
@@ -1363,10 +2283,12 @@ static void host_free(lean_host_t *h)
     free(h);
 }
 
-static lean_host_t *host_get(yr_lean_t *l, const url_t *u, const char *ca_file)
+static lean_host_t *host_get(yr_lean_t *l, const url_t *u, const char *ca_file, bool h2)
 {
+    bool h2_ok = u->tls && h2, h2c = !u->tls && h2;
     for (lean_host_t *h = l->hosts; h != NULL; h = h->next) {
-        if (h->tls == u->tls && h->port == u->port && strcasecmp(h->name, u->name) == 0 &&
+        if (h->tls == u->tls && h->port == u->port && h->h2_ok == h2_ok && h->h2c == h2c &&
+            strcasecmp(h->name, u->name) == 0 &&
             (!h->tls || (h->ca_file == NULL ? ca_file == NULL
                                             : ca_file != NULL && strcmp(h->ca_file, ca_file) == 0)))
             return h;
@@ -1375,6 +2297,8 @@ static lean_host_t *host_get(yr_lean_t *l, const url_t *u, const char *ca_file)
     if (h == NULL)
         return NULL;
     h->tls = u->tls;
+    h->h2_ok = h2_ok;
+    h->h2c = h2c;
     h->ip = u->ip;
     h->port = u->port;
     h->name = strdup(u->name);
@@ -1534,7 +2458,7 @@ int yr_lean_try_start(yr_upstream_t *up, const yr_upstream_req_t *req,
     yr_lean_t *l = lean_get(up);
     if (l == NULL)
         return -ENOMEM;
-    lean_host_t *h = host_get(l, &u, req->ca_file);
+    lean_host_t *h = host_get(l, &u, req->ca_file, u.tls ? req->http2 : req->h2c);
     if (h == NULL)
         return -ENOMEM;
     size_t head_len = head_build(NULL, req, &u, h);
@@ -1555,6 +2479,7 @@ int yr_lean_try_start(yr_upstream_t *up, const yr_upstream_req_t *req,
     head_build(head, req, &u, h);
     lc->head = head;
     lc->head_len = head_len;
+    lc->hdr_only = head_len;
     if (!req->get) {
         lc->body = req->body;
         lc->body_len = req->body_len;
@@ -1592,6 +2517,10 @@ static void resume_now(yr_upstream_call_t *call)
 {
     lean_call_t *lc = call->lean;
     lean_conn_t *c = lc->conn;
+    if (!call->done && lc->h2) {
+        h2_resume(call);
+        return;
+    }
     if (call->done || c == NULL)
         return;
     char *keep = lc->pend;
@@ -1638,6 +2567,9 @@ static void on_resume_idle(uv_idle_t *hd)
         if (lc->deferred) {
             lc->deferred = false;
             finish(call, lc->deferred_err);
+        } else if (lc->reconnect) { /* its probe went away, or spoke HTTP/1.1 */
+            lc->reconnect = false;
+            call_connect(call);
         } else {
             resume_now(call);
         }
@@ -1675,7 +2607,11 @@ yr_str_t yr_lean_header(const yr_upstream_call_t *call, const char *name)
 
 static void on_lean_closed(uv_handle_t *hd)
 {
-    free(hd->data);
+    yr_lean_t *l = hd->data;
+    if (l->h2cbs != NULL)
+        nghttp2_session_callbacks_del(l->h2cbs);
+    nghttp2_option_del(l->h2opt);
+    free(l);
 }
 
 void yr_lean_close(yr_upstream_t *up)
@@ -1690,6 +2626,14 @@ void yr_lean_close(yr_upstream_t *up)
             c->call->lean->conn = NULL;
             c->call = NULL;
         }
+        for (lean_call_t *lc = c->streams; lc != NULL; lc = lc->next_link)
+            lc->conn = NULL;
+        for (lean_call_t *lc = c->waiters; lc != NULL; lc = lc->next_link) {
+            lc->conn = NULL;
+            lc->waiting = false;
+        }
+        c->streams = c->waiters = NULL;
+        c->nstreams = c->nwait = 0;
         conn_close(c);
     }
     while (l->hosts != NULL) {

@@ -628,7 +628,8 @@ static int set_options(yr_upstream_call_t *call, const yr_upstream_req_t *req)
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, call->up);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     (long)(req->http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
     if (!call->up->env_proxy)
         curl_easy_setopt(e, CURLOPT_PROXY, ""); /* none configured: skip the lookup */
     const char *protocols = req->protocols != NULL ? req->protocols : "http,https";

@@ -79,6 +79,13 @@ typedef struct {
     /* PEM file of the CAs that verify the server (CURLOPT_CAINFO); NULL:
      * the system store. Verification itself is never turned off. */
     const char *ca_file;
+    /* https: offer HTTP/2 in ALPN (then calls to the host share its
+     * connections as streams); false: HTTP/1.1 only, as for every call
+     * libcurl carries with a guard */
+    bool http2;
+    /* http: HTTP/2 with prior knowledge (h2c, no upgrade); for servers
+     * known to speak it, the fuzz target and the benchmark */
+    bool h2c;
 } yr_upstream_req_t;
 
 /* Creates the per-worker client on loop. Owned by the caller; close it with
@@ -104,6 +111,8 @@ typedef struct {
     uint64_t conns_reused;           /* lean: calls sent on a kept-alive connection */
     uint64_t stale_retries;          /* lean: a kept-alive connection found dead, resent */
     uint64_t tls_resumed;            /* lean: TLS handshakes that resumed a session */
+    uint64_t h2_conns;               /* lean: connections that speak HTTP/2 */
+    uint64_t h2_streams;             /* lean: calls carried as HTTP/2 streams */
 } yr_upstream_stats_t;
 void yr_upstream_get_stats(const yr_upstream_t *up, yr_upstream_stats_t *out);
 

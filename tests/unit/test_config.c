@@ -356,7 +356,7 @@ static const struct {
     {"providers:\n  p:\n    kind: openai\n    tls:\n      ca_file: /dev/null\n",
      "cfg.yaml:5: providers.p.tls.ca_file: the CA file is not a regular file"},
     {"providers:\n  p:\n    kind: openai\n    tls:\n      cafile: x\n",
-     "cfg.yaml:5: providers.p.tls.cafile: unknown key (expected one of ca_file)"},
+     "cfg.yaml:5: providers.p.tls.cafile: unknown key (expected one of ca_file, http2)"},
     {"providers:\n  p:\n    kind: openai\n    tls: /etc/ssl/ca.pem\n",
      "cfg.yaml:4: providers.p.tls: expected a mapping"},
     {"providers:\n  p:\n    kind: openai\n    base_url: ftp://x\n",
@@ -825,12 +825,17 @@ static void test_tls_ca_file(void **state)
     char yaml[512];
     snprintf(yaml, sizeof(yaml),
              "providers:\n  a: {kind: openai, tls: {ca_file: '%s'}}\n  b: {kind: openai}\n"
-             "  c: {kind: openai, tls: {}}\n",
+             "  c: {kind: openai, tls: {}}\n  d: {kind: openai, tls: {http2: false}}\n",
              path);
     yr_config_t *cfg = load_ok(yaml);
     assert_string_equal(cfg->providers[0].tls_ca_file, path);
     assert_null(cfg->providers[1].tls_ca_file);
     assert_null(cfg->providers[2].tls_ca_file);
+    /* HTTP/2 is offered unless turned off */
+    assert_true(cfg->providers[0].tls_http2);
+    assert_true(cfg->providers[1].tls_http2);
+    assert_true(cfg->providers[2].tls_http2);
+    assert_false(cfg->providers[3].tls_http2);
     yr_config_free(cfg);
     /* a regular file without a certificate block */
     f = fopen(path, "w");
