@@ -1149,8 +1149,10 @@ static void on_conn_poll(uv_poll_t *hd, int status, int events)
         return;
     case C_READY: break;
     }
-    if (status < 0 && status != UV_EBADF) {
-        /* an error on the socket: reading tells which */
+    if (status < 0) {
+        /* an error on the socket (a reset: libuv says UV_EBADF for POLLERR
+         * and has stopped the poll): reading tells which */
+        c->events = 0;
         events |= UV_READABLE;
     }
     if ((events & UV_WRITABLE) && call->lean->woff < call->lean->wlen) {
@@ -2102,8 +2104,10 @@ static void h2_read(lean_conn_t *c)
 
 static void h2_poll(lean_conn_t *c, int status, int events)
 {
-    if (status < 0 && status != UV_EBADF)
-        events |= UV_READABLE; /* an error on the socket: reading tells which */
+    if (status < 0) { /* an error on the socket (a reset): reading tells which */
+        c->events = 0;
+        events |= UV_READABLE;
+    }
     if (events & UV_WRITABLE) {
         h2_flush(c);
         if (c->closing)

@@ -17,6 +17,10 @@
  *         (and whatever the first response left on it) is reused
  *   0x04  max_body 64: a larger Content-Length is refused before the body
  *   0x08  on_data aborts on the third piece
+ *   0x10  HTTP/2 with prior knowledge (h2c): the input is the server's
+ *         frames (SETTINGS, HEADERS, DATA, RST_STREAM, GOAWAY...) after the
+ *         client's preface; with 0x02 the second call is the connection's
+ *         next stream
  *
  * data[1] sets the piece sizes. Build and run with scripts/fuzz. */
 #include <arpa/inet.h>
@@ -159,6 +163,24 @@ static int serve_accept(int peer)
     return -1;
 }
 
+/* Closes the server's end with a FIN, not a reset: what the client sent
+ * meanwhile (an h2 SETTINGS ack, a WINDOW_UPDATE) is read first, or the
+ * kernel would reset the connection and drop the response bytes the client
+ * has not read yet. */
+static void server_close(int fd)
+{
+    char b[4096];
+    while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+        ;
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 4; i++) {
+        turn();
+        while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+            ;
+    }
+    close(fd);
+}
+
 static void drain_request(int fd)
 {
     char b[4096];
@@ -186,6 +208,7 @@ static int one_call(const uint8_t *resp, size_t n, unsigned flags, unsigned step
         .connect_timeout_ms = 2000,
         .timeout_ms = 3000,
         .max_body = (flags & 0x04) ? 64 : 0,
+        .h2c = (flags & 0x10) != 0,
     };
     if (yr_upstream_start(fz_up, &req, &fz_cbs, &fc, &fc.call) != 0)
         abort();
@@ -205,20 +228,25 @@ static int one_call(const uint8_t *resp, size_t n, unsigned flags, unsigned step
             turn();
         }
         if (close_after) {
-            close(fd);
+            server_close(fd);
             fd = -1;
         }
     }
     /* The response did not end by itself: the server's close ends it. */
     for (int i = 0; i < 2000 && fc.done == 0; i++) {
         if (fd >= 0 && i == 20) {
-            close(fd);
+            server_close(fd);
             fd = -1;
         }
+        /* a connection the call opens now (it resends after a dead
+         * kept-alive one, or a refused h2 stream) is closed unanswered */
+        int late = accept4(fz_listen, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (late >= 0)
+            server_close(late);
         turn();
     }
     if (fd >= 0 && fc.done == 0) {
-        close(fd);
+        server_close(fd);
         fd = -1;
     }
     /* bounded: the call's own timeouts end it at the latest */

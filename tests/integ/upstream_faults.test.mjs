@@ -154,6 +154,34 @@ test('a provider\'s own words beat a later route\'s connection failure', async (
 });
 
 // Issue 8 #12: a response head too large for the client gets a real reason.
+// A reset (RST, not FIN) mid-stream: libuv reports it as an error on the
+// poll and stops watching; the stream must end with an error at once, not
+// when the idle timeout (here a minute) runs out.
+test('an upstream that resets the connection mid-stream ends the stream with an error at once', { timeout: 15000 }, async (t) => {
+  const srv = net.createServer((sock) => {
+    sock.once('data', () => {
+      const ev = `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o', choices: [{ index: 0, delta: { role: 'assistant', content: 'partial' }, finish_reason: null }] })}\n\n`;
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n${ev.length.toString(16)}\r\n${ev}\r\n`,
+        () => setImmediate(() => sock.resetAndDestroy()));
+    });
+    sock.on('error', () => {});
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => srv.close());
+  const g2 = await startGateway(config({
+    providers: { rst: { base_url: `http://127.0.0.1:${srv.address().port}/v1`, idle_timeout_ms: 60000, timeout_ms: 120000 } },
+    models: [{ id: 'gpt-4o', routes: [{ provider: 'rst' }] }],
+  }));
+  t.after(async () => { await g2.stop(); g2.cleanup(); });
+  const r = await chat(g2, { model: 'gpt-4o', messages: msgs, stream: true });
+  assert.equal(r.status, 200, r.text);
+  const data = sseData(r.text);
+  assert.match(data[0], /partial/);
+  assert.ok(!r.text.includes('[DONE]'), r.text);
+  assert.ok(JSON.parse(data.at(-1)).error, r.text);
+});
+
 test('an upstream with a 1 MiB header is an error that says why', async (t) => {
   const srv = net.createServer((sock) => {
     sock.once('data', () => {
