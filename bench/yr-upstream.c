@@ -7,6 +7,10 @@
  * Content-Length and skipped. Optional TLS (OpenSSL, non-blocking) with a
  * certificate made for the run.
  *
+ * With --h2 a TLS client that offers h2 in ALPN gets HTTP/2 (nghttp2; at
+ * most --h2-streams concurrent streams per connection, default 100, what
+ * providers' front ends advertise): the same answers as DATA frames.
+ *
  * With --stream EVENTS:GAP_MS every answer is instead an OpenAI SSE stream
  * (chunked): the role chunk at once, EVENTS content chunks GAP_MS apart, the
  * finish chunk, a usage chunk and [DONE] -- the streaming figures' upstream,
@@ -16,7 +20,7 @@
  * the milliseconds since the last one, so each stream keeps its own phase.
  *
  *   yr-upstream [--listen HOST:PORT] [--cert PEM --key PEM] [--text FILE]
- *               [--stream EVENTS:GAP_MS]
+ *               [--stream EVENTS:GAP_MS] [--h2 [--h2-streams N]]
  *
  * Prints "listening on HOST:PORT" once bound; SIGTERM/SIGINT end it. */
 #ifndef _GNU_SOURCE
@@ -26,6 +30,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -61,6 +66,24 @@ static const char DEFAULT_TEXT[] =
     "second week of the quarter, with a rollback plan that keeps both renderers running side "
     "by side until the numbers agree.";
 
+struct conn;
+
+/* A response in progress. The connection's own over HTTP/1.1 (id 0); one
+ * per stream over h2, with the bytes its DATA frames take next (q). */
+typedef struct strm {
+    struct conn *c;
+    int32_t id;
+    /* --stream: the next content event (-1: not streaming) and the links of
+     * its bucket's list */
+    int ev_next;
+    int bucket;
+    struct strm *bnext, *bprev;
+    struct strm *cnext, *cprev; /* h2: the connection's streams */
+    bool fin;                   /* h2: q holds the last bytes */
+    size_t qlen, qoff;
+    char q[4096];
+} strm_t;
+
 typedef struct conn {
     int fd;
     SSL *ssl;
@@ -70,11 +93,11 @@ typedef struct conn {
     size_t in_len;
     size_t skip;     /* body bytes of the current request still to discard */
     size_t out_len, out_off;
-    /* --stream: the next content event (-1: not streaming) and the links of
-     * its bucket's list */
-    int ev_next;
-    int bucket;
-    struct conn *bnext, *bprev;
+    strm_t s;            /* HTTP/1.1 */
+    nghttp2_session *h2; /* h2 (ALPN): streams are allocated */
+    strm_t *streams;
+    bool dead;           /* failed inside a tick: freed after it */
+    struct conn *dead_next;
     char in[IN_CAP];
     char out[OUT_CAP];
 } conn_t;
@@ -94,7 +117,15 @@ static int stream_events, stream_gap_ms;
 static piece_t stream_head; /* response head + role chunk */
 static piece_t *stream_content; /* stream_events content chunks */
 static piece_t stream_tail; /* finish, usage, [DONE], last chunk */
-static conn_t **buckets; /* stream_gap_ms lists */
+/* the same events unframed, for h2 DATA */
+static piece_t raw_head, *raw_content, raw_tail;
+static const char *answer_body;
+static size_t answer_body_len;
+static strm_t **buckets; /* stream_gap_ms lists */
+static bool h2_on;
+static uint32_t h2_streams = 100;
+static nghttp2_session_callbacks *h2cbs;
+static conn_t *dead_conns;
 static long long last_tick_ms;
 static int timer_fd;
 static char timer_tag; /* epoll data.ptr of the timerfd */
@@ -152,6 +183,8 @@ static void build_answer(const char *text)
                                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  "Content-Length: %d\r\n\r\n%s",
                                  blen, body);
+    answer_body_len = (size_t)blen;
+    answer_body = answer + answer_len - answer_body_len;
     free(body);
     free(esc);
 }
@@ -183,10 +216,12 @@ __attribute__((format(printf, 2, 3))) static void piece_add(piece_t *pc, const c
     pc->n += (size_t)n;
 }
 
-/* Appends "data: JSON\n\n" framed as one HTTP chunk to *pc. */
-static void add_event(piece_t *pc, const char *json)
+/* Appends "data: JSON\n\n" framed as one HTTP chunk to *pc, and unframed
+ * to *raw. */
+static void add_event2(piece_t *pc, piece_t *raw, const char *json)
 {
     piece_add(pc, "%zx\r\ndata: %s\n\n\r\n", strlen(json) + 8, json); /* "data: ", "\n\n" */
+    piece_add(raw, "data: %s\n\n", json);
 }
 
 /* The --stream answer: the text cut into stream_events pieces, as the
@@ -198,12 +233,14 @@ static void build_stream(const char *text)
     size_t cap = tlen * 6 + 1024;
     char *json = malloc(cap), *piece = malloc(tlen + 1), *esc = malloc(tlen * 6 + 1);
     stream_content = calloc((size_t)stream_events, sizeof(*stream_content));
+    raw_content = calloc((size_t)stream_events, sizeof(*raw_content));
     buckets = calloc((size_t)stream_gap_ms, sizeof(*buckets));
-    if (json == NULL || piece == NULL || esc == NULL || stream_content == NULL || buckets == NULL)
+    if (json == NULL || piece == NULL || esc == NULL || stream_content == NULL ||
+        raw_content == NULL || buckets == NULL)
         die("malloc");
     piece_add(&stream_head, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                             "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
-    add_event(&stream_head, CHUNK_PRE "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+    add_event2(&stream_head, &raw_head, CHUNK_PRE "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
                             "\"\"},\"logprobs\":null,\"finish_reason\":null}]}");
     for (int i = 0; i < stream_events; i++) {
         size_t a = tlen * (size_t)i / (size_t)stream_events;
@@ -215,11 +252,11 @@ static void build_stream(const char *text)
                  CHUNK_PRE "{\"index\":0,\"delta\":{\"content\":\"%s\"},\"logprobs\":null,"
                            "\"finish_reason\":null}]}",
                  esc);
-        add_event(&stream_content[i], json);
+        add_event2(&stream_content[i], &raw_content[i], json);
     }
-    add_event(&stream_tail, CHUNK_PRE "{\"index\":0,\"delta\":{},\"logprobs\":null,"
-                            "\"finish_reason\":\"stop\"}]}");
-    add_event(&stream_tail, "[DONE]");
+    add_event2(&stream_tail, &raw_tail, CHUNK_PRE "{\"index\":0,\"delta\":{},\"logprobs\":null,"
+                                         "\"finish_reason\":\"stop\"}]}");
+    add_event2(&stream_tail, &raw_tail, "[DONE]");
     piece_add(&stream_tail, "0\r\n\r\n");
     free(json);
     free(piece);
@@ -235,23 +272,52 @@ static bool out_put(conn_t *c, const piece_t *pc)
     return true;
 }
 
-static void bucket_unlink(conn_t *c)
+static void bucket_unlink(strm_t *s)
 {
-    if (c->ev_next < 0)
+    if (s->ev_next < 0)
         return;
-    if (c->bprev != NULL)
-        c->bprev->bnext = c->bnext;
+    if (s->bprev != NULL)
+        s->bprev->bnext = s->bnext;
     else
-        buckets[c->bucket] = c->bnext;
-    if (c->bnext != NULL)
-        c->bnext->bprev = c->bprev;
-    c->bnext = c->bprev = NULL;
-    c->ev_next = -1;
+        buckets[s->bucket] = s->bnext;
+    if (s->bnext != NULL)
+        s->bnext->bprev = s->bprev;
+    s->bnext = s->bprev = NULL;
+    s->ev_next = -1;
+}
+
+static void bucket_link(strm_t *s)
+{
+    s->ev_next = 0;
+    s->bucket = (int)(last_tick_ms % stream_gap_ms);
+    s->bprev = NULL;
+    s->bnext = buckets[s->bucket];
+    if (s->bnext != NULL)
+        s->bnext->bprev = s;
+    buckets[s->bucket] = s;
+}
+
+static void strm_free(strm_t *s)
+{
+    conn_t *c = s->c;
+    bucket_unlink(s);
+    if (s->cprev != NULL)
+        s->cprev->cnext = s->cnext;
+    else
+        c->streams = s->cnext;
+    if (s->cnext != NULL)
+        s->cnext->cprev = s->cprev;
+    free(s);
 }
 
 static void conn_free(conn_t *c)
 {
-    bucket_unlink(c);
+    bucket_unlink(&c->s);
+    if (c->h2 != NULL) {
+        nghttp2_session_del(c->h2);
+        while (c->streams != NULL)
+            strm_free(c->streams);
+    }
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->ssl != NULL)
         SSL_free(c->ssl);
@@ -371,15 +437,9 @@ static int conn_parse(conn_t *c)
         if (body < 0)
             return -1; /* chunked requests are not part of the workload */
         if (stream_events > 0) {
-            if (c->ev_next >= 0 || !out_put(c, &stream_head))
+            if (c->s.ev_next >= 0 || !out_put(c, &stream_head))
                 break; /* one stream at a time; a pipelined request waits */
-            c->ev_next = 0;
-            c->bucket = (int)(last_tick_ms % stream_gap_ms);
-            c->bprev = NULL;
-            c->bnext = buckets[c->bucket];
-            if (c->bnext != NULL)
-                c->bnext->bprev = c;
-            buckets[c->bucket] = c;
+            bucket_link(&c->s);
             off += head;
             c->skip = (size_t)body;
             continue;
@@ -398,6 +458,174 @@ static int conn_parse(conn_t *c)
     memmove(c->in, c->in + off, c->in_len - off);
     c->in_len -= off;
     return 0;
+}
+
+/* ---- h2 ---------------------------------------------------------------------- */
+
+static bool q_put(strm_t *s, const char *p, size_t n)
+{
+    if (s->qoff == s->qlen)
+        s->qoff = s->qlen = 0;
+    if (s->qlen + n > sizeof(s->q))
+        return false;
+    memcpy(s->q + s->qlen, p, n);
+    s->qlen += n;
+    return true;
+}
+
+static ssize_t h2_read_data(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    (void)sess;
+    (void)id;
+    (void)ud;
+    strm_t *s = src->ptr;
+    size_t n = s->qlen - s->qoff;
+    if (n > length)
+        n = length;
+    memcpy(buf, s->q + s->qoff, n);
+    s->qoff += n;
+    if (s->qoff == s->qlen && s->fin)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (n == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    return (ssize_t)n;
+}
+
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+
+static int h2_respond(conn_t *c, strm_t *s)
+{
+    nghttp2_data_provider prd = {.source.ptr = s, .read_callback = h2_read_data};
+    if (stream_events > 0) {
+        nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "text/event-stream"),
+                           NV("cache-control", "no-cache")};
+        q_put(s, raw_head.p, raw_head.n);
+        bucket_link(s);
+        return nghttp2_submit_response(c->h2, s->id, nv, 3, &prd);
+    }
+    char len[24];
+    snprintf(len, sizeof(len), "%zu", answer_body_len);
+    nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "application/json"),
+                       NV("content-length", len)};
+    q_put(s, answer_body, answer_body_len);
+    s->fin = true;
+    return nghttp2_submit_response(c->h2, s->id, nv, 3, &prd);
+}
+
+static int h2_on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
+{
+    conn_t *c = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    strm_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    s->c = c;
+    s->id = f->hd.stream_id;
+    s->ev_next = -1;
+    s->cnext = c->streams;
+    if (c->streams != NULL)
+        c->streams->cprev = s;
+    c->streams = s;
+    nghttp2_session_set_stream_user_data(sess, s->id, s);
+    return 0;
+}
+
+static int h2_on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
+{
+    if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    strm_t *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
+    if (s == NULL)
+        return 0;
+    return h2_respond(ud, s) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int h2_on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, void *ud)
+{
+    (void)code;
+    (void)ud;
+    strm_t *s = nghttp2_session_get_stream_user_data(sess, id);
+    if (s != NULL)
+        strm_free(s);
+    return 0;
+}
+
+/* Everything the session has to send, through c->out. */
+static int h2_send(conn_t *c)
+{
+    for (;;) {
+        if (OUT_CAP - c->out_len < 20 * 1024) { /* room for one frame of 16 KB */
+            if (conn_flush(c) < 0)
+                return -1;
+            if (OUT_CAP - c->out_len < 20 * 1024)
+                return 0; /* the client is slow: EPOLLOUT brings us back */
+        }
+        const uint8_t *d;
+        ssize_t n = nghttp2_session_mem_send(c->h2, &d);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        memcpy(c->out + c->out_len, d, (size_t)n);
+        c->out_len += (size_t)n;
+    }
+    return conn_flush(c);
+}
+
+static int h2_start(conn_t *c)
+{
+    if (nghttp2_session_server_new(&c->h2, h2cbs, c) != 0)
+        return -1;
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2_streams}};
+    if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 1) != 0)
+        return -1;
+    return h2_send(c);
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    for (unsigned i = 0; i + 1 <= inlen && i + 1 + in[i] <= inlen; i += 1u + in[i]) {
+        if (h2_on && in[i] == 2 && memcmp(in + i + 1, "h2", 2) == 0) {
+            *out = in + i + 1;
+            *outlen = 2;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    for (unsigned i = 0; i + 1 <= inlen && i + 1 + in[i] <= inlen; i += 1u + in[i]) {
+        if (in[i] == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+            *out = in + i + 1;
+            *outlen = 8;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* An h2 connection is readable (or writable): frames in, frames out. */
+static void h2_event(conn_t *c, uint32_t events)
+{
+    if ((events & EPOLLOUT) && h2_send(c) < 0) {
+        conn_free(c);
+        return;
+    }
+    for (;;) {
+        ssize_t r = conn_read(c, c->in, IN_CAP);
+        if (r == -1)
+            break;
+        if (r <= 0 || nghttp2_session_mem_recv(c->h2, (const uint8_t *)c->in, (size_t)r) < 0) {
+            conn_free(c);
+            return;
+        }
+    }
+    if (h2_send(c) < 0 ||
+        (nghttp2_session_want_read(c->h2) == 0 && nghttp2_session_want_write(c->h2) == 0))
+        conn_free(c);
 }
 
 static void conn_event(conn_t *c, uint32_t events)
@@ -419,6 +647,17 @@ static void conn_event(conn_t *c, uint32_t events)
             return;
         }
         c->handshaken = true;
+        const unsigned char *proto = NULL;
+        unsigned plen = 0;
+        SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+        if (plen == 2 && memcmp(proto, "h2", 2) == 0 && h2_start(c) < 0) {
+            conn_free(c);
+            return;
+        }
+    }
+    if (c->h2 != NULL) {
+        h2_event(c, events);
+        return;
     }
     if ((events & EPOLLOUT) && conn_flush(c) < 0) {
         conn_free(c);
@@ -452,18 +691,45 @@ static void conn_event(conn_t *c, uint32_t events)
     }
 }
 
+/* An h2 connection that failed while a bucket is served: freed after the
+ * tick, since its streams may be the next ones in the bucket. */
+static void conn_dead(conn_t *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    c->dead_next = dead_conns;
+    dead_conns = c;
+}
+
 /* The next event of every stream in bucket b; a stream that has sent its
  * last one leaves the bucket and its connection takes requests again. */
 static void serve_bucket(int b)
 {
-    conn_t *next;
-    for (conn_t *c = buckets[b]; c != NULL; c = next) {
-        next = c->bnext;
-        if (c->ev_next < stream_events) {
-            if (out_put(c, &stream_content[c->ev_next]))
-                c->ev_next++; /* else the client is not reading: try next time */
+    strm_t *next;
+    for (strm_t *s = buckets[b]; s != NULL; s = next) {
+        next = s->bnext;
+        conn_t *c = s->c;
+        if (c->h2 != NULL) {
+            if (c->dead)
+                continue;
+            if (s->ev_next < stream_events) {
+                if (q_put(s, raw_content[s->ev_next].p, raw_content[s->ev_next].n))
+                    s->ev_next++;
+            } else if (q_put(s, raw_tail.p, raw_tail.n)) {
+                s->fin = true;
+                bucket_unlink(s);
+            }
+            nghttp2_session_resume_data(c->h2, s->id);
+            if (h2_send(c) < 0)
+                conn_dead(c);
+            continue;
+        }
+        if (s->ev_next < stream_events) {
+            if (out_put(c, &stream_content[s->ev_next]))
+                s->ev_next++; /* else the client is not reading: try next time */
         } else if (out_put(c, &stream_tail)) {
-            bucket_unlink(c);
+            bucket_unlink(s);
             if (conn_parse(c) < 0) {
                 conn_free(c);
                 continue;
@@ -486,6 +752,11 @@ static void on_tick(void)
     for (long long t = from; t <= now; t++)
         serve_bucket((int)(t % stream_gap_ms));
     last_tick_ms = now;
+    while (dead_conns != NULL) {
+        conn_t *c = dead_conns;
+        dead_conns = c->dead_next;
+        conn_free(c);
+    }
 }
 
 static void on_accept(int lfd)
@@ -506,8 +777,10 @@ static void on_accept(int lfd)
         c->handshaken = false;
         c->want_write = false;
         c->closing = false;
-        c->ev_next = -1;
-        c->bnext = c->bprev = NULL;
+        c->s = (strm_t){.c = c, .ev_next = -1};
+        c->h2 = NULL;
+        c->streams = NULL;
+        c->dead = false;
         c->in_len = c->skip = c->out_len = c->out_off = 0;
         if (tls != NULL) {
             c->ssl = SSL_new(tls);
@@ -553,6 +826,10 @@ int main(int argc, char **argv)
             key = argv[++i];
         else if (strcmp(argv[i], "--text") == 0 && i + 1 < argc)
             text = read_file(argv[++i]);
+        else if (strcmp(argv[i], "--h2") == 0)
+            h2_on = true;
+        else if (strcmp(argv[i], "--h2-streams") == 0 && i + 1 < argc)
+            h2_streams = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--stream") == 0 && i + 1 < argc) {
             if (sscanf(argv[++i], "%d:%d", &stream_events, &stream_gap_ms) != 2 ||
                 stream_events < 1 || stream_events > MAX_STREAM_EVENTS || stream_gap_ms < 1 ||
@@ -563,7 +840,7 @@ int main(int argc, char **argv)
             }
         } else {
             fprintf(stderr, "usage: yr-upstream [--listen HOST:PORT] [--cert PEM --key PEM] "
-                            "[--text FILE] [--stream EVENTS:GAP_MS]\n");
+                            "[--text FILE] [--stream EVENTS:GAP_MS] [--h2 [--h2-streams N]]\n");
             return 2;
         }
     }
@@ -583,6 +860,14 @@ int main(int argc, char **argv)
         }
         SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_RELEASE_BUFFERS);
+        SSL_CTX_set_alpn_select_cb(tls, alpn_select, NULL);
+        if (h2_on) {
+            if (nghttp2_session_callbacks_new(&h2cbs) != 0)
+                die("nghttp2");
+            nghttp2_session_callbacks_set_on_begin_headers_callback(h2cbs, h2_on_begin_headers);
+            nghttp2_session_callbacks_set_on_frame_recv_callback(h2cbs, h2_on_frame_recv);
+            nghttp2_session_callbacks_set_on_stream_close_callback(h2cbs, h2_on_stream_close);
+        }
     }
     char host[256];
     const char *colon = strrchr(listen_at, ':');
@@ -626,7 +911,8 @@ int main(int argc, char **argv)
             die("timerfd");
         last_tick_ms = now_ms();
     }
-    printf("listening on %s:%u%s\n", host, (unsigned)ntohs(sa.sin_port), tls ? " (TLS)" : "");
+    printf("listening on %s:%u%s\n", host, (unsigned)ntohs(sa.sin_port),
+           tls ? (h2_on ? " (TLS, h2)" : " (TLS)") : "");
     fflush(stdout);
     struct epoll_event evs[MAX_EVENTS];
     while (!stop) {

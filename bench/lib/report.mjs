@@ -133,10 +133,10 @@ export function headline(res) {
   }
   // (s): every level and variant; a level where direct itself is saturated
   // (its median gap well above the upstream's) gets no stall or gap verdict
-  for (const variant of ['plain', 'tls']) {
+  for (const variant of ['plain', 'tls', 'h2']) {
     const S = res.figures.s?.[variant]?.per_peer;
     if (!S?.[YR]) continue;
-    const up = variant === 'tls' ? 'TLS' : 'plain-HTTP';
+    const up = S_UPSTREAM[variant];
     for (const lv of res.figures.s.levels) {
       const y = S[YR][lv];
       if (!y) continue;
@@ -228,13 +228,15 @@ function sectionO(res) {
   return parts.join('\n') + '\n';
 }
 
+const S_UPSTREAM = { plain: 'plain-HTTP', tls: 'TLS', h2: 'TLS, h2-capable' };
+
 function sectionS(res) {
   const S = res.figures.s;
   if (!S) return '';
   const title = '### (s) Streams against a fast upstream, plain HTTP and TLS';
   if (S.skipped) return `${title}\n\nSkipped: ${S.skipped}.\n`;
   const parts = [`${title}\n\nThe upstream is \`yr-upstream --stream ${S.events}:${S.gap_ms}\` (bench/yr-upstream.c: the role chunk, ${S.events} content chunks ${S.gap_ms} ms apart, the finish chunk and [DONE], every event one memcpy and one write) on core 1 with yr-load; the peer alone on core 0, a fresh process for every row, so "memory per 1,000" is its peak RSS during the run minus its RSS just before it. N streams = N connections opened together (at most 256 connects in flight). Direct is over plain HTTP in both tables (yr-load has no TLS client): with it the added figures for TLS include the proxy's crypto, not the upstream's. A stream is stalled when a gap exceeds 1 s or it never delivered [DONE].\n`];
-  for (const variant of ['plain', 'tls']) {
+  for (const variant of ['plain', 'tls', 'h2']) {
     const v = S[variant];
     if (!v) continue;
     const rows = [];
@@ -253,7 +255,7 @@ function sectionS(res) {
           p === 'direct' || !num(x.cpu_us_per_event) ? '–' : `${x.cpu_us_per_event.toFixed(2)} µs`]);
       }
     }
-    parts.push(`\n**${variant === 'tls' ? 'TLS upstream' : 'plain-HTTP upstream'}**\n`);
+    parts.push(`\n**${S_UPSTREAM[variant]} upstream**${variant === 'h2' ? ' (yourouter carries the streams over HTTP/2, 100 per connection; nginx\'s proxy_pass speaks HTTP/1.1 to upstreams, one connection per stream)' : ''}\n`);
     for (const level of S.levels) {
       const sat = rigSaturated(S, v.per_peer.direct?.[level]);
       if (sat) parts.push(`At ${int(level)} streams the ${sat}: every figure at that level is measured against an overloaded rig (${int(level)} × ${Math.round(1000 / S.gap_ms)} events/s for the load generator and the upstream on one core).\n`);

@@ -25,11 +25,15 @@ export const STREAM_GAP_MS = 20;
 // (the simulator's "stream" behaviour, figure (d), sends the same)
 export const EVENTS_SEEN = STREAM_EVENTS + 3;
 
-async function startStreamUpstream(ctx, pki) {
+// variant: 'plain', 'tls' (HTTP/1.1 over TLS) or 'h2' (TLS; h2 to a client
+// that offers it in ALPN, 100 streams per connection as providers' front
+// ends advertise; nginx's proxy_pass does not, so it stays on HTTP/1.1)
+async function startStreamUpstream(ctx, pki, variant) {
   const argv = [path.join(ctx.buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0',
     '--stream', `${STREAM_EVENTS}:${STREAM_GAP_MS}`];
   if (pki) argv.push('--cert', pki.cert, '--key', pki.key);
-  const child = startProcess(pinned(1, ctx.sched, argv), { logFile: path.join(ctx.workDir, `upstream-stream${pki ? '-tls' : ''}.log`) });
+  if (variant === 'h2') argv.push('--h2', '--h2-streams', '100');
+  const child = startProcess(pinned(1, ctx.sched, argv), { logFile: path.join(ctx.workDir, `upstream-stream-${variant}.log`) });
   const m = await waitForOutput(child, /listening on 127\.0\.0\.1:(\d+)/, 10000);
   return { child, port: Number(m[1]) };
 }
@@ -70,10 +74,10 @@ function summary(r, count, pids, idleKb) {
 
 // peers: [{ peer, name }] (direct handled here); levels: stream counts.
 // Returns { plain: { per_peer: { name: { level: summary } } }, tls: ... }.
-export async function streamsFigure(ctx, { peers, levels, bodyFile, variants = ['plain', 'tls'] }) {
+export async function streamsFigure(ctx, { peers, levels, bodyFile, variants = ['plain', 'tls', 'h2'] }) {
   if (!fs.existsSync(path.join(ctx.buildDir, 'bench', 'yr-upstream'))) return { skipped: 'yr-upstream was not built' };
   const LOAD = path.join(ctx.buildDir, 'bench', 'yr-load');
-  const pki = variants.includes('tls') ? makePki(path.join(ctx.workDir, 'pki-streams')) : null;
+  const pki = variants.some((v) => v !== 'plain') ? makePki(path.join(ctx.workDir, 'pki-streams')) : null;
   const run = async (port, pids, headers, count) => {
     const args = loadTarget(port, bodyFile, headers, pids);
     const bound = 120;
@@ -83,10 +87,10 @@ export async function streamsFigure(ctx, { peers, levels, bodyFile, variants = [
   const out = { events: STREAM_EVENTS, gap_ms: STREAM_GAP_MS, levels };
   let directRes = null;
   for (const variant of variants) {
-    const tls = variant === 'tls';
+    const tls = variant !== 'plain';
     const res = { per_peer: {} };
-    const plainUp = await startStreamUpstream(ctx, null);
-    const up = tls ? await startStreamUpstream(ctx, pki) : plainUp;
+    const plainUp = await startStreamUpstream(ctx, null, 'plain');
+    const up = tls ? await startStreamUpstream(ctx, pki, variant) : plainUp;
     const saved = ctx.upstream;
     ctx.upstream = { port: up.port, tls, ca: pki?.ca, name: UPSTREAM_NAME };
     try {
