@@ -3,7 +3,7 @@
 // figures hold on a busy machine.
 //
 //   node bench/lib/profile.mjs --build-dir=DIR [--n=N] [--c=C] [--events=E] [--streams=S]
-//                              [--only=syscalls,allocs,rss] [--upstream=sim|fast|tls]
+//                              [--only=syscalls,allocs,rss] [--upstream=sim|fast|tls|h2]
 //
 //   syscalls/request     strace -c -f on the gateway over N non-streamed requests
 //   allocs/request       malloc+calloc+realloc (and free) per request: the
@@ -38,7 +38,8 @@ const EVENTS = Number(opt('events', 250));
 const STREAMS = Number(opt('streams', 1000));
 const ONLY = new Set(opt('only', 'syscalls,allocs,rss').split(','));
 // the upstream of the non-streamed requests: the simulator, or yr-upstream
-// over plain HTTP (fast) or TLS with a CA made for the run (tls)
+// over plain HTTP (fast) or TLS with a CA made for the run (tls; h2: the
+// same, speaking HTTP/2 to a client that offers it, as providers do)
 const UPSTREAM = opt('upstream', 'sim');
 const LOAD = path.join(buildDir, 'bench', 'yr-load');
 const PRELOAD = path.join(buildDir, 'bench', 'libyr-alloc-count.so');
@@ -141,10 +142,10 @@ let reqUp = { port: sim.port };
 // mode (64 chunks 20 ms apart, as the simulator's) over plain HTTP or TLS
 let streamUp = { port: sim.port };
 if (UPSTREAM !== 'sim') {
-  const pki = UPSTREAM === 'tls' ? makePki(path.join(work, 'pki')) : null;
+  const pki = UPSTREAM === 'tls' || UPSTREAM === 'h2' ? makePki(path.join(work, 'pki')) : null;
   const startUpstream = async (extra) => {
     const child = startProcess([path.join(buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0', ...extra,
-      ...(pki ? ['--cert', pki.cert, '--key', pki.key] : [])]);
+      ...(pki ? ['--cert', pki.cert, '--key', pki.key] : []), ...(UPSTREAM === 'h2' ? ['--h2'] : [])]);
     const m = await waitForOutput(child, /listening on 127\.0\.0\.1:(\d+)/, 10000);
     return { child, up: { port: Number(m[1]), ca: pki?.ca } };
   };
