@@ -1,6 +1,7 @@
 /* The lean upstream client: HTTP/1.1 over a non-blocking socket watched by
  * one uv_poll for the connection's whole life, http-parser for the response,
- * OpenSSL on the descriptor for TLS. It carries every call libcurl is not
+ * OpenSSL on the descriptor for TLS, and HTTP/2 (nghttp2) to a host that
+ * picks h2 in ALPN (the "HTTP/2" section). It carries every call libcurl is not
  * needed for (see yr_upstream_set_engine); the interface and its promises
  * are upstream.h's, unchanged.
  *
@@ -140,6 +141,7 @@ struct lean_conn {
     lean_call_t *ended;   /* calls a frame ended, finished after nghttp2 returns */
     char *wpend;          /* frames the socket did not take yet */
     size_t wpend_len, wpend_off;
+    uint64_t reads;       /* reads that brought bytes (h2: did the server say anything since) */
 };
 
 struct yr_lean_call {
@@ -188,6 +190,7 @@ struct yr_lean_call {
     size_t hdr_only; /* bytes of the head without a copied body */
     size_t body_off; /* body bytes given to nghttp2 */
     size_t pend_cap;
+    uint64_t reads_at; /* conn->reads when the request was submitted */
     lean_call_t *prev_link, *next_link, *next_ended;
 };
 
@@ -1395,6 +1398,7 @@ static void call_connect(yr_upstream_call_t *call)
 
 static void h2_conn_fail(lean_conn_t *c, const char *why);
 static void h2_flush(lean_conn_t *c);
+static void h2_process_ended(lean_conn_t *c);
 
 static void link_push(lean_call_t **head, lean_call_t *lc)
 {
@@ -1493,6 +1497,22 @@ static void h2_end(yr_upstream_call_t *call, enum yr_up_error err)
     lc->end_err = err;
     lc->next_ended = c->ended;
     c->ended = lc;
+}
+
+/* The call leaves c->ended (it is finished, or sent elsewhere, otherwise). */
+static void h2_unend(lean_conn_t *c, lean_call_t *lc)
+{
+    if (!lc->end_queued)
+        return;
+    for (lean_call_t **pp = &c->ended; *pp != NULL; pp = &(*pp)->next_ended) {
+        if (*pp == lc) {
+            *pp = lc->next_ended;
+            break;
+        }
+    }
+    lc->next_ended = NULL;
+    lc->end_queued = false;
+    lc->refused = false;
 }
 
 static ssize_t h2_body_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t length,
@@ -1620,6 +1640,7 @@ static void h2_attach(lean_conn_t *c, yr_upstream_call_t *call, bool reused)
         return;
     }
     lc->sid = sid;
+    lc->reads_at = c->reads;
     arm_timer(call);
 }
 
@@ -1677,8 +1698,12 @@ static void h2_detach(yr_upstream_call_t *call)
     }
     link_drop(&c->streams, lc);
     c->nstreams--;
+    h2_unend(c, lc);
     if (c->nstreams == 0)
         c->idle_since = now_ms(call->up);
+    if (!c->closing && lc->pend_body > 0) /* kept, never delivered: the window is the server's again */
+        (void)nghttp2_session_consume_connection(c->h2, lc->pend_body);
+    lc->pend_body = 0;
     if (!c->closing && lc->sid > 0) {
         (void)nghttp2_session_set_stream_user_data(c->h2, lc->sid, NULL);
         (void)nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, lc->sid,
@@ -1823,12 +1848,14 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint
     }
     lean_call_t *lc = call->lean;
     if (call->paused || lc->pend_body > 0) {
-        (void)h2_keep(call, data, len);
+        if (h2_keep(call, data, len) < 0)
+            h2_consume(s, sid, len);
         return 0;
     }
     int rc = deliver(call, (const char *)data, len);
     if (rc > 0) {
-        (void)h2_keep(call, data, len); /* the same bytes go again after resume */
+        if (h2_keep(call, data, len) < 0) /* the same bytes go again after resume */
+            h2_consume(s, sid, len);
         return 0;
     }
     h2_consume(s, sid, len);
@@ -2037,14 +2064,22 @@ static void h2_flush(lean_conn_t *c)
     if (used > 0 && !h2_out(c, wb, used))
         return;
     conn_want(c, h2_wants(c));
-    if (nghttp2_session_want_read(c->h2) == 0 && nghttp2_session_want_write(c->h2) == 0 &&
-        c->nstreams == 0)
-        conn_close(c); /* both sides said goodbye */
+    if (nghttp2_session_want_read(c->h2) == 0 && nghttp2_session_want_write(c->h2) == 0) {
+        /* both sides said goodbye, or nghttp2 ended the session on a
+         * protocol error (its GOAWAY is out): the streams end with it */
+        h2_conn_fail(c, "the HTTP/2 session ended");
+        return;
+    }
+    /* sending closes streams too (an RST nghttp2 queued on a stream error,
+     * a request refused after a GOAWAY): their calls end now */
+    h2_process_ended(c);
 }
 
 /* The calls nghttp2's callbacks ended, finished now that it has returned. */
 static void h2_process_ended(lean_conn_t *c)
 {
+    if (c->in_h2)
+        return;
     while (c->ended != NULL) {
         lean_call_t *lc = c->ended;
         c->ended = lc->next_ended;
@@ -2078,6 +2113,7 @@ static void h2_read(lean_conn_t *c)
             h2_conn_fail(c, why);
             return;
         }
+        c->reads++;
         c->in_h2 = true;
         ssize_t r = nghttp2_session_mem_recv(c->h2, (const uint8_t *)buf, (size_t)n);
         c->in_h2 = false;
@@ -2131,12 +2167,17 @@ static void h2_conn_fail(lean_conn_t *c, const char *why)
         yr_upstream_call_t *call = lc->call;
         link_drop(&c->streams, lc);
         c->nstreams--;
+        h2_unend(c, lc);
         lc->conn = NULL;
         lc->sid = 0;
         if (call->done || lc->complete)
             continue; /* a complete one stays lc->h2: h2_resume ends it */
         lc->h2 = false;
-        if (lc->reused && !lc->got_bytes && !lc->retried && !call->head_done) {
+        /* sent again only when the server said nothing at all since the
+         * request went out on a reused connection (curl's rule for a dead
+         * kept-alive one); anything read may mean it was processed */
+        if (lc->reused && !lc->got_bytes && !lc->retried && !call->head_done &&
+            c->reads == lc->reads_at) {
             lc->retried = true;
             call->up->stats.stale_retries++;
             call_connect(call);

@@ -97,7 +97,7 @@ size_t yr_upstream_active(const yr_upstream_t *up);
 /* The loop the client runs on (for timers of modules built on it). */
 uv_loop_t *yr_upstream_loop(const yr_upstream_t *up);
 
-/* Which client carries a call. LEAN (the default) is our own HTTP/1.1
+/* Which client carries a call. LEAN (the default) is our own HTTP/1.1 + h2
  * client (src/upstream/lean.c) for every call it can serve: http or https,
  * no connection guard, no redirects to follow, no *_proxy variable set at
  * start; every other call, and every call with CURL, goes through libcurl. */
