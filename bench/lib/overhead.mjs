@@ -37,10 +37,14 @@ export function makePki(dir) {
   return { ca: f('ca.pem'), cert: f('up.pem'), key: f('up.key') };
 }
 
-async function startUpstream(ctx, pki) {
+// variant 'h2': the TLS upstream also speaks h2 to a client that offers it
+// (providers do): yourouter then multiplexes; nginx's proxy_pass and wrk
+// (direct) speak HTTP/1.1 to it as in the 'tls' variant
+async function startUpstream(ctx, pki, variant) {
   const argv = [path.join(ctx.buildDir, 'bench', 'yr-upstream'), '--listen', '127.0.0.1:0'];
   if (pki) argv.push('--cert', pki.cert, '--key', pki.key);
-  const child = startProcess(pinned(1, ctx.sched, argv), { logFile: path.join(ctx.workDir, `upstream${pki ? '-tls' : ''}.log`) });
+  if (variant === 'h2') argv.push('--h2');
+  const child = startProcess(pinned(1, ctx.sched, argv), { logFile: path.join(ctx.workDir, `upstream-${variant}.log`) });
   const m = await waitForOutput(child, /listening on 127\.0\.0\.1:(\d+)/, 10000);
   return { child, port: Number(m[1]) };
 }
@@ -100,14 +104,14 @@ async function latencyRounds(ctx, targets, body, { rounds = 3, n = 2000 } = {}) 
 // peers: [{ peer, name }] from peers.mjs (direct handled here); returns
 // { plain: {...}, tls: {...} } with per-peer summaries and the validity of
 // every ratio, c=1 latency and CPU per request.
-export async function overheadFigure(ctx, { peers, body, secs, rounds, variants = ['plain', 'tls'] }) {
+export async function overheadFigure(ctx, { peers, body, secs, rounds, variants = ['plain', 'tls', 'h2'] }) {
   if (!which('wrk')) return { skipped: 'wrk is not installed' };
   if (!fs.existsSync(path.join(ctx.buildDir, 'bench', 'yr-upstream'))) return { skipped: 'yr-upstream was not built' };
   const out = {};
-  const pki = variants.includes('tls') ? makePki(path.join(ctx.workDir, 'pki')) : null;
+  const pki = variants.some((v) => v !== 'plain') ? makePki(path.join(ctx.workDir, 'pki')) : null;
   for (const variant of variants) {
-    const tls = variant === 'tls';
-    const up = await startUpstream(ctx, tls ? pki : null);
+    const tls = variant !== 'plain';
+    const up = await startUpstream(ctx, tls ? pki : null, variant);
     const saved = ctx.upstream;
     ctx.upstream = { port: up.port, tls, ca: pki?.ca, name: UPSTREAM_NAME };
     const insts = {};

@@ -59,20 +59,20 @@ export function headline(res) {
       rows.push([`added latency at c=1, ${k}`, us(yr), `nginx ${us(ng)}`, ratio(r), '≤ 1.5× nginx', verdict(r === null ? (num(yr) && num(ng) && yr <= 0 ? true : null) : r <= 1.5)]);
     }
   }
-  for (const variant of ['plain', 'tls']) {
+  for (const variant of ['plain', 'tls', 'h2']) {
     const L = F.o?.[variant]?.latency?.per_peer;
     if (!L?.[YR] || !L.nginx || !L.direct) continue;
     for (const k of ['p50', 'p99']) {
       const yr = sub(L[YR][`${k}_us`], L.direct[`${k}_us`]), ng = sub(L.nginx[`${k}_us`], L.direct[`${k}_us`]);
       const r = costRatio(yr, ng);
-      rows.push([`added latency at c=1, ${k}, ${variant === 'tls' ? 'TLS' : 'plain-HTTP'} upstream (o: yr-upstream)`, us(yr), `nginx ${us(ng)}`, ratio(r), '≤ 1.5× nginx', verdict(r === null ? null : r <= 1.5)]);
+      rows.push([`added latency at c=1, ${k}, ${S_UPSTREAM[variant]} upstream (o: yr-upstream)`, us(yr), `nginx ${us(ng)}`, ratio(r), '≤ 1.5× nginx', verdict(r === null ? null : r <= 1.5)]);
     }
   }
-  for (const variant of ['plain', 'tls']) {
+  for (const variant of ['plain', 'tls', 'h2']) {
     const o = F.o?.[variant];
     if (!o?.per_peer?.[YR]) continue;
     const y = o.per_peer[YR], ng = o.per_peer.nginx, dir = o.per_peer.direct;
-    const what = `req/s per core, ${variant === 'tls' ? 'TLS' : 'plain-HTTP'} upstream (direct ${int(dir?.rps)})`;
+    const what = `req/s per core, ${S_UPSTREAM[variant]} upstream (direct ${int(dir?.rps)})`;
     const r = o.yourouter_over_nginx;
     const res2 = !num(r) ? '–' : o.ratio_valid ? verdict(r >= 0.5) : `**invalid**: ${o.ratio_why}`;
     rows.push([what, int(y.rps) + (y.invalid ? ` (invalid: ${y.invalid})` : ''), ng ? `nginx ${int(ng.rps)}${ng.invalid ? ` (invalid: ${ng.invalid})` : ''}` : '', ratio(r), '≥ 0.5× nginx', res2]);
@@ -195,7 +195,7 @@ function sectionO(res) {
   if (!O) return '';
   if (O.skipped) return `### (o) Overhead: req/s per core against a fast upstream\n\nSkipped: ${O.skipped}.\n`;
   const parts = [`### (o) Overhead: req/s per core against a fast upstream\n\n\`wrk -t1 -c50\`, ${res.meta.config.o.secs} s per run, ${res.meta.config.o.rounds} interleaved rounds (median of the valid rounds), against \`yr-upstream\` (bench/yr-upstream.c: a fixed 1 KB chat.completion) on core 1 with wrk; the peer alone on core 0. "direct ÷ peer" says whether the upstream was negligible: a ratio between peers counts only when direct is ≥ 3× both (plain) or ≥ 1.3× both (TLS). A run with any non-2xx answer or socket error is invalid and left out.\n`];
-  for (const variant of ['plain', 'tls']) {
+  for (const variant of ['plain', 'tls', 'h2']) {
     const o = O[variant];
     if (!o) continue;
     const dir = o.per_peer.direct;
@@ -205,7 +205,7 @@ function sectionO(res) {
       return [p, v.invalid ? `**invalid** (${v.invalid})` : int(v.rps), int(dir?.rps), p === 'direct' ? '–' : ratio(v.direct_over_peer) + (v.rig_valid ? '' : ` (< ${o.min_ratio}×: upstream not negligible)`),
         us(v.p99_us), `${v.valid_rounds ?? 0} of ${(v.rounds || []).length}${bad.length ? `; invalid: ${bad.join('; ')}` : ''}`];
     });
-    parts.push(`\n**${variant === 'tls' ? 'TLS upstream' : 'plain-HTTP upstream'}** — yourouter ÷ nginx: ${ratio(o.yourouter_over_nginx)}${o.ratio_valid === false ? ` (**invalid**: ${o.ratio_why})` : ''}\n`);
+    parts.push(`\n**${S_UPSTREAM[variant]} upstream**${variant === 'h2' ? ' (yourouter speaks HTTP/2 to it; nginx and wrk HTTP/1.1)' : ''} — yourouter ÷ nginx: ${ratio(o.yourouter_over_nginx)}${o.ratio_valid === false ? ` (**invalid**: ${o.ratio_why})` : ''}\n`);
     parts.push(table(['peer', 'req/s', 'direct req/s', 'direct ÷ peer', 'wrk p99', 'valid rounds'], rows));
     const L = o.latency;
     if (L?.per_peer) {
@@ -217,7 +217,7 @@ function sectionO(res) {
         const r = p === YR && ng ? `${ratio(costRatio(a50, sub(ng.p50_us, d?.p50_us)))} / ${ratio(costRatio(a99, sub(ng.p99_us, d?.p99_us)))}` : '–';
         return [p + (v.from ? ` (over ${v.from} HTTP)` : ''), us(v.p50_us), us(v.p99_us), us(a50), us(a99), r, `${v.rounds} of ${L.rounds}`, int(v.errors)];
       });
-      parts.push(`\nc=1 through the same upstream: ${L.rounds} interleaved rounds × ${int(L.n)} sequential requests (yr-load), median of the rounds${variant === 'tls' ? '; direct is the plain variant\'s (yr-load has no TLS client), so the added figures include the proxy\'s TLS' : ''}.\n`);
+      parts.push(`\nc=1 through the same upstream: ${L.rounds} interleaved rounds × ${int(L.n)} sequential requests (yr-load), median of the rounds${variant !== 'plain' ? '; direct is the plain variant\'s (yr-load has no TLS client), so the added figures include the proxy\'s TLS' : ''}.\n`);
       parts.push(table(['peer', 'p50', 'p99', 'added p50', 'added p99', 'yourouter ÷ nginx added (p50 / p99)', 'rounds', 'errors'], lrows));
     }
     if (o.cpu?.[YR]) {

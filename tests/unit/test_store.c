@@ -1301,6 +1301,76 @@ static void test_usage_rows_linger_into_batches(void **state)
     tmpdb_remove(&t);
 }
 
+/* The hourly rollups of a batch are summed per group before they are
+ * written (sqlite.c): whatever the batch (several groups, two hours, more
+ * rows than a batch holds, failed attempts, several writes into one group),
+ * every rollup row equals the sums of the usage rows of its group. */
+static void test_usage_rollups_of_batches(void **state)
+{
+    (void)state;
+    tmpdb_t t;
+    tmpdb_make(&t);
+    yr_store_t *s = open_ok(t.url);
+    static yr_usage_row_t rows[700];
+    static char rids[700][24];
+    const char *models[] = {"m-a", "m-b", "m-c"};
+    int64_t hour = 1700000000000 / 3600000 * 3600000;
+    for (int i = 0; i < 700; i++) {
+        snprintf(rids[i], sizeof(rids[i]), "r%d", i / 2);
+        yr_usage_row_t r = usage_row(rids[i], i % 4 == 0 ? 0 : 1 + i % 2);
+        r.attempt = i % 2;
+        r.model_id = yr_str(models[i % 3]);
+        r.provider = i % 5 == 0 ? YR_STR("openai") : YR_STR("anthropic");
+        r.created_ms = hour + (i % 7 == 0 ? 3600000 : 0) + i;
+        r.prompt_tokens = i;
+        r.cost_micros = i % 6 == 0 ? -1 : i * 3;
+        r.latency_ms = i % 90;
+        r.ttfb_ms = i % 11 == 0 ? -1 : i % 40;
+        if (i % 3 == 1) {
+            r.outcome = YR_STR("upstream_error");
+            r.error_class = i % 2 ? YR_STR("rate_limited") : YR_STR("server_error");
+        }
+        rows[i] = r;
+    }
+    assert_int_equal(yr_store_usage_write(s, rows, 1), 0);
+    assert_int_equal(yr_store_usage_write(s, rows + 1, 199), 0);
+    assert_int_equal(yr_store_usage_write(s, rows + 200, 500), 0); /* more than a batch */
+    yr_store_close(s);
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage"), 700);
+    assert_true(raw_int(t.path, "SELECT count(*) FROM usage_hourly") > 6);
+#define GROUP_OF_H                                                                                  \
+    " FROM usage u WHERE COALESCE(u.model_id, '') = h.model_id AND COALESCE(u.provider, '') ="    \
+    " h.provider AND u.created_ms / 3600000 * 3600000 = h.hour_ms AND (CASE WHEN u.outcome ="     \
+    " 'ok' THEN 'ok' ELSE COALESCE(u.error_class, u.outcome, 'unknown') END) = h.class"
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage_hourly h WHERE"
+                                     " attempts != (SELECT count(*)" GROUP_OF_H ")"
+                                     " OR requests != (SELECT SUM(u.attempt = 0)" GROUP_OF_H ")"
+                                     " OR prompt_tokens != (SELECT SUM(u.prompt_tokens)" GROUP_OF_H ")"
+                                     " OR cost_micros != (SELECT SUM(MAX(COALESCE(u.cost_micros, 0), 0))" GROUP_OF_H ")"
+                                     " OR errors != (SELECT SUM(u.outcome != 'ok')" GROUP_OF_H ")"),
+                     0);
+    assert_int_equal(raw_int(t.path, "SELECT SUM(attempts) FROM usage_hourly"), 700);
+#define GROUP_OF_K                                                                                  \
+    " FROM usage u WHERE COALESCE(u.key_id, 0) = k.key_id AND u.created_ms / 3600000 * 3600000 =" \
+    " k.hour_ms"
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage_key_hourly k WHERE"
+                                     " attempts != (SELECT count(*)" GROUP_OF_K ")"
+                                     " OR prompt_tokens != (SELECT SUM(u.prompt_tokens)" GROUP_OF_K ")"),
+                     0);
+    assert_int_equal(raw_int(t.path, "SELECT SUM(attempts) FROM usage_key_hourly"), 700);
+    /* every successful attempt's latency, and its ttfb when it has one */
+    assert_int_equal(raw_int(t.path, "SELECT SUM(count) FROM usage_latency_hourly WHERE which = 0"),
+                     raw_int(t.path, "SELECT count(*) FROM usage WHERE outcome = 'ok'"));
+    assert_int_equal(raw_int(t.path, "SELECT SUM(count) FROM usage_latency_hourly WHERE which = 1"),
+                     raw_int(t.path, "SELECT count(*) FROM usage WHERE outcome = 'ok' AND ttfb_ms IS NOT NULL"));
+    assert_int_equal(raw_int(t.path, "SELECT count(*) FROM usage_latency_hourly WHERE which = 0 AND"
+                                     " hour_ms = 1699999200000 AND value = 5"),
+                     1);
+#undef GROUP_OF_H
+#undef GROUP_OF_K
+    tmpdb_remove(&t);
+}
+
 /* A full usage queue drops (and counts) rows instead of blocking the
  * caller, and a graceful stop writes every row that was queued. */
 static void test_usage_queue_full_and_drain(void **state)
@@ -1435,6 +1505,7 @@ int main(void)
         cmocka_unit_test(test_usage_rows_linger_into_batches),
         cmocka_unit_test(test_usage_queue_full_and_drain),
         cmocka_unit_test(test_usage_write_failure_retried),
+        cmocka_unit_test(test_usage_rollups_of_batches),
         cmocka_unit_test(test_thread_start_errors_and_closed_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
