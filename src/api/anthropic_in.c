@@ -960,7 +960,7 @@ static int conv_body(const char *body, size_t len, bool need_max_tokens, json_t 
     memset(info, 0, sizeof(*info));
     memset(err, 0, sizeof(*err));
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = yr_json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
         return yr_aj_fail(err, YR_E_INVALID_JSON, "", "",
                      "the request body is not valid JSON: %s (line %d, column %d)", jerr.text,

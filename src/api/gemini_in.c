@@ -1122,7 +1122,7 @@ static int conv_body(const char *body, size_t len, yr_gem_req_info_t *info, json
     *out_req = NULL;
     memset(err, 0, sizeof(*err));
     json_error_t jerr;
-    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = yr_json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
         return yr_aj_fail(err, YR_E_INVALID_JSON, "", "",
                           "Invalid JSON payload received: %s (line %d, column %d)", jerr.text,

@@ -670,11 +670,31 @@ bool yr_json_int(const yr_jdoc_t *d, int tok, int64_t *out)
     return true;
 }
 
+json_t *yr_json_loadb(const char *js, size_t len, size_t flags, json_error_t *jerr)
+{
+    const char *nul = js != NULL ? memchr(js, '\0', len) : NULL;
+    if (nul == NULL)
+        return json_loadb(js ? js : "", len, flags, jerr);
+    if (jerr != NULL) {
+        memset(jerr, 0, sizeof(*jerr));
+        int line = 1, column = 0;
+        for (const char *p = js; p < nul; p++, column++)
+            if (*p == '\n')
+                line++, column = -1;
+        jerr->line = line;
+        jerr->column = column + 1;
+        jerr->position = (int)(nul - js);
+        snprintf(jerr->text, sizeof(jerr->text), "a NUL byte is not allowed in JSON");
+        jerr->text[JSON_ERROR_TEXT_LENGTH - 1] = (char)json_error_invalid_syntax;
+    }
+    return NULL;
+}
+
 int yr_json_load(const char *js, size_t len, size_t flags, json_t **out)
 {
     json_error_t jerr;
     memset(&jerr, 0, sizeof(jerr)); /* jansson leaves it unset on some failures */
-    *out = json_loadb(js ? js : "", len, flags | JSON_DECODE_ANY, &jerr);
+    *out = yr_json_loadb(js, len, flags | JSON_DECODE_ANY, &jerr);
     if (*out != NULL)
         return 0;
     switch (json_error_code(&jerr)) {

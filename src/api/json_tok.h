@@ -61,6 +61,13 @@ void yr_json_free(yr_jdoc_t *d);
  * Returns 0, -EINVAL or -E2BIG. */
 __attribute__((warn_unused_result)) int yr_json_validate(const char *js, size_t len);
 
+#include <jansson.h>
+
+/* json_loadb for text from a client: a raw NUL byte is refused wherever it
+ * is (JSON allows none; jansson takes one right after a number as that
+ * number's end, so `{"a":1\0}` would pass its parse and fail ours). */
+json_t *yr_json_loadb(const char *js, size_t len, size_t flags, json_error_t *jerr);
+
 /* jansson's json_loadb, with its failures told apart: 0 with *out (any
  * JSON value, JSON_DECODE_ANY: the caller checks its type; the caller's
  * reference); -ENOMEM when it ran out of memory, which jansson

@@ -1,5 +1,6 @@
 /* responses.h: the Responses API over the chat model. */
 #include "api/responses.h"
+#include "api/json_tok.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -42,7 +43,7 @@ void yr_resp_info_free(yr_resp_info_t *info)
 int yr_resp_previous_id(const char *body, size_t len, char *id, yr_api_error_t *err)
 {
     id[0] = '\0';
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *req = yr_json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     if (req == NULL || !json_is_object(req)) {
         json_decref(req);
         return fail(err, YR_E_INVALID_JSON, NULL, "the body must be a JSON object");
@@ -516,7 +517,7 @@ int yr_resp_request_to_openai(const char *body, size_t len, const char *prev_ite
     info->store = true;
     info->max_output_tokens = -1;
     json_error_t je;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *req = yr_json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (req == NULL || !json_is_object(req)) {
         json_decref(req);
         return fail(err, YR_E_INVALID_JSON, NULL, "the body must be a JSON object");

@@ -120,6 +120,32 @@ static void test_lookups(void **state)
     yr_json_free(&d);
 }
 
+/* A raw NUL byte is refused wherever it is: jansson alone takes one right
+ * after a number as the number's end (fuzz_gemini_in found the converter
+ * accepting a body the strict tokenizer refuses). */
+static void test_nul_byte_refused(void **state)
+{
+    (void)state;
+    static const char after_number[] = "{\"a\":200\0,\"b\":1}";
+    json_error_t je;
+    json_t *j = json_loadb(after_number, sizeof(after_number) - 1, 0, &je);
+    assert_non_null(j); /* what jansson does on its own */
+    json_decref(j);
+    assert_null(yr_json_loadb(after_number, sizeof(after_number) - 1, 0, &je));
+    assert_int_equal(json_error_code(&je), json_error_invalid_syntax);
+    assert_int_equal(je.position, 8);
+    assert_int_equal(je.line, 1);
+    assert_int_equal(je.column, 9);
+    assert_int_equal(yr_json_load(after_number, sizeof(after_number) - 1, 0, &j), -EINVAL);
+    yr_jdoc_t d;
+    assert_true(yr_json_parse(&d, after_number, sizeof(after_number) - 1, true) < 0);
+    yr_json_free(&d);
+    static const char fine[] = "{\"a\":200,\"b\":\"\\u0041\"}";
+    j = yr_json_loadb(fine, sizeof(fine) - 1, 0, &je);
+    assert_non_null(j);
+    json_decref(j);
+}
+
 static void test_many_keys_duplicate(void **state)
 {
     (void)state;
@@ -144,7 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),        cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_depth_limit),  cmocka_unit_test(test_lookups),
-        cmocka_unit_test(test_many_keys_duplicate),
+        cmocka_unit_test(test_many_keys_duplicate), cmocka_unit_test(test_nul_byte_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
