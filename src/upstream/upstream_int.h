@@ -1,5 +1,5 @@
 /* Internal to src/upstream: the worker's client and a call, shared by the
- * libcurl engine (upstream.c) and our own HTTP/1.1 client (lean.c). */
+ * libcurl engine (upstream.c) and our own HTTP/1.1 and HTTP/2 client (lean.c). */
 #ifndef YR_UPSTREAM_INT_H
 #define YR_UPSTREAM_INT_H
 
