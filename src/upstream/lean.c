@@ -665,6 +665,24 @@ static bool retry_stale(yr_upstream_call_t *call)
     return true;
 }
 
+/* The call's connection broke (why: NULL for a clean close) before its
+ * response ended: over HTTP/1.1 and h2 alike, curl's words for each case. */
+static void call_broken(yr_upstream_call_t *call, const char *why)
+{
+    if (!call->head_done) {
+        if (!call->lean->got_bytes)
+            set_error(call, "%s", why != NULL ? why : "Empty reply from server");
+        else
+            set_error(call, "the connection closed inside the response head%s%s",
+                      why ? ": " : "", why ? why : "");
+        finish(call, YR_UP_ECONNECT);
+        return;
+    }
+    set_error(call, "transfer closed before the response ended%s%s", why ? ": " : "",
+              why ? why : "");
+    finish(call, YR_UP_ETRANSFER);
+}
+
 /* The connection ended (EOF, reset, a TLS alert) while carrying the call. */
 static void conn_ended(lean_conn_t *c, const char *why)
 {
@@ -685,18 +703,7 @@ static void conn_ended(lean_conn_t *c, const char *why)
             return;
         }
     }
-    if (!call->head_done) {
-        if (!lc->got_bytes)
-            set_error(call, "%s", why != NULL ? why : "Empty reply from server");
-        else
-            set_error(call, "the connection closed inside the response head%s%s",
-                      why ? ": " : "", why ? why : "");
-        finish(call, YR_UP_ECONNECT);
-        return;
-    }
-    set_error(call, "transfer closed before the response ended%s%s", why ? ": " : "",
-              why ? why : "");
-    finish(call, YR_UP_ETRANSFER);
+    call_broken(call, why);
 }
 
 /* Parses n bytes of response. Runs the owner's callbacks (through the parser
@@ -839,6 +846,19 @@ static ssize_t conn_recv(lean_conn_t *c, char *buf, size_t cap, const char **why
     return r;
 }
 
+/* After a read of n bytes: true when neither the socket nor OpenSSL has
+ * more for now (the poll says when there is); a drained TLS connection
+ * gives its record buffers back. */
+static bool conn_drained(lean_conn_t *c, size_t n)
+{
+    if (c->ssl == NULL)
+        return n < RBUF_SIZE;
+    if (SSL_has_pending(c->ssl))
+        return false;
+    tls_drained(c);
+    return true;
+}
+
 /* Reads what the connection has and feeds it to the call's parser. */
 static void conn_read(lean_conn_t *c)
 {
@@ -856,13 +876,7 @@ static void conn_read(lean_conn_t *c)
         yr_upstream_call_t *call = c->call;
         feed(c, buf, (size_t)n);
         /* the call may have ended or paused; the connection may be idle */
-        if (c->call != call || call->paused || c->closing)
-            return;
-        if (c->ssl != NULL && !SSL_has_pending(c->ssl)) {
-            tls_drained(c);
-            return; /* drained: the poll says when there is more */
-        }
-        if (c->ssl == NULL && (size_t)n < RBUF_SIZE)
+        if (c->call != call || call->paused || c->closing || conn_drained(c, (size_t)n))
             return;
     }
 }
@@ -2125,11 +2139,8 @@ static void h2_read(lean_conn_t *c)
         }
         if (c->closing)
             return;
-        if (c->ssl != NULL ? !SSL_has_pending(c->ssl) : (size_t)n < RBUF_SIZE) {
-            if (c->ssl != NULL)
-                tls_drained(c);
+        if (conn_drained(c, (size_t)n))
             break;
-        }
     }
     if (c->goaway && c->nstreams == 0) {
         conn_close(c);
@@ -2183,18 +2194,7 @@ static void h2_conn_fail(lean_conn_t *c, const char *why)
             call_connect(call);
             continue;
         }
-        if (!call->head_done) {
-            if (!lc->got_bytes)
-                set_error(call, "%s", why != NULL ? why : "Empty reply from server");
-            else
-                set_error(call, "the connection closed inside the response head%s%s",
-                          why ? ": " : "", why ? why : "");
-            finish(call, YR_UP_ECONNECT);
-        } else {
-            set_error(call, "transfer closed before the response ended%s%s", why ? ": " : "",
-                      why ? why : "");
-            finish(call, YR_UP_ETRANSFER);
-        }
+        call_broken(call, why);
     }
     conn_close(c);
 }
