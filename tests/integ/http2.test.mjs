@@ -10,10 +10,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import net from 'node:net';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { startGateway, chat, tmpDir, makeTestPki, sseData, MASTER_KEY } from './lib.mjs';
+import { startGateway, chat, tmpDir, makeTestPki, sseData, rawStream, MASTER_KEY } from './lib.mjs';
 
 const dir = tmpDir();
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
@@ -202,20 +201,7 @@ test('after a GOAWAY the next call goes on a new connection', async () => {
 
 test('a client that stops reading holds its h2 stream by the window and then gets every byte', { timeout: 30000 }, async () => {
   const body = JSON.stringify({ model: 'big', messages: msgs, stream: true });
-  const sock = net.connect(gw.port, '127.0.0.1');
-  await once(sock, 'connect');
-  sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  const parts = [];
-  let tail = '';
-  const done = new Promise((resolve, reject) => {
-    sock.on('data', (d) => {
-      parts.push(d);
-      tail = (tail + d.toString('latin1')).slice(-64);
-      if (tail.includes('data: [DONE]\n\n\r\n0\r\n\r\n')) resolve();
-    });
-    sock.on('error', reject);
-    sock.on('close', () => reject(new Error('the connection closed before the stream ended')));
-  });
+  const { sock, done, text: received } = await rawStream(gw, body);
   await once(sock, 'data');
   sock.pause();
   const rss0 = gw.rssKiB();
@@ -224,7 +210,7 @@ test('a client that stops reading holds its h2 stream by the window and then get
   sock.resume();
   await done;
   sock.destroy();
-  const text = Buffer.concat(parts).toString('latin1');
+  const text = received();
   const contents = text.split('"content":"xxxxxxxx').length - 1;
   assert.equal(contents, 2000, `content events received: ${contents} of 2000`);
   // 16 MB of events wait upstream: what the gateway holds is a window

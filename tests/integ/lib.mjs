@@ -163,6 +163,29 @@ export function sseData(text) {
     e.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n'));
 }
 
+// POSTs a chat body to /v1/chat/completions over a raw socket, so that a
+// test can stop reading (sock.pause()) and read again. Resolves once
+// connected with the socket, done (resolves when the chunked SSE answer has
+// ended with [DONE], rejects if the connection closes first) and text()
+// (everything received, latin1).
+export async function rawStream(gw, body) {
+  const sock = net.connect(gw.port, '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const parts = [];
+  let tail = '';
+  const done = new Promise((resolve, reject) => {
+    sock.on('data', (d) => {
+      parts.push(d);
+      tail = (tail + d.toString('latin1')).slice(-64);
+      if (tail.includes('data: [DONE]\n\n\r\n0\r\n\r\n')) resolve();
+    });
+    sock.on('error', reject);
+    sock.on('close', () => reject(new Error('the connection closed before the stream ended')));
+  });
+  return { sock, done, text: () => Buffer.concat(parts).toString('latin1') };
+}
+
 // Sends a raw HTTP request over a fresh socket; returns the socket.
 export function rawRequest(port, text) {
   const sock = net.connect(port, '127.0.0.1');

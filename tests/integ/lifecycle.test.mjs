@@ -8,7 +8,7 @@ import { writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import net from 'node:net';
-import { startSim, startGateway, config, chat, sseData, tmpDir, YR_BIN, MASTER_KEY } from './lib.mjs';
+import { startSim, startGateway, config, chat, sseData, rawStream, tmpDir, YR_BIN, MASTER_KEY } from './lib.mjs';
 
 const hello = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Reply with exactly: connected' }] };
 
@@ -158,20 +158,7 @@ test('a client that stops reading and then reads again gets the whole stream', {
   // buffers, so the upstream is paused and resumed many times over.
   const repeat = 2000;
   const body = JSON.stringify({ ...hello, stream: true, x_sim: { text: 'x'.repeat(8192), chunks: 1, repeat } });
-  const sock = net.connect(gw.port, '127.0.0.1');
-  await once(sock, 'connect');
-  sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  const parts = [];
-  let tail = '';
-  const done = new Promise((resolve, reject) => {
-    sock.on('data', (d) => {
-      parts.push(d);
-      tail = (tail + d.toString('latin1')).slice(-64);
-      if (tail.includes('data: [DONE]\n\n\r\n0\r\n\r\n')) resolve();
-    });
-    sock.on('error', reject);
-    sock.on('close', () => reject(new Error('the connection closed before the stream ended')));
-  });
+  const { sock, done, text: received } = await rawStream(gw, body);
   await once(sock, 'data');
   sock.pause();
   // the stall is the scenario: the client reads nothing for a while
@@ -180,7 +167,7 @@ test('a client that stops reading and then reads again gets the whole stream', {
   sock.resume();
   await done;
   sock.destroy();
-  const text = Buffer.concat(parts).toString('latin1');
+  const text = received();
   const contents = text.split('"content":"xxxxxxxx').length - 1;
   assert.equal(contents, repeat, `content events received: ${contents} of ${repeat}`);
   assert.ok(text.includes('"finish_reason":"stop"'), 'the finish event arrived');
